@@ -1,0 +1,492 @@
+"""The command line: a thin Click layer over the core. Commands wire records to renderers."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+from rich.table import Table
+from rich.text import Text
+
+from initcli import __version__
+from initcli.assessment import FLAT_COLUMNS, Assessment, assess, flat_fields
+from initcli.errors import BadInputError, ExitCode, InitcliError
+from initcli.initializers import KINDS, InitializerSpec, check_request, resolve
+from initcli.output import (
+    FORMATS,
+    SCHEMA_VERSION,
+    VERDICT_STYLES,
+    format_value,
+    render_csv,
+    render_json,
+    render_markdown,
+    render_rows_table,
+    stderr_console,
+    stdout_console,
+)
+from initcli.rng.stateless import FLOAT_DTYPES
+from initcli.sampling import ENGINES, draw_whole, iter_chunks, keras_default_seed
+from initcli.stats import DEFAULT_ALPHA
+from initcli.theory import Theory, theory_for
+
+
+class ShapeType(click.ParamType):
+    """A tensor shape: 3x3x64x128, 3,3,64,128, (3, 3, 64, 128), 784x256, or () for a scalar."""
+
+    name = "shape"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> tuple[int, ...]:
+        if isinstance(value, tuple):
+            return value
+        text = str(value).strip()
+        inner = text[1:-1] if text.startswith("(") and text.endswith(")") else text
+        inner = inner.strip()
+        if inner in ("", "scalar"):
+            return ()
+        parts = [p.strip() for p in re.split(r"[x,×]", inner)]
+        if parts and parts[-1] == "" and "," in inner:
+            parts = parts[:-1]  # "(3,)" is a one-element tuple
+        dims = []
+        for part in parts:
+            if not re.fullmatch(r"[+-]?\d+", part):
+                self.fail(f"{text!r}: dimension {part!r} is not an integer", param, ctx)
+            dim = int(part)
+            if dim <= 0:
+                self.fail(f"{text!r}: dimension {part} must be positive", param, ctx)
+            dims.append(dim)
+        return tuple(dims)
+
+
+class AxesType(click.ParamType):
+    name = "axes"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> list[int]:
+        if isinstance(value, list):
+            return value
+        try:
+            return [int(p) for p in str(value).split(",") if p.strip()]
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of integer axes", param, ctx)
+
+
+SHAPE = ShapeType()
+
+
+def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The --format option every command shares."""
+    return click.option(
+        "--format", "output_format", type=click.Choice(FORMATS), default="table", show_default=True,
+        help="table for people; json, csv or markdown for scripts (see the README's contract).",
+    )(command)
+
+
+class InitcliGroup(click.Group):
+    """Translates domain errors into one-line messages and documented exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BadInputError as error:
+            raise click.UsageError(str(error), ctx) from None
+        except InitcliError as error:
+            exception = click.ClickException(str(error))
+            exception.exit_code = int(error.exit_code)
+            raise exception from None
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            raise click.exceptions.Exit(ExitCode.INTERRUPTED) from None
+        except BrokenPipeError:
+            # The reader went away (e.g. `| head`); stop quietly.
+            sys.stderr.close()
+            raise click.exceptions.Exit(ExitCode.OK) from None
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as error:  # noqa: BLE001 - last line of defence: never a traceback
+            if os.environ.get("INITCLI_DEBUG"):
+                raise
+            exception = click.ClickException(
+                f"internal error: {type(error).__name__}: {error} (set INITCLI_DEBUG=1 for a traceback)"
+            )
+            raise exception from None
+
+
+@click.group(cls=InitcliGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="initcli")
+def cli() -> None:
+    """Inspect what Keras initializes weights with, and whether they look right.
+
+    \b
+    Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 a check failed, 130 interrupted.
+    Example: initcli sample --init glorot_normal --shape 3x3x64x128 --seed 0
+    """
+
+
+def _emit(output_format: str, payload: dict[str, Any], rows: list[dict[str, Any]],
+          columns: tuple[str, ...], table: Callable[[], Any]) -> None:
+    console = stdout_console()
+    if output_format == "json":
+        click.echo(render_json({"schema_version": SCHEMA_VERSION, **payload}))
+    elif output_format == "csv":
+        click.echo(render_csv(rows, columns), nl=False)
+    elif output_format == "markdown":
+        click.echo(render_markdown(rows, columns), nl=False)
+    else:
+        for renderable in table():
+            console.print(renderable)
+
+
+def _describe_spec(spec: InitializerSpec) -> str:
+    shown = {k: v for k, v in spec.config.items() if v is not None}
+    return f"{spec.class_name}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+
+def _theory_cell(theory: Theory | None, key: str) -> str:
+    if theory is None:
+        return "unknown"
+    return format_value(getattr(theory, key))
+
+
+def assessment_table(assessment: Assessment, title: str) -> Table:
+    """Theory next to sample for one tensor, with the check each row supports."""
+    theory, sample, checks = assessment.theory, assessment.sample, assessment.checks
+    table = Table(title=title, title_justify="left")
+    table.add_column("quantity")
+    table.add_column("theory", justify="right")
+    table.add_column("sample", justify="right")
+    table.add_column("check")
+    mean_check = ""
+    if checks.mean_z is not None:
+        mean_check = f"z = {checks.mean_z:+.2f} (standard error {checks.mean_se:.3g})"
+    table.add_row("mean", _theory_cell(theory, "mean"), format_value(sample.mean), mean_check)
+    std_check = ""
+    if checks.std_ratio is not None:
+        std_check = (f"ratio {checks.std_ratio:.4f}, expected within "
+                     f"[{checks.std_ratio_low:.4f}, {checks.std_ratio_high:.4f}]")
+    table.add_row("std (of the values)", _theory_cell(theory, "std"), format_value(sample.std), std_check)
+    table.add_row("var", _theory_cell(theory, "var"), format_value(sample.var), "")
+    if theory is not None and theory.stddev_param is not None:
+        label = "stddev_param (underlying normal, before truncation)" \
+            if theory.distribution == "truncated_normal" else "stddev_param (normal's stddev)"
+        table.add_row(label, format_value(theory.stddev_param), "", "")
+    if theory is not None and theory.limit is not None:
+        label = "limit (uniform half-width)" if theory.distribution == "uniform" \
+            else "limit (truncation bound, 2·stddev_param)"
+        table.add_row(label, format_value(theory.limit), "", "")
+    bounds = "" if theory is None or theory.low is None else \
+        f"[{format_value(theory.low)}, {format_value(theory.high)}]"
+    table.add_row("min / max", bounds, f"{format_value(sample.min)} / {format_value(sample.max)}", "")
+    if checks.ks_statistic is not None:
+        table.add_row("distribution", theory.distribution if theory else "", "",
+                      f"KS D = {checks.ks_statistic:.4g}, p = {checks.ks_pvalue:.3g} "
+                      f"(n = {checks.ks_sample_size})")
+    elif theory is not None:
+        table.add_row("distribution", theory.distribution, "", "")
+    if checks.max_abs_error is not None:
+        what = "max |QᵀQ/gain² − I|" if theory and theory.distribution == "orthogonal" \
+            else "max |value − expected|"
+        table.add_row(what, "0", format_value(checks.max_abs_error), "")
+    table.add_row("count / non-finite", "", f"{sample.count} / {sample.nonfinite}", "")
+    style = VERDICT_STYLES.get(assessment.verdict, "")
+    table.add_row("verdict", "", "", f"[{style}]{assessment.verdict}[/]")
+    return table
+
+
+def _save_values(path: Path, shape: tuple[int, ...], dtype: str, chunks: Any, force: bool) -> Any:
+    """Write chunks into an .npy file as they stream by, and pass them on."""
+    from numpy.lib.format import open_memmap
+
+    if path.exists() and not force:
+        raise InitcliError(f"{path} already exists; pass --force to overwrite it.")
+    if path.is_dir():
+        raise InitcliError(f"{path} is a directory.")
+    # .npy has no bfloat16 type numpy can read back without ml_dtypes; float32 holds it exactly.
+    store_dtype = np.float32 if dtype == "bfloat16" else np.dtype(dtype)
+    temporary = path.with_name(path.name + ".partial")
+    try:
+        array = open_memmap(temporary, mode="w+", dtype=store_dtype, shape=shape)
+    except OSError as error:
+        raise InitcliError(f"Cannot write {path}: {error.strerror}") from None
+    flat = array.reshape(-1)
+    position = 0
+    try:
+        for chunk in chunks:
+            flat[position : position + chunk.size] = chunk
+            position += chunk.size
+            yield chunk
+        array.flush()
+        del array, flat
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+@cli.command()
+@click.option("--init", "init_name", required=True, metavar="NAME",
+              help="Initializer: snake or Camel name or alias (glorot_normal, HeUniform, xavier_uniform).")
+@click.option("--shape", type=SHAPE, required=True, help="Tensor shape: 3x3x64x128, 3,3,64,128 or '(3, 3, 64, 128)'.")
+@click.option("--seed", type=int, help="Keras seed. Without it, a random seed is drawn as Keras does.")
+@click.option("--dtype", type=click.Choice(FLOAT_DTYPES), default="float32", show_default=True)
+@click.option("--engine", type=click.Choice(ENGINES), default="numpy", show_default=True,
+              help="numpy: initcli's bit-exact reproduction (no TensorFlow); keras: call Keras itself.")
+@click.option("--scale", type=float, help="VarianceScaling scale (> 0).")
+@click.option("--mode", help="VarianceScaling mode: fan_in, fan_out or fan_avg.")
+@click.option("--distribution", help="VarianceScaling distribution: truncated_normal, untruncated_normal, uniform.")
+@click.option("--mean", type=float, help="RandomNormal/TruncatedNormal mean.")
+@click.option("--stddev", type=float, help="RandomNormal/TruncatedNormal stddev (of the normal before truncation).")
+@click.option("--minval", type=float, help="RandomUniform lower bound.")
+@click.option("--maxval", type=float, help="RandomUniform upper bound.")
+@click.option("--gain", type=float, help="Orthogonal/Identity gain.")
+@click.option("--value", type=float, help="Constant value.")
+@click.option("--input-axes", type=AxesType(), help="Axes counted in fan_in, e.g. 0,1 (with --output-axes).")
+@click.option("--output-axes", type=AxesType(), help="Axes counted in fan_out, e.g. 2.")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=DEFAULT_ALPHA,
+              show_default=True, help="False-alarm rate of the 'inconsistent' verdict.")
+@click.option("--save", "save_path", type=click.Path(path_type=Path), help="Write the drawn values to this .npy file.")
+@click.option("--force", is_flag=True, help="Allow --save to overwrite an existing file.")
+@click.option("--hist", is_flag=True, help="Show a histogram of the sample next to the theoretical density.")
+@output_options
+def sample(init_name: str, shape: tuple[int, ...], seed: int | None, dtype: str, engine: str,
+           alpha: float, save_path: Path | None, force: bool, hist: bool, output_format: str,
+           **parameters: Any) -> None:
+    """Draw exactly what a Keras initializer draws, and compare it with the theory.
+
+    \b
+    Example:
+      initcli sample --init glorot_normal --shape 3x3x64x128 --seed 0
+      initcli sample --init he_uniform --shape 784x256 --seed 1 --format json
+    """
+    spec = resolve(init_name, **parameters)
+    check_request(spec, shape, dtype)
+    theory = theory_for(spec, shape, dtype)
+    notes = []
+    effective_seed = seed if seed is not None else spec.seed
+    reproducible = effective_seed is not None
+    if effective_seed is None:
+        effective_seed = keras_default_seed()
+        notes.append(f"No --seed: values are not reproducible. Keras would pick a random seed; this run "
+                     f"used {effective_seed} (pass --seed {effective_seed} to draw them again).")
+    total = math.prod(shape)
+    whole: np.ndarray | None = None
+    if engine == "keras" or spec.class_name in ("Orthogonal", "Identity", "Constant", "Zeros", "Ones"):
+        from initcli.sampling import draw
+
+        whole = draw(spec, shape, dtype, effective_seed, engine)
+        chunks: Any = [whole.reshape(-1)]
+    else:
+        chunks = iter_chunks(spec, shape, dtype, effective_seed)
+    if save_path is not None:
+        chunks = _save_values(save_path, shape, dtype, chunks, force)
+    expected = None
+    if spec.class_name in ("Identity", "Constant", "Zeros", "Ones"):
+        expected = draw_whole(spec, shape, "float64", effective_seed)
+    assessment = assess(chunks, total, theory, dtype, expected=expected, whole=whole, alpha=alpha)
+    if save_path is not None:
+        note = f"Saved {total} values to {save_path}"
+        notes.append(note + (" as float32 (exact for bfloat16)." if dtype == "bfloat16" else "."))
+
+    payload = {
+        "initializer": spec.to_dict(),
+        "shape": list(shape),
+        "dtype": dtype,
+        "seed": effective_seed,
+        "reproducible": reproducible,
+        "engine": engine,
+        "fan_in": theory.fan_in,
+        "fan_out": theory.fan_out,
+        **assessment.to_dict(),
+        "notes": notes,
+    }
+    row = {"initializer": spec.class_name, "config": spec.config, "shape": list(shape),
+           "dtype": dtype, "seed": effective_seed, **flat_fields(assessment)}
+    columns = ("initializer", "config", "shape", "dtype", "seed", *FLAT_COLUMNS)
+
+    def tables() -> list[Any]:
+        title = (f"{_describe_spec(spec)} · shape {format_value(list(shape)) or '()'} · {dtype} · "
+                 f"seed {effective_seed} · fan_in {theory.fan_in}, fan_out {theory.fan_out}")
+        out: list[Any] = [assessment_table(assessment, title)]
+        if hist:
+            out.append(histogram_table(assessment))
+        out += [Text(note, style="dim") for note in notes]
+        return out
+
+    _emit(output_format, payload, [row], columns, tables)
+
+
+def histogram_table(assessment: Assessment, bins: int = 21, width: int = 40) -> Table:
+    """A terminal histogram of the sample with the theory's expected count per bin beside it."""
+    values = assessment.ks_sample
+    theory = assessment.theory
+    table = Table(title="histogram (█ sample, │ theory's expected count)", title_justify="left")
+    table.add_column("bin", justify="right")
+    table.add_column("count", justify="right")
+    table.add_column("")
+    if values.size == 0:
+        return table
+    low, high = float(values.min()), float(values.max())
+    if theory is not None and theory.low is not None and theory.high is not None and theory.high > theory.low:
+        low, high = min(low, theory.low), max(high, theory.high)
+    if high <= low:
+        high = low + 1.0
+    edges = np.linspace(low, high, bins + 1)
+    counts, _ = np.histogram(values, edges)
+    expected = None
+    if theory is not None:
+        cdf = theory.cdf(edges)
+        if cdf is not None:
+            expected = np.diff(cdf) * values.size
+    peak = max(counts.max(), expected.max() if expected is not None else 0, 1)
+    for index, count in enumerate(counts):
+        bar_length = int(round(count / peak * width))
+        bar = list("█" * bar_length + " " * (width - bar_length))
+        if expected is not None:
+            mark = min(width - 1, int(round(expected[index] / peak * width)))
+            bar[mark] = "│"
+        table.add_row(f"{edges[index]:+.4g}", str(count), "".join(bar))
+    return table
+
+
+@cli.command(name="list")
+@output_options
+def list_command(output_format: str) -> None:
+    """List every Keras initializer initcli knows, with aliases, parameters and formula.
+
+    \b
+    Example:
+      initcli list --format markdown
+    """
+    rows = [{"class_name": kind.class_name, "name": kind.snake_name, "aliases": ", ".join(kind.aliases),
+             "parameters": ", ".join(f"{k}={v!r}" for k, v in kind.defaults.items()),
+             "formula": kind.formula} for kind in KINDS]
+    columns = ("class_name", "name", "aliases", "parameters", "formula")
+    _emit(output_format, {"initializers": rows}, rows, columns,
+          lambda: [render_rows_table(rows, columns, title="Keras 3 built-in initializers")])
+
+
+def _explain_lines(spec: InitializerSpec, shape: tuple[int, ...] | None, dtype: str) -> list[str]:
+    kind = spec.kind
+    lines = [f"{kind.class_name} ({kind.snake_name}): {kind.formula}"]
+    if shape is None:
+        lines.append("Pass --shape to see the numbers for a tensor.")
+        return lines
+    theory = theory_for(spec, shape, dtype)
+    shape_text = format_value(list(shape)) or "()"
+    lines.append(f"shape {shape_text}: fan_in = {theory.fan_in}, fan_out = {theory.fan_out}"
+                 + _fan_rule(shape, spec))
+    if theory.n is not None:
+        s = theory.scale / theory.n  # type: ignore[operator]
+        lines.append(f"mode {theory.mode}: n = max(1, {_mode_expression(theory)}) = {theory.n:g}; "
+                     f"s = scale / n = {theory.scale:g} / {theory.n:g} = {s:.6g}")
+    if theory.distribution == "uniform":
+        lines.append(f"uniform on [{theory.low:.6g}, {theory.high:.6g}): limit (half-width) = {theory.limit:.6g}, "
+                     f"std = limit / sqrt(3) = {theory.std:.6g}")
+    elif theory.distribution == "truncated_normal":
+        lines.append(f"stddev_param (the underlying normal's stddev, before truncation) = {theory.stddev_param:.6g}; "
+                     f"values outside mean ± 2·stddev_param = ±{theory.limit:.6g} are redrawn; "
+                     f"std of the values = 0.87962566·stddev_param = {theory.std:.6g}")
+    elif theory.distribution == "normal":
+        lines.append(f"normal: mean {theory.mean:g}, stddev_param = std of the values = {theory.std:.6g}")
+    elif theory.distribution == "orthogonal":
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        lines.append(f"flattened to ({rows}, {cols}); element RMS = gain / sqrt(max(rows, cols)) = {theory.std:.6g}")
+    else:
+        lines.append(f"deterministic: mean {theory.mean:.6g}, std {theory.std:.6g}")
+    lines.append("")
+    lines.append("numpy, same distribution (not the same values):")
+    lines.append(_numpy_snippet(theory, shape, dtype))
+    lines.append("numpy, the exact values Keras draws (TensorFlow backend, CPU):")
+    seed = spec.seed if spec.seed is not None else 0
+    lines.append(f"  from initcli.initializers import resolve\n  from initcli.sampling import draw\n"
+                 f"  w = draw(resolve({spec.to_dict()!r}), {tuple(shape)!r}, {dtype!r}, seed={seed})")
+    return lines
+
+
+def _mode_expression(theory: Theory) -> str:
+    return {"fan_in": f"fan_in = {theory.fan_in}", "fan_out": f"fan_out = {theory.fan_out}",
+            "fan_avg": f"(fan_in + fan_out) / 2 = ({theory.fan_in} + {theory.fan_out}) / 2"}[theory.mode or "fan_in"]
+
+
+def _fan_rule(shape: tuple[int, ...], spec: InitializerSpec) -> str:
+    if spec.config.get("input_axes") is not None and spec.config.get("output_axes") is not None:
+        return f" (products over input_axes {spec.config['input_axes']} and output_axes {spec.config['output_axes']})"
+    if len(shape) >= 3:
+        receptive = math.prod(shape[:-2])
+        return (f" (receptive field {'·'.join(map(str, shape[:-2]))} = {receptive}; "
+                f"fan_in = {shape[-2]}·{receptive}, fan_out = {shape[-1]}·{receptive})")
+    return {0: " (scalar: 1, 1)", 1: " (rank 1: both equal the length)", 2: " (rows, cols)"}[len(shape)]
+
+
+def _numpy_snippet(theory: Theory, shape: tuple[int, ...], dtype: str) -> str:
+    header = "  import numpy as np\n  rng = np.random.default_rng(0)\n"
+    size = tuple(shape)
+    np_dtype = "float32" if dtype == "bfloat16" else dtype
+    if theory.distribution == "uniform":
+        body = f"  w = rng.uniform({theory.low!r}, {theory.high!r}, size={size!r}).astype({np_dtype!r})"
+    elif theory.distribution == "normal":
+        body = f"  w = rng.normal({theory.mean!r}, {theory.stddev_param!r}, size={size!r}).astype({np_dtype!r})"
+    elif theory.distribution == "truncated_normal":
+        body = (f"  z = rng.standard_normal(size={size!r})\n"
+                f"  while (bad := np.abs(z) >= 2).any():\n      z[bad] = rng.standard_normal(bad.sum())\n"
+                f"  w = ({theory.mean!r} + {theory.stddev_param!r} * z).astype({np_dtype!r})")
+    elif theory.distribution == "orthogonal":
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        body = (f"  q, r = np.linalg.qr(rng.standard_normal(({max(rows, cols)}, {min(rows, cols)})))\n"
+                f"  q *= np.sign(np.diag(r))\n"
+                f"  w = {theory.high!r} * ({'q.T' if rows < cols else 'q'}).reshape({size!r}).astype({np_dtype!r})")
+    elif theory.distribution == "identity":
+        body = f"  w = {theory.high or theory.low!r} * np.eye(*{size!r}, dtype={np_dtype!r})"
+    else:
+        body = f"  w = np.full({size!r}, {theory.mean!r}, dtype={np_dtype!r})"
+    return header + body
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--shape", type=SHAPE, help="Plug in the numbers for this shape.")
+@click.option("--dtype", type=click.Choice(FLOAT_DTYPES), default="float32", show_default=True)
+@click.option("--scale", type=float)
+@click.option("--mode")
+@click.option("--distribution")
+@click.option("--mean", type=float)
+@click.option("--stddev", type=float)
+@click.option("--minval", type=float)
+@click.option("--maxval", type=float)
+@click.option("--gain", type=float)
+@click.option("--value", type=float)
+@output_options
+def explain(name: str, shape: tuple[int, ...] | None, dtype: str, output_format: str, **parameters: Any) -> None:
+    """Explain an initializer's formula, with the numbers for a shape plugged in.
+
+    \b
+    Example:
+      initcli explain glorot_uniform --shape 3x3x64x128
+    """
+    spec = resolve(name, **parameters)
+    if shape is not None:
+        check_request(spec, shape, dtype)
+    lines = _explain_lines(spec, shape, dtype)
+    theory = theory_for(spec, shape, dtype) if shape is not None else None
+    payload = {"initializer": spec.to_dict(), "formula": spec.kind.formula,
+               "shape": None if shape is None else list(shape), "dtype": dtype,
+               "fan_in": theory.fan_in if theory else None, "fan_out": theory.fan_out if theory else None,
+               "theory": theory.to_dict() if theory else None, "explanation": lines}
+    row = {"initializer": spec.class_name, "shape": None if shape is None else list(shape),
+           "fan_in": payload["fan_in"], "fan_out": payload["fan_out"], "formula": spec.kind.formula,
+           "distribution": theory.distribution if theory else None,
+           "theory_mean": theory.mean if theory else None, "theory_std": theory.std if theory else None,
+           "theory_limit": theory.limit if theory else None,
+           "stddev_param": theory.stddev_param if theory else None}
+    _emit(output_format, payload, [row], tuple(row), lambda: [Text("\n".join(lines))])
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="initcli")
+

@@ -1,0 +1,31 @@
+"""Exit codes and the domain exceptions the command line translates into them."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes, documented in the README."""
+
+    OK = 0
+    RUNTIME_ERROR = 1  # a file that cannot be read, a model that cannot be built, ...
+    USAGE_ERROR = 2  # a bad option or argument (Click's own code for usage errors)
+    CHECK_FAILED = 3  # `initcli check` found a problem
+    INTERRUPTED = 130  # Ctrl-C
+
+
+class InitcliError(Exception):
+    """An error to report to the user in one line, with an exit code."""
+
+    exit_code = ExitCode.RUNTIME_ERROR
+
+
+class BadInputError(InitcliError):
+    """Arguments that no run could succeed with: reported as a usage error (exit 2)."""
+
+    exit_code = ExitCode.USAGE_ERROR
+
+
+class MissingDependencyError(InitcliError):
+    """An optional dependency (TensorFlow/Keras) is needed for this request but absent."""

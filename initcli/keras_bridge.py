@@ -1,0 +1,45 @@
+"""Everything that needs Keras/TensorFlow, imported only when a command asks for it."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from initcli.errors import MissingDependencyError
+from initcli.initializers import InitializerSpec
+
+INSTALL_HINT = "pip install 'initcli[tensorflow]'"
+
+
+def import_keras() -> Any:
+    """Import Keras on the TensorFlow backend, quietly, or explain how to install it."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    try:
+        import keras
+    except ImportError as error:
+        raise MissingDependencyError(
+            f"This needs Keras with TensorFlow, which is not installed ({error.name}): {INSTALL_HINT}"
+        ) from None
+    if keras.backend.backend() != "tensorflow":
+        raise MissingDependencyError(
+            f"initcli reproduces the TensorFlow backend; KERAS_BACKEND is {keras.backend.backend()!r}"
+        )
+    return keras
+
+
+def draw(spec: InitializerSpec, shape: tuple[int, ...], dtype: str, seed: int) -> np.ndarray:
+    """Draw through Keras itself: `keras.initializers.get(config)(shape, dtype)`."""
+    keras = import_keras()
+    config = dict(spec.config)
+    if "seed" in config:
+        config["seed"] = seed
+    initializer = keras.initializers.get({"class_name": spec.class_name, "config": config})
+    if spec.class_name == "Identity":
+        # Keras's Identity.get_config drops `gain`, so set it on the instance.
+        initializer.gain = spec.config["gain"]
+    values = initializer(shape=shape, dtype=dtype)
+    # EagerTensor.numpy() also handles bfloat16 scalars, which convert_to_numpy does not.
+    return np.asarray(values.numpy())

@@ -1,0 +1,97 @@
+"""Renderers: the same records as JSON, CSV, Markdown or a Rich table. They return; commands print."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+FORMATS = ("table", "json", "csv", "markdown")
+SCHEMA_VERSION = 1
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def render_json(payload: Mapping[str, Any]) -> str:
+    """One JSON object; NaN and infinities become null, numpy scalars plain numbers."""
+    return json.dumps(_jsonable(payload), indent=2, allow_nan=False)
+
+
+def format_value(value: Any, digits: int = 6) -> str:
+    """A compact human/CSV form: None is empty, floats to `digits` significant digits."""
+    if value is None:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if not math.isfinite(value):
+            return ""
+        return f"{value:.{digits}g}"
+    if isinstance(value, (list, tuple)):
+        return "x".join(str(v) for v in value) if all(isinstance(v, int) for v in value) else str(value)
+    if isinstance(value, Mapping):
+        return json.dumps(_jsonable(value), separators=(",", ":"))
+    return str(value)
+
+
+def render_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([format_value(row.get(c), digits=10) for c in columns])
+    return buffer.getvalue()
+
+
+def render_markdown(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    def cell(value: Any) -> str:
+        return format_value(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def render_rows_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
+                      title: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(format_value(row.get(c), digits=4) for c in columns))
+    return table
+
+
+def stdout_console() -> Console:
+    """Data console: colour only on a terminal (Rich honours NO_COLOR); wide when piped."""
+    interactive = sys.stdout.isatty()
+    width = None if interactive or os.environ.get("COLUMNS") else 160
+    return Console(file=sys.stdout, width=width, highlight=False, soft_wrap=False)
+
+
+def stderr_console() -> Console:
+    return Console(file=sys.stderr, highlight=False)
+
+
+VERDICT_STYLES = {"consistent": "green", "suspicious": "yellow", "inconsistent": "bold red",
+                  "n/a": "dim"}

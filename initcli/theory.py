@@ -1,0 +1,178 @@
+"""What an initializer should produce for a shape: fans, distribution, moments, limits.
+
+Pure functions of an `InitializerSpec` and a shape; no sampling and no TensorFlow. Two different
+sigmas appear and are kept apart by name: `std` is the standard deviation of the values actually
+drawn, `stddev_param` is the `stddev` handed to the normal generator (for a truncated normal, the
+stddev of the underlying normal before the ±2·stddev_param truncation).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from initcli.fans import compute_fans
+from initcli.initializers import InitializerSpec
+
+TRUNCATION_SIGMAS = 2.0
+# Keras divides by this constant: the std of a standard normal truncated to (-2, 2).
+KERAS_TRUNCATED_STD_FACTOR = 0.87962566103423978
+
+
+def _phi(x: float) -> float:
+    return math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+
+
+def _truncated_moments(bound: float) -> tuple[float, float]:
+    """(variance, excess kurtosis) of a standard normal truncated to (-bound, bound)."""
+    mass = math.erf(bound / math.sqrt(2.0))
+    variance = 1.0 - 2.0 * bound * _phi(bound) / mass
+    fourth = 3.0 - 2.0 * _phi(bound) * (bound**3 + 3.0 * bound) / mass
+    return variance, fourth / variance**2 - 3.0
+
+
+TRUNCATED_VARIANCE, TRUNCATED_EXCESS_KURTOSIS = _truncated_moments(TRUNCATION_SIGMAS)
+
+
+@dataclass(frozen=True)
+class Theory:
+    """The distribution an initializer draws from, for one shape.
+
+    Attributes:
+        distribution: normal, truncated_normal, uniform, constant, identity or orthogonal.
+        mean: expected value of an element.
+        std: standard deviation of the drawn values (after truncation).
+        var: std squared.
+        limit: uniform half-width around the mean, or the truncation bound's distance from the
+            mean (2·stddev_param); None where values are unbounded or the notion does not apply.
+        stddev_param: the stddev given to the normal generator (underlying normal for truncated).
+        low, high: support bounds where they exist.
+        excess_kurtosis: of the element distribution; sizes confidence intervals for the std.
+        fan_in, fan_out: as Keras computes them for the shape.
+        n: the fan VarianceScaling divides by (max(1, fan)), for VarianceScaling and its presets.
+        scale, mode: the VarianceScaling parameters in effect.
+    """
+
+    distribution: str
+    mean: float | None
+    std: float | None
+    var: float | None
+    limit: float | None
+    stddev_param: float | None
+    low: float | None
+    high: float | None
+    excess_kurtosis: float | None
+    fan_in: int
+    fan_out: int
+    n: float | None = None
+    scale: float | None = None
+    mode: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        del out["fan_in"], out["fan_out"]
+        return out
+
+    def cdf(self, x: np.ndarray) -> np.ndarray | None:
+        """The distribution function at x, for continuous distributions; None otherwise."""
+        if self.distribution == "uniform" and self.low is not None and self.high is not None:
+            width = self.high - self.low
+            return np.clip((x - self.low) / width, 0.0, 1.0) if width > 0 else None
+        if self.distribution in ("normal", "truncated_normal") and self.stddev_param:
+            z = (np.asarray(x, dtype=np.float64) - self.mean) / abs(self.stddev_param)
+            standard = _normal_cdf(z)
+            if self.distribution == "normal":
+                return standard
+            mass = math.erf(TRUNCATION_SIGMAS / math.sqrt(2.0))
+            return np.clip((standard - (1.0 - mass) / 2.0) / mass, 0.0, 1.0)
+        return None
+
+
+def _normal_cdf(z: np.ndarray) -> np.ndarray:
+    erf = np.frompyfunc(math.erf, 1, 1)
+    return 0.5 * (1.0 + erf(np.asarray(z, dtype=np.float64) / math.sqrt(2.0)).astype(np.float64))
+
+
+def _normal(mean: float, stddev: float, fans: tuple[int, int], **extra: Any) -> Theory:
+    std = abs(stddev)
+    return Theory("normal", mean, std, std * std, None, stddev, None, None, 0.0, *fans, **extra)
+
+
+def _truncated(mean: float, stddev: float, fans: tuple[int, int], **extra: Any) -> Theory:
+    underlying = abs(stddev)
+    var = TRUNCATED_VARIANCE * underlying**2
+    bound = TRUNCATION_SIGMAS * underlying
+    return Theory("truncated_normal", mean, math.sqrt(var), var, bound, stddev, mean - bound,
+                  mean + bound, TRUNCATED_EXCESS_KURTOSIS, *fans, **extra)
+
+
+# Mantissa bits TensorFlow keeps when it turns a random word into a unit uniform, per dtype.
+UNIFORM_GRID_BITS = {"float16": 10, "bfloat16": 7, "float32": 23, "float64": 52}
+
+
+def _uniform(low: float, high: float, fans: tuple[int, int], dtype: str, **extra: Any) -> Theory:
+    """U[low, high) as TensorFlow draws it: low + width·k/2^m for k uniform on 0..2^m - 1.
+
+    For float16 and bfloat16 the grid is coarse enough (2^10, 2^7 levels) to shift the mean by
+    width/2^(m+1) and shrink the variance, which a million-value sample detects; the grid
+    correction is applied there. For float32/float64 it is below 2^-23 and left out.
+    """
+    width = high - low
+    levels = 2.0 ** UNIFORM_GRID_BITS[dtype] if dtype in ("float16", "bfloat16") else math.inf
+    mean = low + width * (1.0 - 1.0 / levels) / 2.0
+    var = width * width * (1.0 - 1.0 / levels**2) / 12.0
+    return Theory("uniform", mean, math.sqrt(var), var, abs(width) / 2.0, None,
+                  min(low, high), max(low, high), -1.2, *fans, **extra)
+
+
+def _constant(value: float, fans: tuple[int, int]) -> Theory:
+    return Theory("constant", value, 0.0, 0.0, None, None, value, value, None, *fans)
+
+
+def theory_for(spec: InitializerSpec, shape: tuple[int, ...], dtype: str = "float32") -> Theory:
+    """The theory of `spec` drawn at `shape` in `dtype` (validity is checked by `check_request`)."""
+    config = spec.config
+    fans = compute_fans(shape, config.get("input_axes"), config.get("output_axes"))
+    fan_in, fan_out = fans
+    name = spec.class_name
+    variance_scaling = spec.variance_scaling()
+    if variance_scaling is not None:
+        scale, mode, distribution = variance_scaling
+        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[mode]
+        n = max(1.0, float(n))
+        s = scale / n
+        extra = {"n": n, "scale": scale, "mode": mode}
+        if distribution == "truncated_normal":
+            return _truncated(0.0, math.sqrt(s) / KERAS_TRUNCATED_STD_FACTOR, fans, **extra)
+        if distribution == "untruncated_normal":
+            return _normal(0.0, math.sqrt(s), fans, **extra)
+        limit = math.sqrt(3.0 * s)
+        return _uniform(-limit, limit, fans, dtype, **extra)
+    if name == "RandomNormal":
+        return _normal(config["mean"], config["stddev"], fans)
+    if name == "TruncatedNormal":
+        return _truncated(config["mean"], config["stddev"], fans)
+    if name == "RandomUniform":
+        return _uniform(config["minval"], config["maxval"], fans, dtype)
+    if name == "Constant":
+        return _constant(config["value"], fans)
+    if name in ("Zeros", "Ones"):
+        return _constant(0.0 if name == "Zeros" else 1.0, fans)
+    if name == "Identity":
+        gain = config["gain"]
+        rows, cols = shape
+        ones = min(rows, cols)
+        count = rows * cols
+        mean = gain * ones / count
+        var = gain * gain * ones / count - mean * mean
+        return Theory("identity", mean, math.sqrt(max(var, 0.0)), max(var, 0.0), None, None,
+                      min(0.0, gain), max(0.0, gain), None, *fans)
+    if name == "Orthogonal":
+        gain = abs(config["gain"])
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        rms = gain / math.sqrt(max(rows, cols))
+        return Theory("orthogonal", 0.0, rms, rms * rms, None, None, -gain, gain, None, *fans)
+    raise AssertionError(f"no theory for {name}")

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+import numpy as np
+
+
+def bits(array: np.ndarray) -> np.ndarray:
+    """The raw bit patterns of a float array, for last-bit comparisons."""
+    array = np.asarray(array)
+    return array.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[array.dtype.itemsize])
+
+
+def assert_bit_equal(ours: np.ndarray, reference: np.ndarray) -> None:
+    assert ours.shape == reference.shape
+    assert ours.dtype == reference.dtype, (ours.dtype, reference.dtype)
+    mismatched = np.nonzero(bits(ours).ravel() != bits(reference).ravel())[0]
+    assert mismatched.size == 0, (
+        f"{mismatched.size} of {ours.size} values differ; first at {mismatched[0]}: "
+        f"{ours.ravel()[mismatched[0]]!r} vs {reference.ravel()[mismatched[0]]!r}"
+    )

@@ -1,0 +1,126 @@
+"""Statistics: chunk invariance, agreement with numpy/scipy, and verdicts with sample-size thresholds."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from initcli.assessment import assess
+from initcli.initializers import resolve
+from initcli.sampling import draw
+from initcli.stats import StatsAccumulator, describe, kolmogorov_pvalue, ks_test, normal_quantile
+from initcli.theory import theory_for
+
+finite_floats = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False, width=32)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=arrays(np.float32, st.integers(1, 300_000), elements=finite_floats),
+       cuts=st.lists(st.integers(0, 300_000), max_size=6))
+def test_chunked_statistics_equal_one_shot(values, cuts):
+    bounds = sorted({0, values.size, *[c for c in cuts if c < values.size]})
+    accumulator = StatsAccumulator(values.size)
+    for start, stop in zip(bounds, bounds[1:]):
+        accumulator.update(values[start:stop])
+    chunked, chunked_ks = accumulator.result(), accumulator.ks_sample()
+    whole, whole_ks = describe(values)
+    assert chunked == whole
+    assert np.array_equal(chunked_ks, whole_ks)
+
+
+@settings(max_examples=80, deadline=None)
+@given(values=arrays(np.float64, st.integers(1, 5000), elements=st.floats(-1e3, 1e3)))
+def test_statistics_agree_with_numpy(values):
+    stats, _ = describe(values)
+    assert stats.count == values.size and stats.nonfinite == 0
+    assert stats.min <= stats.mean <= stats.max or math.isclose(stats.min, stats.max)
+    assert stats.std >= 0
+    assert stats.mean == pytest.approx(np.mean(values), rel=1e-9, abs=1e-9)
+    assert stats.var == pytest.approx(np.var(values), rel=1e-7, abs=1e-9)
+    assert stats.min == np.min(values) and stats.max == np.max(values)
+
+
+def test_nonfinite_values_are_counted_and_excluded():
+    stats, _ = describe(np.array([1.0, np.nan, 3.0, np.inf, -np.inf], dtype=np.float32))
+    assert (stats.count, stats.nonfinite, stats.mean, stats.var) == (5, 3, 2.0, 1.0)
+
+
+def test_ks_agrees_with_scipy():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    spec = resolve("random_normal", stddev=2.0, mean=0.5)
+    theory = theory_for(spec, (5000,))
+    for sample in (draw(spec, (5000,), "float64", seed=3), np.random.default_rng(1).uniform(-3, 4, 700)):
+        statistic, pvalue = ks_test(sample, theory)
+        reference = scipy_stats.kstest(sample, "norm", args=(0.5, 2.0))
+        assert statistic == pytest.approx(reference.statistic, rel=1e-9)
+        assert pvalue == pytest.approx(reference.pvalue, rel=0.05, abs=1e-4)
+
+
+def test_kolmogorov_pvalue_matches_scipy_distribution():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for n in (10, 100, 10_000):
+        for d in (0.01, 0.05, 0.1, 0.3):
+            assert kolmogorov_pvalue(d, n) == pytest.approx(scipy_stats.kstwo.sf(d, n), rel=0.05, abs=2e-3)
+
+
+def test_normal_quantile():
+    assert normal_quantile(0.975) == pytest.approx(1.959963984540054, rel=1e-12)
+    assert normal_quantile(0.5) == pytest.approx(0.0, abs=1e-12)
+
+
+def _verdict(values, spec, dtype="float32"):
+    theory = theory_for(spec, values.shape, dtype)
+    return assess([values.reshape(-1)], values.size, theory, dtype, whole=values).verdict
+
+
+def test_three_values_with_mean_minus_0_3_are_consistent():
+    """The user's question: three GlorotNormal values with mean -0.2988 are sample noise."""
+    spec = resolve("glorot_normal")
+    values = np.array([-0.6752, -0.1502, -0.0710], dtype=np.float32)  # mean -0.2988, fans (3, 3)
+    assert _verdict(values, spec) == "consistent"
+
+
+def test_a_million_values_with_std_5_percent_off_are_inconsistent():
+    spec = resolve("he_normal")
+    values = draw(spec, (1000, 1000), "float32", seed=1)
+    assert _verdict(values, spec) == "consistent"
+    assert _verdict(values * np.float32(1.05), spec) == "inconsistent"
+
+
+def test_wrong_family_with_the_right_std_is_caught_by_ks():
+    uniform_values = draw(resolve("he_uniform"), (500, 400), "float32", seed=2)
+    assert _verdict(uniform_values, resolve("he_normal", seed=None)) in ("inconsistent",)
+
+
+def test_nan_is_inconsistent():
+    values = draw(resolve("glorot_uniform"), (50, 50), "float32", seed=0)
+    values[3, 3] = np.nan
+    assert _verdict(values, resolve("glorot_uniform")) == "inconsistent"
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize("name", ["glorot_uniform", "he_normal", "random_normal", "lecun_uniform"])
+def test_fresh_draws_are_consistent_in_every_dtype(name, dtype):
+    spec = resolve(name)
+    values = draw(spec, (1000, 1000), dtype, seed=4)
+    assert _verdict(values, spec, dtype) == "consistent"
+
+
+@pytest.mark.parametrize("name", ["orthogonal", "identity", "zeros", "ones", "constant"])
+def test_deterministic_and_orthogonal_checks(name):
+    spec = resolve(name)
+    values = draw(spec, (40, 30), "float32", seed=0)
+    expected = None
+    theory = theory_for(spec, values.shape)
+    if name != "orthogonal":
+        expected = draw(spec, (40, 30), "float64", seed=0)
+    good = assess([values.reshape(-1)], values.size, theory, "float32", expected=expected, whole=values)
+    assert good.verdict == "consistent"
+    broken = values + np.float32(0.25)
+    bad = assess([broken.reshape(-1)], values.size, theory, "float32", expected=expected, whole=broken)
+    assert bad.verdict == "inconsistent"
