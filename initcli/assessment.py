@@ -58,7 +58,7 @@ def assess(chunks: Iterable[np.ndarray], total: int, theory: Theory | None, dtyp
         accumulator.update(chunk)
     stats = accumulator.result()
     ks_sample = accumulator.ks_sample()
-    checks = compute_checks(stats, theory, ks_sample, alpha)
+    checks = compute_checks(stats, theory, ks_sample, alpha, dtype)
     if theory is not None and whole is not None:
         error = exact_error(whole, theory, expected)
         if error is not None:

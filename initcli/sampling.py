@@ -19,7 +19,7 @@ from initcli.errors import BadInputError
 from initcli.initializers import InitializerSpec, check_request
 from initcli.rng import stateless
 from initcli.rng.philox import PhiloxStream
-from initcli.rng.stateless import numpy_dtype
+from initcli.rng.stateless import keras_uniform_bounds, numpy_dtype
 from initcli.theory import KERAS_TRUNCATED_STD_FACTOR, theory_for
 
 ENGINES = ("numpy", "keras")
@@ -54,12 +54,13 @@ class _Draw:
 
 
 def _float32_rounded(value: float, dtype: np.dtype) -> np.ndarray:
-    # keras.random.uniform does tf.cast(python_float, dtype): the float goes through float32.
+    # ops.cast(python_float, dtype) goes through a float32 tensor first.
     return np.asarray(np.float32(value)).astype(dtype)
 
 
-def _affine_draw(spec: InitializerSpec, shape: tuple[int, ...], dtype: np.dtype) -> _Draw | None:
+def _affine_draw(spec: InitializerSpec, shape: tuple[int, ...], dtype_name: str) -> _Draw | None:
     config = spec.config
+    dtype = numpy_dtype(dtype_name)
     variance_scaling = spec.variance_scaling()
     if variance_scaling is not None:
         theory = theory_for(spec, shape)
@@ -67,24 +68,23 @@ def _affine_draw(spec: InitializerSpec, shape: tuple[int, ...], dtype: np.dtype)
         distribution = variance_scaling[2]
         if distribution == "uniform":
             limit = math.sqrt(3.0 * scale)
-            return _uniform_draw(-limit, limit, dtype)
+            return _uniform_draw(-limit, limit, dtype_name)
         stddev = math.sqrt(scale)
         if distribution == "truncated_normal":
             stddev /= KERAS_TRUNCATED_STD_FACTOR
             return _Draw("truncated_normal", np.asarray(stddev, dtype), np.asarray(0.0, dtype))
         return _Draw("normal", np.asarray(stddev, dtype), np.asarray(0.0, dtype))
     if spec.class_name == "RandomUniform":
-        return _uniform_draw(config["minval"], config["maxval"], dtype)
+        return _uniform_draw(config["minval"], config["maxval"], dtype_name)
     if spec.class_name in ("RandomNormal", "TruncatedNormal"):
         kind = "normal" if spec.class_name == "RandomNormal" else "truncated_normal"
         return _Draw(kind, np.asarray(config["stddev"], dtype), np.asarray(config["mean"], dtype))
     return None
 
 
-def _uniform_draw(minval: float, maxval: float, dtype: np.dtype) -> _Draw:
-    low = _float32_rounded(minval, dtype)
-    high = _float32_rounded(maxval, dtype)
-    return _Draw("uniform", (high - low).astype(dtype), low)
+def _uniform_draw(minval: float, maxval: float, dtype: str) -> _Draw:
+    low, width = keras_uniform_bounds(minval, maxval, dtype)
+    return _Draw("uniform", width, low)
 
 
 _UNIT = {"uniform": stateless.uniform, "normal": stateless.normal,
@@ -112,7 +112,7 @@ def iter_chunks(spec: InitializerSpec, shape: tuple[int, ...], dtype: str = "flo
     check_request(spec, shape, dtype)
     target = numpy_dtype(dtype)
     total = math.prod(shape)
-    draw = _affine_draw(spec, shape, target)
+    draw = _affine_draw(spec, shape, dtype)
     if draw is None:
         yield draw_whole(spec, shape, dtype, seed).reshape(-1)
         return

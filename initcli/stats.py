@@ -20,9 +20,6 @@ BLOCK_ELEMENTS = 1 << 16
 KS_SAMPLE_LIMIT = 1_000_000
 DEFAULT_ALPHA = 1e-3
 SUSPICIOUS_ALPHA = 0.05
-# Resolution of the unit uniform TensorFlow draws in each dtype: a KS distance below it can come
-# from quantization alone and is not evidence against the distribution.
-_QUANTIZATION = {"float16": 2.0**-10, "bfloat16": 2.0**-7}
 
 
 @dataclass(frozen=True)
@@ -187,22 +184,55 @@ def kolmogorov_pvalue(statistic: float, n: int) -> float:
     return min(max(total, 0.0), 1.0)
 
 
-def ks_test(sample: np.ndarray, theory: Theory) -> tuple[float, float] | None:
-    """(D, p-value) of the sample against the theory's CDF, ties counted at their value."""
+def _rounding_neighbours(values: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """The next representable values below and above, in the tensor's dtype, as float64."""
+    if dtype == "float16":
+        half = values.astype(np.float16)
+        return (np.nextafter(half, np.float16(-np.inf)).astype(np.float64),
+                np.nextafter(half, np.float16(np.inf)).astype(np.float64))
+    if dtype == "bfloat16":
+        # bfloat16 is the top half of a float32: one bfloat16 step is 2^16 float32 units.
+        magnitude = np.abs(values).astype(np.float32).view(np.uint32).astype(np.int64)
+        sign = np.where(values < 0, -1.0, 1.0)
+        larger = (magnitude + (1 << 16)).astype(np.uint32).view(np.float32).astype(np.float64)
+        smaller = np.maximum(magnitude - (1 << 16), 0).astype(np.uint32).view(np.float32).astype(np.float64)
+        smaller = np.where(magnitude == 0, -larger, smaller)
+        return np.where(sign > 0, smaller, -larger), np.where(sign > 0, larger, -smaller)
+    target = np.float64 if dtype == "float64" else np.float32
+    typed = values.astype(target)
+    return (np.nextafter(typed, target(-np.inf)).astype(np.float64),
+            np.nextafter(typed, target(np.inf)).astype(np.float64))
+
+
+def ks_test(sample: np.ndarray, theory: Theory, dtype: str = "float64") -> tuple[float, float] | None:
+    """(D, p-value) of the sample against the distribution the theory predicts in `dtype`.
+
+    A value stored in a dtype stands for the interval that rounds to it, so the theory's CDF is
+    read at the midpoints to the neighbouring representable values; a discrete theory (atoms)
+    is compared at the atoms themselves. D is the largest gap between the empirical and the
+    theoretical CDF just before and at each distinct value.
+    """
     if sample.size == 0:
         return None
     values, counts = np.unique(sample, return_counts=True)
-    expected = theory.cdf(values)
-    if expected is None:
+    if theory.atoms is not None:
+        expected_after = theory.cdf(values)
+        expected_before = theory.cdf(values, left=True)
+    else:
+        down, up = _rounding_neighbours(values, dtype)
+        expected_after = theory.cdf((values + up) / 2.0)
+        expected_before = theory.cdf((values + down) / 2.0)
+    if expected_after is None or expected_before is None:
         return None
     empirical_after = np.cumsum(counts) / sample.size
     empirical_before = empirical_after - counts / sample.size
-    statistic = float(max(np.max(empirical_after - expected), np.max(expected - empirical_before)))
+    statistic = float(max(np.max(np.abs(empirical_after - expected_after)),
+                          np.max(np.abs(empirical_before - expected_before))))
     return statistic, kolmogorov_pvalue(statistic, int(sample.size))
 
 
 def compute_checks(stats: SampleStats, theory: Theory | None, ks_sample: np.ndarray,
-                   alpha: float = DEFAULT_ALPHA) -> Checks:
+                   alpha: float = DEFAULT_ALPHA, dtype: str = "float64") -> Checks:
     """Compare measured statistics with the theory (random distributions only)."""
     if theory is None or stats.mean is None or theory.std is None or theory.mean is None:
         return Checks()
@@ -221,7 +251,7 @@ def compute_checks(stats: SampleStats, theory: Theory | None, ks_sample: np.ndar
     z_critical = normal_quantile(1.0 - alpha / 2.0)
     low_ratio = math.sqrt(max(0.0, 1.0 - z_critical * variance_se))
     high_ratio = math.sqrt(1.0 + z_critical * variance_se)
-    ks = ks_test(ks_sample, theory)
+    ks = ks_test(ks_sample, theory, dtype)
     return Checks(
         mean_se=mean_se,
         mean_z=mean_z,
@@ -280,9 +310,7 @@ def verdict(stats: SampleStats, theory: Theory | None, checks: Checks, dtype: st
         return "consistent" if checks.max_abs_error <= tolerance else "inconsistent"
     if checks.mean_pvalue is None:
         return "n/a"
-    pvalues = [checks.mean_pvalue, checks.std_pvalue]
-    if checks.ks_pvalue is not None and (checks.ks_statistic or 0.0) > _QUANTIZATION.get(dtype, 0.0):
-        pvalues.append(checks.ks_pvalue)
+    pvalues = [checks.mean_pvalue, checks.std_pvalue, checks.ks_pvalue]
     smallest = min(1.0, min(p for p in pvalues if p is not None) * 3)
     if smallest < alpha:
         return "inconsistent"

@@ -9,13 +9,14 @@ stddev of the underlying normal before the ±2·stddev_param truncation).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from initcli.fans import compute_fans
 from initcli.initializers import InitializerSpec
+from initcli.rng.stateless import keras_uniform_bounds, numpy_dtype, unit_uniform_grid
 
 TRUNCATION_SIGMAS = 2.0
 # Keras divides by this constant: the std of a standard normal truncated to (-2, 2).
@@ -50,6 +51,8 @@ class Theory:
             mean (2·stddev_param); None where values are unbounded or the notion does not apply.
         stddev_param: the stddev given to the normal generator (underlying normal for truncated).
         low, high: support bounds where they exist.
+        atoms: for distributions with finitely many equally likely values (uniform in float16 and
+            bfloat16), every value, sorted.
         excess_kurtosis: of the element distribution; sizes confidence intervals for the std.
         fan_in, fan_out: as Keras computes them for the shape.
         n: the fan VarianceScaling divides by (max(1, fan)), for VarianceScaling and its presets.
@@ -70,14 +73,18 @@ class Theory:
     n: float | None = None
     scale: float | None = None
     mode: str | None = None
+    atoms: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        del out["fan_in"], out["fan_out"]
+        del out["fan_in"], out["fan_out"], out["atoms"]
         return out
 
-    def cdf(self, x: np.ndarray) -> np.ndarray | None:
-        """The distribution function at x, for continuous distributions; None otherwise."""
+    def cdf(self, x: np.ndarray, left: bool = False) -> np.ndarray | None:
+        """P(X <= x) (with `left`, P(X < x)) for the random distributions; None otherwise."""
+        if self.atoms is not None:
+            side = "left" if left else "right"
+            return np.searchsorted(self.atoms, x, side=side) / self.atoms.size
         if self.distribution == "uniform" and self.low is not None and self.high is not None:
             width = self.high - self.low
             return np.clip((x - self.low) / width, 0.0, 1.0) if width > 0 else None
@@ -96,6 +103,17 @@ def _normal_cdf(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + erf(np.asarray(z, dtype=np.float64) / math.sqrt(2.0)).astype(np.float64))
 
 
+def _as_drawn(value: float, dtype: str) -> float:
+    """A normal's mean/stddev as Keras hands it to TensorFlow: converted to the dtype.
+
+    Only float16/bfloat16 round visibly (0.05 becomes 0.0500488 in bfloat16); float32/float64
+    parameters are reported as given.
+    """
+    if dtype in ("float16", "bfloat16"):
+        return float(np.asarray(value, dtype=numpy_dtype(dtype)).astype(np.float64))
+    return value
+
+
 def _normal(mean: float, stddev: float, fans: tuple[int, int], **extra: Any) -> Theory:
     std = abs(stddev)
     return Theory("normal", mean, std, std * std, None, stddev, None, None, 0.0, *fans, **extra)
@@ -109,22 +127,22 @@ def _truncated(mean: float, stddev: float, fans: tuple[int, int], **extra: Any) 
                   mean + bound, TRUNCATED_EXCESS_KURTOSIS, *fans, **extra)
 
 
-# Mantissa bits TensorFlow keeps when it turns a random word into a unit uniform, per dtype.
-UNIFORM_GRID_BITS = {"float16": 10, "bfloat16": 7, "float32": 23, "float64": 52}
-
-
 def _uniform(low: float, high: float, fans: tuple[int, int], dtype: str, **extra: Any) -> Theory:
-    """U[low, high) as TensorFlow draws it: low + width·k/2^m for k uniform on 0..2^m - 1.
+    """U[low, high) as TensorFlow draws it in the dtype.
 
-    For float16 and bfloat16 the grid is coarse enough (2^10, 2^7 levels) to shift the mean by
-    width/2^(m+1) and shrink the variance, which a million-value sample detects; the grid
-    correction is applied there. For float32/float64 it is below 2^-23 and left out.
+    In float16 and bfloat16 the unit uniform has only 2^10 / 2^7 levels, which shifts the mean by
+    about width/2^(m+1): a million-value sample sees it. There the theory is the exact discrete
+    distribution: every level put through Keras's arithmetic in the dtype (`atoms`).
     """
-    width = high - low
-    levels = 2.0 ** UNIFORM_GRID_BITS[dtype] if dtype in ("float16", "bfloat16") else math.inf
-    mean = low + width * (1.0 - 1.0 / levels) / 2.0
-    var = width * width * (1.0 - 1.0 / levels**2) / 12.0
-    return Theory("uniform", mean, math.sqrt(var), var, abs(width) / 2.0, None,
+    width = abs(high - low)
+    if dtype in ("float16", "bfloat16"):
+        low_t, width_t = keras_uniform_bounds(low, high, dtype)
+        atoms = np.sort(((unit_uniform_grid(dtype) * width_t).astype(low_t.dtype) + low_t).astype(np.float64))
+        var = float(np.var(atoms))
+        return Theory("uniform", float(np.mean(atoms)), math.sqrt(var), var, width / 2.0, None,
+                      min(low, high), max(low, high), -1.2, *fans, atoms=atoms, **extra)
+    var = width * width / 12.0
+    return Theory("uniform", (low + high) / 2.0, math.sqrt(var), var, width / 2.0, None,
                   min(low, high), max(low, high), -1.2, *fans, **extra)
 
 
@@ -146,15 +164,15 @@ def theory_for(spec: InitializerSpec, shape: tuple[int, ...], dtype: str = "floa
         s = scale / n
         extra = {"n": n, "scale": scale, "mode": mode}
         if distribution == "truncated_normal":
-            return _truncated(0.0, math.sqrt(s) / KERAS_TRUNCATED_STD_FACTOR, fans, **extra)
+            return _truncated(0.0, _as_drawn(math.sqrt(s) / KERAS_TRUNCATED_STD_FACTOR, dtype), fans, **extra)
         if distribution == "untruncated_normal":
-            return _normal(0.0, math.sqrt(s), fans, **extra)
+            return _normal(0.0, _as_drawn(math.sqrt(s), dtype), fans, **extra)
         limit = math.sqrt(3.0 * s)
         return _uniform(-limit, limit, fans, dtype, **extra)
     if name == "RandomNormal":
-        return _normal(config["mean"], config["stddev"], fans)
+        return _normal(_as_drawn(config["mean"], dtype), _as_drawn(config["stddev"], dtype), fans)
     if name == "TruncatedNormal":
-        return _truncated(config["mean"], config["stddev"], fans)
+        return _truncated(_as_drawn(config["mean"], dtype), _as_drawn(config["stddev"], dtype), fans)
     if name == "RandomUniform":
         return _uniform(config["minval"], config["maxval"], fans, dtype)
     if name == "Constant":

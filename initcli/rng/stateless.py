@@ -35,6 +35,25 @@ def numpy_dtype(name: str) -> np.dtype:
     return np.dtype(name)
 
 
+def keras_uniform_bounds(minval: float, maxval: float, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """(low, width) in the dtype as `keras.random.uniform` passes them to TensorFlow.
+
+    Keras does `tf.cast(python_float, dtype)`, which goes through a float32 tensor, so the
+    bounds are float32-rounded even for float64; TensorFlow then computes `maxval - minval`
+    in the dtype and returns `unit * width + low`, each op rounded in the dtype.
+    """
+    target = numpy_dtype(dtype)
+    low = np.asarray(np.float32(minval)).astype(target)
+    high = np.asarray(np.float32(maxval)).astype(target)
+    return low, (high - low).astype(target)
+
+
+def unit_uniform_grid(dtype: str) -> np.ndarray:
+    """Every value the unit uniform can take in float16/bfloat16 (2^10 / 2^7 of them)."""
+    bits = {"float16": 10, "bfloat16": 7}[dtype]
+    return _uniform_from_uint32(np.arange(1 << bits, dtype=np.uint32), dtype)
+
+
 def _words(stream: PhiloxStream, first_block: int, stop_block: int) -> np.ndarray:
     return stream.block_range(first_block, stop_block)
 

@@ -1,0 +1,93 @@
+"""`initcli sample` against the Keras one-liner a user would run, as whole processes.
+
+    python benchmarks/bench_sample.py [--repeat 3]
+
+For each shape and initializer it runs both commands `--repeat` times, takes the best wall time
+and the largest peak RSS (from os.wait4's rusage), and prints the ratios measured in this run.
+Then it times in-process generation: initcli's numpy engine against TensorFlow's own stateless
+kernels for the same draw (best of 3). Needs the tensorflow extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+CASES = [("3x3x64x128", (3, 3, 64, 128)), ("3x3x512x512", (3, 3, 512, 512)), ("4096x4096", (4096, 4096))]
+INITIALIZERS = ["glorot_uniform", "he_normal"]
+KERAS_ONE_LINER = (
+    "import numpy as np, keras; "
+    "w = keras.initializers.get({{'class_name': {init!r}, 'config': {{'seed': 0}}}})({shape!r}); "
+    "v = np.asarray(w, dtype=np.float64); print(v.mean(), v.var())"
+)
+
+
+def run_process(argv: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MB) of one whole process."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"command failed: {' '.join(argv)}")
+    return elapsed, usage.ru_maxrss / 1024.0
+
+
+def best_of(argv: list[str], repeat: int) -> tuple[float, float]:
+    runs = [run_process(argv) for _ in range(repeat)]
+    return min(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def processes(repeat: int) -> None:
+    print(f"{'case':32} {'initcli s':>9} {'keras s':>8} {'speed-up':>8} {'initcli MB':>10} {'keras MB':>9} {'mem ratio':>9}")
+    for label, shape in CASES:
+        for init in INITIALIZERS:
+            ours = best_of([sys.executable, "-m", "initcli", "sample", "--init", init, "--shape", label,
+                            "--seed", "0", "--format", "json"], repeat)
+            theirs = best_of([sys.executable, "-c", KERAS_ONE_LINER.format(init=init, shape=shape)], repeat)
+            print(f"{init + ' ' + label:32} {ours[0]:9.2f} {theirs[0]:8.2f} {theirs[0] / ours[0]:7.1f}x "
+                  f"{ours[1]:10.0f} {theirs[1]:9.0f} {theirs[1] / ours[1]:8.1f}x")
+
+
+def in_process() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    from initcli.rng import stateless
+    from initcli.rng.philox import PhiloxStream
+
+    def best(function) -> float:
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            function()
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    print(f"\n{'in-process draw':32} {'numpy s':>9} {'tf s':>8} {'numpy/tf':>8}")
+    for label, shape in CASES:
+        size = 1
+        for d in shape:
+            size *= d
+        stream = PhiloxStream.from_seed(0, 0)
+        for kind, ours, theirs in [("uniform", stateless.uniform, tf.random.stateless_uniform),
+                                   ("normal", stateless.normal, tf.random.stateless_normal)]:
+            numpy_time = best(lambda: ours(stream, "float32", 0, size))  # noqa: B023
+            tf_time = best(lambda: theirs(shape, seed=(0, 0)).numpy())  # noqa: B023
+            print(f"{kind + ' ' + label:32} {numpy_time:9.3f} {tf_time:8.3f} {numpy_time / tf_time:7.1f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    processes(args.repeat)
+    in_process()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""The command line: every command, format and error, with real values checked."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from initcli.cli import cli
+from initcli.initializers import resolve
+from initcli.sampling import draw
+
+
+def run(*args: str, expect: int = 0):
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=expect != 0)
+    assert result.exit_code == expect, (result.exit_code, result.output, result.exception)
+    if expect:
+        assert "Traceback" not in result.output
+    return result
+
+
+def sample_json(*args: str) -> dict:
+    return json.loads(run("sample", *args, "--format", "json").stdout)
+
+
+def test_sample_json_contract_and_values():
+    data = sample_json("--init", "glorot_normal", "--shape", "3x3x64x128", "--seed", "0")
+    assert data["schema_version"] == 1
+    assert data["initializer"] == {"class_name": "GlorotNormal",
+                                   "config": {"seed": None, "input_axes": None, "output_axes": None}}
+    assert (data["shape"], data["dtype"], data["seed"], data["fan_in"], data["fan_out"]) == (
+        [3, 3, 64, 128], "float32", 0, 576, 1152)
+    assert set(data["theory"]) >= {"distribution", "mean", "std", "var", "limit", "stddev_param"}
+    assert data["theory"]["std"] == pytest.approx(math.sqrt(2 / (576 + 1152)))
+    assert data["theory"]["stddev_param"] == pytest.approx(math.sqrt(2 / 1728) / 0.87962566103423978)
+    values = draw(resolve("glorot_normal"), (3, 3, 64, 128), seed=0).astype(np.float64)
+    assert data["sample"]["count"] == values.size
+    assert data["sample"]["mean"] == pytest.approx(values.mean(), rel=1e-9)
+    assert data["sample"]["var"] == pytest.approx(values.var(), rel=1e-9)
+    assert (data["sample"]["min"], data["sample"]["max"]) == (values.min(), values.max())
+    assert set(data["checks"]) >= {"mean_z", "std_ratio", "ks_statistic", "ks_pvalue"}
+    assert data["verdict"] == "consistent"
+    assert data["reproducible"] is True
+
+
+def test_sample_without_seed_says_it_is_not_reproducible():
+    data = sample_json("--init", "he_uniform", "--shape", "10x10")
+    assert data["reproducible"] is False
+    assert "not reproducible" in data["notes"][0] and str(data["seed"]) in data["notes"][0]
+    table = run("sample", "--init", "he_uniform", "--shape", "10x10").stdout
+    assert "not reproducible" in table
+
+
+def test_three_values_mean_question():
+    data = sample_json("--init", "glorot_normal", "--shape", "3", "--seed", "1")
+    # fans (3, 3): std = sqrt(2 / 6); standard error of a 3-value mean = std / sqrt(3) = 1/3
+    assert data["checks"]["mean_se"] == pytest.approx(math.sqrt(1 / 3) / math.sqrt(3))
+    assert data["verdict"] in ("consistent", "suspicious")
+
+
+@pytest.mark.parametrize("shape", ["3x3x64x128", "3,3,64,128", "(3, 3, 64, 128)", " 3 x 3 x 64 x 128 "])
+def test_shape_spellings(shape):
+    assert sample_json("--init", "zeros", "--shape", shape)["shape"] == [3, 3, 64, 128]
+
+
+@pytest.mark.parametrize(("shape", "bad"), [("3x0", "'0'"), ("3x-2", "-2"), ("3x2.5", "'2.5'"), ("axb", "'a'")])
+def test_bad_shapes_name_the_bad_part(shape, bad):
+    result = run("sample", "--init", "zeros", "--shape", shape, expect=2)
+    assert "Invalid value for '--shape'" in result.stderr and bad.strip("'") in result.stderr
+
+
+def test_unknown_initializer_suggests_names():
+    result = run("sample", "--init", "glorot_unifrom", "--shape", "3", expect=2)
+    assert "Unknown initializer 'glorot_unifrom'" in result.stderr and "glorot_uniform" in result.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--init", "variance_scaling", "--scale", "-1"], "Argument `scale` must be positive float. Received: scale=-1"),
+    (["--init", "variance_scaling", "--mode", "fan_up"], "Invalid `mode` argument: fan_up"),
+    (["--init", "identity", "--shape", "3x3x3"], "Identity matrix initializer can only be used for 2D matrices"),
+    (["--init", "orthogonal", "--shape", "5"], "must be at least two-dimensional"),
+    (["--init", "glorot_uniform", "--gain", "2"], "GlorotUniform does not take `gain`"),
+    (["--init", "glorot_uniform", "--seed", str(2**64)], "64-bit"),
+])
+def test_parameters_keras_rejects_are_usage_errors(args, message):
+    if "--shape" not in args:
+        args = [*args, "--shape", "4x4"]
+    result = run("sample", *args, expect=2)
+    assert message in result.stderr
+    assert result.stderr.count("\n") <= 4  # Click's usage line, the hint, the one-line error
+
+
+@pytest.mark.parametrize("output_format", ["csv", "markdown", "table"])
+def test_sample_other_formats(output_format):
+    out = run("sample", "--init", "he_normal", "--shape", "64x32", "--seed", "3", "--format", output_format).stdout
+    if output_format == "csv":
+        rows = list(csv.DictReader(io.StringIO(out)))
+        assert len(rows) == 1 and rows[0]["initializer"] == "HeNormal" and rows[0]["fan_in"] == "64"
+        assert float(rows[0]["theory_std"]) == pytest.approx(math.sqrt(2 / 64))
+    elif output_format == "markdown":
+        assert out.startswith("| initializer | config | shape |") and "| HeNormal |" in out
+    else:
+        assert "HeNormal" in out and "fan_in 64" in out and "verdict" in out
+        assert "\x1b[" not in out  # plain when not a terminal
+
+
+def test_hist_and_dtype_options():
+    out = run("sample", "--init", "glorot_uniform", "--shape", "200x100", "--seed", "1", "--dtype", "bfloat16",
+              "--hist").stdout
+    assert "histogram" in out and "█" in out
+
+
+def test_save_writes_exact_values_and_never_overwrites(tmp_path):
+    target = tmp_path / "w.npy"
+    run("sample", "--init", "he_uniform", "--shape", "30x20", "--seed", "5", "--save", str(target))
+    saved = np.load(target)
+    assert np.array_equal(saved, draw(resolve("he_uniform"), (30, 20), seed=5))
+    before = target.read_bytes()
+    result = run("sample", "--init", "zeros", "--shape", "30x20", "--save", str(target), expect=1)
+    assert "already exists" in result.stderr and target.read_bytes() == before
+    run("sample", "--init", "zeros", "--shape", "30x20", "--save", str(target), "--force")
+    assert not np.load(target).any()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.npy"]
+
+
+def test_list_has_every_initializer():
+    data = json.loads(run("list", "--format", "json").stdout)
+    names = {row["class_name"] for row in data["initializers"]}
+    assert names >= {"GlorotUniform", "HeNormal", "Orthogonal", "Identity", "VarianceScaling", "Zeros"}
+
+
+def test_explain_plugs_in_numbers():
+    out = run("explain", "glorot_uniform", "--shape", "3x3x64x128").stdout
+    assert "fan_in = 576, fan_out = 1152" in out and "receptive field 3·3 = 9" in out
+    assert f"{math.sqrt(6 / 1728):.6g}" in out and "rng.uniform" in out
+    out = run("explain", "he_normal", "--shape", "784x256").stdout
+    assert "stddev_param (the underlying normal's stddev, before truncation)" in out
+    data = json.loads(run("explain", "lecun_uniform", "--shape", "10x5", "--format", "json").stdout)
+    assert data["fan_in"] == 10 and data["theory"]["limit"] == pytest.approx(math.sqrt(3 / 10))
+
+
+def test_explain_snippets_run():
+    """The numpy snippet explain prints runs and draws from the stated distribution."""
+    out = json.loads(run("explain", "glorot_normal", "--shape", "300x200", "--format", "json").stdout)
+    lines = out["explanation"]
+    start = lines.index("numpy, same distribution (not the same values):") + 1
+    namespace: dict = {}
+    exec("\n".join(line[2:] if line.startswith("  ") else line for line in lines[start].splitlines()), namespace)
+    assert namespace["w"].std() == pytest.approx(out["theory"]["std"], rel=0.02)
+    exact = lines[start + 2]
+    exec("\n".join(line.strip() for line in exact.splitlines()), namespace)
+    assert np.array_equal(namespace["w"], draw(resolve("glorot_normal"), (300, 200), seed=0))
+
+
+def test_every_command_has_help():
+    for name, command in cli.commands.items():
+        assert command.help, name
+        assert run(name, "--help").stdout.startswith(f"Usage: cli {name}")
+
+
+def test_version():
+    assert "initcli, version" in run("--version").stdout
+
+
+def _imported_modules(code: str) -> set[str]:
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
+                         capture_output=True, text=True, check=True).stdout
+    return set(json.loads(out.splitlines()[-1]))
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["list"], ["explain", "he_normal", "--shape", "3x3"],
+                                  ["sample", "--init", "glorot_normal", "--shape", "3x3x8x8", "--seed", "0"],
+                                  ["sample", "--init", "orthogonal", "--shape", "8x8", "--seed", "0"]])
+def test_no_tensorflow_import(argv):
+    code = ("import sys\nfrom initcli.cli import cli\n"
+            f"try:\n    cli({argv!r}, prog_name='initcli')\nexcept SystemExit:\n    pass")
+    modules = _imported_modules(code)
+    assert not {m for m in modules if m.split(".")[0] in ("tensorflow", "keras", "scipy")}
+
+
+@pytest.mark.tensorflow
+def test_keras_engine_agrees(keras):
+    ours = sample_json("--init", "he_normal", "--shape", "50x40", "--seed", "8")
+    theirs = sample_json("--init", "he_normal", "--shape", "50x40", "--seed", "8", "--engine", "keras")
+    assert ours["sample"] == theirs["sample"]
