@@ -486,6 +486,120 @@ def explain(name: str, shape: tuple[int, ...] | None, dtype: str, output_format:
     _emit(output_format, payload, [row], tuple(row), lambda: [Text("\n".join(lines))])
 
 
+INSPECT_COLUMNS = ("path", "layer", "layer_class", "weight", "shape", "dtype", "initializer", "default_initializer",
+                   "is_default", *FLAT_COLUMNS)
+
+
+def _initializer_label(spec: Any) -> str | None:
+    if spec is None:
+        return None
+    if isinstance(spec, dict):
+        return spec.get("class_name")
+    return _describe_spec(spec)
+
+
+def _inspect_flat(row: Any) -> dict[str, Any]:
+    record = row.record
+    configured = row.initializer if row.initializer is not None else record.initializer
+    return {"path": record.path, "layer": record.layer, "layer_class": record.layer_class, "weight": record.weight,
+            "shape": list(record.shape), "dtype": record.dtype, "initializer": _initializer_label(configured),
+            "default_initializer": _initializer_label(row.default), "is_default": row.is_default,
+            **flat_fields(row.assessment), "fan_in": row.fan_in, "fan_out": row.fan_out}
+
+
+def inspect_table(rows: list[Any], title: str) -> Table:
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for column, justify in [("weight (path)", "left"), ("shape", "left"), ("fan_in/out", "right"),
+                            ("initializer", "left"), ("theory std", "right"), ("mean", "right"),
+                            ("std", "right"), ("verdict", "left")]:
+        table.add_column(column, justify=justify, overflow="fold")
+    previous_layer = None
+    for row in rows:
+        record = row.record
+        if previous_layer is not None and record.layer != previous_layer:
+            table.add_section()
+        previous_layer = record.layer
+        configured = _initializer_label(row.initializer if row.initializer is not None else record.initializer)
+        if configured is None:
+            configured = "unknown"
+        if row.is_default is True:
+            configured += " (default)"
+        elif row.is_default is False and row.default is not None:
+            configured += f" (default {row.default.class_name})"
+        theory = row.assessment.theory
+        sample = row.assessment.sample
+        style = VERDICT_STYLES.get(row.assessment.verdict, "")
+        marks = " *" if row.notes else ""
+        table.add_row(f"{record.path}{marks}", format_value(list(record.shape)) or "()",
+                      f"{row.fan_in}/{row.fan_out}", configured,
+                      format_value(theory.std if theory else None, 4), format_value(sample.mean, 4),
+                      format_value(sample.std, 4), f"[{style}]{row.assessment.verdict}[/]")
+    return table
+
+
+def _totals(rows: list[Any]) -> dict[str, Any]:
+    verdicts: dict[str, int] = {}
+    for row in rows:
+        verdicts[row.assessment.verdict] = verdicts.get(row.assessment.verdict, 0) + 1
+    return {"weights": len(rows), "parameters": sum(math.prod(row.record.shape) for row in rows),
+            "verdicts": verdicts}
+
+
+@cli.command(name="inspect")
+@click.argument("model", type=click.Path(path_type=Path, dir_okay=True))
+@click.option("--layer", "patterns", multiple=True, metavar="PATTERN",
+              help="Only weights whose path or layer name matches (glob, or plain text inside). Repeatable.")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=DEFAULT_ALPHA,
+              show_default=True, help="False-alarm rate of the 'inconsistent' verdict.")
+@output_options
+def inspect_command(model: Path, patterns: tuple[str, ...], alpha: float, output_format: str) -> None:
+    """One row per weight of a saved model: fans, initializer, default, theory, sample, verdict.
+
+    MODEL is a .keras archive, a legacy .h5 model or a .weights.h5 file. Nothing in the file is
+    executed; TensorFlow is not needed.
+
+    \b
+    Example:
+      initcli inspect examples/models/mlp.keras
+      initcli inspect examples/models/cnn.keras --layer 'conv*' --format json
+    """
+    from initcli.inspection import inspect_records
+    from initcli.readers import open_model
+
+    saved = open_model(model)
+    try:
+        rows = []
+        records = inspect_records(saved.records(), patterns, alpha)
+        if sys.stderr.isatty() and output_format == "table":
+            with stderr_console().status("inspecting weights...") as status:
+                for row in records:
+                    rows.append(row)
+                    status.update(f"inspecting weights... {len(rows)} done, last {row.record.path}")
+        else:
+            rows = list(records)
+    finally:
+        saved.close()
+    totals = _totals(rows)
+    notes = list(saved.notes)
+    if patterns and not rows:
+        notes.append(f"no weight matches {', '.join(patterns)}")
+    payload = {"source": saved.source, "format": saved.format, "keras_version": saved.keras_version,
+               "weights": [row.to_dict() for row in rows], "totals": totals, "notes": notes}
+
+    def tables() -> list[Any]:
+        title = f"{saved.source} · {saved.format} · Keras {saved.keras_version or 'unknown'}"
+        out: list[Any] = [inspect_table(rows, title)]
+        verdicts = ", ".join(f"{count} {verdict}" for verdict, count in sorted(totals["verdicts"].items()))
+        out.append(Text(f"{totals['weights']} weights, {totals['parameters']:,} parameters: {verdicts or 'none'}"))
+        footnotes = [f"* {row.record.path}: {'; '.join(row.notes)}" for row in rows if row.notes]
+        settings = [f"{row.record.layer}: " + ", ".join(f"{k}={v}" for k, v in row.record.settings.items())
+                    for row in rows if row.record.settings]
+        out += [Text(line, style="dim") for line in dict.fromkeys(footnotes + settings + notes)]
+        return out
+
+    _emit(output_format, payload, [_inspect_flat(row) for row in rows], INSPECT_COLUMNS, tables)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="initcli")

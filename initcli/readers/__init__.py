@@ -1,0 +1,11 @@
+"""Readers turn a saved model into weight records, one weight at a time.
+
+`open_model(path)` recognizes `.keras` archives, legacy `.h5` full models and `.weights.h5` files
+by their content, never executes anything from them, and returns a `SavedModel` whose `records`
+yield `WeightRecord`s in model order; a record's values are read only when asked for.
+"""
+
+from initcli.readers.records import SavedModel, WeightRecord
+from initcli.readers.open import open_model
+
+__all__ = ["SavedModel", "WeightRecord", "open_model"]

@@ -1,0 +1,247 @@
+"""Walk the `layers/...` tree of a Keras 3 weights file (`model.weights.h5`, `.weights.h5`).
+
+Each layer is a group whose `vars` subgroup has the layer's name as attribute `name` and its
+variables as datasets `0, 1, ...` in creation order. Sublayers are child groups named by the
+attribute that holds them (`cell`, `forward_layer`, `query_dense`, `layer`) or, in models, by
+`layers/<snake_class_name>`. Paired with the model config, the walk names every variable and finds
+its initializer; without a config (weights-only files) names are inferred where the group name
+reveals the layer class.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import h5py
+import numpy as np
+
+from initcli.errors import InitcliError
+from initcli.layers import (
+    ATTENTION_SUBLAYERS,
+    CONTAINERS,
+    DEFAULTS,
+    LAYER_SLOTS,
+    RNN_CELLS,
+    SETTINGS,
+    WeightSlot,
+    attention_fan_axes,
+    einsum_fan_axes,
+)
+from initcli.readers.records import WeightRecord
+
+_SNAKE_TO_CLASS = {re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower(): name
+                   for name in [*LAYER_SLOTS, *RNN_CELLS, "MultiHeadAttention", "Bidirectional", "TimeDistributed"]}
+_SNAKE_TO_CLASS.update({"conv1d": "Conv1D", "conv2d": "Conv2D", "conv3d": "Conv3D",
+                        "conv1d_transpose": "Conv1DTranspose", "conv2d_transpose": "Conv2DTranspose",
+                        "conv3d_transpose": "Conv3DTranspose", "depthwise_conv1d": "DepthwiseConv1D",
+                        "depthwise_conv2d": "DepthwiseConv2D", "separable_conv1d": "SeparableConv1D",
+                        "separable_conv2d": "SeparableConv2D", "conv_lstm1d": "ConvLSTM1D",
+                        "conv_lstm2d": "ConvLSTM2D", "conv_lstm3d": "ConvLSTM3D", "simple_rnn": "SimpleRNN",
+                        "p_re_lu": "PReLU", "lstm": "LSTM", "gru": "GRU"})
+
+
+# Sublayers in the order Keras creates their variables (model.weights order).
+_SUBLAYER_ORDER = {key: i for i, key in enumerate(
+    ("cell", "forward_layer", "backward_layer", *ATTENTION_SUBLAYERS, "layer", "layers"))}
+
+
+def checked_child(group: h5py.Group, key: str) -> Any:
+    """group[key], refusing soft and external links and externally stored datasets."""
+    link = group.get(key, getlink=True)
+    if isinstance(link, (h5py.SoftLink, h5py.ExternalLink)):
+        raise InitcliError(f"Refusing to follow an HDF5 {type(link).__name__} at {group.name}/{key}")
+    item = group[key]
+    if isinstance(item, h5py.Dataset) and (item.external or item.is_virtual):
+        raise InitcliError(f"Refusing an HDF5 dataset stored outside the file at {item.name}")
+    return item
+
+
+def children(group: h5py.Group) -> list[tuple[str, Any]]:
+    return [(key, checked_child(group, key)) for key in group.keys()]
+
+
+def _dataset_reader(dataset: h5py.Dataset) -> Any:
+    def read() -> np.ndarray:
+        try:
+            return np.asarray(dataset[()])
+        except (OSError, ValueError, TypeError) as error:
+            raise InitcliError(f"Cannot read {dataset.name}: {error}") from None
+
+    return read
+
+
+def _vars(group: h5py.Group) -> tuple[str | None, list[h5py.Dataset]]:
+    if "vars" not in group:
+        return None, []
+    variables = checked_child(group, "vars")
+    if not isinstance(variables, h5py.Group):
+        raise InitcliError(f"Malformed weights file: {variables.name} is not a group")
+    name = variables.attrs.get("name")
+    if isinstance(name, bytes):
+        name = name.decode("utf-8", "replace")
+    datasets = []
+    for key, item in children(variables):
+        if not isinstance(item, h5py.Dataset):
+            raise InitcliError(f"Malformed weights file: {item.name} is not a dataset")
+        if not key.isdigit():
+            raise InitcliError(f"Malformed weights file: unexpected variable {item.name}")
+        datasets.append((int(key), item))
+    indices = sorted(i for i, _ in datasets)
+    if indices != list(range(len(indices))):
+        raise InitcliError(f"Malformed weights file: {variables.name} has variables {indices}")
+    return (str(name) if name is not None else None), [item for _, item in sorted(datasets, key=lambda p: p[0])]
+
+
+def _class_of(entry: Mapping[str, Any] | None) -> str | None:
+    return None if entry is None else entry.get("class_name")
+
+
+def _config_of(entry: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    if entry is None:
+        return {}
+    config = entry.get("config")
+    return config if isinstance(config, Mapping) else {}
+
+
+class TreeWalker:
+    """Yields the weight records of a `layers/...` tree, paired with the model config if any."""
+
+    def __init__(self, has_config: bool) -> None:
+        self.has_config = has_config
+
+    def walk(self, root: h5py.Group, model_entry: Mapping[str, Any] | None) -> Iterator[WeightRecord]:
+        name, datasets = _vars(root)
+        class_name = _class_of(model_entry) if model_entry else None
+        # Layers a Sequential builds are named under its scope; a Functional's are built unscoped.
+        prefix = f"{name}/" if class_name == "Sequential" and name else ""
+        if datasets:
+            yield from self._records(datasets, name or "model", class_name, model_entry, prefix)
+        if "layers" in root:
+            yield from self._container(checked_child(root, "layers"), model_entry, prefix)
+
+    def _container(self, group: h5py.Group, entry: Mapping[str, Any] | None, prefix: str) -> Iterator[WeightRecord]:
+        layer_entries = {}
+        order = []
+        for layer_entry in _config_of(entry).get("layers", []) or []:
+            if isinstance(layer_entry, Mapping):
+                layer_name = _config_of(layer_entry).get("name") or layer_entry.get("name")
+                layer_entries[layer_name] = layer_entry
+                order.append(layer_name)
+        groups = []
+        for key, child in children(group):
+            if not isinstance(child, h5py.Group):
+                raise InitcliError(f"Malformed weights file: {child.name} is not a group")
+            child_name, _ = _vars(child)
+            position = order.index(child_name) if child_name in order else len(order)
+            groups.append((position, key, child, child_name))
+        for _, key, child, child_name in sorted(groups, key=lambda g: (g[0], g[1])):
+            child_entry = layer_entries.get(child_name)
+            if child_entry is None and not self.has_config:
+                child_entry = self._guess_entry(key)
+            yield from self._layer(child, child_entry, prefix)
+
+    @staticmethod
+    def _guess_entry(group_key: str) -> Mapping[str, Any] | None:
+        class_name = _SNAKE_TO_CLASS.get(re.sub(r"_\d+$", "", group_key))
+        return {"class_name": class_name, "config": {}, "guessed": True} if class_name else None
+
+    def _layer(self, group: h5py.Group, entry: Mapping[str, Any] | None, prefix: str,
+               class_override: str | None = None, slot_override: list[WeightSlot] | None = None,
+               fan_axes: tuple[list[int], list[int]] | None = None) -> Iterator[WeightRecord]:
+        name, datasets = _vars(group)
+        name = name or group.name.rsplit("/", 1)[-1]
+        class_name = class_override or _class_of(entry)
+        config = _config_of(entry)
+        path_prefix = f"{prefix}{name}/"
+        if datasets:
+            yield from self._records(datasets, name, class_name, entry, path_prefix, slot_override, fan_axes)
+        for key, child in sorted(children(group), key=lambda item: _SUBLAYER_ORDER.get(item[0], len(_SUBLAYER_ORDER))):
+            if key == "vars" or not isinstance(child, h5py.Group):
+                continue
+            if key == "layers":
+                child_prefix = path_prefix if class_name == "Sequential" else ""
+                if class_name not in CONTAINERS and class_name is not None:
+                    child_prefix = path_prefix
+                yield from self._container(child, entry, child_prefix)
+            elif key == "cell" and class_name in RNN_CELLS:
+                yield from self._layer(child, entry, path_prefix, class_override=RNN_CELLS[class_name])
+            elif key in ("forward_layer", "backward_layer") and class_name == "Bidirectional":
+                inner = config.get("backward_layer") if key == "backward_layer" else None
+                yield from self._layer(child, inner or config.get("layer"), path_prefix)
+            elif key in ATTENTION_SUBLAYERS and class_name == "MultiHeadAttention":
+                _, sub_datasets = _vars(child)
+                rank = len(sub_datasets[0].shape) if sub_datasets else 3
+                slots = [WeightSlot("kernel", "kernel_initializer")]
+                if config.get("use_bias", True):
+                    slots.append(WeightSlot("bias", "bias_initializer"))
+                yield from self._layer(child, entry, path_prefix, class_override="EinsumDense",
+                                       slot_override=slots, fan_axes=attention_fan_axes(key, rank))
+            elif key == "layer" and class_name is not None:
+                yield from self._layer(child, config.get("layer"), path_prefix)
+            else:
+                yield from self._layer(child, None, path_prefix)
+
+    def _records(self, datasets: list[h5py.Dataset], layer: str, class_name: str | None,
+                 entry: Mapping[str, Any] | None, path_prefix: str,
+                 slot_override: list[WeightSlot] | None = None,
+                 fan_axes: tuple[list[int], list[int]] | None = None) -> Iterator[WeightRecord]:
+        config = _config_of(entry)
+        guessed = bool(entry and entry.get("guessed"))
+        slots = slot_override
+        if slots is None and class_name in LAYER_SLOTS:
+            slots = LAYER_SLOTS[class_name](config)
+        notes = []
+        if slots is not None and len(slots) != len(datasets):
+            notes.append(f"{class_name} with this config should have {len(slots)} variables, the file has "
+                         f"{len(datasets)}: names unknown")
+            slots = None
+        if slots is None and class_name is not None and not notes:
+            notes.append(f"layer class {class_name} is not known to initcli: names and initializers unknown")
+        if class_name is None:
+            notes.append("no config for this layer: names and initializers unknown")
+        if fan_axes is None and class_name == "EinsumDense":
+            fan_axes = einsum_fan_axes(config.get("equation", ""))
+        defaults = DEFAULTS.get(class_name or "", {})
+        if class_name in RNN_CELLS.values() and entry is not None:
+            defaults = DEFAULTS.get(_class_of(entry) or "", defaults)
+        settings = {key: config[key] for key in SETTINGS.get(_class_of(entry) or "", ()) if key in config}
+        for index, dataset in enumerate(datasets):
+            slot = slots[index] if slots else None
+            weight = slot.name if slot else str(index)
+            initializer = None
+            if slot is not None and self.has_config and not guessed:
+                value = config.get(slot.argument) if slot.argument else None
+                initializer = _as_identifier(value)
+            record_notes = list(notes)
+            if slot is not None and slot.note:
+                record_notes.append(slot.note)
+            if guessed and slot is not None:
+                record_notes.append(f"weights-only file: names inferred from the group name ({class_name}, "
+                                    "default config)")
+            yield WeightRecord(
+                path=f"{path_prefix}{weight}",
+                layer=layer,
+                layer_class=class_name,
+                weight=weight,
+                shape=tuple(int(d) for d in dataset.shape),
+                dtype=str(dataset.dtype),
+                read=_dataset_reader(dataset),
+                initializer=initializer,
+                argument=slot.argument if slot else None,
+                default_initializer=defaults.get(slot.argument) if slot and slot.argument else None,
+                fan_axes=fan_axes if weight == "kernel" else None,
+                notes=record_notes,
+                settings=settings,
+                layer_config=config,
+            )
+
+
+def _as_identifier(value: Any) -> Mapping[str, Any] | None:
+    """An initializer entry of a layer config as a `{"class_name", "config"}` dict."""
+    if isinstance(value, str):
+        return {"class_name": value, "config": {}}
+    if isinstance(value, Mapping) and "class_name" in value:
+        return value
+    return None

@@ -1,0 +1,57 @@
+"""The records readers produce."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class WeightRecord:
+    """One weight of a saved model, with what the model's config says about it.
+
+    Attributes:
+        path: Keras's `variable.path`, e.g. "lstm/lstm_cell/recurrent_kernel".
+        layer: name of the layer that owns the variable (a cell or sublayer for nested ones).
+        layer_class: that layer's class, or None when the file does not say.
+        weight: the variable's name ("kernel"), or its index when unknown.
+        shape, dtype: as stored.
+        read: returns the values (called once, when the weight is inspected).
+        initializer: the configured initializer as a Keras `{"class_name", "config"}` dict, or
+            None when the file holds no config for it.
+        argument: the constructor argument that configures it ("kernel_initializer").
+        default_initializer: the layer class's default for that argument (a Keras name).
+        fan_axes: (input_axes, output_axes) Keras uses for fans when not in the initializer config.
+        notes: remarks on fans or initialization that a user should know.
+        settings: non-initializer settings of the layer users ask about (momentum, epsilon, ...).
+    """
+
+    path: str
+    layer: str
+    layer_class: str | None
+    weight: str
+    shape: tuple[int, ...]
+    dtype: str
+    read: Callable[[], np.ndarray]
+    initializer: Mapping[str, Any] | None = None
+    argument: str | None = None
+    default_initializer: str | None = None
+    fan_axes: tuple[list[int], list[int]] | None = None
+    notes: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    layer_config: Mapping[str, Any] | None = field(default=None, repr=False)
+
+
+@dataclass
+class SavedModel:
+    """An opened model file: its format, Keras version, and a generator of weight records."""
+
+    source: str
+    format: str
+    keras_version: str | None
+    records: Callable[[], Iterator[WeightRecord]]
+    close: Callable[[], None]
+    notes: list[str] = field(default_factory=list)
