@@ -13,6 +13,7 @@ import numpy as np
 from initcli.assessment import Assessment, assess
 from initcli.errors import BadInputError
 from initcli.fans import compute_fans
+from initcli.layers import FORGET_GATE_CELLS
 from initcli.initializers import InitializerSpec, check_request, resolve
 from initcli.readers import WeightRecord
 from initcli.sampling import draw_whole
@@ -121,7 +122,7 @@ def inspect_record(record: WeightRecord, alpha: float = DEFAULT_ALPHA) -> Weight
             theory = theory_for(spec, record.shape, dtype)
         except BadInputError as error:
             notes.append(f"initializer cannot produce this shape: {error}")
-        if (record.layer_class == "LSTMCell" and record.weight == "bias"
+        if (record.layer_class in FORGET_GATE_CELLS and record.weight == "bias"
                 and record.settings.get("unit_forget_bias")):
             special = _forget_bias_theory(spec, record.shape)
             if special is not None:

@@ -60,6 +60,9 @@ SETTINGS = {
     "GroupNormalization": ("groups", "epsilon"),
     "LSTM": ("unit_forget_bias",),
     "LSTMCell": ("unit_forget_bias",),
+    "ConvLSTM1D": ("unit_forget_bias",),
+    "ConvLSTM2D": ("unit_forget_bias",),
+    "ConvLSTM3D": ("unit_forget_bias",),
     "GRU": ("reset_after",),
     "GRUCell": ("reset_after",),
 }
@@ -164,6 +167,8 @@ for _name in ("Conv1D", "Conv2D", "Conv3D"):
 for _name in ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"):
     LAYER_SLOTS[_name] = _kernel_bias(_TRANSPOSE_NOTE)
 
+# Cells whose bias has a forget-gate quarter set to one when unit_forget_bias is on.
+FORGET_GATE_CELLS = ("LSTMCell", "ConvLSTMCell")
 # Recurrent layers keep their variables in a `cell` sublayer configured by the layer's own config.
 RNN_CELLS = {"SimpleRNN": "SimpleRNNCell", "LSTM": "LSTMCell", "GRU": "GRUCell", "ConvLSTM1D": "ConvLSTMCell",
              "ConvLSTM2D": "ConvLSTMCell", "ConvLSTM3D": "ConvLSTMCell"}
