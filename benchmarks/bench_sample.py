@@ -43,7 +43,8 @@ def best_of(argv: list[str], repeat: int) -> tuple[float, float]:
 
 
 def processes(repeat: int) -> None:
-    print(f"{'case':32} {'initcli s':>9} {'keras s':>8} {'speed-up':>8} {'initcli MB':>10} {'keras MB':>9} {'mem ratio':>9}")
+    print(f"{'case':32} {'initcli s':>9} {'keras s':>8} {'speed-up':>8} "
+          f"{'initcli MB':>10} {'keras MB':>9} {'mem ratio':>9}")
     for label, shape in CASES:
         for init in INITIALIZERS:
             ours = best_of([sys.executable, "-m", "initcli", "sample", "--init", init, "--shape", label,

@@ -13,8 +13,8 @@ import numpy as np
 from initcli.assessment import Assessment, assess
 from initcli.errors import BadInputError
 from initcli.fans import compute_fans
-from initcli.layers import FORGET_GATE_CELLS
 from initcli.initializers import InitializerSpec, check_request, resolve
+from initcli.layers import FORGET_GATE_CELLS
 from initcli.readers import WeightRecord
 from initcli.sampling import draw_whole
 from initcli.stats import DEFAULT_ALPHA

@@ -13,7 +13,6 @@ from initcli.rng.philox import PhiloxStream, philox_rounds
 from tests.helpers import assert_bit_equal
 
 
-
 def test_philox_known_answers():
     # Random123's published known-answer vectors for Philox4x32-10.
     zero = [np.array([0], dtype=np.uint64)] * 4

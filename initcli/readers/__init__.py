@@ -5,7 +5,7 @@ by their content, never executes anything from them, and returns a `SavedModel` 
 yield `WeightRecord`s in model order; a record's values are read only when asked for.
 """
 
-from initcli.readers.records import SavedModel, WeightRecord
 from initcli.readers.open import open_model
+from initcli.readers.records import SavedModel, WeightRecord
 
 __all__ = ["SavedModel", "WeightRecord", "open_model"]

@@ -1,0 +1,73 @@
+"""Build the small example models in examples/models/ (needs the tensorflow extra).
+
+    python examples/make_models.py [--out examples/models]
+
+mlp.keras     a Dense network with default and non-default initializers
+cnn.keras     Conv2D / DepthwiseConv2D / Conv2DTranspose / BatchNormalization (also saved as cnn.h5)
+rnn.keras     Embedding, LSTM, Bidirectional GRU, MultiHeadAttention
+cnn.weights.h5  the CNN's weights only (no config)
+Seeds are fixed, so the files are the same on every run (apart from the saved date).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+from keras import layers  # noqa: E402
+
+
+def mlp() -> keras.Model:
+    return keras.Sequential([
+        layers.Input((784,)),
+        layers.Dense(256, activation="relu", kernel_initializer="he_normal", name="hidden1"),
+        layers.Dense(128, activation="relu", name="hidden2"),
+        layers.Dense(10, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.1), name="logits"),
+    ], name="mlp")
+
+
+def cnn() -> keras.Model:
+    inputs = layers.Input((32, 32, 3))
+    x = layers.Conv2D(32, 3, padding="same", use_bias=False)(inputs)
+    x = layers.BatchNormalization()(x)
+    x = layers.DepthwiseConv2D(3, padding="same")(x)
+    x = layers.Conv2D(64, 3, strides=2, kernel_initializer="he_uniform")(x)
+    x = layers.Conv2DTranspose(16, 2, strides=2)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(10)(x)
+    return keras.Model(inputs, outputs, name="cnn")
+
+
+def rnn() -> keras.Model:
+    tokens = layers.Input((20,), dtype="int32")
+    x = layers.Embedding(1000, 32)(tokens)
+    x = layers.LSTM(32, return_sequences=True)(x)
+    x = layers.Bidirectional(layers.GRU(16, return_sequences=True))(x)
+    x = layers.MultiHeadAttention(num_heads=4, key_dim=8)(x, x)
+    x = layers.LayerNormalization()(x)
+    outputs = layers.Dense(2)(layers.GlobalAveragePooling1D()(x))
+    return keras.Model(tokens, outputs, name="rnn")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "models")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, build in [("mlp", mlp), ("cnn", cnn), ("rnn", rnn)]:
+        keras.utils.set_random_seed(0)
+        model = build()
+        model.save(args.out / f"{name}.keras")
+        if name == "cnn":
+            model.save(args.out / "cnn.h5")
+            model.save_weights(args.out / "cnn.weights.h5")
+        print(f"wrote {args.out / name}.keras ({model.count_params():,} parameters)")
+
+
+if __name__ == "__main__":
+    main()
