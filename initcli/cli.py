@@ -132,7 +132,9 @@ def _emit(output_format: str, payload: dict[str, Any], rows: list[dict[str, Any]
           columns: tuple[str, ...], table: Callable[[], Any]) -> None:
     console = stdout_console()
     if output_format == "json":
-        click.echo(render_json({"schema_version": SCHEMA_VERSION, **payload}))
+        # Indented for a person at a terminal; compact (and much faster to encode) for scripts.
+        indent = 2 if sys.stdout.isatty() else None
+        click.echo(render_json({"schema_version": SCHEMA_VERSION, **payload}, indent))
     elif output_format == "csv":
         click.echo(render_csv(rows, columns), nl=False)
     elif output_format == "markdown":

@@ -31,9 +31,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def render_json(payload: Mapping[str, Any]) -> str:
+def render_json(payload: Mapping[str, Any], indent: int | None = None) -> str:
     """One JSON object; NaN and infinities become null, numpy scalars plain numbers."""
-    return json.dumps(_jsonable(payload), indent=2, allow_nan=False)
+    return json.dumps(_jsonable(payload), indent=indent, allow_nan=False)
 
 
 def format_value(value: Any, digits: int = 6) -> str:

@@ -9,7 +9,7 @@ stddev of the underlying normal before the ±2·stddev_param truncation).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -76,7 +76,7 @@ class Theory:
     atoms: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
         del out["fan_in"], out["fan_out"], out["atoms"]
         return out
 
@@ -87,14 +87,15 @@ class Theory:
             return np.searchsorted(self.atoms, x, side=side) / self.atoms.size
         if self.distribution == "uniform" and self.low is not None and self.high is not None:
             width = self.high - self.low
-            return np.clip((x - self.low) / width, 0.0, 1.0) if width > 0 else None
+            # np.minimum/np.maximum: several times faster than np.clip on large arrays.
+            return np.minimum(np.maximum((x - self.low) / width, 0.0), 1.0) if width > 0 else None
         if self.distribution in ("normal", "truncated_normal") and self.stddev_param:
             z = (np.asarray(x, dtype=np.float64) - self.mean) / abs(self.stddev_param)
             standard = _normal_cdf(z)
             if self.distribution == "normal":
                 return standard
             mass = math.erf(TRUNCATION_SIGMAS / math.sqrt(2.0))
-            return np.clip((standard - (1.0 - mass) / 2.0) / mass, 0.0, 1.0)
+            return np.minimum(np.maximum((standard - (1.0 - mass) / 2.0) / mass, 0.0), 1.0)
         return None
 
 
