@@ -153,6 +153,9 @@ LAYER_SLOTS: dict[str, Callable[[Mapping[str, Any]], list[WeightSlot]]] = {
     "LayerNormalization": _normalization,
     "GroupNormalization": _normalization,
     "PReLU": lambda config: [WeightSlot("alpha", "alpha_initializer")],
+    "Normalization": lambda config: [
+        WeightSlot(name, None, "set by adapt() or the mean/variance arguments, not by an initializer")
+        for name in ("mean", "variance", "count")],
     "DepthwiseConv1D": _depthwise,
     "DepthwiseConv2D": _depthwise,
     "SeparableConv1D": _separable,
