@@ -15,12 +15,12 @@ from tests.helpers import assert_bit_equal
 
 def test_philox_known_answers():
     # Random123's published known-answer vectors for Philox4x32-10.
-    zero = [np.array([0], dtype=np.uint64)] * 4
+    zero = [np.array([0], dtype=np.uint32)] * 4
     assert [int(w[0]) for w in philox_rounds(zero, (0, 0))] == [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]
-    ones = [np.array([0xFFFFFFFF], dtype=np.uint64)] * 4
+    ones = [np.array([0xFFFFFFFF], dtype=np.uint32)] * 4
     assert [int(w[0]) for w in philox_rounds(ones, (0xFFFFFFFF, 0xFFFFFFFF))] == [
         0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD]
-    pi = [np.array([w], dtype=np.uint64) for w in (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344)]
+    pi = [np.array([w], dtype=np.uint32) for w in (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344)]
     assert [int(w[0]) for w in philox_rounds(pi, (0xA4093822, 0x299F31D0))] == [
         0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1]
 

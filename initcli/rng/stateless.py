@@ -9,6 +9,9 @@ standard normal); scaling to the initializer's parameters happens in `initcli.sa
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -107,8 +110,7 @@ def _narrow(values: np.ndarray, dtype: str) -> np.ndarray:
     return values if dtype in ("float32", "float64") else values.astype(numpy_dtype(dtype))
 
 
-def uniform(stream: PhiloxStream, dtype: str, start: int, stop: int) -> np.ndarray:
-    """Elements [start, stop) of stateless_random_uniform on [0, 1)."""
+def _uniform(stream: PhiloxStream, dtype: str, start: int, stop: int) -> np.ndarray:
     if stop <= start:
         return np.empty(0, dtype=numpy_dtype(dtype))
     if dtype == "float64":
@@ -121,8 +123,7 @@ def uniform(stream: PhiloxStream, dtype: str, start: int, stop: int) -> np.ndarr
     return _uniform_from_uint32(words[start - 4 * first : stop - 4 * first], dtype)
 
 
-def normal(stream: PhiloxStream, dtype: str, start: int, stop: int) -> np.ndarray:
-    """Elements [start, stop) of stateless_random_normal (mean 0, stddev 1)."""
+def _normal(stream: PhiloxStream, dtype: str, start: int, stop: int) -> np.ndarray:
     if stop <= start:
         return np.empty(0, dtype=numpy_dtype(dtype))
     if dtype == "float64":
@@ -139,10 +140,8 @@ def normal(stream: PhiloxStream, dtype: str, start: int, stop: int) -> np.ndarra
     return _narrow(values[start - 4 * first : stop - 4 * first], dtype)
 
 
-def truncated_normal(stream: PhiloxStream, dtype: str, start: int, stop: int) -> np.ndarray:
-    """Elements [start, stop) of stateless_truncated_normal (standard normal redrawn outside ±2).
-
-    Outputs come in groups (4 values, 2 for float64); group g reads words from block
+def _truncated_normal(stream: PhiloxStream, dtype: str, start: int, stop: int) -> np.ndarray:
+    """Truncated normal outputs come in groups (4 values, 2 for float64); group g reads words from block
     g * 256 (float64: g * 128) onwards, drawing Box-Muller pairs and keeping the values with
     |z| < 2 in order until the group is full. All groups advance together, one block per step.
     """
@@ -178,3 +177,42 @@ def truncated_normal(stream: PhiloxStream, dtype: str, start: int, stop: int) ->
         step += 1
     values = accepted.reshape(-1)[start - group_size * first_group : stop - group_size * first_group]
     return _narrow(values, dtype)
+
+
+# Pieces small enough for the CPU cache, spread over the cores: numpy releases the GIL in its
+# ufuncs, and every piece is an independent range of the counter-based stream.
+_PIECE_ELEMENTS = 1 << 18  # best of 2^15..2^19 measured on 4096x4096 draws
+_pool: ThreadPoolExecutor | None = None
+
+
+def _in_pieces(kernel: Callable[[PhiloxStream, str, int, int], np.ndarray], stream: PhiloxStream, dtype: str,
+               start: int, stop: int) -> np.ndarray:
+    global _pool
+    if stop - start <= 2 * _PIECE_ELEMENTS:
+        return kernel(stream, dtype, start, stop)
+    bounds = [*range(start, stop, _PIECE_ELEMENTS), stop]
+    out = np.empty(stop - start, dtype=numpy_dtype(dtype))
+
+    def fill(index: int) -> None:
+        low, high = bounds[index], bounds[index + 1]
+        out[low - start : high - start] = kernel(stream, dtype, low, high)
+
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="initcli-rng")
+    list(_pool.map(fill, range(len(bounds) - 1)))
+    return out
+
+
+def uniform(stream: PhiloxStream, dtype: str, start: int, stop: int) -> np.ndarray:
+    """Elements [start, stop) of stateless_random_uniform on [0, 1)."""
+    return _in_pieces(_uniform, stream, dtype, start, stop)
+
+
+def normal(stream: PhiloxStream, dtype: str, start: int, stop: int) -> np.ndarray:
+    """Elements [start, stop) of stateless_random_normal (mean 0, stddev 1)."""
+    return _in_pieces(_normal, stream, dtype, start, stop)
+
+
+def truncated_normal(stream: PhiloxStream, dtype: str, start: int, stop: int) -> np.ndarray:
+    """Elements [start, stop) of stateless_truncated_normal (standard normal redrawn outside ±2)."""
+    return _in_pieces(_truncated_normal, stream, dtype, start, stop)
