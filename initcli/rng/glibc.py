@@ -73,38 +73,42 @@ def logf(x: np.ndarray) -> np.ndarray:
     return result
 
 
+_QUADRANT_SIN_SIGN = np.array([1.0, -1.0, -1.0, 1.0])  # sincos_t.sign
+# Quadrants 2 and 3 use glibc's second table, whose cosine coefficients are negated: negating the
+# whole polynomial instead gives the same bits (round-to-nearest is symmetric).
+_QUADRANT_COS_SIGN = np.array([1.0, 1.0, -1.0, -1.0])
+
+
 def sincosf(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """glibc's sincosf on float32 values in [0, 2*pi]; returns (sin, cos) as float32 arrays."""
     y = np.asarray(x, dtype=np.float32)
-    top12 = (y.view(np.uint32) >> 20) & 0x7FF
-    if np.any(y < 0) or np.any(y > 7.0) or np.any(np.isnan(y)):
+    if not np.all((y >= 0) & (y <= 7.0)):  # also false for NaN
         raise ValueError("sincosf port covers float32 inputs in [0, 2*pi] only")
+    top12 = (y.view(np.uint32) >> 20) & 0x7FF
     xd = y.astype(np.float64)
-    small = top12 < _ABSTOP12_PIO4
     # reduce_fast: 2/pi is prescaled by 2^24, so the rounded quadrant lands in bits 24..31.
-    quadrant = np.where(small, 0, ((xd * _HPI_INV_SCALED).astype(np.int32) + 0x800000) >> 24)
+    quadrant = ((xd * _HPI_INV_SCALED).astype(np.int32) + 0x800000) >> 24
+    quadrant[top12 < _ABSTOP12_PIO4] = 0
     reduced = xd - quadrant * _HPI
-    sign = np.where((quadrant & 3) >= 1, -1.0, 1.0)
-    sign = np.where((quadrant & 3) == 3, 1.0, sign)
-    # Quadrants 2 and 3 use the table whose cosine polynomial is negated.
-    cos_sign = np.where(quadrant & 2, -1.0, 1.0)
-    xs = reduced * sign
+    table = quadrant & 3
+    xs = reduced * _QUADRANT_SIN_SIGN[table]
     x2 = reduced * reduced
     x4 = x2 * x2
     x3 = x2 * xs
-    c2 = cos_sign * _COS_C3 + x2 * (cos_sign * _COS_C4)
+    c2 = _COS_C3 + x2 * _COS_C4
     s1 = _SIN_S2 + x2 * _SIN_S3
-    c1 = cos_sign * _COS_C0 + x2 * (cos_sign * _COS_C1)
+    c1 = _COS_C0 + x2 * _COS_C1
     x5 = x3 * x2
     x6 = x4 * x2
     s = xs + x3 * _SIN_S1
-    c = c1 + x4 * (cos_sign * _COS_C2)
+    c = c1 + x4 * _COS_C2
     sin_poly = (s + x5 * s1).astype(np.float32)
-    cos_poly = (c + x6 * c2).astype(np.float32)
+    cos_poly = ((c + x6 * c2) * _QUADRANT_COS_SIGN[table]).astype(np.float32)
     odd = (quadrant & 1).astype(bool)
     sin_out = np.where(odd, cos_poly, sin_poly)
     cos_out = np.where(odd, sin_poly, cos_poly)
     tiny = top12 < _ABSTOP12_TINY
-    sin_out[tiny] = y[tiny]
-    cos_out[tiny] = np.float32(1.0)
+    if tiny.any():
+        sin_out[tiny] = y[tiny]
+        cos_out[tiny] = np.float32(1.0)
     return sin_out, cos_out
