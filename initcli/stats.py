@@ -70,7 +70,7 @@ class StatsAccumulator:
         self._pending.append(flat)
         self._pending_size += flat.size
         if self._pending_size >= BLOCK_ELEMENTS:
-            joined = np.concatenate(self._pending)
+            joined = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending)
             whole = (joined.size // BLOCK_ELEMENTS) * BLOCK_ELEMENTS
             for start in range(0, whole, BLOCK_ELEMENTS):
                 self._reduce_block(joined[start : start + BLOCK_ELEMENTS])
@@ -79,15 +79,19 @@ class StatsAccumulator:
             self._pending_size = rest.size
 
     def _reduce_block(self, block: np.ndarray) -> None:
-        block = block.astype(np.float64)
-        finite = np.isfinite(block)
-        if not finite.all():
+        total = float(np.sum(block, dtype=np.float64))
+        if not math.isfinite(total):
+            # Only a NaN or an infinity makes a float64 sum of at most 2^16 values non-finite.
+            finite = np.isfinite(block)
             self._nonfinite += int(block.size - finite.sum())
             block = block[finite]
-        if block.size == 0:
-            return
-        block_mean = float(np.mean(block))
-        block_m2 = float(np.sum((block - block_mean) ** 2))
+            if block.size == 0:
+                return
+            total = float(np.sum(block, dtype=np.float64))
+        block_mean = total / block.size
+        deviations = block.astype(np.float64)
+        deviations -= block_mean
+        block_m2 = float(np.dot(deviations, deviations))
         self._min = min(self._min, float(block.min()))
         self._max = max(self._max, float(block.max()))
         # Chan et al.'s pairwise combination of (count, mean, M2).

@@ -133,14 +133,14 @@ class TreeWalker:
         for key, child in children(group):
             if not isinstance(child, h5py.Group):
                 raise InitcliError(f"Malformed weights file: {child.name} is not a group")
-            child_name, _ = _vars(child)
-            position = order.index(child_name) if child_name in order else len(order)
-            groups.append((position, key, child, child_name))
-        for _, key, child, child_name in sorted(groups, key=lambda g: (g[0], g[1])):
-            child_entry = layer_entries.get(child_name)
+            variables = _vars(child)
+            position = order.index(variables[0]) if variables[0] in order else len(order)
+            groups.append((position, key, child, variables))
+        for _, key, child, variables in sorted(groups, key=lambda g: (g[0], g[1])):
+            child_entry = layer_entries.get(variables[0])
             if child_entry is None and not self.has_config:
                 child_entry = self._guess_entry(key)
-            yield from self._layer(child, child_entry, prefix)
+            yield from self._layer(child, child_entry, prefix, variables=variables)
 
     @staticmethod
     def _guess_entry(group_key: str) -> Mapping[str, Any] | None:
@@ -149,8 +149,9 @@ class TreeWalker:
 
     def _layer(self, group: h5py.Group, entry: Mapping[str, Any] | None, prefix: str,
                class_override: str | None = None, slot_override: list[WeightSlot] | None = None,
-               fan_axes: tuple[list[int], list[int]] | None = None) -> Iterator[WeightRecord]:
-        name, datasets = _vars(group)
+               fan_axes: tuple[list[int], list[int]] | None = None,
+               variables: tuple[str | None, list[h5py.Dataset]] | None = None) -> Iterator[WeightRecord]:
+        name, datasets = variables if variables is not None else _vars(group)
         name = name or group.name.rsplit("/", 1)[-1]
         class_name = class_override or _class_of(entry)
         config = _config_of(entry)
@@ -171,13 +172,13 @@ class TreeWalker:
                 inner = config.get("backward_layer") if key == "backward_layer" else None
                 yield from self._layer(child, inner or config.get("layer"), path_prefix)
             elif key in ATTENTION_SUBLAYERS and class_name == "MultiHeadAttention":
-                _, sub_datasets = _vars(child)
-                rank = len(sub_datasets[0].shape) if sub_datasets else 3
+                sub_variables = _vars(child)
+                rank = len(sub_variables[1][0].shape) if sub_variables[1] else 3
                 slots = [WeightSlot("kernel", "kernel_initializer")]
                 if config.get("use_bias", True):
                     slots.append(WeightSlot("bias", "bias_initializer"))
-                yield from self._layer(child, entry, path_prefix, class_override="EinsumDense",
-                                       slot_override=slots, fan_axes=attention_fan_axes(key, rank))
+                yield from self._layer(child, entry, path_prefix, class_override="EinsumDense", slot_override=slots,
+                                       fan_axes=attention_fan_axes(key, rank), variables=sub_variables)
             elif key == "layer" and class_name is not None:
                 yield from self._layer(child, config.get("layer"), path_prefix)
             else:

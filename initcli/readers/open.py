@@ -109,7 +109,7 @@ def _open_keras_archive(path: Path) -> SavedModel:
         if start + weights_info.file_size > file_size:
             raise InitcliError(f"{path}: model.weights.h5 extends past the end of the file (truncated?)")
         raw: Any = _ZipMemberFile(path, start, weights_info.file_size)
-        source: Any = io.BufferedReader(raw, buffer_size=1 << 20)
+        source: Any = io.BufferedReader(raw, buffer_size=1 << 16)  # HDF5 metadata reads are small and scattered
     else:
         # Keras stores members uncompressed; a compressed one is read through zipfile (slower).
         if weights_info.file_size > 64 * max(weights_info.compress_size, 1):
