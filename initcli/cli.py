@@ -8,12 +8,10 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
-from rich.table import Table
-from rich.text import Text
 
 from initcli import __version__
 from initcli.assessment import FLAT_COLUMNS, Assessment, assess, flat_fields
@@ -35,6 +33,9 @@ from initcli.rng.stateless import FLOAT_DTYPES
 from initcli.sampling import ENGINES, draw_whole, iter_chunks, keras_default_seed
 from initcli.stats import DEFAULT_ALPHA
 from initcli.theory import Theory, theory_for
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 class ShapeType(click.ParamType):
@@ -158,6 +159,8 @@ def _theory_cell(theory: Theory | None, key: str) -> str:
 def assessment_table(assessment: Assessment, title: str) -> Table:
     """Theory next to sample for one tensor, with the check each row supports."""
     theory, sample, checks = assessment.theory, assessment.sample, assessment.checks
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     table.add_column("quantity")
     table.add_column("theory", justify="right")
@@ -311,6 +314,8 @@ def sample(init_name: str, shape: tuple[int, ...], seed: int | None, dtype: str,
     columns = ("initializer", "config", "shape", "dtype", "seed", *FLAT_COLUMNS)
 
     def tables() -> list[Any]:
+        from rich.text import Text
+
         title = (f"{_describe_spec(spec)} · shape {format_value(list(shape)) or '()'} · {dtype} · "
                  f"seed {effective_seed} · fan_in {theory.fan_in}, fan_out {theory.fan_out}")
         out: list[Any] = [assessment_table(assessment, title)]
@@ -326,6 +331,8 @@ def histogram_table(assessment: Assessment, bins: int = 21, width: int = 40) -> 
     """A terminal histogram of the sample with the theory's expected count per bin beside it."""
     values = assessment.ks_sample
     theory = assessment.theory
+    from rich.table import Table
+
     table = Table(title="histogram (█ sample, │ theory's expected count)", title_justify="left")
     table.add_column("bin", justify="right")
     table.add_column("count", justify="right")
@@ -485,7 +492,12 @@ def explain(name: str, shape: tuple[int, ...] | None, dtype: str, output_format:
            "theory_mean": theory.mean if theory else None, "theory_std": theory.std if theory else None,
            "theory_limit": theory.limit if theory else None,
            "stddev_param": theory.stddev_param if theory else None}
-    _emit(output_format, payload, [row], tuple(row), lambda: [Text("\n".join(lines))])
+    def tables() -> list[Any]:
+        from rich.text import Text
+
+        return [Text("\n".join(lines))]
+
+    _emit(output_format, payload, [row], tuple(row), tables)
 
 
 INSPECT_COLUMNS = ("path", "layer", "layer_class", "weight", "shape", "dtype", "initializer", "default_initializer",
@@ -510,6 +522,8 @@ def _inspect_flat(row: Any) -> dict[str, Any]:
 
 
 def inspect_table(rows: list[Any], title: str) -> Table:
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left", show_lines=False)
     for column, justify in [("weight (path)", "left"), ("shape", "left"), ("fan_in/out", "right"),
                             ("initializer", "left"), ("theory std", "right"), ("mean", "right"),
@@ -589,6 +603,8 @@ def inspect_command(model: Path, patterns: tuple[str, ...], alpha: float, output
                "weights": [row.to_dict() for row in rows], "totals": totals, "notes": notes}
 
     def tables() -> list[Any]:
+        from rich.text import Text
+
         title = f"{saved.source} · {saved.format} · Keras {saved.keras_version or 'unknown'}"
         out: list[Any] = [inspect_table(rows, title)]
         verdicts = ", ".join(f"{count} {verdict}" for verdict, count in sorted(totals["verdicts"].items()))

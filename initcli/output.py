@@ -1,4 +1,7 @@
-"""Renderers: the same records as JSON, CSV, Markdown or a Rich table. They return; commands print."""
+"""Renderers: the same records as JSON, CSV, Markdown or a Rich table. They return; commands print.
+
+Rich is imported only when a table is rendered: scripts asking for JSON or CSV do not pay for it.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,13 @@ import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from rich.console import Console
-from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 FORMATS = ("table", "json", "csv", "markdown")
 SCHEMA_VERSION = 1
@@ -74,6 +79,8 @@ def render_markdown(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -
 
 def render_rows_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
                       title: str | None = None) -> Table:
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     for column in columns:
         table.add_column(column, overflow="fold")
@@ -84,12 +91,16 @@ def render_rows_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
 
 def stdout_console() -> Console:
     """Data console: colour only on a terminal (Rich honours NO_COLOR); wide when piped."""
+    from rich.console import Console
+
     interactive = sys.stdout.isatty()
     width = None if interactive or os.environ.get("COLUMNS") else 160
     return Console(file=sys.stdout, width=width, highlight=False, soft_wrap=False)
 
 
 def stderr_console() -> Console:
+    from rich.console import Console
+
     return Console(file=sys.stderr, highlight=False)
 
 

@@ -109,11 +109,11 @@ def test_layer_filter_and_flat_formats():
     assert "HeNormal() (default GlorotUniform)" in table and "6 weights, 235,146 parameters" in table
 
 
-def test_inspect_does_not_import_tensorflow():
+def test_inspect_json_imports_neither_tensorflow_nor_rich():
     code = ("import sys, json\nfrom initcli.cli import cli\n"
             f"try:\n    cli(['inspect', {str(MODELS / 'rnn.keras')!r}, '--format', 'json'], prog_name='initcli')\n"
             "except SystemExit:\n    pass\n"
-            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))))")
+            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'rich'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out.splitlines()[-1]) == []
 
