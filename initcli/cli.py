@@ -131,7 +131,6 @@ def cli() -> None:
 
 def _emit(output_format: str, payload: dict[str, Any], rows: list[dict[str, Any]],
           columns: tuple[str, ...], table: Callable[[], Any]) -> None:
-    console = stdout_console()
     if output_format == "json":
         # Indented for a person at a terminal; compact (and much faster to encode) for scripts.
         indent = 2 if sys.stdout.isatty() else None
@@ -141,6 +140,7 @@ def _emit(output_format: str, payload: dict[str, Any], rows: list[dict[str, Any]
     elif output_format == "markdown":
         click.echo(render_markdown(rows, columns), nl=False)
     else:
+        console = stdout_console()
         for renderable in table():
             console.print(renderable)
 
