@@ -15,6 +15,7 @@ import numpy as np
 
 from initcli import __version__
 from initcli.assessment import FLAT_COLUMNS, Assessment, assess, flat_fields
+from initcli.checks import CHECKS
 from initcli.errors import BadInputError, ExitCode, InitcliError
 from initcli.initializers import KINDS, InitializerSpec, check_request, resolve
 from initcli.output import (
@@ -616,6 +617,66 @@ def inspect_command(model: Path, patterns: tuple[str, ...], alpha: float, output
         return out
 
     _emit(output_format, payload, [_inspect_flat(row) for row in rows], INSPECT_COLUMNS, tables)
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path, dir_okay=True))
+@click.option("--only", multiple=True, type=click.Choice(CHECKS), help="Run only these checks (repeatable).")
+@click.option("--skip", multiple=True, type=click.Choice(CHECKS), help="Skip these checks (repeatable).")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=DEFAULT_ALPHA,
+              show_default=True, help="False-alarm rate of the distribution check for the whole model.")
+@click.option("--strict", is_flag=True, help="Treat warnings (fan caveats) as failures.")
+@click.option("--rules", "rules_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="YAML or JSON file of per-layer expectations (see the README).")
+@click.option("--layer", "patterns", multiple=True, metavar="PATTERN", help="Only weights matching (as inspect).")
+@click.option("--format", "output_format", type=click.Choice(("text", "json", "github")), default="text",
+              show_default=True, help="text: one line per finding; json; github: Actions ::error annotations.")
+def check(model: Path, only: tuple[str, ...], skip: tuple[str, ...], alpha: float, strict: bool,
+          rules_path: Path | None, patterns: tuple[str, ...], output_format: str) -> None:
+    """Gate a build on a freshly initialized model: exit 0 if every check passes, 3 if any fails.
+
+    \b
+    Checks: distribution, nonfinite, constant, duplicate, fans (a warning unless --strict), rules.
+    The distribution check's --alpha is for the whole model: each weight is tested at
+    alpha / (number of weights). Trained weights fail it by design.
+    \b
+    Example:
+      initcli check examples/models/cnn.keras --format github
+    """
+    from initcli.checks import github_annotation, load_rules, run_checks, summary
+    from initcli.inspection import inspect_records
+    from initcli.readers import open_model
+
+    selected = [name for name in (only or CHECKS) if name not in skip]
+    rules = load_rules(rules_path) if rules_path is not None else []
+    if "rules" in selected and rules_path is None:
+        selected.remove("rules")
+    saved = open_model(model)
+    try:
+        count = sum(1 for _ in saved.records())
+        per_weight_alpha = alpha / max(1, count)
+        rows = list(inspect_records(saved.records(), patterns, per_weight_alpha, digest="duplicate" in selected))
+    finally:
+        saved.close()
+    findings = run_checks(rows, selected, strict, rules)
+    result = summary(rows, findings)
+    if output_format == "json":
+        indent = 2 if sys.stdout.isatty() else None
+        click.echo(render_json({"schema_version": SCHEMA_VERSION, "source": saved.source, "checks": selected,
+                                "alpha": alpha, "strict": strict, **result,
+                                "findings": [f.to_dict() for f in findings]}, indent))
+    elif output_format == "github":
+        for finding in findings:
+            click.echo(github_annotation(finding, saved.source))
+    else:
+        for finding in findings:
+            click.echo(f"{finding.severity}: {finding.path}: [{finding.check}] {finding.message}")
+        verdict = "passed" if result["passed"] else "FAILED"
+        click.echo(f"{saved.source}: {verdict}: {result['weights']} weights checked "
+                   f"({', '.join(selected) or 'no checks'}), {result['errors']} errors, {result['warnings']} warnings",
+                   err=True)
+    if not result["passed"]:
+        raise click.exceptions.Exit(ExitCode.CHECK_FAILED)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ class WeightRow:
     fan_out: int
     assessment: Assessment
     notes: list[str] = field(default_factory=list)
+    digest: str | None = None  # hash of dtype, shape and bytes, when asked for (identical-tensor check)
 
     @property
     def is_default(self) -> bool | None:
@@ -107,7 +109,8 @@ def _forget_bias_theory(spec: InitializerSpec, shape: tuple[int, ...]) -> tuple[
     return theory, expected
 
 
-def inspect_record(record: WeightRecord, alpha: float = DEFAULT_ALPHA) -> WeightRow:
+def inspect_record(record: WeightRecord, alpha: float = DEFAULT_ALPHA, digest: bool = False) -> WeightRow:
+    """Check one weight against its initializer; with `digest`, also hash its values."""
     notes = list(record.notes)
     spec = _resolve(record.initializer, notes, "initializer")
     default = _resolve(record.default_initializer, notes, "default") if record.default_initializer else None
@@ -140,7 +143,12 @@ def inspect_record(record: WeightRecord, alpha: float = DEFAULT_ALPHA) -> Weight
         fan_in, fan_out = compute_fans(record.shape, *axes)
     assessment = assess([values.reshape(-1)], int(values.size), theory, dtype, expected=expected, whole=values,
                         alpha=alpha)
-    return WeightRow(record, spec, default, fan_in, fan_out, assessment, notes)
+    fingerprint = None
+    if digest:
+        hasher = hashlib.blake2b(f"{values.dtype}{values.shape}".encode(), digest_size=16)
+        hasher.update(np.ascontiguousarray(values).tobytes())
+        fingerprint = hasher.hexdigest()
+    return WeightRow(record, spec, default, fan_in, fan_out, assessment, notes, fingerprint)
 
 
 def matches(record: WeightRecord, patterns: Sequence[str]) -> bool:
@@ -155,7 +163,7 @@ def matches(record: WeightRecord, patterns: Sequence[str]) -> bool:
 
 
 def inspect_records(records: Iterator[WeightRecord], patterns: Sequence[str] = (),
-                    alpha: float = DEFAULT_ALPHA) -> Iterator[WeightRow]:
+                    alpha: float = DEFAULT_ALPHA, digest: bool = False) -> Iterator[WeightRow]:
     for record in records:
         if matches(record, patterns):
-            yield inspect_record(record, alpha)
+            yield inspect_record(record, alpha, digest)

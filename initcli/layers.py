@@ -23,11 +23,13 @@ class WeightSlot:
         name: the variable's name (the last part of `variable.path`).
         argument: the constructor argument holding its initializer, e.g. "kernel_initializer".
         note: a remark on the fans Keras uses for it, or on how it is initialized.
+        fan_caveat: the note says Keras's fans differ from the layer's real connectivity.
     """
 
     name: str
     argument: str | None
     note: str | None = None
+    fan_caveat: bool = False
 
 
 # Default initializer of every initializer argument, per layer class (Keras 3.15 signatures).
@@ -81,7 +83,7 @@ def _conditional(config: Mapping[str, Any], key: str, default: bool = True) -> b
 
 def _kernel_bias(kernel_note: str | None = None) -> Callable[[Mapping[str, Any]], list[WeightSlot]]:
     def slots(config: Mapping[str, Any]) -> list[WeightSlot]:
-        out = [WeightSlot("kernel", "kernel_initializer", kernel_note)]
+        out = [WeightSlot("kernel", "kernel_initializer", kernel_note, fan_caveat=kernel_note is not None)]
         if _conditional(config, "use_bias"):
             out.append(WeightSlot("bias", "bias_initializer"))
         return out
@@ -97,14 +99,14 @@ def _einsum_dense(config: Mapping[str, Any]) -> list[WeightSlot]:
 
 
 def _depthwise(config: Mapping[str, Any]) -> list[WeightSlot]:
-    out = [WeightSlot("kernel", "depthwise_initializer", _DEPTHWISE_NOTE)]
+    out = [WeightSlot("kernel", "depthwise_initializer", _DEPTHWISE_NOTE, fan_caveat=True)]
     if _conditional(config, "use_bias"):
         out.append(WeightSlot("bias", "bias_initializer"))
     return out
 
 
 def _separable(config: Mapping[str, Any]) -> list[WeightSlot]:
-    out = [WeightSlot("depthwise_kernel", "depthwise_initializer", _DEPTHWISE_NOTE),
+    out = [WeightSlot("depthwise_kernel", "depthwise_initializer", _DEPTHWISE_NOTE, fan_caveat=True),
            WeightSlot("pointwise_kernel", "pointwise_initializer")]
     if _conditional(config, "use_bias"):
         out.append(WeightSlot("bias", "bias_initializer"))
@@ -114,8 +116,8 @@ def _separable(config: Mapping[str, Any]) -> list[WeightSlot]:
 def _recurrent(gates: int) -> Callable[[Mapping[str, Any]], list[WeightSlot]]:
     def slots(config: Mapping[str, Any]) -> list[WeightSlot]:
         note = _RECURRENT_NOTE.format(gates=gates) if gates > 1 else None
-        out = [WeightSlot("kernel", "kernel_initializer", note),
-               WeightSlot("recurrent_kernel", "recurrent_initializer", note)]
+        out = [WeightSlot("kernel", "kernel_initializer", note, fan_caveat=note is not None),
+               WeightSlot("recurrent_kernel", "recurrent_initializer", note, fan_caveat=note is not None)]
         if _conditional(config, "use_bias"):
             bias_note = None
             if gates == 4 and _conditional(config, "unit_forget_bias"):

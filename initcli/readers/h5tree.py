@@ -235,6 +235,7 @@ class TreeWalker:
                 fan_axes=fan_axes if weight == "kernel" else None,
                 notes=record_notes,
                 settings=settings,
+                fan_caveat=slot.note if slot is not None and slot.fan_caveat else None,
                 layer_config=config,
             )
 

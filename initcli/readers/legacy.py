@@ -110,6 +110,7 @@ def _record(weight_name: str, dataset: h5py.Dataset, index: Mapping[str, Mapping
     class_name = None
     fan_axes = None
     settings: dict[str, Any] = {}
+    fan_caveat = None
     if owner_position is None:
         notes.append("no config for this layer: initializer unknown")
     else:
@@ -130,10 +131,12 @@ def _record(weight_name: str, dataset: h5py.Dataset, index: Mapping[str, Mapping
             default = defaults.get(argument) if argument else None
             if slot.note:
                 notes.append(slot.note)
+            if slot.fan_caveat:
+                fan_caveat = slot.note
     layer = components[-2] if len(components) >= 2 else components[0]
     return WeightRecord(
         path="/".join(components), layer=layer, layer_class=class_name, weight=components[-1],
         shape=tuple(int(d) for d in dataset.shape), dtype=str(dataset.dtype), read=_dataset_reader(dataset),
         initializer=initializer, argument=argument, default_initializer=default, fan_axes=fan_axes,
-        notes=notes, settings=settings,
+        notes=notes, settings=settings, fan_caveat=fan_caveat,
     )

@@ -27,6 +27,7 @@ class WeightRecord:
         fan_axes: (input_axes, output_axes) Keras uses for fans when not in the initializer config.
         notes: remarks on fans or initialization that a user should know.
         settings: non-initializer settings of the layer users ask about (momentum, epsilon, ...).
+        fan_caveat: how Keras's fans differ from the layer's real connectivity, if they do.
     """
 
     path: str
@@ -42,6 +43,7 @@ class WeightRecord:
     fan_axes: tuple[list[int], list[int]] | None = None
     notes: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    fan_caveat: str | None = None
     layer_config: Mapping[str, Any] | None = field(default=None, repr=False)
 
 
