@@ -70,7 +70,8 @@ def load_rules(path: Path) -> list[Rule]:
         try:
             import yaml
         except ImportError:
-            raise InitcliError("YAML rule files need PyYAML: pip install 'initcli[yaml]' (or write the rules as JSON)") from None
+            raise InitcliError(
+                "YAML rule files need PyYAML: pip install 'initcli[yaml]' (or write the rules as JSON)") from None
         try:
             document = yaml.safe_load(text)
         except yaml.YAMLError as error:

@@ -82,11 +82,26 @@ SHAPE = ShapeType()
 
 
 def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The --format option every command shares."""
+    """The --format and --columns options every data command shares."""
+    command = click.option(
+        "--columns", "columns", metavar="NAME,...",
+        help="csv/markdown: only these columns, in this order (see the README for the names).",
+    )(command)
     return click.option(
         "--format", "output_format", type=click.Choice(FORMATS), default="table", show_default=True,
         help="table for people; json, csv or markdown for scripts (see the README's contract).",
     )(command)
+
+
+def _select_columns(requested: str | None, available: tuple[str, ...]) -> tuple[str, ...]:
+    if not requested:
+        return available
+    names = tuple(name.strip() for name in requested.split(",") if name.strip())
+    unknown = [name for name in names if name not in available]
+    if unknown or not names:
+        raise click.BadParameter(f"unknown column(s) {', '.join(unknown) or '(none given)'}; "
+                                 f"available: {', '.join(available)}", param_hint="'--columns'")
+    return names
 
 
 class InitcliGroup(click.Group):
@@ -132,6 +147,7 @@ def cli() -> None:
 
 def _emit(output_format: str, payload: dict[str, Any], rows: list[dict[str, Any]],
           columns: tuple[str, ...], table: Callable[[], Any]) -> None:
+    columns = _select_columns(click.get_current_context().params.get("columns"), columns)
     if output_format == "json":
         # Indented for a person at a terminal; compact (and much faster to encode) for scripts.
         indent = 2 if sys.stdout.isatty() else None
@@ -261,7 +277,7 @@ def _save_values(path: Path, shape: tuple[int, ...], dtype: str, chunks: Any, fo
 @output_options
 def sample(init_name: str, shape: tuple[int, ...], seed: int | None, dtype: str, engine: str,
            alpha: float, save_path: Path | None, force: bool, hist: bool, output_format: str,
-           **parameters: Any) -> None:
+           columns: str | None, **parameters: Any) -> None:
     """Draw exactly what a Keras initializer draws, and compare it with the theory.
 
     \b
@@ -365,7 +381,7 @@ def histogram_table(assessment: Assessment, bins: int = 21, width: int = 40) -> 
 
 @cli.command(name="list")
 @output_options
-def list_command(output_format: str) -> None:
+def list_command(output_format: str, columns: str | None) -> None:
     """List every Keras initializer initcli knows, with aliases, parameters and formula.
 
     \b
@@ -471,7 +487,8 @@ def _numpy_snippet(theory: Theory, shape: tuple[int, ...], dtype: str) -> str:
 @click.option("--gain", type=float)
 @click.option("--value", type=float)
 @output_options
-def explain(name: str, shape: tuple[int, ...] | None, dtype: str, output_format: str, **parameters: Any) -> None:
+def explain(name: str, shape: tuple[int, ...] | None, dtype: str, output_format: str, columns: str | None,
+            **parameters: Any) -> None:
     """Explain an initializer's formula, with the numbers for a shape plugged in.
 
     \b
@@ -569,7 +586,8 @@ def _totals(rows: list[Any]) -> dict[str, Any]:
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=DEFAULT_ALPHA,
               show_default=True, help="False-alarm rate of the 'inconsistent' verdict.")
 @output_options
-def inspect_command(model: Path, patterns: tuple[str, ...], alpha: float, output_format: str) -> None:
+def inspect_command(model: Path, patterns: tuple[str, ...], alpha: float, output_format: str,
+                    columns: str | None) -> None:
     """One row per weight of a saved model: fans, initializer, default, theory, sample, verdict.
 
     MODEL is a .keras archive, a legacy .h5 model or a .weights.h5 file. Nothing in the file is

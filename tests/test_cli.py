@@ -190,3 +190,13 @@ def test_keras_engine_agrees(keras):
     ours = sample_json("--init", "he_normal", "--shape", "50x40", "--seed", "8")
     theirs = sample_json("--init", "he_normal", "--shape", "50x40", "--seed", "8", "--engine", "keras")
     assert ours["sample"] == theirs["sample"]
+
+
+def test_columns_select_and_order_flat_output():
+    out = run("sample", "--init", "he_normal", "--shape", "64x32", "--seed", "3", "--format", "csv",
+              "--columns", "verdict,fan_in,theory_std").stdout
+    header, row = out.splitlines()
+    assert header == "verdict,fan_in,theory_std"
+    assert row.split(",")[1] == "64" and float(row.split(",")[2]) == pytest.approx(math.sqrt(2 / 64))
+    result = run("sample", "--init", "he_normal", "--shape", "4", "--format", "csv", "--columns", "nope", expect=2)
+    assert "unknown column(s) nope" in result.stderr
