@@ -697,6 +697,101 @@ def check(model: Path, only: tuple[str, ...], skip: tuple[str, ...], alpha: floa
         raise click.exceptions.Exit(ExitCode.CHECK_FAILED)
 
 
+@cli.command()
+@click.argument("layers", nargs=-1, metavar="[LAYER]...")
+@click.option("--framework", "frameworks", default="keras", show_default=True, metavar="keras,torch,flax",
+              help="Also show the PyTorch and/or Flax defaults of the equivalent layer.")
+@click.option("--source", type=click.Choice(("table", "keras")), default="table", show_default=True,
+              help="table: initcli's shipped table (no TensorFlow; tested equal to Keras); keras: read "
+                   "the signatures of the installed Keras.")
+@output_options
+def defaults(layers: tuple[str, ...], frameworks: str, source: str, output_format: str, columns: str | None) -> None:
+    """Default initializer of every initializer argument of Keras layers (or the ones named).
+
+    \b
+    Example:
+      initcli defaults Dense Conv2D BatchNormalization --framework keras,torch,flax
+    """
+    from initcli.defaults import FRAMEWORKS, default_rows
+
+    chosen = [name.strip() for name in frameworks.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in FRAMEWORKS]
+    if unknown or not chosen:
+        raise click.BadParameter(f"unknown framework(s) {', '.join(unknown) or '(none)'}; "
+                                 f"choose from {', '.join(FRAMEWORKS)}", param_hint="'--framework'")
+    rows = default_rows(layers, chosen, source)
+    columns_all = ("layer", "argument", "default", "formula", "settings",
+                   *[name for name in chosen if name != "keras"])
+    _emit(output_format, {"source": source, "defaults": rows}, rows, columns_all,
+          lambda: [render_rows_table(rows, _select_columns(columns, columns_all), title="Keras default initializers")])
+
+
+@cli.command()
+@click.option("--values", "values_text", metavar="X,Y,...", help="The batch (one feature), e.g. 0,1.405974.")
+@click.option("--shape", type=SHAPE, help="Draw the batch instead: shape (batch, ..., features).")
+@click.option("--init", "init_name", default="random_normal", show_default=True, help="Initializer to draw with.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--momentum", type=click.FloatRange(0, 1), default=0.99, show_default=True)
+@click.option("--epsilon", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True)
+@click.option("--steps", type=click.IntRange(1, 10_000), default=1, show_default=True,
+              help="Training steps that see this batch.")
+@output_options
+def batchnorm(values_text: str | None, shape: tuple[int, ...] | None, init_name: str, seed: int, momentum: float,
+              epsilon: float, steps: int, output_format: str, columns: str | None) -> None:
+    """Show step by step what Keras's BatchNormalization does with a batch.
+
+    Batch mean and biased variance, the moving mean and variance after each step from their
+    initial zeros and ones (moving = moving·momentum + batch·(1 − momentum)), and the outputs in
+    training mode (batch statistics) and inference mode (moving statistics).
+
+    \b
+    Example:
+      initcli batchnorm --values 0,1.405974 --momentum 0.5
+    """
+    from initcli.batchnorm import explain as explain_batchnorm
+
+    if (values_text is None) == (shape is None):
+        raise click.UsageError("Give the batch with --values or draw one with --shape (exactly one of them).")
+    if values_text is not None:
+        try:
+            batch = np.array([float(v) for v in values_text.split(",")], dtype=np.float64)
+        except ValueError:
+            raise click.BadParameter(f"{values_text!r} is not a comma-separated list of numbers",
+                                     param_hint="'--values'") from None
+        if not np.all(np.isfinite(batch)):
+            raise click.BadParameter("values must be finite", param_hint="'--values'")
+    else:
+        assert shape is not None
+        if len(shape) < 1:
+            raise click.BadParameter("a batch needs at least one dimension", param_hint="'--shape'")
+        from initcli.sampling import draw
+
+        batch = draw(resolve(init_name), shape, "float32", seed).astype(np.float64)
+    history, training, inference = explain_batchnorm(batch, momentum, epsilon, steps)
+    rows = [{"step": s.step, "feature": f, "batch_mean": s.batch_mean[f], "batch_variance": s.batch_variance[f],
+             "moving_mean": s.moving_mean[f], "moving_variance": s.moving_variance[f]}
+            for s in history for f in range(len(s.batch_mean))]
+    payload = {"momentum": momentum, "epsilon": epsilon, "steps": steps, "batch": batch.tolist(),
+               "history": rows, "training_output": training.tolist(), "inference_output": inference.tolist()}
+    columns_all = ("step", "feature", "batch_mean", "batch_variance", "moving_mean", "moving_variance")
+
+    def tables() -> list[Any]:
+        from rich.text import Text
+
+        shown = rows if len(rows) <= 40 else rows[:20] + rows[-20:]
+        explanation = Text(
+            f"moving = moving·{momentum:g} + batch·{1 - momentum:g}, starting from moving_mean 0 and "
+            f"moving_variance 1; variance is the batch's biased (population) variance; epsilon {epsilon:g}.\n"
+            f"training output = (x − batch_mean)/sqrt(batch_variance + ε); inference output = "
+            f"(x − moving_mean)/sqrt(moving_variance + ε) (gamma 1, beta 0).\n"
+            f"training output (first values): {np.round(training.reshape(-1)[:6], 6).tolist()}\n"
+            f"inference output after {steps} step(s) (first values): {np.round(inference.reshape(-1)[:6], 6).tolist()}")
+        return [render_rows_table(shown, _select_columns(columns, columns_all), title="BatchNormalization"),
+                explanation]
+
+    _emit(output_format, payload, rows, columns_all, tables)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="initcli")

@@ -54,6 +54,13 @@ DEFAULTS["LayerNormalization"] = {"beta_initializer": "zeros", "gamma_initialize
 DEFAULTS["GroupNormalization"] = {"beta_initializer": "zeros", "gamma_initializer": "ones"}
 DEFAULTS["PReLU"] = {"alpha_initializer": "Zeros"}
 DEFAULTS["MultiHeadAttention"] = dict(_KERNEL_BIAS)
+DEFAULTS["GroupQueryAttention"] = dict(_KERNEL_BIAS)
+DEFAULTS["ReversibleEmbedding"] = {"embeddings_initializer": "uniform"}
+# Other names Keras exports for the same classes.
+LAYER_ALIASES = {"Convolution1D": "Conv1D", "Convolution2D": "Conv2D", "Convolution3D": "Conv3D",
+                 "Convolution1DTranspose": "Conv1DTranspose", "Convolution2DTranspose": "Conv2DTranspose",
+                 "Convolution3DTranspose": "Conv3DTranspose", "SeparableConvolution1D": "SeparableConv1D",
+                 "SeparableConvolution2D": "SeparableConv2D"}
 
 # Settings users ask about next to the weights (shown in each row's `settings`).
 SETTINGS = {
