@@ -539,13 +539,14 @@ def _inspect_flat(row: Any) -> dict[str, Any]:
             **flat_fields(row.assessment), "fan_in": row.fan_in, "fan_out": row.fan_out}
 
 
-def inspect_table(rows: list[Any], title: str) -> Table:
+def inspect_table(rows: list[Any], title: str, fresh: dict[str, Any] | None = None) -> Table:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", show_lines=False)
     for column, justify in [("weight (path)", "left"), ("shape", "left"), ("fan_in/out", "right"),
                             ("initializer", "left"), ("theory std", "right"), ("mean", "right"),
-                            ("std", "right"), ("verdict", "left")]:
+                            ("std", "right"), ("verdict", "left")] + (
+                                [("fresh std", "right"), ("std / fresh", "right")] if fresh is not None else []):
         table.add_column(column, justify=justify, overflow="fold")
     previous_layer = None
     for row in rows:
@@ -564,10 +565,16 @@ def inspect_table(rows: list[Any], title: str) -> Table:
         sample = row.assessment.sample
         style = VERDICT_STYLES.get(row.assessment.verdict, "")
         marks = " *" if row.notes else ""
-        table.add_row(f"{record.path}{marks}", format_value(list(record.shape)) or "()",
-                      f"{row.fan_in}/{row.fan_out}", configured,
-                      format_value(theory.std if theory else None, 4), format_value(sample.mean, 4),
-                      format_value(sample.std, 4), f"[{style}]{row.assessment.verdict}[/]")
+        cells = [f"{record.path}{marks}", format_value(list(record.shape)) or "()",
+                 f"{row.fan_in}/{row.fan_out}", configured,
+                 format_value(theory.std if theory else None, 4), format_value(sample.mean, 4),
+                 format_value(sample.std, 4), f"[{style}]{row.assessment.verdict}[/]"]
+        if fresh is not None:
+            fresh_row = fresh.get(record.path)
+            fresh_std = fresh_row.assessment.sample.std if fresh_row is not None else None
+            ratio = sample.std / fresh_std if fresh_std and sample.std is not None else None
+            cells += [format_value(fresh_std, 4), format_value(ratio, 4)]
+        table.add_row(*cells)
     return table
 
 
@@ -579,53 +586,125 @@ def _totals(rows: list[Any]) -> dict[str, Any]:
             "verdicts": verdicts}
 
 
+def _is_function_reference(text: str) -> bool:
+    from initcli.building import is_function_reference
+
+    return is_function_reference(text)
+
+
+def _collect_rows(records: Any, output_format: str) -> list[Any]:
+    rows = []
+    if sys.stderr.isatty() and output_format == "table":
+        with stderr_console().status("inspecting weights...") as status:
+            for row in records:
+                rows.append(row)
+                status.update(f"inspecting weights... {len(rows)} done, last {row.record.path}")
+        return rows
+    return list(records)
+
+
+def _fresh_rows(saved: Any, seed: int | None, patterns: tuple[str, ...], alpha: float, scratch: Path) -> dict:
+    from initcli import building
+    from initcli.inspection import inspect_records
+    from initcli.readers import open_model
+
+    if saved.config is None:
+        raise InitcliError(f"--fresh needs the model config of a .keras file; {saved.source} has none")
+    rebuilt = open_model(building.save_temporary(building.rebuild_fresh(saved.config, seed), scratch))
+    try:
+        return {row.record.path: row for row in inspect_records(rebuilt.records(), patterns, alpha)}
+    finally:
+        rebuilt.close()
+
+
 @cli.command(name="inspect")
-@click.argument("model", type=click.Path(path_type=Path, dir_okay=True))
+@click.argument("model", required=False)
+@click.option("--spec", "spec_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Build the model from a YAML/JSON spec or a Keras model JSON (needs TensorFlow).")
+@click.option("--seed", type=int, help="With a spec, a function or --fresh: keras.utils.set_random_seed(SEED).")
+@click.option("--fresh", is_flag=True,
+              help="Also rebuild the saved model from its config, freshly initialized, and compare.")
 @click.option("--layer", "patterns", multiple=True, metavar="PATTERN",
               help="Only weights whose path or layer name matches (glob, or plain text inside). Repeatable.")
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=DEFAULT_ALPHA,
               show_default=True, help="False-alarm rate of the 'inconsistent' verdict.")
 @output_options
-def inspect_command(model: Path, patterns: tuple[str, ...], alpha: float, output_format: str,
-                    columns: str | None) -> None:
-    """One row per weight of a saved model: fans, initializer, default, theory, sample, verdict.
+def inspect_command(model: str | None, spec_path: Path | None, seed: int | None, fresh: bool,
+                    patterns: tuple[str, ...], alpha: float, output_format: str, columns: str | None) -> None:
+    """One row per weight of a model: fans, initializer, default, theory, sample, verdict.
 
-    MODEL is a .keras archive, a legacy .h5 model or a .weights.h5 file. Nothing in the file is
-    executed; TensorFlow is not needed.
+    MODEL is a .keras archive, a legacy .h5 model or a .weights.h5 file (read without TensorFlow,
+    executing nothing from the file), or `package.module:function` / `path/file.py:function`
+    returning a Keras model (built with TensorFlow). --spec builds one from a spec file.
 
     \b
     Example:
       initcli inspect examples/models/mlp.keras
-      initcli inspect examples/models/cnn.keras --layer 'conv*' --format json
+      initcli inspect --spec examples/specs/mlp.yaml --seed 0
+      initcli inspect examples/model_code.py:build_model --seed 0
     """
+    import tempfile
+
     from initcli.inspection import inspect_records
     from initcli.readers import open_model
 
-    saved = open_model(model)
-    try:
-        rows = []
-        records = inspect_records(saved.records(), patterns, alpha)
-        if sys.stderr.isatty() and output_format == "table":
-            with stderr_console().status("inspecting weights...") as status:
-                for row in records:
-                    rows.append(row)
-                    status.update(f"inspecting weights... {len(rows)} done, last {row.record.path}")
+    if (model is None) == (spec_path is None):
+        raise click.UsageError("Give a MODEL (file or module:function) or --spec FILE, exactly one.")
+    notes: list[str] = []
+    built_from = None
+    with tempfile.TemporaryDirectory(prefix="initcli-") as scratch:
+        if spec_path is not None or (model is not None and _is_function_reference(model)):
+            from initcli import building
+
+            if fresh:
+                raise click.UsageError("--fresh compares a saved model with a rebuilt one; a spec or "
+                                       "function is already fresh.")
+            if spec_path is not None:
+                built = building.build_from_spec(spec_path, seed)
+                built_from = {"kind": "spec", "source": str(spec_path)}
+            else:
+                built = building.build_from_function(str(model), seed)
+                built_from = {"kind": "function", "source": str(model)}
+            built_from.update({"seed": seed, "reproducible": seed is not None})
+            notes.append(f"Built freshly from {built_from['kind']} {built_from['source']}; " + (
+                f"seed {seed} (keras.utils.set_random_seed): reproducible." if seed is not None
+                else "no --seed: the values are not reproducible."))
+            saved = open_model(building.save_temporary(built, Path(scratch)))
+            saved.source = built_from["source"]
+            saved.format = built_from["kind"]
         else:
-            rows = list(records)
-    finally:
-        saved.close()
+            saved = open_model(Path(str(model)))
+        try:
+            rows = _collect_rows(inspect_records(saved.records(), patterns, alpha), output_format)
+            fresh_rows = {}
+            if fresh:
+                fresh_rows = _fresh_rows(saved, seed, patterns, alpha, Path(scratch))
+                notes.append("fresh: the model rebuilt from its config and re-initialized"
+                             + (f" with seed {seed}" if seed is not None else " (no --seed: not reproducible)"))
+        finally:
+            saved.close()
     totals = _totals(rows)
-    notes = list(saved.notes)
+    notes = list(saved.notes) + notes
     if patterns and not rows:
         notes.append(f"no weight matches {', '.join(patterns)}")
+    weights = []
+    for row in rows:
+        entry = row.to_dict()
+        if fresh:
+            fresh_row = fresh_rows.get(row.record.path)
+            entry["fresh"] = None if fresh_row is None else {
+                "sample": fresh_row.assessment.sample.to_dict(), "verdict": fresh_row.assessment.verdict}
+        weights.append(entry)
     payload = {"source": saved.source, "format": saved.format, "keras_version": saved.keras_version,
-               "weights": [row.to_dict() for row in rows], "totals": totals, "notes": notes}
+               "weights": weights, "totals": totals, "notes": notes}
+    if built_from is not None:
+        payload["built"] = built_from
 
     def tables() -> list[Any]:
         from rich.text import Text
 
         title = f"{saved.source} · {saved.format} · Keras {saved.keras_version or 'unknown'}"
-        out: list[Any] = [inspect_table(rows, title)]
+        out: list[Any] = [inspect_table(rows, title, fresh_rows if fresh else None)]
         verdicts = ", ".join(f"{count} {verdict}" for verdict, count in sorted(totals["verdicts"].items()))
         out.append(Text(f"{totals['weights']} weights, {totals['parameters']:,} parameters: {verdicts or 'none'}"))
         footnotes = [f"* {row.record.path}: {'; '.join(row.notes)}" for row in rows if row.notes]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -13,12 +16,31 @@ from initcli.initializers import InitializerSpec
 INSTALL_HINT = "pip install 'initcli[tensorflow]'"
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 while TensorFlow's C++ runtime starts.
+
+    It prints absl and oneDNN notices before its logging honours TF_CPP_MIN_LOG_LEVEL; initcli's
+    stderr is for its own messages.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def import_keras() -> Any:
     """Import Keras on the TensorFlow backend, quietly, or explain how to install it."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     try:
-        import keras
+        with _quiet_native_stderr():
+            import keras
     except ImportError as error:
         raise MissingDependencyError(
             f"This needs Keras with TensorFlow, which is not installed ({error.name}): {INSTALL_HINT}"

@@ -129,7 +129,7 @@ def _open_keras_archive(path: Path) -> SavedModel:
         archive.close()
 
     version = metadata.get("keras_version") if isinstance(metadata, Mapping) else None
-    return SavedModel(str(path), "keras", version, records, close, notes)
+    return SavedModel(str(path), "keras", version, records, close, notes, config)
 
 
 def _open_weights_h5(path: Path, weights: h5py.File) -> SavedModel:

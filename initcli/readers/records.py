@@ -57,3 +57,4 @@ class SavedModel:
     records: Callable[[], Iterator[WeightRecord]]
     close: Callable[[], None]
     notes: list[str] = field(default_factory=list)
+    config: Mapping[str, Any] | None = None
