@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import HAS_TENSORFLOW
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -28,6 +30,8 @@ def test_readme_initcli_commands_run():
     commands = [line.strip() for block in re.findall(r"```(?:bash|console)?\n(.*?)```", readme, re.S)
                 for line in block.splitlines() if line.strip().startswith("initcli ")]
     assert len(commands) >= 5
+    if not HAS_TENSORFLOW:  # the core suite runs without TensorFlow: skip the commands that build models
+        commands = [c for c in commands if not re.search(r"--spec|\.py:|--fresh|--source keras", c)]
     for command in commands:
         result = subprocess.run(command, shell=True, cwd=ROOT, capture_output=True, text=True)
         assert result.returncode in (0, 3), (command, result.stderr)
