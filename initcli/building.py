@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from initcli.documents import load_document
 from initcli.errors import InitcliError
 
 _FUNCTION_REFERENCE = re.compile(r"^(?P<target>[^:]+):(?P<function>[A-Za-z_][A-Za-z0-9_]*)$")
@@ -45,26 +46,6 @@ def _keras(seed: int | None) -> Any:
     if seed is not None:
         keras.utils.set_random_seed(seed)
     return keras
-
-
-def _read_document(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise InitcliError(f"Cannot read spec {path}: {error}") from None
-    if path.suffix.lower() in (".yaml", ".yml"):
-        try:
-            import yaml
-        except ImportError:
-            raise InitcliError("YAML specs need PyYAML: pip install 'initcli[yaml]'") from None
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise InitcliError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InitcliError(f"{path}: not valid JSON ({error})") from None
 
 
 def _layer_entry(entry: Any, where: str) -> tuple[str, dict[str, Any]]:
@@ -112,7 +93,7 @@ def build_from_spec(path: Path, seed: int | None) -> Any:
     Raises:
         InitcliError: with Keras's reason and the spec location (`layers[2]`) for bad specs.
     """
-    document = _read_document(path)
+    document = load_document(path, "spec")
     keras = _keras(seed)
     if isinstance(document, Mapping) and "class_name" in document and "config" in document:
         try:

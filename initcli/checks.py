@@ -7,12 +7,12 @@ from their initial distribution and fail `distribution` by design.
 from __future__ import annotations
 
 import fnmatch
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from initcli.documents import load_document
 from initcli.errors import BadInputError, InitcliError
 from initcli.initializers import find_kind
 from initcli.inspection import WeightRow
@@ -62,25 +62,7 @@ def load_rules(path: Path) -> list[Rule]:
     Raises:
         InitcliError: unreadable file or malformed rules (the message names the rule).
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise InitcliError(f"Cannot read rules file {path}: {error}") from None
-    if path.suffix.lower() in (".yaml", ".yml"):
-        try:
-            import yaml
-        except ImportError:
-            raise InitcliError(
-                "YAML rule files need PyYAML: pip install 'initcli[yaml]' (or write the rules as JSON)") from None
-        try:
-            document = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise InitcliError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
-    else:
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise InitcliError(f"{path}: not valid JSON ({error})") from None
+    document = load_document(path, "rule file")
     entries = document.get("rules") if isinstance(document, Mapping) else None
     if not isinstance(entries, list):
         raise InitcliError(f"{path}: expected a mapping with a `rules` list")
