@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any
 import click
 import numpy as np
 
-from initcli import __version__
-from initcli.assessment import FLAT_COLUMNS, Assessment, assess, flat_fields
+from initcli import __version__, tables
+from initcli.assessment import FLAT_COLUMNS, assess, flat_fields
 from initcli.checks import CHECKS
 from initcli.errors import BadInputError, ExitCode, InitcliError
-from initcli.initializers import KINDS, InitializerSpec, check_request, resolve
+from initcli.explanation import explain_lines
+from initcli.initializers import KINDS, check_request, resolve
 from initcli.output import (
     FORMATS,
     SCHEMA_VERSION,
-    VERDICT_STYLES,
     format_value,
     render_csv,
     render_json,
@@ -33,10 +33,10 @@ from initcli.output import (
 from initcli.rng.stateless import FLOAT_DTYPES
 from initcli.sampling import ENGINES, draw_whole, iter_chunks, keras_default_seed
 from initcli.stats import DEFAULT_ALPHA
-from initcli.theory import Theory, theory_for
+from initcli.theory import theory_for
 
 if TYPE_CHECKING:
-    from rich.table import Table
+    pass
 
 
 class ShapeType(click.ParamType):
@@ -162,64 +162,6 @@ def _emit(output_format: str, payload: dict[str, Any], rows: list[dict[str, Any]
             console.print(renderable)
 
 
-def _describe_spec(spec: InitializerSpec) -> str:
-    shown = {k: v for k, v in spec.config.items() if v is not None}
-    return f"{spec.class_name}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
-
-
-def _theory_cell(theory: Theory | None, key: str) -> str:
-    if theory is None:
-        return "unknown"
-    return format_value(getattr(theory, key))
-
-
-def assessment_table(assessment: Assessment, title: str) -> Table:
-    """Theory next to sample for one tensor, with the check each row supports."""
-    theory, sample, checks = assessment.theory, assessment.sample, assessment.checks
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    table.add_column("quantity")
-    table.add_column("theory", justify="right")
-    table.add_column("sample", justify="right")
-    table.add_column("check")
-    mean_check = ""
-    if checks.mean_z is not None:
-        mean_check = f"z = {checks.mean_z:+.2f} (standard error {checks.mean_se:.3g})"
-    table.add_row("mean", _theory_cell(theory, "mean"), format_value(sample.mean), mean_check)
-    std_check = ""
-    if checks.std_ratio is not None:
-        std_check = (f"ratio {checks.std_ratio:.4f}, expected within "
-                     f"[{checks.std_ratio_low:.4f}, {checks.std_ratio_high:.4f}]")
-    table.add_row("std (of the values)", _theory_cell(theory, "std"), format_value(sample.std), std_check)
-    table.add_row("var", _theory_cell(theory, "var"), format_value(sample.var), "")
-    if theory is not None and theory.stddev_param is not None:
-        label = "stddev_param (underlying normal, before truncation)" \
-            if theory.distribution == "truncated_normal" else "stddev_param (normal's stddev)"
-        table.add_row(label, format_value(theory.stddev_param), "", "")
-    if theory is not None and theory.limit is not None:
-        label = "limit (uniform half-width)" if theory.distribution == "uniform" \
-            else "limit (truncation bound, 2·stddev_param)"
-        table.add_row(label, format_value(theory.limit), "", "")
-    bounds = "" if theory is None or theory.low is None else \
-        f"[{format_value(theory.low)}, {format_value(theory.high)}]"
-    table.add_row("min / max", bounds, f"{format_value(sample.min)} / {format_value(sample.max)}", "")
-    if checks.ks_statistic is not None:
-        table.add_row("distribution", theory.distribution if theory else "", "",
-                      f"KS D = {checks.ks_statistic:.4g}, p = {checks.ks_pvalue:.3g} "
-                      f"(n = {checks.ks_sample_size})")
-    elif theory is not None:
-        table.add_row("distribution", theory.distribution, "", "")
-    if checks.max_abs_error is not None:
-        what = "max |QᵀQ/gain² − I|" if theory and theory.distribution == "orthogonal" \
-            else "max |value − expected|"
-        table.add_row(what, "0", format_value(checks.max_abs_error), "")
-    table.add_row("count / non-finite", "", f"{sample.count} / {sample.nonfinite}", "")
-    style = VERDICT_STYLES.get(assessment.verdict, "")
-    table.add_row("verdict", "", "", f"[{style}]{assessment.verdict}[/]")
-    return table
-
-
 def _save_values(path: Path, shape: tuple[int, ...], dtype: str, chunks: Any, force: bool) -> Any:
     """Write chunks into an .npy file as they stream by, and pass them on."""
     from numpy.lib.format import open_memmap
@@ -330,53 +272,18 @@ def sample(init_name: str, shape: tuple[int, ...], seed: int | None, dtype: str,
            "dtype": dtype, "seed": effective_seed, **flat_fields(assessment)}
     columns = ("initializer", "config", "shape", "dtype", "seed", *FLAT_COLUMNS)
 
-    def tables() -> list[Any]:
+    def renderables() -> list[Any]:
         from rich.text import Text
 
-        title = (f"{_describe_spec(spec)} · shape {format_value(list(shape)) or '()'} · {dtype} · "
+        title = (f"{tables.describe_spec(spec)} · shape {format_value(list(shape)) or '()'} · {dtype} · "
                  f"seed {effective_seed} · fan_in {theory.fan_in}, fan_out {theory.fan_out}")
-        out: list[Any] = [assessment_table(assessment, title)]
+        out: list[Any] = [tables.assessment_table(assessment, title)]
         if hist:
-            out.append(histogram_table(assessment))
+            out.append(tables.histogram_table(assessment))
         out += [Text(note, style="dim") for note in notes]
         return out
 
-    _emit(output_format, payload, [row], columns, tables)
-
-
-def histogram_table(assessment: Assessment, bins: int = 21, width: int = 40) -> Table:
-    """A terminal histogram of the sample with the theory's expected count per bin beside it."""
-    values = assessment.ks_sample
-    theory = assessment.theory
-    from rich.table import Table
-
-    table = Table(title="histogram (█ sample, │ theory's expected count)", title_justify="left")
-    table.add_column("bin", justify="right")
-    table.add_column("count", justify="right")
-    table.add_column("")
-    if values.size == 0:
-        return table
-    low, high = float(values.min()), float(values.max())
-    if theory is not None and theory.low is not None and theory.high is not None and theory.high > theory.low:
-        low, high = min(low, theory.low), max(high, theory.high)
-    if high <= low:
-        high = low + 1.0
-    edges = np.linspace(low, high, bins + 1)
-    counts, _ = np.histogram(values, edges)
-    expected = None
-    if theory is not None:
-        cdf = theory.cdf(edges)
-        if cdf is not None:
-            expected = np.diff(cdf) * values.size
-    peak = max(counts.max(), expected.max() if expected is not None else 0, 1)
-    for index, count in enumerate(counts):
-        bar_length = int(round(count / peak * width))
-        bar = list("█" * bar_length + " " * (width - bar_length))
-        if expected is not None:
-            mark = min(width - 1, int(round(expected[index] / peak * width)))
-            bar[mark] = "│"
-        table.add_row(f"{edges[index]:+.4g}", str(count), "".join(bar))
-    return table
+    _emit(output_format, payload, [row], columns, renderables)
 
 
 @cli.command(name="list")
@@ -394,83 +301,6 @@ def list_command(output_format: str, columns: str | None) -> None:
     columns = ("class_name", "name", "aliases", "parameters", "formula")
     _emit(output_format, {"initializers": rows}, rows, columns,
           lambda: [render_rows_table(rows, columns, title="Keras 3 built-in initializers")])
-
-
-def _explain_lines(spec: InitializerSpec, shape: tuple[int, ...] | None, dtype: str) -> list[str]:
-    kind = spec.kind
-    lines = [f"{kind.class_name} ({kind.snake_name}): {kind.formula}"]
-    if shape is None:
-        lines.append("Pass --shape to see the numbers for a tensor.")
-        return lines
-    theory = theory_for(spec, shape, dtype)
-    shape_text = format_value(list(shape)) or "()"
-    lines.append(f"shape {shape_text}: fan_in = {theory.fan_in}, fan_out = {theory.fan_out}"
-                 + _fan_rule(shape, spec))
-    if theory.n is not None:
-        s = theory.scale / theory.n  # type: ignore[operator]
-        lines.append(f"mode {theory.mode}: n = max(1, {_mode_expression(theory)}) = {theory.n:g}; "
-                     f"s = scale / n = {theory.scale:g} / {theory.n:g} = {s:.6g}")
-    if theory.distribution == "uniform":
-        lines.append(f"uniform on [{theory.low:.6g}, {theory.high:.6g}): limit (half-width) = {theory.limit:.6g}, "
-                     f"std = limit / sqrt(3) = {theory.std:.6g}")
-    elif theory.distribution == "truncated_normal":
-        lines.append(f"stddev_param (the underlying normal's stddev, before truncation) = {theory.stddev_param:.6g}; "
-                     f"values outside mean ± 2·stddev_param = ±{theory.limit:.6g} are redrawn; "
-                     f"std of the values = 0.87962566·stddev_param = {theory.std:.6g}")
-    elif theory.distribution == "normal":
-        lines.append(f"normal: mean {theory.mean:g}, stddev_param = std of the values = {theory.std:.6g}")
-    elif theory.distribution == "orthogonal":
-        rows, cols = math.prod(shape[:-1]), shape[-1]
-        lines.append(f"flattened to ({rows}, {cols}); element RMS = gain / sqrt(max(rows, cols)) = {theory.std:.6g}")
-    else:
-        lines.append(f"deterministic: mean {theory.mean:.6g}, std {theory.std:.6g}")
-    lines.append("")
-    lines.append("numpy, same distribution (not the same values):")
-    lines.append(_numpy_snippet(theory, shape, dtype))
-    lines.append("numpy, the exact values Keras draws (TensorFlow backend, CPU):")
-    seed = spec.seed if spec.seed is not None else 0
-    lines.append(f"  from initcli.initializers import resolve\n  from initcli.sampling import draw\n"
-                 f"  w = draw(resolve({spec.to_dict()!r}), {tuple(shape)!r}, {dtype!r}, seed={seed})")
-    return lines
-
-
-def _mode_expression(theory: Theory) -> str:
-    return {"fan_in": f"fan_in = {theory.fan_in}", "fan_out": f"fan_out = {theory.fan_out}",
-            "fan_avg": f"(fan_in + fan_out) / 2 = ({theory.fan_in} + {theory.fan_out}) / 2"}[theory.mode or "fan_in"]
-
-
-def _fan_rule(shape: tuple[int, ...], spec: InitializerSpec) -> str:
-    if spec.config.get("input_axes") is not None and spec.config.get("output_axes") is not None:
-        return f" (products over input_axes {spec.config['input_axes']} and output_axes {spec.config['output_axes']})"
-    if len(shape) >= 3:
-        receptive = math.prod(shape[:-2])
-        return (f" (receptive field {'·'.join(map(str, shape[:-2]))} = {receptive}; "
-                f"fan_in = {shape[-2]}·{receptive}, fan_out = {shape[-1]}·{receptive})")
-    return {0: " (scalar: 1, 1)", 1: " (rank 1: both equal the length)", 2: " (rows, cols)"}[len(shape)]
-
-
-def _numpy_snippet(theory: Theory, shape: tuple[int, ...], dtype: str) -> str:
-    header = "  import numpy as np\n  rng = np.random.default_rng(0)\n"
-    size = tuple(shape)
-    np_dtype = "float32" if dtype == "bfloat16" else dtype
-    if theory.distribution == "uniform":
-        body = f"  w = rng.uniform({theory.low!r}, {theory.high!r}, size={size!r}).astype({np_dtype!r})"
-    elif theory.distribution == "normal":
-        body = f"  w = rng.normal({theory.mean!r}, {theory.stddev_param!r}, size={size!r}).astype({np_dtype!r})"
-    elif theory.distribution == "truncated_normal":
-        body = (f"  z = rng.standard_normal(size={size!r})\n"
-                f"  while (bad := np.abs(z) >= 2).any():\n      z[bad] = rng.standard_normal(bad.sum())\n"
-                f"  w = ({theory.mean!r} + {theory.stddev_param!r} * z).astype({np_dtype!r})")
-    elif theory.distribution == "orthogonal":
-        rows, cols = math.prod(shape[:-1]), shape[-1]
-        body = (f"  q, r = np.linalg.qr(rng.standard_normal(({max(rows, cols)}, {min(rows, cols)})))\n"
-                f"  q *= np.sign(np.diag(r))\n"
-                f"  w = {theory.high!r} * ({'q.T' if rows < cols else 'q'}).reshape({size!r}).astype({np_dtype!r})")
-    elif theory.distribution == "identity":
-        body = f"  w = {theory.high or theory.low!r} * np.eye(*{size!r}, dtype={np_dtype!r})"
-    else:
-        body = f"  w = np.full({size!r}, {theory.mean!r}, dtype={np_dtype!r})"
-    return header + body
 
 
 @cli.command()
@@ -498,7 +328,7 @@ def explain(name: str, shape: tuple[int, ...] | None, dtype: str, output_format:
     spec = resolve(name, **parameters)
     if shape is not None:
         check_request(spec, shape, dtype)
-    lines = _explain_lines(spec, shape, dtype)
+    lines = explain_lines(spec, shape, dtype)
     theory = theory_for(spec, shape, dtype) if shape is not None else None
     payload = {"initializer": spec.to_dict(), "formula": spec.kind.formula,
                "shape": None if shape is None else list(shape), "dtype": dtype,
@@ -510,72 +340,25 @@ def explain(name: str, shape: tuple[int, ...] | None, dtype: str, output_format:
            "theory_mean": theory.mean if theory else None, "theory_std": theory.std if theory else None,
            "theory_limit": theory.limit if theory else None,
            "stddev_param": theory.stddev_param if theory else None}
-    def tables() -> list[Any]:
+    def renderables() -> list[Any]:
         from rich.text import Text
 
         return [Text("\n".join(lines))]
 
-    _emit(output_format, payload, [row], tuple(row), tables)
+    _emit(output_format, payload, [row], tuple(row), renderables)
 
 
 INSPECT_COLUMNS = ("path", "layer", "layer_class", "weight", "shape", "dtype", "initializer", "default_initializer",
                    "is_default", *FLAT_COLUMNS)
 
 
-def _initializer_label(spec: Any) -> str | None:
-    if spec is None:
-        return None
-    if isinstance(spec, dict):
-        return spec.get("class_name")
-    return _describe_spec(spec)
-
-
 def _inspect_flat(row: Any) -> dict[str, Any]:
     record = row.record
     configured = row.initializer if row.initializer is not None else record.initializer
     return {"path": record.path, "layer": record.layer, "layer_class": record.layer_class, "weight": record.weight,
-            "shape": list(record.shape), "dtype": record.dtype, "initializer": _initializer_label(configured),
-            "default_initializer": _initializer_label(row.default), "is_default": row.is_default,
+            "shape": list(record.shape), "dtype": record.dtype, "initializer": tables.initializer_label(configured),
+            "default_initializer": tables.initializer_label(row.default), "is_default": row.is_default,
             **flat_fields(row.assessment), "fan_in": row.fan_in, "fan_out": row.fan_out}
-
-
-def inspect_table(rows: list[Any], title: str, fresh: dict[str, Any] | None = None) -> Table:
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left", show_lines=False)
-    for column, justify in [("weight (path)", "left"), ("shape", "left"), ("fan_in/out", "right"),
-                            ("initializer", "left"), ("theory std", "right"), ("mean", "right"),
-                            ("std", "right"), ("verdict", "left")] + (
-                                [("fresh std", "right"), ("std / fresh", "right")] if fresh is not None else []):
-        table.add_column(column, justify=justify, overflow="fold")
-    previous_layer = None
-    for row in rows:
-        record = row.record
-        if previous_layer is not None and record.layer != previous_layer:
-            table.add_section()
-        previous_layer = record.layer
-        configured = _initializer_label(row.initializer if row.initializer is not None else record.initializer)
-        if configured is None:
-            configured = "unknown"
-        if row.is_default is True:
-            configured += " (default)"
-        elif row.is_default is False and row.default is not None:
-            configured += f" (default {row.default.class_name})"
-        theory = row.assessment.theory
-        sample = row.assessment.sample
-        style = VERDICT_STYLES.get(row.assessment.verdict, "")
-        marks = " *" if row.notes else ""
-        cells = [f"{record.path}{marks}", format_value(list(record.shape)) or "()",
-                 f"{row.fan_in}/{row.fan_out}", configured,
-                 format_value(theory.std if theory else None, 4), format_value(sample.mean, 4),
-                 format_value(sample.std, 4), f"[{style}]{row.assessment.verdict}[/]"]
-        if fresh is not None:
-            fresh_row = fresh.get(record.path)
-            fresh_std = fresh_row.assessment.sample.std if fresh_row is not None else None
-            ratio = sample.std / fresh_std if fresh_std and sample.std is not None else None
-            cells += [format_value(fresh_std, 4), format_value(ratio, 4)]
-        table.add_row(*cells)
-    return table
 
 
 def _totals(rows: list[Any]) -> dict[str, Any]:
@@ -700,11 +483,11 @@ def inspect_command(model: str | None, spec_path: Path | None, seed: int | None,
     if built_from is not None:
         payload["built"] = built_from
 
-    def tables() -> list[Any]:
+    def renderables() -> list[Any]:
         from rich.text import Text
 
         title = f"{saved.source} · {saved.format} · Keras {saved.keras_version or 'unknown'}"
-        out: list[Any] = [inspect_table(rows, title, fresh_rows if fresh else None)]
+        out: list[Any] = [tables.inspect_table(rows, title, fresh_rows if fresh else None)]
         verdicts = ", ".join(f"{count} {verdict}" for verdict, count in sorted(totals["verdicts"].items()))
         out.append(Text(f"{totals['weights']} weights, {totals['parameters']:,} parameters: {verdicts or 'none'}"))
         footnotes = [f"* {row.record.path}: {'; '.join(row.notes)}" for row in rows if row.notes]
@@ -713,7 +496,7 @@ def inspect_command(model: str | None, spec_path: Path | None, seed: int | None,
         out += [Text(line, style="dim") for line in dict.fromkeys(footnotes + settings + notes)]
         return out
 
-    _emit(output_format, payload, [_inspect_flat(row) for row in rows], INSPECT_COLUMNS, tables)
+    _emit(output_format, payload, [_inspect_flat(row) for row in rows], INSPECT_COLUMNS, renderables)
 
 
 @cli.command()
@@ -854,7 +637,7 @@ def batchnorm(values_text: str | None, shape: tuple[int, ...] | None, init_name:
                "history": rows, "training_output": training.tolist(), "inference_output": inference.tolist()}
     columns_all = ("step", "feature", "batch_mean", "batch_variance", "moving_mean", "moving_variance")
 
-    def tables() -> list[Any]:
+    def renderables() -> list[Any]:
         from rich.text import Text
 
         shown = rows if len(rows) <= 40 else rows[:20] + rows[-20:]
@@ -868,7 +651,7 @@ def batchnorm(values_text: str | None, shape: tuple[int, ...] | None, init_name:
         return [render_rows_table(shown, _select_columns(columns, columns_all), title="BatchNormalization"),
                 explanation]
 
-    _emit(output_format, payload, rows, columns_all, tables)
+    _emit(output_format, payload, rows, columns_all, renderables)
 
 
 def main() -> None:
