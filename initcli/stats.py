@@ -8,6 +8,7 @@ population variances (numpy's ddof=0). Moments cover the finite values; `nonfini
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, fields
 from typing import Any
@@ -159,6 +160,7 @@ def normal_two_sided_pvalue(z: float) -> float:
     return math.erfc(abs(z) / math.sqrt(2.0))
 
 
+@functools.lru_cache(maxsize=64)
 def normal_quantile(p: float) -> float:
     """Inverse of the standard normal CDF, by bisection on erfc (ample precision for intervals)."""
     low, high = -40.0, 40.0

@@ -62,7 +62,7 @@ def children(group: h5py.Group) -> list[tuple[str, Any]]:
     return [(key, checked_child(group, key)) for key in group.keys()]
 
 
-def _dataset_reader(dataset: h5py.Dataset) -> Any:
+def dataset_reader(dataset: h5py.Dataset) -> Any:
     def read() -> np.ndarray:
         try:
             return np.asarray(dataset[()])
@@ -214,7 +214,7 @@ class TreeWalker:
             initializer = None
             if slot is not None and self.has_config and not guessed:
                 value = config.get(slot.argument) if slot.argument else None
-                initializer = _as_identifier(value)
+                initializer = as_identifier(value)
             record_notes = list(notes)
             if slot is not None and slot.note:
                 record_notes.append(slot.note)
@@ -228,7 +228,7 @@ class TreeWalker:
                 weight=weight,
                 shape=tuple(int(d) for d in dataset.shape),
                 dtype=str(dataset.dtype),
-                read=_dataset_reader(dataset),
+                read=dataset_reader(dataset),
                 initializer=initializer,
                 argument=slot.argument if slot else None,
                 default_initializer=defaults.get(slot.argument) if slot and slot.argument else None,
@@ -240,7 +240,7 @@ class TreeWalker:
             )
 
 
-def _as_identifier(value: Any) -> Mapping[str, Any] | None:
+def as_identifier(value: Any) -> Mapping[str, Any] | None:
     """An initializer entry of a layer config as a `{"class_name", "config"}` dict."""
     if isinstance(value, str):
         return {"class_name": value, "config": {}}

@@ -16,7 +16,7 @@ import h5py
 
 from initcli.errors import InitcliError
 from initcli.layers import DEFAULTS, LAYER_SLOTS, RNN_CELLS, SETTINGS, WeightSlot, attention_fan_axes, einsum_fan_axes
-from initcli.readers.h5tree import _as_identifier, _dataset_reader, checked_child
+from initcli.readers.h5tree import as_identifier, checked_child, dataset_reader
 from initcli.readers.records import SavedModel, WeightRecord
 
 _ATTENTION_NAMES = {"query": "query_dense", "key": "key_dense", "value": "value_dense",
@@ -125,7 +125,7 @@ def _record(weight_name: str, dataset: h5py.Dataset, index: Mapping[str, Mapping
             source = owner_config
             if entry.get("class_name") in ("Bidirectional", "TimeDistributed"):
                 source = (entry.get("config") or {}).get("layer", {}).get("config", {})
-            initializer = _as_identifier(source.get(argument)) if argument else None
+            initializer = as_identifier(source.get(argument)) if argument else None
             outer_class = entry.get("class_name")
             defaults = DEFAULTS.get(outer_class if outer_class in RNN_CELLS else class_name or "", {})
             default = defaults.get(argument) if argument else None
@@ -136,7 +136,7 @@ def _record(weight_name: str, dataset: h5py.Dataset, index: Mapping[str, Mapping
     layer = components[-2] if len(components) >= 2 else components[0]
     return WeightRecord(
         path="/".join(components), layer=layer, layer_class=class_name, weight=components[-1],
-        shape=tuple(int(d) for d in dataset.shape), dtype=str(dataset.dtype), read=_dataset_reader(dataset),
+        shape=tuple(int(d) for d in dataset.shape), dtype=str(dataset.dtype), read=dataset_reader(dataset),
         initializer=initializer, argument=argument, default_initializer=default, fan_axes=fan_axes,
         notes=notes, settings=settings, fan_caveat=fan_caveat,
     )
