@@ -17,7 +17,7 @@ import numpy as np
 
 from initcli.theory import Theory
 
-BLOCK_ELEMENTS = 1 << 16
+BLOCK_ELEMENTS = 1 << 18
 KS_SAMPLE_LIMIT = 250_000
 DEFAULT_ALPHA = 1e-3
 SUSPICIOUS_ALPHA = 0.05
@@ -82,7 +82,7 @@ class StatsAccumulator:
     def _reduce_block(self, block: np.ndarray) -> None:
         total = float(np.sum(block, dtype=np.float64))
         if not math.isfinite(total):
-            # Only a NaN or an infinity makes a float64 sum of at most 2^16 values non-finite.
+            # Only a NaN or an infinity makes a float64 sum of 2^18 float32 values non-finite.
             finite = np.isfinite(block)
             self._nonfinite += int(block.size - finite.sum())
             block = block[finite]
