@@ -10,12 +10,14 @@ import fnmatch
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from initcli.documents import load_document
 from initcli.errors import BadInputError, InitcliError
 from initcli.initializers import find_kind
-from initcli.inspection import WeightRow
+
+if TYPE_CHECKING:
+    from initcli.inspection import WeightRow
 
 CHECKS: dict[str, str] = {
     "distribution": "sample statistics inconsistent with the configured initializer",
