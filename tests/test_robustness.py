@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import jsonschema
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
@@ -18,7 +19,6 @@ from initcli.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "examples" / "models"
-jsonschema = pytest.importorskip("jsonschema")
 SCHEMA = json.loads((ROOT / "schemas" / "output.schema.json").read_text())
 
 
