@@ -17,6 +17,7 @@ from initcli.fans import compute_fans
 from initcli.initializers import InitializerSpec, check_request, resolve
 from initcli.layers import FORGET_GATE_CELLS
 from initcli.readers import WeightRecord
+from initcli.rng.stateless import FLOAT_DTYPES
 from initcli.sampling import draw_whole
 from initcli.stats import DEFAULT_ALPHA
 from initcli.theory import Theory, theory_for
@@ -73,7 +74,7 @@ def _comparable(spec: InitializerSpec) -> dict[str, Any]:
 
 
 def _theory_dtype(dtype: str) -> str:
-    return dtype if dtype in ("float16", "bfloat16", "float32", "float64") else "float32"
+    return dtype if dtype in FLOAT_DTYPES else "float32"
 
 
 def _resolve(identifier: Any, notes: list[str], what: str) -> InitializerSpec | None:

@@ -19,7 +19,7 @@ from initcli.errors import BadInputError
 from initcli.initializers import InitializerSpec, check_request
 from initcli.rng import stateless
 from initcli.rng.philox import PhiloxStream
-from initcli.rng.stateless import keras_uniform_bounds, numpy_dtype
+from initcli.rng.stateless import keras_cast, keras_uniform_bounds, numpy_dtype
 from initcli.theory import KERAS_TRUNCATED_STD_FACTOR, theory_for
 
 ENGINES = ("numpy", "keras")
@@ -51,11 +51,6 @@ class _Draw:
     kind: str  # uniform | normal | truncated_normal
     multiplier: np.ndarray
     offset: np.ndarray
-
-
-def _float32_rounded(value: float, dtype: np.dtype) -> np.ndarray:
-    # ops.cast(python_float, dtype) goes through a float32 tensor first.
-    return np.asarray(np.float32(value)).astype(dtype)
 
 
 def _affine_draw(spec: InitializerSpec, shape: tuple[int, ...], dtype_name: str) -> _Draw | None:
@@ -133,8 +128,8 @@ def draw_whole(spec: InitializerSpec, shape: tuple[int, ...], dtype: str = "floa
     name = spec.class_name
     if name in ("Zeros", "Ones", "Constant"):
         value = {"Zeros": 0.0, "Ones": 1.0}.get(name, spec.config.get("value", 0.0))
-        # Constant does ops.cast(value, dtype): a Python float goes through float32 first.
-        return np.full(shape, _float32_rounded(value, target), dtype=target)
+        # Constant does ops.cast(value, dtype).
+        return np.full(shape, keras_cast(value, dtype), dtype=target)
     if name == "Identity":
         return np.eye(*shape, dtype=target) * np.asarray(spec.config["gain"], target)
     if name == "Orthogonal":

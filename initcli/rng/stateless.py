@@ -38,17 +38,20 @@ def numpy_dtype(name: str) -> np.dtype:
     return np.dtype(name)
 
 
+def keras_cast(value: float, dtype: str) -> np.ndarray:
+    """A Python float as Keras's `ops.cast(value, dtype)` / `tf.cast` makes it: through float32 first."""
+    return np.asarray(np.float32(value)).astype(numpy_dtype(dtype))
+
+
 def keras_uniform_bounds(minval: float, maxval: float, dtype: str) -> tuple[np.ndarray, np.ndarray]:
     """(low, width) in the dtype as `keras.random.uniform` passes them to TensorFlow.
 
-    Keras does `tf.cast(python_float, dtype)`, which goes through a float32 tensor, so the
-    bounds are float32-rounded even for float64; TensorFlow then computes `maxval - minval`
-    in the dtype and returns `unit * width + low`, each op rounded in the dtype.
+    Keras casts the bounds with `tf.cast`, so they are float32-rounded even for float64 (see
+    `keras_cast`); TensorFlow then computes `maxval - minval` in the dtype and returns
+    `unit * width + low`, each op rounded in the dtype.
     """
-    target = numpy_dtype(dtype)
-    low = np.asarray(np.float32(minval)).astype(target)
-    high = np.asarray(np.float32(maxval)).astype(target)
-    return low, (high - low).astype(target)
+    low, high = keras_cast(minval, dtype), keras_cast(maxval, dtype)
+    return low, (high - low).astype(low.dtype)
 
 
 def unit_uniform_grid(dtype: str) -> np.ndarray:
