@@ -145,13 +145,17 @@ def cli() -> None:
     """
 
 
+def _echo_json(payload: dict[str, Any]) -> None:
+    """Print one JSON object with its schema_version: indented on a terminal, compact for scripts."""
+    indent = 2 if sys.stdout.isatty() else None
+    click.echo(render_json({"schema_version": SCHEMA_VERSION, **payload}, indent))
+
+
 def _emit(output_format: str, payload: dict[str, Any], rows: list[dict[str, Any]],
           columns: tuple[str, ...], table: Callable[[], Any]) -> None:
     columns = _select_columns(click.get_current_context().params.get("columns"), columns)
     if output_format == "json":
-        # Indented for a person at a terminal; compact (and much faster to encode) for scripts.
-        indent = 2 if sys.stdout.isatty() else None
-        click.echo(render_json({"schema_version": SCHEMA_VERSION, **payload}, indent))
+        _echo_json(payload)
     elif output_format == "csv":
         click.echo(render_csv(rows, columns), nl=False)
     elif output_format == "markdown":
@@ -533,18 +537,17 @@ def check(model: Path, only: tuple[str, ...], skip: tuple[str, ...], alpha: floa
         selected.remove("rules")
     saved = open_model(model)
     try:
-        count = sum(1 for _ in saved.records())
-        per_weight_alpha = alpha / max(1, count)
-        rows = list(inspect_records(saved.records(), patterns, per_weight_alpha, digest="duplicate" in selected))
+        # Records are lazy (values are read when inspected): one walk gives the count and the rows.
+        records = list(saved.records())
+        per_weight_alpha = alpha / max(1, len(records))
+        rows = list(inspect_records(iter(records), patterns, per_weight_alpha, digest="duplicate" in selected))
     finally:
         saved.close()
     findings = run_checks(rows, selected, strict, rules)
     result = summary(rows, findings)
     if output_format == "json":
-        indent = 2 if sys.stdout.isatty() else None
-        click.echo(render_json({"schema_version": SCHEMA_VERSION, "source": saved.source, "checks": selected,
-                                "alpha": alpha, "strict": strict, **result,
-                                "findings": [f.to_dict() for f in findings]}, indent))
+        _echo_json({"source": saved.source, "checks": selected, "alpha": alpha, "strict": strict, **result,
+                    "findings": [f.to_dict() for f in findings]})
     elif output_format == "github":
         for finding in findings:
             click.echo(github_annotation(finding, saved.source))
