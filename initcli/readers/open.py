@@ -13,7 +13,7 @@ from typing import Any
 import h5py
 
 from initcli.errors import InitcliError
-from initcli.readers.h5tree import TreeWalker, checked_child, children
+from initcli.readers.h5tree import TreeWalker
 from initcli.readers.records import SavedModel, WeightRecord
 
 MAX_JSON_BYTES = 64 * 1024 * 1024
@@ -170,5 +170,3 @@ def open_model(path: str | os.PathLike[str]) -> SavedModel:
         raise InitcliError(f"{path}: an HDF5 file, but not a Keras model or weights file")
     raise InitcliError(f"{path}: not a Keras model file (expected a .keras archive or an HDF5 file)")
 
-
-__all__ = ["open_model", "checked_child", "children"]
