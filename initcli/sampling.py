@@ -105,7 +105,6 @@ def iter_chunks(spec: InitializerSpec, shape: tuple[int, ...], dtype: str = "flo
         chunk_elements: size of each chunk for elementwise initializers.
     """
     check_request(spec, shape, dtype)
-    target = numpy_dtype(dtype)
     total = math.prod(shape)
     draw = _affine_draw(spec, shape, dtype)
     if draw is None:
@@ -117,7 +116,9 @@ def iter_chunks(spec: InitializerSpec, shape: tuple[int, ...], dtype: str = "flo
         stop = min(total, start + chunk_elements)
         values = unit(stream, dtype, start, stop)
         # Two separately rounded ops in the dtype, as TensorFlow's `rnd * scale + offset`.
-        yield (values * draw.multiplier).astype(target) + draw.offset
+        np.multiply(values, draw.multiplier, out=values)
+        np.add(values, draw.offset, out=values)
+        yield values
 
 
 def draw_whole(spec: InitializerSpec, shape: tuple[int, ...], dtype: str = "float32",
@@ -136,7 +137,7 @@ def draw_whole(spec: InitializerSpec, shape: tuple[int, ...], dtype: str = "floa
         return _orthogonal(spec, shape, target, dtype, seed)
     total = math.prod(shape)
     parts = list(iter_chunks(spec, shape, dtype, seed, chunk_elements=max(total, 1)))
-    return np.concatenate(parts).reshape(shape) if parts else np.empty(shape, dtype=target)
+    return parts[0].reshape(shape) if parts else np.empty(shape, dtype=target)
 
 
 def _orthogonal(spec: InitializerSpec, shape: tuple[int, ...], target: np.dtype, dtype: str,

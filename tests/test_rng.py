@@ -36,6 +36,19 @@ def test_glibc_ports_equal_the_c_library(exhaustive):
     assert verify.mismatches(u1, v1) == {"logf": 0, "sincosf (sin)": 0, "sincosf (cos)": 0}
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs glibc")
+def test_glibc_ports_on_their_whole_domain():
+    """Beyond Box-Muller's inputs: every exponent (tiny and subnormal sines too) and logf(1)."""
+    rng = np.random.default_rng(11)
+    positive_normal = rng.integers(0x00800000, 0x7F800000, 200_000, dtype=np.uint32).view(np.float32)
+    positive_normal = np.concatenate([positive_normal, np.float32([1.0, np.finfo(np.float32).tiny])])
+    assert_bit_equal(logf(positive_normal), verify.c_logf(positive_normal))
+    up_to_two_pi = rng.integers(0, 0x40C90FDB + 1, 200_000, dtype=np.uint32).view(np.float32)
+    up_to_two_pi = np.concatenate([up_to_two_pi, np.float32([0.0, 1e-45, 2.0**-12, np.pi / 4, 2 * np.pi])])
+    for ours, reference in zip(sincosf(up_to_two_pi), verify.c_sincosf(up_to_two_pi)):
+        assert_bit_equal(ours, reference)
+
+
 def test_glibc_ports_reject_inputs_outside_their_domain():
     with pytest.raises(ValueError):
         logf(np.array([0.0], dtype=np.float32))
@@ -72,3 +85,35 @@ def test_stateless_ops_equal_tensorflow(keras, dtype, seed):
         ]:
             reference = theirs([size], seed=seed, dtype=getattr(tf, dtype)).numpy()
             assert_bit_equal(ours(stream, dtype, 0, size), reference)
+
+
+@pytest.mark.tensorflow
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_truncated_normal_groups_that_need_a_third_block(keras, dtype, monkeypatch):
+    """Group 178388 of seed (0, 0) keeps fewer than 4 of its first 8 candidates (a 1-in-10^5 event)."""
+    import tensorflow as tf
+
+    third_block_groups = []
+    fill_groups = stateless._fill_groups
+
+    def spy(stream, dtype, groups, accepted, filled, step):
+        third_block_groups.extend(groups[filled < accepted.shape[1]].tolist())
+        return fill_groups(stream, dtype, groups, accepted, filled, step)
+
+    monkeypatch.setattr(stateless, "_fill_groups", spy)
+    reference = tf.random.stateless_truncated_normal([714_000], seed=(0, 0), dtype=getattr(tf, dtype)).numpy()
+    stream = PhiloxStream.from_seed(0, 0)
+    assert_bit_equal(stateless.truncated_normal(stream, dtype, 713_001, 714_000), reference[713_001:])
+    assert third_block_groups == [178388]
+
+
+@pytest.mark.tensorflow
+@pytest.mark.parametrize("function", ["uniform", "normal", "truncated_normal"])
+def test_parallel_pieces_with_unaligned_bounds_equal_tensorflow(keras, function):
+    """A range spanning several pieces, starting and ending inside Philox blocks."""
+    import tensorflow as tf
+
+    size = 3 * stateless._PIECE_ELEMENTS + 7
+    reference = getattr(tf.random, f"stateless_{function}")([size], seed=(5, 9)).numpy()
+    ours = getattr(stateless, function)(PhiloxStream.from_seed(5, 9), "float32", 3, size - 2)
+    assert_bit_equal(ours, reference[3 : size - 2])

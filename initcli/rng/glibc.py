@@ -6,7 +6,7 @@ these ports. Both glibc routines evaluate a short polynomial in double precision
 float32. On x86-64 with FMA, glibc dispatches to builds of the same source compiled with fused
 multiply-adds; fused and unfused double evaluation differ by an ulp of a double at most, and on the
 inputs the Box-Muller step produces they round to the same float32 every time.
-`scripts/verify_glibc_ports.py` checks both ports against the machine's C library on all of those
+`python -m initcli.rng.verify` checks both ports against the machine's C library on all of those
 inputs (2^23 for each function).
 
 The ports cover the input domains TensorFlow feeds them: `logf` on normal positive floats, and
@@ -16,6 +16,8 @@ The ports cover the input domains TensorFlow feeds them: `logf` on normal positi
 from __future__ import annotations
 
 import numpy as np
+
+from initcli.rng.scratch import Scratch
 
 # e_logf_data.c: (1/c, log(c)) for 16 subintervals of [0x3f330000, 2 * 0x3f330000].
 _LOGF_INVC = np.array([float.fromhex(h) for h in (
@@ -45,70 +47,138 @@ _COS_C0, _COS_C1, _COS_C2, _COS_C3, _COS_C4 = (float.fromhex(h) for h in (
     "0x1.99343027bf8c3p-16"))
 _SIN_S1, _SIN_S2, _SIN_S3 = (float.fromhex(h) for h in (
     "-0x1.555545995a603p-3", "0x1.1107605230bc4p-7", "-0x1.994eb3774cf24p-13"))
-_ABSTOP12_PIO4 = 0x3F4  # top 12 bits of (float)(pi/4)
-_ABSTOP12_TINY = 0x398  # top 12 bits of 0x1p-12f
-_ABSTOP12_120 = 0x42F  # top 12 bits of 120.0f
 
 def logf(x: np.ndarray) -> np.ndarray:
     """glibc's logf on an array of positive, normal float32 values; returns float32."""
-    x = np.asarray(x, dtype=np.float32)
-    ix = x.view(np.uint32).astype(np.int64)
-    if np.any((ix < 0x00800000) | (ix >= 0x7F800000)):
+    x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
+    bits = x.view(np.uint32)
+    if np.any((bits < 0x00800000) | (bits >= 0x7F800000)):
         raise ValueError("logf port covers positive normal float32 inputs only")
-    tmp = ix - _LOGF_OFF
-    index = (tmp >> (23 - _LOGF_TABLE_BITS)) % (1 << _LOGF_TABLE_BITS)
-    exponent = tmp >> 23  # arithmetic shift on a signed value, as in the C source
-    iz = ix - (tmp & (0x1FF << 23))
-    z = iz.astype(np.uint32).view(np.float32).astype(np.float64)
-    invc = _LOGF_INVC[index]
-    logc = _LOGF_LOGC[index]
-    r = z * invc - 1.0
-    y0 = logc + exponent.astype(np.float64) * _LOGF_LN2
-    r2 = r * r
-    y = _LOGF_A1 * r + _LOGF_A2
-    y = _LOGF_A0 * r2 + y
-    y = y * r2 + (y0 + r)
-    result = y.astype(np.float32)
-    result[ix == 0x3F800000] = np.float32(0.0)
+    result = np.empty_like(x)
+    logf_into(x, result, Scratch())
     return result
 
 
-_QUADRANT_SIN_SIGN = np.array([1.0, -1.0, -1.0, 1.0])  # sincos_t.sign
-# Quadrants 2 and 3 use glibc's second table, whose cosine coefficients are negated: negating the
-# whole polynomial instead gives the same bits (round-to-nearest is symmetric).
-_QUADRANT_COS_SIGN = np.array([1.0, 1.0, -1.0, -1.0])
+def logf_into(x: np.ndarray, out: np.ndarray, scratch: Scratch) -> None:
+    """`logf` of 1-D float32 `x` into float32 `out`, with intermediates in `scratch`; no domain check.
+
+    glibc returns 0 for x == 1 before evaluating; the evaluation gives exactly 0 there too
+    (table entry 9 is c = 1, log(c) = 0), so no special case is needed.
+    """
+    size = x.size
+    ix = x.view(np.int32)
+    tmp = scratch("logf-tmp", np.int32, size)
+    np.subtract(ix, np.int32(_LOGF_OFF), out=tmp)
+    # i = (tmp >> 19) % 16 and k = tmp >> 23 (arithmetic) as in the C source.
+    index = scratch("logf-index", np.intp, size)
+    np.right_shift(tmp, np.int32(23 - _LOGF_TABLE_BITS), out=index, casting="unsafe")
+    np.bitwise_and(index, (1 << _LOGF_TABLE_BITS) - 1, out=index)
+    y0 = scratch("logf-y0", np.float64, size)
+    exponent = scratch("logf-exponent", np.int32, size)
+    np.right_shift(tmp, np.int32(23), out=exponent)
+    np.multiply(exponent, _LOGF_LN2, out=y0)  # k * Ln2
+    # iz = ix - (tmp & 0x1ff << 23); z = (double) asfloat(iz)
+    np.bitwise_and(tmp, np.int32(-(1 << 23)), out=tmp)
+    np.subtract(ix, tmp, out=tmp)
+    r = scratch("logf-r", np.float64, size)
+    np.copyto(r, tmp.view(np.float32))
+    table = scratch("logf-table", np.float64, size)
+    np.take(_LOGF_INVC, index, out=table)
+    np.multiply(r, table, out=r)
+    np.subtract(r, 1.0, out=r)  # r = z * invc - 1
+    np.take(_LOGF_LOGC, index, out=table)
+    np.add(table, y0, out=y0)  # y0 = logc + k * Ln2
+    r2 = scratch("logf-r2", np.float64, size)
+    np.multiply(r, r, out=r2)
+    y = scratch("logf-y", np.float64, size)
+    np.multiply(r, _LOGF_A1, out=y)
+    np.add(y, _LOGF_A2, out=y)  # y = A1 * r + A2
+    np.multiply(r2, _LOGF_A0, out=table)
+    np.add(table, y, out=y)  # y = A0 * r2 + y
+    np.multiply(y, r2, out=y)
+    np.add(y0, r, out=y0)
+    np.add(y, y0, out=y)  # y = y * r2 + (y0 + r)
+    np.copyto(out, y, casting="same_kind")
 
 
 def sincosf(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """glibc's sincosf on float32 values in [0, 2*pi]; returns (sin, cos) as float32 arrays."""
-    y = np.asarray(x, dtype=np.float32)
+    y = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
     if not np.all((y >= 0) & (y <= 7.0)):  # also false for NaN
         raise ValueError("sincosf port covers float32 inputs in [0, 2*pi] only")
-    top12 = (y.view(np.uint32) >> 20) & 0x7FF
-    xd = y.astype(np.float64)
-    # reduce_fast: 2/pi is prescaled by 2^24, so the rounded quadrant lands in bits 24..31.
-    quadrant = ((xd * _HPI_INV_SCALED).astype(np.int32) + 0x800000) >> 24
-    quadrant[top12 < _ABSTOP12_PIO4] = 0
-    reduced = xd - quadrant * _HPI
-    table = quadrant & 3
-    xs = reduced * _QUADRANT_SIN_SIGN[table]
-    x2 = reduced * reduced
-    x4 = x2 * x2
-    x3 = x2 * xs
-    c2 = _COS_C3 + x2 * _COS_C4
-    s1 = _SIN_S2 + x2 * _SIN_S3
-    c1 = _COS_C0 + x2 * _COS_C1
-    x5 = x3 * x2
-    x6 = x4 * x2
-    s = xs + x3 * _SIN_S1
-    c = c1 + x4 * _COS_C2
-    sin_poly = (s + x5 * s1).astype(np.float32)
-    cos_poly = ((c + x6 * c2) * _QUADRANT_COS_SIGN[table]).astype(np.float32)
-    odd = (quadrant & 1).astype(bool)
-    sin_out = np.where(odd, cos_poly, sin_poly)
-    cos_out = np.where(odd, sin_poly, cos_poly)
-    tiny = top12 < _ABSTOP12_TINY
-    if tiny.any():
-        sin_out[tiny] = y[tiny]
-        cos_out[tiny] = np.float32(1.0)
+    sin_out, cos_out = np.empty_like(y), np.empty_like(y)
+    sincosf_into(y, sin_out, cos_out, Scratch())
     return sin_out, cos_out
+
+
+def sincosf_into(x: np.ndarray, sin_out: np.ndarray, cos_out: np.ndarray, scratch: Scratch) -> None:
+    """`sincosf` of 1-D float32 `x` into float32 `sin_out`/`cos_out`; no domain check.
+
+    glibc evaluates small inputs without reduction (|x| < pi/4) or returns (x, 1) (|x| < 2^-12);
+    on [0, 2*pi] the reduced path gives the same bits for those inputs (the quadrant is 0 and the
+    polynomial rounds to x and 1), which the exhaustive check confirms, so every input takes it.
+
+    With n the quadrant and S, C the polynomials at the reduced argument, glibc's sign table and
+    second coefficient table amount to: (sin, cos) = (S, C), (C, -S), (-S, -C), (-C, S) for n mod
+    4 = 0..3. Both polynomials are computed once and the swap and signs are applied to the float32
+    bits; negation commutes with rounding to nearest, so this is exact.
+    """
+    size = x.size
+    xd = scratch("sincosf-x", np.float64, size)
+    np.copyto(xd, x)
+    t = scratch("sincosf-t", np.float64, size)
+    # reduce_fast: 2/pi prescaled by 2^24, so the rounded quadrant lands in bits 24..31.
+    np.multiply(xd, _HPI_INV_SCALED, out=t)
+    quadrant = scratch("sincosf-quadrant", np.int32, size)
+    np.copyto(quadrant, t, casting="unsafe")  # (int32_t) truncates, as C's cast does
+    np.add(quadrant, np.int32(0x800000), out=quadrant)
+    np.right_shift(quadrant, np.int32(24), out=quadrant)
+    np.multiply(quadrant, _HPI, out=t)
+    np.subtract(xd, t, out=xd)  # reduced argument
+    x2 = scratch("sincosf-x2", np.float64, size)
+    np.multiply(xd, xd, out=x2)
+    x3 = scratch("sincosf-x3", np.float64, size)
+    np.multiply(x2, xd, out=x3)
+    # s = x + x3 * S1; sin = s + x5 * (S2 + x2 * S3), x5 = x3 * x2
+    np.multiply(x3, _SIN_S1, out=t)
+    np.add(xd, t, out=xd)  # s (the reduced argument is no longer needed)
+    np.multiply(x3, x2, out=x3)  # x5
+    np.multiply(x2, _SIN_S3, out=t)
+    np.add(t, _SIN_S2, out=t)  # s1
+    np.multiply(x3, t, out=t)
+    np.add(xd, t, out=xd)
+    sin_poly = scratch("sincosf-sin", np.float32, size)
+    np.copyto(sin_poly, xd, casting="same_kind")
+    # c = (C0 + x2 * C1) + x4 * C2; cos = c + x6 * (C3 + x2 * C4), x4 = x2 * x2, x6 = x4 * x2
+    np.multiply(x2, _COS_C1, out=xd)
+    np.add(xd, _COS_C0, out=xd)  # c1
+    x4 = x3  # x5 is no longer needed
+    np.multiply(x2, x2, out=x4)
+    np.multiply(x4, _COS_C2, out=t)
+    np.add(xd, t, out=xd)  # c
+    np.multiply(x2, _COS_C4, out=t)
+    np.add(t, _COS_C3, out=t)  # c2
+    np.multiply(x4, x2, out=x4)  # x6
+    np.multiply(x4, t, out=t)
+    np.add(xd, t, out=xd)
+    cos_poly = scratch("sincosf-cos", np.float32, size)
+    np.copyto(cos_poly, xd, casting="same_kind")
+    # Odd quadrants swap: mask = -(n & 1) selects the other polynomial's bits.
+    s_bits, c_bits = sin_poly.view(np.uint32), cos_poly.view(np.uint32)
+    mask = scratch("sincosf-mask", np.uint32, size)
+    np.bitwise_and(quadrant, np.int32(1), out=mask, casting="unsafe")
+    np.negative(mask, out=mask)
+    difference = scratch("sincosf-difference", np.uint32, size)
+    np.bitwise_xor(s_bits, c_bits, out=difference)
+    np.bitwise_and(difference, mask, out=difference)
+    sin_bits, cos_bits = sin_out.view(np.uint32), cos_out.view(np.uint32)
+    np.bitwise_xor(s_bits, difference, out=sin_bits)
+    np.bitwise_xor(c_bits, difference, out=cos_bits)
+    # Signs: sin is negative for n & 2, cos for (n + 1) & 2; move that bit to the sign bit.
+    np.left_shift(quadrant, np.int32(30), out=mask, casting="unsafe")
+    np.bitwise_and(mask, np.uint32(0x80000000), out=mask)
+    np.bitwise_xor(sin_bits, mask, out=sin_bits)
+    np.add(quadrant, np.int32(1), out=quadrant)
+    np.left_shift(quadrant, np.int32(30), out=mask, casting="unsafe")
+    np.bitwise_and(mask, np.uint32(0x80000000), out=mask)
+    np.bitwise_xor(cos_bits, mask, out=cos_bits)

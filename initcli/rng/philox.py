@@ -8,9 +8,12 @@ generated directly: that is what makes chunked generation exact.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
+
+from initcli.rng.scratch import Scratch
 
 _MULTIPLIER_0 = np.uint64(0xD2511F53)  # 64-bit so the product keeps its high half
 _MULTIPLIER_1 = np.uint64(0xCD9E8D57)
@@ -22,37 +25,52 @@ _ROUNDS = 10
 _SEED_MIX_KEY = (0x3EC8F720, 0x02461E29)
 
 
-def philox_rounds(counter: list[np.ndarray], key: tuple[int, int]) -> list[np.ndarray]:
-    """Apply the 10 Philox rounds to counter words given as uint32 arrays.
+def philox_rounds(counter: list[np.ndarray], key: tuple[int, int], scratch: Scratch | None = None,
+                  ) -> list[np.ndarray]:
+    """Apply the 10 Philox rounds to counter words given as 1-D uint32 arrays; return the 4 output words.
 
-    The state stays in uint32 (half the memory traffic of uint64) and only the two multiplies
-    are widened to 64 bits, whose high and low halves feed the next round.
+    The outputs are views of `scratch` buffers (a private scratch if omitted); see `_rounds`.
+    """
+    even, odd = _rounds(counter, key, Scratch() if scratch is None else scratch)
+    size = counter[0].size
+    return [even[:size], odd[:size], even[size:], odd[size:]]
 
-    Args:
-        counter: four equally shaped uint32 arrays (c0, c1, c2, c3).
-        key: the two 32-bit key words.
 
-    Returns:
-        The four output words as uint32 arrays.
+def _rounds(counter: list[np.ndarray], key: tuple[int, int], scratch: Scratch) -> tuple[np.ndarray, np.ndarray]:
+    """The 10 Philox rounds; returns the output words as (c0 | c2, c1 | c3), each 2n long.
+
+    The state stays in uint32 and only the two multiplies are widened to 64 bits; the high and low
+    halves of each product are read in place as uint32 views of it (no shifts or casts). Every
+    round writes into `scratch` buffers, alternating between two sets so that a round never
+    overwrites the words it reads. The result is those buffers (c1 | c3 a strided view), valid
+    until the scratch's Philox buffers are next used.
     """
     c0, c1, c2, c3 = counter
+    size = c0.size
     k0, k1 = key
-    shift = np.uint64(32)
-    for _ in range(_ROUNDS):
-        product0 = c0.astype(np.uint64)
-        product0 *= _MULTIPLIER_0
-        product1 = c2.astype(np.uint64)
-        product1 *= _MULTIPLIER_1
-        high1 = (product1 >> shift).astype(np.uint32)
-        high1 ^= c1
-        high1 ^= np.uint32(k0)
-        high0 = (product0 >> shift).astype(np.uint32)
-        high0 ^= c3
-        high0 ^= np.uint32(k1)
-        c0, c1, c2, c3 = high1, product1.astype(np.uint32), high0, product0.astype(np.uint32)
+    for round_index in range(_ROUNDS):
+        parity = round_index % 2
+        # products[:size] = c2 * M1 and products[size:] = c0 * M0: their low halves are the next
+        # c1 | c3, their high halves (xor the old c1 | c3 and the key) the next c0 | c2.
+        products = scratch(f"philox-products-{parity}", np.uint64, 2 * size)
+        np.multiply(c2, _MULTIPLIER_1, out=products[:size])
+        np.multiply(c0, _MULTIPLIER_0, out=products[size:])
+        low, high = _halves(products)
+        even = scratch(f"philox-even-{parity}", np.uint32, 2 * size)
+        np.bitwise_xor(high[:size], c1, out=even[:size])
+        np.bitwise_xor(high[size:], c3, out=even[size:])
+        np.bitwise_xor(even[:size], np.uint32(k0), out=even[:size])
+        np.bitwise_xor(even[size:], np.uint32(k1), out=even[size:])
+        c0, c1, c2, c3 = even[:size], low[:size], even[size:], low[size:]
         k0 = (k0 + _KEY_INCREMENT_0) & _MASK32
         k1 = (k1 + _KEY_INCREMENT_1) & _MASK32
-    return [c0, c1, c2, c3]
+    return even, low
+
+
+def _halves(products: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) 32-bit halves of uint64 values, as strided uint32 views."""
+    words = products.view(np.uint32)
+    return (words[0::2], words[1::2]) if sys.byteorder == "little" else (words[1::2], words[0::2])
 
 
 @dataclass(frozen=True)
@@ -91,3 +109,55 @@ class PhiloxStream:
     def block_range(self, start: int, stop: int) -> np.ndarray:
         """Words of blocks start..stop-1, shape (stop - start, 4), dtype uint32."""
         return self.blocks(np.arange(start, stop, dtype=np.uint64))
+
+    def word_pairs(self, start: int, count: int, scratch: Scratch, stride: int = 1,
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """Words of blocks start, start + stride, ... (count blocks) as two arrays of 2 * count.
+
+        The arrays are (w0 | w2) and (w1 | w3): word k of the i-th block is element i of w_k. This
+        is the layout the kernels consume without copies, one Box-Muller input (or one uniform
+        word) per array. They are views of `scratch` buffers (the second strided).
+        """
+        low = scratch("philox-counter-low", np.uint32, count)
+        high = scratch("philox-counter-high", np.uint32, count)
+        last = start + (count - 1) * stride
+        if count and start >> 32 == last >> 32:  # no carry into the high word inside the range
+            if stride == 1:
+                np.add(_counting(count), np.uint32(start & _MASK32), out=low)
+            else:
+                np.multiply(_counting(count), np.uint32(stride), out=low)
+                np.add(low, np.uint32(start & _MASK32), out=low)
+            high.fill(start >> 32)
+        else:
+            indices = np.arange(start, last + 1, stride, dtype=np.uint64)
+            np.copyto(low, indices & np.uint64(_MASK32), casting="unsafe")
+            np.copyto(high, indices >> np.uint64(32), casting="unsafe")
+        return self._pairs_from_counter(low, high, scratch)
+
+    def word_pairs_at(self, block_indices: np.ndarray, scratch: Scratch) -> tuple[np.ndarray, np.ndarray]:
+        """`word_pairs` for arbitrary block indices (a 1-D integer array)."""
+        indices = np.asarray(block_indices, dtype=np.uint64)
+        low = scratch("philox-counter-low", np.uint32, indices.size)
+        high = scratch("philox-counter-high", np.uint32, indices.size)
+        np.copyto(low, indices & np.uint64(_MASK32), casting="unsafe")
+        np.copyto(high, indices >> np.uint64(32), casting="unsafe")
+        return self._pairs_from_counter(low, high, scratch)
+
+    def _pairs_from_counter(self, low: np.ndarray, high: np.ndarray, scratch: Scratch,
+                            ) -> tuple[np.ndarray, np.ndarray]:
+        counter_2 = scratch("philox-counter-2", np.uint32, low.size)
+        counter_2.fill(self.counter_high[0])
+        counter_3 = scratch("philox-counter-3", np.uint32, low.size)
+        counter_3.fill(self.counter_high[1])
+        return _rounds([low, high, counter_2, counter_3], self.key, scratch)
+
+
+_counting_cache = np.arange(0, dtype=np.uint32)
+
+
+def _counting(size: int) -> np.ndarray:
+    """0, 1, ..., size - 1 as uint32 (cached: every piece of a draw starts from it)."""
+    global _counting_cache
+    if _counting_cache.size < size:
+        _counting_cache = np.arange(size, dtype=np.uint32)
+    return _counting_cache[:size]

@@ -15,8 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from initcli.rng.glibc import logf, sincosf
+from initcli.rng.glibc import logf_into, sincosf_into
 from initcli.rng.philox import PhiloxStream
+from initcli.rng.scratch import Scratch, thread_scratch
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 _TRUNCATION = 2.0  # TruncatedNormalDistribution::kTruncateValue
@@ -86,11 +87,10 @@ def _uniform_from_uint64(high: np.ndarray, low: np.ndarray) -> np.ndarray:
 
 def _box_muller_32(x0: np.ndarray, x1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """BoxMullerFloat: two float32 normals (sin term, cos term) from two words."""
-    u1 = np.maximum(_uniform_from_uint32(x0, "float32"), _BOX_MULLER_EPSILON_32)
-    v1 = (_TWO_PI * _uniform_from_uint32(x1, "float32").astype(np.float64)).astype(np.float32)
-    radius = np.sqrt(np.float32(-2.0) * logf(u1))
-    sin_v1, cos_v1 = sincosf(v1)
-    return sin_v1 * radius, cos_v1 * radius
+    sin_term, cos_term = np.empty(x0.shape, np.float32), np.empty(x0.shape, np.float32)
+    _box_muller_32_into(np.ascontiguousarray(x0), np.ascontiguousarray(x1), sin_term, cos_term,
+                        thread_scratch())
+    return sin_term, cos_term
 
 
 _math_log = np.frompyfunc(math.log, 1, 1)
@@ -109,77 +109,196 @@ def _box_muller_64(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _math_sin(v1).astype(np.float64) * radius, _math_cos(v1).astype(np.float64) * radius
 
 
-def _narrow(values: np.ndarray, dtype: str) -> np.ndarray:
-    return values if dtype in ("float32", "float64") else values.astype(numpy_dtype(dtype))
-
-
-def _uniform(stream: PhiloxStream, dtype: str, start: int, stop: int) -> np.ndarray:
-    if stop <= start:
-        return np.empty(0, dtype=numpy_dtype(dtype))
+def _uniform(stream: PhiloxStream, dtype: str, start: int, stop: int, out: np.ndarray) -> None:
     if dtype == "float64":
         first = start // 2
         words = _words(stream, first, -(-stop // 2)).reshape(-1, 2)
-        values = _uniform_from_uint64(words[:, 0], words[:, 1])
-        return values[start - 2 * first : stop - 2 * first]
-    first = start // 4
-    words = _words(stream, first, -(-stop // 4)).reshape(-1)
-    return _uniform_from_uint32(words[start - 4 * first : stop - 4 * first], dtype)
+        out[...] = _uniform_from_uint64(words[:, 0], words[:, 1])[start - 2 * first : stop - 2 * first]
+        return
+    scratch = thread_scratch()
+    first, stop_block = start // 4, -(-stop // 4)
+    if dtype == "float32" and start == 4 * first and stop == 4 * stop_block:
+        # Mantissa bits go straight into the output, word k of block i at element 4i + k.
+        bits = out.view(np.uint32)
+        by_word = bits.reshape(-1, 2, 2).transpose(1, 2, 0)  # [pair, word in pair, block]
+        even, odd = stream.word_pairs(first, stop_block - first, scratch)
+        np.bitwise_and(even.reshape(2, -1), np.uint32(0x7FFFFF), out=by_word[:, 0, :])
+        np.bitwise_and(odd.reshape(2, -1), np.uint32(0x7FFFFF), out=by_word[:, 1, :])
+        np.bitwise_or(bits, np.uint32(0x3F800000), out=bits)
+        np.subtract(out, np.float32(1), out=out)
+        return
+    words = _interleaved_words(stream, first, stop_block - first, scratch)[start - 4 * first : stop - 4 * first]
+    if dtype == "float32":
+        np.bitwise_and(words, np.uint32(0x7FFFFF), out=words)
+        np.bitwise_or(words, np.uint32(0x3F800000), out=words)
+        np.subtract(words.view(np.float32), np.float32(1), out=out)
+    else:
+        out[...] = _uniform_from_uint32(words, dtype)
 
 
-def _normal(stream: PhiloxStream, dtype: str, start: int, stop: int) -> np.ndarray:
-    if stop <= start:
-        return np.empty(0, dtype=numpy_dtype(dtype))
+def _interleaved_words(stream: PhiloxStream, first_block: int, blocks: int, scratch: Scratch) -> np.ndarray:
+    """The words of a block range in stream order (block by block, 4 words each), in `scratch`."""
+    even, odd = stream.word_pairs(first_block, blocks, scratch)
+    words = scratch("stateless-words", np.uint32, 4 * blocks)
+    by_word = words.reshape(blocks, 2, 2).transpose(1, 2, 0)  # [pair, word in pair, block]
+    np.copyto(by_word[:, 0, :], even.reshape(2, blocks))
+    np.copyto(by_word[:, 1, :], odd.reshape(2, blocks))
+    return words
+
+
+def _normal(stream: PhiloxStream, dtype: str, start: int, stop: int, out: np.ndarray) -> None:
     if dtype == "float64":
         first = start // 2
         words = _words(stream, first, -(-stop // 2))
         sin_term, cos_term = _box_muller_64(words)
         values = np.stack([sin_term, cos_term], axis=-1).reshape(-1)
-        return values[start - 2 * first : stop - 2 * first]
-    first = start // 4
-    words = _words(stream, first, -(-stop // 4))
-    sin0, cos0 = _box_muller_32(words[:, 0], words[:, 1])
-    sin1, cos1 = _box_muller_32(words[:, 2], words[:, 3])
-    values = np.stack([sin0, cos0, sin1, cos1], axis=-1).reshape(-1)
-    return _narrow(values[start - 4 * first : stop - 4 * first], dtype)
+        out[...] = values[start - 2 * first : stop - 2 * first]
+        return
+    scratch = thread_scratch()
+    first, stop_block = start // 4, -(-stop // 4)
+    blocks = stop_block - first
+    aligned = dtype == "float32" and start == 4 * first and stop == 4 * stop_block
+    values = out if aligned else scratch("normal-values", np.float32, 4 * blocks)
+    _block_normals(stream.word_pairs(first, blocks, scratch), values, scratch)
+    if not aligned:
+        out[...] = values[start - 4 * first : stop - 4 * first]
 
 
-def _truncated_normal(stream: PhiloxStream, dtype: str, start: int, stop: int) -> np.ndarray:
+def _block_normals(word_pairs: tuple[np.ndarray, np.ndarray], values: np.ndarray, scratch: Scratch) -> None:
+    """The 4 float32 normals of each block of `word_pairs` (see PhiloxStream.word_pairs) into `values`.
+
+    Block i yields sin and cos of its pair (w0, w1), then of (w2, w3), in that order.
+    """
+    blocks = word_pairs[0].size // 2
+    by_term = values.reshape(blocks, 2, 2).transpose(1, 2, 0)  # [pair, sin/cos, block]
+    _box_muller_32_into(*word_pairs, by_term[:, 0, :], by_term[:, 1, :], scratch)
+
+
+def _box_muller_32_into(x0: np.ndarray, x1: np.ndarray, sin_out: np.ndarray, cos_out: np.ndarray,
+                        scratch: Scratch) -> None:
+    """BoxMullerFloat on word pairs (x0[i], x1[i]): radius * sin and radius * cos into the outputs.
+
+    `sin_out` and `cos_out` may be strided views; their shape, like the words', is (2, n) or (n,).
+    """
+    size = x0.size
+    u1 = scratch("normal-u1", np.float32, size)
+    _unit_float32(x0.reshape(-1), u1)
+    np.maximum(u1, _BOX_MULLER_EPSILON_32, out=u1)
+    radius = scratch("normal-radius", np.float32, size)
+    logf_into(u1, radius, scratch)
+    np.multiply(radius, np.float32(-2.0), out=radius)
+    np.sqrt(radius, out=radius)
+    v1 = u1  # u1 is no longer needed
+    _unit_float32(x1.reshape(-1), v1)
+    wide = scratch("normal-v1-wide", np.float64, size)
+    np.multiply(v1, np.float64(_TWO_PI), out=wide)
+    np.copyto(v1, wide, casting="same_kind")
+    sines = scratch("normal-sin", np.float32, size)
+    cosines = scratch("normal-cos", np.float32, size)
+    sincosf_into(v1, sines, cosines, scratch)
+    shape = sin_out.shape
+    np.multiply(sines.reshape(shape), radius.reshape(shape), out=sin_out)
+    np.multiply(cosines.reshape(shape), radius.reshape(shape), out=cos_out)
+
+
+def _unit_float32(words: np.ndarray, out: np.ndarray) -> None:
+    """Uint32ToFloat into `out`: the low 23 bits as mantissa under exponent 0, minus 1."""
+    bits = out.view(np.uint32)
+    np.bitwise_and(words, np.uint32(0x7FFFFF), out=bits)
+    np.bitwise_or(bits, np.uint32(0x3F800000), out=bits)
+    np.subtract(out, np.float32(1), out=out)
+
+
+def _truncated_normal(stream: PhiloxStream, dtype: str, start: int, stop: int, out: np.ndarray) -> None:
     """Truncated normal outputs come in groups (4 values, 2 for float64); group g reads words from block
     g * 256 (float64: g * 128) onwards, drawing Box-Muller pairs and keeping the values with
-    |z| < 2 in order until the group is full. All groups advance together, one block per step.
+    |z| < 2 in order until the group is full.
+
+    For float32 and narrower, the first block of every group is drawn at once and the groups it
+    fills (0.954^4, about 83% of them) are done; the others go on block by block.
     """
-    if stop <= start:
-        return np.empty(0, dtype=numpy_dtype(dtype))
     group_size = 2 if dtype == "float64" else 4
     blocks_per_group = group_size * _RESERVED_SAMPLES_PER_OUTPUT // 4
     first_group = start // group_size
-    groups = np.arange(first_group, -(-stop // group_size), dtype=np.int64)
-    accepted = np.zeros((len(groups), group_size), dtype=np.float64 if dtype == "float64" else np.float32)
-    filled = np.zeros(len(groups), dtype=np.int64)
-    step = 0
+    groups = -(-stop // group_size) - first_group
+    offset = start - group_size * first_group
+    if dtype == "float64":
+        values = np.zeros((groups, group_size))
+        _fill_groups(stream, dtype, np.arange(first_group, first_group + groups), values,
+                     np.zeros(groups, dtype=np.int64), 0)
+        out[...] = values.reshape(-1)[offset : offset + stop - start]
+        return
+    scratch = thread_scratch()
+    values = scratch("truncated-values", np.float32, groups * group_size).reshape(groups, group_size)
+    _block_normals(stream.word_pairs(first_group * blocks_per_group, groups, scratch, blocks_per_group),
+                   values.reshape(-1), scratch)
+    keep = scratch("truncated-keep", np.bool_, groups * group_size).reshape(groups, group_size)
+    np.less(np.abs(values, out=scratch("truncated-abs", np.float32, values.size).reshape(values.shape)),
+            _TRUNCATION, out=keep)
+    # A group is full when its 4 keep flags (4 bytes) read as one uint32 are all ones.
+    unfinished = np.flatnonzero(keep.view(np.uint32).reshape(-1) != np.frombuffer(b"\1\1\1\1", np.uint32)[0])
+    if unfinished.size:
+        # Their second blocks, then the first 4 kept values of the 8; rare groups still short go on.
+        window = np.empty((unfinished.size, 2 * group_size), dtype=np.float32)
+        window[:, :group_size] = values[unfinished]
+        second = np.empty((unfinished.size, group_size), dtype=np.float32)
+        indices = (first_group + unfinished).astype(np.uint64) * np.uint64(blocks_per_group) + np.uint64(1)
+        _block_normals(stream.word_pairs_at(indices, scratch), second.reshape(-1), scratch)
+        window[:, group_size:] = second
+        accepted, filled = _first_kept(window, np.abs(window) < _TRUNCATION, group_size)
+        _fill_groups(stream, dtype, first_group + unfinished, accepted, filled, 2)
+        values[unfinished] = accepted
+    out[...] = values.reshape(-1)[offset : offset + stop - start]
+
+
+def _fill_groups(stream: PhiloxStream, dtype: str, groups: np.ndarray, accepted: np.ndarray, filled: np.ndarray,
+                 step: int) -> None:
+    """Continue truncated-normal groups from their block `step` until each is full.
+
+    Group i (number groups[i]) has kept `accepted[i, :filled[i]]` so far. All groups advance
+    together, one block per step.
+    """
+    group_size = accepted.shape[1]
+    blocks_per_group = group_size * _RESERVED_SAMPLES_PER_OUTPUT // 4
+    scratch = thread_scratch()
     while True:
-        pending = np.nonzero(filled < group_size)[0]
+        pending = np.flatnonzero(filled < group_size)
         if len(pending) == 0:
-            break
+            return
         if step >= blocks_per_group:
             raise RuntimeError("truncated normal group exhausted its reserved samples")
-        words = stream.blocks((groups[pending] * blocks_per_group + step).astype(np.uint64))
+        indices = groups[pending].astype(np.uint64) * np.uint64(blocks_per_group) + np.uint64(step)
         if dtype == "float64":
-            candidates = np.stack(_box_muller_64(words), axis=-1)
+            candidates = np.stack(_box_muller_64(stream.blocks(indices)), axis=-1)
         else:
-            sin0, cos0 = _box_muller_32(words[:, 0], words[:, 1])
-            sin1, cos1 = _box_muller_32(words[:, 2], words[:, 3])
-            candidates = np.stack([sin0, cos0, sin1, cos1], axis=-1)
-        keep = np.abs(candidates) < _TRUNCATION
-        # Position each kept candidate would take in its group; drop those past the group's end.
-        slot = filled[pending, None] + np.cumsum(keep, axis=1) - 1
-        keep &= slot < group_size
-        rows, cols = np.nonzero(keep)
-        accepted[pending[rows], slot[rows, cols]] = candidates[rows, cols]
-        filled[pending] = np.minimum(filled[pending] + keep.sum(axis=1), group_size)
+            candidates = np.empty((len(pending), 4), dtype=np.float32)
+            _block_normals(stream.word_pairs_at(indices, scratch), candidates.reshape(-1), scratch)
+        _accept(accepted, filled, pending, candidates, np.abs(candidates) < _TRUNCATION)
         step += 1
-    values = accepted.reshape(-1)[start - group_size * first_group : stop - group_size * first_group]
-    return _narrow(values, dtype)
+
+
+def _first_kept(candidates: np.ndarray, keep: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the first `count` kept candidates in order, and how many there were (at most `count`)."""
+    kept_so_far = np.cumsum(keep, axis=1, dtype=np.int16)
+    rows = np.arange(len(candidates))
+    firsts = np.zeros((len(candidates), count), dtype=candidates.dtype)
+    for j in range(count):
+        # The (j+1)-th kept candidate is where the running count first exceeds j.
+        firsts[:, j] = candidates[rows, np.argmax(kept_so_far > j, axis=1)]
+    filled = np.minimum(kept_so_far[:, -1], count).astype(np.int64)
+    return firsts, filled
+
+
+def _accept(accepted: np.ndarray, filled: np.ndarray, pending: np.ndarray, candidates: np.ndarray,
+            keep: np.ndarray) -> None:
+    """Append each pending group's kept candidates (in order) to its accepted values, up to the group size."""
+    group_size = accepted.shape[1]
+    # Position each kept candidate would take in its group; drop those past the group's end.
+    slot = filled[pending, None] + np.cumsum(keep, axis=1) - 1
+    keep = keep & (slot < group_size)
+    rows, cols = np.nonzero(keep)
+    accepted[pending[rows], slot[rows, cols]] = candidates[rows, cols]
+    filled[pending] = np.minimum(filled[pending] + keep.sum(axis=1), group_size)
 
 
 # Pieces small enough for the CPU cache, spread over the cores: numpy releases the GIL in its
@@ -188,17 +307,19 @@ _PIECE_ELEMENTS = 1 << 18  # best of 2^15..2^19 measured on 4096x4096 draws
 _pool: ThreadPoolExecutor | None = None
 
 
-def _in_pieces(kernel: Callable[[PhiloxStream, str, int, int], np.ndarray], stream: PhiloxStream, dtype: str,
-               start: int, stop: int) -> np.ndarray:
+def _in_pieces(kernel: Callable[[PhiloxStream, str, int, int, np.ndarray], None], stream: PhiloxStream,
+               dtype: str, start: int, stop: int) -> np.ndarray:
     global _pool
+    out = np.empty(max(stop - start, 0), dtype=numpy_dtype(dtype))
     if stop - start <= 2 * _PIECE_ELEMENTS:
-        return kernel(stream, dtype, start, stop)
+        if stop > start:
+            kernel(stream, dtype, start, stop, out)
+        return out
     bounds = [*range(start, stop, _PIECE_ELEMENTS), stop]
-    out = np.empty(stop - start, dtype=numpy_dtype(dtype))
 
     def fill(index: int) -> None:
         low, high = bounds[index], bounds[index + 1]
-        out[low - start : high - start] = kernel(stream, dtype, low, high)
+        kernel(stream, dtype, low, high, out[low - start : high - start])
 
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="initcli-rng")
