@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from initcli.scratch import thread_scratch
 from initcli.theory import Theory
 
 BLOCK_ELEMENTS = 1 << 18
@@ -67,7 +68,9 @@ class StatsAccumulator:
         first_index = self._seen
         self._seen += flat.size
         offset = (-first_index) % self.ks_stride
-        self._ks_parts.append(flat[offset :: self.ks_stride].astype(np.float64))
+        # float32 stays float32 (it sorts twice as fast; the CDF is evaluated in float64 anyway).
+        keep = np.float32 if flat.dtype == np.float32 else np.float64
+        self._ks_parts.append(flat[offset :: self.ks_stride].astype(keep))
         self._pending.append(flat)
         self._pending_size += flat.size
         if self._pending_size >= BLOCK_ELEMENTS:
@@ -80,7 +83,9 @@ class StatsAccumulator:
             self._pending_size = rest.size
 
     def _reduce_block(self, block: np.ndarray) -> None:
-        total = float(np.sum(block, dtype=np.float64))
+        deviations = thread_scratch()("stats-deviations", np.float64, block.size)
+        np.copyto(deviations, block)
+        total = float(np.sum(deviations))
         if not math.isfinite(total):
             # Only a NaN or an infinity makes a float64 sum of 2^18 float32 values non-finite.
             finite = np.isfinite(block)
@@ -88,9 +93,10 @@ class StatsAccumulator:
             block = block[finite]
             if block.size == 0:
                 return
-            total = float(np.sum(block, dtype=np.float64))
+            deviations = deviations[: block.size]
+            np.copyto(deviations, block)
+            total = float(np.sum(deviations))
         block_mean = total / block.size
-        deviations = block.astype(np.float64)
         deviations -= block_mean
         block_m2 = float(np.dot(deviations, deviations))
         self._min = min(self._min, float(block.min()))
@@ -113,9 +119,14 @@ class StatsAccumulator:
                            self._nonfinite)
 
     def ks_sample(self) -> np.ndarray:
-        """The systematic subsample (every `ks_stride`-th element), finite values only."""
-        sample = np.concatenate(self._ks_parts) if self._ks_parts else np.empty(0)
-        return sample[np.isfinite(sample)]
+        """The systematic subsample (every `ks_stride`-th element), finite values only.
+
+        float32 for float32 tensors, float64 otherwise (every value exactly as stored).
+        """
+        if not self._ks_parts:
+            return np.empty(0)
+        sample = self._ks_parts[0] if len(self._ks_parts) == 1 else np.concatenate(self._ks_parts)
+        return sample if self._nonfinite == 0 and not self._pending else sample[np.isfinite(sample)]
 
 
 def describe(values: np.ndarray) -> tuple[SampleStats, np.ndarray]:
@@ -217,6 +228,8 @@ def ks_test(sample: np.ndarray, theory: Theory, dtype: str = "float64") -> tuple
     """
     if sample.size == 0:
         return None
+    if theory.atoms is None and dtype not in ("float16", "bfloat16"):
+        return _ks_continuous(np.sort(sample), theory)
     values, counts = np.unique(sample, return_counts=True)
     if theory.atoms is not None:
         expected_after = theory.cdf(values)
@@ -236,6 +249,35 @@ def ks_test(sample: np.ndarray, theory: Theory, dtype: str = "float64") -> tuple
     statistic = float(max(np.max(np.abs(empirical_after - expected_after)),
                           np.max(np.abs(empirical_before - expected_before))))
     return statistic, kolmogorov_pvalue(statistic, int(sample.size))
+
+
+_counting_cache = np.arange(0, dtype=np.float64)
+
+
+def _counting(n: int) -> np.ndarray:
+    """0, 1, ..., n - 1 as float64 (cached: every KS test of a run needs a prefix of it)."""
+    global _counting_cache
+    if _counting_cache.size < n:
+        _counting_cache = np.arange(max(n, KS_SAMPLE_LIMIT + 1), dtype=np.float64)
+    return _counting_cache[:n]
+
+
+def _ks_continuous(ordered: np.ndarray, theory: Theory) -> tuple[float, float] | None:
+    """`ks_test` where the CDF is read at the values themselves, from the sorted sample.
+
+    Comparing (i + 1)/n and i/n with F(x_i) at every sorted position gives the same D as going
+    through the distinct values: inside a run of equal values F is constant and |t - F| is
+    largest at the run's ends, which are the empirical CDF just before and at the value.
+    """
+    expected = theory.cdf(ordered)
+    if expected is None:
+        return None
+    n = ordered.size
+    # With g_i = n F(x_i) - i: max((i + 1)/n - F) = (1 - min g) / n and max(F - i/n) = max g / n.
+    expected *= n
+    expected -= _counting(n)
+    statistic = max(1.0 - float(expected.min()), float(expected.max())) / n
+    return statistic, kolmogorov_pvalue(statistic, n)
 
 
 def compute_checks(stats: SampleStats, theory: Theory | None, ks_sample: np.ndarray,

@@ -54,7 +54,9 @@ def test_ks_agrees_with_scipy():
     from scipy import stats as scipy_stats  # a test dependency: fail, never skip, without it
     spec = resolve("random_normal", stddev=2.0, mean=0.5)
     theory = theory_for(spec, (5000,))
-    for sample in (draw(spec, (5000,), "float64", seed=3), np.random.default_rng(1).uniform(-3, 4, 700)):
+    rng = np.random.default_rng(1)
+    ties = np.round(rng.normal(0.5, 2.0, 3000), 1)  # ~100 distinct values: runs of equal values
+    for sample in (draw(spec, (5000,), "float64", seed=3), rng.uniform(-3, 4, 700), ties):
         statistic, pvalue = ks_test(sample, theory)
         reference = scipy_stats.kstest(sample, "norm", args=(0.5, 2.0))
         assert statistic == pytest.approx(reference.statistic, rel=1e-9)

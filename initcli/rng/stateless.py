@@ -17,7 +17,7 @@ import numpy as np
 
 from initcli.rng.glibc import logf_into, sincosf_into
 from initcli.rng.philox import PhiloxStream
-from initcli.rng.scratch import Scratch, thread_scratch
+from initcli.scratch import Scratch, thread_scratch
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 _TRUNCATION = 2.0  # TruncatedNormalDistribution::kTruncateValue

@@ -1,10 +1,10 @@
-"""Reusable work buffers for the generation kernels.
+"""Reusable work buffers for the hot loops (generation kernels, streaming statistics).
 
-The kernels run a few dozen numpy operations per piece of a tensor. Letting each operation allocate
-its result costs more than the arithmetic: arrays of a few hundred kilobytes are above the C
-library's mmap threshold, so every temporary is fresh memory that page-faults on first touch (this
-tripled the time of a normal draw). The kernels therefore write every intermediate into named
-buffers, allocated once per thread and reused for every piece.
+Those loops run numpy operations on arrays of a few hundred kilobytes to a few megabytes, over and
+over. Letting each operation allocate its result costs more than the arithmetic: arrays that size
+are above the C library's mmap threshold, so every temporary is fresh memory that page-faults on
+first touch (this tripled the time of a normal draw). The loops therefore write intermediates into
+named buffers, allocated once per thread and reused.
 """
 
 from __future__ import annotations
