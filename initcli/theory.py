@@ -8,6 +8,7 @@ stddev of the underlying normal before the ±2·stddev_param truncation).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -104,9 +105,38 @@ class Theory:
         return None
 
 
+# The standard normal CDF by cubic Hermite interpolation between nodes 1/256 apart on [-10, 10],
+# where Φ and its derivative φ are exact: the error is at most h^4/384 times the largest fourth
+# derivative of Φ (0.55), under 1e-12: far below what a KS test resolves, at a fraction of the cost
+# of calling math.erf once per value.
+_CDF_STEP = 1.0 / 256.0
+_CDF_LIMIT = 10.0
+
+
+@functools.lru_cache(maxsize=1)
+def _cdf_nodes() -> tuple[np.ndarray, np.ndarray]:
+    nodes = np.arange(-_CDF_LIMIT, _CDF_LIMIT + _CDF_STEP / 2, _CDF_STEP)
+    values = np.array([0.5 * math.erfc(-x / math.sqrt(2.0)) for x in nodes.tolist()])
+    slopes = np.exp(-0.5 * nodes * nodes) / math.sqrt(2.0 * math.pi) * _CDF_STEP
+    return values, slopes
+
+
 def _normal_cdf(z: np.ndarray) -> np.ndarray:
-    erf = np.frompyfunc(math.erf, 1, 1)
-    return 0.5 * (1.0 + erf(np.asarray(z, dtype=np.float64) / math.sqrt(2.0)).astype(np.float64))
+    """Φ(z) elementwise (absolute error below 1e-12; 0 and 1 beyond ±10)."""
+    values, slopes = _cdf_nodes()
+    position = np.asarray(z, dtype=np.float64) + _CDF_LIMIT
+    position /= _CDF_STEP
+    np.clip(position, 0.0, values.size - 1.0, out=position)
+    index = np.minimum(position.astype(np.intp), values.size - 2)
+    t = position - index
+    # Hermite basis on [0, 1] with s = t^2 (3 - 2t): values weighted (1 - s) and s, slopes (already
+    # times the node step) weighted t (1 - t)^2 and t^2 (t - 1).
+    one_minus = 1.0 - t
+    s = t * t * (3.0 - 2.0 * t)
+    low, high = values[index], values[index + 1]
+    result = low + s * (high - low)
+    result += t * one_minus * (one_minus * slopes[index] - t * slopes[index + 1])
+    return result
 
 
 def _as_drawn(value: float, dtype: str) -> float:

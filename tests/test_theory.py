@@ -104,3 +104,11 @@ def test_dict_identifiers_as_in_config_json():
                     "registered_name": None})
     assert spec.config["distribution"] == "truncated_normal" and spec.seed == 4
     assert np.isclose(theory_for(spec, (10, 20)).std, math.sqrt(2 / 20))
+
+
+def test_normal_cdf_interpolation_against_the_exact_function():
+    from initcli.theory import _normal_cdf
+
+    z = np.concatenate([np.linspace(-11.0, 11.0, 400_001), [-np.inf, np.inf, 0.0, 2.0, -2.0]])
+    exact = np.array([0.5 * math.erfc(-x / math.sqrt(2.0)) for x in z.tolist()])
+    assert np.max(np.abs(_normal_cdf(z) - exact)) < 1e-12
