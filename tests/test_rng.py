@@ -117,3 +117,30 @@ def test_parallel_pieces_with_unaligned_bounds_equal_tensorflow(keras, function)
     reference = getattr(tf.random, f"stateless_{function}")([size], seed=(5, 9)).numpy()
     ours = getattr(stateless, function)(PhiloxStream.from_seed(5, 9), "float32", 3, size - 2)
     assert_bit_equal(ours, reference[3 : size - 2])
+
+
+@pytest.mark.tensorflow
+@pytest.mark.parametrize("dtype", stateless.INT_DTYPES)
+@pytest.mark.parametrize("seed", [(3, 4), (0, 0), (-5, 2147483645)])
+def test_integer_uniform_equals_tensorflow(keras, dtype, seed):
+    import tensorflow as tf
+
+    stream = PhiloxStream.from_seed(*seed)
+    info = np.iinfo(dtype)
+    bounds = [(None, None)]
+    if dtype.startswith("int"):
+        bounds += [(0, 1), (-5, 100), (-7, 2**20 + 3), (int(info.min), int(info.max)), (int(info.min) + 1, 0)]
+    for minval, maxval in bounds:
+        for size in (1, 3, 5, 13, 1001):
+            reference = tf.random.stateless_uniform([size], seed=seed, minval=minval, maxval=maxval,
+                                                    dtype=getattr(tf, dtype)).numpy()
+            assert_bit_equal(stateless.uniform_int(stream, dtype, 0, size, minval, maxval), reference)
+            assert_bit_equal(stateless.uniform_int(stream, dtype, 3, size, minval, maxval), reference[3:])
+
+
+def test_integer_uniform_rejects_what_tensorflow_rejects():
+    stream = PhiloxStream.from_seed(1, 0)
+    for dtype, minval, maxval in [("float32", None, None), ("uint32", 0, 5), ("int32", 5, 5), ("int32", 0, 2**31),
+                                  ("int64", 1, None)]:
+        with pytest.raises(ValueError):
+            stateless.uniform_int(stream, dtype, 0, 4, minval, maxval)

@@ -349,3 +349,41 @@ def normal(stream: PhiloxStream, dtype: str, start: int, stop: int) -> np.ndarra
 def truncated_normal(stream: PhiloxStream, dtype: str, start: int, stop: int) -> np.ndarray:
     """Elements [start, stop) of stateless_truncated_normal (standard normal redrawn outside ±2)."""
     return _in_pieces(_truncated_normal, stream, dtype, start, stop)
+
+
+INT_DTYPES = ("int32", "int64", "uint32", "uint64")
+
+
+def uniform_int(stream: PhiloxStream, dtype: str, start: int, stop: int,
+                minval: int | None = None, maxval: int | None = None) -> np.ndarray:
+    """Elements [start, stop) of `tf.random.stateless_uniform` for an integer dtype.
+
+    Without bounds, the raw bits as `stateless_random_uniform_full_int` returns them: one word per
+    32-bit value, two (low word first) per 64-bit value. With bounds (int32/int64 only, as in
+    TensorFlow), minval + bits mod (maxval - minval), the range taken as unsigned.
+    """
+    if dtype not in INT_DTYPES:
+        raise ValueError(f"Unsupported dtype {dtype!r}; expected one of {', '.join(INT_DTYPES)}")
+    if (minval is None) != (maxval is None):
+        raise ValueError("Give both minval and maxval, or neither (full range)")
+    if minval is not None and dtype.startswith("uint"):
+        raise ValueError(f"TensorFlow draws bounded integers as int32 or int64 only, not {dtype}")
+    target = np.dtype(dtype)
+    if minval is not None and not (np.iinfo(target).min <= minval < maxval <= np.iinfo(target).max):
+        raise ValueError(f"Need {np.iinfo(target).min} <= minval < maxval <= {np.iinfo(target).max}")
+    if stop <= start:
+        return np.empty(0, dtype=target)
+    words_per_value = target.itemsize // 4
+    first_word, stop_word = start * words_per_value, stop * words_per_value
+    first_block = first_word // 4
+    words = stream.block_range(first_block, -(-stop_word // 4)).reshape(-1)
+    words = words[first_word - 4 * first_block : stop_word - 4 * first_block]
+    if words_per_value == 2:
+        bits = words[0::2].astype(np.uint64) | (words[1::2].astype(np.uint64) << np.uint64(32))
+    else:
+        bits = words
+    if minval is None:
+        return bits.view(target)
+    unsigned = bits.dtype.type
+    span = unsigned((maxval - minval) & ((1 << (8 * target.itemsize)) - 1))
+    return (bits % span).astype(target) + target.type(minval)
