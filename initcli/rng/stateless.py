@@ -61,10 +61,6 @@ def unit_uniform_grid(dtype: str) -> np.ndarray:
     return _uniform_from_uint32(np.arange(1 << bits, dtype=np.uint32), dtype)
 
 
-def _words(stream: PhiloxStream, first_block: int, stop_block: int) -> np.ndarray:
-    return stream.block_range(first_block, stop_block)
-
-
 def _uniform_from_uint32(words: np.ndarray, dtype: str) -> np.ndarray:
     """Uint32ToFloat / Uint16ToHalf / Uint16ToGfloat16: mantissa bits under exponent 0, minus 1."""
     if dtype == "float32":
@@ -83,14 +79,6 @@ def _uniform_from_uint64(high: np.ndarray, low: np.ndarray) -> np.ndarray:
         (high.astype(np.uint64) & np.uint64(0xFFFFF)) << np.uint64(32)
     ) | low.astype(np.uint64)
     return bits.view(np.float64) - 1.0
-
-
-def _box_muller_32(x0: np.ndarray, x1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """BoxMullerFloat: two float32 normals (sin term, cos term) from two words."""
-    sin_term, cos_term = np.empty(x0.shape, np.float32), np.empty(x0.shape, np.float32)
-    _box_muller_32_into(np.ascontiguousarray(x0), np.ascontiguousarray(x1), sin_term, cos_term,
-                        thread_scratch())
-    return sin_term, cos_term
 
 
 _math_log = np.frompyfunc(math.log, 1, 1)
@@ -112,7 +100,7 @@ def _box_muller_64(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _uniform(stream: PhiloxStream, dtype: str, start: int, stop: int, out: np.ndarray) -> None:
     if dtype == "float64":
         first = start // 2
-        words = _words(stream, first, -(-stop // 2)).reshape(-1, 2)
+        words = stream.block_range(first, -(-stop // 2)).reshape(-1, 2)
         out[...] = _uniform_from_uint64(words[:, 0], words[:, 1])[start - 2 * first : stop - 2 * first]
         return
     scratch = thread_scratch()
@@ -149,7 +137,7 @@ def _interleaved_words(stream: PhiloxStream, first_block: int, blocks: int, scra
 def _normal(stream: PhiloxStream, dtype: str, start: int, stop: int, out: np.ndarray) -> None:
     if dtype == "float64":
         first = start // 2
-        words = _words(stream, first, -(-stop // 2))
+        words = stream.block_range(first, -(-stop // 2))
         sin_term, cos_term = _box_muller_64(words)
         values = np.stack([sin_term, cos_term], axis=-1).reshape(-1)
         out[...] = values[start - 2 * first : stop - 2 * first]
