@@ -43,3 +43,21 @@ def thread_scratch() -> Scratch:
     if scratch is None:
         scratch = _per_thread.scratch = Scratch()
     return scratch
+
+
+_counting: dict[np.dtype, np.ndarray] = {}
+
+
+def counting(size: int, dtype: np.dtype | type, at_least: int = 0) -> np.ndarray:
+    """0, 1, ..., size - 1 in `dtype`, as a read-only view of a cached array grown as needed.
+
+    Every piece of a draw and every KS test of a run start from such a sequence; building it once
+    saves an allocation and its page faults each time. `at_least` sizes the first allocation.
+    """
+    dtype = np.dtype(dtype)
+    cached = _counting.get(dtype)
+    if cached is None or cached.size < size:
+        cached = np.arange(max(size, at_least), dtype=dtype)
+        cached.flags.writeable = False
+        _counting[dtype] = cached
+    return cached[:size]

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from initcli.scratch import thread_scratch
+from initcli.scratch import counting, thread_scratch
 from initcli.theory import Theory
 
 BLOCK_ELEMENTS = 1 << 18
@@ -251,17 +251,6 @@ def ks_test(sample: np.ndarray, theory: Theory, dtype: str = "float64") -> tuple
     return statistic, kolmogorov_pvalue(statistic, int(sample.size))
 
 
-_counting_cache = np.arange(0, dtype=np.float64)
-
-
-def _counting(n: int) -> np.ndarray:
-    """0, 1, ..., n - 1 as float64 (cached: every KS test of a run needs a prefix of it)."""
-    global _counting_cache
-    if _counting_cache.size < n:
-        _counting_cache = np.arange(max(n, KS_SAMPLE_LIMIT + 1), dtype=np.float64)
-    return _counting_cache[:n]
-
-
 def _ks_continuous(ordered: np.ndarray, theory: Theory) -> tuple[float, float] | None:
     """`ks_test` where the CDF is read at the values themselves, from the sorted sample.
 
@@ -275,7 +264,7 @@ def _ks_continuous(ordered: np.ndarray, theory: Theory) -> tuple[float, float] |
     n = ordered.size
     # With g_i = n F(x_i) - i: max((i + 1)/n - F) = (1 - min g) / n and max(F - i/n) = max g / n.
     expected *= n
-    expected -= _counting(n)
+    expected -= counting(n, np.float64, at_least=KS_SAMPLE_LIMIT + 1)
     statistic = max(1.0 - float(expected.min()), float(expected.max())) / n
     return statistic, kolmogorov_pvalue(statistic, n)
 

@@ -122,11 +122,14 @@ def _cdf_nodes() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _normal_cdf(z: np.ndarray) -> np.ndarray:
-    """Φ(z) elementwise (absolute error below 1e-12; 0 and 1 beyond ±10)."""
+    """Φ(z) elementwise (absolute error below 1e-12; 0 and 1 beyond ±10; NaN stays NaN)."""
     values, slopes = _cdf_nodes()
     position = np.asarray(z, dtype=np.float64) + _CDF_LIMIT
     position /= _CDF_STEP
     np.clip(position, 0.0, values.size - 1.0, out=position)
+    undefined = np.isnan(position)
+    if undefined.any():
+        position[undefined] = 0.0
     index = np.minimum(position.astype(np.intp), values.size - 2)
     t = position - index
     # Hermite basis on [0, 1] with s = t^2 (3 - 2t): values weighted (1 - s) and s, slopes (already
@@ -136,6 +139,7 @@ def _normal_cdf(z: np.ndarray) -> np.ndarray:
     low, high = values[index], values[index + 1]
     result = low + s * (high - low)
     result += t * one_minus * (one_minus * slopes[index] - t * slopes[index + 1])
+    result[undefined] = np.nan
     return result
 
 

@@ -112,3 +112,4 @@ def test_normal_cdf_interpolation_against_the_exact_function():
     z = np.concatenate([np.linspace(-11.0, 11.0, 400_001), [-np.inf, np.inf, 0.0, 2.0, -2.0]])
     exact = np.array([0.5 * math.erfc(-x / math.sqrt(2.0)) for x in z.tolist()])
     assert np.max(np.abs(_normal_cdf(z) - exact)) < 1e-12
+    assert np.isnan(_normal_cdf(np.array([np.nan, 0.0]))).tolist() == [True, False]

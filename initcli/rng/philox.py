@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from initcli.scratch import Scratch
+from initcli.scratch import Scratch, counting
 
 _MULTIPLIER_0 = np.uint64(0xD2511F53)  # 64-bit so the product keeps its high half
 _MULTIPLIER_1 = np.uint64(0xCD9E8D57)
@@ -123,9 +123,9 @@ class PhiloxStream:
         last = start + (count - 1) * stride
         if count and start >> 32 == last >> 32:  # no carry into the high word inside the range
             if stride == 1:
-                np.add(_counting(count), np.uint32(start & _MASK32), out=low)
+                np.add(counting(count, np.uint32), np.uint32(start & _MASK32), out=low)
             else:
-                np.multiply(_counting(count), np.uint32(stride), out=low)
+                np.multiply(counting(count, np.uint32), np.uint32(stride), out=low)
                 np.add(low, np.uint32(start & _MASK32), out=low)
             high.fill(start >> 32)
         else:
@@ -150,14 +150,3 @@ class PhiloxStream:
         counter_3 = scratch("philox-counter-3", np.uint32, low.size)
         counter_3.fill(self.counter_high[1])
         return _rounds([low, high, counter_2, counter_3], self.key, scratch)
-
-
-_counting_cache = np.arange(0, dtype=np.uint32)
-
-
-def _counting(size: int) -> np.ndarray:
-    """0, 1, ..., size - 1 as uint32 (cached: every piece of a draw starts from it)."""
-    global _counting_cache
-    if _counting_cache.size < size:
-        _counting_cache = np.arange(size, dtype=np.uint32)
-    return _counting_cache[:size]
