@@ -48,6 +48,9 @@ _COS_C0, _COS_C1, _COS_C2, _COS_C3, _COS_C4 = (float.fromhex(h) for h in (
 _SIN_S1, _SIN_S2, _SIN_S3 = (float.fromhex(h) for h in (
     "-0x1.555545995a603p-3", "0x1.1107605230bc4p-7", "-0x1.994eb3774cf24p-13"))
 
+_PIECE = 1 << 16  # the array functions below work piece by piece: bounded scratch memory
+
+
 def logf(x: np.ndarray) -> np.ndarray:
     """glibc's logf on an array of positive, normal float32 values; returns float32."""
     x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
@@ -55,7 +58,9 @@ def logf(x: np.ndarray) -> np.ndarray:
     if np.any((bits < 0x00800000) | (bits >= 0x7F800000)):
         raise ValueError("logf port covers positive normal float32 inputs only")
     result = np.empty_like(x)
-    logf_into(x, result, Scratch())
+    scratch = Scratch()
+    for start in range(0, x.size, _PIECE):
+        logf_into(x[start : start + _PIECE], result[start : start + _PIECE], scratch)
     return result
 
 
@@ -107,7 +112,10 @@ def sincosf(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if not np.all((y >= 0) & (y <= 7.0)):  # also false for NaN
         raise ValueError("sincosf port covers float32 inputs in [0, 2*pi] only")
     sin_out, cos_out = np.empty_like(y), np.empty_like(y)
-    sincosf_into(y, sin_out, cos_out, Scratch())
+    scratch = Scratch()
+    for start in range(0, y.size, _PIECE):
+        piece = slice(start, start + _PIECE)
+        sincosf_into(y[piece], sin_out[piece], cos_out[piece], scratch)
     return sin_out, cos_out
 
 
