@@ -53,6 +53,7 @@ _PIECE = 1 << 16  # the array functions below work piece by piece: bounded scrat
 
 def logf(x: np.ndarray) -> np.ndarray:
     """glibc's logf on an array of positive, normal float32 values; returns float32."""
+    shape = np.shape(x)
     x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
     bits = x.view(np.uint32)
     if np.any((bits < 0x00800000) | (bits >= 0x7F800000)):
@@ -61,7 +62,7 @@ def logf(x: np.ndarray) -> np.ndarray:
     scratch = Scratch()
     for start in range(0, x.size, _PIECE):
         logf_into(x[start : start + _PIECE], result[start : start + _PIECE], scratch)
-    return result
+    return result.reshape(shape)
 
 
 def logf_into(x: np.ndarray, out: np.ndarray, scratch: Scratch) -> None:
@@ -108,6 +109,7 @@ def logf_into(x: np.ndarray, out: np.ndarray, scratch: Scratch) -> None:
 
 def sincosf(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """glibc's sincosf on float32 values in [0, 2*pi]; returns (sin, cos) as float32 arrays."""
+    shape = np.shape(x)
     y = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
     if not np.all((y >= 0) & (y <= 7.0)):  # also false for NaN
         raise ValueError("sincosf port covers float32 inputs in [0, 2*pi] only")
@@ -116,7 +118,7 @@ def sincosf(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for start in range(0, y.size, _PIECE):
         piece = slice(start, start + _PIECE)
         sincosf_into(y[piece], sin_out[piece], cos_out[piece], scratch)
-    return sin_out, cos_out
+    return sin_out.reshape(shape), cos_out.reshape(shape)
 
 
 def sincosf_into(x: np.ndarray, sin_out: np.ndarray, cos_out: np.ndarray, scratch: Scratch) -> None:

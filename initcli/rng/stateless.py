@@ -117,9 +117,7 @@ def _uniform(stream: PhiloxStream, dtype: str, start: int, stop: int, out: np.nd
         return
     words = _interleaved_words(stream, first, stop_block - first, scratch)[start - 4 * first : stop - 4 * first]
     if dtype == "float32":
-        np.bitwise_and(words, np.uint32(0x7FFFFF), out=words)
-        np.bitwise_or(words, np.uint32(0x3F800000), out=words)
-        np.subtract(words.view(np.float32), np.float32(1), out=out)
+        _unit_float32(words, out)
     else:
         out[...] = _uniform_from_uint32(words, dtype)
 
