@@ -25,13 +25,9 @@ _ROUNDS = 10
 _SEED_MIX_KEY = (0x3EC8F720, 0x02461E29)
 
 
-def philox_rounds(counter: list[np.ndarray], key: tuple[int, int], scratch: Scratch | None = None,
-                  ) -> list[np.ndarray]:
-    """Apply the 10 Philox rounds to counter words given as 1-D uint32 arrays; return the 4 output words.
-
-    The outputs are views of `scratch` buffers (a private scratch if omitted); see `_rounds`.
-    """
-    even, odd = _rounds(counter, key, Scratch() if scratch is None else scratch)
+def philox_rounds(counter: list[np.ndarray], key: tuple[int, int]) -> list[np.ndarray]:
+    """Apply the 10 Philox rounds to counter words given as 1-D uint32 arrays; return the 4 output words."""
+    even, odd = _rounds(counter, key, Scratch())
     size = counter[0].size
     return [even[:size], odd[:size], even[size:], odd[size:]]
 

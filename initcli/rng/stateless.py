@@ -62,9 +62,7 @@ def unit_uniform_grid(dtype: str) -> np.ndarray:
 
 
 def _uniform_from_uint32(words: np.ndarray, dtype: str) -> np.ndarray:
-    """Uint32ToFloat / Uint16ToHalf / Uint16ToGfloat16: mantissa bits under exponent 0, minus 1."""
-    if dtype == "float32":
-        return (words & np.uint32(0x7FFFFF) | np.uint32(0x3F800000)).view(np.float32) - np.float32(1)
+    """Uint16ToHalf / Uint16ToGfloat16: mantissa bits under exponent 0, minus 1 (float32 is `_unit_float32`)."""
     target = numpy_dtype(dtype)
     if dtype == "float16":
         bits = (words & np.uint32(0x3FF) | np.uint32(15 << 10)).astype(np.uint16)
