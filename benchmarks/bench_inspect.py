@@ -46,8 +46,10 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with tempfile.TemporaryDirectory() as directory:
         model_path = Path(directory) / "resnet50.keras"
-        build = ("import keras; keras.utils.set_random_seed(0); "
-                 f"keras.applications.ResNet50(weights=None).save({str(model_path)!r})")
+        build = (
+            "import keras; keras.utils.set_random_seed(0); "
+            f"keras.applications.ResNet50(weights=None).save({str(model_path)!r})"
+        )
         subprocess.run([sys.executable, "-c", build], check=True, stderr=subprocess.DEVNULL)
         largest = "see initcli output"
         ours_out = Path(directory) / "ours.json"
@@ -55,8 +57,11 @@ def main() -> None:
         ours, theirs = [], []
         for _ in range(args.repeat):
             with open(ours_out, "w") as handle:
-                ours.append(run_process([sys.executable, "-m", "initcli", "inspect", str(model_path), "--format",
-                                         "json"], stdout=handle))
+                ours.append(
+                    run_process(
+                        [sys.executable, "-m", "initcli", "inspect", str(model_path), "--format", "json"], stdout=handle
+                    )
+                )
             theirs.append(run_process([sys.executable, "-c", USER_SCRIPT, str(model_path), str(theirs_out)]))
         report = json.loads(ours_out.read_text())
         reference = json.loads(theirs_out.read_text())
@@ -67,12 +72,16 @@ def main() -> None:
         size = model_path.stat().st_size / 2**20
         ours_time, ours_memory = min(r[0] for r in ours), max(r[1] for r in ours)
         theirs_time, theirs_memory = min(r[0] for r in theirs), max(r[1] for r in theirs)
-        print(f"model: ResNet50, {report['totals']['parameters']:,} parameters, {len(rows)} weights, "
-              f"file {size:.0f} MB, largest weight {largest:.1f} MB")
+        print(
+            f"model: ResNet50, {report['totals']['parameters']:,} parameters, {len(rows)} weights, "
+            f"file {size:.0f} MB, largest weight {largest:.1f} MB"
+        )
         print(f"initcli inspect : {ours_time:6.2f} s  {ours_memory:7.0f} MB peak")
         print(f"load_model+numpy: {theirs_time:6.2f} s  {theirs_memory:7.0f} MB peak")
-        print(f"speed-up {theirs_time / ours_time:.1f}x, peak memory ratio {ours_memory / theirs_memory:.2f} "
-              f"(initcli / script); largest relative difference in a mean: {worst:.1e}")
+        print(
+            f"speed-up {theirs_time / ours_time:.1f}x, peak memory ratio {ours_memory / theirs_memory:.2f} "
+            f"(initcli / script); largest relative difference in a mean: {worst:.1e}"
+        )
 
 
 if __name__ == "__main__":

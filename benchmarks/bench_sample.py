@@ -43,15 +43,34 @@ def best_of(argv: list[str], repeat: int) -> tuple[float, float]:
 
 
 def processes(repeat: int) -> None:
-    print(f"{'case':32} {'initcli s':>9} {'keras s':>8} {'speed-up':>8} "
-          f"{'initcli MB':>10} {'keras MB':>9} {'mem ratio':>9}")
+    print(
+        f"{'case':32} {'initcli s':>9} {'keras s':>8} {'speed-up':>8} "
+        f"{'initcli MB':>10} {'keras MB':>9} {'mem ratio':>9}"
+    )
     for label, shape in CASES:
         for init in INITIALIZERS:
-            ours = best_of([sys.executable, "-m", "initcli", "sample", "--init", init, "--shape", label,
-                            "--seed", "0", "--format", "json"], repeat)
+            ours = best_of(
+                [
+                    sys.executable,
+                    "-m",
+                    "initcli",
+                    "sample",
+                    "--init",
+                    init,
+                    "--shape",
+                    label,
+                    "--seed",
+                    "0",
+                    "--format",
+                    "json",
+                ],
+                repeat,
+            )
             theirs = best_of([sys.executable, "-c", KERAS_ONE_LINER.format(init=init, shape=shape)], repeat)
-            print(f"{init + ' ' + label:32} {ours[0]:9.2f} {theirs[0]:8.2f} {theirs[0] / ours[0]:7.1f}x "
-                  f"{ours[1]:10.0f} {theirs[1]:9.0f} {theirs[1] / ours[1]:8.1f}x")
+            print(
+                f"{init + ' ' + label:32} {ours[0]:9.2f} {theirs[0]:8.2f} {theirs[0] / ours[0]:7.1f}x "
+                f"{ours[1]:10.0f} {theirs[1]:9.0f} {theirs[1] / ours[1]:8.1f}x"
+            )
 
 
 def in_process(repeat: int) -> None:
@@ -71,9 +90,11 @@ def in_process(repeat: int) -> None:
 
     # glorot_uniform draws `uniform`, he_normal (like every variance-scaling normal) `truncated_normal`,
     # RandomNormal `normal`.
-    kinds = [("uniform", stateless.uniform, tf.random.stateless_uniform),
-             ("normal", stateless.normal, tf.random.stateless_normal),
-             ("truncated_normal", stateless.truncated_normal, tf.random.stateless_truncated_normal)]
+    kinds = [
+        ("uniform", stateless.uniform, tf.random.stateless_uniform),
+        ("normal", stateless.normal, tf.random.stateless_normal),
+        ("truncated_normal", stateless.truncated_normal, tf.random.stateless_truncated_normal),
+    ]
     print(f"\n{'in-process draw (float32)':32} {'numpy s':>9} {'tf s':>8} {'numpy/tf':>8}")
     for label, shape in CASES:
         size = 1

@@ -23,12 +23,15 @@ from keras import layers  # noqa: E402
 
 
 def mlp() -> keras.Model:
-    return keras.Sequential([
-        layers.Input((784,)),
-        layers.Dense(256, activation="relu", kernel_initializer="he_normal", name="hidden1"),
-        layers.Dense(128, activation="relu", name="hidden2"),
-        layers.Dense(10, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.1), name="logits"),
-    ], name="mlp")
+    return keras.Sequential(
+        [
+            layers.Input((784,)),
+            layers.Dense(256, activation="relu", kernel_initializer="he_normal", name="hidden1"),
+            layers.Dense(128, activation="relu", name="hidden2"),
+            layers.Dense(10, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.1), name="logits"),
+        ],
+        name="mlp",
+    )
 
 
 def cnn() -> keras.Model:

@@ -39,9 +39,15 @@ class Assessment:
         }
 
 
-def assess(chunks: Iterable[np.ndarray], total: int, theory: Theory | None, dtype: str,
-           expected: np.ndarray | None = None, whole: np.ndarray | None = None,
-           alpha: float = DEFAULT_ALPHA) -> Assessment:
+def assess(
+    chunks: Iterable[np.ndarray],
+    total: int,
+    theory: Theory | None,
+    dtype: str,
+    expected: np.ndarray | None = None,
+    whole: np.ndarray | None = None,
+    alpha: float = DEFAULT_ALPHA,
+) -> Assessment:
     """Stream `chunks` (the flattened tensor, `total` elements) and judge them against `theory`.
 
     Args:
@@ -67,9 +73,25 @@ def assess(chunks: Iterable[np.ndarray], total: int, theory: Theory | None, dtyp
 
 
 FLAT_COLUMNS = (
-    "fan_in", "fan_out", "distribution", "theory_mean", "theory_std", "theory_limit",
-    "stddev_param", "count", "mean", "var", "std", "min", "max", "nonfinite", "mean_z",
-    "std_ratio", "ks_statistic", "ks_pvalue", "verdict",
+    "fan_in",
+    "fan_out",
+    "distribution",
+    "theory_mean",
+    "theory_std",
+    "theory_limit",
+    "stddev_param",
+    "count",
+    "mean",
+    "var",
+    "std",
+    "min",
+    "max",
+    "nonfinite",
+    "mean_z",
+    "std_ratio",
+    "ks_statistic",
+    "ks_pvalue",
+    "verdict",
 )
 
 

@@ -24,8 +24,12 @@ class BatchNormStep:
     moving_variance: np.ndarray
 
 
-def explain(batch: np.ndarray, momentum: float = 0.99, epsilon: float = 1e-3, steps: int = 1,
-            ) -> tuple[list[BatchNormStep], np.ndarray, np.ndarray]:
+def explain(
+    batch: np.ndarray,
+    momentum: float = 0.99,
+    epsilon: float = 1e-3,
+    steps: int = 1,
+) -> tuple[list[BatchNormStep], np.ndarray, np.ndarray]:
     """Run `steps` training steps on the same batch.
 
     Args:

@@ -25,7 +25,7 @@ CHECKS: dict[str, str] = {
     "constant": "an all-zero or constant tensor where the initializer is random",
     "duplicate": "identical tensors in two layers (one unseeded initializer instance reused)",
     "fans": "Keras's fans differ from the layer's real connectivity for a fan-based initializer "
-            "(a warning unless --strict)",
+    "(a warning unless --strict)",
     "rules": "project expectations from --rules",
 }
 _RANDOM = ("normal", "truncated_normal", "uniform", "orthogonal")
@@ -87,16 +87,21 @@ def load_rules(path: Path) -> list[Rule]:
             raise InitcliError(f"{where}: `max_abs_mean` must be a number")
         std_range = entry.get("std_range")
         if std_range is not None:
-            if (not isinstance(std_range, list) or len(std_range) != 2
-                    or not all(isinstance(v, (int, float)) for v in std_range) or std_range[0] > std_range[1]):
+            if (
+                not isinstance(std_range, list)
+                or len(std_range) != 2
+                or not all(isinstance(v, (int, float)) for v in std_range)
+                or std_range[0] > std_range[1]
+            ):
                 raise InitcliError(f"{where}: `std_range` must be [low, high] with low <= high")
             std_range = (float(std_range[0]), float(std_range[1]))
         rules.append(Rule(entry["layer"], initializer, max_abs_mean, std_range))
     return rules
 
 
-def run_checks(rows: Sequence[WeightRow], selected: Sequence[str], strict: bool = False,
-               rules: Sequence[Rule] = ()) -> list[Finding]:
+def run_checks(
+    rows: Sequence[WeightRow], selected: Sequence[str], strict: bool = False, rules: Sequence[Rule] = ()
+) -> list[Finding]:
     """Findings of the selected checks, in model order (duplicates after the rows they name)."""
     findings: list[Finding] = []
     first_seen: dict[str, str] = {}
@@ -105,26 +110,48 @@ def run_checks(rows: Sequence[WeightRow], selected: Sequence[str], strict: bool 
         theory, sample = assessment.theory, assessment.sample
         path = record.path
         if "nonfinite" in selected and sample.nonfinite:
-            findings.append(Finding("nonfinite", "error", path,
-                                    f"{sample.nonfinite} of {sample.count} values are NaN or infinite"))
+            findings.append(
+                Finding("nonfinite", "error", path, f"{sample.nonfinite} of {sample.count} values are NaN or infinite")
+            )
         random = theory is not None and theory.distribution in _RANDOM
-        if "constant" in selected and random and sample.count > 1 and sample.nonfinite == 0 \
-                and sample.min == sample.max:
+        if (
+            "constant" in selected
+            and random
+            and sample.count > 1
+            and sample.nonfinite == 0
+            and sample.min == sample.max
+        ):
             what = "all zero" if sample.max == 0 else f"constant {sample.max:g}"
             drawer = row.initializer.class_name if row.initializer else "the initializer"
             findings.append(Finding("constant", "error", path, f"{what}, but {drawer} draws random values"))
         if "distribution" in selected and assessment.verdict == "inconsistent" and not sample.nonfinite:
             findings.append(Finding("distribution", "error", path, _distribution_message(row)))
-        if ("fans" in selected and record.fan_caveat and row.initializer is not None
-                and row.initializer.variance_scaling() is not None):
-            findings.append(Finding("fans", "error" if strict else "warning", path,
-                                    f"{row.initializer.class_name} scales by Keras's fans "
-                                    f"(fan_in {row.fan_in}, fan_out {row.fan_out}): {record.fan_caveat}"))
+        if (
+            "fans" in selected
+            and record.fan_caveat
+            and row.initializer is not None
+            and row.initializer.variance_scaling() is not None
+        ):
+            findings.append(
+                Finding(
+                    "fans",
+                    "error" if strict else "warning",
+                    path,
+                    f"{row.initializer.class_name} scales by Keras's fans "
+                    f"(fan_in {row.fan_in}, fan_out {row.fan_out}): {record.fan_caveat}",
+                )
+            )
         if "duplicate" in selected and row.digest is not None and random and sample.count > 1:
             if row.digest in first_seen:
-                findings.append(Finding("duplicate", "error", path,
-                                        f"identical to {first_seen[row.digest]}: one unseeded initializer "
-                                        "instance shared by both layers draws the same values"))
+                findings.append(
+                    Finding(
+                        "duplicate",
+                        "error",
+                        path,
+                        f"identical to {first_seen[row.digest]}: one unseeded initializer "
+                        "instance shared by both layers draws the same values",
+                    )
+                )
             else:
                 first_seen[row.digest] = path
         if "rules" in selected:
@@ -138,8 +165,9 @@ def _distribution_message(row: WeightRow) -> str:
     if checks.mean_z is not None:
         parts.append(f"mean z = {checks.mean_z:+.2f}")
     if checks.std_ratio is not None:
-        parts.append(f"std ratio {checks.std_ratio:.4f} "
-                     f"(expected {checks.std_ratio_low:.4f}..{checks.std_ratio_high:.4f})")
+        parts.append(
+            f"std ratio {checks.std_ratio:.4f} (expected {checks.std_ratio_low:.4f}..{checks.std_ratio_high:.4f})"
+        )
     if checks.ks_pvalue is not None:
         parts.append(f"KS p = {checks.ks_pvalue:.2g}")
     if checks.max_abs_error is not None:
@@ -157,22 +185,43 @@ def _rule_findings(row: WeightRow, rules: Sequence[Rule]) -> list[Finding]:
             continue
         configured = row.initializer.class_name if row.initializer else None
         if rule.initializer is not None and configured != rule.initializer:
-            findings.append(Finding("rules", "error", path,
-                                    f"initializer {configured or 'unknown'}, rule {rule.pattern!r} expects "
-                                    f"{rule.initializer}"))
+            findings.append(
+                Finding(
+                    "rules",
+                    "error",
+                    path,
+                    f"initializer {configured or 'unknown'}, rule {rule.pattern!r} expects {rule.initializer}",
+                )
+            )
         if rule.max_abs_mean is not None and sample.mean is not None and abs(sample.mean) > rule.max_abs_mean:
-            findings.append(Finding("rules", "error", path,
-                                    f"|mean| {abs(sample.mean):.4g} > {rule.max_abs_mean:g} (rule {rule.pattern!r})"))
-        if rule.std_range is not None and sample.std is not None and not (
-                rule.std_range[0] <= sample.std <= rule.std_range[1]):
-            findings.append(Finding("rules", "error", path,
-                                    f"std {sample.std:.4g} outside [{rule.std_range[0]:g}, {rule.std_range[1]:g}] "
-                                    f"(rule {rule.pattern!r})"))
+            findings.append(
+                Finding(
+                    "rules",
+                    "error",
+                    path,
+                    f"|mean| {abs(sample.mean):.4g} > {rule.max_abs_mean:g} (rule {rule.pattern!r})",
+                )
+            )
+        if (
+            rule.std_range is not None
+            and sample.std is not None
+            and not (rule.std_range[0] <= sample.std <= rule.std_range[1])
+        ):
+            findings.append(
+                Finding(
+                    "rules",
+                    "error",
+                    path,
+                    f"std {sample.std:.4g} outside [{rule.std_range[0]:g}, {rule.std_range[1]:g}] "
+                    f"(rule {rule.pattern!r})",
+                )
+            )
     return findings
 
 
 def github_annotation(finding: Finding, source: str) -> str:
     """A GitHub Actions workflow command for the finding."""
+
     def escape(text: str) -> str:
         return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 

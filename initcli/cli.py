@@ -84,11 +84,17 @@ SHAPE = ShapeType()
 def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The --format and --columns options every data command shares."""
     command = click.option(
-        "--columns", "columns", metavar="NAME,...",
+        "--columns",
+        "columns",
+        metavar="NAME,...",
         help="csv/markdown: only these columns, in this order (see the README for the names).",
     )(command)
     return click.option(
-        "--format", "output_format", type=click.Choice(FORMATS), default="table", show_default=True,
+        "--format",
+        "output_format",
+        type=click.Choice(FORMATS),
+        default="table",
+        show_default=True,
         help="table for people; json, csv or markdown for scripts (see the README's contract).",
     )(command)
 
@@ -99,8 +105,10 @@ def _select_columns(requested: str | None, available: tuple[str, ...]) -> tuple[
     names = tuple(name.strip() for name in requested.split(",") if name.strip())
     unknown = [name for name in names if name not in available]
     if unknown or not names:
-        raise click.BadParameter(f"unknown column(s) {', '.join(unknown) or '(none given)'}; "
-                                 f"available: {', '.join(available)}", param_hint="'--columns'")
+        raise click.BadParameter(
+            f"unknown column(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(available)}",
+            param_hint="'--columns'",
+        )
     return names
 
 
@@ -151,8 +159,13 @@ def _echo_json(payload: dict[str, Any]) -> None:
     click.echo(render_json({"schema_version": SCHEMA_VERSION, **payload}, indent))
 
 
-def _emit(output_format: str, payload: dict[str, Any], rows: list[dict[str, Any]],
-          columns: tuple[str, ...], table: Callable[[], Any]) -> None:
+def _emit(
+    output_format: str,
+    payload: dict[str, Any],
+    rows: list[dict[str, Any]],
+    columns: tuple[str, ...],
+    table: Callable[[], Any],
+) -> None:
     columns = _select_columns(click.get_current_context().params.get("columns"), columns)
     if output_format == "json":
         _echo_json(payload)
@@ -197,13 +210,23 @@ def _save_values(path: Path, shape: tuple[int, ...], dtype: str, chunks: Any, fo
 
 
 @cli.command()
-@click.option("--init", "init_name", required=True, metavar="NAME",
-              help="Initializer: snake or Camel name or alias (glorot_normal, HeUniform, xavier_uniform).")
+@click.option(
+    "--init",
+    "init_name",
+    required=True,
+    metavar="NAME",
+    help="Initializer: snake or Camel name or alias (glorot_normal, HeUniform, xavier_uniform).",
+)
 @click.option("--shape", type=SHAPE, required=True, help="Tensor shape: 3x3x64x128, 3,3,64,128 or '(3, 3, 64, 128)'.")
 @click.option("--seed", type=int, help="Keras seed. Without it, a random seed is drawn as Keras does.")
 @click.option("--dtype", type=click.Choice(FLOAT_DTYPES), default="float32", show_default=True)
-@click.option("--engine", type=click.Choice(ENGINES), default="numpy", show_default=True,
-              help="numpy: initcli's bit-exact reproduction (no TensorFlow); keras: call Keras itself.")
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="numpy",
+    show_default=True,
+    help="numpy: initcli's bit-exact reproduction (no TensorFlow); keras: call Keras itself.",
+)
 @click.option("--scale", type=float, help="VarianceScaling scale (> 0).")
 @click.option("--mode", help="VarianceScaling mode: fan_in, fan_out or fan_avg.")
 @click.option("--distribution", help="VarianceScaling distribution: truncated_normal, untruncated_normal, uniform.")
@@ -215,15 +238,31 @@ def _save_values(path: Path, shape: tuple[int, ...], dtype: str, chunks: Any, fo
 @click.option("--value", type=float, help="Constant value.")
 @click.option("--input-axes", type=AxesType(), help="Axes counted in fan_in, e.g. 0,1 (with --output-axes).")
 @click.option("--output-axes", type=AxesType(), help="Axes counted in fan_out, e.g. 2.")
-@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=DEFAULT_ALPHA,
-              show_default=True, help="False-alarm rate of the 'inconsistent' verdict.")
+@click.option(
+    "--alpha",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=DEFAULT_ALPHA,
+    show_default=True,
+    help="False-alarm rate of the 'inconsistent' verdict.",
+)
 @click.option("--save", "save_path", type=click.Path(path_type=Path), help="Write the drawn values to this .npy file.")
 @click.option("--force", is_flag=True, help="Allow --save to overwrite an existing file.")
 @click.option("--hist", is_flag=True, help="Show a histogram of the sample next to the theoretical density.")
 @output_options
-def sample(init_name: str, shape: tuple[int, ...], seed: int | None, dtype: str, engine: str,
-           alpha: float, save_path: Path | None, force: bool, hist: bool, output_format: str,
-           columns: str | None, **parameters: Any) -> None:
+def sample(
+    init_name: str,
+    shape: tuple[int, ...],
+    seed: int | None,
+    dtype: str,
+    engine: str,
+    alpha: float,
+    save_path: Path | None,
+    force: bool,
+    hist: bool,
+    output_format: str,
+    columns: str | None,
+    **parameters: Any,
+) -> None:
     """Draw exactly what a Keras initializer draws, and compare it with the theory.
 
     \b
@@ -239,8 +278,10 @@ def sample(init_name: str, shape: tuple[int, ...], seed: int | None, dtype: str,
     reproducible = effective_seed is not None
     if effective_seed is None:
         effective_seed = keras_default_seed()
-        notes.append(f"No --seed: values are not reproducible. Keras would pick a random seed; this run "
-                     f"used {effective_seed} (pass --seed {effective_seed} to draw them again).")
+        notes.append(
+            f"No --seed: values are not reproducible. Keras would pick a random seed; this run "
+            f"used {effective_seed} (pass --seed {effective_seed} to draw them again)."
+        )
     total = math.prod(shape)
     whole: np.ndarray | None = None
     if engine == "keras" or spec.class_name in ("Orthogonal", "Identity", "Constant", "Zeros", "Ones"):
@@ -272,15 +313,23 @@ def sample(init_name: str, shape: tuple[int, ...], seed: int | None, dtype: str,
         **assessment.to_dict(),
         "notes": notes,
     }
-    row = {"initializer": spec.class_name, "config": spec.config, "shape": list(shape),
-           "dtype": dtype, "seed": effective_seed, **flat_fields(assessment)}
+    row = {
+        "initializer": spec.class_name,
+        "config": spec.config,
+        "shape": list(shape),
+        "dtype": dtype,
+        "seed": effective_seed,
+        **flat_fields(assessment),
+    }
     columns = ("initializer", "config", "shape", "dtype", "seed", *FLAT_COLUMNS)
 
     def renderables() -> list[Any]:
         from rich.text import Text
 
-        title = (f"{tables.describe_spec(spec)} · shape {format_value(list(shape)) or '()'} · {dtype} · "
-                 f"seed {effective_seed} · fan_in {theory.fan_in}, fan_out {theory.fan_out}")
+        title = (
+            f"{tables.describe_spec(spec)} · shape {format_value(list(shape)) or '()'} · {dtype} · "
+            f"seed {effective_seed} · fan_in {theory.fan_in}, fan_out {theory.fan_out}"
+        )
         out: list[Any] = [tables.assessment_table(assessment, title)]
         if hist:
             out.append(tables.histogram_table(assessment))
@@ -299,12 +348,24 @@ def list_command(output_format: str, columns: str | None) -> None:
     Example:
       initcli list --format markdown
     """
-    rows = [{"class_name": kind.class_name, "name": kind.snake_name, "aliases": ", ".join(kind.aliases),
-             "parameters": ", ".join(f"{k}={v!r}" for k, v in kind.defaults.items()),
-             "formula": kind.formula} for kind in KINDS]
+    rows = [
+        {
+            "class_name": kind.class_name,
+            "name": kind.snake_name,
+            "aliases": ", ".join(kind.aliases),
+            "parameters": ", ".join(f"{k}={v!r}" for k, v in kind.defaults.items()),
+            "formula": kind.formula,
+        }
+        for kind in KINDS
+    ]
     columns = ("class_name", "name", "aliases", "parameters", "formula")
-    _emit(output_format, {"initializers": rows}, rows, columns,
-          lambda: [render_rows_table(rows, columns, title="Keras 3 built-in initializers")])
+    _emit(
+        output_format,
+        {"initializers": rows},
+        rows,
+        columns,
+        lambda: [render_rows_table(rows, columns, title="Keras 3 built-in initializers")],
+    )
 
 
 @cli.command()
@@ -321,8 +382,9 @@ def list_command(output_format: str, columns: str | None) -> None:
 @click.option("--gain", type=float)
 @click.option("--value", type=float)
 @output_options
-def explain(name: str, shape: tuple[int, ...] | None, dtype: str, output_format: str, columns: str | None,
-            **parameters: Any) -> None:
+def explain(
+    name: str, shape: tuple[int, ...] | None, dtype: str, output_format: str, columns: str | None, **parameters: Any
+) -> None:
     """Explain an initializer's formula, with the numbers for a shape plugged in.
 
     \b
@@ -334,16 +396,29 @@ def explain(name: str, shape: tuple[int, ...] | None, dtype: str, output_format:
         check_request(spec, shape, dtype)
     lines = explain_lines(spec, shape, dtype)
     theory = theory_for(spec, shape, dtype) if shape is not None else None
-    payload = {"initializer": spec.to_dict(), "formula": spec.kind.formula,
-               "shape": None if shape is None else list(shape), "dtype": dtype,
-               "fan_in": theory.fan_in if theory else None, "fan_out": theory.fan_out if theory else None,
-               "theory": theory.to_dict() if theory else None, "explanation": lines}
-    row = {"initializer": spec.class_name, "shape": None if shape is None else list(shape),
-           "fan_in": payload["fan_in"], "fan_out": payload["fan_out"], "formula": spec.kind.formula,
-           "distribution": theory.distribution if theory else None,
-           "theory_mean": theory.mean if theory else None, "theory_std": theory.std if theory else None,
-           "theory_limit": theory.limit if theory else None,
-           "stddev_param": theory.stddev_param if theory else None}
+    payload = {
+        "initializer": spec.to_dict(),
+        "formula": spec.kind.formula,
+        "shape": None if shape is None else list(shape),
+        "dtype": dtype,
+        "fan_in": theory.fan_in if theory else None,
+        "fan_out": theory.fan_out if theory else None,
+        "theory": theory.to_dict() if theory else None,
+        "explanation": lines,
+    }
+    row = {
+        "initializer": spec.class_name,
+        "shape": None if shape is None else list(shape),
+        "fan_in": payload["fan_in"],
+        "fan_out": payload["fan_out"],
+        "formula": spec.kind.formula,
+        "distribution": theory.distribution if theory else None,
+        "theory_mean": theory.mean if theory else None,
+        "theory_std": theory.std if theory else None,
+        "theory_limit": theory.limit if theory else None,
+        "stddev_param": theory.stddev_param if theory else None,
+    }
+
     def renderables() -> list[Any]:
         from rich.text import Text
 
@@ -352,25 +427,44 @@ def explain(name: str, shape: tuple[int, ...] | None, dtype: str, output_format:
     _emit(output_format, payload, [row], tuple(row), renderables)
 
 
-INSPECT_COLUMNS = ("path", "layer", "layer_class", "weight", "shape", "dtype", "initializer", "default_initializer",
-                   "is_default", *FLAT_COLUMNS)
+INSPECT_COLUMNS = (
+    "path",
+    "layer",
+    "layer_class",
+    "weight",
+    "shape",
+    "dtype",
+    "initializer",
+    "default_initializer",
+    "is_default",
+    *FLAT_COLUMNS,
+)
 
 
 def _inspect_flat(row: Any) -> dict[str, Any]:
     record = row.record
     configured = row.initializer if row.initializer is not None else record.initializer
-    return {"path": record.path, "layer": record.layer, "layer_class": record.layer_class, "weight": record.weight,
-            "shape": list(record.shape), "dtype": record.dtype, "initializer": tables.initializer_label(configured),
-            "default_initializer": tables.initializer_label(row.default), "is_default": row.is_default,
-            **flat_fields(row.assessment), "fan_in": row.fan_in, "fan_out": row.fan_out}
+    return {
+        "path": record.path,
+        "layer": record.layer,
+        "layer_class": record.layer_class,
+        "weight": record.weight,
+        "shape": list(record.shape),
+        "dtype": record.dtype,
+        "initializer": tables.initializer_label(configured),
+        "default_initializer": tables.initializer_label(row.default),
+        "is_default": row.is_default,
+        **flat_fields(row.assessment),
+        "fan_in": row.fan_in,
+        "fan_out": row.fan_out,
+    }
 
 
 def _totals(rows: list[Any]) -> dict[str, Any]:
     verdicts: dict[str, int] = {}
     for row in rows:
         verdicts[row.assessment.verdict] = verdicts.get(row.assessment.verdict, 0) + 1
-    return {"weights": len(rows), "parameters": sum(math.prod(row.record.shape) for row in rows),
-            "verdicts": verdicts}
+    return {"weights": len(rows), "parameters": sum(math.prod(row.record.shape) for row in rows), "verdicts": verdicts}
 
 
 def _is_function_reference(text: str) -> bool:
@@ -406,18 +500,41 @@ def _fresh_rows(saved: Any, seed: int | None, patterns: tuple[str, ...], alpha: 
 
 @cli.command(name="inspect")
 @click.argument("model", required=False)
-@click.option("--spec", "spec_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Build the model from a YAML/JSON spec or a Keras model JSON (needs TensorFlow).")
+@click.option(
+    "--spec",
+    "spec_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Build the model from a YAML/JSON spec or a Keras model JSON (needs TensorFlow).",
+)
 @click.option("--seed", type=int, help="With a spec, a function or --fresh: keras.utils.set_random_seed(SEED).")
-@click.option("--fresh", is_flag=True,
-              help="Also rebuild the saved model from its config, freshly initialized, and compare.")
-@click.option("--layer", "patterns", multiple=True, metavar="PATTERN",
-              help="Only weights whose path or layer name matches (glob, or plain text inside). Repeatable.")
-@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=DEFAULT_ALPHA,
-              show_default=True, help="False-alarm rate of the 'inconsistent' verdict.")
+@click.option(
+    "--fresh", is_flag=True, help="Also rebuild the saved model from its config, freshly initialized, and compare."
+)
+@click.option(
+    "--layer",
+    "patterns",
+    multiple=True,
+    metavar="PATTERN",
+    help="Only weights whose path or layer name matches (glob, or plain text inside). Repeatable.",
+)
+@click.option(
+    "--alpha",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=DEFAULT_ALPHA,
+    show_default=True,
+    help="False-alarm rate of the 'inconsistent' verdict.",
+)
 @output_options
-def inspect_command(model: str | None, spec_path: Path | None, seed: int | None, fresh: bool,
-                    patterns: tuple[str, ...], alpha: float, output_format: str, columns: str | None) -> None:
+def inspect_command(
+    model: str | None,
+    spec_path: Path | None,
+    seed: int | None,
+    fresh: bool,
+    patterns: tuple[str, ...],
+    alpha: float,
+    output_format: str,
+    columns: str | None,
+) -> None:
     """One row per weight of a model: fans, initializer, default, theory, sample, verdict.
 
     MODEL is a .keras archive, a legacy .h5 model or a .weights.h5 file (read without TensorFlow,
@@ -444,8 +561,9 @@ def inspect_command(model: str | None, spec_path: Path | None, seed: int | None,
             from initcli import building
 
             if fresh:
-                raise click.UsageError("--fresh compares a saved model with a rebuilt one; a spec or "
-                                       "function is already fresh.")
+                raise click.UsageError(
+                    "--fresh compares a saved model with a rebuilt one; a spec or function is already fresh."
+                )
             if spec_path is not None:
                 built = building.build_from_spec(spec_path, seed)
                 built_from = {"kind": "spec", "source": str(spec_path)}
@@ -453,9 +571,14 @@ def inspect_command(model: str | None, spec_path: Path | None, seed: int | None,
                 built = building.build_from_function(str(model), seed)
                 built_from = {"kind": "function", "source": str(model)}
             built_from.update({"seed": seed, "reproducible": seed is not None})
-            notes.append(f"Built freshly from {built_from['kind']} {built_from['source']}; " + (
-                f"seed {seed} (keras.utils.set_random_seed): reproducible." if seed is not None
-                else "no --seed: the values are not reproducible."))
+            notes.append(
+                f"Built freshly from {built_from['kind']} {built_from['source']}; "
+                + (
+                    f"seed {seed} (keras.utils.set_random_seed): reproducible."
+                    if seed is not None
+                    else "no --seed: the values are not reproducible."
+                )
+            )
             saved = open_model(building.save_temporary(built, Path(scratch)))
             saved.source = built_from["source"]
             saved.format = built_from["kind"]
@@ -466,8 +589,10 @@ def inspect_command(model: str | None, spec_path: Path | None, seed: int | None,
             fresh_rows = {}
             if fresh:
                 fresh_rows = _fresh_rows(saved, seed, patterns, alpha, Path(scratch))
-                notes.append("fresh: the model rebuilt from its config and re-initialized"
-                             + (f" with seed {seed}" if seed is not None else " (no --seed: not reproducible)"))
+                notes.append(
+                    "fresh: the model rebuilt from its config and re-initialized"
+                    + (f" with seed {seed}" if seed is not None else " (no --seed: not reproducible)")
+                )
         finally:
             saved.close()
     totals = _totals(rows)
@@ -479,11 +604,20 @@ def inspect_command(model: str | None, spec_path: Path | None, seed: int | None,
         entry = row.to_dict()
         if fresh:
             fresh_row = fresh_rows.get(row.record.path)
-            entry["fresh"] = None if fresh_row is None else {
-                "sample": fresh_row.assessment.sample.to_dict(), "verdict": fresh_row.assessment.verdict}
+            entry["fresh"] = (
+                None
+                if fresh_row is None
+                else {"sample": fresh_row.assessment.sample.to_dict(), "verdict": fresh_row.assessment.verdict}
+            )
         weights.append(entry)
-    payload = {"source": saved.source, "format": saved.format, "keras_version": saved.keras_version,
-               "weights": weights, "totals": totals, "notes": notes}
+    payload = {
+        "source": saved.source,
+        "format": saved.format,
+        "keras_version": saved.keras_version,
+        "weights": weights,
+        "totals": totals,
+        "notes": notes,
+    }
     if built_from is not None:
         payload["built"] = built_from
 
@@ -495,8 +629,11 @@ def inspect_command(model: str | None, spec_path: Path | None, seed: int | None,
         verdicts = ", ".join(f"{count} {verdict}" for verdict, count in sorted(totals["verdicts"].items()))
         out.append(Text(f"{totals['weights']} weights, {totals['parameters']:,} parameters: {verdicts or 'none'}"))
         footnotes = [f"* {row.record.path}: {'; '.join(row.notes)}" for row in rows if row.notes]
-        settings = [f"{row.record.layer}: " + ", ".join(f"{k}={v}" for k, v in row.record.settings.items())
-                    for row in rows if row.record.settings]
+        settings = [
+            f"{row.record.layer}: " + ", ".join(f"{k}={v}" for k, v in row.record.settings.items())
+            for row in rows
+            if row.record.settings
+        ]
         out += [Text(line, style="dim") for line in dict.fromkeys(footnotes + settings + notes)]
         return out
 
@@ -507,16 +644,39 @@ def inspect_command(model: str | None, spec_path: Path | None, seed: int | None,
 @click.argument("model", type=click.Path(path_type=Path, dir_okay=True))
 @click.option("--only", multiple=True, type=click.Choice(CHECKS), help="Run only these checks (repeatable).")
 @click.option("--skip", multiple=True, type=click.Choice(CHECKS), help="Skip these checks (repeatable).")
-@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=DEFAULT_ALPHA,
-              show_default=True, help="False-alarm rate of the distribution check for the whole model.")
+@click.option(
+    "--alpha",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=DEFAULT_ALPHA,
+    show_default=True,
+    help="False-alarm rate of the distribution check for the whole model.",
+)
 @click.option("--strict", is_flag=True, help="Treat warnings (fan caveats) as failures.")
-@click.option("--rules", "rules_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="YAML or JSON file of per-layer expectations (see the README).")
+@click.option(
+    "--rules",
+    "rules_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="YAML or JSON file of per-layer expectations (see the README).",
+)
 @click.option("--layer", "patterns", multiple=True, metavar="PATTERN", help="Only weights matching (as inspect).")
-@click.option("--format", "output_format", type=click.Choice(("text", "json", "github")), default="text",
-              show_default=True, help="text: one line per finding; json; github: Actions ::error annotations.")
-def check(model: Path, only: tuple[str, ...], skip: tuple[str, ...], alpha: float, strict: bool,
-          rules_path: Path | None, patterns: tuple[str, ...], output_format: str) -> None:
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(("text", "json", "github")),
+    default="text",
+    show_default=True,
+    help="text: one line per finding; json; github: Actions ::error annotations.",
+)
+def check(
+    model: Path,
+    only: tuple[str, ...],
+    skip: tuple[str, ...],
+    alpha: float,
+    strict: bool,
+    rules_path: Path | None,
+    patterns: tuple[str, ...],
+    output_format: str,
+) -> None:
     """Gate a build on a freshly initialized model: exit 0 if every check passes, 3 if any fails.
 
     \b
@@ -546,8 +706,16 @@ def check(model: Path, only: tuple[str, ...], skip: tuple[str, ...], alpha: floa
     findings = run_checks(rows, selected, strict, rules)
     result = summary(rows, findings)
     if output_format == "json":
-        _echo_json({"source": saved.source, "checks": selected, "alpha": alpha, "strict": strict, **result,
-                    "findings": [f.to_dict() for f in findings]})
+        _echo_json(
+            {
+                "source": saved.source,
+                "checks": selected,
+                "alpha": alpha,
+                "strict": strict,
+                **result,
+                "findings": [f.to_dict() for f in findings],
+            }
+        )
     elif output_format == "github":
         for finding in findings:
             click.echo(github_annotation(finding, saved.source))
@@ -555,20 +723,33 @@ def check(model: Path, only: tuple[str, ...], skip: tuple[str, ...], alpha: floa
         for finding in findings:
             click.echo(f"{finding.severity}: {finding.path}: [{finding.check}] {finding.message}")
         verdict = "passed" if result["passed"] else "FAILED"
-        click.echo(f"{saved.source}: {verdict}: {result['weights']} weights checked "
-                   f"({', '.join(selected) or 'no checks'}), {result['errors']} errors, {result['warnings']} warnings",
-                   err=True)
+        click.echo(
+            f"{saved.source}: {verdict}: {result['weights']} weights checked "
+            f"({', '.join(selected) or 'no checks'}), {result['errors']} errors, {result['warnings']} warnings",
+            err=True,
+        )
     if not result["passed"]:
         raise click.exceptions.Exit(ExitCode.CHECK_FAILED)
 
 
 @cli.command()
 @click.argument("layers", nargs=-1, metavar="[LAYER]...")
-@click.option("--framework", "frameworks", default="keras", show_default=True, metavar="keras,torch,flax",
-              help="Also show the PyTorch and/or Flax defaults of the equivalent layer.")
-@click.option("--source", type=click.Choice(("table", "keras")), default="table", show_default=True,
-              help="table: initcli's shipped table (no TensorFlow; tested equal to Keras); keras: read "
-                   "the signatures of the installed Keras.")
+@click.option(
+    "--framework",
+    "frameworks",
+    default="keras",
+    show_default=True,
+    metavar="keras,torch,flax",
+    help="Also show the PyTorch and/or Flax defaults of the equivalent layer.",
+)
+@click.option(
+    "--source",
+    type=click.Choice(("table", "keras")),
+    default="table",
+    show_default=True,
+    help="table: initcli's shipped table (no TensorFlow; tested equal to Keras); keras: read "
+    "the signatures of the installed Keras.",
+)
 @output_options
 def defaults(layers: tuple[str, ...], frameworks: str, source: str, output_format: str, columns: str | None) -> None:
     """Default initializer of every initializer argument of Keras layers (or the ones named).
@@ -582,13 +763,19 @@ def defaults(layers: tuple[str, ...], frameworks: str, source: str, output_forma
     chosen = [name.strip() for name in frameworks.split(",") if name.strip()]
     unknown = [name for name in chosen if name not in FRAMEWORKS]
     if unknown or not chosen:
-        raise click.BadParameter(f"unknown framework(s) {', '.join(unknown) or '(none)'}; "
-                                 f"choose from {', '.join(FRAMEWORKS)}", param_hint="'--framework'")
+        raise click.BadParameter(
+            f"unknown framework(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(FRAMEWORKS)}",
+            param_hint="'--framework'",
+        )
     rows = default_rows(layers, chosen, source)
-    columns_all = ("layer", "argument", "default", "formula", "settings",
-                   *[name for name in chosen if name != "keras"])
-    _emit(output_format, {"source": source, "defaults": rows}, rows, columns_all,
-          lambda: [render_rows_table(rows, _select_columns(columns, columns_all), title="Keras default initializers")])
+    columns_all = ("layer", "argument", "default", "formula", "settings", *[name for name in chosen if name != "keras"])
+    _emit(
+        output_format,
+        {"source": source, "defaults": rows},
+        rows,
+        columns_all,
+        lambda: [render_rows_table(rows, _select_columns(columns, columns_all), title="Keras default initializers")],
+    )
 
 
 @cli.command()
@@ -598,11 +785,21 @@ def defaults(layers: tuple[str, ...], frameworks: str, source: str, output_forma
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--momentum", type=click.FloatRange(0, 1), default=0.99, show_default=True)
 @click.option("--epsilon", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True)
-@click.option("--steps", type=click.IntRange(1, 10_000), default=1, show_default=True,
-              help="Training steps that see this batch.")
+@click.option(
+    "--steps", type=click.IntRange(1, 10_000), default=1, show_default=True, help="Training steps that see this batch."
+)
 @output_options
-def batchnorm(values_text: str | None, shape: tuple[int, ...] | None, init_name: str, seed: int, momentum: float,
-              epsilon: float, steps: int, output_format: str, columns: str | None) -> None:
+def batchnorm(
+    values_text: str | None,
+    shape: tuple[int, ...] | None,
+    init_name: str,
+    seed: int,
+    momentum: float,
+    epsilon: float,
+    steps: int,
+    output_format: str,
+    columns: str | None,
+) -> None:
     """Show step by step what Keras's BatchNormalization does with a batch.
 
     Batch mean and biased variance, the moving mean and variance after each step from their
@@ -621,8 +818,9 @@ def batchnorm(values_text: str | None, shape: tuple[int, ...] | None, init_name:
         try:
             batch = np.array([float(v) for v in values_text.split(",")], dtype=np.float64)
         except ValueError:
-            raise click.BadParameter(f"{values_text!r} is not a comma-separated list of numbers",
-                                     param_hint="'--values'") from None
+            raise click.BadParameter(
+                f"{values_text!r} is not a comma-separated list of numbers", param_hint="'--values'"
+            ) from None
         if not np.all(np.isfinite(batch)):
             raise click.BadParameter("values must be finite", param_hint="'--values'")
     else:
@@ -633,11 +831,27 @@ def batchnorm(values_text: str | None, shape: tuple[int, ...] | None, init_name:
 
         batch = draw(resolve(init_name), shape, "float32", seed).astype(np.float64)
     history, training, inference = explain_batchnorm(batch, momentum, epsilon, steps)
-    rows = [{"step": s.step, "feature": f, "batch_mean": s.batch_mean[f], "batch_variance": s.batch_variance[f],
-             "moving_mean": s.moving_mean[f], "moving_variance": s.moving_variance[f]}
-            for s in history for f in range(len(s.batch_mean))]
-    payload = {"momentum": momentum, "epsilon": epsilon, "steps": steps, "batch": batch.tolist(),
-               "history": rows, "training_output": training.tolist(), "inference_output": inference.tolist()}
+    rows = [
+        {
+            "step": s.step,
+            "feature": f,
+            "batch_mean": s.batch_mean[f],
+            "batch_variance": s.batch_variance[f],
+            "moving_mean": s.moving_mean[f],
+            "moving_variance": s.moving_variance[f],
+        }
+        for s in history
+        for f in range(len(s.batch_mean))
+    ]
+    payload = {
+        "momentum": momentum,
+        "epsilon": epsilon,
+        "steps": steps,
+        "batch": batch.tolist(),
+        "history": rows,
+        "training_output": training.tolist(),
+        "inference_output": inference.tolist(),
+    }
     columns_all = ("step", "feature", "batch_mean", "batch_variance", "moving_mean", "moving_variance")
 
     def renderables() -> list[Any]:
@@ -650,9 +864,12 @@ def batchnorm(values_text: str | None, shape: tuple[int, ...] | None, init_name:
             f"training output = (x − batch_mean)/sqrt(batch_variance + ε); inference output = "
             f"(x − moving_mean)/sqrt(moving_variance + ε) (gamma 1, beta 0).\n"
             f"training output (first values): {np.round(training.reshape(-1)[:6], 6).tolist()}\n"
-            f"inference output after {steps} step(s) (first values): {np.round(inference.reshape(-1)[:6], 6).tolist()}")
-        return [render_rows_table(shown, _select_columns(columns, columns_all), title="BatchNormalization"),
-                explanation]
+            f"inference output after {steps} step(s) (first values): {np.round(inference.reshape(-1)[:6], 6).tolist()}"
+        )
+        return [
+            render_rows_table(shown, _select_columns(columns, columns_all), title="BatchNormalization"),
+            explanation,
+        ]
 
     _emit(output_format, payload, rows, columns_all, renderables)
 
@@ -660,4 +877,3 @@ def batchnorm(values_text: str | None, shape: tuple[int, ...] | None, init_name:
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="initcli")
-

@@ -29,7 +29,7 @@ EQUIVALENTS: dict[str, dict[str, str]] = {
         "LSTM": "nn.LSTM: every weight and bias U(±1/sqrt(hidden_size))",
         "GRU": "nn.GRU: every weight and bias U(±1/sqrt(hidden_size))",
         "BatchNormalization": "nn.BatchNorm*d: weight 1, bias 0, running_mean 0, running_var 1; eps 1e-5, "
-                              "momentum 0.1 (torch momentum = 1 - Keras momentum: Keras 0.99 is torch 0.01)",
+        "momentum 0.1 (torch momentum = 1 - Keras momentum: Keras 0.99 is torch 0.01)",
     },
     "flax": {
         "Dense": f"nn.Dense: {_FLAX_KERNEL}",
@@ -38,13 +38,16 @@ EQUIVALENTS: dict[str, dict[str, str]] = {
         "Conv3D": f"nn.Conv: {_FLAX_KERNEL}",
         "Embedding": "nn.Embed: N(0, variance 1/features)",
         "BatchNormalization": "nn.BatchNorm: scale ones, bias zeros; momentum 0.99 (same convention as Keras), "
-                              "epsilon 1e-5",
+        "epsilon 1e-5",
         "LayerNormalization": "nn.LayerNorm: scale ones, bias zeros; epsilon 1e-6",
     },
 }
 # Non-initializer defaults users compare across frameworks.
-KERAS_SETTINGS = {"BatchNormalization": "momentum 0.99, epsilon 1e-3", "LayerNormalization": "epsilon 1e-3",
-                  "GroupNormalization": "epsilon 1e-3"}
+KERAS_SETTINGS = {
+    "BatchNormalization": "momentum 0.99, epsilon 1e-3",
+    "LayerNormalization": "epsilon 1e-3",
+    "GroupNormalization": "epsilon 1e-3",
+}
 
 
 def canonical_layer(name: str) -> str:
@@ -56,8 +59,9 @@ def canonical_layer(name: str) -> str:
     lookup = {key.lower(): key for key in [*DEFAULTS, *LAYER_ALIASES]}
     key = lookup.get(name.lower())
     if key is None:
-        raise BadInputError(f"Unknown layer class {name!r} (or it has no initializer arguments). "
-                            f"Known: {', '.join(sorted(DEFAULTS))}")
+        raise BadInputError(
+            f"Unknown layer class {name!r} (or it has no initializer arguments). Known: {', '.join(sorted(DEFAULTS))}"
+        )
     return LAYER_ALIASES.get(key, key)
 
 
@@ -77,8 +81,9 @@ def keras_defaults() -> dict[str, dict[str, Any]]:
     return found
 
 
-def default_rows(layers: Iterable[str] = (), frameworks: Iterable[str] = ("keras",),
-                 source: str = "table") -> list[dict[str, Any]]:
+def default_rows(
+    layers: Iterable[str] = (), frameworks: Iterable[str] = ("keras",), source: str = "table"
+) -> list[dict[str, Any]]:
     """One row per (layer, initializer argument): the default, its formula, and other frameworks'."""
     table = keras_defaults() if source == "keras" else DEFAULTS
     names = [canonical_layer(name) for name in layers] or sorted(table)
@@ -86,9 +91,13 @@ def default_rows(layers: Iterable[str] = (), frameworks: Iterable[str] = ("keras
     for layer in names:
         for argument, default in table.get(layer, {}).items():
             kind = find_kind(default) if isinstance(default, str) else None
-            row: dict[str, Any] = {"layer": layer, "argument": argument, "default": default,
-                                   "formula": kind.formula if kind else None,
-                                   "settings": KERAS_SETTINGS.get(layer)}
+            row: dict[str, Any] = {
+                "layer": layer,
+                "argument": argument,
+                "default": default,
+                "formula": kind.formula if kind else None,
+                "settings": KERAS_SETTINGS.get(layer),
+            }
             for framework in frameworks:
                 if framework != "keras":
                     row[framework] = EQUIVALENTS[framework].get(layer)

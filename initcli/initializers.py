@@ -42,40 +42,59 @@ class InitializerKind:
         return "".join("_" + c.lower() if c.isupper() else c for c in self.class_name).lstrip("_")
 
 
-def _preset(class_name: str, scale: float, mode: str, distribution: str, aliases: tuple[str, ...],
-            formula: str) -> InitializerKind:
+def _preset(
+    class_name: str, scale: float, mode: str, distribution: str, aliases: tuple[str, ...], formula: str
+) -> InitializerKind:
     return InitializerKind(class_name, aliases, dict(_VS_AXES), formula, (scale, mode, distribution))
 
 
 KINDS: tuple[InitializerKind, ...] = (
-    InitializerKind("RandomNormal", ("normal",), {"mean": 0.0, "stddev": 0.05, "seed": None},
-                    "N(mean, stddev)"),
-    InitializerKind("TruncatedNormal", (), {"mean": 0.0, "stddev": 0.05, "seed": None},
-                    "N(mean, stddev) redrawn outside mean ± 2·stddev; actual std = 0.8796·stddev"),
-    InitializerKind("RandomUniform", ("uniform",), {"minval": -0.05, "maxval": 0.05, "seed": None},
-                    "U[minval, maxval)"),
-    InitializerKind("VarianceScaling", (),
-                    {"scale": 1.0, "mode": "fan_in", "distribution": "truncated_normal", **_VS_AXES},
-                    "s = scale / max(1, n), n = fan_in | fan_out | (fan_in + fan_out)/2; "
-                    "truncated_normal: std sqrt(s) (underlying stddev sqrt(s)/0.8796); "
-                    "untruncated_normal: N(0, sqrt(s)); uniform: U(±sqrt(3s))"),
-    _preset("GlorotUniform", 1.0, "fan_avg", "uniform", ("xavier_uniform",),
-            "U(±limit), limit = sqrt(6 / (fan_in + fan_out))"),
-    _preset("GlorotNormal", 1.0, "fan_avg", "truncated_normal", ("xavier_normal",),
-            "truncated N, std = sqrt(2 / (fan_in + fan_out))"),
-    _preset("LecunUniform", 1.0, "fan_in", "uniform", (),
-            "U(±limit), limit = sqrt(3 / fan_in)"),
-    _preset("LecunNormal", 1.0, "fan_in", "truncated_normal", (),
-            "truncated N, std = sqrt(1 / fan_in)"),
-    _preset("HeUniform", 2.0, "fan_in", "uniform", ("kaiming_uniform",),
-            "U(±limit), limit = sqrt(6 / fan_in)"),
-    _preset("HeNormal", 2.0, "fan_in", "truncated_normal", ("kaiming_normal",),
-            "truncated N, std = sqrt(2 / fan_in)"),
-    InitializerKind("Orthogonal", ("OrthogonalInitializer",), {"gain": 1.0, "seed": None},
-                    "gain · Q of the QR of a standard normal (prod(shape[:-1]), shape[-1]) matrix; "
-                    "element RMS = gain / sqrt(max(rows, cols))"),
-    InitializerKind("Identity", ("IdentityInitializer",), {"gain": 1.0},
-                    "gain · eye(rows, cols); 2-D shapes only"),
+    InitializerKind("RandomNormal", ("normal",), {"mean": 0.0, "stddev": 0.05, "seed": None}, "N(mean, stddev)"),
+    InitializerKind(
+        "TruncatedNormal",
+        (),
+        {"mean": 0.0, "stddev": 0.05, "seed": None},
+        "N(mean, stddev) redrawn outside mean ± 2·stddev; actual std = 0.8796·stddev",
+    ),
+    InitializerKind(
+        "RandomUniform", ("uniform",), {"minval": -0.05, "maxval": 0.05, "seed": None}, "U[minval, maxval)"
+    ),
+    InitializerKind(
+        "VarianceScaling",
+        (),
+        {"scale": 1.0, "mode": "fan_in", "distribution": "truncated_normal", **_VS_AXES},
+        "s = scale / max(1, n), n = fan_in | fan_out | (fan_in + fan_out)/2; "
+        "truncated_normal: std sqrt(s) (underlying stddev sqrt(s)/0.8796); "
+        "untruncated_normal: N(0, sqrt(s)); uniform: U(±sqrt(3s))",
+    ),
+    _preset(
+        "GlorotUniform",
+        1.0,
+        "fan_avg",
+        "uniform",
+        ("xavier_uniform",),
+        "U(±limit), limit = sqrt(6 / (fan_in + fan_out))",
+    ),
+    _preset(
+        "GlorotNormal",
+        1.0,
+        "fan_avg",
+        "truncated_normal",
+        ("xavier_normal",),
+        "truncated N, std = sqrt(2 / (fan_in + fan_out))",
+    ),
+    _preset("LecunUniform", 1.0, "fan_in", "uniform", (), "U(±limit), limit = sqrt(3 / fan_in)"),
+    _preset("LecunNormal", 1.0, "fan_in", "truncated_normal", (), "truncated N, std = sqrt(1 / fan_in)"),
+    _preset("HeUniform", 2.0, "fan_in", "uniform", ("kaiming_uniform",), "U(±limit), limit = sqrt(6 / fan_in)"),
+    _preset("HeNormal", 2.0, "fan_in", "truncated_normal", ("kaiming_normal",), "truncated N, std = sqrt(2 / fan_in)"),
+    InitializerKind(
+        "Orthogonal",
+        ("OrthogonalInitializer",),
+        {"gain": 1.0, "seed": None},
+        "gain · Q of the QR of a standard normal (prod(shape[:-1]), shape[-1]) matrix; "
+        "element RMS = gain / sqrt(max(rows, cols))",
+    ),
+    InitializerKind("Identity", ("IdentityInitializer",), {"gain": 1.0}, "gain · eye(rows, cols); 2-D shapes only"),
     InitializerKind("Constant", (), {"value": 0.0}, "every element = value"),
     InitializerKind("Zeros", ("zero",), {}, "every element = 0"),
     InitializerKind("Ones", ("one",), {}, "every element = 1"),
@@ -205,8 +224,7 @@ def resolve(identifier: str | Mapping[str, Any], **overrides: Any) -> Initialize
     if unknown:
         accepted = ", ".join(f"`{p}`" for p in kind.defaults) or "no parameters"
         raise BadInputError(
-            f"{kind.class_name} does not take {', '.join(f'`{p}`' for p in unknown)} "
-            f"(it takes {accepted})."
+            f"{kind.class_name} does not take {', '.join(f'`{p}`' for p in unknown)} (it takes {accepted})."
         )
     config = {**kind.defaults, **given}
     name = kind.class_name
@@ -222,9 +240,7 @@ def resolve(identifier: str | Mapping[str, Any], **overrides: Any) -> Initialize
         if config["scale"] <= 0.0:
             raise BadInputError(f"Argument `scale` must be positive float. Received: scale={config['scale']:g}")
         if config["mode"] not in _MODES:
-            raise BadInputError(
-                f"Invalid `mode` argument: {config['mode']}. Please use one of {', '.join(_MODES)}"
-            )
+            raise BadInputError(f"Invalid `mode` argument: {config['mode']}. Please use one of {', '.join(_MODES)}")
         distribution = str(config["distribution"]).lower()
         if distribution == "normal":
             distribution = "truncated_normal"
@@ -251,8 +267,7 @@ def check_request(spec: InitializerSpec, shape: tuple[int, ...], dtype: str = "f
         )
     if spec.class_name == "Orthogonal" and len(shape) < 2:
         raise BadInputError(
-            "The tensor to initialize must be at least two-dimensional. "
-            f"Received: shape={shape} of rank {len(shape)}."
+            f"The tensor to initialize must be at least two-dimensional. Received: shape={shape} of rank {len(shape)}."
         )
     for key in ("input_axes", "output_axes"):
         axes = spec.config.get(key)

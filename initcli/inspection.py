@@ -42,13 +42,17 @@ class WeightRow:
     def is_default(self) -> bool | None:
         if self.initializer is None or self.default is None:
             return None
-        return self.initializer.class_name == self.default.class_name and _comparable(self.initializer) == \
-            _comparable(self.default)
+        return self.initializer.class_name == self.default.class_name and _comparable(self.initializer) == _comparable(
+            self.default
+        )
 
     def to_dict(self) -> dict[str, Any]:
         record = self.record
-        initializer = self.initializer.to_dict() if self.initializer else (
-            dict(record.initializer) if record.initializer else None)
+        initializer = (
+            self.initializer.to_dict()
+            if self.initializer
+            else (dict(record.initializer) if record.initializer else None)
+        )
         if initializer is not None:
             initializer = {"class_name": initializer.get("class_name"), "config": initializer.get("config")}
         return {
@@ -105,8 +109,9 @@ def _forget_bias_theory(spec: InitializerSpec, shape: tuple[int, ...]) -> tuple[
     expected = np.concatenate([np.full(units, value), np.ones(units), np.full(2 * units, value)])
     mean, var = float(expected.mean()), float(expected.var())
     fans = compute_fans(shape)
-    theory = Theory("constant", mean, math.sqrt(var), var, None, None, float(expected.min()),
-                    float(expected.max()), None, *fans)
+    theory = Theory(
+        "constant", mean, math.sqrt(var), var, None, None, float(expected.min()), float(expected.max()), None, *fans
+    )
     return theory, expected
 
 
@@ -126,8 +131,11 @@ def inspect_record(record: WeightRecord, alpha: float = DEFAULT_ALPHA, digest: b
             theory = theory_for(spec, record.shape, dtype)
         except BadInputError as error:
             notes.append(f"initializer cannot produce this shape: {error}")
-        if (record.layer_class in FORGET_GATE_CELLS and record.weight == "bias"
-                and record.settings.get("unit_forget_bias")):
+        if (
+            record.layer_class in FORGET_GATE_CELLS
+            and record.weight == "bias"
+            and record.settings.get("unit_forget_bias")
+        ):
             special = _forget_bias_theory(spec, record.shape)
             if special is not None:
                 theory, expected = special
@@ -142,8 +150,9 @@ def inspect_record(record: WeightRecord, alpha: float = DEFAULT_ALPHA, digest: b
     else:
         axes = record.fan_axes or (None, None)
         fan_in, fan_out = compute_fans(record.shape, *axes)
-    assessment = assess([values.reshape(-1)], int(values.size), theory, dtype, expected=expected, whole=values,
-                        alpha=alpha)
+    assessment = assess(
+        [values.reshape(-1)], int(values.size), theory, dtype, expected=expected, whole=values, alpha=alpha
+    )
     fingerprint = None
     if digest:
         hasher = hashlib.blake2b(f"{values.dtype}{values.shape}".encode(), digest_size=16)
@@ -163,8 +172,9 @@ def matches(record: WeightRecord, patterns: Sequence[str]) -> bool:
     return False
 
 
-def inspect_records(records: Iterator[WeightRecord], patterns: Sequence[str] = (),
-                    alpha: float = DEFAULT_ALPHA, digest: bool = False) -> Iterator[WeightRow]:
+def inspect_records(
+    records: Iterator[WeightRecord], patterns: Sequence[str] = (), alpha: float = DEFAULT_ALPHA, digest: bool = False
+) -> Iterator[WeightRow]:
     for record in records:
         if matches(record, patterns):
             yield inspect_record(record, alpha, digest)

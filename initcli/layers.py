@@ -35,21 +35,48 @@ class WeightSlot:
 # Default initializer of every initializer argument, per layer class (Keras 3.15 signatures).
 DEFAULTS: dict[str, dict[str, str]] = {}
 _KERNEL_BIAS = {"kernel_initializer": "glorot_uniform", "bias_initializer": "zeros"}
-for _name in ("Dense", "EinsumDense", "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose",
-              "Conv3DTranspose"):
+for _name in (
+    "Dense",
+    "EinsumDense",
+    "Conv1D",
+    "Conv2D",
+    "Conv3D",
+    "Conv1DTranspose",
+    "Conv2DTranspose",
+    "Conv3DTranspose",
+):
     DEFAULTS[_name] = dict(_KERNEL_BIAS)
 for _name in ("DepthwiseConv1D", "DepthwiseConv2D"):
     DEFAULTS[_name] = {"depthwise_initializer": "glorot_uniform", "bias_initializer": "zeros"}
 for _name in ("SeparableConv1D", "SeparableConv2D"):
-    DEFAULTS[_name] = {"depthwise_initializer": "glorot_uniform", "pointwise_initializer": "glorot_uniform",
-                       "bias_initializer": "zeros"}
-for _name in ("SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell", "ConvLSTM1D", "ConvLSTM2D",
-              "ConvLSTM3D"):
-    DEFAULTS[_name] = {"kernel_initializer": "glorot_uniform", "recurrent_initializer": "orthogonal",
-                       "bias_initializer": "zeros"}
+    DEFAULTS[_name] = {
+        "depthwise_initializer": "glorot_uniform",
+        "pointwise_initializer": "glorot_uniform",
+        "bias_initializer": "zeros",
+    }
+for _name in (
+    "SimpleRNN",
+    "LSTM",
+    "GRU",
+    "SimpleRNNCell",
+    "LSTMCell",
+    "GRUCell",
+    "ConvLSTM1D",
+    "ConvLSTM2D",
+    "ConvLSTM3D",
+):
+    DEFAULTS[_name] = {
+        "kernel_initializer": "glorot_uniform",
+        "recurrent_initializer": "orthogonal",
+        "bias_initializer": "zeros",
+    }
 DEFAULTS["Embedding"] = {"embeddings_initializer": "uniform"}
-DEFAULTS["BatchNormalization"] = {"beta_initializer": "zeros", "gamma_initializer": "ones",
-                                  "moving_mean_initializer": "zeros", "moving_variance_initializer": "ones"}
+DEFAULTS["BatchNormalization"] = {
+    "beta_initializer": "zeros",
+    "gamma_initializer": "ones",
+    "moving_mean_initializer": "zeros",
+    "moving_variance_initializer": "ones",
+}
 DEFAULTS["LayerNormalization"] = {"beta_initializer": "zeros", "gamma_initializer": "ones"}
 DEFAULTS["GroupNormalization"] = {"beta_initializer": "zeros", "gamma_initializer": "ones"}
 DEFAULTS["PReLU"] = {"alpha_initializer": "Zeros"}
@@ -57,10 +84,16 @@ DEFAULTS["MultiHeadAttention"] = dict(_KERNEL_BIAS)
 DEFAULTS["GroupQueryAttention"] = dict(_KERNEL_BIAS)
 DEFAULTS["ReversibleEmbedding"] = {"embeddings_initializer": "uniform"}
 # Other names Keras exports for the same classes.
-LAYER_ALIASES = {"Convolution1D": "Conv1D", "Convolution2D": "Conv2D", "Convolution3D": "Conv3D",
-                 "Convolution1DTranspose": "Conv1DTranspose", "Convolution2DTranspose": "Conv2DTranspose",
-                 "Convolution3DTranspose": "Conv3DTranspose", "SeparableConvolution1D": "SeparableConv1D",
-                 "SeparableConvolution2D": "SeparableConv2D"}
+LAYER_ALIASES = {
+    "Convolution1D": "Conv1D",
+    "Convolution2D": "Conv2D",
+    "Convolution3D": "Conv3D",
+    "Convolution1DTranspose": "Conv1DTranspose",
+    "Convolution2DTranspose": "Conv2DTranspose",
+    "Convolution3DTranspose": "Conv3DTranspose",
+    "SeparableConvolution1D": "SeparableConv1D",
+    "SeparableConvolution2D": "SeparableConv2D",
+}
 
 # Settings users ask about next to the weights (shown in each row's `settings`).
 SETTINGS = {
@@ -76,10 +109,14 @@ SETTINGS = {
     "GRUCell": ("reset_after",),
 }
 
-_TRANSPOSE_NOTE = ("Conv*Transpose kernels are (*kernel_size, filters, in_channels): Keras's fan_in/fan_out "
-                   "are the real fan_out/fan_in, swapped")
-_DEPTHWISE_NOTE = ("depthwise kernel (*kernel_size, in_channels, depth_multiplier): Keras's fan_in counts all "
-                   "input channels, though each output sees only prod(kernel_size) inputs")
+_TRANSPOSE_NOTE = (
+    "Conv*Transpose kernels are (*kernel_size, filters, in_channels): Keras's fan_in/fan_out "
+    "are the real fan_out/fan_in, swapped"
+)
+_DEPTHWISE_NOTE = (
+    "depthwise kernel (*kernel_size, in_channels, depth_multiplier): Keras's fan_in counts all "
+    "input channels, though each output sees only prod(kernel_size) inputs"
+)
 _RECURRENT_NOTE = "fans computed on the fused gates ({gates}·units columns), not per gate"
 
 
@@ -113,8 +150,10 @@ def _depthwise(config: Mapping[str, Any]) -> list[WeightSlot]:
 
 
 def _separable(config: Mapping[str, Any]) -> list[WeightSlot]:
-    out = [WeightSlot("depthwise_kernel", "depthwise_initializer", _DEPTHWISE_NOTE, fan_caveat=True),
-           WeightSlot("pointwise_kernel", "pointwise_initializer")]
+    out = [
+        WeightSlot("depthwise_kernel", "depthwise_initializer", _DEPTHWISE_NOTE, fan_caveat=True),
+        WeightSlot("pointwise_kernel", "pointwise_initializer"),
+    ]
     if _conditional(config, "use_bias"):
         out.append(WeightSlot("bias", "bias_initializer"))
     return out
@@ -123,8 +162,10 @@ def _separable(config: Mapping[str, Any]) -> list[WeightSlot]:
 def _recurrent(gates: int) -> Callable[[Mapping[str, Any]], list[WeightSlot]]:
     def slots(config: Mapping[str, Any]) -> list[WeightSlot]:
         note = _RECURRENT_NOTE.format(gates=gates) if gates > 1 else None
-        out = [WeightSlot("kernel", "kernel_initializer", note, fan_caveat=note is not None),
-               WeightSlot("recurrent_kernel", "recurrent_initializer", note, fan_caveat=note is not None)]
+        out = [
+            WeightSlot("kernel", "kernel_initializer", note, fan_caveat=note is not None),
+            WeightSlot("recurrent_kernel", "recurrent_initializer", note, fan_caveat=note is not None),
+        ]
         if _conditional(config, "use_bias"):
             bias_note = None
             if gates == 4 and _conditional(config, "unit_forget_bias"):
@@ -147,11 +188,17 @@ def _normalization(config: Mapping[str, Any]) -> list[WeightSlot]:
 
 
 def _batch_normalization(config: Mapping[str, Any]) -> list[WeightSlot]:
-    return [*_normalization(config),
-            WeightSlot("moving_mean", "moving_mean_initializer",
-                       "updated in training: moving = moving·momentum + batch_mean·(1 - momentum)"),
-            WeightSlot("moving_variance", "moving_variance_initializer",
-                       "updated in training with the batch's biased variance")]
+    return [
+        *_normalization(config),
+        WeightSlot(
+            "moving_mean",
+            "moving_mean_initializer",
+            "updated in training: moving = moving·momentum + batch_mean·(1 - momentum)",
+        ),
+        WeightSlot(
+            "moving_variance", "moving_variance_initializer", "updated in training with the batch's biased variance"
+        ),
+    ]
 
 
 LAYER_SLOTS: dict[str, Callable[[Mapping[str, Any]], list[WeightSlot]]] = {
@@ -164,7 +211,8 @@ LAYER_SLOTS: dict[str, Callable[[Mapping[str, Any]], list[WeightSlot]]] = {
     "PReLU": lambda config: [WeightSlot("alpha", "alpha_initializer")],
     "Normalization": lambda config: [
         WeightSlot(name, None, "set by adapt() or the mean/variance arguments, not by an initializer")
-        for name in ("mean", "variance", "count")],
+        for name in ("mean", "variance", "count")
+    ],
     "DepthwiseConv1D": _depthwise,
     "DepthwiseConv2D": _depthwise,
     "SeparableConv1D": _separable,
@@ -182,8 +230,14 @@ for _name in ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"):
 # Cells whose bias has a forget-gate quarter set to one when unit_forget_bias is on.
 FORGET_GATE_CELLS = ("LSTMCell", "ConvLSTMCell")
 # Recurrent layers keep their variables in a `cell` sublayer configured by the layer's own config.
-RNN_CELLS = {"SimpleRNN": "SimpleRNNCell", "LSTM": "LSTMCell", "GRU": "GRUCell", "ConvLSTM1D": "ConvLSTMCell",
-             "ConvLSTM2D": "ConvLSTMCell", "ConvLSTM3D": "ConvLSTMCell"}
+RNN_CELLS = {
+    "SimpleRNN": "SimpleRNNCell",
+    "LSTM": "LSTMCell",
+    "GRU": "GRUCell",
+    "ConvLSTM1D": "ConvLSTMCell",
+    "ConvLSTM2D": "ConvLSTMCell",
+    "ConvLSTM3D": "ConvLSTMCell",
+}
 CONTAINERS = ("Functional", "Sequential", "Model")
 # MultiHeadAttention's EinsumDense sublayers (attribute name in the weights file).
 ATTENTION_SUBLAYERS = ("query_dense", "key_dense", "value_dense", "output_dense")

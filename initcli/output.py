@@ -77,8 +77,7 @@ def render_markdown(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -
     return "\n".join(lines) + "\n"
 
 
-def render_rows_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
-                      title: str | None = None) -> Table:
+def render_rows_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], title: str | None = None) -> Table:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
@@ -104,5 +103,4 @@ def stderr_console() -> Console:
     return Console(file=sys.stderr, highlight=False)
 
 
-VERDICT_STYLES = {"consistent": "green", "suspicious": "yellow", "inconsistent": "bold red",
-                  "n/a": "dim"}
+VERDICT_STYLES = {"consistent": "green", "suspicious": "yellow", "inconsistent": "bold red", "n/a": "dim"}

@@ -82,8 +82,7 @@ def _uniform_draw(minval: float, maxval: float, dtype: str) -> _Draw:
     return _Draw("uniform", width, low)
 
 
-_UNIT = {"uniform": stateless.uniform, "normal": stateless.normal,
-         "truncated_normal": stateless.truncated_normal}
+_UNIT = {"uniform": stateless.uniform, "normal": stateless.normal, "truncated_normal": stateless.truncated_normal}
 
 
 def _resolve_seed(spec: InitializerSpec, seed: int | None) -> int:
@@ -92,9 +91,13 @@ def _resolve_seed(spec: InitializerSpec, seed: int | None) -> int:
     return keras_default_seed() if seed is None else seed
 
 
-def iter_chunks(spec: InitializerSpec, shape: tuple[int, ...], dtype: str = "float32",
-                seed: int | None = None, chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
-                ) -> Iterator[np.ndarray]:
+def iter_chunks(
+    spec: InitializerSpec,
+    shape: tuple[int, ...],
+    dtype: str = "float32",
+    seed: int | None = None,
+    chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+) -> Iterator[np.ndarray]:
     """Yield the flattened tensor Keras would draw, in order, `chunk_elements` at a time.
 
     Args:
@@ -121,8 +124,9 @@ def iter_chunks(spec: InitializerSpec, shape: tuple[int, ...], dtype: str = "flo
         yield values
 
 
-def draw_whole(spec: InitializerSpec, shape: tuple[int, ...], dtype: str = "float32",
-               seed: int | None = None) -> np.ndarray:
+def draw_whole(
+    spec: InitializerSpec, shape: tuple[int, ...], dtype: str = "float32", seed: int | None = None
+) -> np.ndarray:
     """The whole tensor, for any initializer."""
     check_request(spec, shape, dtype)
     target = numpy_dtype(dtype)
@@ -140,8 +144,9 @@ def draw_whole(spec: InitializerSpec, shape: tuple[int, ...], dtype: str = "floa
     return parts[0].reshape(shape) if parts else np.empty(shape, dtype=target)
 
 
-def _orthogonal(spec: InitializerSpec, shape: tuple[int, ...], target: np.dtype, dtype: str,
-                seed: int | None) -> np.ndarray:
+def _orthogonal(
+    spec: InitializerSpec, shape: tuple[int, ...], target: np.dtype, dtype: str, seed: int | None
+) -> np.ndarray:
     rows, cols = math.prod(shape[:-1]), shape[-1]
     flat_shape = (max(rows, cols), min(rows, cols))
     stream = PhiloxStream.from_seed(*tf_seed(_resolve_seed(spec, seed)))
@@ -155,8 +160,13 @@ def _orthogonal(spec: InitializerSpec, shape: tuple[int, ...], target: np.dtype,
     return np.asarray(spec.config["gain"], target) * q.reshape(shape)
 
 
-def draw(spec: InitializerSpec, shape: tuple[int, ...], dtype: str = "float32",
-         seed: int | None = None, engine: str = "numpy") -> np.ndarray:
+def draw(
+    spec: InitializerSpec,
+    shape: tuple[int, ...],
+    dtype: str = "float32",
+    seed: int | None = None,
+    engine: str = "numpy",
+) -> np.ndarray:
     """The tensor `spec` produces at `shape`, through the numpy engine or Keras itself."""
     if engine == "keras":
         from initcli import keras_bridge

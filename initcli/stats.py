@@ -115,8 +115,7 @@ class StatsAccumulator:
         if self._count == 0:
             return SampleStats(self._seen, None, None, None, None, None, self._nonfinite)
         var = max(self._m2 / self._count, 0.0)
-        return SampleStats(self._seen, self._mean, var, math.sqrt(var), self._min, self._max,
-                           self._nonfinite)
+        return SampleStats(self._seen, self._mean, var, math.sqrt(var), self._min, self._max, self._nonfinite)
 
     def ks_sample(self) -> np.ndarray:
         """The systematic subsample (every `ks_stride`-th element), finite values only.
@@ -205,8 +204,10 @@ def _rounding_neighbours(values: np.ndarray, dtype: str) -> tuple[np.ndarray, np
     """The next representable float16/bfloat16 values below and above, as float64."""
     if dtype == "float16":
         half = values.astype(np.float16)
-        return (np.nextafter(half, np.float16(-np.inf)).astype(np.float64),
-                np.nextafter(half, np.float16(np.inf)).astype(np.float64))
+        return (
+            np.nextafter(half, np.float16(-np.inf)).astype(np.float64),
+            np.nextafter(half, np.float16(np.inf)).astype(np.float64),
+        )
     if dtype == "bfloat16":
         # bfloat16 is the top half of a float32: one bfloat16 step is 2^16 float32 units.
         magnitude = np.abs(values).astype(np.float32).view(np.uint32).astype(np.int64)
@@ -246,8 +247,9 @@ def ks_test(sample: np.ndarray, theory: Theory, dtype: str = "float64") -> tuple
         return None
     empirical_after = np.cumsum(counts) / sample.size
     empirical_before = empirical_after - counts / sample.size
-    statistic = float(max(np.max(np.abs(empirical_after - expected_after)),
-                          np.max(np.abs(empirical_before - expected_before))))
+    statistic = float(
+        max(np.max(np.abs(empirical_after - expected_after)), np.max(np.abs(empirical_before - expected_before)))
+    )
     return statistic, kolmogorov_pvalue(statistic, int(sample.size))
 
 
@@ -269,8 +271,13 @@ def _ks_continuous(ordered: np.ndarray, theory: Theory) -> tuple[float, float] |
     return statistic, kolmogorov_pvalue(statistic, n)
 
 
-def compute_checks(stats: SampleStats, theory: Theory | None, ks_sample: np.ndarray,
-                   alpha: float = DEFAULT_ALPHA, dtype: str = "float64") -> Checks:
+def compute_checks(
+    stats: SampleStats,
+    theory: Theory | None,
+    ks_sample: np.ndarray,
+    alpha: float = DEFAULT_ALPHA,
+    dtype: str = "float64",
+) -> Checks:
     """Compare measured statistics with the theory (random distributions only)."""
     if theory is None or stats.mean is None or theory.std is None or theory.mean is None:
         return Checks()
@@ -322,8 +329,9 @@ def orthogonality_tolerance(dtype: str) -> float:
     return {"float64": 1e-8, "float32": 1e-4, "float16": 2e-2, "bfloat16": 1e-1}.get(dtype, 1e-4)
 
 
-def verdict(stats: SampleStats, theory: Theory | None, checks: Checks, dtype: str = "float32",
-            alpha: float = DEFAULT_ALPHA) -> str:
+def verdict(
+    stats: SampleStats, theory: Theory | None, checks: Checks, dtype: str = "float32", alpha: float = DEFAULT_ALPHA
+) -> str:
     """consistent, suspicious, inconsistent, or n/a where no theory applies.
 
     Random distributions: the smallest of the mean, std and KS p-values, Bonferroni-corrected
@@ -343,8 +351,9 @@ def verdict(stats: SampleStats, theory: Theory | None, checks: Checks, dtype: st
         if theory.distribution == "orthogonal":
             tolerance = orthogonality_tolerance(dtype)
         else:
-            tolerance = {"float16": 1e-3, "bfloat16": 1e-2}.get(dtype, 1e-6) * max(1.0, abs(theory.high or 0),
-                                                                              abs(theory.low or 0))
+            tolerance = {"float16": 1e-3, "bfloat16": 1e-2}.get(dtype, 1e-6) * max(
+                1.0, abs(theory.high or 0), abs(theory.low or 0)
+            )
         return "consistent" if checks.max_abs_error <= tolerance else "inconsistent"
     if checks.mean_pvalue is None:
         return "n/a"

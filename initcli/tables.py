@@ -46,30 +46,40 @@ def assessment_table(assessment: Assessment, title: str) -> Table:
     table.add_row("mean", theory_cell(theory, "mean"), format_value(sample.mean), mean_check)
     std_check = ""
     if checks.std_ratio is not None:
-        std_check = (f"ratio {checks.std_ratio:.4f}, expected within "
-                     f"[{checks.std_ratio_low:.4f}, {checks.std_ratio_high:.4f}]")
+        std_check = (
+            f"ratio {checks.std_ratio:.4f}, expected within [{checks.std_ratio_low:.4f}, {checks.std_ratio_high:.4f}]"
+        )
     table.add_row("std (of the values)", theory_cell(theory, "std"), format_value(sample.std), std_check)
     table.add_row("var", theory_cell(theory, "var"), format_value(sample.var), "")
     if theory is not None and theory.stddev_param is not None:
-        label = "stddev_param (underlying normal, before truncation)" \
-            if theory.distribution == "truncated_normal" else "stddev_param (normal's stddev)"
+        label = (
+            "stddev_param (underlying normal, before truncation)"
+            if theory.distribution == "truncated_normal"
+            else "stddev_param (normal's stddev)"
+        )
         table.add_row(label, format_value(theory.stddev_param), "", "")
     if theory is not None and theory.limit is not None:
-        label = "limit (uniform half-width)" if theory.distribution == "uniform" \
+        label = (
+            "limit (uniform half-width)"
+            if theory.distribution == "uniform"
             else "limit (truncation bound, 2·stddev_param)"
+        )
         table.add_row(label, format_value(theory.limit), "", "")
-    bounds = "" if theory is None or theory.low is None else \
-        f"[{format_value(theory.low)}, {format_value(theory.high)}]"
+    bounds = (
+        "" if theory is None or theory.low is None else f"[{format_value(theory.low)}, {format_value(theory.high)}]"
+    )
     table.add_row("min / max", bounds, f"{format_value(sample.min)} / {format_value(sample.max)}", "")
     if checks.ks_statistic is not None:
-        table.add_row("distribution", theory.distribution if theory else "", "",
-                      f"KS D = {checks.ks_statistic:.4g}, p = {checks.ks_pvalue:.3g} "
-                      f"(n = {checks.ks_sample_size})")
+        table.add_row(
+            "distribution",
+            theory.distribution if theory else "",
+            "",
+            f"KS D = {checks.ks_statistic:.4g}, p = {checks.ks_pvalue:.3g} (n = {checks.ks_sample_size})",
+        )
     elif theory is not None:
         table.add_row("distribution", theory.distribution, "", "")
     if checks.max_abs_error is not None:
-        what = "max |QᵀQ/gain² − I|" if theory and theory.distribution == "orthogonal" \
-            else "max |value − expected|"
+        what = "max |QᵀQ/gain² − I|" if theory and theory.distribution == "orthogonal" else "max |value − expected|"
         table.add_row(what, "0", format_value(checks.max_abs_error), "")
     table.add_row("count / non-finite", "", f"{sample.count} / {sample.nonfinite}", "")
     style = VERDICT_STYLES.get(assessment.verdict, "")
@@ -124,10 +134,16 @@ def inspect_table(rows: list[Any], title: str, fresh: dict[str, Any] | None = No
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", show_lines=False)
-    for column, justify in [("weight (path)", "left"), ("shape", "left"), ("fan_in/out", "right"),
-                            ("initializer", "left"), ("theory std", "right"), ("mean", "right"),
-                            ("std", "right"), ("verdict", "left")] + (
-                                [("fresh std", "right"), ("std / fresh", "right")] if fresh is not None else []):
+    for column, justify in [
+        ("weight (path)", "left"),
+        ("shape", "left"),
+        ("fan_in/out", "right"),
+        ("initializer", "left"),
+        ("theory std", "right"),
+        ("mean", "right"),
+        ("std", "right"),
+        ("verdict", "left"),
+    ] + ([("fresh std", "right"), ("std / fresh", "right")] if fresh is not None else []):
         table.add_column(column, justify=justify, overflow="fold")
     previous_layer = None
     for row in rows:
@@ -146,10 +162,16 @@ def inspect_table(rows: list[Any], title: str, fresh: dict[str, Any] | None = No
         sample = row.assessment.sample
         style = VERDICT_STYLES.get(row.assessment.verdict, "")
         marks = " *" if row.notes else ""
-        cells = [f"{record.path}{marks}", format_value(list(record.shape)) or "()",
-                 f"{row.fan_in}/{row.fan_out}", configured,
-                 format_value(theory.std if theory else None, 4), format_value(sample.mean, 4),
-                 format_value(sample.std, 4), f"[{style}]{row.assessment.verdict}[/]"]
+        cells = [
+            f"{record.path}{marks}",
+            format_value(list(record.shape)) or "()",
+            f"{row.fan_in}/{row.fan_out}",
+            configured,
+            format_value(theory.std if theory else None, 4),
+            format_value(sample.mean, 4),
+            format_value(sample.std, 4),
+            f"[{style}]{row.assessment.verdict}[/]",
+        ]
         if fresh is not None:
             fresh_row = fresh.get(record.path)
             fresh_std = fresh_row.assessment.sample.std if fresh_row is not None else None

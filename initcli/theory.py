@@ -163,8 +163,19 @@ def _truncated(mean: float, stddev: float, fans: tuple[int, int], **extra: Any) 
     underlying = abs(stddev)
     var = TRUNCATED_VARIANCE * underlying**2
     bound = TRUNCATION_SIGMAS * underlying
-    return Theory("truncated_normal", mean, math.sqrt(var), var, bound, stddev, mean - bound,
-                  mean + bound, TRUNCATED_EXCESS_KURTOSIS, *fans, **extra)
+    return Theory(
+        "truncated_normal",
+        mean,
+        math.sqrt(var),
+        var,
+        bound,
+        stddev,
+        mean - bound,
+        mean + bound,
+        TRUNCATED_EXCESS_KURTOSIS,
+        *fans,
+        **extra,
+    )
 
 
 def _uniform(low: float, high: float, fans: tuple[int, int], dtype: str, **extra: Any) -> Theory:
@@ -179,11 +190,34 @@ def _uniform(low: float, high: float, fans: tuple[int, int], dtype: str, **extra
         low_t, width_t = keras_uniform_bounds(low, high, dtype)
         atoms = np.sort(((unit_uniform_grid(dtype) * width_t).astype(low_t.dtype) + low_t).astype(np.float64))
         var = float(np.var(atoms))
-        return Theory("uniform", float(np.mean(atoms)), math.sqrt(var), var, width / 2.0, None,
-                      min(low, high), max(low, high), -1.2, *fans, atoms=atoms, **extra)
+        return Theory(
+            "uniform",
+            float(np.mean(atoms)),
+            math.sqrt(var),
+            var,
+            width / 2.0,
+            None,
+            min(low, high),
+            max(low, high),
+            -1.2,
+            *fans,
+            atoms=atoms,
+            **extra,
+        )
     var = width * width / 12.0
-    return Theory("uniform", (low + high) / 2.0, math.sqrt(var), var, width / 2.0, None,
-                  min(low, high), max(low, high), -1.2, *fans, **extra)
+    return Theory(
+        "uniform",
+        (low + high) / 2.0,
+        math.sqrt(var),
+        var,
+        width / 2.0,
+        None,
+        min(low, high),
+        max(low, high),
+        -1.2,
+        *fans,
+        **extra,
+    )
 
 
 def _constant(value: float, fans: tuple[int, int]) -> Theory:
@@ -226,8 +260,18 @@ def theory_for(spec: InitializerSpec, shape: tuple[int, ...], dtype: str = "floa
         count = rows * cols
         mean = gain * ones / count
         var = gain * gain * ones / count - mean * mean
-        return Theory("identity", mean, math.sqrt(max(var, 0.0)), max(var, 0.0), None, None,
-                      min(0.0, gain), max(0.0, gain), None, *fans)
+        return Theory(
+            "identity",
+            mean,
+            math.sqrt(max(var, 0.0)),
+            max(var, 0.0),
+            None,
+            None,
+            min(0.0, gain),
+            max(0.0, gain),
+            None,
+            *fans,
+        )
     if name == "Orthogonal":
         gain = abs(config["gain"])
         rows, cols = math.prod(shape[:-1]), shape[-1]

@@ -48,8 +48,10 @@ def test_spec_builds_what_keras_builds(keras, spec):
 @pytest.mark.tensorflow
 def test_model_json_and_functions(keras, tmp_path, monkeypatch):
     keras.utils.set_random_seed(3)
-    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, kernel_initializer="he_uniform"),
-                              keras.layers.LayerNormalization()], name="from_json")
+    model = keras.Sequential(
+        [keras.Input((5,)), keras.layers.Dense(4, kernel_initializer="he_uniform"), keras.layers.LayerNormalization()],
+        name="from_json",
+    )
     (tmp_path / "model.json").write_text(model.to_json())
     data = inspect_json("--spec", str(tmp_path / "model.json"), "--seed", "1")
     assert [tuple(r["shape"]) for r in data["weights"]] == [tuple(w.shape) for w in model.weights]
@@ -74,16 +76,23 @@ def test_model_json_and_functions(keras, tmp_path, monkeypatch):
 
 
 @pytest.mark.tensorflow
-@pytest.mark.parametrize(("spec", "message"), [
-    ({"input_shape": [4], "layers": [{"Dense": {"units": 3}}, {"Densse": {"units": 2}}]},
-     "layers[1]: unknown layer class 'Densse'"),
-    ({"input_shape": [4], "layers": [{"Dense": {"units": 3, "kernel_initializer": "glorot_unifrom"}}]},
-     "layers[0]: Dense:"),
-    ({"input_shape": [4], "layers": [{"Dense": {"unitz": 3}}]}, "layers[0]: Dense:"),
-    ({"input_shape": [4, 4], "layers": [{"Conv2D": {"filters": 2, "kernel_size": 3}}]}, "Keras cannot build"),
-    ({"input_shape": [4], "layers": [{"Lambda": {"function": "x"}}]}, "Lambda layers run arbitrary code"),
-    ({"layers": [{"Dense": {"units": 3}}]}, "`input_shape` must be a list"),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            {"input_shape": [4], "layers": [{"Dense": {"units": 3}}, {"Densse": {"units": 2}}]},
+            "layers[1]: unknown layer class 'Densse'",
+        ),
+        (
+            {"input_shape": [4], "layers": [{"Dense": {"units": 3, "kernel_initializer": "glorot_unifrom"}}]},
+            "layers[0]: Dense:",
+        ),
+        ({"input_shape": [4], "layers": [{"Dense": {"unitz": 3}}]}, "layers[0]: Dense:"),
+        ({"input_shape": [4, 4], "layers": [{"Conv2D": {"filters": 2, "kernel_size": 3}}]}, "Keras cannot build"),
+        ({"input_shape": [4], "layers": [{"Lambda": {"function": "x"}}]}, "Lambda layers run arbitrary code"),
+        ({"layers": [{"Dense": {"units": 3}}]}, "`input_shape` must be a list"),
+    ],
+)
 def test_spec_errors_name_the_location(keras, tmp_path, spec, message):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(spec))

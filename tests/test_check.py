@@ -91,17 +91,22 @@ def test_copied_kernel_fails_duplicate(tmp_path):
         weights["layers/bidirectional/backward_layer/cell/vars/0"][...] = forward
 
     findings = run_check(_edited(tmp_path, MODELS / "rnn.keras", copy), "--only", "duplicate", expect=3)["findings"]
-    assert [(f["check"], f["path"]) for f in findings] == [
-        ("duplicate", "bidirectional/backward_gru/gru_cell/kernel")]
+    assert [(f["check"], f["path"]) for f in findings] == [("duplicate", "bidirectional/backward_gru/gru_cell/kernel")]
     assert "bidirectional/forward_gru/gru_cell/kernel" in findings[0]["message"]
 
 
 def test_rules_file(tmp_path):
     rules = tmp_path / "rules.json"
-    rules.write_text(json.dumps({"rules": [
-        {"layer": "mlp/hidden*/kernel", "initializer": "he_normal", "std_range": [0.04, 0.06]},
-        {"layer": "logits", "max_abs_mean": 1e-9},
-    ]}))
+    rules.write_text(
+        json.dumps(
+            {
+                "rules": [
+                    {"layer": "mlp/hidden*/kernel", "initializer": "he_normal", "std_range": [0.04, 0.06]},
+                    {"layer": "logits", "max_abs_mean": 1e-9},
+                ]
+            }
+        )
+    )
     findings = run_check(MODELS / "mlp.keras", "--rules", str(rules), "--only", "rules", expect=3)["findings"]
     messages = {(f["path"], f["message"].split(",")[0]) for f in findings}
     assert ("mlp/hidden2/kernel", "initializer GlorotUniform") in messages
@@ -133,13 +138,20 @@ def test_bad_inputs_use_documented_codes(tmp_path):
 def test_real_models_with_keras_mistakes(keras, tmp_path):
     """A shared unseeded initializer instance and a He-initialized Conv2DTranspose, built by Keras."""
     shared = keras.initializers.GlorotUniform()
-    model = keras.Sequential([keras.layers.Input((8,)), keras.layers.Dense(8, kernel_initializer=shared, name="a"),
-                              keras.layers.Dense(8, kernel_initializer=shared, name="b")], name="shared")
+    model = keras.Sequential(
+        [
+            keras.layers.Input((8,)),
+            keras.layers.Dense(8, kernel_initializer=shared, name="a"),
+            keras.layers.Dense(8, kernel_initializer=shared, name="b"),
+        ],
+        name="shared",
+    )
     model.save(tmp_path / "shared.keras")
     findings = run_check(tmp_path / "shared.keras", expect=3)["findings"]
     assert [(f["check"], f["path"]) for f in findings] == [("duplicate", "shared/b/kernel")]
-    model = keras.Sequential([keras.layers.Input((4, 4, 3)),
-                              keras.layers.Conv2DTranspose(16, 3, kernel_initializer="he_normal", name="up")])
+    model = keras.Sequential(
+        [keras.layers.Input((4, 4, 3)), keras.layers.Conv2DTranspose(16, 3, kernel_initializer="he_normal", name="up")]
+    )
     model.save(tmp_path / "up.keras")
     assert run_check(tmp_path / "up.keras", expect=0)["warnings"] == 1
     findings = run_check(tmp_path / "up.keras", "--strict", expect=3)["findings"]

@@ -33,10 +33,17 @@ def sample_json(*args: str) -> dict:
 def test_sample_json_contract_and_values():
     data = sample_json("--init", "glorot_normal", "--shape", "3x3x64x128", "--seed", "0")
     assert data["schema_version"] == 1
-    assert data["initializer"] == {"class_name": "GlorotNormal",
-                                   "config": {"seed": None, "input_axes": None, "output_axes": None}}
+    assert data["initializer"] == {
+        "class_name": "GlorotNormal",
+        "config": {"seed": None, "input_axes": None, "output_axes": None},
+    }
     assert (data["shape"], data["dtype"], data["seed"], data["fan_in"], data["fan_out"]) == (
-        [3, 3, 64, 128], "float32", 0, 576, 1152)
+        [3, 3, 64, 128],
+        "float32",
+        0,
+        576,
+        1152,
+    )
     assert set(data["theory"]) >= {"distribution", "mean", "std", "var", "limit", "stddev_param"}
     assert data["theory"]["std"] == pytest.approx(math.sqrt(2 / (576 + 1152)))
     assert data["theory"]["stddev_param"] == pytest.approx(math.sqrt(2 / 1728) / 0.87962566103423978)
@@ -81,14 +88,20 @@ def test_unknown_initializer_suggests_names():
     assert "Unknown initializer 'glorot_unifrom'" in result.stderr and "glorot_uniform" in result.stderr
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--init", "variance_scaling", "--scale", "-1"], "Argument `scale` must be positive float. Received: scale=-1"),
-    (["--init", "variance_scaling", "--mode", "fan_up"], "Invalid `mode` argument: fan_up"),
-    (["--init", "identity", "--shape", "3x3x3"], "Identity matrix initializer can only be used for 2D matrices"),
-    (["--init", "orthogonal", "--shape", "5"], "must be at least two-dimensional"),
-    (["--init", "glorot_uniform", "--gain", "2"], "GlorotUniform does not take `gain`"),
-    (["--init", "glorot_uniform", "--seed", str(2**64)], "64-bit"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--init", "variance_scaling", "--scale", "-1"],
+            "Argument `scale` must be positive float. Received: scale=-1",
+        ),
+        (["--init", "variance_scaling", "--mode", "fan_up"], "Invalid `mode` argument: fan_up"),
+        (["--init", "identity", "--shape", "3x3x3"], "Identity matrix initializer can only be used for 2D matrices"),
+        (["--init", "orthogonal", "--shape", "5"], "must be at least two-dimensional"),
+        (["--init", "glorot_uniform", "--gain", "2"], "GlorotUniform does not take `gain`"),
+        (["--init", "glorot_uniform", "--seed", str(2**64)], "64-bit"),
+    ],
+)
 def test_parameters_keras_rejects_are_usage_errors(args, message):
     if "--shape" not in args:
         args = [*args, "--shape", "4x4"]
@@ -112,8 +125,9 @@ def test_sample_other_formats(output_format):
 
 
 def test_hist_and_dtype_options():
-    out = run("sample", "--init", "glorot_uniform", "--shape", "200x100", "--seed", "1", "--dtype", "bfloat16",
-              "--hist").stdout
+    out = run(
+        "sample", "--init", "glorot_uniform", "--shape", "200x100", "--seed", "1", "--dtype", "bfloat16", "--hist"
+    ).stdout
     assert "histogram" in out and "█" in out
 
 
@@ -170,17 +184,30 @@ def test_version():
 
 
 def _imported_modules(code: str) -> set[str]:
-    out = subprocess.run([sys.executable, "-c", code + "\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return set(json.loads(out.splitlines()[-1]))
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["list"], ["explain", "he_normal", "--shape", "3x3"],
-                                  ["sample", "--init", "glorot_normal", "--shape", "3x3x8x8", "--seed", "0"],
-                                  ["sample", "--init", "orthogonal", "--shape", "8x8", "--seed", "0"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["list"],
+        ["explain", "he_normal", "--shape", "3x3"],
+        ["sample", "--init", "glorot_normal", "--shape", "3x3x8x8", "--seed", "0"],
+        ["sample", "--init", "orthogonal", "--shape", "8x8", "--seed", "0"],
+    ],
+)
 def test_no_tensorflow_import(argv):
-    code = ("import sys\nfrom initcli.cli import cli\n"
-            f"try:\n    cli({argv!r}, prog_name='initcli')\nexcept SystemExit:\n    pass")
+    code = (
+        "import sys\nfrom initcli.cli import cli\n"
+        f"try:\n    cli({argv!r}, prog_name='initcli')\nexcept SystemExit:\n    pass"
+    )
     modules = _imported_modules(code)
     # h5py is for reading models: commands that draw or explain must not pay for it either.
     assert not {m for m in modules if m.split(".")[0] in ("tensorflow", "keras", "scipy", "h5py")}
@@ -194,8 +221,19 @@ def test_keras_engine_agrees(keras):
 
 
 def test_columns_select_and_order_flat_output():
-    out = run("sample", "--init", "he_normal", "--shape", "64x32", "--seed", "3", "--format", "csv",
-              "--columns", "verdict,fan_in,theory_std").stdout
+    out = run(
+        "sample",
+        "--init",
+        "he_normal",
+        "--shape",
+        "64x32",
+        "--seed",
+        "3",
+        "--format",
+        "csv",
+        "--columns",
+        "verdict,fan_in,theory_std",
+    ).stdout
     header, row = out.splitlines()
     assert header == "verdict,fan_in,theory_std"
     assert row.split(",")[1] == "64" and float(row.split(",")[2]) == pytest.approx(math.sqrt(2 / 64))

@@ -37,10 +37,13 @@ def test_defaults_source_keras_equals_table(keras):
 
 def test_defaults_command():
     rows = run_json("defaults", "dense", "Convolution2D", "BatchNormalization", "--framework", "keras,torch,flax")[
-        "defaults"]
+        "defaults"
+    ]
     assert [(r["layer"], r["argument"], r["default"]) for r in rows[:3]] == [
-        ("Dense", "kernel_initializer", "glorot_uniform"), ("Dense", "bias_initializer", "zeros"),
-        ("Conv2D", "kernel_initializer", "glorot_uniform")]
+        ("Dense", "kernel_initializer", "glorot_uniform"),
+        ("Dense", "bias_initializer", "zeros"),
+        ("Conv2D", "kernel_initializer", "glorot_uniform"),
+    ]
     batchnorm = [r for r in rows if r["layer"] == "BatchNormalization"]
     assert {r["argument"]: r["default"] for r in batchnorm} == DEFAULTS["BatchNormalization"]
     assert "momentum 0.1" in batchnorm[0]["torch"] and "1 - Keras momentum" in batchnorm[0]["torch"]
@@ -61,9 +64,16 @@ def test_batchnorm_reference_example():
 
 
 @pytest.mark.tensorflow
-@pytest.mark.parametrize(("momentum", "epsilon", "shape", "steps"), [
-    (0.5, 1e-3, (2,), 1), (0.99, 1e-3, (16, 3), 5), (0.9, 1e-5, (4, 5, 2), 3), (0.0, 0.1, (7, 1), 2),
-    (1.0, 1e-3, (8, 4), 2)])
+@pytest.mark.parametrize(
+    ("momentum", "epsilon", "shape", "steps"),
+    [
+        (0.5, 1e-3, (2,), 1),
+        (0.99, 1e-3, (16, 3), 5),
+        (0.9, 1e-5, (4, 5, 2), 3),
+        (0.0, 0.1, (7, 1), 2),
+        (1.0, 1e-3, (8, 4), 2),
+    ],
+)
 def test_batchnorm_equals_keras_layer(keras, momentum, epsilon, shape, steps):
     batch = np.random.default_rng(len(shape) + steps).normal(1.5, 2.0, size=shape).astype(np.float32)
     history, training, inference = explain(batch, momentum, epsilon, steps)

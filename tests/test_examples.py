@@ -17,8 +17,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_ci_script_passes_on_the_examples():
     if shutil.which("initcli") is None:
         pytest.skip("initcli is not installed as a command")
-    result = subprocess.run(["bash", str(ROOT / "examples/ci/check-init.sh"), str(ROOT / "examples/models/mlp.keras")],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["bash", str(ROOT / "examples/ci/check-init.sh"), str(ROOT / "examples/models/mlp.keras")],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -27,8 +30,12 @@ def test_readme_initcli_commands_run():
     if shutil.which("initcli") is None:
         pytest.skip("initcli is not installed as a command")
     readme = (ROOT / "README.md").read_text()
-    commands = [line.strip() for block in re.findall(r"```(?:bash|console)?\n(.*?)```", readme, re.S)
-                for line in block.splitlines() if line.strip().startswith("initcli ")]
+    commands = [
+        line.strip()
+        for block in re.findall(r"```(?:bash|console)?\n(.*?)```", readme, re.S)
+        for line in block.splitlines()
+        if line.strip().startswith("initcli ")
+    ]
     assert len(commands) >= 5
     if not HAS_TENSORFLOW:  # the core suite runs without TensorFlow: skip the commands that build models
         commands = [c for c in commands if not re.search(r"--spec|\.py:|--fresh|--source keras", c)]

@@ -36,9 +36,11 @@ def _h5_arrays(source) -> list[np.ndarray]:
     """Every variable array in a Keras 3 weights file, read directly with h5py."""
     arrays = []
     with h5py.File(source, "r") as weights:
+
         def visit(name, item):
             if isinstance(item, h5py.Dataset):
                 arrays.append(np.asarray(item[()], dtype=np.float64))
+
         weights.visititems(visit)
     return arrays
 
@@ -98,8 +100,12 @@ def test_rows_report_fan_caveats_and_settings():
 
 def test_layer_filter_and_flat_formats():
     data = inspect_json(MODELS / "mlp.keras", "--layer", "hidden*")
-    assert [r["path"] for r in data["weights"]] == ["mlp/hidden1/kernel", "mlp/hidden1/bias",
-                                                   "mlp/hidden2/kernel", "mlp/hidden2/bias"]
+    assert [r["path"] for r in data["weights"]] == [
+        "mlp/hidden1/kernel",
+        "mlp/hidden1/bias",
+        "mlp/hidden2/kernel",
+        "mlp/hidden2/bias",
+    ]
     rows = list(csv.DictReader(io.StringIO(run("inspect", str(MODELS / "mlp.keras"), "--format", "csv").stdout)))
     assert rows[0]["path"] == "mlp/hidden1/kernel" and rows[0]["initializer"] == "HeNormal()"
     assert rows[0]["default_initializer"] == "GlorotUniform()" and rows[0]["is_default"] == "false"
@@ -110,15 +116,18 @@ def test_layer_filter_and_flat_formats():
 
 
 def test_inspect_json_imports_neither_tensorflow_nor_rich():
-    code = ("import sys, json\nfrom initcli.cli import cli\n"
-            f"try:\n    cli(['inspect', {str(MODELS / 'rnn.keras')!r}, '--format', 'json'], prog_name='initcli')\n"
-            "except SystemExit:\n    pass\n"
-            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'rich'))))")
+    code = (
+        "import sys, json\nfrom initcli.cli import cli\n"
+        f"try:\n    cli(['inspect', {str(MODELS / 'rnn.keras')!r}, '--format', 'json'], prog_name='initcli')\n"
+        "except SystemExit:\n    pass\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'rich'))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out.splitlines()[-1]) == []
 
 
 # --- hostile and broken files -------------------------------------------------------------------
+
 
 def _rewrite_archive(source: Path, target: Path, replace: dict, drop=(), compress=zipfile.ZIP_STORED) -> Path:
     with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w", compress) as out:
@@ -162,17 +171,26 @@ def test_truncated_archives(tmp_path):
 
 
 def test_archive_without_config_or_with_bad_json(tmp_path):
-    _expect_error(_rewrite_archive(MODELS / "mlp.keras", tmp_path / "a.keras", {}, drop=("config.json",)),
-                  "no config.json")
-    _expect_error(_rewrite_archive(MODELS / "mlp.keras", tmp_path / "b.keras", {"config.json": b"{not json"}),
-                  "config.json is not valid JSON")
-    _expect_error(_rewrite_archive(MODELS / "mlp.keras", tmp_path / "c.keras", {"config.json": b"[1, 2]"}),
-                  "does not describe a Keras model")
+    _expect_error(
+        _rewrite_archive(MODELS / "mlp.keras", tmp_path / "a.keras", {}, drop=("config.json",)), "no config.json"
+    )
+    _expect_error(
+        _rewrite_archive(MODELS / "mlp.keras", tmp_path / "b.keras", {"config.json": b"{not json"}),
+        "config.json is not valid JSON",
+    )
+    _expect_error(
+        _rewrite_archive(MODELS / "mlp.keras", tmp_path / "c.keras", {"config.json": b"[1, 2]"}),
+        "does not describe a Keras model",
+    )
 
 
 def test_zip_bomb_member_is_refused(tmp_path):
-    bomb = _rewrite_archive(MODELS / "mlp.keras", tmp_path / "bomb.keras",
-                            {"model.weights.h5": b"\0" * (50 * 1024 * 1024)}, compress=zipfile.ZIP_DEFLATED)
+    bomb = _rewrite_archive(
+        MODELS / "mlp.keras",
+        tmp_path / "bomb.keras",
+        {"model.weights.h5": b"\0" * (50 * 1024 * 1024)},
+        compress=zipfile.ZIP_DEFLATED,
+    )
     _expect_error(bomb, "zip bomb")
 
 
@@ -184,8 +202,9 @@ def test_hdf5_links_are_refused(tmp_path):
         weights["layers/extra"] = h5py.ExternalLink("/etc/passwd", "/")
 
     for name, edit, fragment in [("soft", soft, "SoftLink"), ("external", external, "ExternalLink")]:
-        target = _rewrite_archive(MODELS / "mlp.keras", tmp_path / f"{name}.keras",
-                                  {"model.weights.h5": _weights_with(tmp_path, edit)})
+        target = _rewrite_archive(
+            MODELS / "mlp.keras", tmp_path / f"{name}.keras", {"model.weights.h5": _weights_with(tmp_path, edit)}
+        )
         _expect_error(target, fragment)
 
 
@@ -195,8 +214,9 @@ def test_missing_dataset_is_reported(tmp_path):
         weights.visititems(lambda name, item: holders.append(name) if name.endswith("vars") and "0" in item else None)
         del weights[holders[0]]["0"]
 
-    broken = _rewrite_archive(MODELS / "mlp.keras", tmp_path / "missing.keras",
-                              {"model.weights.h5": _weights_with(tmp_path, remove)})
+    broken = _rewrite_archive(
+        MODELS / "mlp.keras", tmp_path / "missing.keras", {"model.weights.h5": _weights_with(tmp_path, remove)}
+    )
     _expect_error(broken, "Malformed weights file")
 
 
@@ -208,10 +228,12 @@ def test_nan_weights_are_inconsistent(tmp_path):
                 values[0, 0] = np.nan
                 item[...] = values
                 weights.attrs["poisoned"] = name
+
         weights.visititems(visit)
 
-    target = _rewrite_archive(MODELS / "mlp.keras", tmp_path / "nan.keras",
-                              {"model.weights.h5": _weights_with(tmp_path, poison)})
+    target = _rewrite_archive(
+        MODELS / "mlp.keras", tmp_path / "nan.keras", {"model.weights.h5": _weights_with(tmp_path, poison)}
+    )
     rows = inspect_json(target)["weights"]
     poisoned = [r for r in rows if r["sample"]["nonfinite"]]
     assert len(poisoned) == 1 and poisoned[0]["verdict"] == "inconsistent"
@@ -225,11 +247,22 @@ def test_unknown_and_lambda_layers_are_never_executed(tmp_path):
     dense["class_name"] = "MyCustomDense"
     dense["module"] = "os"
     dense["config"]["kernel_initializer"] = {"class_name": "EvilInit", "config": {"cmd": "rm -rf /"}}
-    layers.append({"module": "keras.layers", "class_name": "Lambda",
-                   "config": {"name": "lam", "function": {"class_name": "__lambda__", "config": {
-                       "code": "4wEAAAAAAAAA", "defaults": None, "closure": None}}}})
-    target = _rewrite_archive(MODELS / "mlp.keras", tmp_path / "custom.keras",
-                              {"config.json": json.dumps(config).encode()})
+    layers.append(
+        {
+            "module": "keras.layers",
+            "class_name": "Lambda",
+            "config": {
+                "name": "lam",
+                "function": {
+                    "class_name": "__lambda__",
+                    "config": {"code": "4wEAAAAAAAAA", "defaults": None, "closure": None},
+                },
+            },
+        }
+    )
+    target = _rewrite_archive(
+        MODELS / "mlp.keras", tmp_path / "custom.keras", {"config.json": json.dumps(config).encode()}
+    )
     rows = inspect_json(target)["weights"]
     custom = [r for r in rows if r["layer_class"] == "MyCustomDense"]
     assert len(custom) == 2 and all(r["verdict"] == "n/a" for r in custom)

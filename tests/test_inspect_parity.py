@@ -30,8 +30,12 @@ def _all_layers_model(keras):
     x = L.SimpleRNN(8, return_sequences=True, kernel_initializer=keras.initializers.RandomNormal(stddev=0.02))(x)
     x = L.TimeDistributed(L.Dense(8))(x)
     x = L.MultiHeadAttention(num_heads=2, key_dim=3)(x, x)
-    x = L.MultiHeadAttention(num_heads=3, key_dim=2, use_bias=False,
-                             kernel_initializer=keras.initializers.VarianceScaling(2.0, "fan_out", "uniform"))(x, x)
+    x = L.MultiHeadAttention(
+        num_heads=3,
+        key_dim=2,
+        use_bias=False,
+        kernel_initializer=keras.initializers.VarianceScaling(2.0, "fan_out", "uniform"),
+    )(x, x)
     x = L.LayerNormalization()(x)
     x = L.GroupNormalization(groups=2)(x)
     x = L.EinsumDense("abc,cd->abd", output_shape=(10, 6), bias_axes="d")(x)
@@ -64,17 +68,18 @@ def _all_layers_model(keras):
 def _sequential_model(keras):
     L = keras.layers
     small = keras.Model(*(lambda i: (i, L.Dense(5, name="fn_dense")(i)))(L.Input((6,))), name="inner_fn")
-    return keras.Sequential([L.Input((6,)), L.Dense(6, kernel_initializer="identity"), small, L.Dense(2, name="last")],
-                            name="seq")
+    return keras.Sequential(
+        [L.Input((6,)), L.Dense(6, kernel_initializer="identity"), small, L.Dense(2, name="last")], name="seq"
+    )
 
 
 MODELS = {
     "everything": _all_layers_model,
     "sequential": _sequential_model,
-    "efficientnet": lambda keras: keras.applications.EfficientNetB0(weights=None, input_shape=(32, 32, 3),
-                                                                   classes=3),
-    "mobilenet": lambda keras: keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3), alpha=0.35,
-                                                             classes=3),
+    "efficientnet": lambda keras: keras.applications.EfficientNetB0(weights=None, input_shape=(32, 32, 3), classes=3),
+    "mobilenet": lambda keras: keras.applications.MobileNetV2(
+        weights=None, input_shape=(32, 32, 3), alpha=0.35, classes=3
+    ),
 }
 
 
@@ -107,10 +112,14 @@ def _keras_fans(keras, layer, variable, initializer):
     from keras.src.layers.core.einsum_dense import _analyze_einsum_string
 
     shape = tuple(variable.shape)
-    if (isinstance(layer, keras.layers.EinsumDense) and variable.name == "kernel"
-            and isinstance(initializer, keras.initializers.VarianceScaling)):
+    if (
+        isinstance(layer, keras.layers.EinsumDense)
+        and variable.name == "kernel"
+        and isinstance(initializer, keras.initializers.VarianceScaling)
+    ):
         _, _, _, input_axes, output_axes = _analyze_einsum_string(
-            layer.equation, layer.bias_axes, layer._build_shapes_dict["input_shape"], layer.partial_output_shape)
+            layer.equation, layer.bias_axes, layer._build_shapes_dict["input_shape"], layer.partial_output_shape
+        )
         return compute_fans(shape, input_axes, output_axes)
     axes = (getattr(initializer, "input_axes", None), getattr(initializer, "output_axes", None))
     return compute_fans(shape, *axes)
@@ -133,13 +142,13 @@ def saved(request, keras, tmp_path_factory):
 @pytest.mark.parametrize("filename", ["model.keras", "model.h5"])
 def test_inspect_rows_equal_keras(keras, saved, filename):
     model, directory = saved
-    result = CliRunner().invoke(cli, ["inspect", str(directory / filename), "--format", "json"],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(cli, ["inspect", str(directory / filename), "--format", "json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     rows = {row["path"]: row for row in data["weights"]}
     assert sorted((p, tuple(r["shape"])) for p, r in rows.items()) == sorted(
-        (w.path, tuple(w.shape)) for w in model.weights)
+        (w.path, tuple(w.shape)) for w in model.weights
+    )
     assert [r["path"] for r in data["weights"]] == [w.path for w in model.weights] or filename == "model.h5"
     # Reloading in the same process can rename auto-named sublayers: pair weights by position.
     reloaded = keras.models.load_model(directory / filename, compile=False).weights
@@ -157,12 +166,19 @@ def test_inspect_rows_equal_keras(keras, saved, filename):
         if isinstance(layer, keras.layers.Normalization):
             assert row["initializer"] is None and row["verdict"] == "n/a" and row["notes"]
             continue
-        argument = {"kernel": "kernel_initializer", "bias": "bias_initializer", "gamma": "gamma_initializer",
-                    "beta": "beta_initializer", "moving_mean": "moving_mean_initializer",
-                    "moving_variance": "moving_variance_initializer", "embeddings": "embeddings_initializer",
-                    "recurrent_kernel": "recurrent_initializer", "alpha": "alpha_initializer",
-                    "depthwise_kernel": "depthwise_initializer", "pointwise_kernel": "pointwise_initializer"}[
-            variable.name]
+        argument = {
+            "kernel": "kernel_initializer",
+            "bias": "bias_initializer",
+            "gamma": "gamma_initializer",
+            "beta": "beta_initializer",
+            "moving_mean": "moving_mean_initializer",
+            "moving_variance": "moving_variance_initializer",
+            "embeddings": "embeddings_initializer",
+            "recurrent_kernel": "recurrent_initializer",
+            "alpha": "alpha_initializer",
+            "depthwise_kernel": "depthwise_initializer",
+            "pointwise_kernel": "pointwise_initializer",
+        }[variable.name]
         if variable.name == "kernel" and isinstance(layer, keras.layers.DepthwiseConv1D | keras.layers.DepthwiseConv2D):
             argument = "depthwise_initializer"
         initializer = getattr(layer, argument)
@@ -173,13 +189,22 @@ def test_inspect_rows_equal_keras(keras, saved, filename):
         assert _without(ours.config) == _without(theirs.config), path
         assert (row["fan_in"], row["fan_out"]) == _keras_fans(keras, layer, variable, initializer), path
         signature_owner = layer
-        if isinstance(layer, keras.layers.EinsumDense) and "/" in path and path.split("/")[-2] in (
-                "query", "key", "value", "attention_output"):
+        if (
+            isinstance(layer, keras.layers.EinsumDense)
+            and "/" in path
+            and path.split("/")[-2] in ("query", "key", "value", "attention_output")
+        ):
             signature_owner = keras.layers.MultiHeadAttention
-        default = pyinspect.signature(
-            (signature_owner if isinstance(signature_owner, type) else type(signature_owner)).__init__
-        ).parameters[argument].default
+        default = (
+            pyinspect.signature(
+                (signature_owner if isinstance(signature_owner, type) else type(signature_owner)).__init__
+            )
+            .parameters[argument]
+            .default
+        )
         assert row["default_initializer"]["class_name"] == resolve(default).class_name, path
-        assert row["is_default"] == (ours.class_name == resolve(default).class_name
-                                     and _without(ours.config) == _without(resolve(default).config))
+        assert row["is_default"] == (
+            ours.class_name == resolve(default).class_name
+            and _without(ours.config) == _without(resolve(default).config)
+        )
         assert row["verdict"] in ("consistent", "suspicious"), (path, row["verdict"], row["checks"])

@@ -19,10 +19,18 @@ def test_philox_known_answers():
     assert [int(w[0]) for w in philox_rounds(zero, (0, 0))] == [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]
     ones = [np.array([0xFFFFFFFF], dtype=np.uint32)] * 4
     assert [int(w[0]) for w in philox_rounds(ones, (0xFFFFFFFF, 0xFFFFFFFF))] == [
-        0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD]
+        0x408F276D,
+        0x41C83B0E,
+        0xA20BC7C6,
+        0x6D5451FD,
+    ]
     pi = [np.array([w], dtype=np.uint32) for w in (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344)]
     assert [int(w[0]) for w in philox_rounds(pi, (0xA4093822, 0x299F31D0))] == [
-        0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1]
+        0xD16CFE09,
+        0x94FDCCEB,
+        0x5001E420,
+        0x24126EA1,
+    ]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs glibc")
@@ -132,15 +140,21 @@ def test_integer_uniform_equals_tensorflow(keras, dtype, seed):
         bounds += [(0, 1), (-5, 100), (-7, 2**20 + 3), (int(info.min), int(info.max)), (int(info.min) + 1, 0)]
     for minval, maxval in bounds:
         for size in (1, 3, 5, 13, 1001):
-            reference = tf.random.stateless_uniform([size], seed=seed, minval=minval, maxval=maxval,
-                                                    dtype=getattr(tf, dtype)).numpy()
+            reference = tf.random.stateless_uniform(
+                [size], seed=seed, minval=minval, maxval=maxval, dtype=getattr(tf, dtype)
+            ).numpy()
             assert_bit_equal(stateless.uniform_int(stream, dtype, 0, size, minval, maxval), reference)
             assert_bit_equal(stateless.uniform_int(stream, dtype, 3, size, minval, maxval), reference[3:])
 
 
 def test_integer_uniform_rejects_what_tensorflow_rejects():
     stream = PhiloxStream.from_seed(1, 0)
-    for dtype, minval, maxval in [("float32", None, None), ("uint32", 0, 5), ("int32", 5, 5), ("int32", 0, 2**31),
-                                  ("int64", 1, None)]:
+    for dtype, minval, maxval in [
+        ("float32", None, None),
+        ("uint32", 0, 5),
+        ("int32", 5, 5),
+        ("int32", 0, 2**31),
+        ("int64", 1, None),
+    ]:
         with pytest.raises(ValueError):
             stateless.uniform_int(stream, dtype, 0, 4, minval, maxval)

@@ -30,12 +30,15 @@ def invoke(*args: str):
     return CliRunner().invoke(cli, list(args))
 
 
-@pytest.mark.parametrize("args", [
-    ["--init", "glorot_normal", "--shape", "3x3x64x128", "--seed", "0"],
-    ["--init", "orthogonal", "--shape", "8x8", "--seed", "1", "--dtype", "float64"],
-    ["--init", "identity", "--shape", "3x4"],
-    ["--init", "random_uniform", "--shape", "()", "--seed", "2", "--dtype", "bfloat16"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--init", "glorot_normal", "--shape", "3x3x64x128", "--seed", "0"],
+        ["--init", "orthogonal", "--shape", "8x8", "--seed", "1", "--dtype", "float64"],
+        ["--init", "identity", "--shape", "3x4"],
+        ["--init", "random_uniform", "--shape", "()", "--seed", "2", "--dtype", "bfloat16"],
+    ],
+)
 def test_sample_output_matches_schema(args):
     result = invoke("sample", *args, "--format", "json")
     assert result.exit_code == 0
@@ -87,10 +90,14 @@ def test_mutated_archives_never_crash(tmp_path, data):
 
 
 @settings(max_examples=80, deadline=None)
-@given(shape=st.text(max_size=12), seed=st.text(max_size=8), dtype=st.text(max_size=8),
-       init=st.sampled_from(["glorot_uniform", "he_normal", "orthogonal", "identity", "bogus", ""]),
-       extra=st.lists(st.sampled_from(["--scale", "--gain", "--mean", "--mode", "--stddev"]), max_size=2),
-       value=st.text(max_size=6))
+@given(
+    shape=st.text(max_size=12),
+    seed=st.text(max_size=8),
+    dtype=st.text(max_size=8),
+    init=st.sampled_from(["glorot_uniform", "he_normal", "orthogonal", "identity", "bogus", ""]),
+    extra=st.lists(st.sampled_from(["--scale", "--gain", "--mean", "--mode", "--stddev"]), max_size=2),
+    value=st.text(max_size=6),
+)
 def test_malformed_arguments_are_usage_errors(shape, seed, dtype, init, extra, value):
     args = ["sample", "--init", init, "--shape", shape, "--seed", seed, "--dtype", dtype, "--format", "json"]
     for option in extra:
@@ -121,7 +128,10 @@ def test_odd_paths_and_archives(tmp_path, path_kind):
 def test_ctrl_c_exits_130_without_traceback():
     process = subprocess.Popen(
         [sys.executable, "-m", "initcli", "sample", "--init", "he_normal", "--shape", "100000x100000", "--seed", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(2.0)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)

@@ -20,8 +20,10 @@ finite_floats = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False, widt
 
 
 @settings(max_examples=60, deadline=None)
-@given(values=arrays(np.float32, st.integers(1, 300_000), elements=finite_floats),
-       cuts=st.lists(st.integers(0, 300_000), max_size=6))
+@given(
+    values=arrays(np.float32, st.integers(1, 300_000), elements=finite_floats),
+    cuts=st.lists(st.integers(0, 300_000), max_size=6),
+)
 def test_chunked_statistics_equal_one_shot(values, cuts):
     bounds = sorted({0, values.size, *[c for c in cuts if c < values.size]})
     accumulator = StatsAccumulator(values.size)
@@ -52,6 +54,7 @@ def test_nonfinite_values_are_counted_and_excluded():
 
 def test_ks_agrees_with_scipy():
     from scipy import stats as scipy_stats  # a test dependency: fail, never skip, without it
+
     spec = resolve("random_normal", stddev=2.0, mean=0.5)
     theory = theory_for(spec, (5000,))
     rng = np.random.default_rng(1)
@@ -65,6 +68,7 @@ def test_ks_agrees_with_scipy():
 
 def test_kolmogorov_pvalue_matches_scipy_distribution():
     from scipy import stats as scipy_stats  # a test dependency: fail, never skip, without it
+
     for n in (10, 100, 10_000):
         for d in (0.01, 0.05, 0.1, 0.3):
             assert kolmogorov_pvalue(d, n) == pytest.approx(scipy_stats.kstwo.sf(d, n), rel=0.05, abs=2e-3)

@@ -13,8 +13,21 @@ from initcli.fans import compute_fans
 from initcli.initializers import KINDS, find_kind, resolve
 from initcli.theory import TRUNCATED_EXCESS_KURTOSIS, theory_for
 
-SHAPES = [(), (1,), (7,), (1, 1), (784, 256), (3, 5), (3, 64, 128), (3, 3, 64, 128), (5, 5, 3, 1, 7),
-          (2, 3, 5, 7, 11), (3, 3, 3, 16, 32), (1, 1, 1), (4, 1, 9)]
+SHAPES = [
+    (),
+    (1,),
+    (7,),
+    (1, 1),
+    (784, 256),
+    (3, 5),
+    (3, 64, 128),
+    (3, 3, 64, 128),
+    (5, 5, 3, 1, 7),
+    (2, 3, 5, 7, 11),
+    (3, 3, 3, 16, 32),
+    (1, 1, 1),
+    (4, 1, 9),
+]
 AXES = [(None, None), ([0], [1]), ([0, 1], [2]), ([1], [0, 2])]
 
 
@@ -34,8 +47,11 @@ def test_catalogue_defaults_equal_keras_signatures(keras):
 
     for kind in KINDS:
         keras_class = keras.src.initializers.ALL_OBJECTS_DICT[kind.class_name]
-        parameters = {name: p.default for name, p in inspect.signature(keras_class.__init__).parameters.items()
-                      if name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD}
+        parameters = {
+            name: p.default
+            for name, p in inspect.signature(keras_class.__init__).parameters.items()
+            if name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD
+        }
         assert parameters == dict(kind.defaults), kind.class_name
         for alias in (kind.snake_name, *kind.aliases):
             if alias in keras.src.initializers.ALL_OBJECTS_DICT:
@@ -43,8 +59,9 @@ def test_catalogue_defaults_equal_keras_signatures(keras):
 
 
 @pytest.mark.tensorflow
-@pytest.mark.parametrize("name", ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
-                                  "lecun_uniform", "lecun_normal"])
+@pytest.mark.parametrize(
+    "name", ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal"]
+)
 def test_presets_match_keras_variance_scaling(keras, name):
     instance = keras.initializers.get(name)
     assert resolve(name).variance_scaling() == (instance.scale, instance.mode, instance.distribution)
@@ -52,8 +69,19 @@ def test_presets_match_keras_variance_scaling(keras, name):
 
 @pytest.mark.tensorflow
 @pytest.mark.parametrize("shape", [(300, 200), (3, 3, 64, 128), (2000,)])
-@pytest.mark.parametrize("name", ["glorot_uniform", "glorot_normal", "he_normal", "lecun_uniform",
-                                  "random_normal", "truncated_normal", "random_uniform", "orthogonal"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "glorot_uniform",
+        "glorot_normal",
+        "he_normal",
+        "lecun_uniform",
+        "random_normal",
+        "truncated_normal",
+        "random_uniform",
+        "orthogonal",
+    ],
+)
 def test_theory_std_and_bounds_match_what_keras_draws(keras, name, shape):
     if name == "orthogonal" and len(shape) < 2:
         return
@@ -79,29 +107,44 @@ def test_variance_scaling_formulas():
 
 
 def test_names_and_aliases():
-    for name, expected in [("xavier_uniform", "GlorotUniform"), ("kaiming_normal", "HeNormal"),
-                           ("normal", "RandomNormal"), ("uniform", "RandomUniform"), ("zero", "Zeros"),
-                           ("one", "Ones"), ("GlorotNormal", "GlorotNormal"), ("glorot-normal", "GlorotNormal")]:
+    for name, expected in [
+        ("xavier_uniform", "GlorotUniform"),
+        ("kaiming_normal", "HeNormal"),
+        ("normal", "RandomNormal"),
+        ("uniform", "RandomUniform"),
+        ("zero", "Zeros"),
+        ("one", "Ones"),
+        ("GlorotNormal", "GlorotNormal"),
+        ("glorot-normal", "GlorotNormal"),
+    ]:
         assert find_kind(name).class_name == expected
     with pytest.raises(BadInputError, match="glorot_uniform"):
         find_kind("glorot_unifrom")
 
 
-@pytest.mark.parametrize(("name", "params", "message"), [
-    ("variance_scaling", {"scale": -1.0}, "Argument `scale` must be positive float. Received: scale=-1"),
-    ("variance_scaling", {"mode": "fan_sideways"}, "Invalid `mode` argument: fan_sideways"),
-    ("variance_scaling", {"distribution": "cauchy"}, "Invalid `distribution` argument: cauchy"),
-    ("glorot_uniform", {"gain": 2.0}, "GlorotUniform does not take `gain`"),
-])
+@pytest.mark.parametrize(
+    ("name", "params", "message"),
+    [
+        ("variance_scaling", {"scale": -1.0}, "Argument `scale` must be positive float. Received: scale=-1"),
+        ("variance_scaling", {"mode": "fan_sideways"}, "Invalid `mode` argument: fan_sideways"),
+        ("variance_scaling", {"distribution": "cauchy"}, "Invalid `distribution` argument: cauchy"),
+        ("glorot_uniform", {"gain": 2.0}, "GlorotUniform does not take `gain`"),
+    ],
+)
 def test_parameters_keras_rejects(name, params, message):
     with pytest.raises(BadInputError, match=message.replace("(", r"\(")):
         resolve(name, **params)
 
 
 def test_dict_identifiers_as_in_config_json():
-    spec = resolve({"module": "keras.initializers", "class_name": "VarianceScaling",
-                    "config": {"scale": 2.0, "mode": "fan_out", "distribution": "normal", "seed": 4},
-                    "registered_name": None})
+    spec = resolve(
+        {
+            "module": "keras.initializers",
+            "class_name": "VarianceScaling",
+            "config": {"scale": 2.0, "mode": "fan_out", "distribution": "normal", "seed": 4},
+            "registered_name": None,
+        }
+    )
     assert spec.config["distribution"] == "truncated_normal" and spec.seed == 4
     assert np.isclose(theory_for(spec, (10, 20)).std, math.sqrt(2 / 20))
 

@@ -31,20 +31,37 @@ from initcli.layers import (
 )
 from initcli.readers.records import WeightRecord
 
-_SNAKE_TO_CLASS = {re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower(): name
-                   for name in [*LAYER_SLOTS, *RNN_CELLS, "MultiHeadAttention", "Bidirectional", "TimeDistributed"]}
-_SNAKE_TO_CLASS.update({"conv1d": "Conv1D", "conv2d": "Conv2D", "conv3d": "Conv3D",
-                        "conv1d_transpose": "Conv1DTranspose", "conv2d_transpose": "Conv2DTranspose",
-                        "conv3d_transpose": "Conv3DTranspose", "depthwise_conv1d": "DepthwiseConv1D",
-                        "depthwise_conv2d": "DepthwiseConv2D", "separable_conv1d": "SeparableConv1D",
-                        "separable_conv2d": "SeparableConv2D", "conv_lstm1d": "ConvLSTM1D",
-                        "conv_lstm2d": "ConvLSTM2D", "conv_lstm3d": "ConvLSTM3D", "simple_rnn": "SimpleRNN",
-                        "p_re_lu": "PReLU", "lstm": "LSTM", "gru": "GRU"})
+_SNAKE_TO_CLASS = {
+    re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower(): name
+    for name in [*LAYER_SLOTS, *RNN_CELLS, "MultiHeadAttention", "Bidirectional", "TimeDistributed"]
+}
+_SNAKE_TO_CLASS.update(
+    {
+        "conv1d": "Conv1D",
+        "conv2d": "Conv2D",
+        "conv3d": "Conv3D",
+        "conv1d_transpose": "Conv1DTranspose",
+        "conv2d_transpose": "Conv2DTranspose",
+        "conv3d_transpose": "Conv3DTranspose",
+        "depthwise_conv1d": "DepthwiseConv1D",
+        "depthwise_conv2d": "DepthwiseConv2D",
+        "separable_conv1d": "SeparableConv1D",
+        "separable_conv2d": "SeparableConv2D",
+        "conv_lstm1d": "ConvLSTM1D",
+        "conv_lstm2d": "ConvLSTM2D",
+        "conv_lstm3d": "ConvLSTM3D",
+        "simple_rnn": "SimpleRNN",
+        "p_re_lu": "PReLU",
+        "lstm": "LSTM",
+        "gru": "GRU",
+    }
+)
 
 
 # Sublayers in the order Keras creates their variables (model.weights order).
-_SUBLAYER_ORDER = {key: i for i, key in enumerate(
-    ("cell", "forward_layer", "backward_layer", *ATTENTION_SUBLAYERS, "layer", "layers"))}
+_SUBLAYER_ORDER = {
+    key: i for i, key in enumerate(("cell", "forward_layer", "backward_layer", *ATTENTION_SUBLAYERS, "layer", "layers"))
+}
 
 
 def checked_child(group: h5py.Group, key: str) -> Any:
@@ -147,10 +164,16 @@ class TreeWalker:
         class_name = _SNAKE_TO_CLASS.get(re.sub(r"_\d+$", "", group_key))
         return {"class_name": class_name, "config": {}, "guessed": True} if class_name else None
 
-    def _layer(self, group: h5py.Group, entry: Mapping[str, Any] | None, prefix: str,
-               class_override: str | None = None, slot_override: list[WeightSlot] | None = None,
-               fan_axes: tuple[list[int], list[int]] | None = None,
-               variables: tuple[str | None, list[h5py.Dataset]] | None = None) -> Iterator[WeightRecord]:
+    def _layer(
+        self,
+        group: h5py.Group,
+        entry: Mapping[str, Any] | None,
+        prefix: str,
+        class_override: str | None = None,
+        slot_override: list[WeightSlot] | None = None,
+        fan_axes: tuple[list[int], list[int]] | None = None,
+        variables: tuple[str | None, list[h5py.Dataset]] | None = None,
+    ) -> Iterator[WeightRecord]:
         name, datasets = variables if variables is not None else _vars(group)
         name = name or group.name.rsplit("/", 1)[-1]
         class_name = class_override or _class_of(entry)
@@ -177,17 +200,30 @@ class TreeWalker:
                 slots = [WeightSlot("kernel", "kernel_initializer")]
                 if config.get("use_bias", True):
                     slots.append(WeightSlot("bias", "bias_initializer"))
-                yield from self._layer(child, entry, path_prefix, class_override="EinsumDense", slot_override=slots,
-                                       fan_axes=attention_fan_axes(key, rank), variables=sub_variables)
+                yield from self._layer(
+                    child,
+                    entry,
+                    path_prefix,
+                    class_override="EinsumDense",
+                    slot_override=slots,
+                    fan_axes=attention_fan_axes(key, rank),
+                    variables=sub_variables,
+                )
             elif key == "layer" and class_name is not None:
                 yield from self._layer(child, config.get("layer"), path_prefix)
             else:
                 yield from self._layer(child, None, path_prefix)
 
-    def _records(self, datasets: list[h5py.Dataset], layer: str, class_name: str | None,
-                 entry: Mapping[str, Any] | None, path_prefix: str,
-                 slot_override: list[WeightSlot] | None = None,
-                 fan_axes: tuple[list[int], list[int]] | None = None) -> Iterator[WeightRecord]:
+    def _records(
+        self,
+        datasets: list[h5py.Dataset],
+        layer: str,
+        class_name: str | None,
+        entry: Mapping[str, Any] | None,
+        path_prefix: str,
+        slot_override: list[WeightSlot] | None = None,
+        fan_axes: tuple[list[int], list[int]] | None = None,
+    ) -> Iterator[WeightRecord]:
         config = _config_of(entry)
         guessed = bool(entry and entry.get("guessed"))
         slots = slot_override
@@ -195,8 +231,10 @@ class TreeWalker:
             slots = LAYER_SLOTS[class_name](config)
         notes = []
         if slots is not None and len(slots) != len(datasets):
-            notes.append(f"{class_name} with this config should have {len(slots)} variables, the file has "
-                         f"{len(datasets)}: names unknown")
+            notes.append(
+                f"{class_name} with this config should have {len(slots)} variables, the file has "
+                f"{len(datasets)}: names unknown"
+            )
             slots = None
         if slots is None and class_name is not None and not notes:
             notes.append(f"layer class {class_name} is not known to initcli: names and initializers unknown")
@@ -219,8 +257,9 @@ class TreeWalker:
             if slot is not None and slot.note:
                 record_notes.append(slot.note)
             if guessed and slot is not None:
-                record_notes.append(f"weights-only file: names inferred from the group name ({class_name}, "
-                                    "default config)")
+                record_notes.append(
+                    f"weights-only file: names inferred from the group name ({class_name}, default config)"
+                )
             yield WeightRecord(
                 path=f"{path_prefix}{weight}",
                 layer=layer,

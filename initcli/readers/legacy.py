@@ -19,8 +19,12 @@ from initcli.layers import DEFAULTS, LAYER_SLOTS, RNN_CELLS, SETTINGS, WeightSlo
 from initcli.readers.h5tree import as_identifier, checked_child, dataset_reader
 from initcli.readers.records import SavedModel, WeightRecord
 
-_ATTENTION_NAMES = {"query": "query_dense", "key": "key_dense", "value": "value_dense",
-                    "attention_output": "output_dense"}
+_ATTENTION_NAMES = {
+    "query": "query_dense",
+    "key": "key_dense",
+    "value": "value_dense",
+    "attention_output": "output_dense",
+}
 
 
 def _index_layers(entry: Any, index: dict[str, Mapping[str, Any]]) -> None:
@@ -40,8 +44,9 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _slot_for(entry: Mapping[str, Any], components: list[str], rank: int
-              ) -> tuple[str | None, WeightSlot | None, tuple[list[int], list[int]] | None]:
+def _slot_for(
+    entry: Mapping[str, Any], components: list[str], rank: int
+) -> tuple[str | None, WeightSlot | None, tuple[list[int], list[int]] | None]:
     """(class of the variable's owner, its slot, kernel fan axes) for a weight named by `components`."""
     class_name = entry.get("class_name")
     config = entry.get("config") or {}
@@ -64,8 +69,7 @@ def _slot_for(entry: Mapping[str, Any], components: list[str], rank: int
             axes = attention_fan_axes(sublayer, rank) if variable == "kernel" else None
             return "EinsumDense", WeightSlot(variable, argument), axes
     slots = LAYER_SLOTS.get(class_name, lambda c: [])(config)
-    axes = einsum_fan_axes(config.get("equation", "")) if class_name == "EinsumDense" and variable == "kernel" \
-        else None
+    axes = einsum_fan_axes(config.get("equation", "")) if class_name == "EinsumDense" and variable == "kernel" else None
     return class_name, next((s for s in slots if s.name == variable), None), axes
 
 
@@ -115,7 +119,7 @@ def _record(weight_name: str, dataset: h5py.Dataset, index: Mapping[str, Mapping
         notes.append("no config for this layer: initializer unknown")
     else:
         entry = index[components[owner_position]]
-        class_name, slot, fan_axes = _slot_for(entry, components[owner_position + 1:], len(dataset.shape))
+        class_name, slot, fan_axes = _slot_for(entry, components[owner_position + 1 :], len(dataset.shape))
         owner_config = entry.get("config") or {}
         settings = {k: owner_config[k] for k in SETTINGS.get(entry.get("class_name"), ()) if k in owner_config}
         if slot is None:
@@ -135,8 +139,18 @@ def _record(weight_name: str, dataset: h5py.Dataset, index: Mapping[str, Mapping
                 fan_caveat = slot.note
     layer = components[-2] if len(components) >= 2 else components[0]
     return WeightRecord(
-        path="/".join(components), layer=layer, layer_class=class_name, weight=components[-1],
-        shape=tuple(int(d) for d in dataset.shape), dtype=str(dataset.dtype), read=dataset_reader(dataset),
-        initializer=initializer, argument=argument, default_initializer=default, fan_axes=fan_axes,
-        notes=notes, settings=settings, fan_caveat=fan_caveat,
+        path="/".join(components),
+        layer=layer,
+        layer_class=class_name,
+        weight=components[-1],
+        shape=tuple(int(d) for d in dataset.shape),
+        dtype=str(dataset.dtype),
+        read=dataset_reader(dataset),
+        initializer=initializer,
+        argument=argument,
+        default_initializer=default,
+        fan_axes=fan_axes,
+        notes=notes,
+        settings=settings,
+        fan_caveat=fan_caveat,
     )

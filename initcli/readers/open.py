@@ -113,8 +113,10 @@ def _open_keras_archive(path: Path) -> SavedModel:
     else:
         # Keras stores members uncompressed; a compressed one is read through zipfile (slower).
         if weights_info.file_size > 64 * max(weights_info.compress_size, 1):
-            raise InitcliError(f"{path}: model.weights.h5 expands {weights_info.file_size} bytes from "
-                               f"{weights_info.compress_size}: refusing a likely zip bomb")
+            raise InitcliError(
+                f"{path}: model.weights.h5 expands {weights_info.file_size} bytes from "
+                f"{weights_info.compress_size}: refusing a likely zip bomb"
+            )
         source = archive.open(weights_info)
         notes.append("model.weights.h5 is compressed inside the archive; read through zipfile")
     weights = _open_h5(source, f"{path}: model.weights.h5")
@@ -134,8 +136,14 @@ def _open_keras_archive(path: Path) -> SavedModel:
 
 def _open_weights_h5(path: Path, weights: h5py.File) -> SavedModel:
     walker = TreeWalker(has_config=False)
-    return SavedModel(str(path), "weights.h5", None, lambda: walker.walk(weights, None), weights.close,
-                      ["weights-only file: no initializer information; fans and statistics only"])
+    return SavedModel(
+        str(path),
+        "weights.h5",
+        None,
+        lambda: walker.walk(weights, None),
+        weights.close,
+        ["weights-only file: no initializer information; fans and statistics only"],
+    )
 
 
 def open_model(path: str | os.PathLike[str]) -> SavedModel:
@@ -169,4 +177,3 @@ def open_model(path: str | os.PathLike[str]) -> SavedModel:
         weights.close()
         raise InitcliError(f"{path}: an HDF5 file, but not a Keras model or weights file")
     raise InitcliError(f"{path}: not a Keras model file (expected a .keras archive or an HDF5 file)")
-

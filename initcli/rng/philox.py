@@ -106,8 +106,13 @@ class PhiloxStream:
         """Words of blocks start..stop-1, shape (stop - start, 4), dtype uint32."""
         return self.blocks(np.arange(start, stop, dtype=np.uint64))
 
-    def word_pairs(self, start: int, count: int, scratch: Scratch, stride: int = 1,
-                   ) -> tuple[np.ndarray, np.ndarray]:
+    def word_pairs(
+        self,
+        start: int,
+        count: int,
+        scratch: Scratch,
+        stride: int = 1,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Words of blocks start, start + stride, ... (count blocks) as two arrays of 2 * count.
 
         The arrays are (w0 | w2) and (w1 | w3): word k of the i-th block is element i of w_k. This
@@ -139,8 +144,12 @@ class PhiloxStream:
         np.copyto(high, indices >> np.uint64(32), casting="unsafe")
         return self._pairs_from_counter(low, high, scratch)
 
-    def _pairs_from_counter(self, low: np.ndarray, high: np.ndarray, scratch: Scratch,
-                            ) -> tuple[np.ndarray, np.ndarray]:
+    def _pairs_from_counter(
+        self,
+        low: np.ndarray,
+        high: np.ndarray,
+        scratch: Scratch,
+    ) -> tuple[np.ndarray, np.ndarray]:
         counter_2 = scratch("philox-counter-2", np.uint32, low.size)
         counter_2.fill(self.counter_high[0])
         counter_3 = scratch("philox-counter-3", np.uint32, low.size)

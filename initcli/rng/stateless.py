@@ -73,9 +73,11 @@ def _uniform_from_uint32(words: np.ndarray, dtype: str) -> np.ndarray:
 
 def _uniform_from_uint64(high: np.ndarray, low: np.ndarray) -> np.ndarray:
     """Uint64ToDouble: 52 mantissa bits (20 from the first word, 32 from the second), minus 1."""
-    bits = (np.uint64(0x3FF) << np.uint64(52)) | (
-        (high.astype(np.uint64) & np.uint64(0xFFFFF)) << np.uint64(32)
-    ) | low.astype(np.uint64)
+    bits = (
+        (np.uint64(0x3FF) << np.uint64(52))
+        | ((high.astype(np.uint64) & np.uint64(0xFFFFF)) << np.uint64(32))
+        | low.astype(np.uint64)
+    )
     return bits.view(np.float64) - 1.0
 
 
@@ -158,8 +160,9 @@ def _block_normals(word_pairs: tuple[np.ndarray, np.ndarray], values: np.ndarray
     _box_muller_32_into(*word_pairs, by_term[:, 0, :], by_term[:, 1, :], scratch)
 
 
-def _box_muller_32_into(x0: np.ndarray, x1: np.ndarray, sin_out: np.ndarray, cos_out: np.ndarray,
-                        scratch: Scratch) -> None:
+def _box_muller_32_into(
+    x0: np.ndarray, x1: np.ndarray, sin_out: np.ndarray, cos_out: np.ndarray, scratch: Scratch
+) -> None:
     """BoxMullerFloat on word pairs (x0[i], x1[i]): radius * sin and radius * cos into the outputs.
 
     `sin_out` and `cos_out` may be strided views; their shape, like the words', is (2, n) or (n,).
@@ -208,17 +211,24 @@ def _truncated_normal(stream: PhiloxStream, dtype: str, start: int, stop: int, o
     offset = start - group_size * first_group
     if dtype == "float64":
         values = np.zeros((groups, group_size))
-        _fill_groups(stream, dtype, np.arange(first_group, first_group + groups), values,
-                     np.zeros(groups, dtype=np.int64), 0)
+        _fill_groups(
+            stream, dtype, np.arange(first_group, first_group + groups), values, np.zeros(groups, dtype=np.int64), 0
+        )
         out[...] = values.reshape(-1)[offset : offset + stop - start]
         return
     scratch = thread_scratch()
     values = scratch("truncated-values", np.float32, groups * group_size).reshape(groups, group_size)
-    _block_normals(stream.word_pairs(first_group * blocks_per_group, groups, scratch, blocks_per_group),
-                   values.reshape(-1), scratch)
+    _block_normals(
+        stream.word_pairs(first_group * blocks_per_group, groups, scratch, blocks_per_group),
+        values.reshape(-1),
+        scratch,
+    )
     keep = scratch("truncated-keep", np.bool_, groups * group_size).reshape(groups, group_size)
-    np.less(np.abs(values, out=scratch("truncated-abs", np.float32, values.size).reshape(values.shape)),
-            _TRUNCATION, out=keep)
+    np.less(
+        np.abs(values, out=scratch("truncated-abs", np.float32, values.size).reshape(values.shape)),
+        _TRUNCATION,
+        out=keep,
+    )
     # A group is full when its 4 keep flags (4 bytes) read as one uint32 are all ones.
     unfinished = np.flatnonzero(keep.view(np.uint32).reshape(-1) != np.frombuffer(b"\1\1\1\1", np.uint32)[0])
     if unfinished.size:
@@ -235,8 +245,9 @@ def _truncated_normal(stream: PhiloxStream, dtype: str, start: int, stop: int, o
     out[...] = values.reshape(-1)[offset : offset + stop - start]
 
 
-def _fill_groups(stream: PhiloxStream, dtype: str, groups: np.ndarray, accepted: np.ndarray, filled: np.ndarray,
-                 step: int) -> None:
+def _fill_groups(
+    stream: PhiloxStream, dtype: str, groups: np.ndarray, accepted: np.ndarray, filled: np.ndarray, step: int
+) -> None:
     """Continue truncated-normal groups from their block `step` until each is full.
 
     Group i (number groups[i]) has kept `accepted[i, :filled[i]]` so far. All groups advance
@@ -273,8 +284,9 @@ def _first_kept(candidates: np.ndarray, keep: np.ndarray, count: int) -> tuple[n
     return firsts, filled
 
 
-def _accept(accepted: np.ndarray, filled: np.ndarray, pending: np.ndarray, candidates: np.ndarray,
-            keep: np.ndarray) -> None:
+def _accept(
+    accepted: np.ndarray, filled: np.ndarray, pending: np.ndarray, candidates: np.ndarray, keep: np.ndarray
+) -> None:
     """Append each pending group's kept candidates (in order) to its accepted values, up to the group size."""
     group_size = accepted.shape[1]
     # Position each kept candidate would take in its group; drop those past the group's end.
@@ -306,8 +318,14 @@ def _workers() -> int:
     return max(1, min(available, _MAX_WORKERS))
 
 
-def _in_pieces(kernel: Callable[[PhiloxStream, str, int, int, np.ndarray], None], stream: PhiloxStream,
-               dtype: str, start: int, stop: int, piece: int = _PIECE_ELEMENTS) -> np.ndarray:
+def _in_pieces(
+    kernel: Callable[[PhiloxStream, str, int, int, np.ndarray], None],
+    stream: PhiloxStream,
+    dtype: str,
+    start: int,
+    stop: int,
+    piece: int = _PIECE_ELEMENTS,
+) -> np.ndarray:
     global _pool
     out = np.empty(max(stop - start, 0), dtype=numpy_dtype(dtype))
     if stop - start <= 2 * piece:
@@ -350,8 +368,9 @@ def truncated_normal(stream: PhiloxStream, dtype: str, start: int, stop: int) ->
 INT_DTYPES = ("int32", "int64", "uint32", "uint64")
 
 
-def uniform_int(stream: PhiloxStream, dtype: str, start: int, stop: int,
-                minval: int | None = None, maxval: int | None = None) -> np.ndarray:
+def uniform_int(
+    stream: PhiloxStream, dtype: str, start: int, stop: int, minval: int | None = None, maxval: int | None = None
+) -> np.ndarray:
     """Elements [start, stop) of `tf.random.stateless_uniform` for an integer dtype.
 
     Without bounds, the raw bits as `stateless_random_uniform_full_int` returns them: one word per
