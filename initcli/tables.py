@@ -6,22 +6,26 @@ when a table is actually rendered.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from initcli.assessment import Assessment
-from initcli.initializers import InitializerSpec
-from initcli.output import VERDICT_STYLES, format_value
+from initcli.output import VERDICT_STYLES, format_value, render_rows_table
+from initcli.reports import (
+    BatchnormReport,
+    DefaultsReport,
+    ExplainReport,
+    InspectReport,
+    ListReport,
+    SampleReport,
+    initializer_label,
+)
 from initcli.theory import Theory
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
     from rich.table import Table
-
-
-def describe_spec(spec: InitializerSpec) -> str:
-    shown = {k: v for k, v in spec.config.items() if v is not None}
-    return f"{spec.class_name}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 
 def theory_cell(theory: Theory | None, key: str) -> str:
@@ -79,11 +83,15 @@ def assessment_table(assessment: Assessment, title: str) -> Table:
     elif theory is not None:
         table.add_row("distribution", theory.distribution, "", "")
     if checks.max_abs_error is not None:
-        what = "max |QᵀQ/gain² − I|" if theory and theory.distribution == "orthogonal" else "max |value − expected|"
-        table.add_row(what, "0", format_value(checks.max_abs_error), "")
+        what = "max |QᵀQ/gain² − I|" if checks.decisive_test == "orthogonality" else "max |value − expected|"
+        table.add_row(what, "0", format_value(checks.max_abs_error), f"tolerance {format_value(checks.tolerance)}")
     table.add_row("count / non-finite", "", f"{sample.count} / {sample.nonfinite}", "")
     style = VERDICT_STYLES.get(assessment.verdict, "")
-    table.add_row("verdict", "", "", f"[{style}]{assessment.verdict}[/]")
+    decided = ""
+    if checks.decisive_test is not None:
+        decided = f" (decided by {checks.decisive_test}"
+        decided += f", p = {checks.adjusted_pvalue:.3g})" if checks.adjusted_pvalue is not None else ")"
+    table.add_row("verdict", "", "", f"[{style}]{assessment.verdict}[/]{decided}")
     return table
 
 
@@ -122,19 +130,11 @@ def histogram_table(assessment: Assessment, bins: int = 21, width: int = 40) -> 
     return table
 
 
-def initializer_label(spec: Any) -> str | None:
-    if spec is None:
-        return None
-    if isinstance(spec, dict):
-        return spec.get("class_name")
-    return describe_spec(spec)
-
-
 def inspect_table(rows: list[Any], title: str, fresh: dict[str, Any] | None = None) -> Table:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", show_lines=False)
-    for column, justify in [
+    columns: list[tuple[str, Literal["left", "right"]]] = [
         ("weight (path)", "left"),
         ("shape", "left"),
         ("fan_in/out", "right"),
@@ -143,7 +143,10 @@ def inspect_table(rows: list[Any], title: str, fresh: dict[str, Any] | None = No
         ("mean", "right"),
         ("std", "right"),
         ("verdict", "left"),
-    ] + ([("fresh std", "right"), ("std / fresh", "right")] if fresh is not None else []):
+    ]
+    if fresh is not None:
+        columns += [("fresh std", "right"), ("std / fresh", "right")]
+    for column, justify in columns:
         table.add_column(column, justify=justify, overflow="fold")
     previous_layer = None
     for row in rows:
@@ -179,3 +182,72 @@ def inspect_table(rows: list[Any], title: str, fresh: dict[str, Any] | None = No
             cells += [format_value(fresh_std, 4), format_value(ratio, 4)]
         table.add_row(*cells)
     return table
+
+
+def sample_renderables(report: SampleReport, hist: bool) -> list[RenderableType]:
+    from rich.text import Text
+
+    theory = report.assessment.theory
+    fans = f" · fan_in {theory.fan_in}, fan_out {theory.fan_out}" if theory else ""
+    title = (
+        f"{initializer_label(report.spec)} · shape {format_value(list(report.shape)) or '()'} · {report.dtype} · "
+        f"seed {report.seed.value}{fans}"
+    )
+    out: list[RenderableType] = [assessment_table(report.assessment, title)]
+    if hist:
+        out.append(histogram_table(report.assessment))
+    out += [Text(note, style="dim") for note in report.notes]
+    return out
+
+
+def inspect_renderables(report: InspectReport) -> list[RenderableType]:
+    from rich.text import Text
+
+    title = f"{report.source} · {report.format} · Keras {report.keras_version or 'unknown'}"
+    rows = report.weights
+    out: list[RenderableType] = [inspect_table(rows, title, report.fresh)]
+    totals = report.totals
+    verdicts = ", ".join(f"{count} {verdict}" for verdict, count in sorted(totals["verdicts"].items()))
+    out.append(Text(f"{totals['weights']} weights, {totals['parameters']:,} parameters: {verdicts or 'none'}"))
+    footnotes = [f"* {row.record.path}: {'; '.join(row.notes)}" for row in rows if row.notes]
+    settings = [
+        f"{row.record.layer}: " + ", ".join(f"{k}={v}" for k, v in row.record.settings.items())
+        for row in rows
+        if row.record.settings
+    ]
+    out += [Text(line, style="dim") for line in dict.fromkeys(footnotes + settings + report.notes)]
+    return out
+
+
+def list_renderables(report: ListReport, columns: tuple[str, ...]) -> list[RenderableType]:
+    return [render_rows_table(report.flat_rows(), columns, title="Keras 3 built-in initializers")]
+
+
+def explain_renderables(report: ExplainReport) -> list[RenderableType]:
+    from rich.text import Text
+
+    return [Text("\n".join(report.lines))]
+
+
+def defaults_renderables(report: DefaultsReport, columns: tuple[str, ...]) -> list[RenderableType]:
+    return [render_rows_table(report.flat_rows(), columns, title="Keras default initializers")]
+
+
+def batchnorm_renderables(report: BatchnormReport, columns: tuple[str, ...]) -> list[RenderableType]:
+    import numpy as np
+    from rich.text import Text
+
+    rows = report.flat_rows()
+    shown = rows if len(rows) <= 40 else rows[:20] + rows[-20:]
+    momentum, epsilon = report.momentum, report.epsilon
+    training = np.asarray(report.training_output, dtype=np.float64).reshape(-1)
+    inference = np.asarray(report.inference_output, dtype=np.float64).reshape(-1)
+    explanation = Text(
+        f"moving = moving·{momentum:g} + batch·{1 - momentum:g}, starting from moving_mean 0 and "
+        f"moving_variance 1; variance is the batch's biased (population) variance; epsilon {epsilon:g}.\n"
+        f"training output = (x − batch_mean)/sqrt(batch_variance + ε); inference output = "
+        f"(x − moving_mean)/sqrt(moving_variance + ε) (gamma 1, beta 0).\n"
+        f"training output (first values): {np.round(training[:6], 6).tolist()}\n"
+        f"inference output after {report.steps} step(s) (first values): {np.round(inference[:6], 6).tolist()}"
+    )
+    return [render_rows_table(shown, columns, title="BatchNormalization"), explanation]
