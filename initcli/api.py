@@ -120,6 +120,15 @@ def layer_defaults(layers: Sequence[str], frameworks: Sequence[str], source: str
     return DefaultsReport(source=source, frameworks=list(frameworks), entries=default_rows(layers, frameworks, source))
 
 
+def draw_batch(spec: InitializerSpec, shape: tuple[int, ...], seed: int) -> np.ndarray:
+    """A batch (batch, ..., features) drawn with an initializer, for `batchnorm`."""
+    from initcli.sampling import draw
+
+    if len(shape) < 1:
+        raise BadInputError("Invalid value for '--shape': a batch needs at least one dimension")
+    return draw(spec, shape, "float32", seed).astype(np.float64)
+
+
 def batchnorm(batch: np.ndarray, momentum: float, epsilon: float, steps: int) -> BatchnormReport:
     from initcli.batchnorm import explain as explain_batchnorm
 

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -14,45 +10,22 @@ import numpy as np
 
 from initcli import __version__, api
 from initcli.checks import CHECKS
-from initcli.errors import BadInputError, ExitCode, InitcliError
+from initcli.cli_errors import InitcliGroup
+from initcli.errors import ExitCode
 from initcli.initializers import resolve
-from initcli.output import SCHEMA_VERSION, render_csv, render_json, render_markdown, stderr_console, stdout_console
-from initcli.params import AXES, SHAPE, initializer_options, output_options, select_columns
-from initcli.rng.stateless import FLOAT_DTYPES
+from initcli.params import (
+    AXES,
+    DTYPE_OPTION,
+    LAYER_OPTION,
+    SHAPE,
+    ValuesType,
+    alpha_option,
+    initializer_options,
+    output_options,
+)
+from initcli.printing import print_json, print_report, weight_progress
 from initcli.sampling import ENGINES
-from initcli.significance import DEFAULT_ALPHA
 from initcli.types import CHECK_FORMATS, CheckName
-
-ALPHA = click.FloatRange(0, 1, min_open=True, max_open=True)
-
-
-class InitcliGroup(click.Group):
-    """Translates domain errors into one-line messages and documented exit codes."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except BadInputError as error:
-            raise click.UsageError(str(error), ctx) from None
-        except InitcliError as error:
-            exception = click.ClickException(str(error))
-            exception.exit_code = int(error.exit_code)
-            raise exception from None
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            raise click.exceptions.Exit(ExitCode.INTERRUPTED) from None
-        except BrokenPipeError:
-            # The reader went away (e.g. `| head`); stop quietly.
-            sys.stderr.close()
-            raise click.exceptions.Exit(ExitCode.OK) from None
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
-            raise
-        except Exception as error:  # noqa: BLE001 - last line of defence: never a traceback
-            if os.environ.get("INITCLI_DEBUG"):
-                raise
-            raise click.ClickException(
-                f"internal error: {type(error).__name__}: {error} (set INITCLI_DEBUG=1 for a traceback)"
-            ) from None
 
 
 @click.group(cls=InitcliGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -66,43 +39,11 @@ def cli() -> None:
     """
 
 
-def _echo_json(payload: dict[str, Any]) -> None:
-    """Print one JSON object with its schema_version: indented on a terminal, compact for scripts."""
-    click.echo(render_json({"schema_version": SCHEMA_VERSION, **payload}, 2 if sys.stdout.isatty() else None))
-
-
-def _emit(
-    report: Any,
-    output_format: str,
-    requested: str | None,
-    columns: tuple[str, ...],
-    renderables: Callable[[tuple[str, ...]], list[Any]],
-) -> None:
-    """Print a report in the chosen format; `--columns` applies to tables, CSV and Markdown."""
-    chosen = select_columns(requested, columns)
-    if output_format == "json":
-        _echo_json(report.to_json())
-    elif output_format == "csv":
-        click.echo(render_csv(report.flat_rows(), chosen), nl=False)
-    elif output_format == "markdown":
-        click.echo(render_markdown(report.flat_rows(), chosen), nl=False)
-    else:
-        console = stdout_console()
-        for renderable in renderables(chosen):
-            console.print(renderable)
-
-
 @cli.command()
-@click.option(
-    "--init",
-    "init_name",
-    required=True,
-    metavar="NAME",
-    help="Initializer: snake or Camel name or alias (glorot_normal, HeUniform, xavier_uniform).",
-)
+@click.option("--init", "init_name", required=True, metavar="NAME", help="Initializer: snake or Camel name or alias.")
 @click.option("--shape", type=SHAPE, required=True, help="Tensor shape: 3x3x64x128, 3,3,64,128 or '(3, 3, 64, 128)'.")
 @click.option("--seed", type=int, help="Keras seed. Without it, a random seed is drawn as Keras does.")
-@click.option("--dtype", type=click.Choice(FLOAT_DTYPES), default="float32", show_default=True)
+@DTYPE_OPTION
 @click.option(
     "--engine",
     type=click.Choice(ENGINES),
@@ -113,13 +54,7 @@ def _emit(
 @initializer_options
 @click.option("--input-axes", type=AXES, help="Axes counted in fan_in, e.g. 0,1 (with --output-axes).")
 @click.option("--output-axes", type=AXES, help="Axes counted in fan_out, e.g. 2.")
-@click.option(
-    "--alpha",
-    type=ALPHA,
-    default=DEFAULT_ALPHA,
-    show_default=True,
-    help="False-alarm rate of the 'inconsistent' verdict.",
-)
+@alpha_option("False-alarm rate of the 'inconsistent' verdict.")
 @click.option("--save", "save_path", type=click.Path(path_type=Path), help="Write the drawn values to this .npy file.")
 @click.option("--force", is_flag=True, help="Allow --save to overwrite an existing file.")
 @click.option("--hist", is_flag=True, help="Show a histogram of the sample next to the theoretical density.")
@@ -147,7 +82,6 @@ def sample(
     """
     from initcli import tables
 
-    spec = resolve(init_name, **parameters)
     sink = None
     if save_path is not None:
         from initcli.npy_writer import write_npy
@@ -155,13 +89,13 @@ def sample(
         def sink(chunks: Any) -> Any:
             return write_npy(save_path, shape, dtype, chunks, force=force)
 
-    report = api.sample(spec, shape, dtype, seed=seed, engine=engine, alpha=alpha, sink=sink)
+    report = api.sample(
+        resolve(init_name, **parameters), shape, dtype, seed=seed, engine=engine, alpha=alpha, sink=sink
+    )
     if save_path is not None:
-        report.notes.append(
-            f"Saved {report.assessment.sample.count} values to {save_path}"
-            + (" as float32 (exact for bfloat16)." if dtype == "bfloat16" else ".")
-        )
-    _emit(report, output_format, columns, report.columns, lambda _: tables.sample_renderables(report, hist))
+        stored = " as float32 (exact for bfloat16)." if dtype == "bfloat16" else "."
+        report.notes.append(f"Saved {report.assessment.sample.count} values to {save_path}{stored}")
+    print_report(report, output_format, columns, report.columns, lambda _: tables.sample_renderables(report, hist))
 
 
 @cli.command(name="list")
@@ -176,13 +110,13 @@ def list_command(output_format: str, columns: str | None) -> None:
     from initcli import tables
 
     report = api.list_initializers()
-    _emit(report, output_format, columns, report.columns, lambda chosen: tables.list_renderables(report, chosen))
+    print_report(report, output_format, columns, report.columns, lambda cols: tables.list_renderables(report, cols))
 
 
 @cli.command()
 @click.argument("name")
 @click.option("--shape", type=SHAPE, help="Plug in the numbers for this shape.")
-@click.option("--dtype", type=click.Choice(FLOAT_DTYPES), default="float32", show_default=True)
+@DTYPE_OPTION
 @initializer_options
 @output_options
 def explain(
@@ -197,7 +131,7 @@ def explain(
     from initcli import tables
 
     report = api.explain(resolve(name, **parameters), shape, dtype)
-    _emit(report, output_format, columns, report.columns, lambda _: tables.explain_renderables(report))
+    print_report(report, output_format, columns, report.columns, lambda _: tables.explain_renderables(report))
 
 
 @cli.command(name="inspect")
@@ -209,23 +143,9 @@ def explain(
     help="Build the model from a YAML/JSON spec or a Keras model JSON (needs TensorFlow).",
 )
 @click.option("--seed", type=int, help="With a spec, a function or --fresh: keras.utils.set_random_seed(SEED).")
-@click.option(
-    "--fresh", is_flag=True, help="Also rebuild the saved model from its config, freshly initialized, and compare."
-)
-@click.option(
-    "--layer",
-    "patterns",
-    multiple=True,
-    metavar="PATTERN",
-    help="Only weights whose path or layer name matches (glob, or plain text inside). Repeatable.",
-)
-@click.option(
-    "--alpha",
-    type=ALPHA,
-    default=DEFAULT_ALPHA,
-    show_default=True,
-    help="False-alarm rate of the 'inconsistent' verdict for the whole model.",
-)
+@click.option("--fresh", is_flag=True, help="Also rebuild the saved model from its config, freshly initialized.")
+@LAYER_OPTION
+@alpha_option("False-alarm rate of the 'inconsistent' verdict for the whole model.")
 @output_options
 def inspect_command(
     model: str | None,
@@ -252,34 +172,18 @@ def inspect_command(
     from initcli import tables
     from initcli.reports import InspectReport
 
-    inspect = functools.partial(
-        api.inspect_model, model, spec_path=spec_path, seed=seed, fresh=fresh, patterns=patterns, alpha=alpha
-    )
-    if sys.stderr.isatty() and output_format == "table":
-        with stderr_console().status("inspecting weights...") as status:
-            done = []
-
-            def progress(row: Any) -> None:
-                done.append(row)
-                status.update(f"inspecting weights... {len(done)} done, last {row.record.path}")
-
-            report = inspect(on_row=progress)
-    else:
-        report = inspect()
-    _emit(report, output_format, columns, InspectReport.columns, lambda _: tables.inspect_renderables(report))
+    with weight_progress(output_format == "table") as progress:
+        report = api.inspect_model(
+            model, spec_path=spec_path, seed=seed, fresh=fresh, patterns=patterns, alpha=alpha, on_row=progress
+        )
+    print_report(report, output_format, columns, InspectReport.columns, lambda _: tables.inspect_renderables(report))
 
 
 @cli.command()
 @click.argument("model", type=click.Path(path_type=Path, dir_okay=True))
 @click.option("--only", multiple=True, type=click.Choice(tuple(CHECKS)), help="Run only these checks (repeatable).")
 @click.option("--skip", multiple=True, type=click.Choice(tuple(CHECKS)), help="Skip these checks (repeatable).")
-@click.option(
-    "--alpha",
-    type=ALPHA,
-    default=DEFAULT_ALPHA,
-    show_default=True,
-    help="False-alarm rate of the distribution check for the whole model.",
-)
+@alpha_option("False-alarm rate of the distribution check for the whole model.")
 @click.option("--strict", is_flag=True, help="Treat warnings (fan caveats) as failures.")
 @click.option(
     "--rules",
@@ -287,7 +191,7 @@ def inspect_command(
     type=click.Path(path_type=Path, dir_okay=False),
     help="YAML or JSON file of per-layer expectations (see the README).",
 )
-@click.option("--layer", "patterns", multiple=True, metavar="PATTERN", help="Only weights matching (as inspect).")
+@LAYER_OPTION
 @click.option(
     "--allow-unchecked",
     is_flag=True,
@@ -337,7 +241,7 @@ def check(
     )
     coverage = "; ".join(entry.describe() for entry in report.coverage)
     if output_format == "json":
-        _echo_json(report.to_json())
+        print_json(report.to_json())
     elif output_format == "github":
         for finding in report.findings:
             click.echo(github_annotation(finding, report.source))
@@ -385,11 +289,11 @@ def defaults(layers: tuple[str, ...], frameworks: str, source: str, output_forma
 
     chosen = [name.strip() for name in frameworks.split(",") if name.strip()]
     report = api.layer_defaults(layers, chosen, source)
-    _emit(report, output_format, columns, report.columns, lambda cols: tables.defaults_renderables(report, cols))
+    print_report(report, output_format, columns, report.columns, lambda cols: tables.defaults_renderables(report, cols))
 
 
 @cli.command()
-@click.option("--values", "values_text", metavar="X,Y,...", help="The batch (one feature), e.g. 0,1.405974.")
+@click.option("--values", "values", type=ValuesType(), metavar="X,Y,...", help="The batch (one feature), e.g. 0,1.4.")
 @click.option("--shape", type=SHAPE, help="Draw the batch instead: shape (batch, ..., features).")
 @click.option("--init", "init_name", default="random_normal", show_default=True, help="Initializer to draw with.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -400,7 +304,7 @@ def defaults(layers: tuple[str, ...], frameworks: str, source: str, output_forma
 )
 @output_options
 def batchnorm(
-    values_text: str | None,
+    values: np.ndarray | None,
     shape: tuple[int, ...] | None,
     init_name: str,
     seed: int,
@@ -421,25 +325,14 @@ def batchnorm(
       initcli batchnorm --values 0,1.405974 --momentum 0.5
     """
     from initcli import tables
-    from initcli.sampling import draw
 
-    if (values_text is None) == (shape is None):
+    if (values is None) == (shape is None):
         raise click.UsageError("Give the batch with --values or draw one with --shape (exactly one of them).")
-    if values_text is not None:
-        try:
-            batch = np.array([float(v) for v in values_text.split(",")], dtype=np.float64)
-        except ValueError:
-            raise click.BadParameter(
-                f"{values_text!r} is not a comma-separated list of numbers", param_hint="'--values'"
-            ) from None
-        if not np.all(np.isfinite(batch)):
-            raise click.BadParameter("values must be finite", param_hint="'--values'")
-    elif shape is not None:
-        if len(shape) < 1:
-            raise click.BadParameter("a batch needs at least one dimension", param_hint="'--shape'")
-        batch = draw(resolve(init_name), shape, "float32", seed).astype(np.float64)
+    batch = values if values is not None else api.draw_batch(resolve(init_name), shape or (), seed)
     report = api.batchnorm(batch, momentum, epsilon, steps)
-    _emit(report, output_format, columns, report.columns, lambda cols: tables.batchnorm_renderables(report, cols))
+    print_report(
+        report, output_format, columns, report.columns, lambda cols: tables.batchnorm_renderables(report, cols)
+    )
 
 
 def main() -> None:

@@ -7,7 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+import numpy as np
 
+from initcli.rng.stateless import FLOAT_DTYPES
+from initcli.significance import DEFAULT_ALPHA
 from initcli.types import OUTPUT_FORMATS
 
 
@@ -104,3 +107,41 @@ def initializer_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for flag, kind, help_text in reversed(INITIALIZER_PARAMETERS):
         command = click.option(flag, type=kind, help=help_text)(command)
     return command
+
+
+def alpha_option(help_text: str) -> Callable[..., Any]:
+    """--alpha: a false-alarm rate in (0, 1)."""
+    return click.option(
+        "--alpha",
+        type=click.FloatRange(0, 1, min_open=True, max_open=True),
+        default=DEFAULT_ALPHA,
+        show_default=True,
+        help=help_text,
+    )
+
+
+DTYPE_OPTION = click.option("--dtype", type=click.Choice(FLOAT_DTYPES), default="float32", show_default=True)
+LAYER_OPTION = click.option(
+    "--layer",
+    "patterns",
+    multiple=True,
+    metavar="PATTERN",
+    help="Only weights whose path or layer name matches (glob, or plain text inside). Repeatable.",
+)
+
+
+class ValuesType(click.ParamType):
+    """A comma-separated list of finite numbers: 0,1.405974."""
+
+    name = "values"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> np.ndarray:
+        if isinstance(value, np.ndarray):
+            return value
+        try:
+            values = np.array([float(v) for v in str(value).split(",")], dtype=np.float64)
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of numbers", param, ctx)
+        if not np.all(np.isfinite(values)):
+            self.fail(f"{value!r}: values must be finite", param, ctx)
+        return values
