@@ -11,7 +11,6 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import pytest
 from click.testing import CliRunner
 from hypothesis import example, given
 from hypothesis import strategies as st
