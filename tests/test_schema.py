@@ -119,3 +119,20 @@ def test_every_command_with_json_output_is_covered():
     covered = {args[0] for _, _, args in CORE_CASES}
     assert covered == {"sample", "list", "explain", "defaults", "batchnorm", "inspect", "check"}
     assert set(cli.commands) - covered <= {"propagate"}
+
+
+@pytest.mark.tensorflow
+def test_importing_keras_leaves_the_environment_as_it_was():
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import os; before = dict(os.environ)\n"
+        "from initcli.keras_bridge import import_keras\n"
+        "keras = import_keras(); assert keras.backend.backend() == 'tensorflow'\n"
+        "assert dict(os.environ) == before, set(os.environ.items()) ^ set(before.items())\n"
+    )
+    environment = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL")}
+    result = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
