@@ -22,6 +22,7 @@ from initcli.params import (
     alpha_option,
     initializer_options,
     output_options,
+    table_flag,
 )
 from initcli.printing import print_json, print_report, weight_progress
 from initcli.sampling import ENGINES
@@ -57,7 +58,7 @@ def cli() -> None:
 @alpha_option("False-alarm rate of the 'inconsistent' verdict.")
 @click.option("--save", "save_path", type=click.Path(path_type=Path), help="Write the drawn values to this .npy file.")
 @click.option("--force", is_flag=True, help="Allow --save to overwrite an existing file.")
-@click.option("--hist", is_flag=True, help="Show a histogram of the sample next to the theoretical density.")
+@table_flag("--hist", "Show a histogram of the sample next to the theoretical density (tables only).")
 @output_options
 def sample(
     init_name: str,
@@ -71,6 +72,7 @@ def sample(
     hist: bool,
     output_format: str,
     columns: str | None,
+    wide: bool,
     **parameters: Any,
 ) -> None:
     """Draw exactly what a Keras initializer draws, and compare it with the theory.
@@ -95,12 +97,14 @@ def sample(
     if save_path is not None:
         stored = " as float32 (exact for bfloat16)." if dtype == "bfloat16" else "."
         report.notes.append(f"Saved {report.assessment.sample.count} values to {save_path}{stored}")
-    print_report(report, output_format, columns, report.columns, lambda _: tables.sample_renderables(report, hist))
+    print_report(
+        report, output_format, columns, report.columns, lambda view: tables.sample_renderables(report, view, hist), wide
+    )
 
 
 @cli.command(name="list")
 @output_options
-def list_command(output_format: str, columns: str | None) -> None:
+def list_command(output_format: str, columns: str | None, wide: bool) -> None:
     """List every Keras initializer initcli knows, with aliases, parameters and formula.
 
     \b
@@ -110,7 +114,9 @@ def list_command(output_format: str, columns: str | None) -> None:
     from initcli import tables
 
     report = api.list_initializers()
-    print_report(report, output_format, columns, report.columns, lambda cols: tables.list_renderables(report, cols))
+    print_report(
+        report, output_format, columns, report.columns, lambda view: tables.list_renderables(report, view), wide
+    )
 
 
 @cli.command()
@@ -120,7 +126,13 @@ def list_command(output_format: str, columns: str | None) -> None:
 @initializer_options
 @output_options
 def explain(
-    name: str, shape: tuple[int, ...] | None, dtype: str, output_format: str, columns: str | None, **parameters: Any
+    name: str,
+    shape: tuple[int, ...] | None,
+    dtype: str,
+    output_format: str,
+    columns: str | None,
+    wide: bool,
+    **parameters: Any,
 ) -> None:
     """Explain an initializer's formula, with the numbers for a shape plugged in.
 
@@ -131,7 +143,9 @@ def explain(
     from initcli import tables
 
     report = api.explain(resolve(name, **parameters), shape, dtype)
-    print_report(report, output_format, columns, report.columns, lambda _: tables.explain_renderables(report))
+    print_report(
+        report, output_format, columns, report.columns, lambda view: tables.explain_renderables(report, view), wide
+    )
 
 
 @cli.command(name="inspect")
@@ -156,6 +170,7 @@ def inspect_command(
     alpha: float,
     output_format: str,
     columns: str | None,
+    wide: bool,
 ) -> None:
     """One row per weight of a model: fans, initializer, default, theory, sample, verdict.
 
@@ -176,7 +191,14 @@ def inspect_command(
         report = api.inspect_model(
             model, spec_path=spec_path, seed=seed, fresh=fresh, patterns=patterns, alpha=alpha, on_row=progress
         )
-    print_report(report, output_format, columns, InspectReport.columns, lambda _: tables.inspect_renderables(report))
+    print_report(
+        report,
+        output_format,
+        columns,
+        InspectReport.columns,
+        lambda view: tables.inspect_renderables(report, view),
+        wide,
+    )
 
 
 @cli.command()
@@ -278,7 +300,9 @@ def check(
     "the signatures of the installed Keras.",
 )
 @output_options
-def defaults(layers: tuple[str, ...], frameworks: str, source: str, output_format: str, columns: str | None) -> None:
+def defaults(
+    layers: tuple[str, ...], frameworks: str, source: str, output_format: str, columns: str | None, wide: bool
+) -> None:
     """Default initializer of every initializer argument of Keras layers (or the ones named).
 
     \b
@@ -289,7 +313,9 @@ def defaults(layers: tuple[str, ...], frameworks: str, source: str, output_forma
 
     chosen = [name.strip() for name in frameworks.split(",") if name.strip()]
     report = api.layer_defaults(layers, chosen, source)
-    print_report(report, output_format, columns, report.columns, lambda cols: tables.defaults_renderables(report, cols))
+    print_report(
+        report, output_format, columns, report.columns, lambda view: tables.defaults_renderables(report, view), wide
+    )
 
 
 @cli.command()
@@ -313,6 +339,7 @@ def batchnorm(
     steps: int,
     output_format: str,
     columns: str | None,
+    wide: bool,
 ) -> None:
     """Show step by step what Keras's BatchNormalization does with a batch.
 
@@ -331,7 +358,7 @@ def batchnorm(
     batch = values if values is not None else api.draw_batch(resolve(init_name), shape or (), seed)
     report = api.batchnorm(batch, momentum, epsilon, steps)
     print_report(
-        report, output_format, columns, report.columns, lambda cols: tables.batchnorm_renderables(report, cols)
+        report, output_format, columns, report.columns, lambda view: tables.batchnorm_renderables(report, view), wide
     )
 
 

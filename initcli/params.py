@@ -57,13 +57,35 @@ SHAPE = ShapeType()
 AXES = AxesType()
 
 
+def _table_only(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Options that shape tables are an error with a format that would ignore them."""
+    if value and ctx.params.get("output_format", "table") == "json":
+        raise click.BadParameter("applies to tables, CSV and Markdown, not to --format json", ctx, param)
+    return value
+
+
+def _table_flag(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value and ctx.params.get("output_format", "table") != "table":
+        raise click.BadParameter(
+            f"applies to --format table only, not to --format {ctx.params['output_format']}", ctx, param
+        )
+    return value
+
+
+def table_flag(name: str, help_text: str) -> Callable[..., Any]:
+    """A flag that only tables use (--hist, --wide): an error with another format."""
+    return click.option(name, is_flag=True, help=help_text, callback=_table_flag)
+
+
 def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The --format and --columns options every data command shares."""
+    """The --format, --columns and --wide options every data command shares."""
+    command = table_flag("--wide", "Tables: all columns, whatever the terminal's width.")(command)
     command = click.option(
         "--columns",
         "columns",
         metavar="NAME,...",
-        help="Only these columns, in this order (csv, markdown and tables; see the README for the names).",
+        callback=_table_only,
+        help="Only these columns, in this order (tables, csv and markdown; see the README for the names).",
     )(command)
     return click.option(
         "--format",
@@ -71,6 +93,7 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
         type=click.Choice(OUTPUT_FORMATS),
         default="table",
         show_default=True,
+        is_eager=True,
         help="table for people; json, csv or markdown for scripts (see the README's contract).",
     )(command)
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import click
 
 from initcli.output import SCHEMA_VERSION, render_csv, render_json, render_markdown, stdout_console
 from initcli.params import select_columns
+
+if TYPE_CHECKING:
+    from initcli.tables import View
 
 
 class Report(Protocol):
@@ -29,9 +32,13 @@ def print_report(
     output_format: str,
     requested: str | None,
     columns: tuple[str, ...],
-    renderables: Callable[[tuple[str, ...]], list[Any]],
+    renderables: Callable[[View], list[Any]],
+    wide: bool = False,
 ) -> None:
-    """Print a report in the chosen format; `--columns` applies to tables, CSV and Markdown."""
+    """Print a report in the chosen format; `--columns` applies to tables, CSV and Markdown.
+
+    Tables fit the terminal's width; piped, they are plain text with no trailing padding.
+    """
     chosen = select_columns(requested, columns)
     if output_format == "json":
         print_json(report.to_json())
@@ -40,9 +47,18 @@ def print_report(
     elif output_format == "markdown":
         click.echo(render_markdown(report.flat_rows(), chosen), nl=False)
     else:
+        from initcli.tables import View
+
         console = stdout_console()
-        for renderable in renderables(chosen):
-            console.print(renderable)
+        view = View(columns=chosen, width=console.width, wide=wide)
+        if sys.stdout.isatty():
+            for renderable in renderables(view):
+                console.print(renderable)
+            return
+        with console.capture() as capture:
+            for renderable in renderables(view):
+                console.print(renderable)
+        click.echo("\n".join(line.rstrip() for line in capture.get().splitlines()))
 
 
 @contextlib.contextmanager

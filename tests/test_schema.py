@@ -53,7 +53,6 @@ CORE_CASES = [
             "2",
             "--seed",
             "3",
-            "--hist",
         ],
     ),
     ("list_output", 0, ["list"]),
