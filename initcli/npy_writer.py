@@ -16,7 +16,8 @@ Without `force`, the file is put in place with `link()`, which fails if the targ
 With `force`, the target is checked again just before the rename, which replaces a link rather than
 following it.
 
-`path == "-"` writes the complete `.npy` to standard output (not to a terminal). bfloat16 values are
+`path == "-"` writes the complete `.npy` to standard output (not to a terminal; a broken pipe raises
+`BrokenPipeError`, which the command line treats as a reader that stopped). bfloat16 values are
 stored as float32, which holds every bfloat16 exactly and which numpy reads without ml_dtypes.
 """
 
@@ -303,5 +304,7 @@ def _stream_to_stdout(
         if written != expected:
             raise ValueError(f"{written} values written to standard output, expected {expected}")
         stream.flush()
+    except BrokenPipeError:
+        raise  # the reader went away (`| head -c 100`): the command line stops quietly, as for text output
     except OSError as error:
         raise InitcliError(f"Cannot write .npy to standard output: {_reason(error)}") from None

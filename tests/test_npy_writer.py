@@ -376,11 +376,20 @@ def test_stdout_terminal_is_refused(monkeypatch):
         os.close(follower)
 
 
-def test_stdout_broken_pipe_is_one_line(monkeypatch):
-    class BrokenPipe(io.BytesIO):
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE)), BrokenPipeError),  # the CLI stops quietly
+        (OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), InitcliError),
+    ],
+)
+def test_stdout_write_errors(monkeypatch, error, expected):
+    class Failing(io.BytesIO):
         def write(self, data):
-            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+            raise error
 
-    monkeypatch.setattr(sys, "stdout", FakeStdout(BrokenPipe()))
-    with pytest.raises(InitcliError, match="^Cannot write .npy to standard output: Broken pipe$"):
+    monkeypatch.setattr(sys, "stdout", FakeStdout(Failing()))
+    with pytest.raises(expected) as raised:
         consume(write_npy("-", (2,), "float32", [np.ones(2, np.float32)], force=False))
+    if expected is InitcliError:
+        assert str(raised.value) == "Cannot write .npy to standard output: No space left on device"
