@@ -129,30 +129,34 @@ def draw_batch(spec: InitializerSpec, shape: tuple[int, ...], seed: int) -> np.n
     return draw(spec, shape, "float32", seed).astype(np.float64)
 
 
+VALUES_SHOWN = 1000
+
+
 def batchnorm(batch: np.ndarray, momentum: float, epsilon: float, steps: int) -> BatchnormReport:
+    """BatchNormalization's statistics step by step; the batch and outputs shown up to VALUES_SHOWN values."""
     from initcli.batchnorm import explain as explain_batchnorm
 
-    history, training, inference = explain_batchnorm(batch, momentum, epsilon, steps)
-    rows = [
-        {
-            "step": s.step,
-            "feature": f,
-            "batch_mean": s.batch_mean[f],
-            "batch_variance": s.batch_variance[f],
-            "moving_mean": s.moving_mean[f],
-            "moving_variance": s.moving_variance[f],
-        }
-        for s in history
-        for f in range(len(s.batch_mean))
-    ]
+    result = explain_batchnorm(batch, momentum, epsilon, steps)
+    notes = []
+    if result.steps_omitted or result.features_omitted:
+        notes.append(
+            f"history: {result.steps_omitted} middle steps and {result.features_omitted} features not shown "
+            f"(every step and feature is computed; moving_mean/moving_variance list every feature)"
+        )
+    if batch.size > VALUES_SHOWN:
+        notes.append(f"batch and outputs: the first {VALUES_SHOWN} of {batch.size} values")
     return BatchnormReport(
-        momentum=momentum,
-        epsilon=epsilon,
-        steps=steps,
-        batch=batch.tolist(),
-        history=rows,
-        training_output=training.tolist(),
-        inference_output=inference.tolist(),
+        momentum=result.momentum,
+        epsilon=result.epsilon,
+        steps=result.steps,
+        features=result.features,
+        batch=batch.reshape(-1)[:VALUES_SHOWN].tolist(),
+        history=result.rows(),
+        moving_mean=result.moving_mean.tolist(),
+        moving_variance=result.moving_variance.tolist(),
+        training_output=result.training.reshape(-1)[:VALUES_SHOWN].tolist(),
+        inference_output=result.inference.reshape(-1)[:VALUES_SHOWN].tolist(),
+        notes=notes,
     )
 
 

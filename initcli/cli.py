@@ -14,6 +14,7 @@ from initcli.cli_errors import InitcliGroup
 from initcli.errors import ExitCode
 from initcli.initializers import resolve
 from initcli.params import (
+    BATCH_SHAPE,
     AXES,
     DTYPE_OPTION,
     LAYER_OPTION,
@@ -24,6 +25,7 @@ from initcli.params import (
     output_options,
     table_flag,
 )
+from initcli.numeric import POSITIVE_FLOAT, UNIT_INTERVAL
 from initcli.printing import print_json, print_report, weight_progress
 from initcli.sampling import ENGINES
 from initcli.types import CHECK_FORMATS, CheckName
@@ -320,11 +322,11 @@ def defaults(
 
 @cli.command()
 @click.option("--values", "values", type=ValuesType(), metavar="X,Y,...", help="The batch (one feature), e.g. 0,1.4.")
-@click.option("--shape", type=SHAPE, help="Draw the batch instead: shape (batch, ..., features).")
+@click.option("--shape", type=BATCH_SHAPE, help="Draw the batch instead: shape (batch, ..., features).")
 @click.option("--init", "init_name", default="random_normal", show_default=True, help="Initializer to draw with.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--momentum", type=click.FloatRange(0, 1), default=0.99, show_default=True)
-@click.option("--epsilon", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True)
+@click.option("--momentum", type=UNIT_INTERVAL, default=0.99, show_default=True)
+@click.option("--epsilon", type=POSITIVE_FLOAT, default=1e-3, show_default=True)
 @click.option(
     "--steps", type=click.IntRange(1, 10_000), default=1, show_default=True, help="Training steps that see this batch."
 )
@@ -364,4 +366,8 @@ def batchnorm(
 
 def main() -> None:
     """Console-script entry point."""
+    import signal
+
+    # A file-size limit (ulimit -f) then fails a write with "File too large" instead of killing the process.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     cli(prog_name="initcli")

@@ -21,6 +21,7 @@ from initcli.significance import (
     ks_test,
     normal_quantile,
     normal_two_sided_pvalue,
+    variance_ratio_pvalue,
 )
 from initcli.stats import SampleStats
 from initcli.theory import Theory
@@ -113,10 +114,13 @@ class Statistical(Comparator):
         variance_ratio = (stats.var or 0.0) / (std * std)
         z_critical = normal_quantile(1.0 - self.interval_alpha / 2.0)
         ks = ks_test(ks_sample, theory, self.dtype)
-        pvalues: dict[DecisiveTest, float] = {
-            "mean": normal_two_sided_pvalue(mean_z),
-            "std": normal_two_sided_pvalue((variance_ratio - 1.0) / variance_se),
-        }
+        moments = theory.standardized_moments()
+        std_pvalue = (
+            variance_ratio_pvalue(variance_ratio, n, *moments)
+            if moments is not None
+            else normal_two_sided_pvalue((variance_ratio - 1.0) / variance_se)
+        )
+        pvalues: dict[DecisiveTest, float] = {"mean": normal_two_sided_pvalue(mean_z), "std": std_pvalue}
         if ks is not None:
             pvalues["ks"] = ks[1]
         decisive = min(pvalues, key=lambda name: pvalues[name])

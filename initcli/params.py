@@ -2,43 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
 import click
 import numpy as np
 
+from initcli.numeric import FINITE_FLOAT, POSITIVE_FLOAT, PROBABILITY, ShapeType
 from initcli.rng.stateless import FLOAT_DTYPES
 from initcli.significance import DEFAULT_ALPHA
 from initcli.types import OUTPUT_FORMATS
-
-
-class ShapeType(click.ParamType):
-    """A tensor shape: 3x3x64x128, 3,3,64,128, (3, 3, 64, 128), 784x256, or () for a scalar."""
-
-    name = "shape"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> tuple[int, ...]:
-        if isinstance(value, tuple):
-            return value
-        text = str(value).strip()
-        inner = text[1:-1] if text.startswith("(") and text.endswith(")") else text
-        inner = inner.strip()
-        if inner in ("", "scalar"):
-            return ()
-        parts = [p.strip() for p in re.split(r"[x,×]", inner)]
-        if parts and parts[-1] == "" and "," in inner:
-            parts = parts[:-1]  # "(3,)" is a one-element tuple
-        dims = []
-        for part in parts:
-            if not re.fullmatch(r"[+-]?\d+", part):
-                self.fail(f"{text!r}: dimension {part!r} is not an integer", param, ctx)
-            dim = int(part)
-            if dim <= 0:
-                self.fail(f"{text!r}: dimension {part} must be positive", param, ctx)
-            dims.append(dim)
-        return tuple(dims)
 
 
 class AxesType(click.ParamType):
@@ -54,6 +27,8 @@ class AxesType(click.ParamType):
 
 
 SHAPE = ShapeType()
+# A batchnorm batch is held whole (and its outputs): a smaller budget.
+BATCH_SHAPE = ShapeType(max_elements=2**24)
 AXES = AxesType()
 
 
@@ -113,15 +88,15 @@ def select_columns(requested: str | None, available: tuple[str, ...]) -> tuple[s
 
 
 INITIALIZER_PARAMETERS: tuple[tuple[str, Any, str], ...] = (
-    ("--scale", float, "VarianceScaling scale (> 0)."),
+    ("--scale", POSITIVE_FLOAT, "VarianceScaling scale (> 0)."),
     ("--mode", str, "VarianceScaling mode: fan_in, fan_out or fan_avg."),
     ("--distribution", str, "VarianceScaling distribution: truncated_normal, untruncated_normal, uniform."),
-    ("--mean", float, "RandomNormal/TruncatedNormal mean."),
-    ("--stddev", float, "RandomNormal/TruncatedNormal stddev (of the normal before truncation)."),
-    ("--minval", float, "RandomUniform lower bound."),
-    ("--maxval", float, "RandomUniform upper bound."),
-    ("--gain", float, "Orthogonal/Identity gain."),
-    ("--value", float, "Constant value."),
+    ("--mean", FINITE_FLOAT, "RandomNormal/TruncatedNormal mean."),
+    ("--stddev", FINITE_FLOAT, "RandomNormal/TruncatedNormal stddev (of the normal before truncation)."),
+    ("--minval", FINITE_FLOAT, "RandomUniform lower bound."),
+    ("--maxval", FINITE_FLOAT, "RandomUniform upper bound."),
+    ("--gain", FINITE_FLOAT, "Orthogonal/Identity gain."),
+    ("--value", FINITE_FLOAT, "Constant value."),
 )
 
 
@@ -136,7 +111,7 @@ def alpha_option(help_text: str) -> Callable[..., Any]:
     """--alpha: a false-alarm rate in (0, 1)."""
     return click.option(
         "--alpha",
-        type=click.FloatRange(0, 1, min_open=True, max_open=True),
+        type=PROBABILITY,
         default=DEFAULT_ALPHA,
         show_default=True,
         help=help_text,

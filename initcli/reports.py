@@ -320,8 +320,11 @@ class BatchnormReport:
     momentum: float
     epsilon: float
     steps: int
+    features: int
     batch: list[float]
     history: list[dict[str, Any]]
+    moving_mean: list[float]
+    moving_variance: list[float]
     training_output: list[Any]
     inference_output: list[Any]
     notes: list[str] = field(default_factory=list)
@@ -336,8 +339,11 @@ class BatchnormReport:
             "momentum": self.momentum,
             "epsilon": self.epsilon,
             "steps": self.steps,
+            "features": self.features,
             "batch": self.batch,
             "history": self.history,
+            "moving_mean": self.moving_mean,
+            "moving_variance": self.moving_variance,
             "training_output": self.training_output,
             "inference_output": self.inference_output,
             "notes": self.notes,

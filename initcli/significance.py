@@ -43,6 +43,81 @@ def normal_quantile(p: float) -> float:
     return (low + high) / 2.0
 
 
+def _log_gamma_lower_regularized(a: float, x: float) -> tuple[float, float]:
+    """(P(a, x), Q(a, x)), the regularized incomplete gamma functions (series or continued fraction)."""
+    if x <= 0.0:
+        return 0.0, 1.0
+    log_prefix = a * math.log(x) - x - math.lgamma(a)
+    if x < a + 1.0:
+        term = total = 1.0 / a
+        denominator = a
+        for _ in range(100_000):
+            denominator += 1.0
+            term *= x / denominator
+            total += term
+            if abs(term) < abs(total) * 1e-16:
+                break
+        lower = min(1.0, math.exp(log_prefix + math.log(total)))
+        return lower, 1.0 - lower
+    # Lentz's continued fraction for Q.
+    tiny = 1e-300
+    b = x + 1.0 - a
+    c = 1.0 / tiny
+    d = 1.0 / b
+    fraction = d
+    for i in range(1, 100_000):
+        an = -i * (i - a)
+        b += 2.0
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1.0 / d
+        step = d * c
+        fraction *= step
+        if abs(step - 1.0) < 1e-16:
+            break
+    upper = min(1.0, math.exp(log_prefix + math.log(fraction)))
+    return 1.0 - upper, upper
+
+
+def chi_square_tails(statistic: float, degrees: float) -> tuple[float, float]:
+    """(P(X <= statistic), P(X > statistic)) for X ~ chi-square with `degrees` degrees of freedom."""
+    if degrees > 1e5:
+        # Wilson-Hilferty: ample at this many degrees of freedom, where the series would be slow.
+        z = ((statistic / degrees) ** (1.0 / 3.0) - (1.0 - 2.0 / (9.0 * degrees))) / math.sqrt(2.0 / (9.0 * degrees))
+        upper = 0.5 * math.erfc(z / math.sqrt(2.0))
+        return 1.0 - upper, upper
+    return _log_gamma_lower_regularized(degrees / 2.0, statistic / 2.0)
+
+
+def variance_ratio_pvalue(ratio: float, n: int, fourth: float, sixth: float) -> float:
+    """Two-sided p-value of a sample variance (ddof 0) over the theoretical variance.
+
+    The null distribution is matched in mean, variance and skewness by a shifted, scaled chi-square
+    (Pearson type III), from the standardized fourth and sixth moments of the element distribution:
+    exact for normal elements (a chi-square with n - 1 degrees of freedom) and far closer in the
+    tails than a normal approximation, which calls small normal samples inconsistent 10-100 times
+    too often at the p-values a model-wide correction asks for.
+    """
+    if n < 2:
+        return 1.0
+    mean = (n - 1) / n
+    variance = (n - 1) ** 2 / n**3 * (fourth - (n - 3) / (n - 1))
+    third_cumulant = (sixth - 3.0 * fourth + 2.0) * (n - 1) / n**3
+    if variance <= 0.0:
+        return 1.0
+    skewness = third_cumulant / variance**1.5
+    if abs(skewness) < 1e-9:
+        return normal_two_sided_pvalue((ratio - mean) / math.sqrt(variance))
+    degrees = 8.0 / skewness**2
+    scale = math.sqrt(variance / (2.0 * degrees))
+    # X = mean + sign·scale·(Y - degrees) with Y ~ chi-square(degrees).
+    statistic = degrees + math.copysign(1.0, skewness) * (ratio - mean) / scale
+    lower, upper = chi_square_tails(max(statistic, 0.0), degrees)
+    return min(1.0, 2.0 * min(lower, upper))
+
+
 def kolmogorov_pvalue(statistic: float, n: int) -> float:
     """Asymptotic Kolmogorov p-value with Stephens' small-sample correction."""
     if n <= 0:

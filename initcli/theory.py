@@ -28,15 +28,26 @@ def _phi(x: float) -> float:
     return math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
 
 
-def _truncated_moments(bound: float) -> tuple[float, float]:
-    """(variance, excess kurtosis) of a standard normal truncated to (-bound, bound)."""
+def _truncated_moments(bound: float) -> tuple[float, float, float]:
+    """(variance, excess kurtosis, standardized sixth moment) of a standard normal truncated to (-bound, bound).
+
+    Even moments by the recurrence m(2k) = (2k - 1)·m(2k - 2) - 2·bound^(2k - 1)·φ(bound)/mass.
+    """
     mass = math.erf(bound / math.sqrt(2.0))
-    variance = 1.0 - 2.0 * bound * _phi(bound) / mass
-    fourth = 3.0 - 2.0 * _phi(bound) * (bound**3 + 3.0 * bound) / mass
-    return variance, fourth / variance**2 - 3.0
+    edge = 2.0 * _phi(bound) / mass
+    variance = 1.0 - bound * edge
+    fourth = 3.0 * variance - bound**3 * edge
+    sixth = 5.0 * fourth - bound**5 * edge
+    return variance, fourth / variance**2 - 3.0, sixth / variance**3
 
 
-TRUNCATED_VARIANCE, TRUNCATED_EXCESS_KURTOSIS = _truncated_moments(TRUNCATION_SIGMAS)
+TRUNCATED_VARIANCE, TRUNCATED_EXCESS_KURTOSIS, TRUNCATED_SIXTH_MOMENT = _truncated_moments(TRUNCATION_SIGMAS)
+# Standardized fourth and sixth moments of the element distributions (they size the std test).
+_MOMENTS = {
+    "normal": (3.0, 15.0),
+    "truncated_normal": (TRUNCATED_EXCESS_KURTOSIS + 3.0, TRUNCATED_SIXTH_MOMENT),
+    "uniform": (9.0 / 5.0, 27.0 / 7.0),
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,6 +92,16 @@ class Theory:
     def is_random(self) -> bool:
         """Values drawn independently from a distribution (tested statistically, not exactly)."""
         return self.distribution in _RANDOM
+
+    def standardized_moments(self) -> tuple[float, float] | None:
+        """E[(X - mean)^4]/σ⁴ and E[(X - mean)^6]/σ⁶ of an element, for the random distributions."""
+        if self.atoms is not None:
+            centred = self.atoms - self.atoms.mean()
+            variance = float(np.mean(centred**2))
+            if variance == 0.0:
+                return None
+            return float(np.mean(centred**4)) / variance**2, float(np.mean(centred**6)) / variance**3
+        return _MOMENTS.get(self.distribution)
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}

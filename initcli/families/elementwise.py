@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from initcli.comparisons import Comparator, Statistical
+from initcli.errors import BadInputError
 from initcli.families.base import Family, flat_index_chunks, snippet_dtype
 from initcli.rng import stateless
 from initcli.rng.philox import PhiloxStream
@@ -47,7 +48,8 @@ def uniform_draw(minval: float, maxval: float, dtype: str) -> AffineDraw:
 def normal_draw(unit: UnitDistribution, mean: float, stddev: float, dtype: str) -> AffineDraw:
     """`keras.random.normal`/`truncated_normal`: `z·stddev + mean` with both converted to the dtype."""
     target = numpy_dtype(dtype)
-    return AffineDraw(unit, np.asarray(stddev, target), np.asarray(mean, target))
+    with np.errstate(over="ignore", under="ignore"):
+        return AffineDraw(unit, np.asarray(stddev, target), np.asarray(mean, target))
 
 
 def as_drawn(value: float, dtype: str) -> float:
@@ -89,6 +91,23 @@ class ElementwiseFamily(Family):
 
     def affine_draw(self, spec: InitializerSpec, shape: tuple[int, ...], dtype: str) -> AffineDraw:
         raise NotImplementedError
+
+    def check_request(self, spec: InitializerSpec, shape: tuple[int, ...], dtype: str) -> None:
+        """Refuse parameters that overflow the dtype, or a nonzero spread that rounds to 0 in it.
+
+        Keras converts them to the weight's dtype before drawing: `stddev=1e-200` draws all zeros in
+        float32 and `stddev=1e39` infinities, neither of which is what the config says.
+        """
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            draw = self.affine_draw(spec, shape, dtype)
+            intended = self.affine_draw(spec, shape, "float64")
+        if not (np.isfinite(draw.multiplier) and np.isfinite(draw.offset)):
+            raise BadInputError(f"{spec.class_name}'s parameters overflow {dtype}: {spec.config}")
+        if float(draw.multiplier) == 0.0 and float(intended.multiplier) != 0.0:
+            raise BadInputError(
+                f"{spec.class_name}'s spread ({float(intended.multiplier):g}) rounds to 0 in {dtype}: every value "
+                f"would be {float(draw.offset):g}"
+            )
 
     def chunks(
         self, spec: InitializerSpec, shape: tuple[int, ...], dtype: str, seed: int, chunk_elements: int

@@ -110,6 +110,7 @@ class VarianceScalingFamily(ElementwiseFamily):
             axes = spec.config.get(key)
             if axes and any(not -len(shape) <= a < len(shape) for a in axes):
                 raise BadInputError(f"Argument `{key}`={axes} does not fit shape {shape} of rank {len(shape)}.")
+        super().check_request(spec, shape, dtype)
 
     @staticmethod
     def parameters(spec: InitializerSpec) -> tuple[float, str, str]:
