@@ -13,9 +13,10 @@ from initcli.checks import CHECKS
 from initcli.cli_errors import InitcliGroup
 from initcli.errors import ExitCode
 from initcli.initializers import resolve
+from initcli.numeric import POSITIVE_FLOAT, UNIT_INTERVAL
 from initcli.params import (
-    BATCH_SHAPE,
     AXES,
+    BATCH_SHAPE,
     DTYPE_OPTION,
     LAYER_OPTION,
     SHAPE,
@@ -25,7 +26,6 @@ from initcli.params import (
     output_options,
     table_flag,
 )
-from initcli.numeric import POSITIVE_FLOAT, UNIT_INTERVAL
 from initcli.printing import print_json, print_report, weight_progress
 from initcli.sampling import ENGINES
 from initcli.types import CHECK_FORMATS, CheckName

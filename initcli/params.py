@@ -8,7 +8,7 @@ from typing import Any
 import click
 import numpy as np
 
-from initcli.numeric import FINITE_FLOAT, POSITIVE_FLOAT, PROBABILITY, ShapeType
+from initcli.numeric import FINITE_FLOAT, PROBABILITY, ShapeType
 from initcli.rng.stateless import FLOAT_DTYPES
 from initcli.significance import DEFAULT_ALPHA
 from initcli.types import OUTPUT_FORMATS
@@ -88,7 +88,7 @@ def select_columns(requested: str | None, available: tuple[str, ...]) -> tuple[s
 
 
 INITIALIZER_PARAMETERS: tuple[tuple[str, Any, str], ...] = (
-    ("--scale", POSITIVE_FLOAT, "VarianceScaling scale (> 0)."),
+    ("--scale", FINITE_FLOAT, "VarianceScaling scale (> 0)."),
     ("--mode", str, "VarianceScaling mode: fan_in, fan_out or fan_avg."),
     ("--distribution", str, "VarianceScaling distribution: truncated_normal, untruncated_normal, uniform."),
     ("--mean", FINITE_FLOAT, "RandomNormal/TruncatedNormal mean."),
