@@ -215,7 +215,7 @@ def _checked_snapshot(source: H5Source, what: str) -> H5Group:
         return snapshot(source)
     except InitcliError as error:
         text = str(error)
-        if text.startswith(f"{source.label}: not a readable HDF5 file"):
+        if what != "HDF5" and text.startswith(f"{source.label}: not a readable HDF5 file"):
             text = text.replace("not a readable HDF5 file", f"{what}: not a readable HDF5 weights file", 1)
             raise InitcliError(text) from None
         raise
@@ -249,8 +249,21 @@ def _open_hdf5(label: str, fd: int, identity: FileIdentity, limits: Limits) -> S
     raise InitcliError(f"{label}: an HDF5 file, but not a Keras model or weights file")
 
 
+DEFAULT_TIMEOUT = 60.0
+
+
+def default_timeout() -> float:
+    """`INITCLI_TIMEOUT` from the environment if set (seconds), else 60."""
+    text = os.environ.get("INITCLI_TIMEOUT", "")
+    try:
+        value = float(text) if text else DEFAULT_TIMEOUT
+    except ValueError:
+        raise BadInputError(f"INITCLI_TIMEOUT must be a number of seconds. Received: {text!r}") from None
+    return value
+
+
 def open_model(
-    path: str | os.PathLike[str], *, timeout: float = 60.0, limits: Limits | None = None
+    path: str | os.PathLike[str], *, timeout: float | None = None, limits: Limits | None = None
 ) -> SavedModel:
     """Open a `.keras`, legacy `.h5` or `.weights.h5` file by what its bytes say it is.
 
@@ -259,13 +272,16 @@ def open_model(
 
     Args:
         path: the model file (a regular file; pipes and devices are refused before they can block).
-        timeout: seconds the HDF5 structure walk, and each read through HDF5, may take.
+        timeout: seconds the HDF5 structure walk, and each read through HDF5, may take
+            (default: `INITCLI_TIMEOUT` from the environment, else 60).
         limits: all budgets (their `timeout` is replaced by `timeout`).
 
     Raises:
         BadInputError: a timeout that is not a positive number.
         InitcliError: missing, unreadable, empty, truncated, corrupt, hostile or unrecognized files.
     """
+    if timeout is None:
+        timeout = default_timeout()
     if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
         raise BadInputError(f"timeout must be a positive number of seconds. Received: timeout={timeout!r}")
     limits = Limits(**{**(limits.__dict__ if limits else {}), "timeout": float(timeout)})
