@@ -195,6 +195,15 @@ def unsupported_method(directory: Path) -> Path:
     return _patch_central(path, "config.json", edit)
 
 
+def corrupt_directory(directory: Path) -> Path:
+    path = _archive(directory, "directory.keras")
+
+    def edit(data: bytearray, at: int) -> None:
+        data[at : at + 4] = b"XXXX"
+
+    return _patch_central(path, "config.json", edit)
+
+
 def compressed_weights(directory: Path) -> Path:
     return _archive(directory, "deflated.keras", compress=("model.weights.h5", "config.json", "metadata.json"))
 
@@ -356,6 +365,7 @@ CASES = [
     Case("bad_crc_weights", bad_crc("model.weights.h5"), "CRC"),
     Case("encrypted_member", encrypted, "encrypted"),
     Case("unsupported_compression", unsupported_method, "compression method"),
+    Case("corrupt_central_directory", corrupt_directory, "not a valid .keras archive"),
     Case("compressed_weights", compressed_weights, None),
     Case("layers_not_a_list", _config_edit(_set(("config", "layers"), "dense"), "layers.keras"), "not a list"),
     Case("config_a_string", _config_edit(_set(("config",), "oops"), "config.keras"), "not a mapping"),
