@@ -167,16 +167,21 @@ def _open_keras_archive(label: str, fd: int, identity: FileIdentity, limits: Lim
             )
         weights_info = members["model.weights.h5"]
         notes = []
+        verify: Callable[[], None] | None
         if weights_info.compress_type == zipfile.ZIP_STORED:
             start = _member_data_offset(fd, weights_info, label)
             if weights_info.compress_size != weights_info.file_size:
                 raise InitcliError(f"{label}: model.weights.h5 is stored with two different sizes")
             if start + weights_info.file_size > identity.size:
                 raise InitcliError(f"{label}: model.weights.h5 extends past the end of the file (truncated?)")
-            _verify_crc(fd, start, weights_info.file_size, weights_info.CRC, label)
             source = H5Source(
                 fd=fd, start=start, size=weights_info.file_size, label=label, identity=identity, limits=limits
             )
+            size, crc = weights_info.file_size, weights_info.CRC
+
+            def verify() -> None:
+                _verify_crc(fd, start, size, crc, label)
+
         else:
             inflated = _inflate(archive, weights_info, label, limits)
             owned.append(lambda: os.close(inflated))
@@ -189,7 +194,8 @@ def _open_keras_archive(label: str, fd: int, identity: FileIdentity, limits: Lim
                 limits=limits,
             )
             notes.append("model.weights.h5 is compressed inside the archive; inflated once to a private file")
-        root = _checked_snapshot(source, "model.weights.h5")
+            verify = None
+        root = _checked_snapshot(source, "model.weights.h5", verify)
     except BaseException:
         _close_all(owned)
         raise
@@ -210,9 +216,9 @@ def _open_keras_archive(label: str, fd: int, identity: FileIdentity, limits: Lim
     )
 
 
-def _checked_snapshot(source: H5Source, what: str) -> H5Group:
+def _checked_snapshot(source: H5Source, what: str, meanwhile: Callable[[], None] | None = None) -> H5Group:
     try:
-        return snapshot(source)
+        return snapshot(source, meanwhile)
     except InitcliError as error:
         text = str(error)
         if what != "HDF5" and text.startswith(f"{source.label}: not a readable HDF5 file"):

@@ -73,7 +73,15 @@ def _child(task: Callable[[], Any], write_end: int, timeout: float, memory: int)
         os._exit(0)
 
 
-def run_isolated(task: Callable[[], Any], *, timeout: float, memory: int, label: str, what: str) -> Any:
+def run_isolated(
+    task: Callable[[], Any],
+    *,
+    timeout: float,
+    memory: int,
+    label: str,
+    what: str,
+    meanwhile: Callable[[], None] | None = None,
+) -> Any:
     """Run `task` in a forked child and return its JSON-serializable result.
 
     Args:
@@ -82,6 +90,7 @@ def run_isolated(task: Callable[[], Any], *, timeout: float, memory: int, label:
         memory: bytes of address space the child may add to what it inherits.
         label: the file, for messages.
         what: what the child does ("reading the HDF5 structure"), for the timeout message.
+        meanwhile: work for the parent while the child runs (its exceptions kill the child).
 
     Raises:
         InitcliError: the child refused, failed, crashed or ran out of time.
@@ -100,6 +109,8 @@ def run_isolated(task: Callable[[], Any], *, timeout: float, memory: int, label:
     finished = False
     try:
         deadline = time.monotonic() + timeout
+        if meanwhile is not None:
+            meanwhile()
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
