@@ -230,7 +230,9 @@ def check_arguments(value: Any, where: str) -> None:
         if isinstance(item, Mapping):
             class_name = item.get("class_name")
             if isinstance(class_name, str) and class_name in REFUSED_CLASSES:
-                raise error(f"{location}: {class_name} layers {REFUSED_CLASSES[class_name]}; initcli does not build them")
+                raise error(
+                    f"{location}: {class_name} layers {REFUSED_CLASSES[class_name]}; initcli does not build them"
+                )
             module = item.get("module")
             if isinstance(module, str) and module != "keras" and not module.startswith("keras."):
                 raise error(f"{location}: custom object from module {module!r}; initcli builds only Keras's own")
@@ -251,7 +253,7 @@ def check_arguments(value: Any, where: str) -> None:
 
 def _within_budget(keras: Any, build: Callable[[], Any], seed: int | None, where: str) -> Any:
     """Build once without allocating weights to count parameters; then, within budget, for real."""
-    from keras.src.backend.common.stateless_scope import StatelessScope
+    from keras.src.backend.common.stateless_scope import StatelessScope  # type: ignore[import-untyped]
 
     with StatelessScope(initialize_variables=False):
         probe = build()

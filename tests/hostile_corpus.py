@@ -360,7 +360,9 @@ CASES = [
     Case("deep_json", _json_member(_deep_json()), "nested"),
     Case("big_json", _json_member(b" " * (20 * 1024 * 1024) + b"{}"), "more than initcli reads"),
     Case("many_json_elements", _json_member(b"[" + b"0," * 3_000_000 + b"0]"), "elements"),
-    Case("huge_json_integer", _json_member(b'{"class_name": "Functional", "x": ' + b"9" * 6000 + b"}"), "not valid JSON"),
+    Case(
+        "huge_json_integer", _json_member(b'{"class_name": "Functional", "x": ' + b"9" * 6000 + b"}"), "not valid JSON"
+    ),
     Case("bad_crc_config", bad_crc("config.json"), "config.json cannot be read"),
     Case("bad_crc_weights", bad_crc("model.weights.h5"), "CRC"),
     Case("encrypted_member", encrypted, "encrypted"),
@@ -402,4 +404,3 @@ CASES = [
     Case("truncated_h5", truncated("cnn.h5", 0.5), "not a readable HDF5"),
     Case("truncated_weights_h5", truncated("cnn.weights.h5", 0.9), "not a readable HDF5"),
 ]
-

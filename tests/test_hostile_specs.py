@@ -73,7 +73,9 @@ def test_fresh_refuses_a_saved_config_over_budget_or_naming_files(keras, tmp_pat
         ("file", {"name": "/etc/passwd"}, "looks like a path"),
     ]:
         edited = json.loads(json.dumps(config))
-        target = next(layer for layer in edited["config"]["layers"] if layer["config"]["name"] == dense["config"]["name"])
+        target = next(
+            layer for layer in edited["config"]["layers"] if layer["config"]["name"] == dense["config"]["name"]
+        )
         target["config"].update(change)
         path = tmp_path / f"{name}.keras"
         with zipfile.ZipFile(path, "w") as out:

@@ -38,7 +38,11 @@ class FileIdentity:
     def of(cls, fd: int) -> FileIdentity:
         info = os.fstat(fd)
         return cls(
-            device=info.st_dev, inode=info.st_ino, size=info.st_size, mtime_ns=info.st_mtime_ns, ctime_ns=info.st_ctime_ns
+            device=info.st_dev,
+            inode=info.st_ino,
+            size=info.st_size,
+            mtime_ns=info.st_mtime_ns,
+            ctime_ns=info.st_ctime_ns,
         )
 
 
@@ -102,7 +106,7 @@ def pread_into(fd: int, target: np.ndarray, offset: int, label: str) -> None:
     Raises:
         InitcliError: the file ends early (truncated while being read).
     """
-    view = memoryview(target).cast("B")
+    view = target.data.cast("B")
     done = 0
     while done < len(view):
         try:

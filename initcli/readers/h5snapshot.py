@@ -96,13 +96,13 @@ class H5Source:
     limits: Limits
 
     def open_h5(self) -> Any:
-        import h5py
+        import h5py  # type: ignore[import-untyped]
 
         view = io.BufferedReader(_FileView(self.fd, self.start, self.size), buffer_size=1 << 16)
         try:
             return h5py.File(view, "r")
         except (OSError, ValueError) as error:
-            raise InitcliError(f"not a readable HDF5 file ({' '.join(str(error).split())[:200]})") from None
+            raise InitcliError(f"not a readable HDF5 file ({shown(' '.join(str(error).split()))})") from None
 
     def check_unchanged(self) -> None:
         if FileIdentity.of(self.fd) != self.identity:

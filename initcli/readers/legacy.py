@@ -30,7 +30,7 @@ _ATTENTION_NAMES = {
 def _index_layers(entry: Any, index: dict[str, Mapping[str, Any]]) -> None:
     if not isinstance(entry, Mapping):
         return
-    config = entry.get("config") if isinstance(entry.get("config"), Mapping) else {}
+    config = _mapping(entry.get("config"))
     name = config.get("name")
     if isinstance(name, str):
         index.setdefault(name, entry)
@@ -72,7 +72,7 @@ def _slot_for(
             argument = "kernel_initializer" if variable == "kernel" else "bias_initializer"
             axes = attention_fan_axes(sublayer, rank) if variable == "kernel" else None
             return "EinsumDense", WeightSlot(variable, argument), axes
-    slots = LAYER_SLOTS.get(class_name, lambda c: [])(config)
+    slots = LAYER_SLOTS.get(class_name or "", lambda c: [])(config)
     axes = einsum_fan_axes(config.get("equation", "")) if class_name == "EinsumDense" and variable == "kernel" else None
     return class_name, next((s for s in slots if s.name == variable), None), axes
 
@@ -136,7 +136,7 @@ def _record(weight_name: str, dataset: H5Dataset, index: Mapping[str, Mapping[st
         entry = index[components[owner_position]]
         class_name, slot, fan_axes = _slot_for(entry, components[owner_position + 1 :], len(dataset.shape))
         owner_config = _mapping(entry.get("config"))
-        settings = {k: owner_config[k] for k in SETTINGS.get(entry.get("class_name"), ()) if k in owner_config}
+        settings = {k: owner_config[k] for k in SETTINGS.get(entry.get("class_name") or "", ()) if k in owner_config}
         if slot is None:
             notes.append(f"layer class {class_name} or variable {components[-1]!r} not known to initcli")
         else:

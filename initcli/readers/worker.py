@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from initcli.errors import InitcliError
+from initcli.readers.files import shown
 
 MAX_ANSWER_BYTES = 256 * 1024 * 1024
 _PR_SET_PDEATHSIG = 1
@@ -63,7 +64,7 @@ def _child(task: Callable[[], Any], write_end: int, timeout: float, memory: int)
         except RecursionError:
             answer = {"error": "its structure is nested too deeply"}
         except Exception as error:  # noqa: BLE001 - the HDF5 library's many ways to fail on a bad file
-            text = " ".join(str(error).split())[:300]
+            text = shown(" ".join(str(error).split())[:300])
             answer = {"error": f"HDF5 cannot read it ({type(error).__name__}: {text})"}
         data = json.dumps(answer).encode()
         view = memoryview(data)
