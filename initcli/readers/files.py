@@ -55,6 +55,9 @@ def open_regular(path: os.PathLike[str] | str) -> int:
         InitcliError: missing, unreadable, a directory, or not a regular file.
     """
     try:
+        # stat first so that devices are never opened; fstat after opening closes the race.
+        if not stat.S_ISREG(os.stat(path).st_mode) and not stat.S_ISDIR(os.stat(path).st_mode):
+            raise InitcliError(f"{path}: not a regular file (a pipe, socket or device)")
         fd = os.open(os.fspath(path), os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise InitcliError(f"{path}: no such file") from None
