@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -187,6 +188,22 @@ def test_the_hdf5_loop_is_stopped_by_the_timeout(tmp_path: Path) -> None:
     with pytest.raises(InitcliError, match="took longer than 1 s"):
         open_model(path, timeout=1)
     assert time.monotonic() - started < 30
+
+
+def test_ctrl_c_stops_an_hdf5_loop(tmp_path: Path) -> None:
+    path = next(case for case in CASES if case.name == "flipped_byte_hdf5_loop").build(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "initcli", "inspect", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "INITCLI_TIMEOUT": "120"},
+        text=True,
+    )
+    time.sleep(2.0)  # start-up, then well inside the looping structure walk
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
 
 
 @pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf")])

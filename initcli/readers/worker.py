@@ -97,6 +97,13 @@ def run_isolated(
         InitcliError: the child refused, failed, crashed or ran out of time.
         KeyboardInterrupt: Ctrl-C (the child is killed first).
     """
+    if not hasattr(os, "fork"):  # no fork (Windows): run in-process, without the isolation
+        if meanwhile is not None:
+            meanwhile()
+        try:
+            return json.loads(json.dumps(task()))
+        except InitcliError as error:
+            raise InitcliError(f"{label}: {error}") from None
     read_end, write_end = os.pipe()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: the child only runs HDF5
