@@ -12,21 +12,45 @@ A spec is YAML or JSON:
 
 A Keras model JSON (`model.to_json()`) is recognized by its top-level `class_name` and `config`.
 Built models are saved to a temporary `.keras` file and inspected like any saved model.
+
+Specs and saved configs are untrusted: they are built only from arguments that cannot name files,
+paths or code (no Lambda, TFSMLayer, Jax/Flax/Torch wrappers, custom objects, vocabularies read
+from files, path-like strings), and only if the model they declare has at most
+`MAX_BUILT_PARAMETERS` parameters, counted before any weight is allocated.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import importlib
 import importlib.util
 import json
+import math
+import os
 import re
+import shutil
+import signal
 import sys
-from collections.abc import Mapping
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from initcli.documents import load_document
 from initcli.errors import InitcliError
+
+MAX_BUILT_PARAMETERS = 150_000_000
+REFUSED_CLASSES = {
+    "Lambda": "run arbitrary code",
+    "TFSMLayer": "load a SavedModel from disk",
+    "JaxLayer": "wrap arbitrary code",
+    "FlaxLayer": "wrap arbitrary code",
+    "TorchModuleWrapper": "wrap arbitrary code",
+}
+REFUSED_ARGUMENTS = {"filepath", "function", "call_fn", "init_fn", "call_endpoint", "call_training_endpoint"}
+FILE_ARGUMENTS = {"vocabulary", "idf_weights"}
 
 _FUNCTION_REFERENCE = re.compile(r"^(?P<target>[^:]+):(?P<function>[A-Za-z_][A-Za-z0-9_]*)$")
 
@@ -71,8 +95,11 @@ def _build_layers(keras: Any, entries: Any, where: str) -> list[Any]:
     for index, entry in enumerate(entries):
         location = f"{where}[{index}]"
         class_name, arguments = _layer_entry(entry, location)
-        if class_name == "Lambda":
-            raise InitcliError(f"{location}: Lambda layers run arbitrary code and are not built from specs")
+        if class_name in REFUSED_CLASSES:
+            raise InitcliError(
+                f"{location}: {class_name} layers {REFUSED_CLASSES[class_name]} and are not built from specs"
+            )
+        check_arguments(arguments, location)
         if class_name == "Sequential":
             inner = arguments.pop("layers", None)
             built.append(keras.Sequential(_build_layers(keras, inner, f"{location}.layers"), **arguments))
@@ -96,11 +123,15 @@ def build_from_spec(path: Path, seed: int | None) -> Any:
     document = load_document(path, "spec")
     keras = _keras(seed)
     if isinstance(document, Mapping) and "class_name" in document and "config" in document:
-        try:
-            model = keras.models.model_from_json(json.dumps(document))
-        except Exception as error:  # Keras raises many types for a bad model JSON
-            raise InitcliError(f"{path}: Keras cannot build this model JSON: {_first_line(error)}") from None
-        return _ensure_built(model, path)
+        check_arguments(document, str(path))
+
+        def from_json() -> Any:
+            try:
+                return keras.models.model_from_json(json.dumps(document))
+            except Exception as error:  # Keras raises many types for a bad model JSON
+                raise InitcliError(f"{path}: Keras cannot build this model JSON: {_first_line(error)}") from None
+
+        return _ensure_built(_within_budget(keras, from_json, seed, str(path)), path)
     if not isinstance(document, Mapping):
         raise InitcliError(f"{path}: a spec is a mapping with `input_shape` and `layers`")
     unknown = set(document) - {"input_shape", "layers", "name"}
@@ -109,11 +140,20 @@ def build_from_spec(path: Path, seed: int | None) -> Any:
     input_shape = document.get("input_shape")
     if not isinstance(input_shape, list) or not all(isinstance(d, int) or d is None for d in input_shape):
         raise InitcliError(f"{path}: `input_shape` must be a list of integers (without the batch dimension)")
-    layers = _build_layers(keras, document.get("layers"), f"{path}: layers")
-    try:
-        return keras.Sequential([keras.Input(tuple(input_shape)), *layers], name=document.get("name", "spec"))
-    except Exception as error:  # shape mismatches surface as ValueError or framework errors
-        raise InitcliError(f"{path}: Keras cannot build this model: {_first_line(error)}") from None
+    if any(d is not None and d < 0 for d in input_shape):
+        raise InitcliError(f"{path}: `input_shape` has a negative dimension")
+    name = document.get("name", "spec")
+    if not isinstance(name, str):
+        raise InitcliError(f"{path}: `name` must be text")
+
+    def from_spec() -> Any:
+        layers = _build_layers(keras, document.get("layers"), f"{path}: layers")
+        try:
+            return keras.Sequential([keras.Input(tuple(input_shape)), *layers], name=name)
+        except Exception as error:  # shape mismatches surface as ValueError or framework errors
+            raise InitcliError(f"{path}: Keras cannot build this model: {_first_line(error)}") from None
+
+    return _within_budget(keras, from_spec, seed, str(path))
 
 
 def build_from_function(reference: str, seed: int | None) -> Any:
@@ -123,6 +163,11 @@ def build_from_function(reference: str, seed: int | None) -> Any:
         raise InitcliError(f"{reference!r} is not `module:function` or `file.py:function`")
     target, function_name = match.group("target"), match.group("function")
     keras = _keras(seed)
+    with _restored_process_state():
+        return _call_model_function(keras, reference, target, function_name)
+
+
+def _call_model_function(keras: Any, reference: str, target: str, function_name: str) -> Any:
     try:
         if target.endswith(".py"):
             file = Path(target)
@@ -133,10 +178,7 @@ def build_from_function(reference: str, seed: int | None) -> Any:
                 raise InitcliError(f"Cannot load {file}")
             module = importlib.util.module_from_spec(spec)
             sys.path.insert(0, str(file.resolve().parent))
-            try:
-                spec.loader.exec_module(module)
-            finally:
-                sys.path.remove(str(file.resolve().parent))
+            spec.loader.exec_module(module)
         else:
             module = importlib.import_module(target)
     except InitcliError:
@@ -156,13 +198,110 @@ def build_from_function(reference: str, seed: int | None) -> Any:
 
 
 def rebuild_fresh(config: Mapping[str, Any], seed: int | None) -> Any:
-    """Re-create a saved model from its config, freshly initialized (safe mode: no Lambda code)."""
+    """Re-create a saved model from its config, freshly initialized (safe mode: no Lambda code).
+
+    Raises:
+        InitcliError: a config naming code, files or custom objects, declaring more than
+            MAX_BUILT_PARAMETERS parameters, or that Keras cannot build.
+    """
+    check_arguments(config, "the saved config")
     keras = _keras(seed)
+
+    def rebuild() -> Any:
+        try:
+            # Keras consumes the config it deserializes: each build gets its own copy.
+            return keras.saving.deserialize_keras_object(copy.deepcopy(dict(config)), safe_mode=True)
+        except Exception as error:  # custom or unsafe layers
+            raise InitcliError(f"Keras cannot rebuild the model from its config: {_first_line(error)}") from None
+
+    return _ensure_built(_within_budget(keras, rebuild, seed, "the saved config"), "the saved config")
+
+
+def check_arguments(value: Any, where: str) -> None:
+    """Refuse layer arguments that could name files, paths or code, anywhere in a spec or config.
+
+    Raises:
+        InitcliError: naming the location and what is refused (exit 1, like every spec error).
+    """
+    error = InitcliError
+    pending: list[tuple[Any, str]] = [(value, where)]
+    while pending:
+        item, location = pending.pop()
+        if isinstance(item, Mapping):
+            class_name = item.get("class_name")
+            if isinstance(class_name, str) and class_name in REFUSED_CLASSES:
+                raise error(
+                    f"{location}: {class_name} layers {REFUSED_CLASSES[class_name]}; initcli does not build them"
+                )
+            module = item.get("module")
+            if isinstance(module, str) and module != "keras" and not module.startswith("keras."):
+                raise error(f"{location}: custom object from module {module!r}; initcli builds only Keras's own")
+            registered = item.get("registered_name")
+            if isinstance(registered, str) and ">" in registered:
+                raise error(f"{location}: custom object {registered!r}; initcli builds only Keras's own")
+            for key, child in item.items():
+                if key in REFUSED_ARGUMENTS:
+                    raise error(f"{location}: argument {key!r} names code or files; initcli does not build it")
+                if key in FILE_ARGUMENTS and isinstance(child, str):
+                    raise error(f"{location}: {key} from a file is refused; give the values inline")
+                pending.append((child, f"{location}.{key}"))
+        elif isinstance(item, list):
+            pending.extend((child, f"{location}[{i}]") for i, child in enumerate(item))
+        elif isinstance(item, str) and ("/" in item or "\\" in item or item.startswith("~")):
+            raise error(f"{location}: {item[:80]!r} looks like a path; specs and configs may not name files")
+
+
+def _within_budget(keras: Any, build: Callable[[], Any], seed: int | None, where: str) -> Any:
+    """Build once without allocating weights to count parameters; then, within budget, for real."""
+    from keras.src.backend.common.stateless_scope import StatelessScope  # type: ignore[import-untyped]
+
+    with StatelessScope(initialize_variables=False):
+        probe = build()
+        declared = sum(math.prod(variable.shape) for variable in getattr(probe, "weights", []))
+    del probe
+    keras.backend.clear_session()
+    if declared > MAX_BUILT_PARAMETERS:
+        raise InitcliError(
+            f"{where}: the model declares {declared} parameters, more than the {MAX_BUILT_PARAMETERS} initcli builds"
+        )
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    return build()
+
+
+@contextlib.contextmanager
+def _restored_process_state() -> Iterator[None]:
+    """Put sys.path and os.environ back as they were after running a user's model code."""
+    saved_path = list(sys.path)
+    saved_environment = dict(os.environ)
     try:
-        model = keras.saving.deserialize_keras_object(dict(config), safe_mode=True)
-    except Exception as error:  # custom or unsafe layers
-        raise InitcliError(f"Keras cannot rebuild the model from its config: {_first_line(error)}") from None
-    return _ensure_built(model, "the saved config")
+        yield
+    finally:
+        sys.path[:] = saved_path
+        for key in set(os.environ) - set(saved_environment):
+            del os.environ[key]
+        for key, value in saved_environment.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
+def scratch_directory() -> Iterator[Path]:
+    """A private `initcli-*` temporary folder, removed on return, error, Ctrl-C and SIGTERM."""
+    directory = Path(tempfile.mkdtemp(prefix="initcli-"))
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+
+        def terminate(signum: int, frame: Any) -> None:
+            raise SystemExit(128 + signum)
+
+        previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _ensure_built(model: Any, where: Any) -> Any:

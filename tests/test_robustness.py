@@ -65,6 +65,7 @@ def test_schema_rejects_a_broken_document():
 def _no_traceback(result) -> None:
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert "Traceback" not in result.output
+    assert "internal error" not in result.output, result.output
 
 
 ARCHIVE = (MODELS / "cnn.keras").read_bytes()

@@ -14,9 +14,6 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import h5py
-import numpy as np
-
 from initcli.errors import InitcliError
 from initcli.layers import (
     ATTENTION_SUBLAYERS,
@@ -29,6 +26,8 @@ from initcli.layers import (
     attention_fan_axes,
     einsum_fan_axes,
 )
+from initcli.readers.files import shown
+from initcli.readers.h5snapshot import H5Dataset, H5Group
 from initcli.readers.records import WeightRecord
 
 _SNAKE_TO_CLASS = {
@@ -64,51 +63,30 @@ _SUBLAYER_ORDER = {
 }
 
 
-def checked_child(group: h5py.Group, key: str) -> Any:
-    """group[key], refusing soft and external links and externally stored datasets."""
-    link = group.get(key, getlink=True)
-    if isinstance(link, (h5py.SoftLink, h5py.ExternalLink)):
-        raise InitcliError(f"Refusing to follow an HDF5 {type(link).__name__} at {group.name}/{key}")
-    item = group[key]
-    if isinstance(item, h5py.Dataset) and (item.external or item.is_virtual):
-        raise InitcliError(f"Refusing an HDF5 dataset stored outside the file at {item.name}")
-    return item
+def children(group: H5Group) -> list[tuple[str, H5Group | H5Dataset]]:
+    return list(group.children.items())
 
 
-def children(group: h5py.Group) -> list[tuple[str, Any]]:
-    return [(key, checked_child(group, key)) for key in group.keys()]
-
-
-def dataset_reader(dataset: h5py.Dataset) -> Any:
-    def read() -> np.ndarray:
-        try:
-            return np.asarray(dataset[()])
-        except (OSError, ValueError, TypeError) as error:
-            raise InitcliError(f"Cannot read {dataset.name}: {error}") from None
-
-    return read
-
-
-def _vars(group: h5py.Group) -> tuple[str | None, list[h5py.Dataset]]:
+def _vars(group: H5Group) -> tuple[str | None, list[H5Dataset]]:
     if "vars" not in group:
         return None, []
-    variables = checked_child(group, "vars")
-    if not isinstance(variables, h5py.Group):
-        raise InitcliError(f"Malformed weights file: {variables.name} is not a group")
+    variables = group["vars"]
+    if not isinstance(variables, H5Group):
+        raise InitcliError(f"Malformed weights file: {shown(variables.name)} is not a group")
     name = variables.attrs.get("name")
-    if isinstance(name, bytes):
-        name = name.decode("utf-8", "replace")
+    if name is not None and not isinstance(name, str):
+        raise InitcliError(f"Malformed weights file: the name attribute of {shown(variables.name)} is not text")
     datasets = []
     for key, item in children(variables):
-        if not isinstance(item, h5py.Dataset):
-            raise InitcliError(f"Malformed weights file: {item.name} is not a dataset")
-        if not key.isdigit():
-            raise InitcliError(f"Malformed weights file: unexpected variable {item.name}")
+        if not isinstance(item, H5Dataset):
+            raise InitcliError(f"Malformed weights file: {shown(item.name)} is not a dataset")
+        if not (key.isascii() and key.isdigit()) or len(key) > 9:
+            raise InitcliError(f"Malformed weights file: unexpected variable {shown(item.name)}")
         datasets.append((int(key), item))
     indices = sorted(i for i, _ in datasets)
     if indices != list(range(len(indices))):
-        raise InitcliError(f"Malformed weights file: {variables.name} has variables {indices}")
-    return (str(name) if name is not None else None), [item for _, item in sorted(datasets, key=lambda p: p[0])]
+        raise InitcliError(f"Malformed weights file: {shown(variables.name)} has variables {indices[:20]}")
+    return name, [item for _, item in sorted(datasets, key=lambda p: p[0])]
 
 
 def _class_of(entry: Mapping[str, Any] | None) -> str | None:
@@ -128,7 +106,7 @@ class TreeWalker:
     def __init__(self, has_config: bool) -> None:
         self.has_config = has_config
 
-    def walk(self, root: h5py.Group, model_entry: Mapping[str, Any] | None) -> Iterator[WeightRecord]:
+    def walk(self, root: H5Group, model_entry: Mapping[str, Any] | None) -> Iterator[WeightRecord]:
         name, datasets = _vars(root)
         class_name = _class_of(model_entry) if model_entry else None
         # Layers a Sequential builds are named under its scope; a Functional's are built unscoped.
@@ -136,9 +114,12 @@ class TreeWalker:
         if datasets:
             yield from self._records(datasets, name or "model", class_name, model_entry, prefix)
         if "layers" in root:
-            yield from self._container(checked_child(root, "layers"), model_entry, prefix)
+            layers = root["layers"]
+            if not isinstance(layers, H5Group):
+                raise InitcliError(f"Malformed weights file: {shown(layers.name)} is not a group")
+            yield from self._container(layers, model_entry, prefix)
 
-    def _container(self, group: h5py.Group, entry: Mapping[str, Any] | None, prefix: str) -> Iterator[WeightRecord]:
+    def _container(self, group: H5Group, entry: Mapping[str, Any] | None, prefix: str) -> Iterator[WeightRecord]:
         layer_entries = {}
         order = []
         for layer_entry in _config_of(entry).get("layers", []) or []:
@@ -148,8 +129,8 @@ class TreeWalker:
                 order.append(layer_name)
         groups = []
         for key, child in children(group):
-            if not isinstance(child, h5py.Group):
-                raise InitcliError(f"Malformed weights file: {child.name} is not a group")
+            if not isinstance(child, H5Group):
+                raise InitcliError(f"Malformed weights file: {shown(child.name)} is not a group")
             variables = _vars(child)
             position = order.index(variables[0]) if variables[0] in order else len(order)
             groups.append((position, key, child, variables))
@@ -166,13 +147,13 @@ class TreeWalker:
 
     def _layer(
         self,
-        group: h5py.Group,
+        group: H5Group,
         entry: Mapping[str, Any] | None,
         prefix: str,
         class_override: str | None = None,
         slot_override: list[WeightSlot] | None = None,
         fan_axes: tuple[list[int], list[int]] | None = None,
-        variables: tuple[str | None, list[h5py.Dataset]] | None = None,
+        variables: tuple[str | None, list[H5Dataset]] | None = None,
     ) -> Iterator[WeightRecord]:
         name, datasets = variables if variables is not None else _vars(group)
         name = name or group.name.rsplit("/", 1)[-1]
@@ -182,7 +163,7 @@ class TreeWalker:
         if datasets:
             yield from self._records(datasets, name, class_name, entry, path_prefix, slot_override, fan_axes)
         for key, child in sorted(children(group), key=lambda item: _SUBLAYER_ORDER.get(item[0], len(_SUBLAYER_ORDER))):
-            if key == "vars" or not isinstance(child, h5py.Group):
+            if key == "vars" or not isinstance(child, H5Group):
                 continue
             if key == "layers":
                 child_prefix = path_prefix if class_name == "Sequential" else ""
@@ -216,7 +197,7 @@ class TreeWalker:
 
     def _records(
         self,
-        datasets: list[h5py.Dataset],
+        datasets: list[H5Dataset],
         layer: str,
         class_name: str | None,
         entry: Mapping[str, Any] | None,
@@ -266,8 +247,8 @@ class TreeWalker:
                 layer_class=class_name,
                 weight=weight,
                 shape=tuple(int(d) for d in dataset.shape),
-                dtype=str(dataset.dtype),
-                read=dataset_reader(dataset),
+                dtype=dataset.checked_dtype(),
+                read=dataset.read,
                 initializer=initializer,
                 argument=slot.argument if slot else None,
                 default_initializer=defaults.get(slot.argument) if slot and slot.argument else None,

@@ -7,16 +7,16 @@ walking the path up to the nearest name the model config knows.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-import h5py
-
+from initcli.documents import parse_json
 from initcli.errors import InitcliError
 from initcli.layers import DEFAULTS, LAYER_SLOTS, RNN_CELLS, SETTINGS, WeightSlot, attention_fan_axes, einsum_fan_axes
-from initcli.readers.h5tree import as_identifier, checked_child, dataset_reader
+from initcli.readers.configcheck import check_model_config
+from initcli.readers.files import shown
+from initcli.readers.h5snapshot import H5Dataset, H5Group
+from initcli.readers.h5tree import as_identifier
 from initcli.readers.records import SavedModel, WeightRecord
 
 _ATTENTION_NAMES = {
@@ -30,7 +30,7 @@ _ATTENTION_NAMES = {
 def _index_layers(entry: Any, index: dict[str, Mapping[str, Any]]) -> None:
     if not isinstance(entry, Mapping):
         return
-    config = entry.get("config") if isinstance(entry.get("config"), Mapping) else {}
+    config = _mapping(entry.get("config"))
     name = config.get("name")
     if isinstance(name, str):
         index.setdefault(name, entry)
@@ -40,8 +40,12 @@ def _index_layers(entry: Any, index: dict[str, Mapping[str, Any]]) -> None:
         _index_layers(config.get(key), index)
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _texts(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
 
 
 def _slot_for(
@@ -49,15 +53,15 @@ def _slot_for(
 ) -> tuple[str | None, WeightSlot | None, tuple[list[int], list[int]] | None]:
     """(class of the variable's owner, its slot, kernel fan axes) for a weight named by `components`."""
     class_name = entry.get("class_name")
-    config = entry.get("config") or {}
+    config = _mapping(entry.get("config"))
     variable = components[-1]
     if class_name == "Bidirectional":
-        inner = config.get("layer") or {}
+        inner = _mapping(config.get("layer"))
         if len(components) >= 2 and components[0].startswith("backward") and config.get("backward_layer"):
-            inner = config["backward_layer"]
+            inner = _mapping(config["backward_layer"])
         return _slot_for(inner, components, rank)
     if class_name == "TimeDistributed":
-        return _slot_for(config.get("layer") or {}, components, rank)
+        return _slot_for(_mapping(config.get("layer")), components, rank)
     if class_name in RNN_CELLS:
         cell = RNN_CELLS[class_name]
         slots = LAYER_SLOTS[cell](config)
@@ -68,45 +72,56 @@ def _slot_for(
             argument = "kernel_initializer" if variable == "kernel" else "bias_initializer"
             axes = attention_fan_axes(sublayer, rank) if variable == "kernel" else None
             return "EinsumDense", WeightSlot(variable, argument), axes
-    slots = LAYER_SLOTS.get(class_name, lambda c: [])(config)
+    slots = LAYER_SLOTS.get(class_name or "", lambda c: [])(config)
     axes = einsum_fan_axes(config.get("equation", "")) if class_name == "EinsumDense" and variable == "kernel" else None
     return class_name, next((s for s in slots if s.name == variable), None), axes
 
 
-def open_legacy_h5(path: Path, weights: h5py.File) -> SavedModel:
-    raw_config = weights.attrs.get("model_config")
-    try:
-        config = json.loads(_text(raw_config)) if raw_config is not None else None
-    except json.JSONDecodeError as error:
-        weights.close()
-        raise InitcliError(f"{path}: model_config is not valid JSON ({error})") from None
+def open_legacy_h5(label: str, root: H5Group, close: Callable[[], None]) -> SavedModel:
+    """A SavedModel over a legacy full-model file whose HDF5 structure walk is `root`."""
+    raw_config = root.attrs.get("model_config")
+    config = None
+    if raw_config is not None:
+        if not isinstance(raw_config, str):
+            raise InitcliError(f"{label}: model_config is not one text")
+        config = parse_json(raw_config, f"{label}: model_config")
+        check_model_config(config, label)
     index: dict[str, Mapping[str, Any]] = {}
     _index_layers(config, index)
-    if "model_weights" not in weights:
-        weights.close()
-        raise InitcliError(f"{path}: a legacy Keras file without weights (model_weights missing)")
-    root = checked_child(weights, "model_weights")
-    version = root.attrs.get("keras_version", weights.attrs.get("keras_version"))
+    weights_root = root.children.get("model_weights")
+    if weights_root is None:
+        raise InitcliError(f"{label}: a legacy Keras file without weights (model_weights missing)")
+    if not isinstance(weights_root, H5Group):
+        raise InitcliError(f"{label}: model_weights is not a group")
+    version = weights_root.attrs.get("keras_version", root.attrs.get("keras_version"))
 
     def records() -> Iterator[WeightRecord]:
-        layer_names = [_text(n) for n in root.attrs.get("layer_names", list(root.keys()))]
+        layer_names = _texts(weights_root.attrs.get("layer_names", list(weights_root.keys())))
+        if len(set(layer_names)) != len(layer_names):
+            raise InitcliError(f"{label}: layer_names lists a layer twice")
+        seen_datasets: set[int] = set()
         for layer_name in layer_names:
-            if layer_name not in root:
-                raise InitcliError(f"{path}: layer group {layer_name!r} listed but missing")
-            group = checked_child(root, layer_name)
-            for weight_name in [_text(n) for n in group.attrs.get("weight_names", [])]:
-                if weight_name not in group:
-                    raise InitcliError(f"{path}: weight {weight_name!r} listed but missing")
-                dataset = group[weight_name]
-                if not isinstance(dataset, h5py.Dataset):
-                    raise InitcliError(f"{path}: {weight_name!r} is not a dataset")
-                checked_child(dataset.parent, weight_name.rsplit("/", 1)[-1])
+            group = weights_root.resolve(layer_name) if "/" not in layer_name else None
+            if not isinstance(group, H5Group):
+                raise InitcliError(f"{label}: layer group {shown(layer_name)!r} listed but missing")
+            weight_names = _texts(group.attrs.get("weight_names", []))
+            if len(set(weight_names)) != len(weight_names):
+                raise InitcliError(f"{label}: layer {shown(layer_name)!r} lists a weight twice")
+            for weight_name in weight_names:
+                dataset = group.resolve(weight_name)
+                if dataset is None:
+                    raise InitcliError(f"{label}: weight {shown(weight_name)!r} listed but missing")
+                if not isinstance(dataset, H5Dataset):
+                    raise InitcliError(f"{label}: {shown(weight_name)!r} is not a dataset")
+                if dataset.address in seen_datasets:
+                    raise InitcliError(f"{label}: weight {shown(weight_name)!r} is stored under two names")
+                seen_datasets.add(dataset.address)
                 yield _record(weight_name, dataset, index)
 
-    return SavedModel(str(path), "h5", _text(version) if version is not None else None, records, weights.close)
+    return SavedModel(label, "h5", version if isinstance(version, str) else None, records, close)
 
 
-def _record(weight_name: str, dataset: h5py.Dataset, index: Mapping[str, Mapping[str, Any]]) -> WeightRecord:
+def _record(weight_name: str, dataset: H5Dataset, index: Mapping[str, Mapping[str, Any]]) -> WeightRecord:
     components = weight_name.removesuffix(":0").split("/")
     owner_position = next((i for i in range(len(components) - 2, -1, -1) if components[i] in index), None)
     notes: list[str] = []
@@ -120,15 +135,15 @@ def _record(weight_name: str, dataset: h5py.Dataset, index: Mapping[str, Mapping
     else:
         entry = index[components[owner_position]]
         class_name, slot, fan_axes = _slot_for(entry, components[owner_position + 1 :], len(dataset.shape))
-        owner_config = entry.get("config") or {}
-        settings = {k: owner_config[k] for k in SETTINGS.get(entry.get("class_name"), ()) if k in owner_config}
+        owner_config = _mapping(entry.get("config"))
+        settings = {k: owner_config[k] for k in SETTINGS.get(entry.get("class_name") or "", ()) if k in owner_config}
         if slot is None:
             notes.append(f"layer class {class_name} or variable {components[-1]!r} not known to initcli")
         else:
             argument = slot.argument
             source = owner_config
             if entry.get("class_name") in ("Bidirectional", "TimeDistributed"):
-                source = (entry.get("config") or {}).get("layer", {}).get("config", {})
+                source = _mapping(_mapping(owner_config.get("layer")).get("config"))
             initializer = as_identifier(source.get(argument)) if argument else None
             outer_class = entry.get("class_name")
             defaults = DEFAULTS.get(outer_class if outer_class in RNN_CELLS else class_name or "", {})
@@ -144,8 +159,8 @@ def _record(weight_name: str, dataset: h5py.Dataset, index: Mapping[str, Mapping
         layer_class=class_name,
         weight=components[-1],
         shape=tuple(int(d) for d in dataset.shape),
-        dtype=str(dataset.dtype),
-        read=dataset_reader(dataset),
+        dtype=dataset.checked_dtype(),
+        read=dataset.read,
         initializer=initializer,
         argument=argument,
         default_initializer=default,

@@ -2,178 +2,325 @@
 
 from __future__ import annotations
 
-import io
-import json
+import contextlib
+import math
 import os
+import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping
+import zlib
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import h5py
-
-from initcli.errors import InitcliError
+from initcli.documents import MAX_DOCUMENT_BYTES, parse_json
+from initcli.errors import BadInputError, InitcliError
+from initcli.readers.configcheck import check_model_config
+from initcli.readers.files import FileIdentity, open_regular, shown
+from initcli.readers.h5snapshot import H5Group, H5Source, Limits, snapshot
 from initcli.readers.h5tree import TreeWalker
 from initcli.readers.records import SavedModel, WeightRecord
 
-MAX_JSON_BYTES = 64 * 1024 * 1024
+MAX_JSON_BYTES = MAX_DOCUMENT_BYTES
+MAX_ARCHIVE_MEMBERS = 10_000
+MAX_CENTRAL_DIRECTORY_BYTES = 16 * 1024 * 1024
+MAX_INFLATE_RATIO = 64
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _ZIP_SIGNATURE = b"PK\x03\x04"
+_END_OF_DIRECTORY = b"PK\x05\x06"
+_ZIP64_LOCATOR = b"PK\x06\x07"
+_PIECE = 16 * 1024 * 1024
 
 
-class _ZipMemberFile(io.RawIOBase):
-    """A read-only, seekable view of a stored (uncompressed) zip member, for h5py to read in place."""
-
-    def __init__(self, path: Path, start: int, size: int) -> None:
-        self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
-        self._start, self._size, self._position = start, size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self._size}[whence]
-        self._position = max(0, base + offset)
-        return self._position
-
-    def tell(self) -> int:
-        return self._position
-
-    def readinto(self, buffer: Any) -> int:
-        wanted = min(len(buffer), max(0, self._size - self._position))
-        if wanted == 0:
-            return 0
-        self._file.seek(self._start + self._position)
-        count = self._file.readinto(memoryview(buffer)[:wanted]) or 0
-        self._position += count
-        return count
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
+def _pread(fd: int, size: int, offset: int) -> bytes:
+    return os.pread(fd, size, offset) if offset >= 0 else b""
 
 
-def _member_data_offset(path: Path, info: zipfile.ZipInfo) -> int:
-    with open(path, "rb") as handle:
-        handle.seek(info.header_offset)
-        header = handle.read(30)
+def _check_directory_size(fd: int, file_size: int, label: str) -> None:
+    """Refuse archives whose central directory lists too many members before zipfile reads it all."""
+    tail_start = max(0, file_size - (65535 + 22))
+    tail = _pread(fd, file_size - tail_start, tail_start)
+    position = tail.rfind(_END_OF_DIRECTORY)
+    if position < 0 or position + 22 > len(tail):
+        raise InitcliError(f"{label}: not a valid .keras archive (no zip end-of-directory record)")
+    entries = int.from_bytes(tail[position + 10 : position + 12], "little")
+    directory = int.from_bytes(tail[position + 12 : position + 16], "little")
+    if entries == 0xFFFF or directory == 0xFFFFFFFF:
+        locator = _pread(fd, 20, tail_start + position - 20)
+        if len(locator) == 20 and locator[:4] == _ZIP64_LOCATOR:
+            record = _pread(fd, 56, int.from_bytes(locator[8:16], "little"))
+            if len(record) == 56:
+                entries = int.from_bytes(record[32:40], "little")
+                directory = int.from_bytes(record[40:48], "little")
+    if entries > MAX_ARCHIVE_MEMBERS or directory > MAX_CENTRAL_DIRECTORY_BYTES:
+        raise InitcliError(f"{label}: the archive lists {entries} members, more than a .keras file holds")
+
+
+def _check_member(info: zipfile.ZipInfo, label: str) -> None:
+    if info.flag_bits & 0x1:
+        raise InitcliError(f"{label}: {info.filename} is encrypted")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise InitcliError(
+            f"{label}: {info.filename} uses zip compression method {info.compress_type}; "
+            "initcli reads stored and deflated members"
+        )
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: str, limit: int) -> bytes:
+    if info.file_size > limit:
+        raise InitcliError(f"{label}: {info.filename} declares {info.file_size} bytes, more than initcli reads")
+    try:
+        with archive.open(info) as member:
+            data = member.read(limit + 1)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as error:
+        raise InitcliError(f"{label}: {info.filename} cannot be read ({shown(error)})") from None
+    if len(data) > limit:
+        raise InitcliError(f"{label}: {info.filename} is larger than it declares")
+    return data
+
+
+def _member_data_offset(fd: int, info: zipfile.ZipInfo, label: str) -> int:
+    header = _pread(fd, 30, info.header_offset)
     if len(header) < 30 or header[:4] != _ZIP_SIGNATURE:
-        raise InitcliError(f"{path}: corrupt zip member header for {info.filename}")
+        raise InitcliError(f"{label}: corrupt zip member header for {info.filename}")
     name_length = int.from_bytes(header[26:28], "little")
     extra_length = int.from_bytes(header[28:30], "little")
+    name = _pread(fd, name_length, info.header_offset + 30)
+    if name != info.orig_filename.encode("utf-8") and name != info.orig_filename.encode("cp437", "replace"):
+        raise InitcliError(f"{label}: zip member header names {shown(name)} instead of {info.filename}")
+    if int.from_bytes(header[8:10], "little") != info.compress_type or int.from_bytes(header[6:8], "little") & 1:
+        raise InitcliError(f"{label}: zip member header of {info.filename} disagrees with the directory")
     return info.header_offset + 30 + name_length + extra_length
 
 
-def _read_json_member(archive: zipfile.ZipFile, name: str, path: Path) -> Any:
-    info = archive.getinfo(name)
-    if info.file_size > MAX_JSON_BYTES:
-        raise InitcliError(f"{path}: {name} declares {info.file_size} bytes, more than initcli reads")
-    with archive.open(info) as member:
-        data = member.read(MAX_JSON_BYTES + 1)
-    if len(data) > MAX_JSON_BYTES:
-        raise InitcliError(f"{path}: {name} is larger than it declares")
+def _verify_crc(fd: int, start: int, size: int, expected: int, label: str) -> None:
+    crc = 0
+    done = 0
+    while done < size:
+        piece = os.pread(fd, min(_PIECE, size - done), start + done)
+        if not piece:
+            raise InitcliError(f"{label}: model.weights.h5 ends early (truncated?)")
+        crc = zlib.crc32(piece, crc)
+        done += len(piece)
+    if crc != expected:
+        raise InitcliError(f"{label}: model.weights.h5 fails its zip CRC check (corrupt file)")
+
+
+def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: str, limits: Limits) -> int:
+    """Inflate a compressed weights member once, into a private unlinked temporary file."""
+    if info.file_size > MAX_INFLATE_RATIO * max(info.compress_size, 1):
+        raise InitcliError(
+            f"{label}: model.weights.h5 expands {info.file_size} bytes from {info.compress_size}: "
+            "refusing a likely zip bomb"
+        )
+    limit = min(info.file_size, 4 * limits.max_weight_bytes)
+    if info.file_size > limit:
+        raise InitcliError(f"{label}: model.weights.h5 declares {info.file_size} bytes, more than initcli inflates")
+    handle = tempfile.TemporaryFile(prefix="initcli-")
     try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InitcliError(f"{path}: {name} is not valid JSON ({error})") from None
+        written = 0
+        with archive.open(info) as member:
+            while piece := member.read(_PIECE):
+                written += len(piece)
+                if written > limit:
+                    raise InitcliError(f"{label}: model.weights.h5 is larger than it declares")
+                handle.write(piece)
+        handle.flush()
+        return os.dup(handle.fileno())
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, RuntimeError) as error:
+        raise InitcliError(f"{label}: model.weights.h5 cannot be inflated ({shown(error)})") from None
+    finally:
+        handle.close()
 
 
-def _open_h5(source: Any, label: str) -> h5py.File:
+def _open_keras_archive(label: str, fd: int, identity: FileIdentity, limits: Limits) -> SavedModel:
+    _check_directory_size(fd, identity.size, label)
+    handle = os.fdopen(os.dup(fd), "rb")
     try:
-        return h5py.File(source, "r")
-    except (OSError, ValueError) as error:
-        raise InitcliError(f"{label}: not a readable HDF5 weights file ({error})") from None
-
-
-def _open_keras_archive(path: Path) -> SavedModel:
+        archive = zipfile.ZipFile(handle)
+        infos = archive.infolist()
+    except Exception as error:  # noqa: BLE001 - zipfile raises many types on a corrupt directory
+        handle.close()
+        raise InitcliError(f"{label}: not a valid .keras archive ({shown(error)})") from None
+    owned = [archive.close, handle.close]
     try:
-        archive = zipfile.ZipFile(path)
-        names = set(archive.namelist())
-    except (zipfile.BadZipFile, OSError) as error:
-        raise InitcliError(f"{path}: not a valid .keras archive ({error})") from None
-    for required in ("config.json", "model.weights.h5"):
-        if required not in names:
-            raise InitcliError(f"{path}: not a .keras archive: no {required} inside")
-    file_size = path.stat().st_size
-    weights_info = archive.getinfo("model.weights.h5")
-    config = _read_json_member(archive, "config.json", path)
-    if not isinstance(config, Mapping) or "class_name" not in config:
-        raise InitcliError(f"{path}: config.json does not describe a Keras model")
-    metadata = _read_json_member(archive, "metadata.json", path) if "metadata.json" in names else {}
-    notes = []
-    if weights_info.compress_type == zipfile.ZIP_STORED:
-        start = _member_data_offset(path, weights_info)
-        if start + weights_info.file_size > file_size:
-            raise InitcliError(f"{path}: model.weights.h5 extends past the end of the file (truncated?)")
-        raw: Any = _ZipMemberFile(path, start, weights_info.file_size)
-        source: Any = io.BufferedReader(raw, buffer_size=1 << 16)  # HDF5 metadata reads are small and scattered
-    else:
-        # Keras stores members uncompressed; a compressed one is read through zipfile (slower).
-        if weights_info.file_size > 64 * max(weights_info.compress_size, 1):
-            raise InitcliError(
-                f"{path}: model.weights.h5 expands {weights_info.file_size} bytes from "
-                f"{weights_info.compress_size}: refusing a likely zip bomb"
+        names = [info.filename for info in infos]
+        members: dict[str, zipfile.ZipInfo] = {}
+        for required in ("config.json", "model.weights.h5"):
+            if required not in names:
+                raise InitcliError(f"{label}: not a .keras archive: no {required} inside")
+        for name in ("config.json", "metadata.json", "model.weights.h5"):
+            if names.count(name) > 1:
+                raise InitcliError(f"{label}: the archive holds {name} more than once")
+            if name in names:
+                members[name] = archive.getinfo(name)
+                _check_member(members[name], label)
+        config = parse_json(
+            _read_member(archive, members["config.json"], label, MAX_JSON_BYTES), f"{label}: config.json"
+        )
+        if not isinstance(config, Mapping) or "class_name" not in config:
+            raise InitcliError(f"{label}: config.json does not describe a Keras model")
+        check_model_config(config, f"{label}: config.json")
+        metadata: Any = {}
+        if "metadata.json" in members:
+            metadata = parse_json(
+                _read_member(archive, members["metadata.json"], label, MAX_JSON_BYTES), f"{label}: metadata.json"
             )
-        source = archive.open(weights_info)
-        notes.append("model.weights.h5 is compressed inside the archive; read through zipfile")
-    weights = _open_h5(source, f"{path}: model.weights.h5")
+        weights_info = members["model.weights.h5"]
+        notes = []
+        verify: Callable[[], None] | None
+        if weights_info.compress_type == zipfile.ZIP_STORED:
+            start = _member_data_offset(fd, weights_info, label)
+            if weights_info.compress_size != weights_info.file_size:
+                raise InitcliError(f"{label}: model.weights.h5 is stored with two different sizes")
+            if start + weights_info.file_size > identity.size:
+                raise InitcliError(f"{label}: model.weights.h5 extends past the end of the file (truncated?)")
+            source = H5Source(
+                fd=fd, start=start, size=weights_info.file_size, label=label, identity=identity, limits=limits
+            )
+            size, crc = weights_info.file_size, weights_info.CRC
+
+            def verify() -> None:
+                _verify_crc(fd, start, size, crc, label)
+
+        else:
+            inflated = _inflate(archive, weights_info, label, limits)
+            owned.append(lambda: os.close(inflated))
+            source = H5Source(
+                fd=inflated,
+                start=0,
+                size=weights_info.file_size,
+                label=label,
+                identity=FileIdentity.of(inflated),
+                limits=limits,
+            )
+            notes.append("model.weights.h5 is compressed inside the archive; inflated once to a private file")
+            verify = None
+        root = _checked_snapshot(source, "model.weights.h5", verify)
+    except BaseException:
+        _close_all(owned)
+        raise
     walker = TreeWalker(has_config=True)
 
     def records() -> Iterator[WeightRecord]:
-        return walker.walk(weights, config)
-
-    def close() -> None:
-        weights.close()
-        source.close()
-        archive.close()
+        return walker.walk(root, config)
 
     version = metadata.get("keras_version") if isinstance(metadata, Mapping) else None
-    return SavedModel(str(path), "keras", version, records, close, notes, config)
-
-
-def _open_weights_h5(path: Path, weights: h5py.File) -> SavedModel:
-    walker = TreeWalker(has_config=False)
     return SavedModel(
-        str(path),
-        "weights.h5",
-        None,
-        lambda: walker.walk(weights, None),
-        weights.close,
-        ["weights-only file: no initializer information; fans and statistics only"],
+        label,
+        "keras",
+        version if isinstance(version, str) else None,
+        records,
+        lambda: _close_all(owned),
+        notes,
+        config,
     )
 
 
-def open_model(path: str | os.PathLike[str]) -> SavedModel:
+def _checked_snapshot(source: H5Source, what: str, meanwhile: Callable[[], None] | None = None) -> H5Group:
+    try:
+        return snapshot(source, meanwhile)
+    except InitcliError as error:
+        text = str(error)
+        if what != "HDF5" and text.startswith(f"{source.label}: not a readable HDF5 file"):
+            text = text.replace("not a readable HDF5 file", f"{what}: not a readable HDF5 weights file", 1)
+            raise InitcliError(text) from None
+        raise
+
+
+def _close_all(actions: list[Callable[[], None]]) -> None:
+    for action in reversed(actions):
+        with contextlib.suppress(OSError):
+            action()
+    actions.clear()
+
+
+def _open_hdf5(label: str, fd: int, identity: FileIdentity, limits: Limits) -> SavedModel:
+    source = H5Source(fd=fd, start=0, size=identity.size, label=label, identity=identity, limits=limits)
+    root = _checked_snapshot(source, "HDF5")
+    close = lambda: None  # noqa: E731 - the descriptor is closed by open_model's caller-facing close
+    if "model_config" in root.attrs or "model_weights" in root:
+        from initcli.readers.legacy import open_legacy_h5
+
+        return open_legacy_h5(label, root, close)
+    if "layers" in root or "vars" in root:
+        walker = TreeWalker(has_config=False)
+        return SavedModel(
+            label,
+            "weights.h5",
+            None,
+            lambda: walker.walk(root, None),
+            close,
+            ["weights-only file: no initializer information; fans and statistics only"],
+        )
+    raise InitcliError(f"{label}: an HDF5 file, but not a Keras model or weights file")
+
+
+DEFAULT_TIMEOUT = 60.0
+
+
+def default_timeout() -> float:
+    """`INITCLI_TIMEOUT` from the environment if set (seconds), else 60."""
+    text = os.environ.get("INITCLI_TIMEOUT", "")
+    try:
+        value = float(text) if text else DEFAULT_TIMEOUT
+    except ValueError:
+        raise BadInputError(f"INITCLI_TIMEOUT must be a number of seconds. Received: {text!r}") from None
+    return value
+
+
+def open_model(
+    path: str | os.PathLike[str], *, timeout: float | None = None, limits: Limits | None = None
+) -> SavedModel:
     """Open a `.keras`, legacy `.h5` or `.weights.h5` file by what its bytes say it is.
 
-    Raises:
-        InitcliError: missing, unreadable, empty, truncated, corrupt or unrecognized files.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise InitcliError(f"{path}: no such file")
-    if path.is_dir():
-        raise InitcliError(f"{path}: is a directory, not a model file")
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-    except OSError as error:
-        raise InitcliError(f"{path}: cannot read ({error.strerror})") from None
-    if not head:
-        raise InitcliError(f"{path}: empty file")
-    if head.startswith(_ZIP_SIGNATURE):
-        return _open_keras_archive(path)
-    if head == _HDF5_SIGNATURE:
-        weights = _open_h5(path, str(path))
-        if "model_config" in weights.attrs or "model_weights" in weights:
-            from initcli.readers.legacy import open_legacy_h5
+    The HDF5 structure is read in a worker process that is killed after `timeout` seconds; weights
+    are read when a record's `read()` is called, and refused if the file changed since it was opened.
 
-            return open_legacy_h5(path, weights)
-        if "layers" in weights or "vars" in weights:
-            return _open_weights_h5(path, weights)
-        weights.close()
-        raise InitcliError(f"{path}: an HDF5 file, but not a Keras model or weights file")
-    raise InitcliError(f"{path}: not a Keras model file (expected a .keras archive or an HDF5 file)")
+    Args:
+        path: the model file (a regular file; pipes and devices are refused before they can block).
+        timeout: seconds the HDF5 structure walk, and each read through HDF5, may take
+            (default: `INITCLI_TIMEOUT` from the environment, else 60).
+        limits: all budgets (their `timeout` is replaced by `timeout`).
+
+    Raises:
+        BadInputError: a timeout that is not a positive number.
+        InitcliError: missing, unreadable, empty, truncated, corrupt, hostile or unrecognized files.
+    """
+    if timeout is None:
+        timeout = default_timeout()
+    if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
+        raise BadInputError(f"timeout must be a positive number of seconds. Received: timeout={timeout!r}")
+    limits = Limits(**{**(limits.__dict__ if limits else {}), "timeout": float(timeout)})
+    label = str(Path(path))
+    fd = open_regular(path)
+    try:
+        identity = FileIdentity.of(fd)
+        head = os.pread(fd, 8, 0)
+        if not head:
+            raise InitcliError(f"{label}: empty file")
+        if head.startswith(_ZIP_SIGNATURE) or head.startswith(_END_OF_DIRECTORY):
+            model = _open_keras_archive(label, fd, identity, limits)
+        elif head == _HDF5_SIGNATURE:
+            model = _open_hdf5(label, fd, identity, limits)
+        else:
+            raise InitcliError(f"{label}: not a Keras model file (expected a .keras archive or an HDF5 file)")
+    except OSError as error:
+        os.close(fd)
+        raise InitcliError(f"{label}: cannot read ({error.strerror})") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    inner_close = model.close
+    closed = False
+
+    def close() -> None:
+        nonlocal closed
+        if not closed:
+            closed = True
+            try:
+                inner_close()
+            finally:
+                os.close(fd)
+
+    model.close = close
+    return model

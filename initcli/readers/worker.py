@@ -1,0 +1,158 @@
+"""Run HDF5 work in a forked child process that a timeout or Ctrl-C can always stop.
+
+A corrupt HDF5 file can make the HDF5 C library loop forever without returning to Python, where
+neither Ctrl-C nor a timer can reach it. The work therefore runs in a child process with a memory
+and CPU limit; the parent waits for its answer (a JSON document on a pipe) for at most `timeout`
+seconds and kills it otherwise. The child answers `{"ok": ...}` or `{"error": "one line"}`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import resource
+import select
+import signal
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from initcli.errors import InitcliError
+from initcli.readers.files import shown
+
+MAX_ANSWER_BYTES = 256 * 1024 * 1024
+_PR_SET_PDEATHSIG = 1
+
+
+def _address_space() -> int:
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return 0
+
+
+def _limit_child(timeout: float, memory: int) -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    with contextlib.suppress(ValueError, OSError):
+        seconds = int(timeout) + 5
+        resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 5))
+    current = _address_space()
+    if current:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_AS, (current + memory, resource.RLIM_INFINITY))
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _child(task: Callable[[], Any], write_end: int, timeout: float, memory: int) -> None:
+    try:
+        _limit_child(timeout, memory)
+        try:
+            answer: dict[str, Any] = {"ok": task()}
+        except InitcliError as error:
+            answer = {"error": str(error)}
+        except MemoryError:
+            answer = {"error": "reading it needs more memory than initcli allows (corrupt or hostile file?)"}
+        except RecursionError:
+            answer = {"error": "its structure is nested too deeply"}
+        except Exception as error:  # noqa: BLE001 - the HDF5 library's many ways to fail on a bad file
+            text = shown(" ".join(str(error).split())[:300])
+            answer = {"error": f"HDF5 cannot read it ({type(error).__name__}: {text})"}
+        data = json.dumps(answer).encode()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(write_end, view) :]
+    finally:
+        os._exit(0)
+
+
+def run_isolated(
+    task: Callable[[], Any],
+    *,
+    timeout: float,
+    memory: int,
+    label: str,
+    what: str,
+    meanwhile: Callable[[], None] | None = None,
+) -> Any:
+    """Run `task` in a forked child and return its JSON-serializable result.
+
+    Args:
+        task: runs in the child; raises InitcliError for a refusal.
+        timeout: seconds to wait before the child is killed.
+        memory: bytes of address space the child may add to what it inherits.
+        label: the file, for messages.
+        what: what the child does ("reading the HDF5 structure"), for the timeout message.
+        meanwhile: work for the parent while the child runs (its exceptions kill the child).
+
+    Raises:
+        InitcliError: the child refused, failed, crashed or ran out of time.
+        KeyboardInterrupt: Ctrl-C (the child is killed first).
+    """
+    if not hasattr(os, "fork"):  # no fork (Windows): run in-process, without the isolation
+        if meanwhile is not None:
+            meanwhile()
+        try:
+            return json.loads(json.dumps(task()))
+        except InitcliError as error:
+            raise InitcliError(f"{label}: {error}") from None
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: the child only runs HDF5
+        pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        _child(task, write_end, timeout, memory)
+    os.close(write_end)
+    chunks: list[bytes] = []
+    received = 0
+    finished = False
+    try:
+        deadline = time.monotonic() + timeout
+        if meanwhile is not None:
+            meanwhile()
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            ready, _, _ = select.select([read_end], [], [], min(remaining, 1.0))
+            if not ready:
+                continue
+            chunk = os.read(read_end, 1 << 20)
+            if not chunk:
+                finished = True
+                break
+            chunks.append(chunk)
+            received += len(chunk)
+            if received > MAX_ANSWER_BYTES:
+                break
+    finally:
+        os.close(read_end)
+        if not finished:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+    if not finished:
+        if received > MAX_ANSWER_BYTES:
+            raise InitcliError(f"{label}: the HDF5 structure is too large to describe")
+        raise InitcliError(f"{label}: {what} took longer than {timeout:g} s (a corrupt file can make HDF5 loop)")
+    if not chunks:
+        if os.WIFSIGNALED(status):
+            name = signal.Signals(os.WTERMSIG(status)).name
+            raise InitcliError(f"{label}: HDF5 crashed ({name}) while {what} (corrupt file?)")
+        raise InitcliError(f"{label}: {what} failed without an answer (corrupt file?)")
+    try:
+        answer = json.loads(b"".join(chunks))
+    except ValueError:
+        raise InitcliError(f"{label}: {what} gave a broken answer") from None
+    if "error" in answer:
+        raise InitcliError(f"{label}: {answer['error']}")
+    return answer["ok"]

@@ -1,0 +1,250 @@
+"""Hostile and broken model files: every one ends within its time and memory budget, exit 0 or 1,
+with a one-line error naming what is wrong, never a traceback or an "internal error".
+
+The files are generated at test time (tests/hostile_corpus.py) and byte-flipped or truncated copies
+of the example models; each is inspected by `python -m initcli inspect FILE --format json` in its
+own process, under an address-space limit, with a per-file timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from initcli.errors import BadInputError, InitcliError
+from initcli.readers import open_model
+from tests.hostile_corpus import CASES, MODELS, Case
+
+ROOT = Path(__file__).resolve().parent.parent
+HDF5_TIMEOUT = 3  # seconds of HDF5 structure walk per file (INITCLI_TIMEOUT)
+PROCESS_TIMEOUT = 60  # a process running longer has hung
+ADDRESS_SPACE = 3 * 1024**3
+PEAK_RSS_BUDGET_MB = 500
+
+
+@dataclass
+class Outcome:
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+    peak_rss_mb: float
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+
+
+def inspect_in_process(path: Path) -> Outcome:
+    """Run the CLI on `path` in a child process with limits; a hang is killed and reported."""
+    env = {**os.environ, "INITCLI_TIMEOUT": str(HDF5_TIMEOUT), "PYTHONPATH": str(ROOT)}
+    started = time.monotonic()
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "initcli", "inspect", str(path), "--format", "json"],
+            stdout=stdout,
+            stderr=stderr,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            preexec_fn=_limit_memory,
+        )
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                process.returncode = os.waitstatus_to_exitcode(status)
+                break
+            if time.monotonic() - started > PROCESS_TIMEOUT:
+                process.kill()
+                process.wait()
+                pytest.fail(f"{path.name}: hung for more than {PROCESS_TIMEOUT} s")
+            time.sleep(0.02)
+        stdout.seek(0)
+        stderr.seek(0)
+        return Outcome(
+            process.returncode,
+            stdout.read().decode("utf-8", "replace"),
+            stderr.read().decode("utf-8", "replace"),
+            time.monotonic() - started,
+            usage.ru_maxrss / 1024.0,
+        )
+
+
+def assert_well_behaved(outcome: Outcome, name: str) -> None:
+    """Exit 0 with JSON, or exit 1 with exactly one `Error: ...` line; nothing else is acceptable."""
+    assert "Traceback" not in outcome.stderr, f"{name}: {outcome.stderr}"
+    assert "internal error" not in outcome.stderr, f"{name}: {outcome.stderr}"
+    assert outcome.returncode in (0, 1), f"{name}: exit {outcome.returncode}: {outcome.stderr}"
+    assert outcome.peak_rss_mb < PEAK_RSS_BUDGET_MB, f"{name}: peak RSS {outcome.peak_rss_mb:.0f} MB"
+    if outcome.returncode == 1:
+        assert outcome.stderr.startswith("Error: "), f"{name}: {outcome.stderr!r}"
+        assert outcome.stderr.count("\n") == 1 and outcome.stderr.endswith("\n"), f"{name}: {outcome.stderr!r}"
+        assert outcome.stderr.isprintable() or outcome.stderr[:-1].isprintable(), f"{name}: {outcome.stderr!r}"
+    else:
+        assert outcome.stdout.lstrip().startswith("{"), f"{name}: {outcome.stdout[:200]}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_hostile_file(tmp_path: Path, case: Case) -> None:
+    path = case.build(tmp_path)
+    outcome = inspect_in_process(path)
+    assert_well_behaved(outcome, case.name)
+    if case.expect is None:
+        assert outcome.returncode == 0, outcome.stderr
+    else:
+        assert outcome.returncode == 1, f"{case.name}: exit 0 for a file that must be refused"
+        assert case.expect in outcome.stderr, outcome.stderr
+
+
+def _mutants(seed: int, count: int) -> list[tuple[str, bytes]]:
+    rng = random.Random(seed)
+    mutants = []
+    for model in sorted(MODELS.iterdir()):
+        original = model.read_bytes()
+        for index in range(count):
+            data = bytearray(original)
+            if index % 3 == 2:
+                data = data[: rng.randrange(len(data))]
+            else:
+                # Flips concentrated in the first 8 KB, where HDF5 keeps most of its metadata.
+                for _ in range(rng.randint(1, 6)):
+                    position = rng.randrange(min(len(data), 8192)) if rng.random() < 0.7 else rng.randrange(len(data))
+                    data[position] = rng.randrange(256)
+            mutants.append((f"{model.name}-{index}", bytes(data)))
+    return mutants
+
+
+def test_fuzzed_example_models_never_crash_hang_or_blow_up(tmp_path: Path) -> None:
+    mutants = _mutants(seed=20261124, count=6)
+    paths = []
+    for name, data in mutants:
+        path = tmp_path / name
+        path.write_bytes(data)
+        paths.append(path)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(inspect_in_process, paths))
+    for path, outcome in zip(paths, outcomes):
+        assert_well_behaved(outcome, path.name)
+    assert any(outcome.returncode == 1 for outcome in outcomes)
+
+
+def test_a_file_changed_after_opening_is_an_error_never_other_values(tmp_path: Path) -> None:
+    path = tmp_path / "model.keras"
+    path.write_bytes((MODELS / "cnn.keras").read_bytes())
+    model = open_model(path)
+    try:
+        records = list(model.records())
+        with open(path, "r+b") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.write(b"\0" * 16)
+        with pytest.raises(InitcliError, match="changed while it was being read"):
+            records[0].read()
+    finally:
+        model.close()
+
+
+def test_a_file_truncated_after_opening_is_an_error_never_zeros(tmp_path: Path) -> None:
+    path = tmp_path / "model.weights.h5"
+    path.write_bytes((MODELS / "cnn.weights.h5").read_bytes())
+    model = open_model(path)
+    try:
+        records = list(model.records())
+        os.truncate(path, 4096)
+        with pytest.raises(InitcliError, match="ends early|changed while"):
+            for record in records:
+                record.read()
+    finally:
+        model.close()
+
+
+def test_compressed_weights_member_reads_the_same_values(tmp_path: Path) -> None:
+    deflated = next(case for case in CASES if case.name == "compressed_weights").build(tmp_path)
+    stored, compressed = open_model(MODELS / "cnn.keras"), open_model(deflated)
+    try:
+        pairs = list(zip(stored.records(), compressed.records(), strict=True))
+        assert pairs
+        for left, right in pairs:
+            assert left.path == right.path
+            np.testing.assert_array_equal(left.read(), right.read())
+    finally:
+        stored.close()
+        compressed.close()
+
+
+def test_the_hdf5_loop_is_stopped_by_the_timeout(tmp_path: Path) -> None:
+    path = next(case for case in CASES if case.name == "flipped_byte_hdf5_loop").build(tmp_path)
+    started = time.monotonic()
+    with pytest.raises(InitcliError, match="took longer than 1 s"):
+        open_model(path, timeout=1)
+    assert time.monotonic() - started < 30
+
+
+def test_ctrl_c_stops_an_hdf5_loop(tmp_path: Path) -> None:
+    path = next(case for case in CASES if case.name == "flipped_byte_hdf5_loop").build(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "initcli", "inspect", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "INITCLI_TIMEOUT": "120"},
+        text=True,
+    )
+    time.sleep(2.0)  # start-up, then well inside the looping structure walk
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf")])
+def test_timeout_must_be_a_positive_number(timeout: float) -> None:
+    with pytest.raises(BadInputError, match="timeout"):
+        open_model(MODELS / "cnn.keras", timeout=timeout)
+
+
+def test_big_endian_and_integer_weights_keep_their_values(tmp_path: Path) -> None:
+    import h5py
+
+    path = tmp_path / "typed.weights.h5"
+    path.write_bytes((MODELS / "cnn.weights.h5").read_bytes())
+    expected = np.linspace(-1, 1, 16).astype(">f4")
+    with h5py.File(path, "r+") as handle:
+        del handle["layers/dense/vars/1"]
+        handle.create_dataset("layers/dense/vars/1", data=expected)
+    model = open_model(path)
+    try:
+        record = next(r for r in model.records() if r.path == "dense/bias")
+        assert record.dtype == "float32"
+        np.testing.assert_array_equal(record.read(), expected.astype("<f4"))
+    finally:
+        model.close()
+
+
+@pytest.mark.tensorflow
+def test_keras_bfloat16_model_reads_as_bfloat16(tmp_path: Path, keras) -> None:
+    import ml_dtypes
+
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, dtype="bfloat16")])
+    path = tmp_path / "bf16.keras"
+    model.save(path)
+    expected = {variable.path: np.asarray(variable.numpy()) for variable in model.weights}
+    saved = open_model(path)
+    try:
+        records = list(saved.records())
+        assert {record.path for record in records} == set(expected)
+        for record in records:
+            values = record.read()
+            assert record.dtype == "bfloat16" and values.dtype == ml_dtypes.bfloat16
+            np.testing.assert_array_equal(values.astype(np.float32), expected[record.path].astype(np.float32))
+    finally:
+        saved.close()
