@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -165,7 +164,7 @@ def batchnorm(batch: np.ndarray, momentum: float, epsilon: float, steps: int) ->
 
 @contextlib.contextmanager
 def open_source(
-    model: str | None, spec_path: Path | None, seed: int | None
+    model: str | None, spec_path: Path | None, seed: int | None, timeout: float | None = None
 ) -> Iterator[tuple[SavedModel, Built | None, Path]]:
     """The model to inspect: a file read as it is, or a spec or function built with Keras and saved.
 
@@ -173,10 +172,10 @@ def open_source(
     """
     if (model is None) == (spec_path is None):
         raise BadInputError("Give a MODEL (file or module:function) or --spec FILE, exactly one.")
+    from initcli.building import scratch_directory
     from initcli.readers import open_model
 
-    with tempfile.TemporaryDirectory(prefix="initcli-") as scratch_name:
-        scratch = Path(scratch_name)
+    with scratch_directory() as scratch:
         built = None
         if spec_path is not None or _is_function_reference(str(model)):
             from initcli import building
@@ -187,10 +186,10 @@ def open_source(
             else:
                 keras_model = building.build_from_function(str(model), seed)
                 built = Built(kind="function", source=str(model), seed=seed)
-            saved = open_model(building.save_temporary(keras_model, scratch))
+            saved = open_model(building.save_temporary(keras_model, scratch), timeout=timeout)
             saved.source = built.source
         else:
-            saved = open_model(Path(str(model)))
+            saved = open_model(Path(str(model)), timeout=timeout)
         try:
             yield saved, built, scratch
         finally:
@@ -248,10 +247,11 @@ def inspect_model(
     fresh: bool = False,
     patterns: Sequence[str] = (),
     alpha: float = DEFAULT_ALPHA,
+    timeout: float | None = None,
     on_row: Callable[[WeightRow], None] | None = None,
 ) -> InspectReport:
     """Every weight of a model beside its initializer's theory, with cheap check findings as notes."""
-    with open_source(model, spec_path, seed) as (saved, built, scratch):
+    with open_source(model, spec_path, seed, timeout) as (saved, built, scratch):
         if fresh and built is not None:
             raise BadInputError(
                 "--fresh compares a saved model with a rebuilt one; a spec or function is already fresh."
@@ -268,7 +268,7 @@ def inspect_model(
                     else "no --seed: the values are not reproducible."
                 )
             )
-        fresh_rows = _fresh_rows(saved, seed, patterns, alpha, scratch) if fresh else None
+        fresh_rows = _fresh_rows(saved, seed, patterns, alpha, scratch, timeout) if fresh else None
         if fresh:
             notes.append(
                 "fresh: the model rebuilt from its config and re-initialized"
@@ -287,7 +287,7 @@ def inspect_model(
 
 
 def _fresh_rows(
-    saved: SavedModel, seed: int | None, patterns: Sequence[str], alpha: float, scratch: Path
+    saved: SavedModel, seed: int | None, patterns: Sequence[str], alpha: float, scratch: Path, timeout: float | None
 ) -> dict[str, WeightRow]:
     from initcli import building
     from initcli.inspection import matches
@@ -295,7 +295,7 @@ def _fresh_rows(
 
     if saved.config is None:
         raise InitcliError(f"--fresh needs the model config of a .keras file; {saved.source} has none")
-    rebuilt = open_model(building.save_temporary(building.rebuild_fresh(saved.config, seed), scratch))
+    rebuilt = open_model(building.save_temporary(building.rebuild_fresh(saved.config, seed), scratch), timeout=timeout)
     try:
         records = [record for record in rebuilt.records() if matches(record, patterns)]
         return {row.record.path: row for row in _measure(records, alpha, None)}
@@ -313,6 +313,7 @@ def check_model(
     rules_path: Path | None = None,
     patterns: Sequence[str] = (),
     allow_unchecked: bool = False,
+    timeout: float | None = None,
 ) -> CheckReport:
     """Run the checks; the report passes only when they found no error and tested something."""
     selected: list[CheckName] = [name for name in (only or tuple(CHECKS)) if name not in skip]
@@ -329,7 +330,7 @@ def check_model(
         raise BadInputError("No checks selected.")
     from initcli.readers import open_model
 
-    saved = open_model(model)
+    saved = open_model(model, timeout=timeout)
     try:
         rows = _measure(_select(saved, patterns), alpha, None)
         findings = run_checks(rows, selected, strict, rules)

@@ -253,7 +253,7 @@ def check_arguments(value: Any, where: str) -> None:
 
 def _within_budget(keras: Any, build: Callable[[], Any], seed: int | None, where: str) -> Any:
     """Build once without allocating weights to count parameters; then, within budget, for real."""
-    from keras.src.backend.common.stateless_scope import StatelessScope  # type: ignore[import-untyped]
+    from keras.src.backend.common.stateless_scope import StatelessScope
 
     with StatelessScope(initialize_variables=False):
         probe = build()

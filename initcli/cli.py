@@ -20,6 +20,7 @@ from initcli.params import (
     DTYPE_OPTION,
     LAYER_OPTION,
     SHAPE,
+    TIMEOUT_OPTION,
     ValuesType,
     alpha_option,
     initializer_options,
@@ -162,6 +163,7 @@ def explain(
 @click.option("--fresh", is_flag=True, help="Also rebuild the saved model from its config, freshly initialized.")
 @LAYER_OPTION
 @alpha_option("False-alarm rate of the 'inconsistent' verdict for the whole model.")
+@TIMEOUT_OPTION
 @output_options
 def inspect_command(
     model: str | None,
@@ -170,6 +172,7 @@ def inspect_command(
     fresh: bool,
     patterns: tuple[str, ...],
     alpha: float,
+    timeout: float | None,
     output_format: str,
     columns: str | None,
     wide: bool,
@@ -191,7 +194,14 @@ def inspect_command(
 
     with weight_progress(output_format == "table") as progress:
         report = api.inspect_model(
-            model, spec_path=spec_path, seed=seed, fresh=fresh, patterns=patterns, alpha=alpha, on_row=progress
+            model,
+            spec_path=spec_path,
+            seed=seed,
+            fresh=fresh,
+            patterns=patterns,
+            alpha=alpha,
+            timeout=timeout,
+            on_row=progress,
         )
     print_report(
         report,
@@ -216,6 +226,7 @@ def inspect_command(
     help="YAML or JSON file of per-layer expectations (see the README).",
 )
 @LAYER_OPTION
+@TIMEOUT_OPTION
 @click.option(
     "--allow-unchecked",
     is_flag=True,
@@ -237,6 +248,7 @@ def check(
     strict: bool,
     rules_path: Path | None,
     patterns: tuple[str, ...],
+    timeout: float | None,
     allow_unchecked: bool,
     output_format: str,
 ) -> None:
@@ -262,6 +274,7 @@ def check(
         rules_path=rules_path,
         patterns=patterns,
         allow_unchecked=allow_unchecked,
+        timeout=timeout,
     )
     coverage = "; ".join(entry.describe() for entry in report.coverage)
     if output_format == "json":

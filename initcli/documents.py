@@ -68,7 +68,7 @@ def parse_yaml(text: str, where: str) -> Any:
         InitcliError: PyYAML missing, invalid YAML, or a document over initcli's limits.
     """
     try:
-        import yaml  # type: ignore[import-untyped]
+        import yaml
     except ImportError:
         raise InitcliError("YAML documents need PyYAML: pip install 'initcli[yaml]' (or use JSON)") from None
 

@@ -243,7 +243,7 @@ def _stdout_stream() -> IO[bytes]:
     if stream.isatty():
         raise InitcliError("refusing to write binary .npy to a terminal; redirect stdout")
     sys.stdout.flush()  # text already printed goes first
-    return stream  # type: ignore[no-any-return]
+    return stream
 
 
 def write_npy(

@@ -8,7 +8,7 @@ from typing import Any
 import click
 import numpy as np
 
-from initcli.numeric import FINITE_FLOAT, PROBABILITY, ShapeType
+from initcli.numeric import FINITE_FLOAT, POSITIVE_FLOAT, PROBABILITY, ShapeType
 from initcli.rng.stateless import FLOAT_DTYPES
 from initcli.significance import DEFAULT_ALPHA
 from initcli.types import OUTPUT_FORMATS
@@ -143,3 +143,11 @@ class ValuesType(click.ParamType):
         if not np.all(np.isfinite(values)):
             self.fail(f"{value!r}: values must be finite", param, ctx)
         return values
+
+
+TIMEOUT_OPTION = click.option(
+    "--timeout",
+    type=POSITIVE_FLOAT,
+    metavar="SECONDS",
+    help="Give up on a model file whose structure takes longer to read (default 60, or INITCLI_TIMEOUT).",
+)

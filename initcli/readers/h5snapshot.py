@@ -96,7 +96,7 @@ class H5Source:
     limits: Limits
 
     def open_h5(self) -> Any:
-        import h5py  # type: ignore[import-untyped]
+        import h5py
 
         view = io.BufferedReader(_FileView(self.fd, self.start, self.size), buffer_size=1 << 16)
         try:
