@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from initcli.rng.fma import fma, split, two_product
+from initcli.rng.fma import fma, fma_small, round_sum, split, two_product
 from initcli.rng.glibc64_tables import LOG_TABLE, SINCOS_TABLE
 
 
@@ -45,6 +45,7 @@ _NEAR_ONE_SPAN = np.uint64(np.float64(1.0 + float.fromhex("0x1.09p-4")).view(np.
 # s_sin.c / usncs.h
 _SINCOS = np.array([[float.fromhex(h) for h in row] for row in SINCOS_TABLE])
 _SN, _SSN, _CS, _CCS = (np.ascontiguousarray(_SINCOS[:, j]) for j in range(4))
+_SN_SPLIT, _CS_SPLIT = split(_SN), split(_CS)
 _S1, _S2, _S3, _S4, _S5 = _hex("-0x1.5555555555555p-3", "0x1.1111111110ECEp-7", "-0x1.A01A019DB08B8p-13",
                                "0x1.71DE27B9A7ED9p-19", "-0x1.ADDFFC2FCDF59p-26")  # fmt: skip
 _SN3, _SN5 = -1.66666666666664880952546298448555e-01, 8.33333214285722277379541354343671e-03
@@ -53,9 +54,13 @@ _BIG = float.fromhex("0x1.8p45")
 _HP0, _HP1 = _hex("0x1.921FB54442D18p0", "0x1.1A62633145C07p-54")
 _MP1, _MP2 = _hex("0x1.921FB58000000p0", "-0x1.DDE973C000000p-27")
 _PP3, _PP4 = _hex("-0x1.CB3B398000000p-55", "-0x1.d747f23e32ed7p-83")
+_PP4_SPLIT = split(_PP4)
 _HPINV, _TOINT = _hex("0x1.45F306DC9C883p-1", "0x1.8p52")
 # High words (|x| >> 32) where sincos changes method.
 _TINY, _SMALL, _MIDDLE = 0x3E400000, 0x3FEB6000, 0x400368FD
+
+
+_PIECE = 1 << 14  # elements per pass: every temporary stays in the CPU cache
 
 
 def log(x: np.ndarray) -> np.ndarray:
@@ -65,12 +70,17 @@ def log(x: np.ndarray) -> np.ndarray:
         raise ValueError("log port covers float64 inputs in [2^-60, 2^60] only")
     flat = x.reshape(-1)
     out = np.empty_like(flat)
-    bits = flat.view(np.uint64)
-    near = (bits - _NEAR_ONE_LOW) < _NEAR_ONE_SPAN
-    far = ~near
-    out[far] = _log_main(flat[far])
-    out[near] = _log_near_one(flat[near])
+    for start in range(0, flat.size, _PIECE):
+        log_into(flat[start : start + _PIECE], out[start : start + _PIECE])
     return out.reshape(x.shape)
+
+
+def log_into(x: np.ndarray, out: np.ndarray) -> None:
+    """`log` of 1-D float64 `x` into `out`; no domain check."""
+    out[...] = _log_main(x)
+    near = np.flatnonzero((x.view(np.uint64) - _NEAR_ONE_LOW) < _NEAR_ONE_SPAN)
+    if near.size:
+        out[near] = _log_near_one(x[near])
 
 
 def _log_main(x: np.ndarray) -> np.ndarray:
@@ -78,19 +88,27 @@ def _log_main(x: np.ndarray) -> np.ndarray:
     ix = x.view(np.uint64)
     tmp = ix - _LOG_OFF
     index = ((tmp >> np.uint64(45)) & np.uint64(127)).astype(np.intp)
-    kd = (tmp.view(np.int64) >> np.int64(52)).astype(np.float64)
+    k = tmp.view(np.int64) >> np.int64(52)
+    kd = k.astype(np.float64)
     z = (ix - (tmp & np.uint64(0xFFF << 52))).view(np.float64)
     invc = _LOG_INVC[index]
     # r = fma(z, invc, -1): z * invc is within 2^-7 of 1, so p - 1 is exact and one rounding is left.
     p, e = two_product(z, invc, (_LOG_INVC_SPLIT[0][index], _LOG_INVC_SPLIT[1][index]))
     r = (p - 1.0) + e
-    w = kd * _LN2_HI + _LOG_LOGC[index]  # fma(kd, Ln2hi, logc); the product is exact (42 + 6 bits)
+    w = kd * _LN2_HI + _LOG_LOGC[index]  # fma(kd, Ln2hi, logc); the product is exact (42 + 7 bits)
     hi = w + r
-    lo = fma(kd, _LN2_LO, (w - hi) + r)
+    partial = (w - hi) + r
+    lo = partial + kd * _LN2_LO  # fma(kd, Ln2lo, partial): exact product while |k| < 16 (49 + 4 bits)
+    wide = np.flatnonzero(np.abs(k) >= 16)
+    if wide.size:
+        lo[wide] = fma(kd[wide], _LN2_LO, partial[wide])
     r2 = r * r
-    low_terms = fma(r2, _A[0], lo)
-    poly = fma(fma(r, _A[4], _A[3]), r2, fma(r, _A[2], _A[1]))
-    return fma(poly, r * r2, low_terms) + hi
+    # fma(r2, A0, lo) with A0 = -(1 + 2^-52) / 2: the product is exactly half + half * 2^-52.
+    half = r2 * -0.5
+    low_terms = round_sum(lo, half * 2.0**-52, half)
+    # |r| < 2^-7.9, so each product below is far smaller than its addend.
+    poly = fma_small(fma_small(r, _A[4], _A[3]), r2, fma_small(r, _A[2], _A[1]))
+    return fma_small(poly, r * r2, low_terms, check_size=True) + hi
 
 
 def _log_near_one(x: np.ndarray) -> np.ndarray:
@@ -99,9 +117,10 @@ def _log_near_one(x: np.ndarray) -> np.ndarray:
     r2 = r * r
     r3 = r * r2
     b = _B
-    inner = fma(r3, b[10], fma(r2, b[9], fma(r, b[8], b[7])))
-    middle = fma(inner, r3, fma(r2, b[6], fma(r, b[5], b[4])))
-    poly = fma(middle, r3, fma(r2, b[3], fma(r, b[2], b[1])))
+    # |r| < 0.065: every product in the polynomial is below a quarter of its addend.
+    inner = fma_small(r3, b[10], fma_small(r2, b[9], fma_small(r, b[8], b[7])))
+    middle = fma_small(inner, r3, fma_small(r2, b[6], fma_small(r, b[5], b[4])))
+    poly = fma_small(middle, r3, fma_small(r2, b[3], fma_small(r, b[2], b[1])))
     w = r * 2.0**27  # the fused forms of these lines have exact products: plain arithmetic is the same
     rhi = (r + w) - w
     rlo = r - rhi
@@ -120,46 +139,58 @@ def sincos(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError("sincos port covers float64 inputs in [0, 2*pi] only")
     flat = x.reshape(-1)
     sin_out, cos_out = np.empty_like(flat), np.empty_like(flat)
-    high = (flat.view(np.uint64) >> np.uint64(32)).astype(np.int64)
-
-    tiny = high < _TINY
-    sin_out[tiny], cos_out[tiny] = flat[tiny], 1.0
-
-    small = (high >= _TINY) & (high < _SMALL)
-    v = flat[small]
-    zero = np.zeros_like(v)
-    sin_out[small], cos_out[small] = _do_sin(v, zero), _do_cos(v, zero)
-
-    middle = (high >= _SMALL) & (high < _MIDDLE)
-    y = _HP0 - flat[middle]
-    a = y + _HP1
-    da = (y - a) + _HP1
-    sin_out[middle], cos_out[middle] = np.abs(_do_cos(a, da)), _do_sin(a, da)
-
-    large = high >= _MIDDLE
-    a, da, n = _reduce(flat[large])
-    flip = (n == 1) | (n == 2)
-    a[flip], da[flip] = -a[flip], -da[flip]
-    sine, cosine = _do_sin(a, da), _do_cos(a, da)
-    cosine[(n & 2) != 0] *= -1.0
-    odd = (n & 1) != 0
-    sin_out[large] = np.where(odd, cosine, sine)
-    cos_out[large] = np.where(odd, sine, cosine)
+    for start in range(0, flat.size, _PIECE):
+        piece = slice(start, start + _PIECE)
+        sincos_into(flat[piece], sin_out[piece], cos_out[piece])
     return sin_out.reshape(x.shape), cos_out.reshape(x.shape)
+
+
+def sincos_into(x: np.ndarray, sin_out: np.ndarray, cos_out: np.ndarray) -> None:
+    """`sincos` of 1-D float64 `x` into `sin_out`, `cos_out`; no domain check.
+
+    Every branch of glibc's sincos ends in do_sin(a, da) and do_cos(a, da) of a reduced argument,
+    so those run once over all elements: each element first gets its branch's (a, da), and the
+    results are then swapped and negated per branch.
+    Below 0.855 (a, da) = (x, 0) and (sin, cos) = (S, C); below 2.426 (a, da) = pi/2 - x and
+    (sin, cos) = (C, S) (copysign(C, x) is C: x > 0); beyond, x = n*pi/2 + a + da with a, da
+    negated for n mod 4 in (1, 2), and (S, C), (C, S), (S, -C), (-C, S) for n mod 4 = 0..3.
+    """
+    high = x.view(np.uint64) >> np.uint64(32)
+    a, da, n = _reduce(x)
+    np.negative(a, out=a, where=(n == 1) | (n == 2))
+    np.negative(da, out=da, where=(n == 1) | (n == 2))
+    middle = high < _MIDDLE
+    y = _HP0 - x
+    a_middle = y + _HP1
+    np.copyto(da, (y - a_middle) + _HP1, where=middle)
+    np.copyto(a, a_middle, where=middle)
+    small = high < _SMALL
+    np.copyto(a, x, where=small)
+    np.copyto(da, 0.0, where=small)
+    sine, cosine = _do_sin(a, da), _do_cos(a, da)
+    np.negative(cosine, out=cosine, where=~middle & ((n & 2) != 0))
+    swap = (middle & ~small) | (~middle & ((n & 1) != 0))
+    np.copyto(sin_out, sine)
+    np.copyto(sin_out, cosine, where=swap)
+    np.copyto(cos_out, cosine)
+    np.copyto(cos_out, sine, where=swap)
+    tiny = high < _TINY
+    np.copyto(sin_out, x, where=tiny)
+    np.copyto(cos_out, 1.0, where=tiny)
 
 
 def _reduce(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """reduce_sincos: x = n*pi/2 + a + da, |a| <= pi/4; returns (a, da, n mod 4)."""
-    t = fma(x, _HPINV, _TOINT)
+    t = fma_small(x, _HPINV, _TOINT)
     xn = t - _TOINT
-    n = (t.view(np.uint64) & np.uint64(3)).astype(np.int64)
+    n = t.view(np.uint64) & np.uint64(3)
     # The products with mp1, mp2, pp3 (26-27 bits) and xn (at most 3 bits here) are exact, so
     # their fused forms round the same as these.
     y = (x - xn * _MP1) - xn * _MP2
     t2 = y - xn * _PP3
     db = (y - t2) - xn * _PP3
-    b = fma(-xn, _PP4, t2)
-    db = fma(-xn, _PP4, t2 - b) + db
+    b = fma_small(-xn, _PP4, t2, check_size=True)
+    db += fma(-xn, _PP4, t2 - b, _PP4_SPLIT)
     return b, db, n
 
 
@@ -172,38 +203,44 @@ def _table_split(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _do_sin(x: np.ndarray, dx: np.ndarray) -> np.ndarray:
-    """sin(x + dx), |dx| tiny next to |x|."""
-    out = np.empty_like(x)
-    taylor = np.abs(x) < 0.126
-    out[taylor] = _taylor_sin(x[taylor], dx[taylor])
-    table = ~taylor
-    x, dx = x[table], dx[table]
+    """sin(x + dx), |dx| tiny next to |x|: the table path, then the Taylor path where |x| < 0.126."""
     sign = x
-    dx = np.where(x <= 0, -dx, dx)
+    dx = np.negative(dx, where=x <= 0, out=dx.copy())
     x, k = _table_split(x)
     xx = x * x
-    s = x + fma(x * xx, fma(xx, _SN5, _SN3), dx)
-    c = fma(x, dx, xx * fma(xx, fma(xx, _CS6, _CS4), _CS2))
+    # |x| <= 2^-7 here: the polynomial products are far below their addends.
+    s = x + fma(x * xx, fma_small(xx, _SN5, _SN3), dx)
+    c = fma_small(x, dx, xx * fma_small(xx, fma_small(xx, _CS6, _CS4), _CS2), check_size=True)
+    s_split = split(s)
     sn = _SN[k]
-    cor = fma(s, _CS[k], fma(-c, sn, fma(s, _CCS[k], _SSN[k])))
-    out[table] = np.copysign(sn + cor, sign)
+    cor = fma(s, _CCS[k], _SSN[k], a_split=s_split)
+    cor = fma(-c, sn, cor, (_SN_SPLIT[0][k], _SN_SPLIT[1][k]))
+    cor = fma(s, _CS[k], cor, (_CS_SPLIT[0][k], _CS_SPLIT[1][k]), s_split)
+    out = np.copysign(sn + cor, sign)
+    taylor = np.flatnonzero(np.abs(sign) < 0.126)
+    if taylor.size:
+        out[taylor] = _taylor_sin(sign[taylor], dx[taylor] * np.where(sign[taylor] <= 0, -1.0, 1.0))
     return out
 
 
 def _taylor_sin(x: np.ndarray, dx: np.ndarray) -> np.ndarray:
     xx = x * x
-    poly = fma(xx, fma(xx, fma(xx, fma(xx, _S5, _S4), _S3), _S2), _S1)
+    # |x| < 0.126: each product is far below its addend.
+    poly = fma_small(xx, fma_small(xx, fma_small(xx, fma_small(xx, _S5, _S4), _S3), _S2), _S1)
     return x + fma(xx, fma(poly, x, -(0.5 * dx)), dx)
 
 
 def _do_cos(x: np.ndarray, dx: np.ndarray) -> np.ndarray:
     """cos(x + dx), |dx| tiny next to |x|."""
-    dx = np.where(x < 0, -dx, dx)
+    dx = np.negative(dx, where=x < 0, out=dx.copy())
     x, k = _table_split(x)
     x = x + dx
     xx = x * x
-    s = fma(x * xx, fma(xx, _SN5, _SN3), x)
-    c = xx * fma(xx, fma(xx, _CS6, _CS4), _CS2)
+    s = fma_small(x * xx, fma_small(xx, _SN5, _SN3), x)  # |x^3 / 6| is far below |x|
+    c = xx * fma_small(xx, fma_small(xx, _CS6, _CS4), _CS2)
     cs = _CS[k]
-    cor = fma(-s, _SN[k], fma(-c, cs, fma(-s, _SSN[k], _CCS[k])))
+    s_split = split(-s)
+    cor = fma(-s, _SSN[k], _CCS[k], a_split=s_split)
+    cor = fma(-c, cs, cor, (_CS_SPLIT[0][k], _CS_SPLIT[1][k]))
+    cor = fma(-s, _SN[k], cor, (_SN_SPLIT[0][k], _SN_SPLIT[1][k]), s_split)
     return cs + cor
