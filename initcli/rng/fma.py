@@ -93,3 +93,31 @@ def fma_small(a: Operand, b: Operand, c: Operand, *, check_size: bool = False) -
         pick = [np.broadcast_to(x, s.shape)[where] for x in (a, b, c)]
         s[where] = fma(*pick)
     return s
+
+
+def horner_small(x: np.ndarray, coefficients: tuple[float, ...]) -> np.ndarray:
+    """fma(x, fma(x, ..., c[1]), c[0]) with c = coefficients (lowest degree first), the last
+    coefficient the innermost product's factor: fma(x, c[n], c[n-1]) first.
+
+    Callers prove each product is at most a quarter of its addend; the ties `fma_small` checks
+    for are collected over the whole chain and the chain is redone exactly where any occurred.
+    """
+    value: np.ndarray | float = coefficients[-1]
+    redo: np.ndarray | None = None
+    for coefficient in coefficients[-2::-1]:
+        p = np.multiply(x, value)
+        s = p + coefficient
+        t = p - (s - coefficient)
+        twice = t + t
+        tie = (s + twice) - s == twice
+        tie &= t != 0
+        redo = tie if redo is None else redo | tie
+        value = s
+    assert isinstance(value, np.ndarray) and redo is not None
+    where = np.flatnonzero(redo)
+    if where.size:
+        exact: np.ndarray | float = coefficients[-1]
+        for coefficient in coefficients[-2::-1]:
+            exact = fma(x[where], exact, coefficient)
+        value[where] = exact
+    return value

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from initcli.rng.fma import fma, fma_small, round_sum, split, two_product
+from initcli.rng.fma import fma, fma_small, horner_small, round_sum, split, two_product
 from initcli.rng.glibc64_tables import LOG_TABLE, SINCOS_TABLE
 
 
@@ -107,7 +107,7 @@ def _log_main(x: np.ndarray) -> np.ndarray:
     half = r2 * -0.5
     low_terms = round_sum(lo, half * 2.0**-52, half)
     # |r| < 2^-7.9, so each product below is far smaller than its addend.
-    poly = fma_small(fma_small(r, _A[4], _A[3]), r2, fma_small(r, _A[2], _A[1]))
+    poly = fma_small(horner_small(r, (_A[3], _A[4])), r2, horner_small(r, (_A[1], _A[2])))
     return fma_small(poly, r * r2, low_terms, check_size=True) + hi
 
 
@@ -209,8 +209,8 @@ def _do_sin(x: np.ndarray, dx: np.ndarray) -> np.ndarray:
     x, k = _table_split(x)
     xx = x * x
     # |x| <= 2^-7 here: the polynomial products are far below their addends.
-    s = x + fma(x * xx, fma_small(xx, _SN5, _SN3), dx)
-    c = fma_small(x, dx, xx * fma_small(xx, fma_small(xx, _CS6, _CS4), _CS2), check_size=True)
+    s = x + fma(x * xx, horner_small(xx, (_SN3, _SN5)), dx)
+    c = fma_small(x, dx, xx * horner_small(xx, (_CS2, _CS4, _CS6)), check_size=True)
     s_split = split(s)
     sn = _SN[k]
     cor = fma(s, _CCS[k], _SSN[k], a_split=s_split)
@@ -226,7 +226,7 @@ def _do_sin(x: np.ndarray, dx: np.ndarray) -> np.ndarray:
 def _taylor_sin(x: np.ndarray, dx: np.ndarray) -> np.ndarray:
     xx = x * x
     # |x| < 0.126: each product is far below its addend.
-    poly = fma_small(xx, fma_small(xx, fma_small(xx, fma_small(xx, _S5, _S4), _S3), _S2), _S1)
+    poly = horner_small(xx, (_S1, _S2, _S3, _S4, _S5))
     return x + fma(xx, fma(poly, x, -(0.5 * dx)), dx)
 
 
@@ -236,8 +236,8 @@ def _do_cos(x: np.ndarray, dx: np.ndarray) -> np.ndarray:
     x, k = _table_split(x)
     x = x + dx
     xx = x * x
-    s = fma_small(x * xx, fma_small(xx, _SN5, _SN3), x)  # |x^3 / 6| is far below |x|
-    c = xx * fma_small(xx, fma_small(xx, _CS6, _CS4), _CS2)
+    s = fma_small(x * xx, horner_small(xx, (_SN3, _SN5)), x)  # |x^3 / 6| is far below |x|
+    c = xx * horner_small(xx, (_CS2, _CS4, _CS6))
     cs = _CS[k]
     s_split = split(-s)
     cor = fma(-s, _SSN[k], _CCS[k], a_split=s_split)

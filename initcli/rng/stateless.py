@@ -82,13 +82,21 @@ def _uniform_from_uint64(high: np.ndarray, low: np.ndarray) -> np.ndarray:
     return bits.view(np.float64) - 1.0
 
 
-def _box_muller_64(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """BoxMullerDouble on whole blocks: two float64 normals per block, with glibc's log and sincos."""
+def _box_muller_64(words: np.ndarray) -> np.ndarray:
+    """BoxMullerDouble on whole blocks: per block (sin, cos) times the radius, shape (blocks, 2).
+
+    glibc's double log and sincos, as TensorFlow calls them on Linux, come from `glibc64`.
+    """
     u1 = np.maximum(_uniform_from_uint64(words[:, 0], words[:, 1]), _BOX_MULLER_EPSILON_64)
     v1 = _TWO_PI * _uniform_from_uint64(words[:, 2], words[:, 3])
-    radius = np.sqrt(-2.0 * glibc64.log(u1))
+    radius = glibc64.log(u1)
+    radius *= -2.0
+    np.sqrt(radius, out=radius)
+    values = np.empty((len(words), 2))
     sines, cosines = glibc64.sincos(v1)
-    return sines * radius, cosines * radius
+    np.multiply(sines, radius, out=values[:, 0])
+    np.multiply(cosines, radius, out=values[:, 1])
+    return values
 
 
 def _uniform(stream: PhiloxStream, dtype: str, start: int, stop: int, out: np.ndarray) -> None:
@@ -130,9 +138,7 @@ def _normal(stream: PhiloxStream, dtype: str, start: int, stop: int, out: np.nda
     if dtype == "float64":
         first = start // 2
         words = stream.block_range(first, -(-stop // 2))
-        sin_term, cos_term = _box_muller_64(words)
-        values = np.stack([sin_term, cos_term], axis=-1).reshape(-1)
-        out[...] = values[start - 2 * first : stop - 2 * first]
+        out[...] = _box_muller_64(words).reshape(-1)[start - 2 * first : stop - 2 * first]
         return
     scratch = thread_scratch()
     first, stop_block = start // 4, -(-stop // 4)
@@ -258,7 +264,7 @@ def _fill_groups(
             raise RuntimeError("truncated normal group exhausted its reserved samples")
         indices = groups[pending].astype(np.uint64) * np.uint64(blocks_per_group) + np.uint64(step)
         if dtype == "float64":
-            candidates = np.stack(_box_muller_64(stream.blocks(indices)), axis=-1)
+            candidates = _box_muller_64(stream.blocks(indices))
         else:
             candidates = np.empty((len(pending), 4), dtype=np.float32)
             _block_normals(stream.word_pairs_at(indices, scratch), candidates.reshape(-1), scratch)
