@@ -18,6 +18,11 @@ raise ValueError.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
+import math
+
 import numpy as np
 
 from initcli.rng.fma import fma, fma_small, horner_small, round_sum, split, two_product
@@ -58,7 +63,15 @@ _PP4_SPLIT = split(_PP4)
 _HPINV, _TOINT = _hex("0x1.45F306DC9C883p-1", "0x1.8p52")
 # High words (|x| >> 32) where sincos changes method.
 _TINY, _SMALL, _MIDDLE = 0x3E400000, 0x3FEB6000, 0x400368FD
+THRESHOLDS = (_TINY, _SMALL, _MIDDLE)
 
+
+# Inputs on which glibc's FMA build and its plain build disagree (found by compiling the glibc
+# sources both ways): the probe that tells which one this process's C library runs.
+_PROBE_LOG = _hex("0x1.e04c1a957f642p-1", "0x1.e0d4042082p-1", "0x1.e1692e30a2d9cp-1", "0x1.e41894a0ea062p-1",
+                  "0x1.e70d7946aceb2p-1", "0x1.ecf185d23837cp-1", "0x1.ed32d30188196p-1", "0x1.ef2a5bbcb670cp-1")  # fmt: skip
+_PROBE_SINCOS = _hex("0x1.12839486e2effp+2", "0x1.13697e41897c2p+2", "0x1.3d607f8b941b5p+1", "0x1.61a7cc2b321b4p-1",
+                     "0x1.63eb47abb88d6p+0", "0x1.0ae85047d01dcp+1", "0x1.30b9b278688edp-2", "0x1.a9e9f217009afp-2")  # fmt: skip
 
 _PIECE = 1 << 14  # elements per pass: every temporary stays in the CPU cache
 
@@ -244,3 +257,41 @@ def _do_cos(x: np.ndarray, dx: np.ndarray) -> np.ndarray:
     cor = fma(-c, cs, cor, (_CS_SPLIT[0][k], _CS_SPLIT[1][k]))
     cor = fma(-s, _SN[k], cor, (_SN_SPLIT[0][k], _SN_SPLIT[1][k]), s_split)
     return cs + cor
+
+
+@functools.cache
+def matches_c_library() -> bool:
+    """Whether this process's C library computes log and sincos as the ports do (glibc's FMA build).
+
+    True for glibc 2.28+ on an x86-64 CPU with FMA and AVX2; False for glibc's plain build, other C
+    libraries or CPUs, where callers must call the C library instead.
+    """
+    grid = np.linspace(2.0**-20, 1.0, 1001)[:-1]
+    u = np.concatenate([_PROBE_LOG, grid])
+    v = np.concatenate([_PROBE_SINCOS, grid * (2.0 * math.pi)])
+    reference = c_sincos(v)
+    if reference is None:
+        return False
+    sines, cosines = sincos(v)
+    return (
+        log(u).tolist() == [math.log(value) for value in u.tolist()]
+        and sines.tolist() == reference[0].tolist()
+        and cosines.tolist() == reference[1].tolist()
+    )
+
+
+def c_sincos(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The C library's `sincos` of each value (through ctypes, one call per value), or None without one."""
+    try:
+        function = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6").sincos
+    except (OSError, AttributeError):
+        return None
+    function.restype = None
+    function.argtypes = [ctypes.c_double, ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_double)]
+    sin_out, cos_out = ctypes.c_double(), ctypes.c_double()
+    sin_pointer, cos_pointer = ctypes.byref(sin_out), ctypes.byref(cos_out)
+    sines, cosines = np.empty(values.size), np.empty(values.size)
+    for index, value in enumerate(values.reshape(-1).tolist()):
+        function(value, sin_pointer, cos_pointer)
+        sines[index], cosines[index] = sin_out.value, cos_out.value
+    return sines.reshape(values.shape), cosines.reshape(values.shape)

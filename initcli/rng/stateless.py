@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -82,18 +83,32 @@ def _uniform_from_uint64(high: np.ndarray, low: np.ndarray) -> np.ndarray:
     return bits.view(np.float64) - 1.0
 
 
+_math_log = np.frompyfunc(math.log, 1, 1)
+_math_sin = np.frompyfunc(math.sin, 1, 1)
+_math_cos = np.frompyfunc(math.cos, 1, 1)
+
+
 def _box_muller_64(words: np.ndarray) -> np.ndarray:
     """BoxMullerDouble on whole blocks: per block (sin, cos) times the radius, shape (blocks, 2).
 
-    glibc's double log and sincos, as TensorFlow calls them on Linux, come from `glibc64`.
+    TensorFlow calls the C library's double log and sincos (sin and cos off Linux); `glibc64` ports
+    glibc's FMA build of them, used when it is the library this process runs.
     """
     u1 = np.maximum(_uniform_from_uint64(words[:, 0], words[:, 1]), _BOX_MULLER_EPSILON_64)
     v1 = _TWO_PI * _uniform_from_uint64(words[:, 2], words[:, 3])
-    radius = glibc64.log(u1)
+    if glibc64.matches_c_library():
+        radius = glibc64.log(u1)
+        sines, cosines = glibc64.sincos(v1)
+    else:  # not glibc's FMA build: call the C library once per value
+        radius = _math_log(u1).astype(np.float64)
+        # TensorFlow calls sincos on Linux, sin and cos elsewhere; glibc's can differ in the last bit.
+        c_sincos = glibc64.c_sincos(v1) if sys.platform.startswith("linux") else None
+        if c_sincos is None:
+            c_sincos = _math_sin(v1).astype(np.float64), _math_cos(v1).astype(np.float64)
+        sines, cosines = c_sincos
     radius *= -2.0
     np.sqrt(radius, out=radius)
     values = np.empty((len(words), 2))
-    sines, cosines = glibc64.sincos(v1)
     np.multiply(sines, radius, out=values[:, 0])
     np.multiply(cosines, radius, out=values[:, 1])
     return values
