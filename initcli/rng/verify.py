@@ -4,7 +4,7 @@
 
 float32 (`logf`, `sincosf`): every input TensorFlow's float32 Box-Muller step can pass them (2^23
 each). float64 (`log`, `sincos`): their inputs cannot be enumerated (2^52 each), so a fixed
-sample of 2^22 drawn as the Box-Muller step draws them, every branch boundary of both algorithms
+sample of 2^23 drawn as the Box-Muller step draws them, every branch boundary of both algorithms
 (thresholds, the Taylor cut at 0.126, the rounding points of the 128-entry sine table and of the
 quadrant) with the 64 doubles either side, and a sweep of every `log` table index at every
 exponent in the domain. Prints the mismatches (expected: 0; about a minute). Linux/glibc only;
@@ -92,7 +92,7 @@ def double_sample(count: int, seed: int = 2024) -> tuple[np.ndarray, np.ndarray]
     return np.maximum(units[0], _EPSILON_64), 2.0 * math.pi * units[1]
 
 
-def double_log_boundaries(spread: int = 64, per_index: int = 4, seed: int = 7) -> np.ndarray:
+def double_log_boundaries(spread: int = 64, per_index: int = 32, seed: int = 7) -> np.ndarray:
     """log's hard inputs in [1e-7, 1): domain ends, the near-1 path's edges, and every table
     subinterval at every exponent (its first and last doubles and `per_index` inside)."""
     edges = [_EPSILON_64, 1.0 - 2.0**-4, 1.0 - 2.0**-52, 2.0**-15, 2.0**-16, 0.5, 0.25]
@@ -150,7 +150,7 @@ def main() -> int:
     for name, count in counts.items():
         print(f"float32 {name}: {count} mismatches of {u1.size} inputs")
     print(f"glibc double routines: {c_library_build()}; the ports match it: {glibc64.matches_c_library()}")
-    sample_u, sample_v = double_sample(1 << 22)
+    sample_u, sample_v = double_sample(1 << 23)
     log_edges, sincos_edges = double_log_boundaries(), double_sincos_boundaries()
     for label, u, v in [
         ("sample", sample_u, sample_v),
