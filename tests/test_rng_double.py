@@ -23,6 +23,18 @@ def _c_fma(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     return np.array([function(x, y, z) for x, y, z in zip(a.tolist(), b.tolist(), c.tolist())])
 
 
+def _double_rounding_operands(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """a * b rounds to exactly half an ulp of c, with a nonzero error that decides the tie.
+
+    With a = 1 + 2^-52 and b = h (1 - 2^-53), h half an ulp of c: a * b = h (1 + 2^-53 - 2^-105), which
+    rounds to h; c + h is a tie that only the product's error breaks (upward, or downward for -b).
+    """
+    c = rng.standard_normal(n) * 2.0 ** rng.integers(-20, 20, n)
+    half_ulp = np.spacing(np.abs(c)) / 2
+    b = half_ulp * (1 - 2.0**-53) * rng.choice([-1.0, 1.0], n)
+    return np.full(n, 1 + 2.0**-52), b, c
+
+
 def _hard_fma_operands(rng: np.random.Generator, n: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Operand sets where a single rounding and two roundings disagree often: ties, cancellation, near-exact."""
     a = rng.standard_normal(n) * 2.0 ** rng.integers(-30, 30, n)
@@ -36,6 +48,7 @@ def _hard_fma_operands(rng: np.random.Generator, n: int) -> list[tuple[np.ndarra
         (half_ulp, np.abs(c) * rng.choice([-1, 1], n), c),  # products at half an ulp of c: ties
         (ones[0], ones[1], -ones[2]),  # exact products near 1, big cancellation
         (rng.integers(1, 1 << 26, n) * 1.0, rng.integers(1, 1 << 27, n) * 2.0**-53, rng.integers(-(2**20), 2**20, n) + 0.5),
+        _double_rounding_operands(rng, n),
     ]
 
 
@@ -53,6 +66,7 @@ def test_fma_small_equals_the_c_library_fma():
     c = rng.standard_normal(n)
     small = [(np.ldexp(1.0, -53) * (1 + rng.integers(0, 4, n) * 2.0**-52), np.abs(c) * rng.choice([-1, 1], n), c)]
     small.append((rng.standard_normal(n) * 0.2, rng.standard_normal(n) * 0.2, 1 + rng.random(n)))
+    small.append(_double_rounding_operands(rng, n))
     for a, b, c in small:
         assert np.array_equal(fma_small(a, b, c).view(np.int64), _c_fma(a, b, c).view(np.int64))
     for a, b, c in _hard_fma_operands(rng, n):
