@@ -47,7 +47,11 @@ def _hard_fma_operands(rng: np.random.Generator, n: int) -> list[tuple[np.ndarra
         (a, b, -(a * b) * (1 + rng.integers(-8, 8, n) * 2.0**-52)),  # cancellation
         (half_ulp, np.abs(c) * rng.choice([-1, 1], n), c),  # products at half an ulp of c: ties
         (ones[0], ones[1], -ones[2]),  # exact products near 1, big cancellation
-        (rng.integers(1, 1 << 26, n) * 1.0, rng.integers(1, 1 << 27, n) * 2.0**-53, rng.integers(-(2**20), 2**20, n) + 0.5),
+        (
+            rng.integers(1, 1 << 26, n) * 1.0,
+            rng.integers(1, 1 << 27, n) * 2.0**-53,
+            rng.integers(-(2**20), 2**20, n) + 0.5,
+        ),
         _double_rounding_operands(rng, n),
     ]
 
@@ -83,7 +87,10 @@ def test_sine_table_equals_high_precision_sines():
     mpmath.mp.prec = 200
     for k, row in enumerate(SINCOS_TABLE):
         sn, ssn, cs, ccs = (float.fromhex(h) for h in row)
-        for high, low, exact in ((sn, ssn, mpmath.sin(mpmath.mpf(k) / 128)), (cs, ccs, mpmath.cos(mpmath.mpf(k) / 128))):
+        for high, low, exact in (
+            (sn, ssn, mpmath.sin(mpmath.mpf(k) / 128)),
+            (cs, ccs, mpmath.cos(mpmath.mpf(k) / 128)),
+        ):
             assert high == float(exact)
             assert abs(mpmath.mpf(high) + mpmath.mpf(low) - exact) <= abs(exact) * mpmath.mpf(2) ** -104
 

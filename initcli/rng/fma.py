@@ -90,8 +90,8 @@ def fma_small(a: Operand, b: Operand, c: Operand, *, check_size: bool = False) -
         redo |= np.abs(p) * 4.0 > np.abs(c)
     where = np.flatnonzero(redo)
     if where.size:
-        pick = [np.broadcast_to(x, s.shape)[where] for x in (a, b, c)]
-        s[where] = fma(*pick)
+        a_where, b_where, c_where = (np.broadcast_to(x, s.shape)[where] for x in (a, b, c))
+        s[where] = fma(a_where, b_where, c_where)
     return s
 
 

@@ -54,7 +54,11 @@ _SN_SPLIT, _CS_SPLIT = split(_SN), split(_CS)
 _S1, _S2, _S3, _S4, _S5 = _hex("-0x1.5555555555555p-3", "0x1.1111111110ECEp-7", "-0x1.A01A019DB08B8p-13",
                                "0x1.71DE27B9A7ED9p-19", "-0x1.ADDFFC2FCDF59p-26")  # fmt: skip
 _SN3, _SN5 = -1.66666666666664880952546298448555e-01, 8.33333214285722277379541354343671e-03
-_CS2, _CS4, _CS6 = 4.99999999999999999999950396842453e-01, -4.16666666666664434524222570944589e-02, 1.38888874007937613028114285595617e-03  # noqa: E501
+_CS2, _CS4, _CS6 = (
+    4.99999999999999999999950396842453e-01,
+    -4.16666666666664434524222570944589e-02,
+    1.38888874007937613028114285595617e-03,
+)
 _BIG = float.fromhex("0x1.8p45")
 _HP0, _HP1 = _hex("0x1.921FB54442D18p0", "0x1.1A62633145C07p-54")
 _MP1, _MP2 = _hex("0x1.921FB58000000p0", "-0x1.DDE973C000000p-27")
@@ -68,10 +72,26 @@ THRESHOLDS = (_TINY, _SMALL, _MIDDLE)
 
 # Inputs on which glibc's FMA build and its plain build disagree (found by compiling the glibc
 # sources both ways): the probe that tells which one this process's C library runs.
-_PROBE_LOG = _hex("0x1.e04c1a957f642p-1", "0x1.e0d4042082p-1", "0x1.e1692e30a2d9cp-1", "0x1.e41894a0ea062p-1",
-                  "0x1.e70d7946aceb2p-1", "0x1.ecf185d23837cp-1", "0x1.ed32d30188196p-1", "0x1.ef2a5bbcb670cp-1")  # fmt: skip
-_PROBE_SINCOS = _hex("0x1.12839486e2effp+2", "0x1.13697e41897c2p+2", "0x1.3d607f8b941b5p+1", "0x1.61a7cc2b321b4p-1",
-                     "0x1.63eb47abb88d6p+0", "0x1.0ae85047d01dcp+1", "0x1.30b9b278688edp-2", "0x1.a9e9f217009afp-2")  # fmt: skip
+_PROBE_LOG = _hex(
+    "0x1.e04c1a957f642p-1",
+    "0x1.e0d4042082p-1",
+    "0x1.e1692e30a2d9cp-1",
+    "0x1.e41894a0ea062p-1",
+    "0x1.e70d7946aceb2p-1",
+    "0x1.ecf185d23837cp-1",
+    "0x1.ed32d30188196p-1",
+    "0x1.ef2a5bbcb670cp-1",
+)
+_PROBE_SINCOS = _hex(
+    "0x1.12839486e2effp+2",
+    "0x1.13697e41897c2p+2",
+    "0x1.3d607f8b941b5p+1",
+    "0x1.61a7cc2b321b4p-1",
+    "0x1.63eb47abb88d6p+0",
+    "0x1.0ae85047d01dcp+1",
+    "0x1.30b9b278688edp-2",
+    "0x1.a9e9f217009afp-2",
+)
 
 _PIECE = 1 << 14  # elements per pass: every temporary stays in the CPU cache
 

@@ -100,11 +100,11 @@ def _box_muller_64(words: np.ndarray) -> np.ndarray:
         radius = glibc64.log(u1)
         sines, cosines = glibc64.sincos(v1)
     else:  # not glibc's FMA build: call the C library once per value
-        radius = _math_log(u1).astype(np.float64)
+        radius = np.asarray(_math_log(u1), dtype=np.float64)
         # TensorFlow calls sincos on Linux, sin and cos elsewhere; glibc's can differ in the last bit.
         c_sincos = glibc64.c_sincos(v1) if sys.platform.startswith("linux") else None
         if c_sincos is None:
-            c_sincos = _math_sin(v1).astype(np.float64), _math_cos(v1).astype(np.float64)
+            c_sincos = np.asarray(_math_sin(v1), dtype=np.float64), np.asarray(_math_cos(v1), dtype=np.float64)
         sines, cosines = c_sincos
     radius *= -2.0
     np.sqrt(radius, out=radius)
