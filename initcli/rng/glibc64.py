@@ -22,6 +22,7 @@ import ctypes
 import ctypes.util
 import functools
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -63,7 +64,8 @@ _BIG = float.fromhex("0x1.8p45")
 _HP0, _HP1 = _hex("0x1.921FB54442D18p0", "0x1.1A62633145C07p-54")
 _MP1, _MP2 = _hex("0x1.921FB58000000p0", "-0x1.DDE973C000000p-27")
 _PP3, _PP4 = _hex("-0x1.CB3B398000000p-55", "-0x1.d747f23e32ed7p-83")
-_PP4_SPLIT = split(_PP4)
+# -xn * pp4 - RN(-xn * pp4) for xn = 0..7 (xn <= 4 on [0, 2*pi]), exact: pp4 has 53 bits, xn 3.
+_PP4_REMAINDER = np.array([float(-xn * Fraction(_PP4) - Fraction(-xn * _PP4)) for xn in range(8)])
 _HPINV, _TOINT = _hex("0x1.45F306DC9C883p-1", "0x1.8p52")
 # High words (|x| >> 32) where sincos changes method.
 _TINY, _SMALL, _MIDDLE = 0x3E400000, 0x3FEB6000, 0x400368FD
@@ -223,7 +225,8 @@ def _reduce(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     t2 = y - xn * _PP3
     db = (y - t2) - xn * _PP3
     b = fma_small(-xn, _PP4, t2, check_size=True)
-    db += fma(-xn, _PP4, t2 - b, _PP4_SPLIT)
+    # fma(-xn, pp4, t2 - b): -xn * pp4 is exactly the rounded product plus a known remainder (nonzero for xn = 3).
+    db += round_sum(t2 - b, _PP4_REMAINDER[xn.astype(np.intp) & 7], -xn * _PP4)
     return b, db, n
 
 
@@ -246,7 +249,8 @@ def _do_sin(x: np.ndarray, dx: np.ndarray) -> np.ndarray:
     c = fma_small(x, dx, xx * horner_small(xx, (_CS2, _CS4, _CS6)), check_size=True)
     s_split = split(s)
     sn = _SN[k]
-    cor = fma(s, _CCS[k], _SSN[k], a_split=s_split)
+    # |s * ccs| (ccs < 2^-53) is mostly far below |ssn|; the size check redoes the rest exactly.
+    cor = fma_small(s, _CCS[k], _SSN[k], check_size=True)
     cor = fma(-c, sn, cor, (_SN_SPLIT[0][k], _SN_SPLIT[1][k]))
     cor = fma(s, _CS[k], cor, (_CS_SPLIT[0][k], _CS_SPLIT[1][k]), s_split)
     out = np.copysign(sn + cor, sign)
@@ -273,7 +277,8 @@ def _do_cos(x: np.ndarray, dx: np.ndarray) -> np.ndarray:
     c = xx * horner_small(xx, (_CS2, _CS4, _CS6))
     cs = _CS[k]
     s_split = split(-s)
-    cor = fma(-s, _SSN[k], _CCS[k], a_split=s_split)
+    # |s * ssn| (ssn < 2^-53) is mostly far below |ccs|; the size check redoes the rest exactly.
+    cor = fma_small(-s, _SSN[k], _CCS[k], check_size=True)
     cor = fma(-c, cs, cor, (_CS_SPLIT[0][k], _CS_SPLIT[1][k]))
     cor = fma(-s, _SN[k], cor, (_SN_SPLIT[0][k], _SN_SPLIT[1][k]), s_split)
     return cs + cor
