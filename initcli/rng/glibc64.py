@@ -34,6 +34,11 @@ def _hex(*values: str) -> tuple[float, ...]:
     return tuple(float.fromhex(v) for v in values)
 
 
+def _at(table: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """table[index] for indices known to be in range ("clip" skips numpy's bounds buffering)."""
+    return table.take(index, mode="clip")
+
+
 # e_log.c / e_log_data.c
 _LOG_INVC = np.array([float.fromhex(invc) for invc, _ in LOG_TABLE])
 _LOG_LOGC = np.array([float.fromhex(logc) for _, logc in LOG_TABLE])
@@ -126,11 +131,11 @@ def _log_main(x: np.ndarray) -> np.ndarray:
     k = tmp.view(np.int64) >> np.int64(52)
     kd = k.astype(np.float64)
     z = (ix - (tmp & np.uint64(0xFFF << 52))).view(np.float64)
-    invc = _LOG_INVC[index]
+    invc = _at(_LOG_INVC, index)
     # r = fma(z, invc, -1): z * invc is within 2^-7 of 1, so p - 1 is exact and one rounding is left.
-    p, e = two_product(z, invc, (_LOG_INVC_SPLIT[0][index], _LOG_INVC_SPLIT[1][index]))
+    p, e = two_product(z, invc, (_at(_LOG_INVC_SPLIT[0], index), _at(_LOG_INVC_SPLIT[1], index)))
     r = (p - 1.0) + e
-    w = kd * _LN2_HI + _LOG_LOGC[index]  # fma(kd, Ln2hi, logc); the product is exact (42 + 7 bits)
+    w = kd * _LN2_HI + _at(_LOG_LOGC, index)  # fma(kd, Ln2hi, logc); the product is exact (42 + 7 bits)
     hi = w + r
     partial = (w - hi) + r
     lo = partial + kd * _LN2_LO  # fma(kd, Ln2lo, partial): exact product while |k| < 16 (49 + 4 bits)
@@ -248,11 +253,17 @@ def _do_sin(x: np.ndarray, dx: np.ndarray) -> np.ndarray:
     s = x + fma(x * xx, horner_small(xx, (_SN3, _SN5)), dx)
     c = fma_small(x, dx, xx * horner_small(xx, (_CS2, _CS4, _CS6)), check_size=True)
     s_split = split(s)
-    sn = _SN[k]
+    sn = _at(_SN, k)
     # |s * ccs| (ccs < 2^-53) is mostly far below |ssn|; the size check redoes the rest exactly.
-    cor = fma_small(s, _CCS[k], _SSN[k], check_size=True)
-    cor = fma(-c, sn, cor, (_SN_SPLIT[0][k], _SN_SPLIT[1][k]))
-    cor = fma(s, _CS[k], cor, (_CS_SPLIT[0][k], _CS_SPLIT[1][k]), s_split)
+    cor = fma_small(s, _at(_CCS, k), _at(_SSN, k), check_size=True)
+    cor = fma(-c, sn, cor, (_at(_SN_SPLIT[0], k), _at(_SN_SPLIT[1], k)))
+    cor = fma(
+        s,
+        _at(_CS, k),
+        cor,
+        (_at(_CS_SPLIT[0], k), _at(_CS_SPLIT[1], k)),
+        s_split,
+    )
     out = np.copysign(sn + cor, sign)
     taylor = np.flatnonzero(np.abs(sign) < 0.126)
     if taylor.size:
@@ -275,12 +286,18 @@ def _do_cos(x: np.ndarray, dx: np.ndarray) -> np.ndarray:
     xx = x * x
     s = fma_small(x * xx, horner_small(xx, (_SN3, _SN5)), x)  # |x^3 / 6| is far below |x|
     c = xx * horner_small(xx, (_CS2, _CS4, _CS6))
-    cs = _CS[k]
+    cs = _at(_CS, k)
     s_split = split(-s)
     # |s * ssn| (ssn < 2^-53) is mostly far below |ccs|; the size check redoes the rest exactly.
-    cor = fma_small(-s, _SSN[k], _CCS[k], check_size=True)
-    cor = fma(-c, cs, cor, (_CS_SPLIT[0][k], _CS_SPLIT[1][k]))
-    cor = fma(-s, _SN[k], cor, (_SN_SPLIT[0][k], _SN_SPLIT[1][k]), s_split)
+    cor = fma_small(-s, _at(_SSN, k), _at(_CCS, k), check_size=True)
+    cor = fma(-c, cs, cor, (_at(_CS_SPLIT[0], k), _at(_CS_SPLIT[1], k)))
+    cor = fma(
+        -s,
+        _at(_SN, k),
+        cor,
+        (_at(_SN_SPLIT[0], k), _at(_SN_SPLIT[1], k)),
+        s_split,
+    )
     return cs + cor
 
 
