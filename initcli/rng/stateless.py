@@ -232,7 +232,8 @@ def _truncated_normal(stream: PhiloxStream, dtype: str, start: int, stop: int, o
         out[...] = values.reshape(-1)[offset : offset + stop - start]
         return
     scratch = thread_scratch()
-    values = scratch("truncated-values", np.float32, groups * group_size).reshape(groups, group_size)
+    aligned = dtype == "float32" and offset == 0 and stop - start == groups * group_size
+    values = (out if aligned else scratch("truncated-values", np.float32, groups * group_size)).reshape(groups, -1)
     _block_normals(
         stream.word_pairs(first_group * blocks_per_group, groups, scratch, blocks_per_group),
         values.reshape(-1),
@@ -257,7 +258,8 @@ def _truncated_normal(stream: PhiloxStream, dtype: str, start: int, stop: int, o
         accepted, filled = _first_kept(window, np.abs(window) < _TRUNCATION, group_size)
         _fill_groups(stream, dtype, first_group + unfinished, accepted, filled, 2)
         values[unfinished] = accepted
-    out[...] = values.reshape(-1)[offset : offset + stop - start]
+    if not aligned:
+        out[...] = values.reshape(-1)[offset : offset + stop - start]
 
 
 def _fill_groups(
@@ -287,8 +289,26 @@ def _fill_groups(
         step += 1
 
 
+def _first_kept_table() -> tuple[np.ndarray, np.ndarray]:
+    """For each 8-bit keep mask (bit j: candidate j kept): the columns of its first 4 kept
+    candidates (0 where there are fewer) and how many of those there are."""
+    positions = np.zeros((256, 4), dtype=np.intp)
+    counts = np.zeros(256, dtype=np.int64)
+    for mask in range(256):
+        kept = [j for j in range(8) if mask >> j & 1][:4]
+        positions[mask, : len(kept)] = kept
+        counts[mask] = len(kept)
+    return positions, counts
+
+
+_FIRST_KEPT_POSITIONS, _FIRST_KEPT_COUNTS = _first_kept_table()
+
+
 def _first_kept(candidates: np.ndarray, keep: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the first `count` kept candidates in order, and how many there were (at most `count`)."""
+    if candidates.shape[1] == 8 and count == 4:  # two float32 blocks: one table lookup per row
+        masks = np.packbits(keep, axis=1, bitorder="little")[:, 0]
+        return np.take_along_axis(candidates, _FIRST_KEPT_POSITIONS[masks], axis=1), _FIRST_KEPT_COUNTS[masks]
     kept_so_far = np.cumsum(keep, axis=1, dtype=np.int16)
     rows = np.arange(len(candidates))
     firsts = np.zeros((len(candidates), count), dtype=candidates.dtype)
