@@ -6,11 +6,13 @@ separate degree-12 polynomial near 1); `sincos` (s_sincos.c over s_sin.c) is IBM
 polynomial for small arguments, otherwise sin/cos of the nearest k/128 from `__sincostab` combined
 with short polynomials in the remainder, after Cody-Waite reduction by pi/2 beyond 2.426.
 
-On x86-64 CPUs with FMA, glibc runs builds of those sources compiled with -mfma, where GCC fuses
-most `a * b + c` into one rounding. Which expressions it fused was read from the compiled code
-(the comments give each fused site as fma(a, b, c)); `initcli.rng.fma` reproduces each fusion
-exactly. `python -m initcli.rng.verify` compares the ports with the C library the Python process
-uses (it tells which build that library selected).
+On x86-64 CPUs with FMA and AVX2, glibc runs builds of those sources compiled with -mfma -mavx2,
+where GCC contracts most `a * b + c` into one fused rounding. Which expressions it fused was read
+from the assembly of the same sources compiled by GCC 12 with those flags (which matched the
+system's libm on 2*10^7 inputs, and the plain build did not); each fused site is an fma call
+below, computed exactly by `initcli.rng.fma`, or plain arithmetic where the product is exact.
+`python -m initcli.rng.verify` compares the ports with the C library the Python process uses;
+`matches_c_library` lets callers fall back to that library elsewhere.
 
 Domains, those of the Box-Muller step: `log` on [2^-60, 2^60], `sincos` on [0, 2*pi]; other inputs
 raise ValueError.
@@ -230,7 +232,7 @@ def _reduce(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     t2 = y - xn * _PP3
     db = (y - t2) - xn * _PP3
     b = fma_small(-xn, _PP4, t2, check_size=True)
-    # fma(-xn, pp4, t2 - b): -xn * pp4 is exactly the rounded product plus a known remainder (nonzero for xn = 3).
+    # fma(-xn, pp4, t2 - b): -xn * pp4 is exactly the rounded product plus a known remainder (nonzero for xn = 3 here).
     db += round_sum(t2 - b, _PP4_REMAINDER[xn.astype(np.intp) & 7], -xn * _PP4)
     return b, db, n
 
