@@ -5,7 +5,8 @@
 For each shape and initializer it runs both commands `--repeat` times, takes the best wall time
 and the largest peak RSS (from os.wait4's rusage), and prints the ratios measured in this run.
 Then it times in-process generation: initcli's numpy engine against TensorFlow's own stateless
-kernels for the same draw (best of max(repeat, 5)). Needs the tensorflow extra.
+kernels for the same draw (best of max(repeat, 5)), in float32 and (normal and truncated normal)
+float64. Needs the tensorflow extra.
 """
 
 from __future__ import annotations
@@ -95,16 +96,18 @@ def in_process(repeat: int) -> None:
         ("normal", stateless.normal, tf.random.stateless_normal),
         ("truncated_normal", stateless.truncated_normal, tf.random.stateless_truncated_normal),
     ]
-    print(f"\n{'in-process draw (float32)':32} {'numpy s':>9} {'tf s':>8} {'numpy/tf':>8}")
-    for label, shape in CASES:
-        size = 1
-        for d in shape:
-            size *= d
-        stream = PhiloxStream.from_seed(0, 0)
-        for kind, ours, theirs in kinds:
-            numpy_time = best(lambda: ours(stream, "float32", 0, size))  # noqa: B023
-            tf_time = best(lambda: theirs(shape, seed=(0, 0)).numpy())  # noqa: B023
-            print(f"{kind + ' ' + label:32} {numpy_time:9.4f} {tf_time:8.4f} {numpy_time / tf_time:7.2f}x")
+    # float64: normal and truncated normal only (uniform needs no transcendental functions).
+    for dtype, dtype_kinds in [("float32", kinds), ("float64", kinds[1:])]:
+        print(f"\n{'in-process draw (' + dtype + ')':32} {'numpy s':>9} {'tf s':>8} {'numpy/tf':>8}")
+        for label, shape in CASES:
+            size = 1
+            for d in shape:
+                size *= d
+            stream = PhiloxStream.from_seed(0, 0)
+            for kind, ours, theirs in dtype_kinds:
+                numpy_time = best(lambda: ours(stream, dtype, 0, size))  # noqa: B023
+                tf_time = best(lambda: theirs(shape, seed=(0, 0), dtype=getattr(tf, dtype)).numpy())  # noqa: B023
+                print(f"{kind + ' ' + label:32} {numpy_time:9.4f} {tf_time:8.4f} {numpy_time / tf_time:7.2f}x")
 
 
 def main() -> None:

@@ -158,3 +158,14 @@ def test_integer_uniform_rejects_what_tensorflow_rejects():
     ]:
         with pytest.raises(ValueError):
             stateless.uniform_int(stream, dtype, 0, 4, minval, maxval)
+
+
+@pytest.mark.tensorflow
+@pytest.mark.parametrize("function", ["normal", "truncated_normal"])
+def test_float64_normals_equal_tensorflow_on_a_million_values(keras, function):
+    """Half a million Box-Muller pairs (more for truncated) through the double log/sincos ports, across pieces."""
+    import tensorflow as tf
+
+    size = 1_000_003
+    reference = getattr(tf.random, f"stateless_{function}")([size], seed=(7, 11), dtype=tf.float64).numpy()
+    assert_bit_equal(getattr(stateless, function)(PhiloxStream.from_seed(7, 11), "float64", 0, size), reference)

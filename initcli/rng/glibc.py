@@ -131,10 +131,10 @@ def logf_into(x: np.ndarray, out: np.ndarray, scratch: Scratch) -> None:
     r = scratch("logf-r", np.float64, size)
     np.copyto(r, tmp.view(np.float32))
     table = scratch("logf-table", np.float64, size)
-    np.take(_LOGF_INVC, index, out=table)
+    np.take(_LOGF_INVC, index, out=table, mode="clip")  # "clip": no bounds buffer (index < 16)
     np.multiply(r, table, out=r)
     np.subtract(r, 1.0, out=r)  # r = z * invc - 1
-    np.take(_LOGF_LOGC, index, out=table)
+    np.take(_LOGF_LOGC, index, out=table, mode="clip")
     np.add(table, y0, out=y0)  # y0 = logc + k * Ln2
     r2 = scratch("logf-r2", np.float64, size)
     np.multiply(r, r, out=r2)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -86,15 +87,32 @@ _math_sin = np.frompyfunc(math.sin, 1, 1)
 _math_cos = np.frompyfunc(math.cos, 1, 1)
 
 
-def _box_muller_64(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """BoxMullerDouble on whole blocks: two float64 normals per block.
+def _box_muller_64(words: np.ndarray) -> np.ndarray:
+    """BoxMullerDouble on whole blocks: per block (sin, cos) times the radius, shape (blocks, 2).
 
-    The C library's double log/sin/cos are reached through Python's math module, which calls them.
+    TensorFlow calls the C library's double log and sincos (sin and cos off Linux); `glibc64` ports
+    glibc's FMA build of them, used when it is the library this process runs.
     """
+    from initcli.rng import glibc64  # imported on first use: ~9 ms that float32 draws need not pay
+
     u1 = np.maximum(_uniform_from_uint64(words[:, 0], words[:, 1]), _BOX_MULLER_EPSILON_64)
     v1 = _TWO_PI * _uniform_from_uint64(words[:, 2], words[:, 3])
-    radius = np.sqrt(-2.0 * _math_log(u1).astype(np.float64))
-    return _math_sin(v1).astype(np.float64) * radius, _math_cos(v1).astype(np.float64) * radius
+    if glibc64.matches_c_library():
+        radius = glibc64.log(u1)
+        sines, cosines = glibc64.sincos(v1)
+    else:  # not glibc's FMA build: call the C library once per value
+        radius = np.asarray(_math_log(u1), dtype=np.float64)
+        # TensorFlow calls sincos on Linux, sin and cos elsewhere; glibc's can differ in the last bit.
+        c_sincos = glibc64.c_sincos(v1) if sys.platform.startswith("linux") else None
+        if c_sincos is None:
+            c_sincos = np.asarray(_math_sin(v1), dtype=np.float64), np.asarray(_math_cos(v1), dtype=np.float64)
+        sines, cosines = c_sincos
+    radius *= -2.0
+    np.sqrt(radius, out=radius)
+    values = np.empty((len(words), 2))
+    np.multiply(sines, radius, out=values[:, 0])
+    np.multiply(cosines, radius, out=values[:, 1])
+    return values
 
 
 def _uniform(stream: PhiloxStream, dtype: str, start: int, stop: int, out: np.ndarray) -> None:
@@ -136,9 +154,7 @@ def _normal(stream: PhiloxStream, dtype: str, start: int, stop: int, out: np.nda
     if dtype == "float64":
         first = start // 2
         words = stream.block_range(first, -(-stop // 2))
-        sin_term, cos_term = _box_muller_64(words)
-        values = np.stack([sin_term, cos_term], axis=-1).reshape(-1)
-        out[...] = values[start - 2 * first : stop - 2 * first]
+        out[...] = _box_muller_64(words).reshape(-1)[start - 2 * first : stop - 2 * first]
         return
     scratch = thread_scratch()
     first, stop_block = start // 4, -(-stop // 4)
@@ -217,7 +233,8 @@ def _truncated_normal(stream: PhiloxStream, dtype: str, start: int, stop: int, o
         out[...] = values.reshape(-1)[offset : offset + stop - start]
         return
     scratch = thread_scratch()
-    values = scratch("truncated-values", np.float32, groups * group_size).reshape(groups, group_size)
+    aligned = dtype == "float32" and offset == 0 and stop - start == groups * group_size
+    values = (out if aligned else scratch("truncated-values", np.float32, groups * group_size)).reshape(groups, -1)
     _block_normals(
         stream.word_pairs(first_group * blocks_per_group, groups, scratch, blocks_per_group),
         values.reshape(-1),
@@ -242,7 +259,8 @@ def _truncated_normal(stream: PhiloxStream, dtype: str, start: int, stop: int, o
         accepted, filled = _first_kept(window, np.abs(window) < _TRUNCATION, group_size)
         _fill_groups(stream, dtype, first_group + unfinished, accepted, filled, 2)
         values[unfinished] = accepted
-    out[...] = values.reshape(-1)[offset : offset + stop - start]
+    if not aligned:
+        out[...] = values.reshape(-1)[offset : offset + stop - start]
 
 
 def _fill_groups(
@@ -264,7 +282,7 @@ def _fill_groups(
             raise RuntimeError("truncated normal group exhausted its reserved samples")
         indices = groups[pending].astype(np.uint64) * np.uint64(blocks_per_group) + np.uint64(step)
         if dtype == "float64":
-            candidates = np.stack(_box_muller_64(stream.blocks(indices)), axis=-1)
+            candidates = _box_muller_64(stream.blocks(indices))
         else:
             candidates = np.empty((len(pending), 4), dtype=np.float32)
             _block_normals(stream.word_pairs_at(indices, scratch), candidates.reshape(-1), scratch)
@@ -272,8 +290,26 @@ def _fill_groups(
         step += 1
 
 
+def _first_kept_table() -> tuple[np.ndarray, np.ndarray]:
+    """For each 8-bit keep mask (bit j: candidate j kept): the columns of its first 4 kept
+    candidates (0 where there are fewer) and how many of those there are."""
+    positions = np.zeros((256, 4), dtype=np.intp)
+    counts = np.zeros(256, dtype=np.int64)
+    for mask in range(256):
+        kept = [j for j in range(8) if mask >> j & 1][:4]
+        positions[mask, : len(kept)] = kept
+        counts[mask] = len(kept)
+    return positions, counts
+
+
+_FIRST_KEPT_POSITIONS, _FIRST_KEPT_COUNTS = _first_kept_table()
+
+
 def _first_kept(candidates: np.ndarray, keep: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the first `count` kept candidates in order, and how many there were (at most `count`)."""
+    if candidates.shape[1] == 8 and count == 4:  # two float32 blocks: one table lookup per row
+        masks = np.packbits(keep, axis=1, bitorder="little")[:, 0]
+        return np.take_along_axis(candidates, _FIRST_KEPT_POSITIONS[masks], axis=1), _FIRST_KEPT_COUNTS[masks]
     kept_so_far = np.cumsum(keep, axis=1, dtype=np.int16)
     rows = np.arange(len(candidates))
     firsts = np.zeros((len(candidates), count), dtype=candidates.dtype)
