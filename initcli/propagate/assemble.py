@@ -20,7 +20,7 @@ def records_from_static(prediction: StaticPrediction) -> list[LayerRecord]:
                 layer=node.name,
                 layer_class=node.class_name,
                 activation=layer_activation(node.class_name, node.config),
-                output_shape=None,
+                output_shape=prediction.shapes.get(node.name),
                 predicted=prediction.predicted.get(node.name),
             )
         )

@@ -142,3 +142,20 @@ def max_moments(phi: Activation, mean: float, var: float, count: int) -> tuple[f
     weights = weights / weights.sum()
     values = phi.function(mean + np.sqrt(max(var, 0.0)) * _Z)
     return float(weights @ values), float(weights @ (values * values))
+
+
+def softmax_moments(mean: float, var: float, units: int, samples: int = 4096) -> Moments:
+    """Softmax over `units` independent N(mean, var) logits, by Monte Carlo with a fixed seed.
+
+    `derivative_second` is the backward gain E[‖Jᵀg‖²] / units for g ~ N(0, I), where J is the
+    softmax Jacobian diag(p) − ppᵀ: E_g‖Jᵀg‖² = ‖J‖²_F = Σp² − 2Σp³ + (Σp²)².
+    """
+    generator = np.random.default_rng(0)
+    count = max(1, min(samples, 4_000_000 // max(units, 1)))
+    logits = mean + np.sqrt(max(var, 0.0)) * generator.standard_normal((count, units))
+    logits -= logits.max(axis=1, keepdims=True)
+    p = np.exp(logits)
+    p /= p.sum(axis=1, keepdims=True)
+    squares = (p * p).sum(axis=1)
+    frobenius = squares - 2.0 * (p**3).sum(axis=1) + squares * squares
+    return Moments(mean=float(p.mean()), second=float((p * p).mean()), derivative_second=float(frobenius.mean() / units))

@@ -192,12 +192,14 @@ class Verdict:
             return f"{self.quantity}: nan at layer {self.layer} ({self.basis})"
         if self.ratio is None:
             return f"{self.quantity}: {self.kind}"
-        direction = "grows" if self.ratio >= 1 else "shrinks"
-        size = self.ratio if self.ratio >= 1 else 1 / self.ratio if self.ratio > 0 else float("inf")
         start, end = (self.last_layer, self.first_layer) if self.quantity == "gradients" else (
             self.first_layer,
             self.last_layer,
         )
+        if self.ratio == 0:
+            return f"{self.quantity}: {self.kind} ({self.basis}: the rms falls to 0 from {start} to {end})"
+        direction = "grows" if self.ratio >= 1 else "shrinks"
+        size = self.ratio if self.ratio >= 1 else 1 / self.ratio
         return (
             f"{self.quantity}: {self.kind} ({self.basis}: the rms {direction} {size:.3g}x from "
             f"{start} to {end}; the threshold is {self.factor:g}x)"

@@ -33,6 +33,7 @@ _SHAPE_ONLY = {"Flatten", "Reshape", "Permute", "Identity", "InputLayer", "Cropp
 _DENSE = {"Dense"}
 _CONV = {"Conv1D", "Conv2D", "Conv3D"}
 _DEPTHWISE = {"DepthwiseConv1D", "DepthwiseConv2D"}
+_TRANSPOSE = {"Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"}
 
 
 class Unsupported(Exception):
@@ -90,6 +91,7 @@ class StaticPrediction:
 
     nodes: list[LayerNode]
     predicted: dict[str, Predicted | None]
+    shapes: dict[str, tuple[int | None, ...]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     stopped_at: str | None = None
 
@@ -123,8 +125,13 @@ def _valid_taps(length: int | None, kernel: int, stride: int, dilation: int, pad
     return float(inside.sum(axis=1).mean()), out
 
 
-def _activation_of(node: LayerNode) -> gaussian.Activation:
+def _activation_of(node: LayerNode) -> gaussian.Activation | None:
+    """The layer's elementwise activation; None for softmax (over the last axis)."""
     name = layer_activation(node.class_name, node.config)
+    if name == "softmax":
+        if node.class_name == "Softmax" and node.config.get("axis", -1) not in (-1, [-1]):
+            raise Unsupported("softmax over an axis other than the last")
+        return None
     slope = node.config.get("negative_slope") if node.class_name in ("LeakyReLU", "ReLU") else None
     alpha = node.config.get("alpha") if node.class_name == "ELU" else None
     if node.class_name == "ReLU" and (node.config.get("max_value") is not None or node.config.get("threshold")):
@@ -139,6 +146,12 @@ def _activate(node: LayerNode, pre_mean: float, pre_second: float, shape: tuple[
     """Apply the layer's activation to a Gaussian pre-activation; returns the state and E[φ'(h)²]."""
     phi = _activation_of(node)
     pre_var = max(pre_second - pre_mean * pre_mean, 0.0)
+    if phi is None:
+        units = shape[-1] if shape else None
+        if units is None or not (math.isfinite(pre_mean) and math.isfinite(pre_var)):
+            raise Unsupported("softmax over an unknown number of units")
+        m = gaussian.softmax_moments(pre_mean, pre_var, units)
+        return _State(mean=m.mean, second=m.second, shape=shape), m.derivative_second
     if phi.name == "linear":
         return _State(mean=pre_mean, second=pre_second, shape=shape, source=(phi, pre_mean, pre_var)), 1.0
     if not (math.isfinite(pre_mean) and math.isfinite(pre_var)):
@@ -148,10 +161,9 @@ def _activate(node: LayerNode, pre_mean: float, pre_second: float, shape: tuple[
 
 
 def _weight_layer(node: LayerNode, state: _State, weights: Mapping[str, np.ndarray]) -> _Step:
-    kernel_name = "depthwise_kernel" if node.class_name in _DEPTHWISE else "kernel"
-    kernel = weights.get(kernel_name)
+    kernel = weights.get("kernel", weights.get("depthwise_kernel"))
     if kernel is None:
-        raise Unsupported(f"no {kernel_name} among the saved weights")
+        raise Unsupported("no kernel among the saved weights")
     kernel = np.asarray(kernel, dtype=np.float64)
     weight_second = float(np.mean(kernel * kernel))
     bias = weights.get("bias")
@@ -161,6 +173,19 @@ def _weight_layer(node: LayerNode, state: _State, weights: Mapping[str, np.ndarr
     if node.class_name in _DENSE:
         fan_in, fan_out_effective = kernel.shape[0], kernel.shape[-1]
         out_shape = (*shape[:-1], kernel.shape[-1])
+    elif node.class_name in _TRANSPOSE:
+        # Kernel (*k, out_channels, in_channels); each output position sums about prod(k)/prod(strides)
+        # taps of every input channel (borders neglected).
+        rank = kernel.ndim - 2
+        if node.config.get("data_format", "channels_last") != "channels_last" or len(shape) != rank + 1:
+            raise Unsupported("channels_first data or an unexpected input shape")
+        strides = _as_tuple(node.config.get("strides", 1), rank)
+        if any(d not in (1, None) for d in _as_tuple(node.config.get("dilation_rate", 1), rank)):
+            raise Unsupported("dilated transposed convolution")
+        taps = math.prod(kernel.shape[:rank])
+        fan_in = taps / math.prod(strides) * kernel.shape[-1]
+        fan_out_effective = taps * kernel.shape[-2]
+        out_shape = (*_transposed_spatial(node, shape[:rank], kernel.shape[:rank], strides), kernel.shape[-2])
     else:
         if node.config.get("data_format", "channels_last") != "channels_last":
             raise Unsupported("channels_first data")
@@ -191,6 +216,21 @@ def _weight_layer(node: LayerNode, state: _State, weights: Mapping[str, np.ndarr
     out, derivative_second = _activate(node, bias_mean, pre_second, out_shape)
     chi = fan_out_effective * weight_second * derivative_second
     return _Step(state=out, forward_gain=_ratio(out.second, state.second), chi=[chi])
+
+
+def _transposed_spatial(
+    node: LayerNode, spatial: Sequence[int | None], sizes: Sequence[int], strides: Sequence[int]
+) -> list[int | None]:
+    padding = str(node.config.get("padding", "valid")).lower()
+    out: list[int | None] = []
+    for length, size, stride in zip(spatial, sizes, strides):
+        if length is None:
+            out.append(None)
+        elif padding == "same":
+            out.append(length * stride)
+        else:
+            out.append(length * stride + max(size - stride, 0))
+    return out
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -267,7 +307,7 @@ def _step(node: LayerNode, inputs: list[_State], weights: Mapping[str, np.ndarra
     if len(inputs) != 1:
         raise Unsupported(f"{len(inputs)} inputs")
     state = inputs[0]
-    if name in _DENSE | _CONV | _DEPTHWISE:
+    if name in _DENSE | _CONV | _DEPTHWISE | _TRANSPOSE:
         return _weight_layer(node, state, weights)
     if name == "BatchNormalization":
         return _batch_norm(node, state, weights, training)
@@ -376,7 +416,8 @@ def predict(
             chi=(step.chi[0] if step and len(step.chi) == 1 else None),
             grad_rms=math.sqrt(gradient) if gradient is not None else None,
         )
-    return StaticPrediction(nodes=nodes, predicted=predicted, notes=notes, stopped_at=stopped_at)
+    shapes = {name: state.shape for name, state in states.items() if state is not None}
+    return StaticPrediction(nodes=nodes, predicted=predicted, shapes=shapes, notes=notes, stopped_at=stopped_at)
 
 
 def _backward(nodes: Sequence[LayerNode], steps: Mapping[str, _Step | None], outputs: Iterable[str]) -> dict[str, float]:

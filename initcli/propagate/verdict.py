@@ -3,7 +3,8 @@
 The scale is the rms of a weight layer's output (Dense, Conv, ...). Over the weight layers in graph
 order, `ratio` = rms(last) / rms(first) for activations and grad_rms(first) / grad_rms(last) for
 gradients (the gradient flows backwards). `exploding` when ratio > factor, `vanishing` when
-ratio < 1 / factor, otherwise `stable`; the default factor is 10. A last weight layer with a softmax
+ratio < 1 / factor, otherwise `stable`; the default factor is 10. A gradient that is zero at the
+last weight layer (a saturated softmax passes nothing back) is `vanishing`. A last weight layer with a softmax
 or sigmoid (a classifier's probabilities, small by design) is left out. `nan at layer L` names the
 first layer whose output holds NaN or inf (measured), or whose predicted second moment is not finite.
 """
@@ -57,7 +58,10 @@ def _scale_verdict(
         return Verdict(kind="n/a", quantity=quantity, ratio=None, factor=factor, basis=basis)
     (first, first_value), (last, last_value) = known[0], known[-1]
     numerator, denominator = (first_value, last_value) if backward else (last_value, first_value)
-    ratio = numerator / denominator if denominator > 0 else (math.inf if numerator > 0 else 1.0)
+    if denominator > 0:
+        ratio = numerator / denominator
+    else:
+        ratio = math.inf if numerator > 0 else 0.0
     return Verdict(
         kind=_classify(ratio, factor),
         quantity=quantity,
