@@ -10,7 +10,7 @@ from initcli.propagate.static import StaticPrediction
 
 def records_from_static(prediction: StaticPrediction) -> list[LayerRecord]:
     """One record per layer of the prediction (input layers left out), predictions only."""
-    records = []
+    records: list[LayerRecord] = []
     for node in prediction.nodes:
         if node.class_name == "InputLayer":
             continue

@@ -65,7 +65,9 @@ def _load_keras_model(path: Path) -> Any:
     "--seed", type=int, default=0, show_default=True, help="Seeds the build, the input batch, the redraws and g."
 )
 @click.option("--backward", is_flag=True, help="Also a backward pass: gradient rms per layer output and per weight.")
-@click.option("--static", "static_only", is_flag=True, help="Only the mean-field prediction: no TensorFlow for saved files.")
+@click.option(
+    "--static", "static_only", is_flag=True, help="Only the mean-field prediction: no TensorFlow for saved files."
+)
 @click.option(
     "--mode",
     type=click.Choice(("training", "inference")),

@@ -55,11 +55,21 @@ def _activation_kind(activation: str | None) -> str | None:
 def layer_infos(model: Any) -> tuple[list[LayerInfo], list[Any]]:
     """The model's layers (inputs excluded) in graph order, with their symbolic outputs."""
     infos, outputs = [], []
+    # A loaded Sequential's layers were called more than once while Keras rebuilt it; only the
+    # nodes of the model's own graph lead to its outputs, so take those.
+    graph = getattr(model, "_functional", None) or model
+    own_outputs: dict[int, list[Any]] = {}
+    for nodes in (getattr(graph, "_nodes_by_depth", None) or {}).values():
+        for node in nodes:
+            own_outputs.setdefault(id(node.operation), []).append(node.outputs)
     for layer in model.layers:
         if type(layer).__name__ == "InputLayer":
             continue
+        calls = own_outputs.get(id(layer))
+        if calls is not None and len(calls) > 1:
+            raise InitcliError(f"layer {layer.name} is called {len(calls)} times; initcli measures layers called once")
         try:
-            output = layer.output
+            output = calls[0][0] if calls is not None and len(calls[0]) == 1 else layer.output
         except (AttributeError, ValueError) as error:
             raise InitcliError(f"layer {layer.name} has no single output to measure ({error})") from None
         if not hasattr(output, "shape"):
@@ -127,7 +137,7 @@ def measure(
     from initcli.keras_bridge import import_keras
 
     keras = import_keras()
-    import tensorflow as tf
+    import tensorflow as tf  # type: ignore[import-untyped]
 
     if len(model.inputs) != 1:
         raise InitcliError(f"the model has {len(model.inputs)} inputs; initcli propagate feeds models with one")
@@ -153,8 +163,12 @@ def measure(
         if not backward:
             return stats, [], []
         gradients = tape.gradient(loss, ys + weights)
-        layer_grads = [_rms(tf, g) if g is not None else tf.constant(math.nan, tf.float64) for g in gradients[: len(ys)]]
-        weight_grads = [_rms(tf, g) if g is not None else tf.constant(math.nan, tf.float64) for g in gradients[len(ys) :]]
+        layer_grads = [
+            _rms(tf, g) if g is not None else tf.constant(math.nan, tf.float64) for g in gradients[: len(ys)]
+        ]
+        weight_grads = [
+            _rms(tf, g) if g is not None else tf.constant(math.nan, tf.float64) for g in gradients[len(ys) :]
+        ]
         return stats, layer_grads, weight_grads
 
     dtype = model.inputs[0].dtype
@@ -226,7 +240,9 @@ def _set_dtype(value: Any, dtype: str) -> Any:
     if isinstance(value, dict):
         updated = {}
         for key, item in value.items():
-            if key == "dtype" and (isinstance(item, str) or (isinstance(item, dict) and "Policy" in str(item.get("class_name")))):
+            if key == "dtype" and (
+                isinstance(item, str) or (isinstance(item, dict) and "Policy" in str(item.get("class_name")))
+            ):
                 updated[key] = dtype
             else:
                 updated[key] = _set_dtype(item, dtype)

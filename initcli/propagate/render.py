@@ -227,7 +227,8 @@ def save_plot(report: PropagateReport, path: Path, *, force: bool) -> None:
     figure, axes = plt.subplots(figsize=(8, 4.5))
     for label, values in plot_series(report).items():
         xs = [i for i, v in enumerate(values) if v is not None]
-        axes.plot(xs, [values[i] for i in xs], marker="o", markersize=3, label=label)
+        ys = [float(v) for v in values if v is not None]
+        axes.plot(xs, ys, marker="o", markersize=3, label=label)
     axes.set_yscale("log")
     axes.set_xlabel("layer (graph order)")
     axes.set_ylabel("rms of the layer output")

@@ -23,6 +23,8 @@ LAYER_COLUMNS = (
     "predicted_mean",
     "predicted_var",
     "predicted_rms",
+    "predicted_channel_sq_mean",
+    "predicted_channel_var",
     "rms_ratio",
     "forward_gain",
     "chi",
@@ -91,6 +93,8 @@ class Predicted:
 
     Attributes:
         mean, var: predicted mean and variance of the output's elements.
+        channel_sq_mean, channel_var: the predicted average squared channel mean and average
+            within-channel variance (they add up to the second moment).
         forward_gain: predicted E[y²] / E[x²] (the second moment's change through this layer).
         chi: the backward gain: predicted E[(dL/dx)²] / E[(dL/dy)²] (Pennington et al.'s chi for a
             Dense/Conv with its activation: fan_out · v_w · E[φ'(h)²]).
@@ -99,6 +103,8 @@ class Predicted:
 
     mean: float
     var: float
+    channel_sq_mean: float | None = None
+    channel_var: float | None = None
     forward_gain: float | None = None
     chi: float | None = None
     grad_rms: float | None = None
@@ -150,6 +156,8 @@ class LayerRecord:
             "predicted_mean": predicted.mean if predicted else None,
             "predicted_var": predicted.var if predicted else None,
             "predicted_rms": predicted.rms if predicted else None,
+            "predicted_channel_sq_mean": predicted.channel_sq_mean if predicted else None,
+            "predicted_channel_var": predicted.channel_var if predicted else None,
             "rms_ratio": rms_ratio,
             "forward_gain": predicted.forward_gain if predicted else None,
             "chi": predicted.chi if predicted else None,
@@ -192,9 +200,13 @@ class Verdict:
             return f"{self.quantity}: nan at layer {self.layer} ({self.basis})"
         if self.ratio is None:
             return f"{self.quantity}: {self.kind}"
-        start, end = (self.last_layer, self.first_layer) if self.quantity == "gradients" else (
-            self.first_layer,
-            self.last_layer,
+        start, end = (
+            (self.last_layer, self.first_layer)
+            if self.quantity == "gradients"
+            else (
+                self.first_layer,
+                self.last_layer,
+            )
         )
         if self.ratio == 0:
             return f"{self.quantity}: {self.kind} ({self.basis}: the rms falls to 0 from {start} to {end})"

@@ -87,8 +87,11 @@ def load_input_file(path: Path) -> np.ndarray:
     try:
         with open(path, "rb") as handle:
             version = np.lib.format.read_magic(handle)
-            shape, _, dtype = np.lib.format._read_array_header(handle, version)  # type: ignore[attr-defined]
-    except (OSError, ValueError) as error:
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+            else:
+                shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+    except (OSError, ValueError, SyntaxError) as error:
         raise InitcliError(f"Cannot read {path} as .npy: {error}") from None
     if dtype.hasobject or dtype.kind not in "biuf":
         raise InitcliError(f"{path}: holds {dtype}, not numbers")
@@ -234,7 +237,9 @@ def measured_report(model: Any, source: str, format_name: str, options: Options)
         verdicts = judge(layers, factor=options.factor, basis="measured")
         if prediction is not None:
             notes += prediction.notes
-        runs.append(PropagationRun(init=choice.label if choice else None, layers=layers, verdicts=verdicts, notes=notes))
+        runs.append(
+            PropagationRun(init=choice.label if choice else None, layers=layers, verdicts=verdicts, notes=notes)
+        )
     notes = [
         f"one {'training' if options.training else 'inference'}-mode pass of {values.shape[0]} inputs "
         f"({options.input}) in {options.dtype}"

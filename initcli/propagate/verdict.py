@@ -80,7 +80,9 @@ def judge(layers: Sequence[LayerRecord], *, factor: float = DEFAULT_FACTOR, basi
         first_bad = None
         for layer in layers:
             if basis == "measured" and layer.measured is not None:
-                bad = layer.measured.nonfinite > 0 if quantity == "activations" else _not_finite(layer.measured.grad_rms)
+                bad = (
+                    layer.measured.nonfinite > 0 if quantity == "activations" else _not_finite(layer.measured.grad_rms)
+                )
             elif basis == "predicted" and layer.predicted is not None:
                 value = layer.predicted.rms if quantity == "activations" else layer.predicted.grad_rms
                 bad = _not_finite(value)
