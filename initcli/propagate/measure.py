@@ -1,8 +1,9 @@
 """The measurement: one forward (and backward) pass through a Keras model, every layer's output at once.
 
-One multi-output model (the model's inputs to every layer's output) is called once inside one
-`tf.function`; each output is reduced to its statistics inside the graph, so TensorFlow frees each
-activation as soon as it is summarized and memory stays near that of one ordinary forward pass.
+One multi-output model (the model's inputs to every layer's output) is called once; each output is
+reduced to its statistics in TensorFlow (float32, two-pass: the mean first, then centred squares).
+Eager execution: tracing a graph of a large model costs more than its forward pass; every output is
+held until it is summarized (ResNet50, batch 8: see benchmarks/bench_propagate.py for the memory).
 The backward pass differentiates L = Σ y · g with g ~ N(0, 1) (a fixed stateless draw) at the
 model's outputs, w.r.t. every layer output and every trainable weight.
 """
@@ -88,30 +89,52 @@ def layer_infos(model: Any) -> tuple[list[LayerInfo], list[Any]]:
 
 
 def _reduce(tf: Any, y: Any, kind: str | None) -> dict[str, Any]:
-    """Statistics of one output, inside the graph, in float64."""
-    values = tf.cast(y, tf.float64)
-    channels = tf.shape(values)[-1] if len(values.shape) > 1 else 1
+    """Per channel (last axis): the mean and the centred variance (two passes, float32; float64 for
+    float64 outputs); the scalars are combined from these in float64 by `_summarize`."""
+    compute = tf.float64 if y.dtype == tf.float64 else tf.float32
+    values = tf.cast(y, compute)
+    channels = values.shape[-1] if len(values.shape) > 1 else 1
     flat = tf.reshape(values, [-1, channels])
-    finite = tf.math.is_finite(flat)
-    mean = tf.reduce_mean(flat)
     channel_mean = tf.reduce_mean(flat, axis=0)
     stats = {
-        "mean": mean,
-        "var": tf.reduce_mean(tf.square(flat - mean)),
-        "second": tf.reduce_mean(tf.square(flat)),
-        "channel_sq_mean": tf.reduce_mean(tf.square(channel_mean)),
-        "channel_var": tf.reduce_mean(tf.square(flat - channel_mean)),
-        "nonfinite": tf.reduce_sum(tf.cast(tf.logical_not(finite), tf.int64)),
+        "channel_mean": channel_mean,
+        "channel_var": tf.reduce_mean(tf.square(flat - channel_mean), axis=0),
     }
     if kind == "relu":
-        never_positive = tf.reduce_all(tf.logical_not(flat > 0), axis=0)
-        stats["dead"] = tf.reduce_mean(tf.cast(never_positive, tf.float64))
+        stats["dead"] = tf.reduce_mean(tf.cast(tf.reduce_max(flat, axis=0) <= 0, compute))
     elif kind == "tanh":
-        stats["saturated"] = tf.reduce_mean(tf.cast(tf.abs(flat) > SATURATION, tf.float64))
+        stats["saturated"] = tf.reduce_mean(tf.cast(tf.abs(flat) > SATURATION, compute))
     elif kind == "sigmoid":
         saturated = tf.logical_or(flat < 1.0 - SATURATION, flat > SATURATION)
-        stats["saturated"] = tf.reduce_mean(tf.cast(saturated, tf.float64))
+        stats["saturated"] = tf.reduce_mean(tf.cast(saturated, compute))
     return stats
+
+
+def _count_nonfinite(tf: Any, y: Any) -> int:
+    return int(tf.reduce_sum(tf.cast(tf.logical_not(tf.math.is_finite(y)), tf.int64)).numpy())
+
+
+def _summarize(stats: Mapping[str, Any], nonfinite: int, grad_rms: float | None) -> Measured:
+    channel_mean = np.asarray(stats["channel_mean"].numpy(), dtype=np.float64)
+    channel_var = np.asarray(stats["channel_var"].numpy(), dtype=np.float64)
+    with np.errstate(all="ignore"):
+        mean = float(np.mean(channel_mean))
+        channel_sq_mean = float(np.mean(channel_mean * channel_mean))
+        within = float(np.mean(channel_var))
+        # Var over all elements = average within-channel variance + variance of the channel means.
+        var = within + channel_sq_mean - mean * mean
+        second = within + channel_sq_mean
+    return Measured(
+        mean=mean,
+        std=math.sqrt(var) if var >= 0 else math.nan,
+        rms=math.sqrt(second) if second >= 0 else math.nan,
+        channel_sq_mean=channel_sq_mean,
+        channel_var=within,
+        dead_fraction=float(stats["dead"].numpy()) if "dead" in stats else None,
+        saturated_fraction=float(stats["saturated"].numpy()) if "saturated" in stats else None,
+        nonfinite=nonfinite,
+        grad_rms=grad_rms,
+    )
 
 
 def _rms(tf: Any, value: Any) -> Any:
@@ -149,44 +172,34 @@ def measure(
     final = _model_output_indices(model, outputs)
     weights = list(model.trainable_weights) if backward else []
 
-    @tf.function(reduce_retracing=True)
-    def run(x: Any) -> Any:
-        with tf.GradientTape(watch_accessed_variables=backward) as tape:
-            ys = probe(x, training=training)
-            ys = list(ys) if isinstance(ys, (list, tuple)) else [ys]
-            loss = tf.constant(0.0, tf.float64)
-            if backward:
-                for number, index in enumerate(final):
-                    target = tf.random.stateless_normal(tf.shape(ys[index]), seed=[seed, number], dtype=tf.float64)
-                    loss += tf.reduce_sum(tf.cast(ys[index], tf.float64) * target)
-        stats = [_reduce(tf, y, kind) for y, kind in zip(ys, kinds)]
-        if not backward:
-            return stats, [], []
+    # Eagerly: tracing a graph of a large model costs more than its forward pass.
+    x = tf.constant(inputs, dtype=model.inputs[0].dtype)
+    with tf.GradientTape(watch_accessed_variables=backward) as tape:
+        outputs_now = probe(x, training=training)
+        ys = list(outputs_now) if isinstance(outputs_now, (list, tuple)) else [outputs_now]
+        loss = tf.constant(0.0, tf.float64)
+        if backward:
+            for number, index in enumerate(final):
+                target = tf.random.stateless_normal(tf.shape(ys[index]), seed=[seed, number], dtype=tf.float64)
+                loss += tf.reduce_sum(tf.cast(ys[index], tf.float64) * target)
+    layer_grads: list[Any] = []
+    weight_grads: list[Any] = []
+    if backward:
         gradients = tape.gradient(loss, ys + weights)
-        layer_grads = [
-            _rms(tf, g) if g is not None else tf.constant(math.nan, tf.float64) for g in gradients[: len(ys)]
-        ]
-        weight_grads = [
-            _rms(tf, g) if g is not None else tf.constant(math.nan, tf.float64) for g in gradients[len(ys) :]
-        ]
-        return stats, layer_grads, weight_grads
-
-    dtype = model.inputs[0].dtype
-    stats, layer_grads, weight_grads = run(tf.constant(inputs, dtype=dtype))
+        missing = tf.constant(math.nan, tf.float64)
+        layer_grads = [_rms(tf, g) if g is not None else missing for g in gradients[: len(ys)]]
+        weight_grads = [_rms(tf, g) if g is not None else missing for g in gradients[len(ys) :]]
+        del gradients
     measured = {}
-    for position, (info, stat) in enumerate(zip(infos, stats)):
-        values = {key: value.numpy().item() for key, value in stat.items()}
-        measured[info.name] = Measured(
-            mean=values["mean"],
-            std=math.sqrt(values["var"]) if values["var"] >= 0 else math.nan,
-            rms=math.sqrt(values["second"]) if values["second"] >= 0 else math.nan,
-            channel_sq_mean=values["channel_sq_mean"],
-            channel_var=values["channel_var"],
-            dead_fraction=values.get("dead"),
-            saturated_fraction=values.get("saturated"),
-            nonfinite=int(values["nonfinite"]),
-            grad_rms=float(layer_grads[position].numpy()) if backward else None,
+    for index, (info, kind) in enumerate(zip(infos, kinds)):
+        stats = _reduce(tf, ys[index], kind)
+        finite = np.all(np.isfinite(stats["channel_mean"].numpy())) and np.all(
+            np.isfinite(stats["channel_var"].numpy())
         )
+        nonfinite = 0 if finite else _count_nonfinite(tf, ys[index])
+        grad_rms = float(layer_grads[index].numpy()) if backward else None
+        measured[info.name] = _summarize(stats, nonfinite, grad_rms)
+        ys[index] = None  # let TensorFlow free it
     gradients_by_layer: dict[str, list[WeightGradient]] = {}
     for variable, gradient in zip(weights, weight_grads):
         path = str(variable.path)
