@@ -877,5 +877,8 @@ def batchnorm(
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="initcli")
+
+
 from initcli.propagate.command import propagate_command  # noqa: E402
+
 cli.add_command(propagate_command)
