@@ -384,3 +384,8 @@ def main() -> None:
     # A file-size limit (ulimit -f) then fails a write with "File too large" instead of killing the process.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     cli(prog_name="initcli")
+
+
+from initcli.propagate.command import propagate_command  # noqa: E402
+
+cli.add_command(propagate_command)
