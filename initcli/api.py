@@ -46,8 +46,6 @@ if TYPE_CHECKING:
     from initcli.inspection import WeightRow
     from initcli.readers import SavedModel, WeightRecord
 
-ChunkSink = Callable[[Iterator[np.ndarray]], Iterator[np.ndarray]]
-
 
 def sample(
     spec: InitializerSpec,
@@ -57,13 +55,15 @@ def sample(
     seed: int | None = None,
     engine: str = "numpy",
     alpha: float = DEFAULT_ALPHA,
-    sink: ChunkSink | None = None,
+    save_path: Path | None = None,
+    force: bool = False,
     chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
 ) -> SampleReport:
     """Draw what Keras draws for `spec` at `shape` and compare it with the theory.
 
     Args:
-        sink: sees the chunks as they stream by (e.g. writes them to a file) and passes them on.
+        save_path: also write the values to this `.npy` file as they stream by ("-": standard output).
+        force: let `save_path` replace an existing regular file.
     """
     spec.check_request(shape, dtype)
     family = spec.family
@@ -81,8 +81,13 @@ def sample(
         chunks: Iterator[np.ndarray] = iter([draw(spec, shape, dtype, used.value, "keras").reshape(-1)])
     else:
         chunks = family.chunks(spec, shape, dtype, used.value, chunk_elements)
-    if sink is not None:
-        chunks = sink(chunks)
+    if save_path is not None:
+        from initcli.npy_writer import write_npy
+
+        chunks = write_npy(save_path, shape, dtype, chunks, force=force)
+        stored = " as float32 (exact for bfloat16)" if dtype == "bfloat16" else ""
+        where = "standard output" if str(save_path) == "-" else str(save_path)
+        notes.append(f"Saved {math.prod(shape)} values to {where}{stored}.")
     comparator = family.comparator(spec, shape, dtype, theory, interval_alpha=alpha)
     (assessment,) = judge([assess(chunks, math.prod(shape), theory, comparator)], alpha)
     return SampleReport(
@@ -306,8 +311,8 @@ def _fresh_rows(
 def check_model(
     model: Path,
     *,
-    only: Sequence[CheckName] = (),
-    skip: Sequence[CheckName] = (),
+    only: Sequence[str] = (),
+    skip: Sequence[str] = (),
     alpha: float = DEFAULT_ALPHA,
     strict: bool = False,
     rules_path: Path | None = None,
@@ -316,7 +321,11 @@ def check_model(
     timeout: float | None = None,
 ) -> CheckReport:
     """Run the checks; the report passes only when they found no error and tested something."""
-    selected: list[CheckName] = [name for name in (only or tuple(CHECKS)) if name not in skip]
+    unknown = [name for name in (*only, *skip) if name not in CHECKS]
+    if unknown:
+        raise BadInputError(f"Unknown check(s) {', '.join(unknown)}; the checks are {', '.join(CHECKS)}")
+    named: list[CheckName] = [name for name in CHECKS if name in only]
+    selected: list[CheckName] = [name for name in CHECKS if (not only or name in only) and name not in skip]
     if not selected:
         raise BadInputError("No checks selected: --skip removed every check --only named.")
     rules: list[Rule] = []
@@ -337,7 +346,7 @@ def check_model(
         covered = coverage(rows, selected, rules)
     finally:
         saved.close()
-    findings += coverage_findings(covered, only, allow_unchecked)
+    findings += coverage_findings(covered, named, allow_unchecked)
     return CheckReport(
         source=saved.source,
         checks=selected,

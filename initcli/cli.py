@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import signal
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import click
 import numpy as np
@@ -27,9 +29,10 @@ from initcli.params import (
     output_options,
     table_flag,
 )
-from initcli.printing import print_json, print_report, weight_progress
+from initcli.printing import print_check, print_report, weight_progress
+from initcli.propagate.command import propagate_command
 from initcli.sampling import ENGINES
-from initcli.types import CHECK_FORMATS, CheckName
+from initcli.types import CHECK_FORMATS
 
 
 @click.group(cls=InitcliGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,7 +62,9 @@ def cli() -> None:
 @click.option("--input-axes", type=AXES, help="Axes counted in fan_in, e.g. 0,1 (with --output-axes).")
 @click.option("--output-axes", type=AXES, help="Axes counted in fan_out, e.g. 2.")
 @alpha_option("False-alarm rate of the 'inconsistent' verdict.")
-@click.option("--save", "save_path", type=click.Path(path_type=Path), help="Write the drawn values to this .npy file.")
+@click.option(
+    "--save", "save_path", type=click.Path(path_type=Path), help="Write the values to this .npy file (- for stdout)."
+)
 @click.option("--force", is_flag=True, help="Allow --save to overwrite an existing file.")
 @table_flag("--hist", "Show a histogram of the sample next to the theoretical density (tables only).")
 @output_options
@@ -87,22 +92,11 @@ def sample(
     """
     from initcli import tables
 
-    sink = None
-    if save_path is not None:
-        from initcli.npy_writer import write_npy
-
-        def sink(chunks: Any) -> Any:
-            return write_npy(save_path, shape, dtype, chunks, force=force)
-
-    report = api.sample(
-        resolve(init_name, **parameters), shape, dtype, seed=seed, engine=engine, alpha=alpha, sink=sink
-    )
-    if save_path is not None:
-        stored = " as float32 (exact for bfloat16)." if dtype == "bfloat16" else "."
-        report.notes.append(f"Saved {report.assessment.sample.count} values to {save_path}{stored}")
-    print_report(
-        report, output_format, columns, report.columns, lambda view: tables.sample_renderables(report, view, hist), wide
-    )
+    spec = resolve(init_name, **parameters)
+    report = api.sample(spec, shape, dtype, seed=seed, engine=engine, alpha=alpha, save_path=save_path, force=force)
+    renderables = functools.partial(tables.sample_renderables, report, hist=hist)
+    # With --save -, standard output carries the .npy: the report goes to standard error.
+    print_report(report, output_format, columns, renderables, wide, err=str(save_path) == "-")
 
 
 @cli.command(name="list")
@@ -117,9 +111,7 @@ def list_command(output_format: str, columns: str | None, wide: bool) -> None:
     from initcli import tables
 
     report = api.list_initializers()
-    print_report(
-        report, output_format, columns, report.columns, lambda view: tables.list_renderables(report, view), wide
-    )
+    print_report(report, output_format, columns, functools.partial(tables.list_renderables, report), wide)
 
 
 @cli.command()
@@ -146,9 +138,7 @@ def explain(
     from initcli import tables
 
     report = api.explain(resolve(name, **parameters), shape, dtype)
-    print_report(
-        report, output_format, columns, report.columns, lambda view: tables.explain_renderables(report, view), wide
-    )
+    print_report(report, output_format, columns, functools.partial(tables.explain_renderables, report), wide)
 
 
 @cli.command(name="inspect")
@@ -190,7 +180,6 @@ def inspect_command(
       initcli inspect examples/model_code.py:build_model --seed 0
     """
     from initcli import tables
-    from initcli.reports import InspectReport
 
     with weight_progress(output_format == "table") as progress:
         report = api.inspect_model(
@@ -203,14 +192,8 @@ def inspect_command(
             timeout=timeout,
             on_row=progress,
         )
-    print_report(
-        report,
-        output_format,
-        columns,
-        InspectReport.columns,
-        lambda view: tables.inspect_renderables(report, view),
-        wide,
-    )
+    renderables = functools.partial(tables.inspect_renderables, report)
+    print_report(report, output_format, columns, renderables, wide)
 
 
 @cli.command()
@@ -263,12 +246,10 @@ def check(
     Example:
       initcli check examples/models/cnn.keras --format github
     """
-    from initcli.checks import github_annotation
-
     report = api.check_model(
         model,
-        only=cast("tuple[CheckName, ...]", only),
-        skip=cast("tuple[CheckName, ...]", skip),
+        only=only,
+        skip=skip,
         alpha=alpha,
         strict=strict,
         rules_path=rules_path,
@@ -276,22 +257,7 @@ def check(
         allow_unchecked=allow_unchecked,
         timeout=timeout,
     )
-    coverage = "; ".join(entry.describe() for entry in report.coverage)
-    if output_format == "json":
-        print_json(report.to_json())
-    elif output_format == "github":
-        for finding in report.findings:
-            click.echo(github_annotation(finding, report.source))
-        click.echo(f"::notice title=initcli coverage::{coverage}")
-    else:
-        for finding in report.findings:
-            click.echo(f"{finding.severity}: {finding.path}: [{finding.check}] {finding.message}")
-        verdict = "passed" if report.passed else "FAILED"
-        click.echo(
-            f"{report.source}: {verdict}: {report.weights} weights, {report.errors} errors, "
-            f"{report.warnings} warnings; tested: {coverage}",
-            err=True,
-        )
+    print_check(report, output_format)
     if not report.passed:
         raise click.exceptions.Exit(ExitCode.CHECK_FAILED)
 
@@ -328,9 +294,7 @@ def defaults(
 
     chosen = [name.strip() for name in frameworks.split(",") if name.strip()]
     report = api.layer_defaults(layers, chosen, source)
-    print_report(
-        report, output_format, columns, report.columns, lambda view: tables.defaults_renderables(report, view), wide
-    )
+    print_report(report, output_format, columns, functools.partial(tables.defaults_renderables, report), wide)
 
 
 @cli.command()
@@ -372,20 +336,14 @@ def batchnorm(
         raise click.UsageError("Give the batch with --values or draw one with --shape (exactly one of them).")
     batch = values if values is not None else api.draw_batch(resolve(init_name), shape or (), seed)
     report = api.batchnorm(batch, momentum, epsilon, steps)
-    print_report(
-        report, output_format, columns, report.columns, lambda view: tables.batchnorm_renderables(report, view), wide
-    )
+    print_report(report, output_format, columns, functools.partial(tables.batchnorm_renderables, report), wide)
+
+
+cli.add_command(propagate_command)
 
 
 def main() -> None:
     """Console-script entry point."""
-    import signal
-
     # A file-size limit (ulimit -f) then fails a write with "File too large" instead of killing the process.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     cli(prog_name="initcli")
-
-
-from initcli.propagate.command import propagate_command  # noqa: E402
-
-cli.add_command(propagate_command)

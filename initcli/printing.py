@@ -13,52 +13,58 @@ from initcli.output import SCHEMA_VERSION, render_csv, render_json, render_markd
 from initcli.params import select_columns
 
 if TYPE_CHECKING:
+    from initcli.reports import CheckReport
     from initcli.tables import View
 
 
 class Report(Protocol):
+    @property
+    def columns(self) -> tuple[str, ...]: ...
+
     def to_json(self) -> dict[str, Any]: ...
 
     def flat_rows(self) -> list[dict[str, Any]]: ...
 
 
-def print_json(payload: dict[str, Any]) -> None:
+def print_json(payload: dict[str, Any], err: bool = False) -> None:
     """Print one JSON object with its schema_version: indented on a terminal, compact for scripts."""
-    click.echo(render_json({"schema_version": SCHEMA_VERSION, **payload}, 2 if sys.stdout.isatty() else None))
+    terminal = (sys.stderr if err else sys.stdout).isatty()
+    click.echo(render_json({"schema_version": SCHEMA_VERSION, **payload}, 2 if terminal else None), err=err)
 
 
 def print_report(
     report: Report,
     output_format: str,
     requested: str | None,
-    columns: tuple[str, ...],
     renderables: Callable[[View], list[Any]],
     wide: bool = False,
+    err: bool = False,
 ) -> None:
     """Print a report in the chosen format; `--columns` applies to tables, CSV and Markdown.
 
     Tables fit the terminal's width; piped, they are plain text with no trailing padding.
     """
-    chosen = select_columns(requested, columns)
+    chosen = select_columns(requested, report.columns)
     if output_format == "json":
-        print_json(report.to_json())
+        print_json(report.to_json(), err=err)
     elif output_format == "csv":
-        click.echo(render_csv(report.flat_rows(), chosen), nl=False)
+        click.echo(render_csv(report.flat_rows(), chosen), nl=False, err=err)
     elif output_format == "markdown":
-        click.echo(render_markdown(report.flat_rows(), chosen), nl=False)
+        click.echo(render_markdown(report.flat_rows(), chosen), nl=False, err=err)
     else:
+        from initcli.output import stderr_console
         from initcli.tables import View
 
-        console = stdout_console()
+        console = stderr_console() if err else stdout_console()
         view = View(columns=chosen, width=console.width, wide=wide)
-        if sys.stdout.isatty():
+        if console.is_terminal:
             for renderable in renderables(view):
                 console.print(renderable)
             return
         with console.capture() as capture:
             for renderable in renderables(view):
                 console.print(renderable)
-        click.echo("\n".join(line.rstrip() for line in capture.get().splitlines()))
+        click.echo("\n".join(line.rstrip() for line in capture.get().splitlines()), err=err)
 
 
 @contextlib.contextmanager
@@ -78,3 +84,27 @@ def weight_progress(enabled: bool) -> Iterator[Callable[[Any], None] | None]:
             status.update(f"inspecting weights... {done} done, last {row.record.path}")
 
         yield progress
+
+
+def print_check(report: CheckReport, output_format: str) -> None:
+    """`check`'s findings: one line each (text, or GitHub annotations), or JSON; coverage always."""
+    from initcli.checks import github_annotation
+    from initcli.sanitize import one_line
+
+    coverage = "; ".join(entry.describe() for entry in report.coverage)
+    if output_format == "json":
+        print_json(report.to_json())
+    elif output_format == "github":
+        for finding in report.findings:
+            click.echo(github_annotation(finding, report.source))
+        click.echo(f"::notice title=initcli coverage::{coverage}")
+    else:
+        for finding in report.findings:
+            click.echo(
+                one_line(f"{finding.severity}: {finding.path}: [{finding.check}] {finding.message}", max_length=None)
+            )
+        verdict = "passed" if report.passed else "FAILED"
+        summary = (
+            f"{report.source}: {verdict}: {report.weights} weights, {report.errors} errors, {report.warnings} warnings"
+        )
+        click.echo(one_line(f"{summary}; tested: {coverage}", max_length=None), err=True)

@@ -336,7 +336,7 @@ def inspect_stacked(rows: Sequence[WeightRow], title: str, fresh: dict[str, Weig
     return Group(*parts)
 
 
-def sample_renderables(report: SampleReport, view: View, hist: bool) -> list[RenderableType]:
+def sample_renderables(report: SampleReport, view: View, *, hist: bool) -> list[RenderableType]:
     theory = report.assessment.theory
     fans = f" · fan_in {theory.fan_in}, fan_out {theory.fan_out}" if theory else ""
     title = (

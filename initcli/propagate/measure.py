@@ -160,7 +160,7 @@ def measure(
     from initcli.keras_bridge import import_keras
 
     keras = import_keras()
-    import tensorflow as tf  # type: ignore[import-untyped]
+    import tensorflow as tf
 
     if len(model.inputs) != 1:
         raise InitcliError(f"the model has {len(model.inputs)} inputs; initcli propagate feeds models with one")

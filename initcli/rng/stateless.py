@@ -420,8 +420,10 @@ def uniform_int(
     if minval is not None and dtype.startswith("uint"):
         raise ValueError(f"TensorFlow draws bounded integers as int32 or int64 only, not {dtype}")
     target = np.dtype(dtype)
-    if minval is not None and not (np.iinfo(target).min <= minval < maxval <= np.iinfo(target).max):
-        raise ValueError(f"Need {np.iinfo(target).min} <= minval < maxval <= {np.iinfo(target).max}")
+    if minval is not None:
+        assert maxval is not None
+        if not np.iinfo(target).min <= minval < maxval <= np.iinfo(target).max:
+            raise ValueError(f"Need {np.iinfo(target).min} <= minval < maxval <= {np.iinfo(target).max}")
     if stop <= start:
         return np.empty(0, dtype=target)
     words_per_value = target.itemsize // 4
@@ -433,7 +435,7 @@ def uniform_int(
         bits = words[0::2].astype(np.uint64) | (words[1::2].astype(np.uint64) << np.uint64(32))
     else:
         bits = words
-    if minval is None:
+    if minval is None or maxval is None:
         return bits.view(target)
     unsigned = bits.dtype.type
     span = unsigned((maxval - minval) & ((1 << (8 * target.itemsize)) - 1))
