@@ -46,6 +46,7 @@ def thread_scratch() -> Scratch:
 
 
 _counting: dict[np.dtype, np.ndarray] = {}
+_counting_lock = threading.Lock()
 
 
 def counting(size: int, dtype: np.dtype | type, at_least: int = 0) -> np.ndarray:
@@ -55,9 +56,10 @@ def counting(size: int, dtype: np.dtype | type, at_least: int = 0) -> np.ndarray
     saves an allocation and its page faults each time. `at_least` sizes the first allocation.
     """
     dtype = np.dtype(dtype)
-    cached = _counting.get(dtype)
-    if cached is None or cached.size < size:
-        cached = np.arange(max(size, at_least), dtype=dtype)
-        cached.flags.writeable = False
-        _counting[dtype] = cached
+    with _counting_lock:  # worker threads of a draw ask for it at once
+        cached = _counting.get(dtype)
+        if cached is None or cached.size < size:
+            cached = np.arange(max(size, at_least), dtype=dtype)
+            cached.flags.writeable = False
+            _counting[dtype] = cached
     return cached[:size]

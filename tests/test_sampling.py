@@ -114,3 +114,15 @@ def test_chunked_draw_equals_whole_draw(dtype):
     whole = draw(spec, (33, 31), dtype, seed=9).reshape(-1)
     chunks = np.concatenate(list(iter_chunks(spec, (33, 31), dtype, seed=9, chunk_elements=100)))
     assert_bit_equal(chunks, whole)
+
+
+def test_a_large_draw_leaves_no_threads_behind():
+    """The draw pool is owned by the draw: its worker threads end with it."""
+    import threading
+
+    from initcli.sampling import draw as draw_values
+
+    before = {thread.ident for thread in threading.enumerate()}
+    draw_values(resolve("he_normal"), (1024, 1024), "float32", seed=0)
+    after = {thread.ident for thread in threading.enumerate() if thread.name.startswith("initcli-rng")}
+    assert not (after - before)

@@ -339,7 +339,6 @@ def _accept(
 # overhead larger pieces amortize); normals run alike at 2^16..2^18, and 2^17 needs less scratch.
 _PIECE_ELEMENTS = 1 << 17
 _UNIFORM_PIECE_ELEMENTS = 1 << 18
-_pool: ThreadPoolExecutor | None = None
 # Each worker keeps 82-91 bytes of scratch per element of a normal piece (11-12 MB at 2^17); eight
 # workers bound that at about 100 MB on any machine.
 _MAX_WORKERS = 8
@@ -362,7 +361,6 @@ def _in_pieces(
     stop: int,
     piece: int = _PIECE_ELEMENTS,
 ) -> np.ndarray:
-    global _pool
     out = np.empty(max(stop - start, 0), dtype=numpy_dtype(dtype))
     if stop - start <= 2 * piece:
         if stop > start:
@@ -380,9 +378,10 @@ def _in_pieces(
         low, high = bounds[index], bounds[index + 1]
         kernel(stream, dtype, low, high, out[low - start : high - start])
 
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="initcli-rng")
-    list(_pool.map(fill, range(len(bounds) - 1)))
+    # A pool per call, closed when it returns: no threads outlive the draw (starting two threads
+    # costs well under a millisecond, against a draw of at least 2^18 values).
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="initcli-rng") as pool:
+        list(pool.map(fill, range(len(bounds) - 1)))
     return out
 
 
