@@ -118,7 +118,7 @@ def _register(register: int, data: memoryview) -> int:
     return register
 
 
-def crc32c(data: bytes | bytearray | memoryview | np.ndarray, value: int = 0) -> int:
+def crc32c(data: bytes | bytearray | memoryview, value: int = 0) -> int:
     """CRC-32C of `data`, continuing from the checksum `value` of earlier data (0 to start)."""
     view = memoryview(data).cast("B")
     return _register(value ^ 0xFFFFFFFF, view) ^ 0xFFFFFFFF

@@ -147,12 +147,20 @@ def _open_weights_h5(path: Path, weights: h5py.File) -> SavedModel:
 
 
 def open_model(path: str | os.PathLike[str]) -> SavedModel:
-    """Open a `.keras`, legacy `.h5` or `.weights.h5` file by what its bytes say it is.
+    """Open a `.keras`, legacy `.h5` or `.weights.h5` file, a SavedModel directory or a TF checkpoint.
 
     Raises:
         InitcliError: missing, unreadable, empty, truncated, corrupt or unrecognized files.
     """
     path = Path(path)
+    # -- TensorFlow formats (readers/tfmodel.py): SavedModel directories and TF checkpoints (a prefix such
+    # as `ckpt` names no file itself, so this comes before the existence check).
+    from initcli.readers.tfmodel import open_tensorflow, unsupported_format
+
+    opened = open_tensorflow(path)
+    if opened is not None:
+        return opened
+    # -- end TensorFlow formats
     if not path.exists():
         raise InitcliError(f"{path}: no such file")
     if path.is_dir():
@@ -164,6 +172,11 @@ def open_model(path: str | os.PathLike[str]) -> SavedModel:
         raise InitcliError(f"{path}: cannot read ({error.strerror})") from None
     if not head:
         raise InitcliError(f"{path}: empty file")
+    # -- formats initcli names but does not read (ONNX, TFLite, PyTorch, frozen graphs): readers/tfmodel.py
+    unsupported = unsupported_format(path)
+    if unsupported is not None:
+        raise InitcliError(f"{path}: {unsupported}")
+    # -- end unsupported formats
     if head.startswith(_ZIP_SIGNATURE):
         return _open_keras_archive(path)
     if head == _HDF5_SIGNATURE:

@@ -23,7 +23,7 @@ _UINT64 = 1 << 64
 Value = int | memoryview
 
 
-def read_varint(data: memoryview | bytes, position: int, source: str) -> tuple[int, int]:
+def read_varint(data: memoryview | bytes | bytearray, position: int, source: str) -> tuple[int, int]:
     """Decode the base-128 varint at `position`: (value as an unsigned 64-bit int, next position)."""
     result = 0
     for index in range(MAX_VARINT_BYTES):

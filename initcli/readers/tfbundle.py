@@ -14,10 +14,11 @@ the memory budget, and nothing in the files is executed.
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import ml_dtypes
 import numpy as np
@@ -254,7 +255,7 @@ class TensorBundle:
         self.prefix = prefix
         self.memory_budget = memory_budget
         self.source = str(index_path(prefix))
-        self._files: dict[int, BinaryIO] = {}
+        self._files: dict[int, io.BufferedReader] = {}
         data = self._read_index()
         pairs = read_table(data, self.source)
         if not pairs or pairs[0][0] != b"":
@@ -327,7 +328,7 @@ class TensorBundle:
                 f"past the end of the {shard_size}-byte data file (truncated?)"
             )
 
-    def _file(self, shard: int) -> BinaryIO:
+    def _file(self, shard: int) -> io.BufferedReader:
         if shard not in self._files:
             path = shard_path(self.prefix, shard, self.num_shards)
             try:
@@ -372,8 +373,8 @@ class TensorBundle:
         dtype = DTYPES[entry.dtype_code]
         values = np.empty(entry.count, dtype=dtype)
         raw = values.view(np.uint8)
-        self._read_into(entry, memoryview(raw))
-        self._verify(entry, crc32c(raw))
+        self._read_into(entry, raw.data)
+        self._verify(entry, crc32c(raw.data))
         if self.big_endian and dtype.itemsize > 1:
             values = values.byteswap()
         return values.reshape(entry.shape)
