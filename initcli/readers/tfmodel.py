@@ -23,7 +23,7 @@ from typing import Any
 
 from initcli.errors import InitcliError
 from initcli.layers import DEFAULTS, LAYER_ALIASES, LAYER_SLOTS, SETTINGS, WeightSlot
-from initcli.readers.protowire import Message, parse_message
+from initcli.readers.protowire import parse_message
 from initcli.readers.records import SavedModel, WeightRecord
 from initcli.readers.tfbundle import DTYPES, TensorBundle, checkpoint_prefix
 
@@ -34,7 +34,10 @@ MAX_SAVED_MODEL_BYTES = 1024**3
 # tf.train.Checkpoint's own counter.
 _SKIPPED_EDGES = frozenset({"optimizer", "keras_api", "save_counter"})
 # tf_keras variable names that Keras 3 (initcli.layers) names differently.
-_TF_KERAS_SLOT_NAMES = {("DepthwiseConv1D", "depthwise_kernel"): "kernel", ("DepthwiseConv2D", "depthwise_kernel"): "kernel"}
+_TF_KERAS_SLOT_NAMES = {
+    ("DepthwiseConv1D", "depthwise_kernel"): "kernel",
+    ("DepthwiseConv2D", "depthwise_kernel"): "kernel",
+}
 _DATA_SHARD = re.compile(r"^(?P<prefix>.+)\.data-\d{5}-of-\d{5}$")
 
 
