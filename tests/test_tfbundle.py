@@ -120,13 +120,17 @@ def object_graph(nodes: list[tuple[list[tuple[str, int]], tuple[str, str] | None
         node = b"".join(pb_bytes(1, pb_int(1, child) + pb_bytes(2, name.encode())) for name, child in children)
         if variable is not None:
             full_name, key = variable
-            node += pb_bytes(2, pb_bytes(1, b"VARIABLE_VALUE") + pb_bytes(2, full_name.encode()) + pb_bytes(3, key.encode()))
+            node += pb_bytes(
+                2, pb_bytes(1, b"VARIABLE_VALUE") + pb_bytes(2, full_name.encode()) + pb_bytes(3, key.encode())
+            )
         out += pb_bytes(1, node)
     return out
 
 
 KERNEL_KEY = "layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE"
-GRAPH = object_graph([([("layer_with_weights-0", 1)], None), ([("kernel", 2)], None), ([], ("dense/kernel", KERNEL_KEY))])
+GRAPH = object_graph(
+    [([("layer_with_weights-0", 1)], None), ([("kernel", 2)], None), ([], ("dense/kernel", KERNEL_KEY))]
+)
 
 
 def write_bundle(

@@ -35,8 +35,11 @@ _TABLE = _byte_table()
 
 @cache
 def _word_tables() -> np.ndarray:
-    """(4, 256) tables: row k maps a byte to its effect after k more bytes (slicing-by-4)."""
-    tables = np.zeros((4, 256), dtype=np.uint32)
+    """(4, 256) tables: row k maps a byte to its effect after k more bytes (slicing-by-4).
+
+    Held as int64 so that numpy indexes and combines them without converting index arrays.
+    """
+    tables = np.zeros((4, 256), dtype=np.int64)
     tables[0] = _TABLE
     for k in range(1, 4):
         previous = tables[k - 1]
@@ -45,15 +48,15 @@ def _word_tables() -> np.ndarray:
 
 
 def _advance_words(state: np.ndarray, words: np.ndarray) -> np.ndarray:
-    """Feed one little-endian 32-bit word per lane into the lanes' CRC registers."""
-    tables = _word_tables()
+    """Feed one little-endian 32-bit word per lane into the lanes' CRC registers (int64 arrays)."""
+    table0, table1, table2, table3 = _word_tables()
     x = state ^ words
-    return tables[3][x & 0xFF] ^ tables[2][(x >> 8) & 0xFF] ^ tables[1][(x >> 16) & 0xFF] ^ tables[0][x >> 24]
+    return table3[x & 0xFF] ^ table2[(x >> 8) & 0xFF] ^ table1[(x >> 16) & 0xFF] ^ table0[x >> 24]
 
 
 def _tables_from_columns(columns: np.ndarray) -> np.ndarray:
     """(4, 256) lookup tables applying the GF(2) matrix whose column j is the image of bit j."""
-    tables = np.zeros((4, 256), dtype=np.uint32)
+    tables = np.zeros((4, 256), dtype=np.int64)
     values = np.arange(256)
     for k in range(4):
         for bit in range(8):
@@ -74,17 +77,17 @@ def _apply(tables: np.ndarray, registers: np.ndarray) -> np.ndarray:
 def _shift_tables(words: int) -> np.ndarray:
     """Tables of the linear map 'feed `words` zero words' (words is a power of two)."""
     if words == 1:
-        basis = np.left_shift(np.uint32(1), np.arange(32, dtype=np.uint32))
-        return _tables_from_columns(_advance_words(basis, np.zeros(32, dtype=np.uint32)))
+        basis = np.left_shift(1, np.arange(32, dtype=np.int64))
+        return _tables_from_columns(_advance_words(basis, np.zeros(32, dtype=np.int64)))
     half = _shift_tables(words // 2)
-    basis = np.left_shift(np.uint32(1), np.arange(32, dtype=np.uint32))
+    basis = np.left_shift(1, np.arange(32, dtype=np.int64))
     return _tables_from_columns(_apply(half, _apply(half, basis)))
 
 
 def _lanes_register(words: np.ndarray, lanes: int, lane_words: int) -> int:
     """The CRC register (from zero) of lanes·lane_words words, both powers of two."""
     block = words.reshape(lanes, lane_words)
-    state = np.zeros(lanes, dtype=np.uint32)
+    state = np.zeros(lanes, dtype=np.int64)
     for column in range(lane_words):
         state = _advance_words(state, block[:, column])
     span = lane_words
@@ -109,7 +112,7 @@ def _register(register: int, data: memoryview) -> int:
         count = lanes * lane_words
         words = np.frombuffer(data[position : position + 4 * count], dtype="<u4")
         segment = _lanes_register(words, lanes, lane_words)
-        shifted = _apply(_shift_tables(count), np.array([register], dtype=np.uint32))
+        shifted = _apply(_shift_tables(count), np.array([register], dtype=np.int64))
         register = int(shifted[0]) ^ segment
         position += 4 * count
     table = _TABLE
