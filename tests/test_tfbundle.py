@@ -230,7 +230,6 @@ def test_savedmodel_fixture_matches_tensorflow() -> None:
     try:
         assert model.format == "savedmodel"
         assert model.keras_version == EXPECTED["tf_keras"]
-        assert model.config is not None and model.config["config"]["name"] == EXPECTED["model"]
         records = list(model.records())
         assert [r.path for r in records] == [v["name"] for v in EXPECTED["variables"]]
         for record, expected in zip(records, EXPECTED["variables"]):
@@ -462,6 +461,25 @@ def test_savedmodel_without_variables(tmp_path: Path) -> None:
     assert "without variables" in result.output
 
 
+def test_metadata_from_saved_model_pb_when_keras_metadata_is_missing(tmp_path: Path) -> None:
+    """tf.keras 2.0-2.4 kept each layer's metadata in saved_model.pb (SavedUserObject.metadata)."""
+    dense = {"class_name": "Dense", "name": "dense", "config": {"name": "dense", "kernel_initializer": "he_normal"}}
+    root_object = pb_bytes(1, pb_int(1, 1) + pb_bytes(2, b"layer_with_weights-0")) + pb_bytes(
+        4, pb_bytes(1, b"_tf_keras_sequential") + pb_bytes(3, json.dumps({"keras_version": "2.4.0"}).encode())
+    )
+    dense_object = pb_bytes(4, pb_bytes(1, b"_tf_keras_layer") + pb_bytes(3, json.dumps(dense).encode()))
+    object_graph_def = pb_bytes(1, root_object) + pb_bytes(1, dense_object)
+    (tmp_path / "saved_model.pb").write_bytes(pb_int(1, 1) + pb_bytes(2, pb_bytes(7, object_graph_def)))
+    write_bundle(tmp_path / "variables" / "variables", {"_CHECKPOINTABLE_OBJECT_GRAPH": GRAPH, KERNEL_KEY: KERNEL})
+    model = open_model(tmp_path)
+    (record,) = list(model.records())
+    assert (model.format, model.keras_version) == ("savedmodel", "2.4.0")
+    assert (record.layer_class, record.argument) == ("Dense", "kernel_initializer")
+    assert record.initializer == {"class_name": "he_normal", "config": {}}
+    assert record.default_initializer == "glorot_uniform"
+    model.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # Formats initcli names but does not read
 
@@ -634,3 +652,21 @@ def test_larger_tensor_checksums_match_tensorflow(tmp_path: Path) -> None:
             assert values.tobytes() == variable.numpy().tobytes()
     finally:
         bundle.close()
+
+
+@pytest.mark.tensorflow
+def test_keras3_trackable_checkpoint(tmp_path: Path, keras) -> None:
+    """Keras 3 models are trackable too: names are `variable.path`."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3), keras.layers.BatchNormalization()])
+    prefix = tf.train.Checkpoint(model=model).write(str(tmp_path / "ckpt"))
+    saved = open_model(prefix)
+    try:
+        records = list(saved.records())
+        assert [(r.path, r.weight) for r in records] == [(v.path, v.name) for v in model.weights]
+        for record, variable in zip(records, model.weights):
+            assert record.read().tobytes() == variable.numpy().tobytes()
+    finally:
+        saved.close()

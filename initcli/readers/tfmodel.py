@@ -222,16 +222,18 @@ class _Reader:
             if entry.dtype_code not in DTYPES:
                 continue
             candidates = owners.get(index, [])
-            owner, weight = next(((o, n) for o, n in candidates if o in self.layer_metadata), (None, None))
-            if weight is None:
-                owner, weight = candidates[0] if candidates else (None, key.split("/")[-3] if "/" in key else key)
-            yield self._record(node, key, owner, weight, entry.shape, entry.dtype)
+            owner, edge = next(((o, n) for o, n in candidates if o in self.layer_metadata), (None, None))
+            if edge is None:
+                owner, edge = candidates[0] if candidates else (None, key.split("/")[-3] if "/" in key else key)
+            yield self._record(node, key, owner, edge, entry.shape, entry.dtype)
 
     def _record(
-        self, node: _Node, key: str, owner: int | None, weight: str, shape: tuple[int, ...], dtype: str
+        self, node: _Node, key: str, owner: int | None, edge: str, shape: tuple[int, ...], dtype: str
     ) -> WeightRecord:
         path = (node.full_name or key.removesuffix("/.ATTRIBUTES/VARIABLE_VALUE")).removesuffix(":0")
         components = path.split("/")
+        # The variable's own name; the attribute holding it can differ (Keras 3 Dense keeps `_kernel`).
+        weight = components[-1] if node.full_name else edge
         meta = self.layer_metadata.get(owner) if owner is not None else None
         notes: list[str] = []
         layer = components[-2] if len(components) >= 2 else components[0]
@@ -286,17 +288,11 @@ def _saved(
     except InitcliError:
         bundle.close()
         raise
-    root = metadata.get("root", {})
-    version = root.get("keras_version")
-    model_config = root.get("model_config")
+    version = metadata.get("root", {}).get("keras_version")
+    # No `config`: it is a tf_keras config, which Keras 3 cannot rebuild (so no --fresh); each
+    # record carries its layer's config.
     return SavedModel(
-        str(source),
-        kind,
-        version if isinstance(version, str) else None,
-        reader.records,
-        bundle.close,
-        notes,
-        model_config if isinstance(model_config, Mapping) and "class_name" in model_config else None,
+        str(source), kind, version if isinstance(version, str) else None, reader.records, bundle.close, notes
     )
 
 
