@@ -139,6 +139,7 @@ def write_bundle(
     *,
     overrides: dict[str, dict[str, object]] | None = None,
     num_shards: int = 1,
+    big_endian: bool = False,
     extra_entry_bytes: dict[str, bytes] | None = None,
     **table_options: int,
 ) -> None:
@@ -151,7 +152,7 @@ def write_bundle(
             raw, crc = string_tensor(value)
             fields: dict[str, object] = {"dtype": 7, "dims": []}
         else:
-            raw = value.tobytes()
+            raw = value.astype(value.dtype.newbyteorder(">" if big_endian else "<")).tobytes()
             crc = crc_bitwise(raw)
             fields = {"dtype": TF_DTYPES[value.dtype], "dims": list(value.shape)}
         fields.update({"shard": 0, "offset": len(data), "size": len(raw), "crc": masked(crc)})
@@ -168,7 +169,7 @@ def write_bundle(
             + (extra_entry_bytes or {}).get(key, b"")
         )
         entries.append((key.encode(), entry))
-    header = pb_int(1, num_shards) + pb_int(2, 0) + pb_bytes(3, pb_int(1, 1))
+    header = pb_int(1, num_shards) + pb_int(2, int(big_endian)) + pb_bytes(3, pb_int(1, 1))
     prefix.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{prefix}.index").write_bytes(table([(b"", header), *entries], **table_options))
     Path(f"{prefix}.data-00000-of-{num_shards:05d}").write_bytes(bytes(data))
@@ -252,6 +253,7 @@ def test_savedmodel_fixture_matches_tensorflow() -> None:
         "weights/ckpt.index",
         "weights/ckpt.data-00000-of-00001",
         "weights",  # a directory with a `checkpoint` state file
+        "savedmodel/variables",  # a SavedModel's variables directory
         "trackable/ckpt",
     ],
 )
@@ -300,10 +302,17 @@ def test_reading_does_not_import_tensorflow() -> None:
 def test_crafted_bundle_reads(tmp_path: Path) -> None:
     prefix = good_bundle(tmp_path)
     model = open_model(prefix)
-    records = list(model.records())
-    assert [(r.path, r.layer, r.weight, r.shape) for r in records] == [("dense/kernel", "dense", "kernel", (4, 3))]
-    assert records[0].read().tobytes() == KERNEL.tobytes()
-    model.close()
+    try:
+        records = list(model.records())
+        assert [(r.path, r.layer, r.weight, r.shape) for r in records] == [("dense/kernel", "dense", "kernel", (4, 3))]
+        assert records[0].read().tobytes() == KERNEL.tobytes()
+    finally:
+        model.close()
+
+
+def test_big_endian_bundle(tmp_path: Path) -> None:
+    (values,) = read_all(good_bundle(tmp_path, big_endian=True))
+    assert values.dtype == np.float32 and np.array_equal(values, KERNEL)
 
 
 def expect_error(path: Path, *fragments: str) -> None:
@@ -477,12 +486,14 @@ def test_metadata_from_saved_model_pb_when_keras_metadata_is_missing(tmp_path: P
     (tmp_path / "saved_model.pb").write_bytes(pb_int(1, 1) + pb_bytes(2, pb_bytes(7, object_graph_def)))
     write_bundle(tmp_path / "variables" / "variables", {"_CHECKPOINTABLE_OBJECT_GRAPH": GRAPH, KERNEL_KEY: KERNEL})
     model = open_model(tmp_path)
-    (record,) = list(model.records())
-    assert (model.format, model.keras_version) == ("savedmodel", "2.4.0")
-    assert (record.layer_class, record.argument) == ("Dense", "kernel_initializer")
-    assert record.initializer == {"class_name": "he_normal", "config": {}}
-    assert record.default_initializer == "glorot_uniform"
-    model.close()
+    try:
+        (record,) = list(model.records())
+        assert (model.format, model.keras_version) == ("savedmodel", "2.4.0")
+        assert (record.layer_class, record.argument) == ("Dense", "kernel_initializer")
+        assert record.initializer == {"class_name": "he_normal", "config": {}}
+        assert record.default_initializer == "glorot_uniform"
+    finally:
+        model.close()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -366,11 +366,14 @@ class TensorBundle:
         entry = self._checked_entry(key)
         if entry.dtype_code not in DTYPES:
             raise InitcliError(f"{self.source}: tensor {key!r} holds {entry.dtype} values, not numbers")
-        if entry.size > self.memory_budget:
-            raise InitcliError(
-                f"{self.source}: tensor {key!r} is {entry.size:,} bytes, over the {self.memory_budget:,}-byte budget"
-            )
         dtype = DTYPES[entry.dtype_code]
+        nbytes = entry.count * dtype.itemsize
+        if nbytes != entry.size:  # checked when opened; again here, as it guards the allocation below
+            raise InitcliError(f"{self.source}: tensor {key!r}: size {entry.size} disagrees with its shape")
+        if nbytes > self.memory_budget:
+            raise InitcliError(
+                f"{self.source}: tensor {key!r} is {nbytes:,} bytes, over the {self.memory_budget:,}-byte budget"
+            )
         values = np.empty(entry.count, dtype=dtype)
         raw = values.view(np.uint8)
         self._read_into(entry, raw.data)

@@ -358,6 +358,8 @@ def open_tensorflow(path: Path) -> SavedModel | None:
     if path.is_dir():
         if (path / "saved_model.pb").is_file():
             return open_saved_model_dir(path)
+        if (path / f"{path.name}.index").is_file():  # a SavedModel's `variables` directory
+            return open_tf_checkpoint(path / path.name)
         inner = _checkpoint_in_directory(path)
         return open_tf_checkpoint(inner) if inner is not None else None
     if checkpoint_prefix(path) is not None or (_DATA_SHARD.match(path.name) and path.is_file()):
