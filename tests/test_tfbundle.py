@@ -439,10 +439,30 @@ def test_cyclic_object_graph_terminates(tmp_path: Path) -> None:
     assert [values.shape for values in read_all(prefix)] == [(4, 3)]
 
 
-def test_name_based_checkpoint_refused(tmp_path: Path) -> None:
+def test_name_based_checkpoint(tmp_path: Path) -> None:
+    """TF1 Saver checkpoints: keys are variable names; optimizer slots and counters are not weights."""
     prefix = tmp_path / "ckpt"
-    write_bundle(prefix, {"dense/kernel": KERNEL})
-    expect_error(prefix, "name-based (TF1 Saver) checkpoint")
+    bias = np.ones(3, dtype=np.float64)
+    tensors = {
+        "dense/kernel": KERNEL,
+        "dense/kernel/Adam": KERNEL,
+        "dense/kernel/Adam_1": KERNEL,
+        "dense/bias": bias,
+        "beta1_power": np.float32(0.9).reshape(()),
+        "global_step": np.array(7, dtype=np.int64),
+    }
+    write_bundle(prefix, tensors)  # type: ignore[arg-type]
+    model = open_model(prefix)
+    try:
+        records = list(model.records())
+        assert [(r.path, r.layer, r.weight) for r in records] == [
+            ("dense/bias", "dense", "bias"),
+            ("dense/kernel", "dense", "kernel"),
+        ]
+        assert records[0].read().tobytes() == bias.tobytes() and records[1].read().tobytes() == KERNEL.tobytes()
+        assert any("name-based" in note for note in model.notes)
+    finally:
+        model.close()
 
 
 def test_nesting_depth_is_capped() -> None:
@@ -684,5 +704,37 @@ def test_keras3_trackable_checkpoint(tmp_path: Path, keras) -> None:
         assert [(r.path, r.weight) for r in records] == [(v.path, v.name) for v in model.weights]
         for record, variable in zip(records, model.weights):
             assert record.read().tobytes() == variable.numpy().tobytes()
+    finally:
+        saved.close()
+
+
+@pytest.mark.tensorflow
+def test_tf1_saver_checkpoint(tmp_path: Path) -> None:
+    """A name-based checkpoint written by tf.compat.v1.train.Saver, with Adam slots and a global step."""
+    import tensorflow as tf
+
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.set_random_seed(2)
+        inputs = tf.compat.v1.placeholder(tf.float32, (None, 4))
+        kernel = tf.compat.v1.get_variable(
+            "dense/kernel", (4, 3), initializer=tf.compat.v1.glorot_uniform_initializer()
+        )
+        bias = tf.compat.v1.get_variable("dense/bias", (3,), initializer=tf.compat.v1.zeros_initializer())
+        loss = tf.reduce_sum(tf.matmul(inputs, kernel) + bias)
+        step = tf.compat.v1.train.get_or_create_global_step()
+        train = tf.compat.v1.train.AdamOptimizer().minimize(loss, global_step=step)
+        saver = tf.compat.v1.train.Saver()
+        with tf.compat.v1.Session(graph=graph) as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            session.run(train, {inputs: np.ones((2, 4), np.float32)})
+            prefix = saver.save(session, str(tmp_path / "model.ckpt"))
+            expected = {"dense/bias": session.run(bias), "dense/kernel": session.run(kernel)}
+    saved = open_model(prefix)
+    try:
+        records = list(saved.records())
+        assert [r.path for r in records] == sorted(expected)
+        for record in records:
+            assert record.read().tobytes() == expected[record.path].tobytes()
     finally:
         saved.close()

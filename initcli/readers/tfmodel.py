@@ -38,6 +38,10 @@ _TF_KERAS_SLOT_NAMES = {
     ("DepthwiseConv1D", "depthwise_kernel"): "kernel",
     ("DepthwiseConv2D", "depthwise_kernel"): "kernel",
 }
+_TF1_TRAINING_STATE = re.compile(
+    r"(^|/)(global_step|beta[12]_power|Adam(_\d+)?|Momentum|RMSProp(_\d+)?|Adagrad|Adadelta(_\d+)?|Ftrl(_\d+)?"
+    r"|ExponentialMovingAverage)$"
+)
 _DATA_SHARD = re.compile(r"^(?P<prefix>.+)\.data-\d{5}-of-\d{5}$")
 
 
@@ -50,12 +54,23 @@ class _Node:
     checkpoint_key: str | None = None
 
 
+def _name_based_graph(bundle: TensorBundle) -> list[_Node]:
+    """A TF1 `tf.train.Saver` checkpoint has no object graph: its keys are the variables' names.
+
+    Optimizer slots and training counters (`dense/kernel/Adam`, `global_step`) are left out.
+    """
+    root = _Node()
+    nodes = [root]
+    for key, entry in bundle.entries.items():
+        if entry.dtype_code in DTYPES and not _TF1_TRAINING_STATE.search(key):
+            root.children.append((key, len(nodes)))
+            nodes.append(_Node(full_name=key, checkpoint_key=key))
+    return nodes
+
+
 def _object_graph(bundle: TensorBundle) -> list[_Node]:
     if OBJECT_GRAPH_KEY not in bundle.entries:
-        raise InitcliError(
-            f"{bundle.source}: a name-based (TF1 Saver) checkpoint without an object graph; initcli reads "
-            "object-based checkpoints (TF2 save_weights, tf.train.Checkpoint, SavedModel)"
-        )
+        return _name_based_graph(bundle)
     source = f"{bundle.source} ({OBJECT_GRAPH_KEY})"
     graph = parse_message(bundle.read_string(OBJECT_GRAPH_KEY), source)
     protos = graph.messages(1)
@@ -311,6 +326,8 @@ def open_tf_checkpoint(path: Path | str) -> SavedModel:
         raise InitcliError(f"{path}: no TensorFlow checkpoint there (no {path.name}.index)")
     bundle = TensorBundle(prefix)
     notes = ["TF checkpoint: weights and names only; it stores no layer configs, so initializers are unknown"]
+    if OBJECT_GRAPH_KEY not in bundle.entries:
+        notes.append("name-based TF1 checkpoint: each tensor named by its key; optimizer slots left out")
     return _saved(path, "tf-checkpoint", bundle, {}, notes)
 
 
