@@ -1,10 +1,11 @@
 """CRC-32C (Castagnoli), as TensorFlow checksums its checkpoint blocks and tensors, in numpy.
 
-A byte-at-a-time table loop in Python runs at ~10 MB/s, too slow for a 100 MB checkpoint. Here the
-data is cut into many equal lanes that numpy advances together, four bytes per step (the
-"slicing-by-4" tables), and the lanes' checksums are then merged: a CRC register is linear over
-GF(2), so crc(A || B) = shift(crc(A), len(B)) xor crc(B), where shifting by n zero bytes is a
-32x32 bit matrix applied through four 256-entry tables.
+A byte-at-a-time table loop in Python runs at ~10 MB/s, too slow for a 100 MB checkpoint. A CRC
+register is linear over GF(2): feeding n zero bytes is a 32x32 bit matrix (applied through four
+256-entry tables), and crc(A || B) = shift(crc(A), len(B)) xor crc(B). So the data's 32-bit words
+are dealt round-robin to L lanes (word i to lane i mod L), which numpy advances together one
+contiguous row of L words per step: lane = shift_L(lane) xor word. The lanes are then merged
+as L one-word pieces in stream order. About 1.3 ns per byte here (~770 MB/s).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import numpy as np
 _POLYNOMIAL = 0x82F63B78  # reflected Castagnoli polynomial
 _MASK_DELTA = 0xA282EAD8
 _SMALL = 1024  # below this many bytes, a plain Python loop is faster than numpy's per-call cost
-_MAX_LANES = 4096
-_MAX_LANE_WORDS = 1024
+_MAX_LANES = 16384  # a row of int64 lane registers stays in the L2 cache
+_MAX_ROWS = 1024  # 64 MB of data per pass
 
 
 def _byte_table() -> list[int]:
@@ -84,13 +85,30 @@ def _shift_tables(words: int) -> np.ndarray:
     return _tables_from_columns(_apply(half, _apply(half, basis)))
 
 
-def _lanes_register(words: np.ndarray, lanes: int, lane_words: int) -> int:
-    """The CRC register (from zero) of lanes·lane_words words, both powers of two."""
-    block = words.reshape(lanes, lane_words)
+def _shift(register: int, words: int) -> int:
+    """Feed `words` zero words into a scalar register (any count: one table per set bit)."""
+    value = np.array([register], dtype=np.int64)
+    power = 1
+    while words:
+        if words & 1:
+            value = _apply(_shift_tables(power), value)
+        words >>= 1
+        power *= 2
+    return int(value[0])
+
+
+def _lanes_register(rows: np.ndarray) -> int:
+    """The register (from zero) of the words of `rows` (m, L) read row by row; L a power of two."""
+    lanes = rows.shape[1]
+    table0, table1, table2, table3 = _shift_tables(lanes)
     state = np.zeros(lanes, dtype=np.int64)
-    for column in range(lane_words):
-        state = _advance_words(state, block[:, column])
-    span = lane_words
+    for row in rows:
+        state = table0[state & 0xFF] ^ table1[(state >> 8) & 0xFF] ^ table2[(state >> 16) & 0xFF] ^ table3[state >> 24]
+        state ^= row
+    # Lane j holds its words' contributions up to its own last word; one more word-shift makes
+    # each lane a one-word piece, and the pieces are merged pairwise in stream order.
+    state = _apply(_shift_tables(1), state)
+    span = 1
     while len(state) > 1:
         state = _apply(_shift_tables(span), state[0::2]) ^ state[1::2]
         span *= 2
@@ -107,13 +125,11 @@ def _register(register: int, data: memoryview) -> int:
     total = len(data)
     while total - position >= _SMALL:
         available_words = (total - position) // 4
-        lanes = min(_MAX_LANES, _power_of_two_at_most(available_words))
-        lane_words = min(_MAX_LANE_WORDS, _power_of_two_at_most(available_words // lanes))
-        count = lanes * lane_words
+        lanes = min(_MAX_LANES, _power_of_two_at_most(available_words // 4))
+        rows = min(_MAX_ROWS, available_words // lanes)
+        count = rows * lanes
         words = np.frombuffer(data[position : position + 4 * count], dtype="<u4")
-        segment = _lanes_register(words, lanes, lane_words)
-        shifted = _apply(_shift_tables(count), np.array([register], dtype=np.int64))
-        register = int(shifted[0]) ^ segment
+        register = _shift(register, count) ^ _lanes_register(words.reshape(rows, lanes))
         position += 4 * count
     table = _TABLE
     for byte in data[position:]:
