@@ -216,6 +216,16 @@ def test_crc32c_equals_bitwise_definition(size: int) -> None:
     assert crc32c(data[cut:], crc32c(data[:cut])) == crc_bitwise(data)
 
 
+def test_crc32c_in_many_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Data longer than one pass (64 MB by default) is checksummed in passes joined by register shifts."""
+    import initcli.readers.crc32c as module
+
+    monkeypatch.setattr(module, "_MAX_ROWS", 3)
+    monkeypatch.setattr(module, "_MAX_LANES", 64)
+    data = np.random.default_rng(9).integers(0, 256, 50_003, dtype=np.uint8).tobytes()
+    assert crc32c(data) == crc_bitwise(data)
+
+
 def test_mask_round_trip_and_definition() -> None:
     for value in (0, 1, 0xE3069283, 0xFFFFFFFF):
         assert mask(value) == masked(value)
