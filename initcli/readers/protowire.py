@@ -141,13 +141,21 @@ def _parse_fields(
     """Decode fields from `position` to the end of `view` (or to the end of `group`); return where it stopped."""
     end = len(view)
     while position < end:
-        key, position = read_varint(view, position, source)
+        key = view[position]
+        if key < 0x80:  # one-byte keys and values are the common case: skip the call
+            position += 1
+        else:
+            key, position = read_varint(view, position, source)
         number, wire_type = key >> 3, key & 7
         if number == 0:
             raise InitcliError(f"{source}: malformed protobuf (field number 0)")
         value: Value
         if wire_type == _VARINT:
-            value, position = read_varint(view, position, source)
+            if position < end and view[position] < 0x80:
+                value = view[position]
+                position += 1
+            else:
+                value, position = read_varint(view, position, source)
         elif wire_type == _FIXED64 or wire_type == _FIXED32:
             width = 8 if wire_type == _FIXED64 else 4
             if position + width > end:
@@ -155,7 +163,11 @@ def _parse_fields(
             value = int.from_bytes(view[position : position + width], "little")
             position += width
         elif wire_type == _LENGTH:
-            length, position = read_varint(view, position, source)
+            if position < end and view[position] < 0x80:
+                length = view[position]
+                position += 1
+            else:
+                length, position = read_varint(view, position, source)
             if length > end - position:
                 raise InitcliError(
                     f"{source}: malformed protobuf (field {number} declares {length} bytes, {end - position} remain)"
