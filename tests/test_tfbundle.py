@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from initcli.cli import cli
 from initcli.errors import InitcliError
-from initcli.readers import open_model
+from initcli.readers import open_model, snappy
 from initcli.readers.crc32c import crc32c, mask, unmask
 from initcli.readers.protowire import MAX_DEPTH, parse_message
 from initcli.readers.tfbundle import TensorBundle
@@ -86,7 +86,14 @@ def block(entries: list[tuple[bytes, bytes]]) -> bytes:
     return bytes(out) + (0).to_bytes(4, "little") + (1).to_bytes(4, "little")
 
 
+def snappy_literal(contents: bytes) -> bytes:
+    """A valid Snappy stream holding `contents` as one literal (tag 63: 4-byte length)."""
+    return varint(len(contents)) + bytes([63 << 2]) + (len(contents) - 1).to_bytes(4, "little") + contents
+
+
 def with_trailer(contents: bytes, compression: int = 0) -> bytes:
+    if compression == 1:
+        contents = snappy_literal(contents)
     typed = contents + bytes([compression])
     return typed + masked(crc_bitwise(typed)).to_bytes(4, "little")
 
@@ -94,10 +101,11 @@ def with_trailer(contents: bytes, compression: int = 0) -> bytes:
 def table(entries: list[tuple[bytes, bytes]], *, compression: int = 0, magic: int = 0xDB4775248B80FB57) -> bytes:
     data_block = block(entries)
     out = with_trailer(data_block, compression)
+    stored_size = len(out) - 5
     metaindex = block([])
     metaindex_offset = len(out)
     out += with_trailer(metaindex)
-    index = block([(b"\xff", varint(0) + varint(len(data_block)))])
+    index = block([(b"\xff", varint(0) + varint(stored_size))])
     index_offset = len(out)
     out += with_trailer(index)
     footer = varint(metaindex_offset) + varint(len(metaindex)) + varint(index_offset) + varint(len(index))
@@ -420,8 +428,43 @@ def test_length_past_buffer(tmp_path: Path) -> None:
     expect_error(prefix, "declares 1099511627776 bytes")
 
 
-def test_snappy_block_refused(tmp_path: Path) -> None:
-    expect_error(good_bundle(tmp_path, compression=1), "Snappy-compressed")
+def test_snappy_compressed_index(tmp_path: Path) -> None:
+    (values,) = read_all(good_bundle(tmp_path, compression=1))
+    assert values.tobytes() == KERNEL.tobytes()
+
+
+@pytest.mark.parametrize(
+    ("stream", "expected"),
+    [
+        # literal "abc", copy (1-byte offset) of 9 bytes from 3 back, literal "XYZ"
+        (varint(15) + b"\x08abc" + bytes([5 << 2 | 1, 3]) + b"\x08XYZ", b"abcabcabcabcXYZ"),
+        # literal "hello ", copy (2-byte offset) of 5 bytes from 6 back
+        (varint(11) + b"\x14hello " + bytes([4 << 2 | 2]) + (6).to_bytes(2, "little"), b"hello hello"),
+        # literal "ab", copy (4-byte offset) of 3 bytes from 2 back, overlapping itself
+        (varint(5) + b"\x04ab" + bytes([2 << 2 | 3]) + (2).to_bytes(4, "little"), b"ababa"),
+        # a literal with a 1-byte length (tag 60)
+        (varint(61) + bytes([60 << 2, 60]) + b"z" * 61, b"z" * 61),
+    ],
+)
+def test_snappy_format(stream: bytes, expected: bytes) -> None:
+    assert snappy.decompress(stream, limit=1 << 20, source="s") == expected
+
+
+@pytest.mark.parametrize(
+    ("stream", "message"),
+    [
+        (varint(1 << 30) + b"\x00a", "more than"),
+        (varint(8) + b"\x08abc" + bytes([5 << 2 | 1, 4]), "outside the output"),
+        (varint(8) + b"\x08abc" + bytes([5 << 2 | 1, 0]), "outside the output"),
+        (varint(4) + b"\x08abc" + bytes([5 << 2 | 1, 3]), "past its declared"),
+        (varint(9) + b"\x08abc", "declares 9"),
+        (varint(9) + b"\x1cabc", "past the block"),
+        (varint(9) + bytes([63 << 2, 1]), "truncated Snappy literal length"),
+    ],
+)
+def test_snappy_hostile(stream: bytes, message: str) -> None:
+    with pytest.raises(InitcliError, match=message):
+        snappy.decompress(stream, limit=1 << 20, source="s")
 
 
 def test_partitioned_variable_refused(tmp_path: Path) -> None:

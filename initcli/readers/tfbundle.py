@@ -2,10 +2,11 @@
 
 The `.index` file is a LevelDB-style sorted table (tensorflow/core/lib/io/table*.cc, format.cc,
 block.cc): data blocks of prefix-compressed keys with restart points, an index block pointing at
-them, each block followed by a compression byte and a masked CRC-32C, and a 48-byte footer ending
-in a magic number. Its first entry (the empty key) is a `BundleHeaderProto`; every other key names
-a tensor and holds a `BundleEntryProto` saying where its bytes lie in which `.data-0000k-of-0000N`
-shard and their CRC-32C (tensorflow/core/util/tensor_bundle/).
+them, each block followed by a compression byte (none, or Snappy in TensorFlow 1.1) and a masked
+CRC-32C, and a 48-byte footer ending in a magic number. Its first entry (the empty key) is a
+`BundleHeaderProto`; every other key names a tensor and holds a `BundleEntryProto` saying where
+its bytes lie in which `.data-0000k-of-0000N` shard and their CRC-32C
+(tensorflow/core/util/tensor_bundle/).
 
 The file is untrusted: every offset and size is checked against the file that holds it, every
 block and tensor checksum is verified, a tensor is read only when asked for and only if it fits
@@ -24,6 +25,7 @@ import ml_dtypes
 import numpy as np
 
 from initcli.errors import InitcliError
+from initcli.readers import snappy
 from initcli.readers.crc32c import crc32c, unmask
 from initcli.readers.protowire import Message, parse_message, read_varint
 
@@ -31,6 +33,7 @@ TABLE_MAGIC = 0xDB4775248B80FB57
 FOOTER_BYTES = 48
 BLOCK_TRAILER_BYTES = 5
 MAX_INDEX_BYTES = 256 * 1024 * 1024
+MAX_BLOCK_BYTES = 64 * 1024 * 1024  # uncompressed; TensorFlow writes ~256 KB blocks
 MAX_ENTRIES = 1_000_000
 MAX_SHARDS = 100_000
 MAX_RANK = 254  # TensorFlow's TensorShape limit
@@ -128,11 +131,8 @@ def _block(data: bytes, offset: int, size: int, limit: int, source: str, what: s
     if crc32c(view[offset : offset + size + 1]) != stored:
         raise InitcliError(f"{source}: {what} block checksum mismatch (corrupt index file)")
     compression = trailer[0]
-    if compression == _SNAPPY:
-        raise InitcliError(
-            f"{source}: the index is Snappy-compressed (written by TensorFlow 1.0/1.1); initcli reads "
-            "uncompressed checkpoints only: re-save the model with a newer TensorFlow"
-        )
+    if compression == _SNAPPY:  # TensorFlow 1.1 compressed its index blocks
+        return memoryview(snappy.decompress(view[offset : offset + size], limit=MAX_BLOCK_BYTES, source=source))
     if compression != _NO_COMPRESSION:
         raise InitcliError(f"{source}: {what} block has unknown compression type {compression}")
     return view[offset : offset + size]
