@@ -569,6 +569,20 @@ def test_metadata_from_saved_model_pb_when_keras_metadata_is_missing(tmp_path: P
         model.close()
 
 
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [(b"[" * 200_000, "nests too deeply"), (b'{"class_name": ', "not valid JSON"), (b"\xff\xfe", "not UTF-8")],
+)
+def test_hostile_keras_metadata(tmp_path: Path, metadata: bytes, message: str) -> None:
+    (tmp_path / "saved_model.pb").write_bytes(pb_int(1, 1))
+    node = pb_bytes(3, b"root") + pb_bytes(4, b"_tf_keras_model") + pb_bytes(5, metadata)
+    (tmp_path / "keras_metadata.pb").write_bytes(pb_bytes(1, node))
+    write_bundle(tmp_path / "variables" / "variables", {"_CHECKPOINTABLE_OBJECT_GRAPH": GRAPH, KERNEL_KEY: KERNEL})
+    result = invoke("inspect", str(tmp_path))
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ") and message in result.output, result.output
+
+
 # ---------------------------------------------------------------------------------------------
 # Formats initcli names but does not read
 

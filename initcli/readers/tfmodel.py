@@ -124,6 +124,8 @@ def _json_metadata(text: str, source: str) -> Mapping[str, Any] | None:
         value = json.loads(text)
     except json.JSONDecodeError as error:
         raise InitcliError(f"{source}: layer metadata is not valid JSON ({error})") from None
+    except RecursionError:
+        raise InitcliError(f"{source}: layer metadata nests too deeply") from None
     return value if isinstance(value, Mapping) else None
 
 
