@@ -572,6 +572,7 @@ def test_metadata_from_saved_model_pb_when_keras_metadata_is_missing(tmp_path: P
 @pytest.mark.parametrize(
     ("metadata", "message"),
     [(b"[" * 200_000, "nests too deeply"), (b'{"class_name": ', "not valid JSON"), (b"\xff\xfe", "not UTF-8")],
+    ids=["deep", "truncated", "not-utf8"],
 )
 def test_hostile_keras_metadata(tmp_path: Path, metadata: bytes, message: str) -> None:
     (tmp_path / "saved_model.pb").write_bytes(pb_int(1, 1))
