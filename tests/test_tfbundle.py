@@ -518,6 +518,19 @@ def test_name_based_checkpoint(tmp_path: Path) -> None:
         model.close()
 
 
+def test_prefix_compressed_key_bomb(tmp_path: Path) -> None:
+    """Entries that each share a long prefix would rebuild gigabytes of keys from a small block."""
+    long_key = b"k" * 60_000
+    contents = varint(0) + varint(len(long_key)) + varint(0) + long_key
+    contents += b"".join(varint(60_000) + varint(1) + varint(0) + bytes([i % 256]) for i in range(2_000))
+    contents += (0).to_bytes(4, "little") + (1).to_bytes(4, "little")
+    index = block([(b"\xff", varint(0) + varint(len(contents)))])
+    data = with_trailer(contents) + with_trailer(index)
+    footer = (varint(0) + varint(0) + varint(len(contents) + 5) + varint(len(index))).ljust(40, b"\0")
+    Path(tmp_path / "ckpt.index").write_bytes(data + footer + (0xDB4775248B80FB57).to_bytes(8, "little"))
+    expect_error(tmp_path / "ckpt", "keys add up to more than")
+
+
 def test_nesting_depth_is_capped() -> None:
     groups = b"".join(varint(1 << 3 | 3) for _ in range(MAX_DEPTH + 2))
     with pytest.raises(InitcliError, match="nested deeper"):

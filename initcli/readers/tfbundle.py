@@ -35,6 +35,8 @@ BLOCK_TRAILER_BYTES = 5
 MAX_INDEX_BYTES = 256 * 1024 * 1024
 MAX_BLOCK_BYTES = 64 * 1024 * 1024  # uncompressed; TensorFlow writes ~256 KB blocks
 MAX_ENTRIES = 1_000_000
+MAX_KEY_BYTES = 64 * 1024  # tensor names; prefix compression could otherwise rebuild huge keys cheaply
+MAX_TOTAL_KEY_BYTES = 64 * 1024 * 1024
 MAX_SHARDS = 100_000
 MAX_RANK = 254  # TensorFlow's TensorShape limit
 MAX_STRING_BYTES = 256 * 1024 * 1024
@@ -138,8 +140,14 @@ def _block(data: bytes, offset: int, size: int, limit: int, source: str, what: s
     return view[offset : offset + size]
 
 
-def _block_entries(block: memoryview, source: str) -> list[tuple[bytes, memoryview]]:
-    """Decode a block's (key, value) pairs: prefix-compressed keys, then restart offsets and their count."""
+def _block_entries(
+    block: memoryview, source: str, key_budget: int = MAX_TOTAL_KEY_BYTES
+) -> list[tuple[bytes, memoryview]]:
+    """Decode a block's (key, value) pairs: prefix-compressed keys, then restart offsets and their count.
+
+    Raises:
+        InitcliError: malformed entries, or keys adding up to more than `key_budget` bytes.
+    """
     size = len(block)
     if size < 4:
         raise InitcliError(f"{source}: malformed table block ({size} bytes)")
@@ -156,6 +164,11 @@ def _block_entries(block: memoryview, source: str) -> list[tuple[bytes, memoryvi
         value_length, position = read_varint(block, position, source)
         if shared > len(key) or unshared + value_length > limit - position:
             raise InitcliError(f"{source}: malformed table entry (bad key or value length)")
+        if shared + unshared > MAX_KEY_BYTES:
+            raise InitcliError(f"{source}: a table key of {shared + unshared:,} bytes, longer than any tensor name")
+        key_budget -= shared + unshared
+        if key_budget < 0:
+            raise InitcliError(f"{source}: table keys add up to more than {MAX_TOTAL_KEY_BYTES:,} bytes")
         key = key[:shared] + bytes(block[position : position + unshared])
         position += unshared
         entries.append((key, block[position : position + value_length]))
@@ -191,11 +204,15 @@ def read_table(data: bytes, source: str) -> list[tuple[bytes, memoryview]]:
     table_end = len(data) - FOOTER_BYTES
     index = _block(data, index_offset, index_size, table_end, source, "index")
     entries: list[tuple[bytes, memoryview]] = []
+    key_bytes = 0
     for _, handle in _block_entries(index, source):
         offset, size = _block_handle(handle, source)
-        entries.extend(_block_entries(_block(data, offset, size, table_end, source, "data"), source))
+        contents = _block(data, offset, size, table_end, source, "data")
+        block_entries = _block_entries(contents, source, MAX_TOTAL_KEY_BYTES - key_bytes)
+        entries.extend(block_entries)
+        key_bytes += sum(len(key) for key, _ in block_entries)
         if len(entries) > MAX_ENTRIES:
-            raise InitcliError(f"{source}: more than {MAX_ENTRIES} table entries")
+            raise InitcliError(f"{source}: more than {MAX_ENTRIES:,} table entries")
     for (previous, _), (key, _) in zip(entries, entries[1:]):
         if key <= previous:
             raise InitcliError(f"{source}: table keys out of order (corrupt index file)")

@@ -92,17 +92,24 @@ def _object_graph(bundle: TensorBundle) -> list[_Node]:
     return nodes
 
 
-def _walk(nodes: list[_Node], path: str) -> int | None:
-    """The node at a dotted object path (`root.layer_with_weights-0.cell`), if the graph has it."""
+def _walk(nodes: list[_Node], path: str, edges: dict[int, dict[str, int]]) -> int | None:
+    """The node at a dotted object path (`root.layer_with_weights-0.cell`), if the graph has it.
+
+    `edges` caches each visited node's children by name (the first edge of a name wins).
+    """
     parts = path.split(".")
     if parts[0] != "root":
         return None
     current = 0
     for part in parts[1:]:
-        current_children = nodes[current].children
-        current = next((child for name, child in current_children if name == part), -1)
-        if current < 0:
+        if current not in edges:
+            edges[current] = {}
+            for name, child in nodes[current].children:
+                edges[current].setdefault(name, child)
+        found = edges[current].get(part)
+        if found is None:
             return None
+        current = found
     return current
 
 
@@ -223,8 +230,9 @@ class _Reader:
         self.bundle = bundle
         self.nodes = _object_graph(bundle)
         self.layer_metadata: dict[int, Mapping[str, Any]] = {}
+        edges: dict[int, dict[str, int]] = {}
         for path, value in metadata.items():
-            node = _walk(self.nodes, path)
+            node = _walk(self.nodes, path, edges)
             if node is not None:
                 self.layer_metadata[node] = value
 
