@@ -531,6 +531,16 @@ def test_prefix_compressed_key_bomb(tmp_path: Path) -> None:
     expect_error(tmp_path / "ckpt", "keys add up to more than")
 
 
+def test_index_pointing_at_one_block_many_times(tmp_path: Path) -> None:
+    contents = block([(b"", b"")])
+    handles = [(i.to_bytes(4, "big"), varint(0) + varint(len(contents))) for i in range(50_000)]
+    index = block(handles)
+    data = with_trailer(contents) + with_trailer(index)
+    footer = (varint(0) + varint(0) + varint(len(contents) + 5) + varint(len(index))).ljust(40, b"\0")
+    Path(tmp_path / "ckpt.index").write_bytes(data + footer + (0xDB4775248B80FB57).to_bytes(8, "little"))
+    expect_error(tmp_path / "ckpt", "overlapping data blocks")
+
+
 def test_nesting_depth_is_capped() -> None:
     groups = b"".join(varint(1 << 3 | 3) for _ in range(MAX_DEPTH + 2))
     with pytest.raises(InitcliError, match="nested deeper"):

@@ -205,8 +205,12 @@ def read_table(data: bytes, source: str) -> list[tuple[bytes, memoryview]]:
     index = _block(data, index_offset, index_size, table_end, source, "index")
     entries: list[tuple[bytes, memoryview]] = []
     key_bytes = 0
+    block_end = 0
     for _, handle in _block_entries(index, source):
         offset, size = _block_handle(handle, source)
+        if offset < block_end:  # blocks follow one another: no block is read twice
+            raise InitcliError(f"{source}: index points at overlapping data blocks (corrupt index file)")
+        block_end = offset + size + BLOCK_TRAILER_BYTES
         contents = _block(data, offset, size, table_end, source, "data")
         block_entries = _block_entries(contents, source, MAX_TOTAL_KEY_BYTES - key_bytes)
         entries.extend(block_entries)
