@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import deque
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -158,9 +159,9 @@ def saved_model_metadata(path: Path) -> dict[str, Mapping[str, Any]]:
         return {}
     objects = graph.messages(1)
     paths = {0: "root"}
-    queue = [0]
+    queue = deque([0])
     while queue:
-        current = queue.pop(0)
+        current = queue.popleft()
         for reference in objects[current].messages(1):
             child = reference.integer(1)
             if 0 <= child < len(objects) and child not in paths:
