@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections import deque
 import zipfile
+from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
