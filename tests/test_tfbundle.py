@@ -9,6 +9,7 @@ here. Hostile bundles are built here byte by byte, with this file's own protobuf
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import subprocess
@@ -660,7 +661,35 @@ ARGUMENTS = {
     "embeddings": "embeddings_initializer",
     "depthwise_kernel": "depthwise_initializer",
     "pointwise_kernel": "pointwise_initializer",
+    "alpha": "alpha_initializer",
 }
+
+
+def build_more_layers():
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(4)
+    layers = tf_keras.layers
+    frames = layers.Input((3, 6, 6, 2))
+    x = layers.ConvLSTM2D(2, 3, padding="same", return_sequences=True, recurrent_initializer="he_normal")(frames)
+    x = layers.Conv3D(3, 2, kernel_initializer="lecun_normal")(x)
+    x = layers.PReLU(alpha_initializer=tf_keras.initializers.Constant(0.25))(x)
+    x = layers.Reshape((2, 75))(x)
+    x = layers.SimpleRNN(4, return_sequences=True, kernel_initializer="variance_scaling")(x)
+    x = layers.GRU(3, reset_after=False, return_sequences=True)(x)
+    x = layers.EinsumDense("abc,cd->abd", output_shape=(None, 5), bias_axes="d")(x)
+    x = layers.Conv1DTranspose(2, 2, kernel_initializer="truncated_normal")(x)
+    x = layers.GroupNormalization(groups=2)(x)
+    model = tf_keras.Model(frames, x)
+    model.compile("sgd", "mse")
+    return model
+
+
+def build_mobilenet():
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(5)
+    return tf_keras.applications.MobileNetV2(weights=None, alpha=0.35, input_shape=(96, 96, 3), classes=10)
 
 
 def build_tf_keras_model():
@@ -691,6 +720,10 @@ def build_tf_keras_model():
     return model
 
 
+def normalized(identifier: object) -> str:
+    return str(identifier).replace("_", "").lower()
+
+
 def owners(model) -> dict[str, object]:
     found = {}
     for layer in model._flatten_layers(include_self=False, recursive=True):
@@ -716,11 +749,29 @@ def by_full_name(prefix: str) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.tensorflow
-@pytest.mark.parametrize("kind", ["savedmodel", "save_weights", "checkpoint"])
-def test_tf_keras_model_bit_equal(tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize(
+    ("build", "kind"),
+    [
+        (build_tf_keras_model, "savedmodel"),
+        (build_tf_keras_model, "save_weights"),
+        (build_tf_keras_model, "checkpoint"),
+        (build_more_layers, "savedmodel"),
+        (build_more_layers, "checkpoint"),
+        (build_mobilenet, "savedmodel"),
+    ],
+    ids=[
+        "mixed-savedmodel",
+        "mixed-save_weights",
+        "mixed-checkpoint",
+        "more-savedmodel",
+        "more-checkpoint",
+        "mobilenet",
+    ],
+)
+def test_tf_keras_model_bit_equal(tmp_path: Path, build, kind: str) -> None:
     import tensorflow as tf
 
-    model = build_tf_keras_model()
+    model = build()
     if kind == "savedmodel":
         model.save(tmp_path / "model")
         path, prefix = tmp_path / "model", str(tmp_path / "model" / "variables" / "variables")
@@ -728,7 +779,8 @@ def test_tf_keras_model_bit_equal(tmp_path: Path, kind: str) -> None:
         model.save_weights(str(tmp_path / "ckpt"))
         path, prefix = tmp_path / "ckpt", str(tmp_path / "ckpt")
     else:
-        prefix = tf.train.Checkpoint(model=model, optimizer=model.optimizer).write(str(tmp_path / "ckpt"))
+        trackables = {"model": model, **({"optimizer": model.optimizer} if model.optimizer else {})}
+        prefix = tf.train.Checkpoint(**trackables).write(str(tmp_path / "ckpt"))
         path = Path(prefix)
     tensorflow_values = by_full_name(prefix)
     live = {v.name.removesuffix(":0"): v for v in model.weights}
@@ -752,6 +804,8 @@ def test_tf_keras_model_bit_equal(tmp_path: Path, kind: str) -> None:
             assert record.layer_class == type(layer).__name__
             assert record.argument == ARGUMENTS[record.weight]
             configured = layer.get_config()[record.argument]
+            signature_default = inspect.signature(type(layer).__init__).parameters[record.argument].default
+            assert normalized(record.default_initializer) == normalized(signature_default), record.path
             assert record.initializer is not None
             assert (record.initializer["class_name"], record.initializer["config"]) == (
                 configured["class_name"],

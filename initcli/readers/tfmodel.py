@@ -39,6 +39,8 @@ _TF_KERAS_SLOT_NAMES = {
     ("DepthwiseConv1D", "depthwise_kernel"): "kernel",
     ("DepthwiseConv2D", "depthwise_kernel"): "kernel",
 }
+# Cells whose defaults are those of the layer that builds them.
+_CELL_DEFAULTS = {"ConvLSTMCell": "ConvLSTM2D"}
 _TF1_TRAINING_STATE = re.compile(
     r"(^|/)(global_step|beta[12]_power|Adam(_\d+)?|Momentum|RMSProp(_\d+)?|Adagrad|Adadelta(_\d+)?|Ftrl(_\d+)?"
     r"|ExponentialMovingAverage)$"
@@ -267,7 +269,7 @@ class _Reader:
         settings: dict[str, Any] = {}
         config: Mapping[str, Any] = {}
         if meta is None:
-            notes.append("no layer config in the file (a TF checkpoint): initializer unknown")
+            notes.append("no layer config for this variable in the file: initializer unknown")
         else:
             layer = str(meta.get("name", layer))
             class_name = _layer_class(meta.get("class_name"))
@@ -282,7 +284,8 @@ class _Reader:
             else:
                 argument = slot.argument
                 initializer = _initializer(config, argument)
-                default = DEFAULTS.get(class_name or "", {}).get(argument) if argument else None
+                defaults = DEFAULTS.get(class_name or "") or DEFAULTS.get(_CELL_DEFAULTS.get(class_name or "", ""), {})
+                default = defaults.get(argument) if argument else None
                 if slot.note:
                     notes.append(slot.note)
                 if slot.fan_caveat:
