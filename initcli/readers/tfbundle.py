@@ -277,6 +277,7 @@ class TensorBundle:
         self.memory_budget = memory_budget
         self.source = str(index_path(prefix))
         self._files: dict[int, io.BufferedReader] = {}
+        self._closed = False
         data = self._read_index()
         pairs = read_table(data, self.source)
         if not pairs or pairs[0][0] != b"":
@@ -350,6 +351,8 @@ class TensorBundle:
             )
 
     def _file(self, shard: int) -> io.BufferedReader:
+        if self._closed:
+            raise InitcliError(f"{self.source}: read after the checkpoint was closed")
         if shard not in self._files:
             path = shard_path(self.prefix, shard, self.num_shards)
             try:
@@ -432,6 +435,7 @@ class TensorBundle:
             raise InitcliError(f"{path}: tensor {entry.key!r}: checksum mismatch (corrupt data file)")
 
     def close(self) -> None:
+        self._closed = True
         for handle in self._files.values():
             handle.close()
         self._files.clear()
