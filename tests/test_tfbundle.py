@@ -565,6 +565,14 @@ def test_corrupt_file_on_the_command_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
+def test_data_shard_without_index(tmp_path: Path) -> None:
+    prefix = good_bundle(tmp_path)
+    Path(f"{prefix}.index").unlink()
+    result = invoke("inspect", f"{prefix}.data-00000-of-00001")
+    assert result.exit_code == 1
+    assert "no ckpt.index beside it" in result.output, result.output
+
+
 def test_savedmodel_without_variables(tmp_path: Path) -> None:
     (tmp_path / "saved_model.pb").write_bytes(pb_int(1, 1))
     result = invoke("inspect", str(tmp_path))

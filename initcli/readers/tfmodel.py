@@ -26,7 +26,7 @@ from initcli.errors import InitcliError
 from initcli.layers import DEFAULTS, LAYER_ALIASES, LAYER_SLOTS, SETTINGS, WeightSlot
 from initcli.readers.protowire import parse_message
 from initcli.readers.records import SavedModel, WeightRecord
-from initcli.readers.tfbundle import DTYPES, TensorBundle, checkpoint_prefix
+from initcli.readers.tfbundle import DTYPES, TensorBundle, checkpoint_prefix, index_path
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 MAX_METADATA_BYTES = 256 * 1024 * 1024
@@ -336,8 +336,9 @@ def open_tf_checkpoint(path: Path | str) -> SavedModel:
     if prefix is None:
         match = _DATA_SHARD.match(path.name)
         prefix = path.with_name(match["prefix"]) if match else None
-    if prefix is None or not (prefix.with_name(prefix.name + ".index")).is_file():
-        raise InitcliError(f"{path}: no TensorFlow checkpoint there (no {path.name}.index)")
+    if prefix is None or not index_path(prefix).is_file():
+        expected = index_path(prefix if prefix is not None else path).name
+        raise InitcliError(f"{path}: no TensorFlow checkpoint there (no {expected} beside it)")
     bundle = TensorBundle(prefix)
     notes = ["TF checkpoint: weights and names only; it stores no layer configs, so initializers are unknown"]
     if OBJECT_GRAPH_KEY not in bundle.entries:
