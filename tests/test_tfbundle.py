@@ -17,6 +17,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -288,6 +289,14 @@ def test_checkpoint_fixtures_match_tensorflow(relative: str) -> None:
             assert record.initializer is None and record.layer_class is None
     finally:
         model.close()
+
+
+@pytest.mark.parametrize("relative", ["savedmodel", "weights/ckpt"])
+def test_inspect_json_follows_the_schema(relative: str) -> None:
+    result = invoke("inspect", str(FIXTURES / relative), "--format", "json")
+    assert result.exit_code == 0, result.output
+    schema = json.loads((ROOT / "schemas" / "output.schema.json").read_text())
+    jsonschema.validate(json.loads(result.stdout), {**schema, "$ref": "#/$defs/inspect_output"})
 
 
 def test_inspect_savedmodel_directory_json() -> None:
