@@ -1,33 +1,36 @@
-"""Theory next to sample: the record every command reports for one tensor."""
+"""Theory next to sample: the record every command reports for one tensor, and the verdicts.
+
+`assess` streams a tensor once through the statistics and the family's comparator. Verdicts are
+given afterwards, by `judge`, to all the tensors of one run together, so that the statistical
+ones are corrected for how many weights were tested (see `initcli.significance`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from initcli.stats import (
-    DEFAULT_ALPHA,
-    Checks,
-    SampleStats,
-    StatsAccumulator,
-    compute_checks,
-    exact_error,
-    verdict,
-)
+from initcli.comparisons import Comparator, Comparison
+from initcli.significance import DEFAULT_ALPHA, holm_adjusted, verdict_for_pvalue
+from initcli.stats import SampleStats, StatsAccumulator
 from initcli.theory import Theory
+from initcli.types import Verdict
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Assessment:
-    """A tensor's statistics, checked against what its initializer should produce."""
+    """A tensor's statistics, compared with what its initializer should produce.
+
+    `verdict` is "n/a" until `judge` has seen every tensor of the run.
+    """
 
     theory: Theory | None
     sample: SampleStats
-    checks: Checks
-    verdict: str
+    checks: Comparison
+    verdict: Verdict = "n/a"
     ks_sample: np.ndarray
 
     def to_dict(self) -> dict[str, Any]:
@@ -38,38 +41,60 @@ class Assessment:
             "verdict": self.verdict,
         }
 
+    @property
+    def tested(self) -> bool:
+        """Whether the values were compared with a theory at all (a statistical or an exact test)."""
+        return self.checks.pvalue is not None or self.checks.decisive_test is not None
+
 
 def assess(
-    chunks: Iterable[np.ndarray],
-    total: int,
-    theory: Theory | None,
-    dtype: str,
-    expected: np.ndarray | None = None,
-    whole: np.ndarray | None = None,
-    alpha: float = DEFAULT_ALPHA,
+    chunks: Iterable[np.ndarray], total: int, theory: Theory | None, comparator: Comparator | None
 ) -> Assessment:
-    """Stream `chunks` (the flattened tensor, `total` elements) and judge them against `theory`.
-
-    Args:
-        chunks: pieces of the flattened tensor, in order.
-        total: number of elements.
-        theory: what the initializer should produce, or None when unknown.
-        dtype: the tensor's dtype name (quantization and rounding tolerances depend on it).
-        expected: exact values for deterministic initializers (constant, identity).
-        whole: the whole tensor, for checks that need it (orthogonality).
-        alpha: false-alarm rate of the `inconsistent` verdict.
-    """
+    """Stream `chunks` (the flattened tensor, `total` elements) through statistics and comparator."""
     accumulator = StatsAccumulator(total)
+    position = 0
     for chunk in chunks:
         accumulator.update(chunk)
+        if comparator is not None:
+            comparator.update(chunk, position)
+        position += chunk.size
     stats = accumulator.result()
     ks_sample = accumulator.ks_sample()
-    checks = compute_checks(stats, theory, ks_sample, alpha, dtype)
-    if theory is not None and whole is not None:
-        error = exact_error(whole, theory, expected)
-        if error is not None:
-            checks = Checks(**{**checks.to_dict(), "max_abs_error": error})
-    return Assessment(theory, stats, checks, verdict(stats, theory, checks, dtype, alpha), ks_sample)
+    checks = Comparison() if comparator is None or theory is None else comparator.finish(stats, ks_sample)
+    return Assessment(theory=theory, sample=stats, checks=checks, ks_sample=ks_sample)
+
+
+def _exact_verdict(assessment: Assessment) -> Verdict | None:
+    """The verdict that needs no multiplicity correction, or None for a statistical one."""
+    if assessment.theory is None or assessment.sample.count == 0:
+        return "n/a"
+    if assessment.sample.nonfinite:
+        return "inconsistent"
+    passed = assessment.checks.exact_passed
+    if passed is not None:
+        return "consistent" if passed else "inconsistent"
+    if assessment.checks.pvalue is None:
+        return "n/a"
+    return None
+
+
+def judge(assessments: Sequence[Assessment], alpha: float = DEFAULT_ALPHA) -> list[Assessment]:
+    """Verdicts for the tensors of one run, statistical ones corrected together (Holm).
+
+    Non-finite values are inconsistent; exact comparisons pass within their rounding tolerance;
+    a random tensor is inconsistent when its Holm-adjusted p-value is below `alpha`, suspicious
+    below 0.05.
+    """
+    verdicts = [_exact_verdict(a) for a in assessments]
+    statistical = [i for i, verdict in enumerate(verdicts) if verdict is None]
+    adjusted = holm_adjusted([assessments[i].checks.pvalue or 0.0 for i in statistical])
+    judged = [replace(a, verdict=v) if v is not None else a for a, v in zip(assessments, verdicts)]
+    for index, pvalue in zip(statistical, adjusted):
+        assessment = assessments[index]
+        judged[index] = replace(
+            assessment, checks=assessment.checks.adjusted(pvalue), verdict=verdict_for_pvalue(pvalue, alpha)
+        )
+    return judged
 
 
 FLAT_COLUMNS = (
@@ -91,6 +116,8 @@ FLAT_COLUMNS = (
     "std_ratio",
     "ks_statistic",
     "ks_pvalue",
+    "pvalue",
+    "decisive_test",
     "verdict",
 )
 
@@ -119,5 +146,7 @@ def flat_fields(assessment: Assessment) -> dict[str, Any]:
         "std_ratio": checks.std_ratio,
         "ks_statistic": checks.ks_statistic,
         "ks_pvalue": checks.ks_pvalue,
+        "pvalue": checks.adjusted_pvalue,
+        "decisive_test": checks.decisive_test,
         "verdict": assessment.verdict,
     }

@@ -1,125 +1,37 @@
-"""The catalogue of Keras 3 built-in initializers, and resolving names and configs against it.
+"""Resolving initializer names and configs into validated specs, and the one door to their family.
 
 An `InitializerSpec` is what a user or a saved model asked for: a canonical Keras class name and
 a complete config (every parameter present, defaults filled in). Resolving checks parameters the
-way Keras's constructors check them and raises `BadInputError` with Keras's reason.
+way Keras's constructors check them and raises `BadInputError` with Keras's reason. Everything
+that depends on which initializer it is lives on its family (`initcli.families`): `spec.family`.
 """
 
 from __future__ import annotations
 
 import difflib
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from initcli.errors import BadInputError
+from initcli.families import KINDS, Family, InitializerKind, family_of
 
-_VS_AXES = {"seed": None, "input_axes": None, "output_axes": None}
-
-
-@dataclass(frozen=True)
-class InitializerKind:
-    """One Keras initializer class.
-
-    Attributes:
-        class_name: Keras's class name, e.g. "GlorotUniform".
-        aliases: other names `keras.initializers.get` (or common usage) accepts.
-        defaults: every constructor parameter with its Keras default.
-        formula: a one-line description of the distribution.
-        variance_scaling: for the VarianceScaling presets (Glorot, Lecun, He), their fixed
-            (scale, mode, distribution).
-    """
-
-    class_name: str
-    aliases: tuple[str, ...]
-    defaults: Mapping[str, Any]
-    formula: str
-    variance_scaling: tuple[float, str, str] | None = None
-
-    @property
-    def snake_name(self) -> str:
-        return "".join("_" + c.lower() if c.isupper() else c for c in self.class_name).lstrip("_")
-
-
-def _preset(
-    class_name: str, scale: float, mode: str, distribution: str, aliases: tuple[str, ...], formula: str
-) -> InitializerKind:
-    return InitializerKind(class_name, aliases, dict(_VS_AXES), formula, (scale, mode, distribution))
-
-
-KINDS: tuple[InitializerKind, ...] = (
-    InitializerKind("RandomNormal", ("normal",), {"mean": 0.0, "stddev": 0.05, "seed": None}, "N(mean, stddev)"),
-    InitializerKind(
-        "TruncatedNormal",
-        (),
-        {"mean": 0.0, "stddev": 0.05, "seed": None},
-        "N(mean, stddev) redrawn outside mean ± 2·stddev; actual std = 0.8796·stddev",
-    ),
-    InitializerKind(
-        "RandomUniform", ("uniform",), {"minval": -0.05, "maxval": 0.05, "seed": None}, "U[minval, maxval)"
-    ),
-    InitializerKind(
-        "VarianceScaling",
-        (),
-        {"scale": 1.0, "mode": "fan_in", "distribution": "truncated_normal", **_VS_AXES},
-        "s = scale / max(1, n), n = fan_in | fan_out | (fan_in + fan_out)/2; "
-        "truncated_normal: std sqrt(s) (underlying stddev sqrt(s)/0.8796); "
-        "untruncated_normal: N(0, sqrt(s)); uniform: U(±sqrt(3s))",
-    ),
-    _preset(
-        "GlorotUniform",
-        1.0,
-        "fan_avg",
-        "uniform",
-        ("xavier_uniform",),
-        "U(±limit), limit = sqrt(6 / (fan_in + fan_out))",
-    ),
-    _preset(
-        "GlorotNormal",
-        1.0,
-        "fan_avg",
-        "truncated_normal",
-        ("xavier_normal",),
-        "truncated N, std = sqrt(2 / (fan_in + fan_out))",
-    ),
-    _preset("LecunUniform", 1.0, "fan_in", "uniform", (), "U(±limit), limit = sqrt(3 / fan_in)"),
-    _preset("LecunNormal", 1.0, "fan_in", "truncated_normal", (), "truncated N, std = sqrt(1 / fan_in)"),
-    _preset("HeUniform", 2.0, "fan_in", "uniform", ("kaiming_uniform",), "U(±limit), limit = sqrt(6 / fan_in)"),
-    _preset("HeNormal", 2.0, "fan_in", "truncated_normal", ("kaiming_normal",), "truncated N, std = sqrt(2 / fan_in)"),
-    InitializerKind(
-        "Orthogonal",
-        ("OrthogonalInitializer",),
-        {"gain": 1.0, "seed": None},
-        "gain · Q of the QR of a standard normal (prod(shape[:-1]), shape[-1]) matrix; "
-        "element RMS = gain / sqrt(max(rows, cols))",
-    ),
-    InitializerKind("Identity", ("IdentityInitializer",), {"gain": 1.0}, "gain · eye(rows, cols); 2-D shapes only"),
-    InitializerKind("Constant", (), {"value": 0.0}, "every element = value"),
-    InitializerKind("Zeros", ("zero",), {}, "every element = 0"),
-    InitializerKind("Ones", ("one",), {}, "every element = 1"),
-)
-
-_DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
-_MODES = ("fan_in", "fan_out", "fan_avg")
+if TYPE_CHECKING:
+    from initcli.theory import Theory
 
 
 def _normalize(name: str) -> str:
     return name.replace("_", "").replace("-", "").lower()
 
 
-_BY_NAME: dict[str, InitializerKind] = {}
-for _kind in KINDS:
-    for _name in (_kind.class_name, _kind.snake_name, *_kind.aliases):
-        _BY_NAME[_normalize(_name)] = _kind
+_BY_NAME: dict[str, InitializerKind] = {
+    _normalize(name): kind for kind in KINDS for name in (kind.class_name, kind.snake_name, *kind.aliases)
+}
 
 
 def all_names() -> list[str]:
     """Every accepted spelling (snake names, class names and aliases), for suggestions."""
-    names = []
-    for kind in KINDS:
-        names += [kind.snake_name, kind.class_name, *kind.aliases]
-    return names
+    return [name for kind in KINDS for name in (kind.snake_name, kind.class_name, *kind.aliases)]
 
 
 def find_kind(name: str) -> InitializerKind:
@@ -147,6 +59,10 @@ class InitializerSpec:
     def kind(self) -> InitializerKind:
         return find_kind(self.class_name)
 
+    @property
+    def family(self) -> Family:
+        return family_of(self.class_name)
+
     def to_dict(self) -> dict[str, Any]:
         """The Keras serialization form `{"class_name", "config"}`."""
         return {"class_name": self.class_name, "config": dict(self.config)}
@@ -156,13 +72,21 @@ class InitializerSpec:
         """The integer seed, also when the config holds a serialized SeedGenerator."""
         return seed_from_config(self.config.get("seed"))
 
-    def variance_scaling(self) -> tuple[float, str, str] | None:
-        """(scale, mode, distribution) for VarianceScaling and its presets, else None."""
-        if self.kind.variance_scaling is not None:
-            return self.kind.variance_scaling
-        if self.class_name == "VarianceScaling":
-            return (float(self.config["scale"]), self.config["mode"], self.config["distribution"])
-        return None
+    def with_fan_axes(self, fan_axes: tuple[list[int], list[int]] | None) -> InitializerSpec:
+        """The spec with the fan axes EinsumDense derives, where the family uses fans and none are set."""
+        if fan_axes is None or not self.family.uses_fans:
+            return self
+        if self.config.get("input_axes") is not None and self.config.get("output_axes") is not None:
+            return self
+        return InitializerSpec(self.class_name, {**self.config, "input_axes": fan_axes[0], "output_axes": fan_axes[1]})
+
+    def check_request(self, shape: tuple[int, ...], dtype: str = "float32") -> None:
+        """Raise BadInputError, with Keras's reason, when the initializer cannot fill this tensor."""
+        self.family.check_request(self, shape, dtype)
+
+    def theory(self, shape: tuple[int, ...], dtype: str = "float32") -> Theory:
+        """What the initializer produces at `shape` in `dtype` (after `check_request`)."""
+        return self.family.theory(self, shape, dtype)
 
 
 def seed_from_config(seed: Any) -> int | None:
@@ -172,30 +96,12 @@ def seed_from_config(seed: Any) -> int | None:
     if isinstance(seed, int):
         return seed
     if isinstance(seed, Mapping) and seed.get("class_name") == "SeedGenerator":
-        inner = seed.get("config", {}).get("seed")
-        return inner if isinstance(inner, int) else None
+        inner = (seed.get("config") or {}).get("seed") if isinstance(seed.get("config"), Mapping) else None
+        return inner if isinstance(inner, int) and not isinstance(inner, bool) else None
     raise BadInputError(
         "`seed` argument should be an instance of `keras.random.SeedGenerator()` or an integer. "
         f"Received: seed={seed!r}"
     )
-
-
-def _as_float(name: str, value: Any, initializer: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise BadInputError(f"Argument `{name}` of {initializer} must be a number. Received: {name}={value!r}")
-    if not math.isfinite(value):
-        raise BadInputError(f"Argument `{name}` of {initializer} must be finite. Received: {name}={value!r}")
-    return float(value)
-
-
-def _as_axes(name: str, value: Any, initializer: str) -> list[int] | None:
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return [value]
-    if isinstance(value, (list, tuple)) and all(isinstance(a, int) and not isinstance(a, bool) for a in value):
-        return list(value)
-    raise BadInputError(f"Argument `{name}` of {initializer} must be a list of ints. Received: {name}={value!r}")
 
 
 def resolve(identifier: str | Mapping[str, Any], **overrides: Any) -> InitializerSpec:
@@ -213,7 +119,12 @@ def resolve(identifier: str | Mapping[str, Any], **overrides: Any) -> Initialize
         if "class_name" not in identifier:
             raise BadInputError(f"An initializer dict needs a `class_name`. Received: {dict(identifier)!r}")
         kind = find_kind(str(identifier["class_name"]))
-        given = dict(identifier.get("config") or {})
+        given_config = identifier.get("config") or {}
+        if not isinstance(given_config, Mapping):
+            raise BadInputError(f"An initializer's `config` must be a mapping. Received: {given_config!r}")
+        given = dict(given_config)
+        # Keras 2 / tf.keras configs carry the dtype the initializer was created for; Keras 3 has none.
+        given.pop("dtype", None)
     elif isinstance(identifier, str):
         kind = find_kind(identifier)
         given = {}
@@ -227,49 +138,12 @@ def resolve(identifier: str | Mapping[str, Any], **overrides: Any) -> Initialize
             f"{kind.class_name} does not take {', '.join(f'`{p}`' for p in unknown)} (it takes {accepted})."
         )
     config = {**kind.defaults, **given}
-    name = kind.class_name
-    for key in ("mean", "stddev", "minval", "maxval", "gain", "value", "scale"):
-        if key in config:
-            config[key] = _as_float(key, config[key], name)
-    for key in ("input_axes", "output_axes"):
-        if key in config:
-            config[key] = _as_axes(key, config[key], name)
     if "seed" in config:
         seed_from_config(config["seed"])
-    if name == "VarianceScaling":
-        if config["scale"] <= 0.0:
-            raise BadInputError(f"Argument `scale` must be positive float. Received: scale={config['scale']:g}")
-        if config["mode"] not in _MODES:
-            raise BadInputError(f"Invalid `mode` argument: {config['mode']}. Please use one of {', '.join(_MODES)}")
-        distribution = str(config["distribution"]).lower()
-        if distribution == "normal":
-            distribution = "truncated_normal"
-        if distribution not in _DISTRIBUTIONS:
-            raise BadInputError(
-                f"Invalid `distribution` argument: {config['distribution']}. "
-                f"Please use one of {', '.join(_DISTRIBUTIONS)}"
-            )
-        config["distribution"] = distribution
-    return InitializerSpec(name, config)
+    config = family_of(kind.class_name).validate(kind, config)
+    return InitializerSpec(kind.class_name, config)
 
 
 def check_request(spec: InitializerSpec, shape: tuple[int, ...], dtype: str = "float32") -> None:
     """Raise BadInputError, with Keras's reason, when the initializer cannot fill this tensor."""
-    if spec.class_name == "Orthogonal" and dtype == "bfloat16":
-        raise BadInputError(
-            "Orthogonal cannot draw bfloat16 tensors: TensorFlow's QR (which Keras calls) has no "
-            "bfloat16 kernel. Use float16, float32 or float64."
-        )
-    if spec.class_name == "Identity" and len(shape) != 2:
-        raise BadInputError(
-            "Identity matrix initializer can only be used for 2D matrices. "
-            f"Received: shape={shape} of rank {len(shape)}."
-        )
-    if spec.class_name == "Orthogonal" and len(shape) < 2:
-        raise BadInputError(
-            f"The tensor to initialize must be at least two-dimensional. Received: shape={shape} of rank {len(shape)}."
-        )
-    for key in ("input_axes", "output_axes"):
-        axes = spec.config.get(key)
-        if axes and any(not -len(shape) <= a < len(shape) for a in axes):
-            raise BadInputError(f"Argument `{key}`={axes} does not fit shape {shape} of rank {len(shape)}.")
+    spec.check_request(shape, dtype)

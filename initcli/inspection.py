@@ -3,31 +3,35 @@
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from initcli.assessment import Assessment, assess
+from initcli.assessment import Assessment, assess, judge
+from initcli.comparisons import Comparator, Exact, rounding_tolerance
 from initcli.errors import BadInputError
 from initcli.fans import compute_fans
-from initcli.initializers import InitializerSpec, check_request, resolve
+from initcli.initializers import InitializerSpec, resolve
 from initcli.layers import FORGET_GATE_CELLS
 from initcli.readers import WeightRecord
 from initcli.rng.stateless import FLOAT_DTYPES
-from initcli.sampling import draw_whole
-from initcli.stats import DEFAULT_ALPHA
-from initcli.theory import Theory, theory_for
+from initcli.significance import DEFAULT_ALPHA
+from initcli.theory import Theory, exact_theory
 
 _IGNORED_FOR_DEFAULT = ("seed", "input_axes", "output_axes")
+_STATS_CHUNK = 1 << 22
 
 
-@dataclass
+@dataclass(kw_only=True)
 class WeightRow:
-    """One inspected weight: the record, the resolved initializers, and the assessment."""
+    """One inspected weight: the record, the resolved initializers, and the assessment.
+
+    Attributes:
+        untested_reason: why the values were not compared with a theory, when they were not.
+    """
 
     record: WeightRecord
     initializer: InitializerSpec | None
@@ -36,7 +40,7 @@ class WeightRow:
     fan_out: int
     assessment: Assessment
     notes: list[str] = field(default_factory=list)
-    digest: str | None = None  # hash of dtype, shape and bytes, when asked for (identical-tensor check)
+    untested_reason: str | None = None
 
     @property
     def is_default(self) -> bool | None:
@@ -45,6 +49,11 @@ class WeightRow:
         return self.initializer.class_name == self.default.class_name and _comparable(self.initializer) == _comparable(
             self.default
         )
+
+    @property
+    def random(self) -> bool:
+        """Drawn at random by its initializer (so duplicates and constant values are findings)."""
+        return self.initializer is not None and self.initializer.family.random and self.assessment.theory is not None
 
     def to_dict(self) -> dict[str, Any]:
         record = self.record
@@ -68,6 +77,7 @@ class WeightRow:
             "default_initializer": self.default.to_dict() if self.default else None,
             "is_default": self.is_default,
             **self.assessment.to_dict(),
+            "untested_reason": self.untested_reason,
             "settings": record.settings,
             "notes": self.notes,
         }
@@ -91,74 +101,85 @@ def _resolve(identifier: Any, notes: list[str], what: str) -> InitializerSpec | 
         return None
 
 
-def _with_axes(spec: InitializerSpec, fan_axes: tuple[list[int], list[int]] | None) -> InitializerSpec:
-    """Give a VarianceScaling-family initializer the fan axes EinsumDense derives, as Keras does."""
-    if fan_axes is None or spec.variance_scaling() is None:
-        return spec
-    if spec.config.get("input_axes") is not None and spec.config.get("output_axes") is not None:
-        return spec
-    return InitializerSpec(spec.class_name, {**spec.config, "input_axes": fan_axes[0], "output_axes": fan_axes[1]})
-
-
-def _forget_bias_theory(spec: InitializerSpec, shape: tuple[int, ...]) -> tuple[Theory, np.ndarray] | None:
+def _forget_bias(spec: InitializerSpec, shape: tuple[int, ...]) -> tuple[Theory, Comparator] | None:
     """LSTM unit_forget_bias: bias = [init(units), ones(units), init(2·units)] for constant inits."""
-    if spec.class_name not in ("Zeros", "Ones", "Constant") or len(shape) != 1 or shape[0] % 4:
+    if spec.family.random or len(shape) != 1 or shape[0] % 4:
         return None
     units = shape[0] // 4
-    value = float(draw_whole(spec, (1,), "float64")[0])
+    value = float(spec.family.theory(spec, (1,), "float64").mean or 0.0)
     expected = np.concatenate([np.full(units, value), np.ones(units), np.full(2 * units, value)])
-    mean, var = float(expected.mean()), float(expected.var())
-    fans = compute_fans(shape)
-    theory = Theory(
-        "constant", mean, math.sqrt(var), var, None, None, float(expected.min()), float(expected.max()), None, *fans
+    theory = exact_theory(
+        "constant",
+        expected.size,
+        float(expected.sum()),
+        float(np.square(expected).sum()),
+        float(expected.min()),
+        float(expected.max()),
+        compute_fans(shape),
     )
-    return theory, expected
+    return theory, Exact(lambda start, stop: expected[start:stop], rounding_tolerance("float32", max(1.0, value)))
 
 
-def inspect_record(record: WeightRecord, alpha: float = DEFAULT_ALPHA, digest: bool = False) -> WeightRow:
-    """Check one weight against its initializer; with `digest`, also hash its values."""
+def inspect_record(record: WeightRecord, interval_alpha: float = DEFAULT_ALPHA) -> WeightRow:
+    """Measure one weight against its initializer (the verdict comes from `judge_rows`)."""
     notes = list(record.notes)
     spec = _resolve(record.initializer, notes, "initializer")
     default = _resolve(record.default_initializer, notes, "default") if record.default_initializer else None
     if spec is not None:
-        spec = _with_axes(spec, record.fan_axes)
+        spec = spec.with_fan_axes(record.fan_axes)
     dtype = _theory_dtype(record.dtype)
     theory: Theory | None = None
-    expected = None
-    if spec is not None:
+    comparator: Comparator | None = None
+    untested = None
+    if spec is None:
+        untested = "unknown initializer" if record.initializer is not None else "no initializer information"
+    else:
         try:
-            check_request(spec, record.shape, dtype)
-            theory = theory_for(spec, record.shape, dtype)
+            spec.check_request(record.shape, dtype)
+            theory = spec.theory(record.shape, dtype)
+            comparator = spec.family.comparator(spec, record.shape, dtype, theory, interval_alpha=interval_alpha)
         except BadInputError as error:
             notes.append(f"initializer cannot produce this shape: {error}")
+            untested = "initializer cannot produce this shape"
         if (
             record.layer_class in FORGET_GATE_CELLS
             and record.weight == "bias"
             and record.settings.get("unit_forget_bias")
         ):
-            special = _forget_bias_theory(spec, record.shape)
+            special = _forget_bias(spec, record.shape)
             if special is not None:
-                theory, expected = special
+                theory, comparator = special
             else:
-                theory = None
+                theory, comparator = None, None
                 notes.append("unit_forget_bias with a random bias initializer: no single theory")
-        elif theory is not None and theory.distribution in ("constant", "identity"):
-            expected = draw_whole(spec, record.shape, "float64")
+                untested = "unit_forget_bias with a random bias initializer"
     values = record.read()
     if theory is not None:
         fan_in, fan_out = theory.fan_in, theory.fan_out
     else:
         axes = record.fan_axes or (None, None)
         fan_in, fan_out = compute_fans(record.shape, *axes)
-    assessment = assess(
-        [values.reshape(-1)], int(values.size), theory, dtype, expected=expected, whole=values, alpha=alpha
+    flat = values.reshape(-1)
+    chunks = (flat[start : start + _STATS_CHUNK] for start in range(0, flat.size, _STATS_CHUNK))
+    assessment = assess(chunks, int(flat.size), theory, comparator)
+    if untested is None and not assessment.tested and theory is not None:
+        untested = "nothing to compare (empty or zero-variance theory)"
+    return WeightRow(
+        record=record,
+        initializer=spec,
+        default=default,
+        fan_in=fan_in,
+        fan_out=fan_out,
+        assessment=assessment,
+        notes=notes,
+        untested_reason=untested,
     )
-    fingerprint = None
-    if digest:
-        hasher = hashlib.blake2b(f"{values.dtype}{values.shape}".encode(), digest_size=16)
-        hasher.update(np.ascontiguousarray(values).tobytes())
-        fingerprint = hasher.hexdigest()
-    return WeightRow(record, spec, default, fan_in, fan_out, assessment, notes, fingerprint)
+
+
+def judge_rows(rows: Sequence[WeightRow], alpha: float = DEFAULT_ALPHA) -> list[WeightRow]:
+    """The rows with their verdicts, decided together for the whole model (Holm)."""
+    judged = judge([row.assessment for row in rows], alpha)
+    return [replace(row, assessment=assessment) for row, assessment in zip(rows, judged)]
 
 
 def matches(record: WeightRecord, patterns: Sequence[str]) -> bool:
@@ -173,8 +194,13 @@ def matches(record: WeightRecord, patterns: Sequence[str]) -> bool:
 
 
 def inspect_records(
-    records: Iterator[WeightRecord], patterns: Sequence[str] = (), alpha: float = DEFAULT_ALPHA, digest: bool = False
+    records: Sequence[WeightRecord], patterns: Sequence[str] = (), interval_alpha: float = DEFAULT_ALPHA
 ) -> Iterator[WeightRow]:
+    """Measure the records `patterns` select, one at a time (verdicts: `judge_rows` on them all)."""
     for record in records:
         if matches(record, patterns):
-            yield inspect_record(record, alpha, digest)
+            yield inspect_record(record, interval_alpha)
+
+
+def parameter_count(rows: Sequence[WeightRow]) -> int:
+    return sum(math.prod(row.record.shape) for row in rows)

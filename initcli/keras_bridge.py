@@ -34,12 +34,34 @@ def _quiet_native_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def import_keras() -> Any:
-    """Import Keras on the TensorFlow backend, quietly, or explain how to install it."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+@contextlib.contextmanager
+def _environment(**defaults: str) -> Iterator[None]:
+    """Set environment variables not set yet for the block; afterwards the environment is as before.
+
+    TensorFlow's import also sets variables of its own (TF2_BEHAVIOR, TPU_ML_PLATFORM, ...), read at
+    import time only: they are taken back too.
+    """
+    before = dict(os.environ)
+    for name, value in defaults.items():
+        os.environ.setdefault(name, value)
     try:
-        with _quiet_native_stderr():
+        yield
+    finally:
+        for name in set(os.environ) - set(before):
+            del os.environ[name]
+        for name, value in before.items():
+            if os.environ.get(name) != value:
+                os.environ[name] = value
+
+
+def import_keras() -> Any:
+    """Import Keras on the TensorFlow backend, quietly, or explain how to install it.
+
+    TensorFlow and Keras read TF_CPP_MIN_LOG_LEVEL and KERAS_BACKEND when they are imported; the
+    process's environment is left as it was.
+    """
+    try:
+        with _environment(TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow"), _quiet_native_stderr():
             import keras
     except ImportError as error:
         raise MissingDependencyError(

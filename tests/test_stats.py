@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from initcli.assessment import assess
+from initcli.assessment import assess, judge
 from initcli.initializers import resolve
 from initcli.sampling import draw
-from initcli.stats import StatsAccumulator, describe, kolmogorov_pvalue, ks_test, normal_quantile
-from initcli.theory import theory_for
+from initcli.significance import kolmogorov_pvalue, ks_test, normal_quantile
+from initcli.stats import StatsAccumulator, describe
 
 finite_floats = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False, width=32)
 
@@ -56,7 +56,7 @@ def test_ks_agrees_with_scipy():
     from scipy import stats as scipy_stats  # a test dependency: fail, never skip, without it
 
     spec = resolve("random_normal", stddev=2.0, mean=0.5)
-    theory = theory_for(spec, (5000,))
+    theory = spec.theory((5000,))
     rng = np.random.default_rng(1)
     ties = np.round(rng.normal(0.5, 2.0, 3000), 1)  # ~100 distinct values: runs of equal values
     for sample in (draw(spec, (5000,), "float64", seed=3), rng.uniform(-3, 4, 700), ties):
@@ -79,9 +79,15 @@ def test_normal_quantile():
     assert normal_quantile(0.5) == pytest.approx(0.0, abs=1e-12)
 
 
+def _assessment(values, spec, dtype="float32"):
+    theory = spec.theory(values.shape, dtype)
+    comparator = spec.family.comparator(spec, values.shape, dtype, theory, interval_alpha=1e-3)
+    (judged,) = judge([assess([values.reshape(-1)], values.size, theory, comparator)])
+    return judged
+
+
 def _verdict(values, spec, dtype="float32"):
-    theory = theory_for(spec, values.shape, dtype)
-    return assess([values.reshape(-1)], values.size, theory, dtype, whole=values).verdict
+    return _assessment(values, spec, dtype).verdict
 
 
 def test_three_values_with_mean_minus_0_3_are_consistent():
@@ -121,12 +127,6 @@ def test_fresh_draws_are_consistent_in_every_dtype(name, dtype):
 def test_deterministic_and_orthogonal_checks(name):
     spec = resolve(name)
     values = draw(spec, (40, 30), "float32", seed=0)
-    expected = None
-    theory = theory_for(spec, values.shape)
-    if name != "orthogonal":
-        expected = draw(spec, (40, 30), "float64", seed=0)
-    good = assess([values.reshape(-1)], values.size, theory, "float32", expected=expected, whole=values)
-    assert good.verdict == "consistent"
+    assert _verdict(values, spec) == "consistent"
     broken = values + np.float32(0.25)
-    bad = assess([broken.reshape(-1)], values.size, theory, "float32", expected=expected, whole=broken)
-    assert bad.verdict == "inconsistent"
+    assert _verdict(broken, spec) == "inconsistent"

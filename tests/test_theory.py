@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from initcli.errors import BadInputError
+from initcli.families.variance_scaling import VarianceScalingFamily
 from initcli.fans import compute_fans
 from initcli.initializers import KINDS, find_kind, resolve
-from initcli.theory import TRUNCATED_EXCESS_KURTOSIS, theory_for
+from initcli.theory import TRUNCATED_EXCESS_KURTOSIS
 
 SHAPES = [
     (),
@@ -64,7 +65,7 @@ def test_catalogue_defaults_equal_keras_signatures(keras):
 )
 def test_presets_match_keras_variance_scaling(keras, name):
     instance = keras.initializers.get(name)
-    assert resolve(name).variance_scaling() == (instance.scale, instance.mode, instance.distribution)
+    assert VarianceScalingFamily.parameters(resolve(name)) == (instance.scale, instance.mode, instance.distribution)
 
 
 @pytest.mark.tensorflow
@@ -86,7 +87,7 @@ def test_theory_std_and_bounds_match_what_keras_draws(keras, name, shape):
     if name == "orthogonal" and len(shape) < 2:
         return
     spec = resolve(name)
-    theory = theory_for(spec, shape)
+    theory = spec.theory(shape)
     values = keras.initializers.get(name)(shape, dtype="float64").numpy()
     n = values.size
     assert abs(values.mean() - theory.mean) < 5 * theory.std / math.sqrt(n)
@@ -96,10 +97,10 @@ def test_theory_std_and_bounds_match_what_keras_draws(keras, name, shape):
 
 
 def test_variance_scaling_formulas():
-    theory = theory_for(resolve("glorot_uniform"), (3, 3, 64, 128))
+    theory = resolve("glorot_uniform").theory((3, 3, 64, 128))
     assert (theory.fan_in, theory.fan_out) == (576, 1152)
     assert theory.limit == pytest.approx(math.sqrt(6 / (576 + 1152)))
-    normal = theory_for(resolve("he_normal"), (784, 256))
+    normal = resolve("he_normal").theory((784, 256))
     assert normal.std == pytest.approx(math.sqrt(2 / 784))
     assert normal.stddev_param == pytest.approx(math.sqrt(2 / 784) / 0.87962566103423978)
     assert normal.limit == pytest.approx(2 * normal.stddev_param)
@@ -146,13 +147,13 @@ def test_dict_identifiers_as_in_config_json():
         }
     )
     assert spec.config["distribution"] == "truncated_normal" and spec.seed == 4
-    assert np.isclose(theory_for(spec, (10, 20)).std, math.sqrt(2 / 20))
+    assert np.isclose(spec.theory((10, 20)).std, math.sqrt(2 / 20))
 
 
 def test_normal_cdf_interpolation_against_the_exact_function():
-    from initcli.theory import _normal_cdf
+    from initcli.theory import normal_cdf
 
     z = np.concatenate([np.linspace(-11.0, 11.0, 400_001), [-np.inf, np.inf, 0.0, 2.0, -2.0]])
     exact = np.array([0.5 * math.erfc(-x / math.sqrt(2.0)) for x in z.tolist()])
-    assert np.max(np.abs(_normal_cdf(z) - exact)) < 1e-12
-    assert np.isnan(_normal_cdf(np.array([np.nan, 0.0]))).tolist() == [True, False]
+    assert np.max(np.abs(normal_cdf(z) - exact)) < 1e-12
+    assert np.isnan(normal_cdf(np.array([np.nan, 0.0]))).tolist() == [True, False]

@@ -1,0 +1,344 @@
+"""The typed core under the command line: each command's work, returning a report.
+
+The CLI parses options, calls one of these, and renders the report; tests call them directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from initcli.assessment import assess, judge
+from initcli.checks import (
+    CHECKS,
+    NOTE_CHECKS,
+    Finding,
+    Rule,
+    coverage,
+    coverage_findings,
+    load_rules,
+    run_checks,
+)
+from initcli.errors import BadInputError, InitcliError
+from initcli.families import DEFAULT_CHUNK_ELEMENTS, KINDS
+from initcli.initializers import InitializerSpec
+from initcli.reports import (
+    BatchnormReport,
+    Built,
+    CheckReport,
+    DefaultsReport,
+    ExplainReport,
+    InspectReport,
+    ListReport,
+    SampleReport,
+)
+from initcli.seeding import effective_seed
+from initcli.significance import DEFAULT_ALPHA
+from initcli.types import CheckName
+
+if TYPE_CHECKING:
+    # Reading models needs h5py: commands that only draw or explain do not import it.
+    from initcli.inspection import WeightRow
+    from initcli.readers import SavedModel, WeightRecord
+
+ChunkSink = Callable[[Iterator[np.ndarray]], Iterator[np.ndarray]]
+
+
+def sample(
+    spec: InitializerSpec,
+    shape: tuple[int, ...],
+    dtype: str = "float32",
+    *,
+    seed: int | None = None,
+    engine: str = "numpy",
+    alpha: float = DEFAULT_ALPHA,
+    sink: ChunkSink | None = None,
+    chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+) -> SampleReport:
+    """Draw what Keras draws for `spec` at `shape` and compare it with the theory.
+
+    Args:
+        sink: sees the chunks as they stream by (e.g. writes them to a file) and passes them on.
+    """
+    spec.check_request(shape, dtype)
+    family = spec.family
+    theory = family.theory(spec, shape, dtype)
+    used = effective_seed(seed, spec.seed)
+    notes = []
+    if family.random and not used.reproducible:
+        notes.append(
+            f"No --seed: values are not reproducible. Keras would pick a random seed; this run used {used.value} "
+            f"(pass --seed {used.value} to draw them again)."
+        )
+    if engine == "keras":
+        from initcli.sampling import draw
+
+        chunks: Iterator[np.ndarray] = iter([draw(spec, shape, dtype, used.value, "keras").reshape(-1)])
+    else:
+        chunks = family.chunks(spec, shape, dtype, used.value, chunk_elements)
+    if sink is not None:
+        chunks = sink(chunks)
+    comparator = family.comparator(spec, shape, dtype, theory, interval_alpha=alpha)
+    (assessment,) = judge([assess(chunks, math.prod(shape), theory, comparator)], alpha)
+    return SampleReport(
+        spec=spec, shape=shape, dtype=dtype, seed=used, engine=engine, assessment=assessment, notes=notes
+    )
+
+
+def list_initializers() -> ListReport:
+    return ListReport(kinds=KINDS)
+
+
+def explain(spec: InitializerSpec, shape: tuple[int, ...] | None, dtype: str = "float32") -> ExplainReport:
+    """The formula, with the numbers for `shape` plugged in, and numpy code for the same distribution."""
+    from initcli.explanation import explain_lines
+
+    theory = None
+    if shape is not None:
+        spec.check_request(shape, dtype)
+        theory = spec.theory(shape, dtype)
+    return ExplainReport(
+        spec=spec, shape=shape, dtype=dtype, theory=theory, lines=explain_lines(spec, theory, shape, dtype)
+    )
+
+
+def layer_defaults(layers: Sequence[str], frameworks: Sequence[str], source: str) -> DefaultsReport:
+    from initcli.defaults import FRAMEWORKS, default_rows
+
+    unknown = [name for name in frameworks if name not in FRAMEWORKS]
+    if unknown or not frameworks:
+        raise BadInputError(
+            f"Invalid value for '--framework': unknown framework(s) {', '.join(unknown) or '(none)'}; "
+            f"choose from {', '.join(FRAMEWORKS)}"
+        )
+    return DefaultsReport(source=source, frameworks=list(frameworks), entries=default_rows(layers, frameworks, source))
+
+
+def draw_batch(spec: InitializerSpec, shape: tuple[int, ...], seed: int) -> np.ndarray:
+    """A batch (batch, ..., features) drawn with an initializer, for `batchnorm`."""
+    from initcli.sampling import draw
+
+    if len(shape) < 1:
+        raise BadInputError("Invalid value for '--shape': a batch needs at least one dimension")
+    return draw(spec, shape, "float32", seed).astype(np.float64)
+
+
+def batchnorm(batch: np.ndarray, momentum: float, epsilon: float, steps: int) -> BatchnormReport:
+    from initcli.batchnorm import explain as explain_batchnorm
+
+    history, training, inference = explain_batchnorm(batch, momentum, epsilon, steps)
+    rows = [
+        {
+            "step": s.step,
+            "feature": f,
+            "batch_mean": s.batch_mean[f],
+            "batch_variance": s.batch_variance[f],
+            "moving_mean": s.moving_mean[f],
+            "moving_variance": s.moving_variance[f],
+        }
+        for s in history
+        for f in range(len(s.batch_mean))
+    ]
+    return BatchnormReport(
+        momentum=momentum,
+        epsilon=epsilon,
+        steps=steps,
+        batch=batch.tolist(),
+        history=rows,
+        training_output=training.tolist(),
+        inference_output=inference.tolist(),
+    )
+
+
+# --- models -------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def open_source(
+    model: str | None, spec_path: Path | None, seed: int | None
+) -> Iterator[tuple[SavedModel, Built | None, Path]]:
+    """The model to inspect: a file read as it is, or a spec or function built with Keras and saved.
+
+    Yields (the opened model, how it was built or None, a scratch folder removed afterwards).
+    """
+    if (model is None) == (spec_path is None):
+        raise BadInputError("Give a MODEL (file or module:function) or --spec FILE, exactly one.")
+    from initcli.readers import open_model
+
+    with tempfile.TemporaryDirectory(prefix="initcli-") as scratch_name:
+        scratch = Path(scratch_name)
+        built = None
+        if spec_path is not None or _is_function_reference(str(model)):
+            from initcli import building
+
+            if spec_path is not None:
+                keras_model = building.build_from_spec(spec_path, seed)
+                built = Built(kind="spec", source=str(spec_path), seed=seed)
+            else:
+                keras_model = building.build_from_function(str(model), seed)
+                built = Built(kind="function", source=str(model), seed=seed)
+            saved = open_model(building.save_temporary(keras_model, scratch))
+            saved.source = built.source
+        else:
+            saved = open_model(Path(str(model)))
+        try:
+            yield saved, built, scratch
+        finally:
+            saved.close()
+
+
+def _is_function_reference(text: str) -> bool:
+    from initcli.building import is_function_reference
+
+    return is_function_reference(text)
+
+
+def _select(saved: SavedModel, patterns: Sequence[str]) -> list[WeightRecord]:
+    from initcli.inspection import matches
+
+    records = list(saved.records())
+    selected = [record for record in records if matches(record, patterns)]
+    if patterns and records and not selected:
+        examples = ", ".join(record.path for record in records[:3])
+        raise BadInputError(
+            f"--layer {' '.join(repr(p) for p in patterns)} matches no weight of {saved.source} "
+            f"(its {len(records)} weights are named like {examples})"
+        )
+    return selected
+
+
+def _measure(
+    records: Sequence[WeightRecord], alpha: float, on_row: Callable[[WeightRow], None] | None
+) -> list[WeightRow]:
+    from initcli.inspection import inspect_records, judge_rows
+
+    rows = []
+    for row in inspect_records(records, (), alpha / max(1, len(records))):
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+    return judge_rows(rows, alpha)
+
+
+def _note_findings(rows: Sequence[WeightRow], findings: Iterable[Finding]) -> list[Finding]:
+    by_path = {row.record.path: row for row in rows}
+    found = list(findings)
+    for finding in found:
+        row = by_path.get(finding.path)
+        if row is not None:
+            row.notes.append(f"{finding.check}: {finding.message}")
+    return found
+
+
+def inspect_model(
+    model: str | None = None,
+    *,
+    spec_path: Path | None = None,
+    seed: int | None = None,
+    fresh: bool = False,
+    patterns: Sequence[str] = (),
+    alpha: float = DEFAULT_ALPHA,
+    on_row: Callable[[WeightRow], None] | None = None,
+) -> InspectReport:
+    """Every weight of a model beside its initializer's theory, with cheap check findings as notes."""
+    with open_source(model, spec_path, seed) as (saved, built, scratch):
+        if fresh and built is not None:
+            raise BadInputError(
+                "--fresh compares a saved model with a rebuilt one; a spec or function is already fresh."
+            )
+        rows = _measure(_select(saved, patterns), alpha, on_row)
+        findings = _note_findings(rows, run_checks(rows, NOTE_CHECKS))
+        notes = list(saved.notes)
+        if built is not None:
+            notes.append(
+                f"Built freshly from {built.kind} {built.source}; "
+                + (
+                    f"seed {seed} (keras.utils.set_random_seed): reproducible."
+                    if seed is not None
+                    else "no --seed: the values are not reproducible."
+                )
+            )
+        fresh_rows = _fresh_rows(saved, seed, patterns, alpha, scratch) if fresh else None
+        if fresh:
+            notes.append(
+                "fresh: the model rebuilt from its config and re-initialized"
+                + (f" with seed {seed}" if seed is not None else " (no --seed: not reproducible)")
+            )
+        return InspectReport(
+            source=saved.source,
+            format=saved.format,
+            keras_version=saved.keras_version,
+            weights=rows,
+            notes=notes,
+            findings=findings,
+            built=built,
+            fresh=fresh_rows,
+        )
+
+
+def _fresh_rows(
+    saved: SavedModel, seed: int | None, patterns: Sequence[str], alpha: float, scratch: Path
+) -> dict[str, WeightRow]:
+    from initcli import building
+    from initcli.inspection import matches
+    from initcli.readers import open_model
+
+    if saved.config is None:
+        raise InitcliError(f"--fresh needs the model config of a .keras file; {saved.source} has none")
+    rebuilt = open_model(building.save_temporary(building.rebuild_fresh(saved.config, seed), scratch))
+    try:
+        records = [record for record in rebuilt.records() if matches(record, patterns)]
+        return {row.record.path: row for row in _measure(records, alpha, None)}
+    finally:
+        rebuilt.close()
+
+
+def check_model(
+    model: Path,
+    *,
+    only: Sequence[CheckName] = (),
+    skip: Sequence[CheckName] = (),
+    alpha: float = DEFAULT_ALPHA,
+    strict: bool = False,
+    rules_path: Path | None = None,
+    patterns: Sequence[str] = (),
+    allow_unchecked: bool = False,
+) -> CheckReport:
+    """Run the checks; the report passes only when they found no error and tested something."""
+    selected: list[CheckName] = [name for name in (only or tuple(CHECKS)) if name not in skip]
+    if not selected:
+        raise BadInputError("No checks selected: --skip removed every check --only named.")
+    rules: list[Rule] = []
+    if rules_path is not None:
+        rules = load_rules(rules_path)
+    elif "rules" in selected:
+        if "rules" in only:
+            raise BadInputError("--only rules needs --rules FILE: without rules the check tests nothing.")
+        selected.remove("rules")
+    if not selected:
+        raise BadInputError("No checks selected.")
+    from initcli.readers import open_model
+
+    saved = open_model(model)
+    try:
+        rows = _measure(_select(saved, patterns), alpha, None)
+        findings = run_checks(rows, selected, strict, rules)
+        covered = coverage(rows, selected, rules)
+    finally:
+        saved.close()
+    findings += coverage_findings(covered, only, allow_unchecked)
+    return CheckReport(
+        source=saved.source,
+        checks=selected,
+        alpha=alpha,
+        strict=strict,
+        weights=len(rows),
+        findings=findings,
+        coverage=covered,
+    )

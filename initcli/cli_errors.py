@@ -1,0 +1,62 @@
+"""How the command line reports failure: one line, the subcommand's usage, a documented exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from initcli.errors import BadInputError, ExitCode, InitcliError
+
+
+def _translated(error: BaseException, ctx: click.Context) -> BaseException:
+    """The Click exception (or exit) that reports a domain error from within `ctx`."""
+    if isinstance(error, BadInputError):
+        return click.UsageError(str(error), ctx)
+    if isinstance(error, InitcliError):
+        exception = click.ClickException(str(error))
+        exception.exit_code = int(error.exit_code)
+        return exception
+    if isinstance(error, KeyboardInterrupt):
+        click.echo("Interrupted.", err=True)
+        return click.exceptions.Exit(ExitCode.INTERRUPTED)
+    if isinstance(error, BrokenPipeError):
+        # The reader went away (e.g. `| head`): stop quietly, and keep Python from complaining at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return click.exceptions.Exit(ExitCode.OK)
+    return click.ClickException(
+        f"internal error: {type(error).__name__}: {error} (set INITCLI_DEBUG=1 for a traceback)"
+    )
+
+
+class InitcliCommand(click.Command):
+    """A subcommand whose usage errors show its own usage line, not the group's."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - last line of defence: never a traceback
+            if os.environ.get("INITCLI_DEBUG") and not isinstance(error, (InitcliError, KeyboardInterrupt)):
+                raise
+            raise _translated(error, ctx) from None
+
+
+class InitcliGroup(click.Group):
+    """The top-level group: its subcommands translate domain errors into one-line messages."""
+
+    command_class = InitcliCommand
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - errors outside any subcommand
+            if os.environ.get("INITCLI_DEBUG") and not isinstance(error, (InitcliError, KeyboardInterrupt)):
+                raise
+            raise _translated(error, ctx) from None

@@ -1,0 +1,138 @@
+"""Shared machinery of the families that draw each element independently from a unit distribution.
+
+Keras draws `unit · multiplier + offset` in the dtype, where the unit draw is TensorFlow's
+stateless uniform, normal or truncated normal. These families stream any tensor in bounded memory,
+are judged statistically, and explain themselves by their distribution.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from initcli.comparisons import Comparator, Statistical
+from initcli.families.base import Family, flat_index_chunks, snippet_dtype
+from initcli.rng import stateless
+from initcli.rng.philox import PhiloxStream
+from initcli.rng.stateless import keras_uniform_bounds, numpy_dtype, unit_uniform_grid
+from initcli.seeding import tf_seed
+from initcli.theory import Theory, normal_theory, truncated_normal_theory, uniform_theory
+
+if TYPE_CHECKING:
+    from initcli.initializers import InitializerSpec
+
+UnitDistribution = Literal["uniform", "normal", "truncated_normal"]
+_UNIT = {"uniform": stateless.uniform, "normal": stateless.normal, "truncated_normal": stateless.truncated_normal}
+
+
+@dataclass(frozen=True)
+class AffineDraw:
+    """The unit distribution to draw and the affine map Keras applies to it, in the dtype."""
+
+    unit: UnitDistribution
+    multiplier: np.ndarray
+    offset: np.ndarray
+
+
+def uniform_draw(minval: float, maxval: float, dtype: str) -> AffineDraw:
+    """`keras.random.uniform(minval, maxval)`: bounds float32-rounded, then `u·width + low` in the dtype."""
+    low, width = keras_uniform_bounds(minval, maxval, dtype)
+    return AffineDraw("uniform", width, low)
+
+
+def normal_draw(unit: UnitDistribution, mean: float, stddev: float, dtype: str) -> AffineDraw:
+    """`keras.random.normal`/`truncated_normal`: `z·stddev + mean` with both converted to the dtype."""
+    target = numpy_dtype(dtype)
+    return AffineDraw(unit, np.asarray(stddev, target), np.asarray(mean, target))
+
+
+def as_drawn(value: float, dtype: str) -> float:
+    """A normal's mean/stddev as Keras hands it to TensorFlow: converted to the dtype.
+
+    Only float16/bfloat16 round visibly (0.05 becomes 0.0500488 in bfloat16); float32/float64
+    parameters are reported as given.
+    """
+    if dtype in ("float16", "bfloat16"):
+        return float(np.asarray(value, dtype=numpy_dtype(dtype)).astype(np.float64))
+    return value
+
+
+def uniform_distribution_theory(
+    minval: float, maxval: float, fans: tuple[int, int], dtype: str, **extra: Any
+) -> Theory:
+    """U[minval, maxval) as TensorFlow draws it in the dtype.
+
+    In float16 and bfloat16 the unit uniform has only 2^10 / 2^7 levels, which shifts the mean by
+    about width/2^(m+1): a million-value sample sees it. There the theory is the exact discrete
+    distribution: every level put through Keras's arithmetic in the dtype.
+    """
+    atoms = None
+    if dtype in ("float16", "bfloat16"):
+        low, width = keras_uniform_bounds(minval, maxval, dtype)
+        atoms = np.sort(((unit_uniform_grid(dtype) * width).astype(low.dtype) + low).astype(np.float64))
+    return uniform_theory(minval, maxval, fans, atoms=atoms, **extra)
+
+
+def normal_distribution_theory(
+    unit: UnitDistribution, mean: float, stddev: float, fans: tuple[int, int], dtype: str, **extra: Any
+) -> Theory:
+    make = truncated_normal_theory if unit == "truncated_normal" else normal_theory
+    return make(as_drawn(mean, dtype), as_drawn(stddev, dtype), fans, **extra)
+
+
+class ElementwiseFamily(Family):
+    """A family whose values are `unit · multiplier + offset`, element by element."""
+
+    def affine_draw(self, spec: InitializerSpec, shape: tuple[int, ...], dtype: str) -> AffineDraw:
+        raise NotImplementedError
+
+    def chunks(
+        self, spec: InitializerSpec, shape: tuple[int, ...], dtype: str, seed: int, chunk_elements: int
+    ) -> Iterator[np.ndarray]:
+        draw = self.affine_draw(spec, shape, dtype)
+        stream = PhiloxStream.from_seed(*tf_seed(seed))
+        unit = _UNIT[draw.unit]
+        for start, stop in flat_index_chunks(math.prod(shape), chunk_elements):
+            values = unit(stream, dtype, start, stop)
+            # Two separately rounded ops in the dtype, as TensorFlow's `rnd * scale + offset`.
+            np.multiply(values, draw.multiplier, out=values)
+            np.add(values, draw.offset, out=values)
+            yield values
+
+    def comparator(
+        self, spec: InitializerSpec, shape: tuple[int, ...], dtype: str, theory: Theory, *, interval_alpha: float
+    ) -> Comparator:
+        return Statistical(theory, dtype, interval_alpha)
+
+    def explain(self, spec: InitializerSpec, theory: Theory, shape: tuple[int, ...]) -> list[str]:
+        if theory.distribution == "uniform":
+            return [
+                f"uniform on [{theory.low:.6g}, {theory.high:.6g}): limit (half-width) = {theory.limit:.6g}, "
+                f"std = limit / sqrt(3) = {theory.std:.6g}"
+            ]
+        if theory.distribution == "truncated_normal":
+            return [
+                f"stddev_param (the underlying normal's stddev, before truncation) = {theory.stddev_param:.6g}; "
+                f"values outside mean ± 2·stddev_param = ±{theory.limit:.6g} are redrawn; "
+                f"std of the values = 0.87962566·stddev_param = {theory.std:.6g}"
+            ]
+        return [f"normal: mean {theory.mean:g}, stddev_param = std of the values = {theory.std:.6g}"]
+
+    def numpy_snippet(self, spec: InitializerSpec, theory: Theory, shape: tuple[int, ...], dtype: str) -> str:
+        header = "  import numpy as np\n  rng = np.random.default_rng(0)\n"
+        size, np_dtype = tuple(shape), snippet_dtype(dtype)
+        if theory.distribution == "uniform":
+            body = f"  w = rng.uniform({theory.low!r}, {theory.high!r}, size={size!r}).astype({np_dtype!r})"
+        elif theory.distribution == "normal":
+            body = f"  w = rng.normal({theory.mean!r}, {theory.stddev_param!r}, size={size!r}).astype({np_dtype!r})"
+        else:
+            body = (
+                f"  z = rng.standard_normal(size={size!r})\n"
+                f"  while (bad := np.abs(z) >= 2).any():\n      z[bad] = rng.standard_normal(bad.sum())\n"
+                f"  w = ({theory.mean!r} + {theory.stddev_param!r} * z).astype({np_dtype!r})"
+            )
+        return header + body

@@ -1,0 +1,344 @@
+"""Typed reports: what each command computed, in one object the renderers and the tests both read.
+
+Every report gives `to_json()` (the JSON contract in `schemas/output.schema.json`, without
+`schema_version`, which the renderer adds), `flat_rows()` (flat records for CSV and Markdown, keyed by
+`columns`), and the fields the Rich tables in `initcli.tables` read.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from initcli.assessment import FLAT_COLUMNS, Assessment, flat_fields
+from initcli.checks import Coverage, Finding
+from initcli.initializers import InitializerSpec
+from initcli.seeding import Seed
+from initcli.types import BuiltFrom, CheckName
+
+if TYPE_CHECKING:
+    from initcli.families import InitializerKind
+    from initcli.inspection import WeightRow
+    from initcli.theory import Theory
+
+
+def initializer_label(spec: InitializerSpec | dict[str, Any] | None) -> str | None:
+    """`GlorotUniform(seed=3)` for a spec; the class name of an unresolved config; None for none."""
+    if spec is None:
+        return None
+    if isinstance(spec, dict):
+        return spec.get("class_name")
+    shown = {k: v for k, v in spec.config.items() if v is not None}
+    return f"{spec.class_name}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SampleReport:
+    """`initcli sample`: one tensor drawn as Keras draws it, theory beside sample."""
+
+    spec: InitializerSpec
+    shape: tuple[int, ...]
+    dtype: str
+    seed: Seed
+    engine: str
+    assessment: Assessment
+    notes: list[str] = field(default_factory=list)
+
+    columns = ("initializer", "config", "shape", "dtype", "seed", *FLAT_COLUMNS)
+
+    def to_json(self) -> dict[str, Any]:
+        theory = self.assessment.theory
+        return {
+            "initializer": self.spec.to_dict(),
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "seed": self.seed.value,
+            "reproducible": self.seed.reproducible,
+            "engine": self.engine,
+            "fan_in": theory.fan_in if theory else None,
+            "fan_out": theory.fan_out if theory else None,
+            **self.assessment.to_dict(),
+            "notes": self.notes,
+        }
+
+    def flat_rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "initializer": self.spec.class_name,
+                "config": self.spec.config,
+                "shape": list(self.shape),
+                "dtype": self.dtype,
+                "seed": self.seed.value,
+                **flat_fields(self.assessment),
+            }
+        ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Built:
+    """Where a model that was built rather than read came from."""
+
+    kind: BuiltFrom
+    source: str
+    seed: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "source": self.source, "seed": self.seed, "reproducible": self.seed is not None}
+
+
+@dataclass(frozen=True, kw_only=True)
+class InspectReport:
+    """`initcli inspect`: one row per weight of a model, with the model-level findings as notes.
+
+    Attributes:
+        format: the file format read (a built model is saved to a `.keras` file and read as one).
+        fresh: with --fresh, each weight of the model rebuilt from its config, by path.
+    """
+
+    source: str
+    format: str
+    keras_version: str | None
+    weights: list[WeightRow]
+    notes: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    built: Built | None = None
+    fresh: dict[str, WeightRow] | None = None
+
+    columns = (
+        "path",
+        "layer",
+        "layer_class",
+        "weight",
+        "shape",
+        "dtype",
+        "initializer",
+        "default_initializer",
+        "is_default",
+        *FLAT_COLUMNS,
+    )
+
+    @property
+    def totals(self) -> dict[str, Any]:
+        verdicts = Counter(row.assessment.verdict for row in self.weights)
+        return {
+            "weights": len(self.weights),
+            "parameters": sum(math.prod(row.record.shape) for row in self.weights),
+            "verdicts": dict(verdicts),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        weights = []
+        for row in self.weights:
+            entry = row.to_dict()
+            if self.fresh is not None:
+                fresh_row = self.fresh.get(row.record.path)
+                entry["fresh"] = (
+                    None
+                    if fresh_row is None
+                    else {"sample": fresh_row.assessment.sample.to_dict(), "verdict": fresh_row.assessment.verdict}
+                )
+            weights.append(entry)
+        payload: dict[str, Any] = {
+            "source": self.source,
+            "format": self.format,
+            "keras_version": self.keras_version,
+            "weights": weights,
+            "totals": self.totals,
+            "findings": [finding.to_dict() for finding in self.findings],
+            "notes": self.notes,
+        }
+        if self.built is not None:
+            payload["built"] = self.built.to_dict()
+        return payload
+
+    def flat_rows(self) -> list[dict[str, Any]]:
+        out = []
+        for row in self.weights:
+            record = row.record
+            configured = row.initializer if row.initializer is not None else record.initializer
+            out.append(
+                {
+                    "path": record.path,
+                    "layer": record.layer,
+                    "layer_class": record.layer_class,
+                    "weight": record.weight,
+                    "shape": list(record.shape),
+                    "dtype": record.dtype,
+                    "initializer": initializer_label(configured),  # type: ignore[arg-type]
+                    "default_initializer": initializer_label(row.default),
+                    "is_default": row.is_default,
+                    **flat_fields(row.assessment),
+                    "fan_in": row.fan_in,
+                    "fan_out": row.fan_out,
+                }
+            )
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckReport:
+    """`initcli check`: the findings, what each check covered, and whether the gate passed."""
+
+    source: str
+    checks: list[CheckName]
+    alpha: float
+    strict: bool
+    weights: int
+    findings: list[Finding]
+    coverage: list[Coverage]
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for finding in self.findings if finding.severity == "error")
+
+    @property
+    def warnings(self) -> int:
+        return len(self.findings) - self.errors
+
+    @property
+    def passed(self) -> bool:
+        return self.errors == 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "checks": list(self.checks),
+            "alpha": self.alpha,
+            "strict": self.strict,
+            "weights": self.weights,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "passed": self.passed,
+            "coverage": [entry.to_dict() for entry in self.coverage],
+            "findings": [finding.to_dict() for finding in self.findings],
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ListReport:
+    """`initcli list`: every built-in initializer."""
+
+    kinds: tuple[InitializerKind, ...]
+
+    columns = ("class_name", "name", "aliases", "parameters", "formula")
+
+    def flat_rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "class_name": kind.class_name,
+                "name": kind.snake_name,
+                "aliases": ", ".join(kind.aliases),
+                "parameters": ", ".join(f"{k}={v!r}" for k, v in kind.defaults.items()),
+                "formula": kind.formula,
+            }
+            for kind in self.kinds
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"initializers": self.flat_rows()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExplainReport:
+    """`initcli explain`: the formula, the numbers for a shape, and numpy code."""
+
+    spec: InitializerSpec
+    shape: tuple[int, ...] | None
+    dtype: str
+    theory: Theory | None
+    lines: list[str]
+
+    columns = (
+        "initializer",
+        "shape",
+        "fan_in",
+        "fan_out",
+        "formula",
+        "distribution",
+        "theory_mean",
+        "theory_std",
+        "theory_limit",
+        "stddev_param",
+    )
+
+    def to_json(self) -> dict[str, Any]:
+        theory = self.theory
+        return {
+            "initializer": self.spec.to_dict(),
+            "formula": self.spec.kind.formula,
+            "shape": None if self.shape is None else list(self.shape),
+            "dtype": self.dtype,
+            "fan_in": theory.fan_in if theory else None,
+            "fan_out": theory.fan_out if theory else None,
+            "theory": theory.to_dict() if theory else None,
+            "explanation": self.lines,
+        }
+
+    def flat_rows(self) -> list[dict[str, Any]]:
+        theory = self.theory
+        return [
+            {
+                "initializer": self.spec.class_name,
+                "shape": None if self.shape is None else list(self.shape),
+                "fan_in": theory.fan_in if theory else None,
+                "fan_out": theory.fan_out if theory else None,
+                "formula": self.spec.kind.formula,
+                "distribution": theory.distribution if theory else None,
+                "theory_mean": theory.mean if theory else None,
+                "theory_std": theory.std if theory else None,
+                "theory_limit": theory.limit if theory else None,
+                "stddev_param": theory.stddev_param if theory else None,
+            }
+        ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DefaultsReport:
+    """`initcli defaults`: the default initializer of every initializer argument of Keras layers."""
+
+    source: str
+    frameworks: list[str]
+    entries: list[dict[str, Any]]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return ("layer", "argument", "default", "formula", "settings", *[f for f in self.frameworks if f != "keras"])
+
+    def flat_rows(self) -> list[dict[str, Any]]:
+        return self.entries
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "defaults": self.entries}
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchnormReport:
+    """`initcli batchnorm`: the moving statistics step by step and the outputs."""
+
+    momentum: float
+    epsilon: float
+    steps: int
+    batch: list[float]
+    history: list[dict[str, Any]]
+    training_output: list[Any]
+    inference_output: list[Any]
+    notes: list[str] = field(default_factory=list)
+
+    columns = ("step", "feature", "batch_mean", "batch_variance", "moving_mean", "moving_variance")
+
+    def flat_rows(self) -> list[dict[str, Any]]:
+        return self.history
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "steps": self.steps,
+            "batch": self.batch,
+            "history": self.history,
+            "training_output": self.training_output,
+            "inference_output": self.inference_output,
+            "notes": self.notes,
+        }

@@ -1,0 +1,30 @@
+"""The closed vocabularies of initcli's records: distributions, verdicts, tests, formats, checks.
+
+Each is a `Literal` (so mypy checks every use) with the tuple of its values beside it (so the CLI's
+choices and the JSON Schema's enums come from one place; a test keeps the schema equal to them).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+Distribution = Literal["normal", "truncated_normal", "uniform", "constant", "identity", "orthogonal", "stft"]
+Verdict = Literal["consistent", "suspicious", "inconsistent", "n/a"]
+# The test that decided a weight's verdict: a moment, the whole distribution, or an exact comparison.
+DecisiveTest = Literal["mean", "std", "ks", "exact", "orthogonality", "nonfinite"]
+OutputFormat = Literal["table", "json", "csv", "markdown"]
+CheckFormat = Literal["text", "json", "github"]
+CheckName = Literal["distribution", "nonfinite", "constant", "duplicate", "fans", "rules"]
+Severity = Literal["error", "warning"]
+FileFormat = Literal["keras", "h5", "weights.h5"]
+# Where a model came from when it was built rather than read: `inspect --spec` or `module:function`.
+BuiltFrom = Literal["spec", "function"]
+FloatDType = Literal["float16", "bfloat16", "float32", "float64"]
+
+DISTRIBUTIONS: tuple[Distribution, ...] = get_args(Distribution)
+VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
+DECISIVE_TESTS: tuple[DecisiveTest, ...] = get_args(DecisiveTest)
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = get_args(OutputFormat)
+CHECK_FORMATS: tuple[CheckFormat, ...] = get_args(CheckFormat)
+CHECK_NAMES: tuple[CheckName, ...] = get_args(CheckName)
+FILE_FORMATS: tuple[FileFormat, ...] = get_args(FileFormat)
