@@ -271,7 +271,8 @@ def default_timeout() -> float:
 def open_model(
     path: str | os.PathLike[str], *, timeout: float | None = None, limits: Limits | None = None
 ) -> SavedModel:
-    """Open a `.keras`, legacy `.h5` or `.weights.h5` file by what its bytes say it is.
+    """Open a `.keras`, legacy `.h5` or `.weights.h5` file by what its bytes say it is, a SavedModel
+    directory or a TF checkpoint.
 
     The HDF5 structure is read in a worker process that is killed after `timeout` seconds; weights
     are read when a record's `read()` is called, and refused if the file changed since it was opened.
@@ -292,12 +293,22 @@ def open_model(
         raise BadInputError(f"timeout must be a positive number of seconds. Received: timeout={timeout!r}")
     limits = Limits(**{**(limits.__dict__ if limits else {}), "timeout": float(timeout)})
     label = str(Path(path))
+    # SavedModel directories and TF checkpoints (readers/tfmodel.py): a prefix such as `ckpt` names no
+    # file itself, so this comes before the regular-file check.
+    from initcli.readers.tfmodel import open_tensorflow, unsupported_format
+
+    opened = open_tensorflow(Path(path))
+    if opened is not None:
+        return opened
     fd = open_regular(path)
     try:
         identity = FileIdentity.of(fd)
         head = os.pread(fd, 8, 0)
         if not head:
             raise InitcliError(f"{label}: empty file")
+        unsupported = unsupported_format(Path(path))  # ONNX, TFLite, PyTorch, frozen graphs: named, not read
+        if unsupported is not None:
+            raise InitcliError(f"{label}: {unsupported}")
         if head.startswith(_ZIP_SIGNATURE) or head.startswith(_END_OF_DIRECTORY):
             model = _open_keras_archive(label, fd, identity, limits)
         elif head == _HDF5_SIGNATURE:

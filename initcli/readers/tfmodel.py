@@ -1,0 +1,470 @@
+"""Keras models in TensorFlow's own formats: SavedModel directories and TF checkpoints.
+
+`model.save("dir")` (tf.keras / tf_keras) writes `dir/saved_model.pb`, `dir/variables/variables.*`
+(a tensor bundle) and `dir/keras_metadata.pb`; `model.save_weights("ckpt")` and
+`tf.train.Checkpoint(model=...).write("ckpt")` write only the bundle. In every case the bundle's
+`_CHECKPOINTABLE_OBJECT_GRAPH` tensor (a TrackableObjectGraph) links objects by named edges
+(`layer_with_weights-0`, `cell`, `kernel`) and gives each variable its Keras name (`full_name`,
+e.g. `lstm/lstm_cell/kernel`). `keras_metadata.pb` (tf_keras's SavedMetadata) holds each layer's
+JSON metadata (class_name, config with initializers) under its object path
+(`root.layer_with_weights-0.cell`), which is walked in the object graph to find the layer that
+owns each variable. Nothing here imports TensorFlow or runs anything from the files.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from initcli.errors import InitcliError
+from initcli.layers import DEFAULTS, LAYER_ALIASES, LAYER_SLOTS, SETTINGS, WeightSlot
+from initcli.readers.protowire import parse_message
+from initcli.readers.records import SavedModel, WeightRecord
+from initcli.readers.tfbundle import DTYPES, TensorBundle, checkpoint_prefix, index_path
+
+OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+MAX_METADATA_BYTES = 256 * 1024 * 1024
+MAX_SAVED_MODEL_BYTES = 1024**3
+# Edges to objects that hold variables but not model weights: optimizer state, compiled metrics,
+# tf.train.Checkpoint's own counter.
+_SKIPPED_EDGES = frozenset({"optimizer", "keras_api", "save_counter"})
+# tf_keras variable names that Keras 3 (initcli.layers) names differently.
+_TF_KERAS_SLOT_NAMES = {
+    ("DepthwiseConv1D", "depthwise_kernel"): "kernel",
+    ("DepthwiseConv2D", "depthwise_kernel"): "kernel",
+}
+# Cells whose defaults are those of the layer that builds them.
+_CELL_DEFAULTS = {"ConvLSTMCell": "ConvLSTM2D"}
+_TF1_TRAINING_STATE = re.compile(
+    r"(^|/)(global_step|beta[12]_power|Adam(_\d+)?|Momentum|RMSProp(_\d+)?|Adagrad|Adadelta(_\d+)?|Ftrl(_\d+)?"
+    r"|ExponentialMovingAverage)$"
+)
+_DATA_SHARD = re.compile(r"^(?P<prefix>.+)\.data-\d{5}-of-\d{5}$")
+
+
+@dataclass(kw_only=True)
+class _Node:
+    """One object of the TrackableObjectGraph."""
+
+    children: list[tuple[str, int]] = field(default_factory=list)
+    full_name: str | None = None
+    checkpoint_key: str | None = None
+
+
+def _name_based_graph(bundle: TensorBundle) -> list[_Node]:
+    """A TF1 `tf.train.Saver` checkpoint has no object graph: its keys are the variables' names.
+
+    Optimizer slots and training counters (`dense/kernel/Adam`, `global_step`) are left out.
+    """
+    root = _Node()
+    nodes = [root]
+    for key, entry in bundle.entries.items():
+        if entry.dtype_code in DTYPES and not _TF1_TRAINING_STATE.search(key):
+            root.children.append((key, len(nodes)))
+            nodes.append(_Node(full_name=key, checkpoint_key=key))
+    return nodes
+
+
+def _object_graph(bundle: TensorBundle) -> list[_Node]:
+    if OBJECT_GRAPH_KEY not in bundle.entries:
+        return _name_based_graph(bundle)
+    source = f"{bundle.source} ({OBJECT_GRAPH_KEY})"
+    graph = parse_message(bundle.read_string(OBJECT_GRAPH_KEY), source)
+    protos = graph.messages(1)
+    nodes = []
+    for proto in protos:
+        node = _Node()
+        for reference in proto.messages(1):
+            child = reference.integer(1)
+            if not 0 <= child < len(protos):
+                raise InitcliError(f"{source}: an edge points at object {child} of {len(protos)}")
+            node.children.append((reference.text(2), child))
+        for attribute in proto.messages(2):
+            if attribute.text(1) == "VARIABLE_VALUE":
+                node.full_name = attribute.text(2)
+                node.checkpoint_key = attribute.text(3)
+        nodes.append(node)
+    if not nodes:
+        raise InitcliError(f"{source}: the object graph is empty")
+    return nodes
+
+
+def _walk(nodes: list[_Node], path: str, edges: dict[int, dict[str, int]]) -> int | None:
+    """The node at a dotted object path (`root.layer_with_weights-0.cell`), if the graph has it.
+
+    `edges` caches each visited node's children by name (the first edge of a name wins).
+    """
+    parts = path.split(".")
+    if parts[0] != "root":
+        return None
+    current = 0
+    for part in parts[1:]:
+        if current not in edges:
+            edges[current] = {}
+            for name, child in nodes[current].children:
+                edges[current].setdefault(name, child)
+        found = edges[current].get(part)
+        if found is None:
+            return None
+        current = found
+    return current
+
+
+def _read_limited(path: Path, limit: int) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise InitcliError(f"{path}: {size:,} bytes, more than initcli reads")
+        with open(path, "rb") as handle:
+            return handle.read(limit + 1)
+    except OSError as error:
+        raise InitcliError(f"{path}: cannot read ({error.strerror})") from None
+
+
+def _json_metadata(text: str, source: str) -> Mapping[str, Any] | None:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InitcliError(f"{source}: layer metadata is not valid JSON ({error})") from None
+    except RecursionError:
+        raise InitcliError(f"{source}: layer metadata nests too deeply") from None
+    return value if isinstance(value, Mapping) else None
+
+
+def keras_metadata(path: Path) -> dict[str, Mapping[str, Any]]:
+    """tf_keras's `keras_metadata.pb`: object path -> that object's JSON metadata."""
+    source = str(path)
+    metadata = parse_message(_read_limited(path, MAX_METADATA_BYTES), source)
+    out: dict[str, Mapping[str, Any]] = {}
+    for node in metadata.messages(1):
+        value = _json_metadata(node.text(5), source)
+        if value is not None:
+            out[node.text(3)] = value
+    return out
+
+
+def saved_model_metadata(path: Path) -> dict[str, Mapping[str, Any]]:
+    """Keras metadata that tf.keras 2.0-2.4 kept in `saved_model.pb` (SavedUserObject.metadata), by object path."""
+    source = str(path)
+    saved_model = parse_message(_read_limited(path, MAX_SAVED_MODEL_BYTES), source)
+    meta_graphs = saved_model.messages(2)
+    graph = meta_graphs[0].message(7) if meta_graphs else None
+    if graph is None:
+        return {}
+    objects = graph.messages(1)
+    paths = {0: "root"}
+    queue = deque([0])
+    while queue:
+        current = queue.popleft()
+        for reference in objects[current].messages(1):
+            child = reference.integer(1)
+            if 0 <= child < len(objects) and child not in paths:
+                paths[child] = f"{paths[current]}.{reference.text(2)}"
+                queue.append(child)
+    out: dict[str, Mapping[str, Any]] = {}
+    for index, path_text in paths.items():
+        user_object = objects[index].message(4)
+        if user_object is not None:
+            value = _json_metadata(user_object.text(3), source)
+            if value is not None:
+                out[path_text] = value
+    return out
+
+
+def _model_order(nodes: list[_Node]) -> list[int]:
+    """Variable nodes in the order a depth-first walk from the root meets them (layer by layer)."""
+    order = []
+    seen = {0}
+    stack = [0]
+    while stack:
+        current = stack.pop()
+        if nodes[current].checkpoint_key is not None:
+            order.append(current)
+        for name, child in reversed(nodes[current].children):
+            if child not in seen and name not in _SKIPPED_EDGES:
+                seen.add(child)
+                stack.append(child)
+    return order
+
+
+def _owners(nodes: list[_Node]) -> dict[int, list[tuple[int, str]]]:
+    """For each object, the objects holding it under a named attribute (not a list index)."""
+    owners: dict[int, list[tuple[int, str]]] = {}
+    for index, node in enumerate(nodes):
+        for name, child in node.children:
+            if not name.isdigit() and name not in _SKIPPED_EDGES:
+                owners.setdefault(child, []).append((index, name))
+    return owners
+
+
+def _layer_class(class_name: Any) -> str | None:
+    if not isinstance(class_name, str):
+        return None
+    class_name = LAYER_ALIASES.get(class_name, class_name)
+    if class_name not in LAYER_SLOTS and class_name[:-2] in LAYER_SLOTS and class_name[-2:] in ("V1", "V2"):
+        return class_name[:-2]
+    if re.fullmatch(r"ConvLSTM[123]DCell", class_name):
+        return "ConvLSTMCell"
+    return class_name
+
+
+def _initializer(config: Mapping[str, Any], argument: str | None) -> Mapping[str, Any] | None:
+    value = config.get(argument) if argument else None
+    if isinstance(value, str):
+        return {"class_name": value, "config": {}}
+    if isinstance(value, Mapping) and "class_name" in value:
+        # tf_keras's SavedModel serialization adds `shared_object_id`; it is not part of the initializer.
+        return {k: v for k, v in value.items() if k != "shared_object_id"}
+    return None
+
+
+class _Reader:
+    """Turns a bundle, its object graph and (optionally) Keras metadata into weight records."""
+
+    def __init__(self, bundle: TensorBundle, metadata: Mapping[str, Mapping[str, Any]]) -> None:
+        self.bundle = bundle
+        self.nodes = _object_graph(bundle)
+        self.layer_metadata: dict[int, Mapping[str, Any]] = {}
+        edges: dict[int, dict[str, int]] = {}
+        for path, value in metadata.items():
+            node = _walk(self.nodes, path, edges)
+            if node is not None:
+                self.layer_metadata[node] = value
+
+    def records(self) -> Iterator[WeightRecord]:
+        owners = _owners(self.nodes)
+        for index in _model_order(self.nodes):
+            node = self.nodes[index]
+            key = node.checkpoint_key or ""
+            entry = self.bundle.entries.get(key)
+            if entry is None:
+                raise InitcliError(f"{self.bundle.source}: the object graph names {key!r}, which is not in the index")
+            if entry.dtype_code not in DTYPES:
+                continue
+            candidates = owners.get(index, [])
+            owner, edge = next(((o, n) for o, n in candidates if o in self.layer_metadata), (None, None))
+            if edge is None:
+                owner, edge = candidates[0] if candidates else (None, key.split("/")[-3] if "/" in key else key)
+            yield self._record(node, key, owner, edge, entry.shape, entry.dtype)
+
+    def _record(
+        self, node: _Node, key: str, owner: int | None, edge: str, shape: tuple[int, ...], dtype: str
+    ) -> WeightRecord:
+        path = (node.full_name or key.removesuffix("/.ATTRIBUTES/VARIABLE_VALUE")).removesuffix(":0")
+        components = path.split("/")
+        # The variable's own name; the attribute holding it can differ (Keras 3 Dense keeps `_kernel`).
+        weight = components[-1] if node.full_name else edge
+        meta = self.layer_metadata.get(owner) if owner is not None else None
+        notes: list[str] = []
+        layer = components[-2] if len(components) >= 2 else components[0]
+        class_name = initializer = argument = default = fan_caveat = None
+        settings: dict[str, Any] = {}
+        config: Mapping[str, Any] = {}
+        if meta is None:
+            notes.append("no layer config for this variable in the file: initializer unknown")
+        else:
+            layer = str(meta.get("name", layer))
+            class_name = _layer_class(meta.get("class_name"))
+            raw_config = meta.get("config")
+            config = raw_config if isinstance(raw_config, Mapping) else {}
+            slot_name = _TF_KERAS_SLOT_NAMES.get((class_name or "", weight), weight)
+            slots: list[WeightSlot] = LAYER_SLOTS[class_name](config) if class_name in LAYER_SLOTS else []
+            slot = next((s for s in slots if s.name == slot_name), None)
+            settings = {k: config[k] for k in SETTINGS.get(class_name or "", ()) if k in config}
+            if slot is None:
+                notes.append(f"layer class {class_name} or variable {weight!r} not known to initcli")
+            else:
+                argument = slot.argument
+                initializer = _initializer(config, argument)
+                defaults = DEFAULTS.get(class_name or "") or DEFAULTS.get(_CELL_DEFAULTS.get(class_name or "", ""), {})
+                default = defaults.get(argument) if argument else None
+                if slot.note:
+                    notes.append(slot.note)
+                if slot.fan_caveat:
+                    fan_caveat = slot.note
+        return WeightRecord(
+            path=path,
+            layer=layer,
+            layer_class=class_name,
+            weight=weight,
+            shape=shape,
+            dtype=dtype,
+            read=lambda: self.bundle.read(key),
+            initializer=initializer,
+            argument=argument,
+            default_initializer=default,
+            fan_axes=None,  # Keras 2 computes every fan from the kernel shape alone
+            notes=notes,
+            settings=settings,
+            fan_caveat=fan_caveat,
+            layer_config=config or None,
+        )
+
+
+def _saved(
+    source: Path, kind: str, bundle: TensorBundle, metadata: Mapping[str, Mapping[str, Any]], notes: list[str]
+) -> SavedModel:
+    try:
+        reader = _Reader(bundle, metadata)
+    except InitcliError:
+        bundle.close()
+        raise
+    version = metadata.get("root", {}).get("keras_version")
+    # No `config`: it is a tf_keras config, which Keras 3 cannot rebuild (so no --fresh); each
+    # record carries its layer's config.
+    return SavedModel(
+        str(source), kind, version if isinstance(version, str) else None, reader.records, bundle.close, notes
+    )
+
+
+def open_tf_checkpoint(path: Path | str) -> SavedModel:
+    """Open a TF-format checkpoint by its prefix (`ckpt`), its `.index` or one of its data shards.
+
+    Raises:
+        InitcliError: no bundle there, or a corrupt, truncated or unsupported one.
+    """
+    path = Path(path)
+    prefix = checkpoint_prefix(path)
+    if prefix is None:
+        match = _DATA_SHARD.match(path.name)
+        prefix = path.with_name(match["prefix"]) if match else None
+    if prefix is None or not index_path(prefix).is_file():
+        expected = index_path(prefix if prefix is not None else path).name
+        raise InitcliError(f"{path}: no TensorFlow checkpoint there (no {expected} beside it)")
+    bundle = TensorBundle(prefix)
+    notes = ["TF checkpoint: weights and names only; it stores no layer configs, so initializers are unknown"]
+    if OBJECT_GRAPH_KEY not in bundle.entries:
+        notes.append("name-based TF1 checkpoint: each tensor named by its key; optimizer slots left out")
+    return _saved(path, "tf-checkpoint", bundle, {}, notes)
+
+
+def open_saved_model_dir(path: Path | str) -> SavedModel:
+    """Open a SavedModel directory written by tf.keras / tf_keras (`model.save("dir")`).
+
+    Raises:
+        InitcliError: not a SavedModel, no variables, or corrupt files.
+    """
+    path = Path(path)
+    if not (path / "saved_model.pb").is_file():
+        raise InitcliError(f"{path}: a directory without saved_model.pb, not a SavedModel")
+    prefix = path / "variables" / "variables"
+    if not (path / "variables" / "variables.index").is_file():
+        raise InitcliError(f"{path}: a SavedModel without variables (variables/variables.index): no weights to read")
+    notes = []
+    if (path / "keras_metadata.pb").is_file():
+        metadata = keras_metadata(path / "keras_metadata.pb")
+    else:
+        metadata = saved_model_metadata(path / "saved_model.pb")
+        if not metadata:
+            notes.append("no Keras metadata in this SavedModel (not saved by Keras?): initializers unknown")
+    bundle = TensorBundle(prefix)
+    return _saved(path, "savedmodel", bundle, metadata, notes)
+
+
+def _checkpoint_in_directory(path: Path) -> Path | None:
+    """The latest checkpoint a directory's `checkpoint` state file names, if it names one beside it."""
+    state = path / "checkpoint"
+    if not state.is_file() or state.stat().st_size > 1 << 20:
+        return None
+    match = re.search(r'^model_checkpoint_path:\s*"([^"]+)"', state.read_text("utf-8", "replace"), re.MULTILINE)
+    if match is None:
+        return None
+    name = Path(match[1]).name  # only a checkpoint inside this directory
+    return path / name if (path / f"{name}.index").is_file() else None
+
+
+def open_tensorflow(path: Path) -> SavedModel | None:
+    """Open `path` if it is a SavedModel directory or a TF checkpoint; None if it is neither.
+
+    Raises:
+        InitcliError: such a model that cannot be read.
+    """
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file():
+            return open_saved_model_dir(path)
+        if (path / f"{path.name}.index").is_file():  # a SavedModel's `variables` directory
+            return open_tf_checkpoint(path / path.name)
+        inner = _checkpoint_in_directory(path)
+        return open_tf_checkpoint(inner) if inner is not None else None
+    if checkpoint_prefix(path) is not None or (_DATA_SHARD.match(path.name) and path.is_file()):
+        return open_tf_checkpoint(path)
+    return None
+
+
+_READS = "initcli reads Keras models (.keras, .h5, .weights.h5, SavedModel directories, TF checkpoints)"
+
+
+def unsupported_format(path: Path) -> str | None:
+    """What a model file initcli cannot read is, and what to do, judged by its bytes; None if unknown.
+
+    HDF5 files and zip archives other than PyTorch's are left to the Keras readers (None).
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except OSError:
+        return None
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return None
+    if len(head) >= 8 and head[4:8] == b"TFL3":
+        return f"a TensorFlow Lite flatbuffer; {_READS}: inspect the Keras model it was converted from"
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError):
+            return None
+        if any(name.endswith("data.pkl") for name in names):
+            return f"a PyTorch checkpoint (zip with data.pkl); {_READS}"
+        return None
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return f"a Python pickle (a PyTorch .pt/.pth file?); {_READS}, and never unpickles files"
+    if len(head) >= 10 and head[8:10] == b'{"' and int.from_bytes(head[:8], "little") < path.stat().st_size:
+        return f"a safetensors file; {_READS}"
+    return _protobuf_kind(path, head)
+
+
+def _protobuf_kind(path: Path, head: bytes) -> str | None:
+    """Name ONNX models, SavedModel protos and frozen GraphDefs from their first fields."""
+    if path.name == "saved_model.pb":
+        return f"the graph file of a SavedModel: pass its directory ({path.parent}) instead"
+    if not head:
+        return None
+    try:
+        fields = parse_message(head, str(path)).fields
+    except InitcliError:
+        fields = _leading_fields(head)
+    if head[:1] == b"\x08" and 1 in fields and isinstance(fields[1][0], int) and fields[1][0] < 64 and 2 in fields:
+        producer = fields[2][0]
+        if isinstance(producer, memoryview) and producer.tobytes().isascii() and len(producer) < 64:
+            return f"an ONNX model; {_READS}: inspect the Keras model it was exported from"
+    if path.suffix == ".pb" and head[:1] == b"\x0a":
+        return (
+            f"a TensorFlow GraphDef (a frozen graph holds constants, not variables); {_READS}: "
+            "inspect the SavedModel directory or checkpoint it was frozen from"
+        )
+    if path.suffix == ".onnx":
+        return f"an ONNX model; {_READS}"
+    return None
+
+
+def _leading_fields(head: bytes) -> dict[int, list[Any]]:
+    """The complete fields at the start of a truncated protobuf `head`."""
+    fields: dict[int, list[Any]] = {}
+    for end in range(len(head), 0, -1):
+        try:
+            return parse_message(head[:end], "head").fields
+        except InitcliError:
+            continue
+    return fields
+
+
+__all__ = ["open_saved_model_dir", "open_tensorflow", "open_tf_checkpoint", "unsupported_format"]
