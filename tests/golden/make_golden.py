@@ -345,9 +345,8 @@ def main() -> int:
     values = sum(a.size for a in arrays.values())
     print(f"wrote {GOLDEN_PATH} ({GOLDEN_PATH.stat().st_size} bytes, {values} values, {len(meta['draws'])} draw cases)")
     print(f"versions: {meta['versions']}")
-    print(
-        f"(5, 7) truncated-normal groups needing a second block [seed, group]: {meta['second_block_groups_of_5x7_truncated_normal']}"
-    )
+    second_block = meta["second_block_groups_of_5x7_truncated_normal"]
+    print(f"(5, 7) truncated-normal groups needing a second block [seed, group]: {second_block}")
     return 0
 
 
