@@ -176,7 +176,7 @@ def draw_cases() -> Iterator[dict[str, Any]]:
 
 def case_id(case: dict[str, Any]) -> str:
     initializer = case["initializer"]
-    params = ",".join(f"{k}={v}" for k, v in initializer["config"].items())
+    params = ",".join(f"{k}={v}" for k, v in initializer["config"].items()).replace(" ", "")
     return f"{initializer['class_name']}({params})-{case['dtype']}-seed{case['seed']}"
 
 
