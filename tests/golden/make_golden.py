@@ -165,10 +165,12 @@ def draw_cases() -> Iterator[dict[str, Any]]:
                 yield {"initializer": initializer, "dtype": dtype, "seed": seed, "shapes": SHAPES}
     for initializer in FAMILY:
         name = initializer["class_name"]
-        seeds = ORTHOGONAL_SEEDS if name == "Orthogonal" else (None,) if name in UNSEEDED else (FAMILY_SEED,)
+        seeds: tuple[int | None, ...] = (
+            ORTHOGONAL_SEEDS if name == "Orthogonal" else (None,) if name in UNSEEDED else (FAMILY_SEED,)
+        )
         for dtype in DTYPES:
-            for seed in seeds:
-                yield {"initializer": initializer, "dtype": dtype, "seed": seed, "shapes": SHAPES}
+            for maybe_seed in seeds:
+                yield {"initializer": initializer, "dtype": dtype, "seed": maybe_seed, "shapes": SHAPES}
     for initializer in AXES_CASES:
         for dtype in DTYPES:
             yield {"initializer": initializer, "dtype": dtype, "seed": FAMILY_SEED, "shapes": ((3, 3, 4, 8),)}
@@ -186,7 +188,7 @@ def case_id(case: dict[str, Any]) -> str:
 def import_keras() -> Any:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import keras
+    import keras  # type: ignore[import-untyped]
 
     assert keras.backend.backend() == "tensorflow", "the golden vectors are TensorFlow-backend draws"
     return keras
@@ -206,13 +208,13 @@ def keras_draw(keras: Any, case: dict[str, Any], shape: tuple[int, ...]) -> np.n
 
 
 def keras_fans(keras: Any, fan_case: dict[str, Any]) -> list[int]:
-    from keras.src.initializers.random_initializers import compute_fans
+    from keras.src.initializers.random_initializers import compute_fans  # type: ignore[import-untyped]
 
     return [int(f) for f in compute_fans(fan_case["shape"], fan_case.get("input_axes"), fan_case.get("output_axes"))]
 
 
 def tf_raw(op: str, seed: list[int] | tuple[int, int], dtype: str, size: int) -> np.ndarray:
-    import tensorflow as tf
+    import tensorflow as tf  # type: ignore[import-untyped]
 
     function = getattr(tf.random, f"stateless_{op}")
     return np.asarray(function([size], seed=list(seed), dtype=getattr(tf, dtype)).numpy())
@@ -224,7 +226,7 @@ def _groups_needing_a_second_block(case: dict[str, Any], shape: tuple[int, ...])
     Read from TensorFlow's plain normal stream: block b holds normals 4b..4b+3 (float32 and
     narrower), and group g of the truncated normal starts at block 256·g.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # type: ignore[import-untyped]
 
     tf_seed = [case["seed"] % 2147483646, 0]
     groups = -(-math.prod(shape) // 4)
@@ -256,7 +258,7 @@ class _Store:
 
 
 def record_draw(keras: Any, store: _Store, case: dict[str, Any]) -> dict[str, Any]:
-    entries = []
+    entries: list[dict[str, Any]] = []
     exact = case["initializer"]["class_name"] != "Orthogonal"
     for shape in case["shapes"]:
         values = keras_draw(keras, case, shape)
@@ -293,7 +295,7 @@ def record_raw(store: _Store, raw: dict[str, Any]) -> dict[str, Any]:
 def make() -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Build the metadata and arrays from Keras and TensorFlow."""
     keras = import_keras()
-    import tensorflow as tf
+    import tensorflow as tf  # type: ignore[import-untyped]
 
     store = _Store()
     draws = [record_draw(keras, store, case) for case in draw_cases()]
@@ -328,7 +330,8 @@ def make() -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 def save(meta: dict[str, Any], arrays: dict[str, np.ndarray], path: Path = GOLDEN_PATH) -> None:
     text = json.dumps(meta, separators=(",", ":"), sort_keys=True)
-    np.savez_compressed(path, meta=np.frombuffer(text.encode(), dtype=np.uint8), **arrays)
+    members: dict[str, Any] = {"meta": np.frombuffer(text.encode(), dtype=np.uint8), **arrays}
+    np.savez_compressed(path, **members)
 
 
 def load(path: Path = GOLDEN_PATH) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
