@@ -108,8 +108,9 @@ def test_fresh_compares_stored_and_rebuilt(keras):
         assert row["fresh"]["verdict"] in ("consistent", "suspicious")
         assert row["fresh"]["sample"]["count"] == row["sample"]["count"]
     assert data == inspect_json(str(EXAMPLES / "models/cnn.keras"), "--fresh", "--seed", "5")
-    table = CliRunner().invoke(cli, ["inspect", str(EXAMPLES / "models/cnn.keras"), "--fresh", "--seed", "5"]).stdout
-    assert "fresh std" in table
+    result = CliRunner().invoke(cli, ["inspect", str(EXAMPLES / "models/cnn.keras"), "--fresh", "--seed", "5"])
+    assert result.exit_code == 0, result.output
+    assert "fresh std" in result.stdout
 
 
 def test_missing_tensorflow_is_one_line(monkeypatch):
@@ -119,6 +120,7 @@ def test_missing_tensorflow_is_one_line(monkeypatch):
 
 
 def test_usage_errors():
-    assert "exactly one" in CliRunner().invoke(cli, ["inspect"]).stderr
+    result = CliRunner().invoke(cli, ["inspect"])
+    assert result.exit_code == 2 and "exactly one" in result.stderr
     result = CliRunner().invoke(cli, ["inspect", "examples/model_code.py:build_model", "--fresh"])
     assert result.exit_code == 2

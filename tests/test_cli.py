@@ -53,7 +53,16 @@ def test_sample_json_contract_and_values():
     assert data["sample"]["var"] == pytest.approx(values.var(), rel=1e-9)
     assert (data["sample"]["min"], data["sample"]["max"]) == (values.min(), values.max())
     assert set(data["checks"]) >= {"mean_z", "std_ratio", "ks_statistic", "ks_pvalue"}
-    assert data["verdict"] == "consistent"
+    # The mean's p-value from scipy, and the verdict the README's rule gives from the p-values.
+    from scipy import stats as scipy_stats
+
+    mean_z = (values.mean() - 0.0) / (math.sqrt(2 / 1728) / math.sqrt(values.size))
+    assert data["checks"]["mean_pvalue"] == pytest.approx(2 * scipy_stats.norm.sf(abs(mean_z)), rel=1e-6)
+    checks = data["checks"]
+    smallest = 3 * min(checks["mean_pvalue"], checks["std_pvalue"], checks["ks_pvalue"])
+    assert data["verdict"] == (
+        "consistent" if smallest >= 0.05 else "suspicious" if smallest >= 0.001 else "inconsistent"
+    )
     assert data["reproducible"] is True
 
 
@@ -183,14 +192,17 @@ def test_version():
     assert "initcli, version" in run("--version").stdout
 
 
-def _imported_modules(code: str) -> set[str]:
-    out = subprocess.run(
-        [sys.executable, "-c", code + "\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return set(json.loads(out.splitlines()[-1]))
+def _run_in_fresh_process(argv: list[str]) -> tuple[int, set[str]]:
+    """Run the CLI in a new interpreter; return its exit code and every module it imported."""
+    code = (
+        "import json, sys\nfrom initcli.cli import cli\n"
+        f"try:\n    cli({argv!r}, prog_name='initcli')\n"
+        "except SystemExit as stop:\n    code = stop.code\nelse:\n    code = 0\n"
+        "print(json.dumps({'exit_code': code, 'modules': sorted(sys.modules)}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    report = json.loads(out.splitlines()[-1])
+    return report["exit_code"], set(report["modules"])
 
 
 @pytest.mark.parametrize(
@@ -204,11 +216,8 @@ def _imported_modules(code: str) -> set[str]:
     ],
 )
 def test_no_tensorflow_import(argv):
-    code = (
-        "import sys\nfrom initcli.cli import cli\n"
-        f"try:\n    cli({argv!r}, prog_name='initcli')\nexcept SystemExit:\n    pass"
-    )
-    modules = _imported_modules(code)
+    exit_code, modules = _run_in_fresh_process(argv)
+    assert exit_code == 0  # the command did its work (a usage error would import little, vacuously)
     # h5py is for reading models: commands that draw or explain must not pay for it either.
     assert not {m for m in modules if m.split(".")[0] in ("tensorflow", "keras", "scipy", "h5py")}
 

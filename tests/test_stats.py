@@ -13,7 +13,7 @@ from hypothesis.extra.numpy import arrays
 from initcli.assessment import assess, judge
 from initcli.initializers import resolve
 from initcli.sampling import draw
-from initcli.significance import kolmogorov_pvalue, ks_test, normal_quantile
+from initcli.significance import DEFAULT_ALPHA, kolmogorov_pvalue, ks_test, normal_quantile
 from initcli.stats import StatsAccumulator, describe
 
 finite_floats = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False, width=32)
@@ -100,7 +100,9 @@ def test_three_values_with_mean_minus_0_3_are_consistent():
 def test_a_million_values_with_std_5_percent_off_are_inconsistent():
     spec = resolve("he_normal")
     values = draw(spec, (1000, 1000), "float32", seed=1)
-    assert _verdict(values, spec) == "consistent"
+    # A correct draw is `inconsistent` with probability alpha = 0.001 (the stated false-alarm rate).
+    assert _verdict(values, spec) != "inconsistent"
+    # 5% off in std at 10^6 values is ~90 standard errors of the variance: caught at any seed.
     assert _verdict(values * np.float32(1.05), spec) == "inconsistent"
 
 
@@ -115,12 +117,84 @@ def test_nan_is_inconsistent():
     assert _verdict(values, resolve("glorot_uniform")) == "inconsistent"
 
 
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
-@pytest.mark.parametrize("name", ["glorot_uniform", "he_normal", "random_normal", "lecun_uniform"])
-def test_fresh_draws_are_consistent_in_every_dtype(name, dtype):
+FRESH_SHAPE = (500, 400)  # 200,000 values: the KS test sees every one (its subsample limit is 250,000)
+
+
+def _scipy_distribution(name):
+    """What Keras's formulas say `name` draws at FRESH_SHAPE (fans 500, 400), built with scipy alone."""
+    from scipy import stats as scipy_stats
+
+    fan_in, fan_out = FRESH_SHAPE
+    if name == "glorot_uniform":
+        limit = math.sqrt(6.0 / (fan_in + fan_out))
+        return scipy_stats.uniform(-limit, 2 * limit)
+    if name == "lecun_uniform":
+        limit = math.sqrt(3.0 / fan_in)
+        return scipy_stats.uniform(-limit, 2 * limit)
+    if name == "he_normal":  # target std sqrt(2 / fan_in): the underlying stddev is divided by truncnorm's std
+        underlying = math.sqrt(2.0 / fan_in) / scipy_stats.truncnorm(-2.0, 2.0).std()
+        return scipy_stats.truncnorm(-2.0, 2.0, scale=underlying)
+    assert name == "random_normal"
+    return scipy_stats.norm(0.0, 0.05)
+
+
+def _scipy_pvalues(values, distribution):
+    """(mean, std, KS) p-values of a sample against a scipy distribution, computed with scipy."""
+    from scipy import stats as scipy_stats
+
+    flat = values.reshape(-1).astype(np.float64)
+    n = flat.size
+    mean_z = (flat.mean() - distribution.mean()) / (distribution.std() / math.sqrt(n))
+    # The sample variance's standard error from the distribution's kurtosis: sqrt((kappa - 1) / n) relative.
+    kurtosis = float(distribution.stats(moments="k")) + 3.0
+    variance_z = (flat.var() / distribution.var() - 1.0) / math.sqrt((kurtosis - 1.0) / n)
+    ks = scipy_stats.kstest(flat, distribution.cdf)
+    return 2 * scipy_stats.norm.sf(abs(mean_z)), 2 * scipy_stats.norm.sf(abs(variance_z)), ks
+
+
+FRESH_NAMES = ["glorot_uniform", "he_normal", "random_normal", "lecun_uniform"]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", FRESH_NAMES)
+def test_fresh_draws_pvalues_and_verdict_equal_scipy(name, dtype):
+    """Not a lucky seed: the verdict expected for this fixed seed follows from scipy's own p-values.
+
+    initcli's mean, std and KS p-values equal scipy's for the same sample, and the verdict is what
+    the README's rule (the smallest p-value times 3, against alpha and 0.05) gives from scipy's.
+    """
     spec = resolve(name)
-    values = draw(spec, (1000, 1000), dtype, seed=4)
-    assert _verdict(values, spec, dtype) == "consistent"
+    fresh = draw(spec, FRESH_SHAPE, dtype, seed=4)
+    distribution = _scipy_distribution(name)
+    standard_error = distribution.std() / math.sqrt(fresh.size)
+    verdicts = []
+    # The fresh draw, then shifted by 3 and 6 standard errors of the mean (suspicious, inconsistent).
+    for shift in (0.0, 3.0, 6.0):
+        values = (fresh.astype(np.float64) + shift * standard_error).astype(fresh.dtype)
+        result = _assessment(values, spec, dtype)
+        mean_p, std_p, ks = _scipy_pvalues(values, distribution)
+        checks = result.checks
+        assert checks.ks_sample_size == values.size
+        assert checks.ks_statistic == pytest.approx(ks.statistic, rel=1e-3, abs=1e-6)  # float32-rounded limits
+        assert checks.ks_pvalue == pytest.approx(ks.pvalue, rel=0.05, abs=1e-4)
+        assert checks.mean_pvalue == pytest.approx(mean_p, rel=1e-3, abs=1e-9)
+        assert checks.std_pvalue == pytest.approx(std_p, rel=1e-3, abs=1e-9)
+        smallest = 3 * min(mean_p, std_p, ks.pvalue)
+        expected = "consistent" if smallest >= 0.05 else "suspicious" if smallest >= DEFAULT_ALPHA else "inconsistent"
+        assert result.verdict == expected, (shift, mean_p, std_p, ks.pvalue)
+        verdicts.append(result.verdict)
+    assert verdicts[-1] == "inconsistent"
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("name", FRESH_NAMES)
+def test_fresh_narrow_draws_are_not_inconsistent(name, dtype):
+    """A stated budget: a correct draw is `inconsistent` with probability alpha = 0.001 per case (8 cases).
+
+    (Their values are discrete and the KS test uses rounding intervals, which scipy has no counterpart for.)
+    """
+    spec = resolve(name)
+    assert _verdict(draw(spec, FRESH_SHAPE, dtype, seed=4), spec, dtype) != "inconsistent"
 
 
 @pytest.mark.parametrize("name", ["orthogonal", "identity", "zeros", "ones", "constant"])
