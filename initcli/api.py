@@ -16,12 +16,14 @@ import numpy as np
 from initcli.assessment import assess, judge
 from initcli.checks import (
     CHECKS,
+    DEFAULT_CHECKS,
     NOTE_CHECKS,
     Finding,
     Rule,
     coverage,
     coverage_findings,
     load_rules,
+    propagation_findings,
     run_checks,
 )
 from initcli.errors import BadInputError, InitcliError
@@ -325,7 +327,9 @@ def check_model(
     if unknown:
         raise BadInputError(f"Unknown check(s) {', '.join(unknown)}; the checks are {', '.join(CHECKS)}")
     named: list[CheckName] = [name for name in CHECKS if name in only]
-    selected: list[CheckName] = [name for name in CHECKS if (not only or name in only) and name not in skip]
+    selected: list[CheckName] = [
+        name for name in (CHECKS if only else DEFAULT_CHECKS) if (not only or name in only) and name not in skip
+    ]
     if not selected:
         raise BadInputError("No checks selected: --skip removed every check --only named.")
     rules: list[Rule] = []
@@ -344,6 +348,10 @@ def check_model(
         rows = _measure(_select(saved, patterns), alpha, None)
         findings = run_checks(rows, selected, strict, rules)
         covered = coverage(rows, selected, rules)
+        if "propagation" in selected:
+            predicted, predicted_coverage = propagation_findings(saved, rows)
+            findings += predicted
+            covered.append(predicted_coverage)
     finally:
         saved.close()
     findings += coverage_findings(covered, named, allow_unchecked)

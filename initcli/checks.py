@@ -31,7 +31,12 @@ CHECKS: dict[CheckName, str] = {
     "fans": "Keras's fans differ from the layer's real connectivity for a fan-based initializer "
     "(a warning unless --strict)",
     "rules": "project expectations from --rules",
+    "propagation": "the signal's predicted scale explodes or vanishes through the model at init (mean-field, from the "
+    "config and the actual weights; no TensorFlow)",
 }
+# What `check` runs without --only: `propagation` judges the whole network's design, not whether the
+# weights follow their initializers, so it is asked for by name.
+DEFAULT_CHECKS: tuple[CheckName, ...] = ("distribution", "nonfinite", "constant", "duplicate", "fans", "rules")
 # The checks `inspect` runs too, and shows as notes (fan caveats are notes of their own already).
 NOTE_CHECKS: tuple[CheckName, ...] = ("nonfinite", "constant", "duplicate")
 MODEL = "(model)"
@@ -159,8 +164,27 @@ def _coverage(check: CheckName, rows: Sequence[WeightRow], untested: Callable[[W
     return Coverage(check=check, tested=len(rows) - sum(reasons.values()), total=len(rows), untested=dict(reasons))
 
 
+def propagation_findings(saved: Any, rows: Sequence[WeightRow]) -> tuple[list[Finding], Coverage]:
+    """The `propagation` check: the static mean-field prediction (`initcli.propagate.static`)."""
+    from initcli.propagate.static import propagation_findings as predict_findings
+
+    findings = [
+        Finding(
+            check="propagation",
+            severity="error" if found.severity == "error" else "warning",
+            path=found.path,
+            message=found.message,
+        )  # fmt: skip
+        for found in predict_findings(saved)
+    ]
+    uncovered = [finding.message for finding in findings if finding.severity == "warning"]
+    untested = {"not predicted: " + uncovered[0][:120]: len(rows)} if uncovered and rows else {}
+    tested = 0 if untested else len(rows)
+    return findings, Coverage(check="propagation", tested=tested, total=len(rows), untested=untested)
+
+
 def coverage(rows: Sequence[WeightRow], selected: Sequence[CheckName], rules: Sequence[Rule] = ()) -> list[Coverage]:
-    """What each selected check tested."""
+    """What each selected check tested (`propagation` reports its own, see `propagation_findings`)."""
     testers: dict[CheckName, Callable[[WeightRow], str | None]] = {
         "distribution": _distribution_untested,
         "nonfinite": lambda row: None,
@@ -169,7 +193,7 @@ def coverage(rows: Sequence[WeightRow], selected: Sequence[CheckName], rules: Se
         "fans": _fans_untested,
         "rules": _rules_untested(rules),
     }
-    return [_coverage(name, rows, testers[name]) for name in selected]
+    return [_coverage(name, rows, testers[name]) for name in selected if name in testers]
 
 
 def run_checks(

@@ -238,13 +238,13 @@ def check(
     """Gate a build on a freshly initialized model: exit 0 if every check passes, 3 if any fails.
 
     \b
-    Checks: distribution, nonfinite, constant, duplicate, fans (a warning unless --strict), rules.
+    Checks: distribution, nonfinite, constant, duplicate, fans (a warning unless --strict), rules;
+    propagation (the mean-field prediction of the signal's scale, no TensorFlow) with --only.
     The distribution check's --alpha is the false-alarm rate for the whole model (Holm's
     correction over its weights). Trained weights fail it by design. A check that tested no
     weight never passes silently: see the coverage line.
     \b
-    Example:
-      initcli check examples/models/cnn.keras --format github
+    Example: initcli check examples/models/cnn.keras --format github
     """
     report = api.check_model(
         model,

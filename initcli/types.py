@@ -14,7 +14,7 @@ Verdict = Literal["consistent", "suspicious", "inconsistent", "n/a"]
 DecisiveTest = Literal["mean", "std", "ks", "exact", "orthogonality", "nonfinite"]
 OutputFormat = Literal["table", "json", "csv", "markdown"]
 CheckFormat = Literal["text", "json", "github"]
-CheckName = Literal["distribution", "nonfinite", "constant", "duplicate", "fans", "rules"]
+CheckName = Literal["distribution", "nonfinite", "constant", "duplicate", "fans", "rules", "propagation"]
 Severity = Literal["error", "warning"]
 FileFormat = Literal["keras", "h5", "weights.h5", "savedmodel", "tf-checkpoint"]
 # Where a model came from when it was built rather than read: `inspect --spec` or `module:function`.

@@ -246,3 +246,20 @@ def test_the_std_test_of_a_weight_is_the_chi_square_test_for_normal_initializers
     statistic = np.var(values.astype(np.float64)) * 16 / 0.25
     expected = 2 * min(stats.chi2.cdf(statistic, 15), stats.chi2.sf(statistic, 15))
     assert checks.std_pvalue == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.tensorflow
+def test_check_propagation_fails_the_deep_relu_network_of_the_example(tmp_path):
+    """The seed question's network (24 ReLU layers, TruncatedNormal(0.1), width 1024) explodes; He does not."""
+    from initcli import building
+
+    spec = Path(__file__).resolve().parent.parent / "examples" / "specs" / "deep_relu.yaml"
+    saved = building.save_temporary(building.build_from_spec(spec, 0), tmp_path)
+    data = json.loads(_check(str(saved), "--only", "propagation", expect=3).stdout)
+    assert any(f["check"] == "propagation" and "exploding" in f["message"] for f in data["findings"])
+    he = tmp_path / "he.yaml"
+    he.write_text(spec.read_text().replace("TruncatedNormal", "HeNormal").replace("stddev: 0.1", ""))
+    (tmp_path / "he").mkdir()
+    saved_he = building.save_temporary(building.build_from_spec(he, 0), tmp_path / "he")
+    data = json.loads(_check(str(saved_he), "--only", "propagation", expect=0).stdout)
+    assert data["coverage"][0]["tested"] == data["weights"]

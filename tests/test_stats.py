@@ -145,11 +145,19 @@ def _scipy_pvalues(values, distribution):
     flat = values.reshape(-1).astype(np.float64)
     n = flat.size
     mean_z = (flat.mean() - distribution.mean()) / (distribution.std() / math.sqrt(n))
-    # The sample variance's standard error from the distribution's kurtosis: sqrt((kappa - 1) / n) relative.
-    kurtosis = float(distribution.stats(moments="k")) + 3.0
-    variance_z = (flat.var() / distribution.var() - 1.0) / math.sqrt((kurtosis - 1.0) / n)
+    # The variance ratio against a Pearson type III law with the mean, variance and skewness the
+    # sample variance has under the distribution (from its standardized 4th and 6th moments; every
+    # distribution here has mean 0): scipy's pearson3, which is the chi-square law for normal values.
+    fourth = distribution.moment(4) / distribution.var() ** 2
+    sixth = distribution.moment(6) / distribution.var() ** 3
+    ratio_mean = (n - 1) / n
+    ratio_variance = (n - 1) ** 2 / n**3 * (fourth - (n - 3) / (n - 1))
+    skewness = (sixth - 3 * fourth + 2) * (n - 1) / n**3 / ratio_variance**1.5
+    law = scipy_stats.pearson3(skewness, loc=ratio_mean, scale=math.sqrt(ratio_variance))
+    ratio = flat.var() / distribution.var()
+    std_p = min(1.0, 2 * min(law.cdf(ratio), law.sf(ratio)))
     ks = scipy_stats.kstest(flat, distribution.cdf)
-    return 2 * scipy_stats.norm.sf(abs(mean_z)), 2 * scipy_stats.norm.sf(abs(variance_z)), ks
+    return 2 * scipy_stats.norm.sf(abs(mean_z)), std_p, ks
 
 
 FRESH_NAMES = ["glorot_uniform", "he_normal", "random_normal", "lecun_uniform"]
