@@ -46,7 +46,7 @@ from initcli.types import CheckName
 if TYPE_CHECKING:
     # Reading models needs h5py: commands that only draw or explain do not import it.
     from initcli.inspection import WeightRow
-    from initcli.readers import SavedModel, WeightRecord
+    from initcli.readers import ModelFile, WeightRecord
 
 
 def sample(
@@ -172,7 +172,7 @@ def batchnorm(batch: np.ndarray, momentum: float, epsilon: float, steps: int) ->
 @contextlib.contextmanager
 def open_source(
     model: str | None, spec_path: Path | None, seed: int | None, timeout: float | None = None
-) -> Iterator[tuple[SavedModel, Built | None, Path]]:
+) -> Iterator[tuple[ModelFile, Built | None, Path]]:
     """The model to inspect: a file read as it is, or a spec or function built with Keras and saved.
 
     Yields (the opened model, how it was built or None, a scratch folder removed afterwards).
@@ -209,7 +209,7 @@ def _is_function_reference(text: str) -> bool:
     return is_function_reference(text)
 
 
-def _select(saved: SavedModel, patterns: Sequence[str]) -> list[WeightRecord]:
+def _select(saved: ModelFile, patterns: Sequence[str]) -> list[WeightRecord]:
     from initcli.inspection import matches
 
     records = list(saved.records())
@@ -294,7 +294,7 @@ def inspect_model(
 
 
 def _fresh_rows(
-    saved: SavedModel, seed: int | None, patterns: Sequence[str], alpha: float, scratch: Path, timeout: float | None
+    saved: ModelFile, seed: int | None, patterns: Sequence[str], alpha: float, scratch: Path, timeout: float | None
 ) -> dict[str, WeightRow]:
     from initcli import building
     from initcli.inspection import matches

@@ -482,7 +482,7 @@ def predict(
     """Mean-field prediction for every layer of the model described by `config` and `weights`.
 
     Args:
-        config: the Keras model config (SavedModel.config).
+        config: the Keras model config (ModelFile.config).
         weights: per layer name, its weights by name ("kernel", "bias", "gamma", ...).
         signal: the input's per-feature mean and variance (the same at every input layer).
         training: BatchNormalization with batch statistics and Dropout active (as in a training step).

@@ -1,11 +1,11 @@
 """Readers turn a saved model into weight records, one weight at a time.
 
 `open_model(path)` recognizes `.keras` archives, legacy `.h5` full models and `.weights.h5` files
-by their content, never executes anything from them, and returns a `SavedModel` whose `records`
+by their content, never executes anything from them, and returns a `ModelFile` whose `records`
 yield `WeightRecord`s in model order; a record's values are read only when asked for.
 """
 
 from initcli.readers.open import open_model
-from initcli.readers.records import SavedModel, WeightRecord
+from initcli.readers.records import ModelFile, WeightRecord
 
-__all__ = ["SavedModel", "WeightRecord", "open_model"]
+__all__ = ["ModelFile", "WeightRecord", "open_model"]

@@ -17,7 +17,7 @@ from initcli.readers.configcheck import check_model_config
 from initcli.readers.files import shown
 from initcli.readers.h5snapshot import H5Dataset, H5Group
 from initcli.readers.h5tree import as_identifier
-from initcli.readers.records import SavedModel, WeightRecord
+from initcli.readers.records import ModelFile, WeightRecord
 
 _ATTENTION_NAMES = {
     "query": "query_dense",
@@ -77,8 +77,8 @@ def _slot_for(
     return class_name, next((s for s in slots if s.name == variable), None), axes
 
 
-def open_legacy_h5(label: str, root: H5Group, close: Callable[[], None]) -> SavedModel:
-    """A SavedModel over a legacy full-model file whose HDF5 structure walk is `root`."""
+def open_legacy_h5(label: str, root: H5Group, close: Callable[[], None]) -> ModelFile:
+    """A ModelFile over a legacy full-model file whose HDF5 structure walk is `root`."""
     raw_config = root.attrs.get("model_config")
     config = None
     if raw_config is not None:
@@ -118,7 +118,7 @@ def open_legacy_h5(label: str, root: H5Group, close: Callable[[], None]) -> Save
                 seen_datasets.add(dataset.address)
                 yield _record(weight_name, dataset, index)
 
-    return SavedModel(label, "h5", version if isinstance(version, str) else None, records, close)
+    return ModelFile(label, "h5", version if isinstance(version, str) else None, records, close)
 
 
 def _record(weight_name: str, dataset: H5Dataset, index: Mapping[str, Mapping[str, Any]]) -> WeightRecord:

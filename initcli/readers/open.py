@@ -18,7 +18,7 @@ from initcli.readers.configcheck import check_model_config
 from initcli.readers.files import FileIdentity, open_regular, shown
 from initcli.readers.h5snapshot import H5Group, H5Source, Limits, snapshot
 from initcli.readers.h5tree import TreeWalker
-from initcli.readers.records import SavedModel, WeightRecord
+from initcli.readers.records import ModelFile, WeightRecord
 
 MAX_JSON_BYTES = MAX_DOCUMENT_BYTES
 MAX_ARCHIVE_MEMBERS = 10_000
@@ -132,7 +132,7 @@ def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: str, limits
         handle.close()
 
 
-def _open_keras_archive(label: str, fd: int, identity: FileIdentity, limits: Limits) -> SavedModel:
+def _open_keras_archive(label: str, fd: int, identity: FileIdentity, limits: Limits) -> ModelFile:
     _check_directory_size(fd, identity.size, label)
     handle = os.fdopen(os.dup(fd), "rb")
     try:
@@ -205,7 +205,7 @@ def _open_keras_archive(label: str, fd: int, identity: FileIdentity, limits: Lim
         return walker.walk(root, config)
 
     version = metadata.get("keras_version") if isinstance(metadata, Mapping) else None
-    return SavedModel(
+    return ModelFile(
         label,
         "keras",
         version if isinstance(version, str) else None,
@@ -234,7 +234,7 @@ def _close_all(actions: list[Callable[[], None]]) -> None:
     actions.clear()
 
 
-def _open_hdf5(label: str, fd: int, identity: FileIdentity, limits: Limits) -> SavedModel:
+def _open_hdf5(label: str, fd: int, identity: FileIdentity, limits: Limits) -> ModelFile:
     source = H5Source(fd=fd, start=0, size=identity.size, label=label, identity=identity, limits=limits)
     root = _checked_snapshot(source, "HDF5")
     close = lambda: None  # noqa: E731 - the descriptor is closed by open_model's caller-facing close
@@ -244,7 +244,7 @@ def _open_hdf5(label: str, fd: int, identity: FileIdentity, limits: Limits) -> S
         return open_legacy_h5(label, root, close)
     if "layers" in root or "vars" in root:
         walker = TreeWalker(has_config=False)
-        return SavedModel(
+        return ModelFile(
             label,
             "weights.h5",
             None,
@@ -270,7 +270,7 @@ def default_timeout() -> float:
 
 def open_model(
     path: str | os.PathLike[str], *, timeout: float | None = None, limits: Limits | None = None
-) -> SavedModel:
+) -> ModelFile:
     """Open a `.keras`, legacy `.h5` or `.weights.h5` file by what its bytes say it is, a SavedModel
     directory or a TF checkpoint.
 

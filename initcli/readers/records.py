@@ -48,7 +48,7 @@ class WeightRecord:
 
 
 @dataclass
-class SavedModel:
+class ModelFile:
     """An opened model file: its format, Keras version, and a generator of weight records."""
 
     source: str

@@ -1,4 +1,4 @@
-"""Keras models in TensorFlow's own formats: SavedModel directories and TF checkpoints.
+"""Keras models in TensorFlow's own formats: ModelFile directories and TF checkpoints.
 
 `model.save("dir")` (tf.keras / tf_keras) writes `dir/saved_model.pb`, `dir/variables/variables.*`
 (a tensor bundle) and `dir/keras_metadata.pb`; `model.save_weights("ckpt")` and
@@ -25,7 +25,7 @@ from typing import Any
 from initcli.errors import InitcliError
 from initcli.layers import DEFAULTS, LAYER_ALIASES, LAYER_SLOTS, SETTINGS, WeightSlot
 from initcli.readers.protowire import parse_message
-from initcli.readers.records import SavedModel, WeightRecord
+from initcli.readers.records import ModelFile, WeightRecord
 from initcli.readers.tfbundle import DTYPES, TensorBundle, checkpoint_prefix, index_path
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
@@ -311,7 +311,7 @@ class _Reader:
 
 def _saved(
     source: Path, kind: str, bundle: TensorBundle, metadata: Mapping[str, Mapping[str, Any]], notes: list[str]
-) -> SavedModel:
+) -> ModelFile:
     try:
         reader = _Reader(bundle, metadata)
     except InitcliError:
@@ -320,12 +320,12 @@ def _saved(
     version = metadata.get("root", {}).get("keras_version")
     # No `config`: it is a tf_keras config, which Keras 3 cannot rebuild (so no --fresh); each
     # record carries its layer's config.
-    return SavedModel(
+    return ModelFile(
         str(source), kind, version if isinstance(version, str) else None, reader.records, bundle.close, notes
     )
 
 
-def open_tf_checkpoint(path: Path | str) -> SavedModel:
+def open_tf_checkpoint(path: Path | str) -> ModelFile:
     """Open a TF-format checkpoint by its prefix (`ckpt`), its `.index` or one of its data shards.
 
     Raises:
@@ -346,7 +346,7 @@ def open_tf_checkpoint(path: Path | str) -> SavedModel:
     return _saved(path, "tf-checkpoint", bundle, {}, notes)
 
 
-def open_saved_model_dir(path: Path | str) -> SavedModel:
+def open_saved_model_dir(path: Path | str) -> ModelFile:
     """Open a SavedModel directory written by tf.keras / tf_keras (`model.save("dir")`).
 
     Raises:
@@ -381,7 +381,7 @@ def _checkpoint_in_directory(path: Path) -> Path | None:
     return path / name if (path / f"{name}.index").is_file() else None
 
 
-def open_tensorflow(path: Path) -> SavedModel | None:
+def open_tensorflow(path: Path) -> ModelFile | None:
     """Open `path` if it is a SavedModel directory or a TF checkpoint; None if it is neither.
 
     Raises:
