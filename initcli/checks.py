@@ -375,14 +375,9 @@ def _rule_findings(row: WeightRow, rules: Sequence[Rule]) -> list[Finding]:
 
 
 def github_annotation(finding: Finding, source: str) -> str:
-    """A GitHub Actions workflow command for the finding (data and properties escaped)."""
+    """A GitHub Actions workflow command for the finding (names from files cannot start another command)."""
+    from initcli.sanitize import github_escape_data, github_escape_property
 
-    def escape(text: str) -> str:
-        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-    def escape_property(text: str) -> str:
-        return escape(text).replace(":", "%3A").replace(",", "%2C")
-
-    title = escape_property(f"initcli {finding.check}")
-    message = escape(f"{finding.path}: {finding.message}")
-    return f"::{finding.severity} file={escape_property(source)},title={title}::{message}"
+    title = github_escape_property(f"initcli {finding.check}")
+    message = github_escape_data(f"{finding.path}: {finding.message}")
+    return f"::{finding.severity} file={github_escape_property(source)},title={title}::{message}"

@@ -12,11 +12,13 @@ from initcli.errors import BadInputError, ExitCode, InitcliError
 
 
 def _translated(error: BaseException, ctx: click.Context) -> BaseException:
-    """The Click exception (or exit) that reports a domain error from within `ctx`."""
+    """The Click exception (or exit) that reports a domain error from within `ctx`, on one line."""
+    from initcli.sanitize import one_line
+
     if isinstance(error, BadInputError):
-        return click.UsageError(str(error), ctx)
+        return click.UsageError(one_line(str(error)), ctx)
     if isinstance(error, InitcliError):
-        exception = click.ClickException(str(error))
+        exception = click.ClickException(one_line(str(error)))
         exception.exit_code = int(error.exit_code)
         return exception
     if isinstance(error, KeyboardInterrupt):
@@ -28,7 +30,7 @@ def _translated(error: BaseException, ctx: click.Context) -> BaseException:
         os.dup2(devnull, sys.stdout.fileno())
         return click.exceptions.Exit(ExitCode.OK)
     return click.ClickException(
-        f"internal error: {type(error).__name__}: {error} (set INITCLI_DEBUG=1 for a traceback)"
+        one_line(f"internal error: {type(error).__name__}: {error} (set INITCLI_DEBUG=1 for a traceback)")
     )
 
 

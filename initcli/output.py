@@ -56,7 +56,10 @@ def format_value(value: Any, digits: int = 6) -> str:
         return "x".join(str(v) for v in value) if all(isinstance(v, int) for v in value) else str(value)
     if isinstance(value, Mapping):
         return json.dumps(_jsonable(value), separators=(",", ":"))
-    return str(value)
+    from initcli.sanitize import clean_text
+
+    # Names come from files: control characters, escapes and line breaks are shown, never passed on.
+    return clean_text(str(value))
 
 
 def render_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:

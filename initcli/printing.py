@@ -97,7 +97,9 @@ def print_check(report: CheckReport, output_format: str) -> None:
     elif output_format == "github":
         for finding in report.findings:
             click.echo(github_annotation(finding, report.source))
-        click.echo(f"::notice title=initcli coverage::{coverage}")
+        from initcli.sanitize import github_escape_data
+
+        click.echo(f"::notice title=initcli coverage::{github_escape_data(coverage)}")
     else:
         for finding in report.findings:
             click.echo(
