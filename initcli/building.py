@@ -180,11 +180,15 @@ def _call_model_function(keras: Any, reference: str, target: str, function_name:
             sys.path.insert(0, str(file.resolve().parent))
             spec.loader.exec_module(module)
         else:
+            # As `python -m` would: modules are found from the current directory first.
+            sys.path.insert(0, os.getcwd())
             module = importlib.import_module(target)
     except InitcliError:
         raise
     except Exception as error:  # the user's module failed to import
-        raise InitcliError(f"Importing {target} failed: {type(error).__name__}: {_first_line(error)}") from None
+        hint = f" (looked in the current directory {os.getcwd()} and on sys.path, as `python -m` would)"
+        found = f"Importing {target} failed: {type(error).__name__}: {_first_line(error)}"
+        raise InitcliError(found + (hint if isinstance(error, ModuleNotFoundError) else "")) from None
     function = getattr(module, function_name, None)
     if not callable(function):
         raise InitcliError(f"{target} has no function {function_name!r}")
@@ -210,6 +214,12 @@ def rebuild_fresh(config: Mapping[str, Any], seed: int | None) -> Any:
     def rebuild() -> Any:
         try:
             # Keras consumes the config it deserializes: each build gets its own copy.
+            if "module" not in config:
+                # A legacy .h5 config (no `module` keys): Keras's own legacy reader. Lambda, custom and
+                # path-naming layers were refused above, so nothing runs that the file names.
+                from keras.src.legacy.saving import saving_utils
+
+                return saving_utils.model_from_config(copy.deepcopy(dict(config)))
             return keras.saving.deserialize_keras_object(copy.deepcopy(dict(config)), safe_mode=True)
         except Exception as error:  # custom or unsafe layers
             raise InitcliError(f"Keras cannot rebuild the model from its config: {_first_line(error)}") from None

@@ -52,6 +52,8 @@ def format_value(value: Any, digits: int = 6) -> str:
         if not math.isfinite(value):
             return ""
         return f"{value:.{digits}g}"
+    if isinstance(value, (list, tuple)) and not value:
+        return "()"  # a scalar's shape
     if isinstance(value, (list, tuple)):
         return "x".join(str(v) for v in value) if all(isinstance(v, int) for v in value) else str(value)
     if isinstance(value, Mapping):

@@ -151,3 +151,39 @@ def test_errors_show_the_subcommands_usage():
 def test_columns_apply_to_tables():
     text = _render(["list", "--columns", "name"], 80)
     assert "glorot_uniform" in text and "GlorotUniform" not in text
+
+
+def test_a_scalar_shape_is_written_as_parentheses_in_csv():
+    result = CliRunner().invoke(cli, ["sample", "--init", "zeros", "--shape", "()", "--format", "csv"])
+    assert result.exit_code == 0
+    row = dict(zip(*[line.split(",") for line in result.stdout.splitlines()[:2]]))
+    assert row["shape"] == "()" and row["seed"] == "0"  # Zeros draws nothing random: seed 0, reproducible
+
+
+@pytest.mark.tensorflow
+def test_module_function_resolves_from_the_current_directory_as_python_m_would(tmp_path):
+    """The console script (not `python -m`, which puts the current directory on sys.path itself)."""
+    import shutil
+
+    package = tmp_path / "mypkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "nets.py").write_text((ROOT / "examples" / "model_code.py").read_text())
+    script = shutil.which("initcli")
+    assert script is not None, "the initcli console script is installed by `pip install -e .`"
+    result = subprocess.run([script, "inspect", "mypkg.nets:build_model", "--seed", "0", "--format", "json"],
+                            cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["built"]["kind"] == "function"
+    missing = subprocess.run(
+        [script, "inspect", "nopkg.nets:build_model"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert missing.returncode == 1 and "as `python -m` would" in missing.stderr
+
+
+@pytest.mark.tensorflow
+def test_fresh_works_on_a_legacy_h5_model():
+    result = CliRunner().invoke(cli, ["inspect", str(MODELS / "cnn.h5"), "--fresh", "--seed", "1", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    weights = json.loads(result.stdout)["weights"]
+    assert all(weight["fresh"] is not None and weight["fresh"]["verdict"] == "consistent" for weight in weights)

@@ -118,7 +118,9 @@ def open_legacy_h5(label: str, root: H5Group, close: Callable[[], None]) -> Mode
                 seen_datasets.add(dataset.address)
                 yield _record(weight_name, dataset, index)
 
-    return ModelFile(label, "h5", version if isinstance(version, str) else None, records, close)
+    # The model config lets `inspect --fresh` rebuild the model (Keras refuses configs it cannot read).
+    model_config = config if isinstance(config, Mapping) and "class_name" in config else None
+    return ModelFile(label, "h5", version if isinstance(version, str) else None, records, close, [], model_config)
 
 
 def _record(weight_name: str, dataset: H5Dataset, index: Mapping[str, Mapping[str, Any]]) -> WeightRecord:
