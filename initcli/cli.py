@@ -22,6 +22,7 @@ from initcli.params import (
     DTYPE_OPTION,
     LAYER_OPTION,
     SHAPE,
+    SPEC_OPTION,
     TIMEOUT_OPTION,
     ValuesType,
     alpha_option,
@@ -143,12 +144,7 @@ def explain(
 
 @cli.command(name="inspect")
 @click.argument("model", required=False)
-@click.option(
-    "--spec",
-    "spec_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Build the model from a YAML/JSON spec or a Keras model JSON (needs TensorFlow).",
-)
+@SPEC_OPTION
 @click.option("--seed", type=int, help="With a spec, a function or --fresh: keras.utils.set_random_seed(SEED).")
 @click.option("--fresh", is_flag=True, help="Also rebuild the saved model from its config, freshly initialized.")
 @LAYER_OPTION

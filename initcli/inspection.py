@@ -65,12 +65,7 @@ class WeightRow:
         if initializer is not None:
             initializer = {"class_name": initializer.get("class_name"), "config": initializer.get("config")}
         return {
-            "path": record.path,
-            "layer": record.layer,
-            "layer_class": record.layer_class,
-            "weight": record.weight,
-            "shape": list(record.shape),
-            "dtype": record.dtype,
+            **record.identity(),
             "fan_in": self.fan_in,
             "fan_out": self.fan_out,
             "initializer": initializer,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -150,4 +151,11 @@ TIMEOUT_OPTION = click.option(
     type=POSITIVE_FLOAT,
     metavar="SECONDS",
     help="Give up on a model file whose structure takes longer to read (default 60, or INITCLI_TIMEOUT).",
+)
+
+SPEC_OPTION = click.option(
+    "--spec",
+    "spec_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Build the model from a YAML/JSON spec or a Keras model JSON (needs TensorFlow).",
 )

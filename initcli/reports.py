@@ -160,12 +160,7 @@ class InspectReport:
             configured = row.initializer if row.initializer is not None else record.initializer
             out.append(
                 {
-                    "path": record.path,
-                    "layer": record.layer,
-                    "layer_class": record.layer_class,
-                    "weight": record.weight,
-                    "shape": list(record.shape),
-                    "dtype": record.dtype,
+                    **record.identity(),
                     "initializer": initializer_label(configured),  # type: ignore[arg-type]
                     "default_initializer": initializer_label(row.default),
                     "is_default": row.is_default,

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from initcli.errors import ExitCode, InitcliError
+from initcli.params import SPEC_OPTION
 
 _FORMATS = ("table", "json", "csv")
 
@@ -46,12 +47,7 @@ def _load_keras_model(path: Path) -> Any:
 
 @click.command(name="propagate")
 @click.argument("model", required=False)
-@click.option(
-    "--spec",
-    "spec_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Build the model from a YAML/JSON spec or a Keras model JSON (needs TensorFlow).",
-)
+@SPEC_OPTION
 @click.option("--batch", type=click.IntRange(1, 65536), default=32, show_default=True, help="Inputs in the batch.")
 @click.option(
     "--input",

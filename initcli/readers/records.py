@@ -46,6 +46,17 @@ class WeightRecord:
     fan_caveat: str | None = None
     layer_config: Mapping[str, Any] | None = field(default=None, repr=False)
 
+    def identity(self) -> dict[str, Any]:
+        """What names the weight in every report: path, layer, layer_class, weight, shape, dtype."""
+        return {
+            "path": self.path,
+            "layer": self.layer,
+            "layer_class": self.layer_class,
+            "weight": self.weight,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+        }
+
 
 @dataclass
 class ModelFile:
