@@ -571,7 +571,7 @@ def test_static_prediction_of_the_first_layer_from_the_kernel(tmp_path: Path) ->
         ([str(MLP), "--spec", str(MLP)], 2, "exactly one"),
         ([str(ROOT / "nope.keras")], 1, "Error:"),
         ([str(ROOT / "examples" / "models" / "cnn.weights.h5"), "--static"], 1, "no model"),
-        ([str(ROOT / "examples" / "models" / "cnn.h5"), "--static"], 1, "no model config"),
+        ([str(ROOT / "examples" / "models" / "cnn.weights.h5"), "--static"], 1, "no model to run"),
         ([str(MLP), "--static", "--init", "no_such_init"], 2, "Error:"),
         ([str(MLP), "--static", "--init", "truncated_normal:stddev"], 2, "param=value"),
         ([str(MLP), "--static", "--init", "he_normal", "--compare", "a,b"], 2, "exclude"),
