@@ -259,11 +259,10 @@ def inspect_model(
     on_row: Callable[[WeightRow], None] | None = None,
 ) -> InspectReport:
     """Every weight of a model beside its initializer's theory, with cheap check findings as notes."""
+    # Checked before anything is built: a usage error needs no TensorFlow.
+    if fresh and (spec_path is not None or (model is not None and _is_function_reference(model))):
+        raise BadInputError("--fresh compares a saved model with a rebuilt one; a spec or function is already fresh.")
     with open_source(model, spec_path, seed, timeout) as (saved, built, scratch):
-        if fresh and built is not None:
-            raise BadInputError(
-                "--fresh compares a saved model with a rebuilt one; a spec or function is already fresh."
-            )
         rows = _measure(_select(saved, patterns), alpha, on_row)
         findings = _note_findings(rows, run_checks(rows, NOTE_CHECKS))
         notes = list(saved.notes)
