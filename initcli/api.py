@@ -39,7 +39,6 @@ from initcli.reports import (
     ListReport,
     SampleReport,
 )
-from initcli.seeding import Seed, effective_seed
 from initcli.significance import DEFAULT_ALPHA
 from initcli.types import CheckName
 
@@ -70,8 +69,7 @@ def sample(
     spec.check_request(shape, dtype)
     family = spec.family
     theory = family.theory(spec, shape, dtype)
-    # A deterministic initializer draws no random numbers: any seed gives the same values.
-    used = effective_seed(seed, spec.seed) if family.random else Seed(value=seed or 0, reproducible=True)
+    used = spec.draw_seed(seed)
     notes = []
     if family.random and not used.reproducible:
         notes.append(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from initcli.errors import BadInputError
 from initcli.families import KINDS, Family, InitializerKind, family_of
+from initcli.seeding import Seed, effective_seed
 
 if TYPE_CHECKING:
     from initcli.theory import Theory
@@ -71,6 +72,16 @@ class InitializerSpec:
     def seed(self) -> int | None:
         """The integer seed, also when the config holds a serialized SeedGenerator."""
         return seed_from_config(self.config.get("seed"))
+
+    def draw_seed(self, requested: int | None) -> Seed:
+        """The seed a draw uses: the requested one, else the configured one, else one Keras would pick.
+
+        A deterministic initializer draws no random numbers: any seed gives its values, so it is
+        seed 0 (or the one asked for) and always reproducible.
+        """
+        if not self.family.random:
+            return Seed(value=requested or 0, reproducible=True)
+        return effective_seed(requested, self.seed)
 
     def with_fan_axes(self, fan_axes: tuple[list[int], list[int]] | None) -> InitializerSpec:
         """The spec with the fan axes EinsumDense derives, where the family uses fans and none are set."""

@@ -18,7 +18,6 @@ import numpy as np
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.table import Table
 
 FORMATS = ("table", "json", "csv", "markdown")
 SCHEMA_VERSION = 1
@@ -80,17 +79,6 @@ def render_markdown(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
     return "\n".join(lines) + "\n"
-
-
-def render_rows_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], title: str | None = None) -> Table:
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*(format_value(row.get(c), digits=4) for c in columns))
-    return table
 
 
 def stdout_console() -> Console:

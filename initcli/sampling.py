@@ -17,7 +17,7 @@ from initcli.errors import BadInputError
 from initcli.families import DEFAULT_CHUNK_ELEMENTS
 from initcli.initializers import InitializerSpec
 from initcli.rng.stateless import numpy_dtype
-from initcli.seeding import effective_seed, keras_default_seed, tf_seed
+from initcli.seeding import keras_default_seed, tf_seed
 
 Engine = Literal["numpy", "keras"]
 ENGINES: tuple[Engine, ...] = get_args(Engine)
@@ -42,8 +42,7 @@ def iter_chunks(
         chunk_elements: size of each chunk for initializers that stream.
     """
     spec.check_request(shape, dtype)
-    used = effective_seed(seed, spec.seed if spec.family.random else None)
-    return spec.family.chunks(spec, shape, dtype, used.value, chunk_elements)
+    return spec.family.chunks(spec, shape, dtype, spec.draw_seed(seed).value, chunk_elements)
 
 
 def draw_whole(
@@ -69,7 +68,7 @@ def draw(
         from initcli import keras_bridge
 
         spec.check_request(shape, dtype)
-        return keras_bridge.draw(spec, shape, dtype, effective_seed(seed, spec.seed).value)
+        return keras_bridge.draw(spec, shape, dtype, spec.draw_seed(seed).value)
     if engine != "numpy":
         raise BadInputError(f"Unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
     return draw_whole(spec, shape, dtype, seed)
