@@ -30,6 +30,7 @@ from initcli.errors import BadInputError, InitcliError
 from initcli.families import DEFAULT_CHUNK_ELEMENTS, KINDS
 from initcli.initializers import InitializerSpec
 from initcli.reports import (
+    VALUES_SHOWN,
     BatchnormReport,
     Built,
     CheckReport,
@@ -38,6 +39,7 @@ from initcli.reports import (
     InspectReport,
     ListReport,
     SampleReport,
+    ShownValues,
 )
 from initcli.significance import DEFAULT_ALPHA
 from initcli.types import CheckName
@@ -58,6 +60,7 @@ def sample(
     alpha: float = DEFAULT_ALPHA,
     save_path: Path | None = None,
     force: bool = False,
+    show_values: bool = False,
     chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
 ) -> SampleReport:
     """Draw what Keras draws for `spec` at `shape` and compare it with the theory.
@@ -65,6 +68,7 @@ def sample(
     Args:
         save_path: also write the values to this `.npy` file as they stream by ("-": standard output).
         force: let `save_path` replace an existing regular file.
+        show_values: keep the values (the first `VALUES_SHOWN`) for the report.
     """
     spec.check_request(shape, dtype)
     family = spec.family
@@ -89,27 +93,92 @@ def sample(
         stored = " as float32 (exact for bfloat16)" if dtype == "bfloat16" else ""
         where = "standard output" if str(save_path) == "-" else str(save_path)
         notes.append(f"Saved {math.prod(shape)} values to {where}{stored}.")
+    kept: list[np.ndarray] = []
+    if show_values:
+        chunks = _keeping_first(chunks, VALUES_SHOWN, kept)
     comparator = family.comparator(spec, shape, dtype, theory, interval_alpha=alpha)
     (assessment,) = judge([assess(chunks, math.prod(shape), theory, comparator)], alpha)
+    values = None
+    if show_values:
+        values = _shown(kept, shape, dtype)
+        if (note := values.note()) is not None:
+            notes.append(note)
     return SampleReport(
-        spec=spec, shape=shape, dtype=dtype, seed=used, engine=engine, assessment=assessment, notes=notes
+        spec=spec,
+        shape=shape,
+        dtype=dtype,
+        seed=used,
+        engine=engine,
+        assessment=assessment,
+        notes=notes,
+        values=values,
     )
+
+
+def _keeping_first(chunks: Iterable[np.ndarray], limit: int, kept: list[np.ndarray]) -> Iterator[np.ndarray]:
+    """Pass `chunks` on, copying their first `limit` values into `kept`."""
+    room = limit
+    for chunk in chunks:
+        if room > 0:
+            part = chunk.reshape(-1)[:room].copy()
+            kept.append(part)
+            room -= part.size
+        yield chunk
+
+
+def _shown(kept: list[np.ndarray], shape: tuple[int, ...], dtype: str) -> ShownValues:
+    from initcli.rng.stateless import numpy_dtype
+
+    first = np.concatenate(kept) if kept else np.zeros(0, dtype=numpy_dtype(dtype))
+    return ShownValues(shape=shape, dtype=dtype, first=first, total=math.prod(shape))
 
 
 def list_initializers() -> ListReport:
     return ListReport(kinds=KINDS)
 
 
-def explain(spec: InitializerSpec, shape: tuple[int, ...] | None, dtype: str = "float32") -> ExplainReport:
-    """The formula, with the numbers for `shape` plugged in, and numpy code for the same distribution."""
-    from initcli.explanation import explain_lines
+def explain(
+    spec: InitializerSpec, shape: tuple[int, ...] | None, dtype: str = "float32", seed: int | None = None
+) -> ExplainReport:
+    """The formula with the numbers for `shape` plugged in, the Keras call, the values for `seed`, numpy
+    code (exact where short), and the PyTorch/Flax equivalents.
 
-    theory = None
+    Raises:
+        BadInputError: a seed without a shape, or a shape the initializer cannot fill.
+    """
+    from initcli.equivalents import equivalents
+    from initcli.explanation import formula_lines, keras_call, numpy_code
+
+    if seed is not None and shape is None:
+        raise BadInputError("Invalid value for '--seed': the values need a shape too (--shape)")
+    theory = values = None
+    code: list = []
+    not_exact = None
+    seed_used = spec.draw_seed(seed) if seed is not None or spec.seed is not None else None
     if shape is not None:
         spec.check_request(shape, dtype)
         theory = spec.theory(shape, dtype)
+        code, not_exact = numpy_code(spec, theory, shape, dtype, None if seed_used is None else seed_used.value)
+        if seed_used is not None or not spec.family.random:
+            chosen = seed_used.value if seed_used is not None else 0
+            kept: list[np.ndarray] = []
+            for _ in _keeping_first(spec.family.chunks(spec, shape, dtype, chosen, VALUES_SHOWN), VALUES_SHOWN, kept):
+                if sum(part.size for part in kept) >= VALUES_SHOWN:
+                    break
+            values = _shown(kept, shape, dtype)
     return ExplainReport(
-        spec=spec, shape=shape, dtype=dtype, theory=theory, lines=explain_lines(spec, theory, shape, dtype)
+        spec=spec,
+        shape=shape,
+        dtype=dtype,
+        theory=theory,
+        lines=formula_lines(spec, theory, shape),
+        keras=keras_call(spec, shape, dtype, None if seed_used is None else seed_used.value),
+        seed=None if seed_used is None or not spec.family.random else seed_used.value,
+        values=values,
+        values_note=None if values is None else values.note(),
+        code=code,
+        not_exact=not_exact,
+        equivalents=equivalents(spec.class_name, spec.config),
     )
 
 
@@ -132,9 +201,6 @@ def draw_batch(spec: InitializerSpec, shape: tuple[int, ...], seed: int) -> np.n
     if len(shape) < 1:
         raise BadInputError("Invalid value for '--shape': a batch needs at least one dimension")
     return draw(spec, shape, "float32", seed).astype(np.float64)
-
-
-VALUES_SHOWN = 1000
 
 
 def batchnorm(batch: np.ndarray, momentum: float, epsilon: float, steps: int) -> BatchnormReport:

@@ -67,6 +67,9 @@ def cli() -> None:
     "--save", "save_path", type=click.Path(path_type=Path), help="Write the values to this .npy file (- for stdout)."
 )
 @click.option("--force", is_flag=True, help="Allow --save to overwrite an existing file.")
+@click.option(
+    "--values", "show_values", is_flag=True, help="Print the values themselves (the first 1000; --save for all)."
+)
 @table_flag("--hist", "Show a histogram of the sample next to the theoretical density (tables only).")
 @output_options
 def sample(
@@ -78,6 +81,7 @@ def sample(
     alpha: float,
     save_path: Path | None,
     force: bool,
+    show_values: bool,
     hist: bool,
     output_format: str,
     columns: str | None,
@@ -89,12 +93,23 @@ def sample(
     \b
     Example:
       initcli sample --init glorot_normal --shape 3x3x64x128 --seed 0
+      initcli sample --init glorot_uniform --shape 2x2 --seed 0 --values
       initcli sample --init he_uniform --shape 784x256 --seed 1 --format json
     """
     from initcli import tables
 
     spec = resolve(init_name, **parameters)
-    report = api.sample(spec, shape, dtype, seed=seed, engine=engine, alpha=alpha, save_path=save_path, force=force)
+    report = api.sample(
+        spec,
+        shape,
+        dtype,
+        seed=seed,
+        engine=engine,
+        alpha=alpha,
+        save_path=save_path,
+        force=force,
+        show_values=show_values,
+    )
     renderables = functools.partial(tables.sample_renderables, report, hist=hist)
     # With --save -, standard output carries the .npy: the report goes to standard error.
     print_report(report, output_format, columns, renderables, wide, err=str(save_path) == "-")
@@ -118,27 +133,30 @@ def list_command(output_format: str, columns: str | None, wide: bool) -> None:
 @cli.command()
 @click.argument("name")
 @click.option("--shape", type=SHAPE, help="Plug in the numbers for this shape.")
+@click.option("--seed", type=int, help="With --shape: the values Keras draws with this seed, and exact numpy code.")
 @DTYPE_OPTION
 @initializer_options
 @output_options
 def explain(
     name: str,
     shape: tuple[int, ...] | None,
+    seed: int | None,
     dtype: str,
     output_format: str,
     columns: str | None,
     wide: bool,
     **parameters: Any,
 ) -> None:
-    """Explain an initializer's formula, with the numbers for a shape plugged in.
+    """Explain an initializer: formula, numbers for a shape, Keras call, values, numpy, PyTorch and Flax.
 
     \b
     Example:
       initcli explain glorot_uniform --shape 3x3x64x128
+      initcli explain glorot_uniform --shape 2x2 --seed 0
     """
     from initcli import tables
 
-    report = api.explain(resolve(name, **parameters), shape, dtype)
+    report = api.explain(resolve(name, **parameters), shape, dtype, seed=seed)
     print_report(report, output_format, columns, functools.partial(tables.explain_renderables, report), wide)
 
 

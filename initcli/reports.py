@@ -12,6 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from initcli.assessment import FLAT_COLUMNS, Assessment, flat_fields
 from initcli.checks import Coverage, Finding
 from initcli.initializers import InitializerSpec
@@ -19,6 +21,8 @@ from initcli.seeding import Seed
 from initcli.types import BuiltFrom, CheckName
 
 if TYPE_CHECKING:
+    from initcli.equivalents import Equivalent
+    from initcli.explanation import Code
     from initcli.families import InitializerKind
     from initcli.inspection import WeightRow
     from initcli.theory import Theory
@@ -34,6 +38,55 @@ def initializer_label(spec: InitializerSpec | dict[str, Any] | None) -> str | No
     return f"{spec.class_name}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 
+VALUES_SHOWN = 1000
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShownValues:
+    """The values of a tensor, or its first `VALUES_SHOWN` in C order, exactly as drawn.
+
+    Each value is written with the fewest digits that read back as the same value in the tensor's
+    dtype (`-0.7078647` for a float32), so printed values can be compared exactly.
+    """
+
+    shape: tuple[int, ...]
+    dtype: str
+    first: np.ndarray
+    total: int
+
+    @property
+    def complete(self) -> bool:
+        return self.first.size == self.total
+
+    def texts(self) -> list[str]:
+        """The shortest round-tripping decimal of each shown value."""
+        if self.dtype == "float64":
+            return [repr(float(value)) for value in self.first.tolist()]
+        return [str(value) for value in self.first]
+
+    def to_json(self) -> Any:
+        """The values nested in the tensor's shape when all are shown, else the first ones, flat."""
+        numbers = np.array([float(text) for text in self.texts()], dtype=np.float64)
+        return numbers.reshape(self.shape).tolist() if self.complete else numbers.tolist()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*(f"i{axis}" for axis in range(len(self.shape))), "value")
+
+    def flat_rows(self) -> list[dict[str, Any]]:
+        """One row per shown value: its index on each axis, and the value."""
+        indices = np.unravel_index(np.arange(self.first.size), self.shape) if self.shape else ()
+        return [
+            {**{f"i{axis}": int(index[position]) for axis, index in enumerate(indices)}, "value": text}
+            for position, text in enumerate(self.texts())
+        ]
+
+    def note(self) -> str | None:
+        if self.complete:
+            return None
+        return f"values: the first {self.first.size} of {self.total} in C order (--save writes them all)"
+
+
 @dataclass(frozen=True, kw_only=True)
 class SampleReport:
     """`initcli sample`: one tensor drawn as Keras draws it, theory beside sample."""
@@ -45,11 +98,18 @@ class SampleReport:
     engine: str
     assessment: Assessment
     notes: list[str] = field(default_factory=list)
+    values: ShownValues | None = None
 
-    columns = ("initializer", "config", "shape", "dtype", "seed", *FLAT_COLUMNS)
+    summary_columns = ("initializer", "config", "shape", "dtype", "seed", *FLAT_COLUMNS)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The summary's columns, or with `--values` the values' (an index per axis, and the value)."""
+        return self.values.columns if self.values is not None else self.summary_columns
 
     def to_json(self) -> dict[str, Any]:
         theory = self.assessment.theory
+        values = self.values
         return {
             "initializer": self.spec.to_dict(),
             "shape": list(self.shape),
@@ -61,9 +121,14 @@ class SampleReport:
             "fan_out": theory.fan_out if theory else None,
             **self.assessment.to_dict(),
             "notes": self.notes,
+            "values": None if values is None else values.to_json(),
+            "values_shown": None if values is None else values.first.size,
+            "values_total": None if values is None else values.total,
         }
 
     def flat_rows(self) -> list[dict[str, Any]]:
+        if self.values is not None:
+            return self.values.flat_rows()
         return [
             {
                 "initializer": self.spec.class_name,
@@ -217,33 +282,55 @@ class ListReport:
 
     kinds: tuple[InitializerKind, ...]
 
-    columns = ("class_name", "name", "aliases", "parameters", "formula")
+    columns = ("class_name", "name", "aliases", "parameters", "formula", "keras", "pytorch", "flax")
 
     def flat_rows(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "class_name": kind.class_name,
-                "name": kind.snake_name,
-                "aliases": ", ".join(kind.aliases),
-                "parameters": ", ".join(f"{k}={v!r}" for k, v in kind.defaults.items()),
-                "formula": kind.formula,
-            }
-            for kind in self.kinds
-        ]
+        from initcli.equivalents import equivalents
+
+        rows = []
+        for kind in self.kinds:
+            calls = {equivalent.framework: equivalent for equivalent in equivalents(kind.class_name)}
+            rows.append(
+                {
+                    "class_name": kind.class_name,
+                    "name": kind.snake_name,
+                    "aliases": ", ".join(kind.aliases),
+                    "parameters": ", ".join(f"{k}={v!r}" for k, v in kind.defaults.items()),
+                    "formula": kind.formula,
+                    "keras": f"keras.initializers.{kind.class_name}()",
+                    "pytorch": _call_and_difference(calls.get("pytorch")),
+                    "flax": _call_and_difference(calls.get("flax")),
+                }
+            )
+        return rows
 
     def to_json(self) -> dict[str, Any]:
         return {"initializers": self.flat_rows()}
 
 
+def _call_and_difference(equivalent: Equivalent | None) -> str | None:
+    if equivalent is None:
+        return None
+    return f"{equivalent.call} ({equivalent.differences})"
+
+
 @dataclass(frozen=True, kw_only=True)
 class ExplainReport:
-    """`initcli explain`: the formula, the numbers for a shape, and numpy code."""
+    """`initcli explain`: the formula, the numbers for a shape, the Keras call, values, numpy code, and
+    the PyTorch/Flax equivalents."""
 
     spec: InitializerSpec
     shape: tuple[int, ...] | None
     dtype: str
     theory: Theory | None
     lines: list[str]
+    keras: str
+    seed: int | None = None
+    values: ShownValues | None = None
+    values_note: str | None = None
+    code: list[Code] = field(default_factory=list)
+    not_exact: str | None = None
+    equivalents: list[Equivalent] = field(default_factory=list)
 
     columns = (
         "initializer",
@@ -256,10 +343,31 @@ class ExplainReport:
         "theory_std",
         "theory_limit",
         "stddev_param",
+        "keras",
+        "pytorch",
+        "flax",
     )
+
+    @property
+    def exact_code(self) -> str | None:
+        """The code that prints the exact values, if there is one."""
+        return next((code.code for code in self.code if code.exact and self.spec.family.random), None)
+
+    def text_lines(self) -> list[str]:
+        """The whole explanation as text, in reading order (values aside)."""
+        lines = [*self.lines, "", "Keras 3 (TensorFlow backend, CPU):", f"  {self.keras}"]
+        for code in self.code:
+            lines += code.lines()
+        if self.not_exact:
+            lines.append(f"exact values: {self.not_exact}")
+        for equivalent in self.equivalents:
+            name = {"pytorch": "PyTorch", "flax": "Flax (jax.nn.initializers)"}[equivalent.framework]
+            lines.append(f"{name}: {equivalent.call}  ({equivalent.differences})")
+        return lines
 
     def to_json(self) -> dict[str, Any]:
         theory = self.theory
+        values = self.values
         return {
             "initializer": self.spec.to_dict(),
             "formula": self.spec.kind.formula,
@@ -268,11 +376,20 @@ class ExplainReport:
             "fan_in": theory.fan_in if theory else None,
             "fan_out": theory.fan_out if theory else None,
             "theory": theory.to_dict() if theory else None,
-            "explanation": self.lines,
+            "explanation": self.text_lines(),
+            "keras": self.keras,
+            "seed": self.seed,
+            "values": None if values is None else values.to_json(),
+            "values_shown": None if values is None else values.first.size,
+            "values_total": None if values is None else values.total,
+            "numpy_exact": self.exact_code,
+            "numpy_exact_unavailable": self.not_exact,
+            "equivalents": {equivalent.framework: equivalent.to_dict() for equivalent in self.equivalents},
         }
 
     def flat_rows(self) -> list[dict[str, Any]]:
         theory = self.theory
+        calls = {equivalent.framework: equivalent.call for equivalent in self.equivalents}
         return [
             {
                 "initializer": self.spec.class_name,
@@ -285,6 +402,9 @@ class ExplainReport:
                 "theory_std": theory.std if theory else None,
                 "theory_limit": theory.limit if theory else None,
                 "stddev_param": theory.stddev_param if theory else None,
+                "keras": self.keras,
+                "pytorch": calls.get("pytorch"),
+                "flax": calls.get("flax"),
             }
         ]
 

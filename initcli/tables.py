@@ -23,6 +23,7 @@ from initcli.reports import (
     InspectReport,
     ListReport,
     SampleReport,
+    ShownValues,
     initializer_label,
 )
 from initcli.theory import Theory
@@ -343,15 +344,44 @@ def sample_renderables(report: SampleReport, view: View, *, hist: bool) -> list[
         f"{initializer_label(report.spec)} · shape {format_value(list(report.shape)) or '()'} · {report.dtype} · "
         f"seed {report.seed.value}{fans}"
     )
-    if view.columns != report.columns:
+    values = report.values
+    if values is None and view.columns != report.columns:
         out: list[RenderableType] = [fitted_rows(report.flat_rows(), view, title)]
     else:
         table = assessment_table(report.assessment, title)
         out = [fitted([lambda: table], view, lambda: _stacked_table(table))]
     if hist:
         out.append(histogram_table(report.assessment))
+    if values is not None:
+        if view.columns != values.columns:
+            out.append(fitted_rows(values.flat_rows(), view, "values"))
+        else:
+            out += values_block(values, view.width)
     out += [text(note, "dim") for note in report.notes]
     return out
+
+
+def values_block(values: ShownValues, width: int) -> list[RenderableType]:
+    """The values as numpy prints them, each with the digits that identify it in its dtype."""
+    shape_text = format_value(list(values.shape)) or "()"
+    if values.complete:
+        heading = f"values · shape {shape_text} · {values.dtype}:"
+        shown = values.first.reshape(values.shape)
+    else:
+        heading = (
+            f"values · the first {values.first.size} of {values.total} · shape {shape_text} in C order · "
+            f"{values.dtype}:"
+        )
+        shown = values.first
+    body = np.array2string(
+        shown,
+        separator=", ",
+        floatmode="unique",
+        suppress_small=True,
+        threshold=shown.size + 1,
+        max_line_width=max(20, width - 1),
+    )
+    return [text(heading, "bold"), *(text(line) for line in body.splitlines())]
 
 
 def inspect_renderables(report: InspectReport, view: View) -> list[RenderableType]:
@@ -392,7 +422,22 @@ def _lines(lines: Sequence[str], style: str = "") -> list[RenderableType]:
 
 
 def explain_renderables(report: ExplainReport, view: View) -> list[RenderableType]:
-    return _lines(report.lines)
+    if view.columns != report.columns:
+        return [fitted_rows(report.flat_rows(), view, report.spec.class_name)]
+    out = _lines(report.lines)
+    out += [text(""), text("Keras 3 (TensorFlow backend, CPU):", "bold"), text(f"  {report.keras}")]
+    if report.values is not None:
+        out += values_block(report.values, view.width)
+        if report.values_note:
+            out.append(text(report.values_note, "dim"))
+    for code in report.code:
+        out += [text(code.title, "bold"), *_lines([code.code])]
+    if report.not_exact:
+        out.append(text(f"exact values: {report.not_exact}", "dim"))
+    for equivalent in report.equivalents:
+        name = {"pytorch": "PyTorch", "flax": "Flax (jax.nn.initializers)"}[equivalent.framework]
+        out += [text(f"{name}:", "bold"), text(f"  {equivalent.call}"), text(f"  {equivalent.differences}", "dim")]
+    return out
 
 
 def defaults_renderables(report: DefaultsReport, view: View) -> list[RenderableType]:

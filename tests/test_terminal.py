@@ -10,6 +10,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -90,6 +91,9 @@ def test_defaults_with_frameworks_fit_the_terminal(width):
         ["list"],
         ["batchnorm", "--shape", "8x3", "--steps", "3"],
         ["explain", "glorot_uniform", "--shape", "3x3x64x128"],
+        ["explain", "variance_scaling", "--shape", "4x6", "--seed", "3", "--scale", "2", "--mode", "fan_out"],
+        ["explain", "random_uniform", "--shape", "5x7", "--seed", "3", "--dtype", "float64"],
+        ["sample", "--init", "he_normal", "--shape", "6x50", "--seed", "2", "--values"],
     ],
 )
 def test_other_tables_fit_the_terminal(args, width):
@@ -98,7 +102,12 @@ def test_other_tables_fit_the_terminal(args, width):
     tokens: list[str] = []
     if args[0] == "list":
         for row in data["initializers"]:
-            tokens += _words(row["class_name"], row["name"], row["aliases"])
+            tokens += _words(row["class_name"], row["name"], row["aliases"], row["pytorch"], row["flax"])
+    elif args[0] == "sample" or "--seed" in args:
+        # Every value whole, with all its digits.
+        tokens = [repr(value) for value in np.array(data["values"]).reshape(-1).tolist()]
+        if args[0] == "explain":
+            tokens += _words(data["formula"], data["keras"])
     elif args[0] == "batchnorm":
         tokens = [f"{row['moving_variance']:.4g}" for row in data["history"]]
     else:

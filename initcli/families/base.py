@@ -120,6 +120,16 @@ class Family(ABC):
     def numpy_snippet(self, spec: InitializerSpec, theory: Theory, shape: tuple[int, ...], dtype: str) -> str:
         """Self-contained numpy code for the same distribution (not the same values)."""
 
+    def exact_numpy_snippet(
+        self, spec: InitializerSpec, theory: Theory, shape: tuple[int, ...], dtype: str, seed: int
+    ) -> str | None:
+        """numpy-only code printing exactly the values Keras draws with `seed`, where such code is short."""
+        return None
+
+    def why_not_exact(self, spec: InitializerSpec, theory: Theory, dtype: str) -> str:
+        """Why `exact_numpy_snippet` gives no code for this initializer and dtype."""
+        return "no short numpy code reproduces these values exactly"
+
 
 def snippet_dtype(dtype: str) -> str:
     """numpy has no bfloat16 of its own: snippets use float32, which holds bfloat16 exactly."""

@@ -141,6 +141,33 @@ class ElementwiseFamily(Family):
             ]
         return [f"normal: mean {theory.mean:g}, stddev_param = std of the values = {theory.std:.6g}"]
 
+    def exact_numpy_snippet(
+        self, spec: InitializerSpec, theory: Theory, shape: tuple[int, ...], dtype: str, seed: int
+    ) -> str | None:
+        """The uniform draws: Philox and TensorFlow's float conversion fit in a short numpy program."""
+        from initcli.snippets import EXACT_DTYPES, uniform_exact
+
+        draw = self.affine_draw(spec, shape, dtype)
+        if draw.unit != "uniform" or dtype not in EXACT_DTYPES or theory.low is None or theory.high is None:
+            return None
+        low, width = keras_uniform_bounds(theory.low, theory.high, dtype)
+        if not (np.array_equal(low, draw.offset) and np.array_equal(width, draw.multiplier)):
+            return None  # bounds given high to low: Keras's arithmetic is not the snippet's
+        return uniform_exact(theory.low, theory.high, shape, dtype, seed, f"{spec.class_name}'s bounds for this shape")
+
+    def why_not_exact(self, spec: InitializerSpec, theory: Theory, dtype: str) -> str:
+        if theory.distribution == "uniform":
+            return (
+                f"{dtype} has no numpy type of its own (ml_dtypes has it): the bits need more than numpy; "
+                "initcli sample --save writes the exact values"
+            )
+        return (
+            "TensorFlow's normals come from Box-Muller with the C library's float logf and sincosf, whose last-bit "
+            "rounding numpy's log/sin/cos do not reproduce (1.5-10% of values differ by an ulp): "
+            "the exact values need ports of those routines (initcli's engine has them: initcli sample --save, "
+            "or initcli.sampling.draw)"
+        )
+
     def numpy_snippet(self, spec: InitializerSpec, theory: Theory, shape: tuple[int, ...], dtype: str) -> str:
         header = "  import numpy as np\n  rng = np.random.default_rng(0)\n"
         size, np_dtype = tuple(shape), snippet_dtype(dtype)

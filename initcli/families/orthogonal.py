@@ -98,6 +98,12 @@ class OrthogonalFamily(Family):
         rows, cols = math.prod(shape[:-1]), shape[-1]
         return [f"flattened to ({rows}, {cols}); element RMS = gain / sqrt(max(rows, cols)) = {theory.std:.6g}"]
 
+    def why_not_exact(self, spec: InitializerSpec, theory: Theory, dtype: str) -> str:
+        return (
+            "Keras takes the QR decomposition of a normal matrix: TensorFlow's QR (Eigen) and numpy's (LAPACK) "
+            "round differently, so no numpy code, initcli's included, gives the same bits (they agree to about 1e-6)"
+        )
+
     def numpy_snippet(self, spec: InitializerSpec, theory: Theory, shape: tuple[int, ...], dtype: str) -> str:
         rows, cols = math.prod(shape[:-1]), shape[-1]
         return (
