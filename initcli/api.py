@@ -8,8 +8,9 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -26,16 +27,19 @@ from initcli.checks import (
     propagation_findings,
     run_checks,
 )
-from initcli.errors import BadInputError, InitcliError
+from initcli.errors import BadInputError, ExitCode, InitcliError
 from initcli.families import DEFAULT_CHUNK_ELEMENTS, KINDS
 from initcli.initializers import InitializerSpec
 from initcli.reports import (
     VALUES_SHOWN,
     BatchnormReport,
     Built,
+    CheckManyReport,
     CheckReport,
     DefaultsReport,
     ExplainReport,
+    FileError,
+    InspectManyReport,
     InspectReport,
     ListReport,
     SampleReport,
@@ -374,19 +378,21 @@ def _fresh_rows(
         rebuilt.close()
 
 
-def check_model(
-    model: Path,
-    *,
-    only: Sequence[str] = (),
-    skip: Sequence[str] = (),
-    alpha: float = DEFAULT_ALPHA,
-    strict: bool = False,
-    rules_path: Path | None = None,
-    patterns: Sequence[str] = (),
-    allow_unchecked: bool = False,
-    timeout: float | None = None,
-) -> CheckReport:
-    """Run the checks; the report passes only when they found no error and tested something."""
+@dataclass(frozen=True, kw_only=True)
+class CheckPlan:
+    """The checks a `check` run makes, validated once for all its models."""
+
+    selected: list[CheckName]
+    named: list[CheckName]
+    rules: list[Rule]
+
+
+def plan_checks(only: Sequence[str] = (), skip: Sequence[str] = (), rules_path: Path | None = None) -> CheckPlan:
+    """The checks `--only`/`--skip`/`--rules` select.
+
+    Raises:
+        BadInputError: an unknown check, nothing left to run, or `--only rules` without rules.
+    """
     unknown = [name for name in (*only, *skip) if name not in CHECKS]
     if unknown:
         raise BadInputError(f"Unknown check(s) {', '.join(unknown)}; the checks are {', '.join(CHECKS)}")
@@ -405,20 +411,39 @@ def check_model(
         selected.remove("rules")
     if not selected:
         raise BadInputError("No checks selected.")
+    return CheckPlan(selected=selected, named=named, rules=rules)
+
+
+def check_model(
+    model: Path,
+    *,
+    only: Sequence[str] = (),
+    skip: Sequence[str] = (),
+    alpha: float = DEFAULT_ALPHA,
+    strict: bool = False,
+    rules_path: Path | None = None,
+    patterns: Sequence[str] = (),
+    allow_unchecked: bool = False,
+    timeout: float | None = None,
+    plan: CheckPlan | None = None,
+) -> CheckReport:
+    """Run the checks; the report passes only when they found no error and tested something."""
+    plan = plan or plan_checks(only, skip, rules_path)
+    selected = list(plan.selected)
     from initcli.readers import open_model
 
     saved = open_model(model, timeout=timeout)
     try:
         rows = _measure(_select(saved, patterns), alpha, None)
-        findings = run_checks(rows, selected, strict, rules)
-        covered = coverage(rows, selected, rules)
+        findings = run_checks(rows, selected, strict, plan.rules)
+        covered = coverage(rows, selected, plan.rules)
         if "propagation" in selected:
             predicted, predicted_coverage = propagation_findings(saved, rows)
             findings += predicted
             covered.append(predicted_coverage)
     finally:
         saved.close()
-    findings += coverage_findings(covered, named, allow_unchecked)
+    findings += coverage_findings(covered, plan.named, allow_unchecked)
     return CheckReport(
         source=saved.source,
         checks=selected,
@@ -428,3 +453,41 @@ def check_model(
         findings=findings,
         coverage=covered,
     )
+
+
+def inspect_models(models: Sequence[str], **options: Any) -> InspectManyReport:
+    """`inspect_model` for each model in turn (one start-up for many files); failures are recorded."""
+    return InspectManyReport(results=each_model(models, lambda model: inspect_model(model, **options)))
+
+
+def check_models(
+    models: Sequence[str],
+    *,
+    only: Sequence[str] = (),
+    skip: Sequence[str] = (),
+    rules_path: Path | None = None,
+    **options: Any,
+) -> CheckManyReport:
+    """`check_model` for each model, with the checks validated once; failures are recorded."""
+    plan = plan_checks(only, skip, rules_path)
+    return CheckManyReport(results=each_model(models, lambda model: check_model(Path(model), plan=plan, **options)))
+
+
+Result = TypeVar("Result")
+
+
+def each_model(models: Sequence[str], run: Callable[[str], Result]) -> list[Result | FileError]:
+    """`run` on every model in turn; a model that fails is recorded (one line, its exit code) and the
+    run goes on, so one unreadable file does not hide the others' results."""
+    from initcli.sanitize import one_line
+
+    results: list[Result | FileError] = []
+    for model in models:
+        try:
+            results.append(run(model))
+        except InitcliError as error:
+            results.append(FileError(source=model, message=one_line(str(error)), exit_code=int(error.exit_code)))
+        except (OSError, ValueError, MemoryError) as error:
+            message = one_line(f"internal error: {type(error).__name__}: {error}")
+            results.append(FileError(source=model, message=message, exit_code=int(ExitCode.RUNTIME_ERROR)))
+    return results

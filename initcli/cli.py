@@ -26,11 +26,12 @@ from initcli.params import (
     TIMEOUT_OPTION,
     ValuesType,
     alpha_option,
+    expand_models,
     initializer_options,
     output_options,
     table_flag,
 )
-from initcli.printing import print_check, print_report, weight_progress
+from initcli.printing import print_check, print_check_many, print_file_errors, print_report, weight_progress
 from initcli.propagate.command import propagate_command
 from initcli.sampling import ENGINES
 from initcli.types import CHECK_FORMATS
@@ -161,7 +162,7 @@ def explain(
 
 
 @cli.command(name="inspect")
-@click.argument("model", required=False)
+@click.argument("models", nargs=-1, metavar="[MODEL]...")
 @SPEC_OPTION
 @click.option("--seed", type=int, help="With a spec, a function or --fresh: keras.utils.set_random_seed(SEED).")
 @click.option("--fresh", is_flag=True, help="Also rebuild the saved model from its config, freshly initialized.")
@@ -170,7 +171,7 @@ def explain(
 @TIMEOUT_OPTION
 @output_options
 def inspect_command(
-    model: str | None,
+    models: tuple[str, ...],
     spec_path: Path | None,
     seed: int | None,
     fresh: bool,
@@ -183,35 +184,41 @@ def inspect_command(
 ) -> None:
     """One row per weight of a model: fans, initializer, default, theory, sample, verdict.
 
-    MODEL is a .keras archive, a legacy .h5 model or a .weights.h5 file (read without TensorFlow,
-    executing nothing from the file), or `package.module:function` / `path/file.py:function`
-    returning a Keras model (built with TensorFlow). --spec builds one from a spec file.
+    MODEL is a .keras archive, a legacy .h5 model, a .weights.h5 file, a SavedModel directory or a
+    TF checkpoint (read without TensorFlow, executing nothing from the file), or
+    `package.module:function` / `path/file.py:function` returning a Keras model (built with
+    TensorFlow). --spec builds one from a spec file. Several MODELs (or quoted globs such as
+    'models/*.keras') are inspected in one run, with a total at the end.
 
     \b
     Example:
       initcli inspect examples/models/mlp.keras
+      initcli inspect 'examples/models/*.keras' --format csv
       initcli inspect --spec examples/specs/mlp.yaml --seed 0
       initcli inspect examples/model_code.py:build_model --seed 0
     """
     from initcli import tables
 
+    targets = expand_models(models)
+    options: dict[str, Any] = {"seed": seed, "fresh": fresh, "patterns": patterns, "alpha": alpha, "timeout": timeout}
+    if len(targets) > 1:
+        if spec_path is not None:
+            raise click.UsageError("--spec builds one model: give it without MODEL arguments.")
+        with weight_progress(output_format == "table") as progress:
+            many = api.inspect_models(targets, on_row=progress, **options)
+        print_file_errors(many.errors)
+        print_report(many, output_format, columns, functools.partial(tables.inspect_many_renderables, many), wide)
+        if many.exit_code:
+            raise click.exceptions.Exit(many.exit_code)
+        return
     with weight_progress(output_format == "table") as progress:
-        report = api.inspect_model(
-            model,
-            spec_path=spec_path,
-            seed=seed,
-            fresh=fresh,
-            patterns=patterns,
-            alpha=alpha,
-            timeout=timeout,
-            on_row=progress,
-        )
+        report = api.inspect_model(targets[0] if targets else None, spec_path=spec_path, on_row=progress, **options)
     renderables = functools.partial(tables.inspect_renderables, report)
     print_report(report, output_format, columns, renderables, wide)
 
 
 @cli.command()
-@click.argument("model", type=click.Path(path_type=Path, dir_okay=True))
+@click.argument("models", nargs=-1, required=True, metavar="MODEL...")
 @click.option("--only", multiple=True, type=click.Choice(tuple(CHECKS)), help="Run only these checks (repeatable).")
 @click.option("--skip", multiple=True, type=click.Choice(tuple(CHECKS)), help="Skip these checks (repeatable).")
 @alpha_option("False-alarm rate of the distribution check for the whole model.")
@@ -238,7 +245,7 @@ def inspect_command(
     help="text: one line per finding; json; github: Actions ::error annotations.",
 )
 def check(
-    model: Path,
+    models: tuple[str, ...],
     only: tuple[str, ...],
     skip: tuple[str, ...],
     alpha: float,
@@ -249,28 +256,34 @@ def check(
     allow_unchecked: bool,
     output_format: str,
 ) -> None:
-    """Gate a build on a freshly initialized model: exit 0 if every check passes, 3 if any fails.
+    """Gate a build on freshly initialized models: exit 0 if every check passes, 3 if any fails.
 
     \b
     Checks: distribution, nonfinite, constant, duplicate, fans (a warning unless --strict), rules;
     propagation (the mean-field prediction of the signal's scale, no TensorFlow) with --only.
     The distribution check's --alpha is the false-alarm rate for the whole model (Holm's
     correction over its weights). Trained weights fail it by design. A check that tested no
-    weight never passes silently: see the coverage line.
+    weight never passes silently: see the coverage line. Several MODELs (or quoted globs) are
+    checked in one run: the gate passes only if every model is read and passes.
     \b
     Example: initcli check examples/models/cnn.keras --format github
+             initcli check 'models/**/*.keras'
     """
-    report = api.check_model(
-        model,
-        only=only,
-        skip=skip,
-        alpha=alpha,
-        strict=strict,
-        rules_path=rules_path,
-        patterns=patterns,
-        allow_unchecked=allow_unchecked,
-        timeout=timeout,
-    )
+    targets = expand_models(models)
+    options: dict[str, Any] = {
+        "alpha": alpha,
+        "strict": strict,
+        "patterns": patterns,
+        "allow_unchecked": allow_unchecked,
+        "timeout": timeout,
+    }
+    if len(targets) > 1:
+        many = api.check_models(targets, only=only, skip=skip, rules_path=rules_path, **options)
+        print_check_many(many, output_format)
+        if many.exit_code:
+            raise click.exceptions.Exit(many.exit_code)
+        return
+    report = api.check_model(Path(targets[0]), only=only, skip=skip, rules_path=rules_path, **options)
     print_check(report, output_format)
     if not report.passed:
         raise click.exceptions.Exit(ExitCode.CHECK_FAILED)

@@ -159,3 +159,28 @@ SPEC_OPTION = click.option(
     type=click.Path(path_type=Path, dir_okay=False),
     help="Build the model from a YAML/JSON spec or a Keras model JSON (needs TensorFlow).",
 )
+
+
+_GLOB_CHARACTERS = frozenset("*?[")
+
+
+def expand_models(values: tuple[str, ...]) -> list[str]:
+    """The MODEL arguments with glob patterns expanded (for shells and CI files that pass them quoted).
+
+    A path that exists, or a `module:function`, is taken as it is; a pattern is expanded in sorted
+    order (`**` reaches into subfolders). A pattern that matches nothing is a usage error, so a gate
+    over `models/*.keras` cannot pass by checking no model.
+    """
+    import glob
+    from pathlib import Path
+
+    models: list[str] = []
+    for value in values:
+        if Path(value).exists() or not _GLOB_CHARACTERS & set(value):
+            models.append(value)
+            continue
+        matches = sorted(glob.glob(value, recursive=True))
+        if not matches:
+            raise click.BadParameter(f"{value!r} matches no file", param_hint="'MODEL'")
+        models += matches
+    return list(dict.fromkeys(models))

@@ -13,7 +13,7 @@ from initcli.output import SCHEMA_VERSION, render_csv, render_json, render_markd
 from initcli.params import select_columns
 
 if TYPE_CHECKING:
-    from initcli.reports import CheckReport
+    from initcli.reports import CheckManyReport, CheckReport, FileError
     from initcli.tables import View
 
 
@@ -86,8 +86,20 @@ def weight_progress(enabled: bool) -> Iterator[Callable[[Any], None] | None]:
         yield progress
 
 
-def print_check(report: CheckReport, output_format: str) -> None:
-    """`check`'s findings: one line each (text, or GitHub annotations), or JSON; coverage always."""
+def print_file_errors(errors: list[FileError]) -> None:
+    """The models of a several-model run that failed, one line each on stderr."""
+    from initcli.sanitize import one_line
+
+    for error in errors:
+        where = "" if error.message.startswith(error.source) else f"{error.source}: "
+        click.echo(one_line(f"Error: {where}{error.message}", max_length=None), err=True)
+
+
+def print_check(report: CheckReport, output_format: str, prefix: str = "") -> None:
+    """`check`'s findings: one line each (text, or GitHub annotations), or JSON; coverage always.
+
+    `prefix` starts each text finding (the model's name, when a run checks several).
+    """
     from initcli.checks import github_annotation
     from initcli.sanitize import one_line
 
@@ -99,14 +111,48 @@ def print_check(report: CheckReport, output_format: str) -> None:
             click.echo(github_annotation(finding, report.source))
         from initcli.sanitize import github_escape_data
 
-        click.echo(f"::notice title=initcli coverage::{github_escape_data(coverage)}")
+        title = f"initcli coverage {report.source}" if prefix else "initcli coverage"
+        click.echo(f"::notice title={github_escape_data(title)}::{github_escape_data(coverage)}")
     else:
         for finding in report.findings:
             click.echo(
-                one_line(f"{finding.severity}: {finding.path}: [{finding.check}] {finding.message}", max_length=None)
+                one_line(
+                    f"{prefix}{finding.severity}: {finding.path}: [{finding.check}] {finding.message}", max_length=None
+                )
             )
         verdict = "passed" if report.passed else "FAILED"
         summary = (
             f"{report.source}: {verdict}: {report.weights} weights, {report.errors} errors, {report.warnings} warnings"
         )
         click.echo(one_line(f"{summary}; tested: {coverage}", max_length=None), err=True)
+
+
+def print_check_many(many: CheckManyReport, output_format: str) -> None:
+    """`check` over several models: each model as `print_check` prints it, its failures, and a total."""
+    from initcli.reports import CheckReport
+    from initcli.sanitize import github_escape_data, github_escape_property, one_line
+
+    totals = many.totals
+    if output_format == "json":
+        print_json(many.to_json())
+        return
+    for result in many.results:
+        if isinstance(result, CheckReport):
+            print_check(result, output_format, prefix=f"{result.source}: ")
+        elif output_format == "github":
+            click.echo(
+                f"::error file={github_escape_property(result.source)},title=initcli::"
+                f"{github_escape_data(result.message)}"
+            )
+        else:
+            print_file_errors([result])
+    verdict = "passed" if many.passed else "FAILED"
+    summary = (
+        f"{totals['models']} models: {verdict}: {totals['passed']} passed, {totals['failed']} failed, "
+        f"{totals['unreadable']} unreadable; {totals['weights']} weights, {totals['errors']} errors, "
+        f"{totals['warnings']} warnings"
+    )
+    if output_format == "github":
+        click.echo(f"::notice title=initcli::{github_escape_data(summary)}")
+    else:
+        click.echo(one_line(summary, max_length=None), err=True)

@@ -17,6 +17,7 @@ import numpy as np
 from initcli.assessment import FLAT_COLUMNS, Assessment, flat_fields
 from initcli.checks import Coverage, Finding
 from initcli.initializers import InitializerSpec
+from initcli.output import SCHEMA_VERSION
 from initcli.seeding import Seed
 from initcli.types import BuiltFrom, CheckName
 
@@ -273,6 +274,118 @@ class CheckReport:
             "passed": self.passed,
             "coverage": [entry.to_dict() for entry in self.coverage],
             "findings": [finding.to_dict() for finding in self.findings],
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileError:
+    """A model of a several-model run that could not be read or checked."""
+
+    source: str
+    message: str
+    exit_code: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "message": self.message, "exit_code": self.exit_code}
+
+
+def worst_exit_code(errors: list[FileError], failed: bool) -> int:
+    """A several-model run's exit code: 2 if a model was a usage error, else 1 if one could not be
+    read, else 3 if a check failed, else 0."""
+    codes = {error.exit_code for error in errors}
+    for code in (2, 1):
+        if code in codes:
+            return code
+    if codes:
+        return max(codes)
+    return 3 if failed else 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class InspectManyReport:
+    """`initcli inspect` of several models: each model's report or error, in the order given, and totals."""
+
+    results: list[InspectReport | FileError]
+
+    @property
+    def reports(self) -> list[InspectReport]:
+        return [result for result in self.results if isinstance(result, InspectReport)]
+
+    @property
+    def errors(self) -> list[FileError]:
+        return [result for result in self.results if isinstance(result, FileError)]
+
+    columns = ("source", *InspectReport.columns)
+
+    @property
+    def totals(self) -> dict[str, Any]:
+        verdicts: Counter[str] = Counter()
+        for report in self.reports:
+            verdicts.update(report.totals["verdicts"])
+        return {
+            "models": len(self.reports) + len(self.errors),
+            "read": len(self.reports),
+            "failed": len(self.errors),
+            "weights": sum(report.totals["weights"] for report in self.reports),
+            "parameters": sum(report.totals["parameters"] for report in self.reports),
+            "verdicts": dict(verdicts),
+        }
+
+    @property
+    def exit_code(self) -> int:
+        return worst_exit_code(self.errors, failed=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "models": [{"schema_version": SCHEMA_VERSION, **report.to_json()} for report in self.reports],
+            "errors": [error.to_dict() for error in self.errors],
+            "totals": self.totals,
+        }
+
+    def flat_rows(self) -> list[dict[str, Any]]:
+        return [{"source": report.source, **row} for report in self.reports for row in report.flat_rows()]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckManyReport:
+    """`initcli check` of several models: the gate passes only if every model was read and passed."""
+
+    results: list[CheckReport | FileError]
+
+    @property
+    def reports(self) -> list[CheckReport]:
+        return [result for result in self.results if isinstance(result, CheckReport)]
+
+    @property
+    def errors(self) -> list[FileError]:
+        return [result for result in self.results if isinstance(result, FileError)]
+
+    @property
+    def passed(self) -> bool:
+        return not self.errors and all(report.passed for report in self.reports)
+
+    @property
+    def exit_code(self) -> int:
+        return worst_exit_code(self.errors, failed=not self.passed)
+
+    @property
+    def totals(self) -> dict[str, Any]:
+        return {
+            "models": len(self.reports) + len(self.errors),
+            "passed": sum(1 for report in self.reports if report.passed),
+            "failed": sum(1 for report in self.reports if not report.passed),
+            "unreadable": len(self.errors),
+            "weights": sum(report.weights for report in self.reports),
+            "errors": sum(report.errors for report in self.reports),
+            "warnings": sum(report.warnings for report in self.reports),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "models": [{"schema_version": SCHEMA_VERSION, **report.to_json()} for report in self.reports],
+            "errors": [error.to_dict() for error in self.errors],
+            "passed": self.passed,
+            "totals": self.totals,
         }
 
 

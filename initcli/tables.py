@@ -20,6 +20,7 @@ from initcli.reports import (
     BatchnormReport,
     DefaultsReport,
     ExplainReport,
+    InspectManyReport,
     InspectReport,
     ListReport,
     SampleReport,
@@ -410,6 +411,27 @@ def inspect_renderables(report: InspectReport, view: View) -> list[RenderableTyp
         if row.record.settings
     ]
     out += [text(line, "dim") for line in dict.fromkeys(footnotes + settings + report.notes)]
+    return out
+
+
+def inspect_many_renderables(many: InspectManyReport, view: View) -> list[RenderableType]:
+    """Each model's table in turn (failures are reported on stderr), then the run's total."""
+    single = View(columns=InspectReport.columns if view.columns == many.columns else view.columns, width=view.width,
+                  wide=view.wide)  # fmt: skip
+    out: list[RenderableType] = []
+    for report in many.reports:
+        out += inspect_renderables(report, single)
+        out.append(text(""))
+    totals = many.totals
+    verdicts = ", ".join(f"{count} {verdict}" for verdict, count in sorted(totals["verdicts"].items()))
+    failed = f"; {totals['failed']} could not be read" if totals["failed"] else ""
+    out.append(
+        text(
+            f"{totals['models']} models: {totals['weights']} weights, {totals['parameters']:,} parameters: "
+            f"{verdicts or 'none'}{failed}",
+            "bold",
+        )
+    )
     return out
 
 

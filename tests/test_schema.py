@@ -78,6 +78,10 @@ CORE_CASES = [
     ("check_output", 3, ["check", str(MODELS / "cnn.weights.h5")]),
     ("check_output", 0, ["check", str(MODELS / "cnn.weights.h5"), "--allow-unchecked"]),
     ("check_output", 0, ["check", str(MODELS / "mlp.keras"), "--only", "nonfinite", "--layer", "hidden1"]),
+    ("inspect_many_output", 0, ["inspect", str(MODELS / "mlp.keras"), str(MODELS / "cnn.h5")]),
+    ("inspect_many_output", 1, ["inspect", str(MODELS / "*.keras"), str(MODELS / "missing.keras")]),
+    ("check_many_output", 0, ["check", str(MODELS / "*.keras")]),
+    ("check_many_output", 3, ["check", str(MODELS / "mlp.keras"), str(MODELS / "cnn.weights.h5")]),
 ]
 
 
