@@ -51,6 +51,7 @@ from initcli.types import CheckName
 if TYPE_CHECKING:
     # Reading models needs h5py: commands that only draw or explain do not import it.
     from initcli.inspection import WeightRow
+    from initcli.progress import ProgressSink
     from initcli.readers import ModelFile, WeightRecord
 
 
@@ -293,15 +294,18 @@ def _select(saved: ModelFile, patterns: Sequence[str]) -> list[WeightRecord]:
 
 
 def _measure(
-    records: Sequence[WeightRecord], alpha: float, on_row: Callable[[WeightRow], None] | None
+    records: Sequence[WeightRecord], alpha: float, progress: ProgressSink | None, source: str = ""
 ) -> list[WeightRow]:
     from initcli.inspection import inspect_records, judge_rows
+    from initcli.progress import weight_bytes
 
+    if progress is not None:
+        progress.begin(source, len(records), sum(weight_bytes(r.shape, r.dtype) for r in records))
     rows = []
     for row in inspect_records(records, (), alpha / max(1, len(records))):
         rows.append(row)
-        if on_row is not None:
-            on_row(row)
+        if progress is not None:
+            progress.advance(row)
     return judge_rows(rows, alpha)
 
 
@@ -324,14 +328,14 @@ def inspect_model(
     patterns: Sequence[str] = (),
     alpha: float = DEFAULT_ALPHA,
     timeout: float | None = None,
-    on_row: Callable[[WeightRow], None] | None = None,
+    progress: ProgressSink | None = None,
 ) -> InspectReport:
     """Every weight of a model beside its initializer's theory, with cheap check findings as notes."""
     # Checked before anything is built: a usage error needs no TensorFlow.
     if fresh and (spec_path is not None or (model is not None and _is_function_reference(model))):
         raise BadInputError("--fresh compares a saved model with a rebuilt one; a spec or function is already fresh.")
     with open_source(model, spec_path, seed, timeout) as (saved, built, scratch):
-        rows = _measure(_select(saved, patterns), alpha, on_row)
+        rows = _measure(_select(saved, patterns), alpha, progress, saved.source)
         findings = _note_findings(rows, run_checks(rows, NOTE_CHECKS))
         notes = list(saved.notes)
         if built is not None:
@@ -426,6 +430,7 @@ def check_model(
     allow_unchecked: bool = False,
     timeout: float | None = None,
     plan: CheckPlan | None = None,
+    progress: ProgressSink | None = None,
 ) -> CheckReport:
     """Run the checks; the report passes only when they found no error and tested something."""
     plan = plan or plan_checks(only, skip, rules_path)
@@ -434,7 +439,7 @@ def check_model(
 
     saved = open_model(model, timeout=timeout)
     try:
-        rows = _measure(_select(saved, patterns), alpha, None)
+        rows = _measure(_select(saved, patterns), alpha, progress, saved.source)
         findings = run_checks(rows, selected, strict, plan.rules)
         covered = coverage(rows, selected, plan.rules)
         if "propagation" in selected:

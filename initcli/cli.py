@@ -204,15 +204,15 @@ def inspect_command(
     if len(targets) > 1:
         if spec_path is not None:
             raise click.UsageError("--spec builds one model: give it without MODEL arguments.")
-        with weight_progress(output_format == "table") as progress:
-            many = api.inspect_models(targets, on_row=progress, **options)
+        with weight_progress() as progress:
+            many = api.inspect_models(targets, progress=progress, **options)
         print_file_errors(many.errors)
         print_report(many, output_format, columns, functools.partial(tables.inspect_many_renderables, many), wide)
         if many.exit_code:
             raise click.exceptions.Exit(many.exit_code)
         return
-    with weight_progress(output_format == "table") as progress:
-        report = api.inspect_model(targets[0] if targets else None, spec_path=spec_path, on_row=progress, **options)
+    with weight_progress() as progress:
+        report = api.inspect_model(targets[0] if targets else None, spec_path=spec_path, progress=progress, **options)
     renderables = functools.partial(tables.inspect_renderables, report)
     print_report(report, output_format, columns, renderables, wide)
 
@@ -278,12 +278,16 @@ def check(
         "timeout": timeout,
     }
     if len(targets) > 1:
-        many = api.check_models(targets, only=only, skip=skip, rules_path=rules_path, **options)
+        with weight_progress() as progress:
+            many = api.check_models(targets, only=only, skip=skip, rules_path=rules_path, progress=progress, **options)
         print_check_many(many, output_format)
         if many.exit_code:
             raise click.exceptions.Exit(many.exit_code)
         return
-    report = api.check_model(Path(targets[0]), only=only, skip=skip, rules_path=rules_path, **options)
+    with weight_progress() as progress:
+        report = api.check_model(
+            Path(targets[0]), only=only, skip=skip, rules_path=rules_path, progress=progress, **options
+        )
     print_check(report, output_format)
     if not report.passed:
         raise click.exceptions.Exit(ExitCode.CHECK_FAILED)

@@ -13,6 +13,7 @@ from initcli.output import SCHEMA_VERSION, render_csv, render_json, render_markd
 from initcli.params import select_columns
 
 if TYPE_CHECKING:
+    from initcli.progress import BarProgress
     from initcli.reports import CheckManyReport, CheckReport, FileError
     from initcli.tables import View
 
@@ -68,22 +69,19 @@ def print_report(
 
 
 @contextlib.contextmanager
-def weight_progress(enabled: bool) -> Iterator[Callable[[Any], None] | None]:
-    """A spinner on stderr counting inspected weights (on a terminal only); yields its callback or None."""
-    if not enabled or not sys.stderr.isatty():
+def weight_progress() -> Iterator[BarProgress | None]:
+    """A progress bar on stderr (bytes and weights done), on a terminal only; yields it or None."""
+    if not sys.stderr.isatty():
         yield None
         return
     from initcli.output import stderr_console
+    from initcli.progress import BarProgress
 
-    with stderr_console().status("inspecting weights...") as status:
-        done = 0
-
-        def progress(row: Any) -> None:
-            nonlocal done
-            done += 1
-            status.update(f"inspecting weights... {done} done, last {row.record.path}")
-
-        yield progress
+    bar = BarProgress(stderr_console())
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 def print_file_errors(errors: list[FileError]) -> None:
