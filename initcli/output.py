@@ -35,9 +35,24 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
 def render_json(payload: Mapping[str, Any], indent: int | None = None) -> str:
-    """One JSON object; NaN and infinities become null, numpy scalars plain numbers."""
-    return json.dumps(_jsonable(payload), indent=indent, allow_nan=False)
+    """One JSON object; NaN and infinities become null, numpy scalars plain numbers.
+
+    The direct encoding is tried first; only a payload holding a non-finite number (or a key JSON
+    cannot take) is walked and cleaned, which costs a second pass.
+    """
+    try:
+        return json.dumps(payload, indent=indent, allow_nan=False, default=_json_default)
+    except (ValueError, TypeError):
+        return json.dumps(_jsonable(payload), indent=indent, allow_nan=False)
 
 
 def format_value(value: Any, digits: int = 6) -> str:

@@ -6,6 +6,7 @@ import json
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -55,3 +56,12 @@ def test_hostile_names_are_made_visible_in_every_format(tmp_path, args):
     # A workflow command or a finding only counts at the start of a line: none may be forged there.
     assert not any(line.startswith(("::notice::forged", "red")) for line in output.splitlines())
     assert "evil" in output and ("\\n" in output or "\\x1b" in output)
+
+
+def test_json_never_prints_nan_or_infinity_and_unwraps_numpy_scalars():
+    from initcli.output import render_json
+
+    nested = {"a": float("nan"), "b": [np.float32("inf"), {"c": np.float64("-inf")}], "d": np.float32(1.5)}
+    assert json.loads(render_json(nested)) == {"a": None, "b": [None, {"c": None}], "d": 1.5}
+    finite = {"e": np.int64(3), "f": np.bool_(True), "g": (1, 2), "h": np.float32(0.25)}
+    assert json.loads(render_json(finite)) == {"e": 3, "f": True, "g": [1, 2], "h": 0.25}
