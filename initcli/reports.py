@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -301,8 +302,18 @@ def worst_exit_code(errors: list[FileError], failed: bool) -> int:
     return 3 if failed else 0
 
 
+class _SeveralModels:
+    """A run over several models: a result per model, in the order given, some of them errors."""
+
+    results: Sequence[object]
+
+    @property
+    def errors(self) -> list[FileError]:
+        return [result for result in self.results if isinstance(result, FileError)]
+
+
 @dataclass(frozen=True, kw_only=True)
-class InspectManyReport:
+class InspectManyReport(_SeveralModels):
     """`initcli inspect` of several models: each model's report or error, in the order given, and totals."""
 
     results: list[InspectReport | FileError]
@@ -310,10 +321,6 @@ class InspectManyReport:
     @property
     def reports(self) -> list[InspectReport]:
         return [result for result in self.results if isinstance(result, InspectReport)]
-
-    @property
-    def errors(self) -> list[FileError]:
-        return [result for result in self.results if isinstance(result, FileError)]
 
     columns = ("source", *InspectReport.columns)
 
@@ -347,7 +354,7 @@ class InspectManyReport:
 
 
 @dataclass(frozen=True, kw_only=True)
-class CheckManyReport:
+class CheckManyReport(_SeveralModels):
     """`initcli check` of several models: the gate passes only if every model was read and passed."""
 
     results: list[CheckReport | FileError]
@@ -355,10 +362,6 @@ class CheckManyReport:
     @property
     def reports(self) -> list[CheckReport]:
         return [result for result in self.results if isinstance(result, CheckReport)]
-
-    @property
-    def errors(self) -> list[FileError]:
-        return [result for result in self.results if isinstance(result, FileError)]
 
     @property
     def passed(self) -> bool:
