@@ -427,6 +427,56 @@ def _do_cos(x: np.ndarray, dx: np.ndarray) -> np.ndarray:
     return cs + cor
 
 
+def sincos_through_numpy_into(x: np.ndarray, sin_out: np.ndarray, cos_out: np.ndarray) -> None:
+    """The C library's `sincos` of 1-D float64 `x` in [0, 2*pi], where `numpy_sincos_matches`.
+
+    numpy's float64 sin and cos call the C library's `sin` and `cos` (numpy has no SIMD loop for
+    them), and glibc's `cos` is its `sincos`'s cosine. Its `sin` is the same computation as the
+    sine of `sincos` except on 0.855 <= x < 2.426, where it passes t = pi/2 - x to do_cos as
+    (t, hp1) and sincos as (t + hp1, rest): the two agree unless |t| and |t + hp1| round to
+    different multiples of 1/128 (|t| within an ulp or two of an odd multiple of 1/256). Those
+    inputs, and any below 2^-26 (where sin returns x and sincos computes), are asked of the C
+    library's `sincos` one by one: about one in 10^13 of uniform inputs.
+    """
+    np.sin(x, out=sin_out)
+    np.cos(x, out=cos_out)
+    t = _HP0 - x
+    shifted = t + _HP1
+    np.abs(t, out=t)
+    np.abs(shifted, out=shifted)
+    t += _BIG
+    shifted += _BIG
+    hazard = t != shifted
+    hazard |= x < 2.0**-26
+    where = np.flatnonzero(hazard)
+    if where.size:
+        reference = c_sincos(x[where])
+        assert reference is not None  # numpy_sincos_matches found the C library
+        sin_out[where], cos_out[where] = reference
+
+
+@functools.cache
+def numpy_sincos_matches() -> bool:
+    """Whether `sincos_through_numpy_into` computes the C library's `sincos` in this process.
+
+    Compared on the inputs where glibc's FMA and plain builds differ, on the sine table's rounding
+    points (where sin and sincos can differ), and on a grid over [0, 2*pi]: numpy using a SIMD sin
+    or cos of its own, or a C library other than glibc, differs on many of them.
+    """
+    grid = np.linspace(0.0, 2.0 * math.pi, 4001)
+    # pi/2 - x at odd multiples of 1/256 (x in the middle range), and the doubles next to them.
+    middle = _HP0 + np.arange(-100, 110, 2) / 256.0
+    middle = middle[(middle > 0.86) & (middle < 2.42)]
+    adjacent = np.concatenate([np.nextafter(middle, 0.0), middle, np.nextafter(middle, 4.0)])
+    x = np.concatenate([_PROBE_SINCOS, grid, adjacent, [2.0**-27, 2.0**-26, 0.0]])
+    reference = c_sincos(x)
+    if reference is None:
+        return False
+    sines, cosines = np.empty_like(x), np.empty_like(x)
+    sincos_through_numpy_into(x, sines, cosines)
+    return sines.tolist() == reference[0].tolist() and cosines.tolist() == reference[1].tolist()
+
+
 @functools.cache
 def matches_c_library() -> bool:
     """Whether this process's C library computes log and sincos as the ports do (glibc's FMA build).
