@@ -30,6 +30,7 @@ import numpy as np
 
 from initcli.rng.fma import fma, fma_small, horner_small, round_sum, split, two_product
 from initcli.rng.glibc64_tables import LOG_TABLE, SINCOS_TABLE
+from initcli.scratch import thread_scratch
 
 
 def _hex(*values: str) -> tuple[float, ...]:
@@ -104,6 +105,8 @@ _PROBE_SINCOS = _hex(
 )
 
 _PIECE = 1 << 14  # elements per pass: every temporary stays in the CPU cache
+# Elements per pass of the certified fast paths: their float64 buffers (64 KB each) stay in the cache.
+_FAST_PIECE = 1 << 13
 
 
 def log(x: np.ndarray) -> np.ndarray:
@@ -113,33 +116,45 @@ def log(x: np.ndarray) -> np.ndarray:
         raise ValueError("log port covers float64 inputs in [2^-60, 2^60] only")
     flat = x.reshape(-1)
     out = np.empty_like(flat)
-    for start in range(0, flat.size, _PIECE):
-        log_into(flat[start : start + _PIECE], out[start : start + _PIECE])
+    log_into(flat, out)
     return out.reshape(x.shape)
 
 
 def log_into(x: np.ndarray, out: np.ndarray) -> None:
-    """`log` of 1-D float64 `x` into `out`; no domain check."""
-    redo = _log_main_certified(x, out)
-    if redo.size:
-        out[redo] = _log_main(x[redo])
+    """`log` of 1-D float64 `x` into `out`; no domain check.
+
+    The fast certified evaluations run in cache-sized passes; the few values they cannot certify
+    are then redone exactly all at once (the exact routines cost mostly per call).
+    """
+    redo = []
+    for start in range(0, x.size, _FAST_PIECE):
+        piece = slice(start, start + _FAST_PIECE)
+        uncertain = _log_main_certified(x[piece], out[piece])
+        if uncertain.size:
+            redo.append(uncertain + start)
+    if redo:
+        where = np.concatenate(redo)
+        out[where] = _log_main(x[where])
     near = np.flatnonzero((x.view(np.uint64) - _NEAR_ONE_LOW) < _NEAR_ONE_SPAN)
     if near.size:
         near_x = x[near]
         values = np.empty_like(near_x)
-        redo = _log_near_one_certified(near_x, values)
-        if redo.size:
-            values[redo] = _log_near_one(near_x[redo])
+        uncertain = _log_near_one_certified(near_x, values)
+        if uncertain.size:
+            values[uncertain] = _log_near_one(near_x[uncertain])
         out[near] = values
 
 
-def _below_half_spacing(err: np.ndarray, result: np.ndarray) -> np.ndarray:
+def _below_half_spacing(
+    err: np.ndarray, result: np.ndarray, work: np.ndarray | None = None, work2: np.ndarray | None = None
+) -> np.ndarray:
     """Indices where |err| (already widened by the error bound) is not below half the spacing of
-    doubles at `result` toward zero, the smaller side: where rounding could go either way."""
+    doubles at `result` toward zero, the smaller side: where rounding could go either way.
+    `work`, `work2` (float64, result's size, overwritten) save temporaries."""
     np.abs(err, out=err)
-    magnitude = np.abs(result)
-    below = (magnitude.view(np.uint64) - np.uint64(1)).view(np.float64)
-    magnitude -= below
+    magnitude = np.abs(result, out=work)
+    below = np.subtract(magnitude.view(np.uint64), np.uint64(1), out=None if work2 is None else work2.view(np.uint64))
+    magnitude -= below.view(np.float64)
     magnitude *= 0.5
     return np.flatnonzero(err >= magnitude)
 
@@ -157,49 +172,79 @@ def _log_main_certified(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     same terms unfused; with s + err = hi + T' exactly, s is glibc's result whenever |err| plus
     the bound on |T - T'| stays below half the spacing of doubles at s (toward zero: the smaller
     side). Elsewhere (about 1 in 2^10 values), and where x is near 1, `out` holds no result.
+    Intermediates live in the thread's scratch buffers: fresh temporaries cost more than the
+    arithmetic once the C library trims its heap between them.
     """
+    scratch = thread_scratch()
+    size = x.size
+
+    def buffer(name: str, dtype: type = np.float64) -> np.ndarray:
+        return scratch(f"log64-{name}", dtype, size)
+
     ix = x.view(np.uint64)
-    tmp = ix - _LOG_OFF
-    index = ((tmp >> np.uint64(45)) & np.uint64(127)).astype(np.intp)
-    kd = (tmp.view(np.int64) >> np.int64(52)).astype(np.float64)
-    z = (ix - (tmp & np.uint64(0xFFF << 52))).view(np.float64)
-    invc = _at(_LOG_INVC, index)
+    tmp, bits = buffer("tmp", np.uint64), buffer("bits", np.uint64)
+    np.subtract(ix, _LOG_OFF, out=tmp)
+    np.right_shift(tmp, np.uint64(45), out=bits)
+    np.bitwise_and(bits, np.uint64(127), out=bits)
+    index = bits.view(np.int64)
+    kd = buffer("kd")
+    exponent = buffer("k", np.int64)
+    np.right_shift(tmp.view(np.int64), np.int64(52), out=exponent)
+    np.copyto(kd, exponent)
+    np.bitwise_and(tmp, np.uint64(0xFFF << 52), out=tmp)
+    np.subtract(ix, tmp, out=tmp)
+    z = tmp.view(np.float64)
+    invc, invc_high, invc_low = buffer("invc"), buffer("invc-high"), buffer("invc-low")
+    _LOG_INVC.take(index, out=invc, mode="clip")
+    _LOG_INVC_SPLIT[0].take(index, out=invc_high, mode="clip")
+    _LOG_INVC_SPLIT[1].take(index, out=invc_low, mode="clip")
     # r = fma(z, invc, -1) = RN((p - 1) + e) with p + e = z * invc (Dekker; p - 1 is exact).
-    p = z * invc
-    scaled = z * _SPLITTER
-    z_high = scaled - (scaled - z)
-    z_low = z - z_high
-    invc_high, invc_low = _at(_LOG_INVC_SPLIT[0], index), _at(_LOG_INVC_SPLIT[1], index)
-    e = z_high * invc_high
+    p, z_high, z_low, e, work = buffer("p"), buffer("z-high"), buffer("z-low"), buffer("e"), buffer("work")
+    np.multiply(z, invc, out=p)
+    np.multiply(z, _SPLITTER, out=work)
+    np.subtract(work, z, out=z_high)
+    np.subtract(work, z_high, out=z_high)
+    np.subtract(z, z_high, out=z_low)
+    np.multiply(z_high, invc_high, out=e)
     e -= p
-    e += z_high * invc_low
-    e += z_low * invc_high
-    e += z_low * invc_low
+    np.multiply(z_high, invc_low, out=work)
+    e += work
+    np.multiply(z_low, invc_high, out=work)
+    e += work
+    np.multiply(z_low, invc_low, out=work)
+    e += work
     p -= 1.0
     r = p
     r += e
-    w = kd * _LN2_HI
-    w += _at(_LOG_LOGC, index)
-    hi = w + r
-    tail = w - hi
+    w, hi, tail = invc, invc_high, invc_low  # their values are no longer needed
+    np.multiply(kd, _LN2_HI, out=w)
+    _LOG_LOGC.take(index, out=work, mode="clip")
+    w += work
+    np.add(w, r, out=hi)
+    np.subtract(w, hi, out=tail)
     tail += r
-    tail += kd * _LN2_LO
-    r2 = r * r
-    tail += r2 * _A[0]
-    poly = r * _A[4]
+    np.multiply(kd, _LN2_LO, out=work)
+    tail += work
+    r2, poly = z_high, z_low
+    np.multiply(r, r, out=r2)
+    np.multiply(r2, _A[0], out=work)
+    tail += work
+    np.multiply(r, _A[4], out=poly)
     poly += _A[3]
     poly *= r2
-    poly += _A[2] * r
+    np.multiply(r, _A[2], out=work)
+    poly += work
     poly += _A[1]
     poly *= r2
     poly *= r
     tail += poly
     np.add(hi, tail, out=out)
-    err = out - hi
+    err = e
+    np.subtract(out, hi, out=err)
     np.subtract(tail, err, out=err)  # hi + tail - out, exactly (|hi| > |tail|)
     np.abs(err, out=err)
     err += _LOG_TAIL_ERROR
-    return _below_half_spacing(err, out)
+    return _below_half_spacing(err, out, work, z)
 
 
 def _log_main(x: np.ndarray) -> np.ndarray:

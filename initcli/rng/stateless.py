@@ -85,18 +85,12 @@ def _uniform_from_uint64(high: np.ndarray, low: np.ndarray) -> np.ndarray:
 _math_log = np.frompyfunc(math.log, 1, 1)
 _math_sin = np.frompyfunc(math.sin, 1, 1)
 _math_cos = np.frompyfunc(math.cos, 1, 1)
-# Pairs per pass of the float64 Box-Muller step: its float64 temporaries (64 KB each) stay in the
-# CPU cache and below the C library's mmap threshold.
-_PAIRS_64 = 1 << 13
 
 
 def _box_muller_64(words: np.ndarray) -> np.ndarray:
     """BoxMullerDouble on whole blocks (rows of 4 words): per block (sin, cos) times the radius, shape (blocks, 2)."""
     values = np.empty((len(words), 2))
-    scratch = thread_scratch()
-    for low in range(0, len(words), _PAIRS_64):
-        piece = words[low : low + _PAIRS_64]
-        _box_muller_64_into(piece[:, 0], piece[:, 1], piece[:, 2], piece[:, 3], values[low : low + _PAIRS_64], scratch)
+    _box_muller_64_into(words[:, 0], words[:, 1], words[:, 2], words[:, 3], values, thread_scratch())
     return values
 
 
@@ -160,12 +154,9 @@ def _normal_64(stream: PhiloxStream, start: int, stop: int, out: np.ndarray) -> 
     first, stop_block = start // 2, -(-stop // 2)
     aligned = start == 2 * first and stop == 2 * stop_block
     values = out.reshape(-1, 2) if aligned else np.empty((stop_block - first, 2))
-    for low in range(first, stop_block, _PAIRS_64):
-        count = min(_PAIRS_64, stop_block - low)
-        even, odd = stream.word_pairs(low, count, scratch)  # (w0 | w2), (w1 | w3)
-        _box_muller_64_into(
-            even[:count], odd[:count], even[count:], odd[count:], values[low - first : low - first + count], scratch
-        )
+    count = stop_block - first
+    even, odd = stream.word_pairs(first, count, scratch)  # (w0 | w2), (w1 | w3)
+    _box_muller_64_into(even[:count], odd[:count], even[count:], odd[count:], values, scratch)
     if not aligned:
         out[...] = values.reshape(-1)[start - 2 * first : stop - 2 * first]
 
@@ -320,10 +311,8 @@ def _truncated_normal_64(
     blocks_per_group = 2 * _RESERVED_SAMPLES_PER_OUTPUT // 4
     aligned = offset == 0 and out.size == 2 * groups
     values = out.reshape(-1, 2) if aligned else np.empty((groups, 2))
-    for low in range(0, groups, _PAIRS_64):
-        count = min(_PAIRS_64, groups - low)
-        even, odd = stream.word_pairs((first_group + low) * blocks_per_group, count, scratch, blocks_per_group)
-        _box_muller_64_into(even[:count], odd[:count], even[count:], odd[count:], values[low : low + count], scratch)
+    even, odd = stream.word_pairs(first_group * blocks_per_group, groups, scratch, blocks_per_group)
+    _box_muller_64_into(even[:groups], odd[:groups], even[groups:], odd[groups:], values, scratch)
     keep = np.abs(values) < _TRUNCATION
     unfinished = np.flatnonzero(~(keep[:, 0] & keep[:, 1]))
     if unfinished.size:
