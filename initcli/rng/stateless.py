@@ -316,7 +316,11 @@ def _truncated_normal_64(
     keep = np.abs(values) < _TRUNCATION
     unfinished = np.flatnonzero(~(keep[:, 0] & keep[:, 1]))
     if unfinished.size:
-        accepted, filled = _first_kept(values[unfinished], keep[unfinished], 2)
+        # At most one of an unfinished group's two candidates was kept: it goes first.
+        candidates, kept = values[unfinished], keep[unfinished]
+        accepted = np.zeros_like(candidates)
+        accepted[:, 0] = np.where(kept[:, 0], candidates[:, 0], candidates[:, 1])
+        filled = kept.sum(axis=1, dtype=np.int64)
         _fill_groups(stream, "float64", first_group + unfinished, accepted, filled, 1)
         values[unfinished] = accepted
     if not aligned:
