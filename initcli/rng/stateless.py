@@ -291,11 +291,11 @@ def _truncated_normal(stream: PhiloxStream, dtype: str, start: int, stop: int, o
     if unfinished.size:
         # Their second blocks, then the first 4 kept values of the 8; rare groups still short go on.
         window = np.empty((unfinished.size, 2 * group_size), dtype=np.float32)
-        window[:, :group_size] = values[unfinished]
-        second = np.empty((unfinished.size, group_size), dtype=np.float32)
+        np.take(values, unfinished, axis=0, out=window[:, :group_size], mode="clip")
+        second = scratch("truncated-second", np.float32, unfinished.size * group_size)
         indices = (first_group + unfinished).astype(np.uint64) * np.uint64(blocks_per_group) + np.uint64(1)
-        _block_normals(stream.word_pairs_at(indices, scratch), second.reshape(-1), scratch)
-        window[:, group_size:] = second
+        _block_normals(stream.word_pairs_at(indices, scratch), second, scratch)
+        window[:, group_size:] = second.reshape(-1, group_size)
         accepted, filled = _first_kept(window, np.abs(window) < _TRUNCATION, group_size)
         _fill_groups(stream, dtype, first_group + unfinished, accepted, filled, 2)
         values[unfinished] = accepted
@@ -372,8 +372,10 @@ _FIRST_KEPT_POSITIONS, _FIRST_KEPT_COUNTS = _first_kept_table()
 def _first_kept(candidates: np.ndarray, keep: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the first `count` kept candidates in order, and how many there were (at most `count`)."""
     if candidates.shape[1] == 8 and count == 4:  # two float32 blocks: one table lookup per row
-        masks = np.packbits(keep, axis=1, bitorder="little")[:, 0]
-        return np.take_along_axis(candidates, _FIRST_KEPT_POSITIONS[masks], axis=1), _FIRST_KEPT_COUNTS[masks]
+        masks = np.packbits(keep, axis=1, bitorder="little").reshape(-1)
+        flat = _FIRST_KEPT_POSITIONS.take(masks, axis=0)
+        flat += np.arange(0, 8 * len(candidates), 8)[:, None]
+        return candidates.reshape(-1).take(flat), _FIRST_KEPT_COUNTS.take(masks)
     kept_so_far = np.cumsum(keep, axis=1, dtype=np.int16)
     rows = np.arange(len(candidates))
     firsts = np.zeros((len(candidates), count), dtype=candidates.dtype)
