@@ -475,8 +475,9 @@ def _do_cos(x: np.ndarray, dx: np.ndarray) -> np.ndarray:
 def sincos_through_numpy_into(x: np.ndarray, sin_out: np.ndarray, cos_out: np.ndarray) -> None:
     """The C library's `sincos` of 1-D float64 `x` in [0, 2*pi], where `numpy_sincos_matches`.
 
-    numpy's float64 sin and cos call the C library's `sin` and `cos` (numpy has no SIMD loop for
-    them), and glibc's `cos` is its `sincos`'s cosine. Its `sin` is the same computation as the
+    numpy's float64 sin and cos call the C library's `sin` and `cos` (in builds without a SIMD loop
+    of their own for float64, as `numpy_sincos_matches` checks), and glibc's `cos` is its
+    `sincos`'s cosine. Its `sin` is the same computation as the
     sine of `sincos` except on 0.855 <= x < 2.426, where it passes t = pi/2 - x to do_cos as
     (t, hp1) and sincos as (t + hp1, rest): the two agree unless |t| and |t + hp1| round to
     different multiples of 1/128 (|t| within an ulp or two of an odd multiple of 1/256). Those
