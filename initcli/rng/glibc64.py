@@ -178,7 +178,7 @@ def _log_main_certified(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     product), and T = RN(lo + r2*A0 + r*r2*poly(r)) through its fused operations. T' evaluates the
     same terms unfused; with s + err = hi + T' exactly, s is glibc's result whenever |err| plus
     the bound on |T - T'| stays below half the spacing of doubles at s (toward zero: the smaller
-    side). Elsewhere (about 1 in 2^10 values), and where x is near 1, `out` holds no result.
+    side). Elsewhere (about 1 in 10^4 values away from 1), and where x is near 1, `out` holds no result.
     Intermediates live in the thread's scratch buffers: fresh temporaries cost more than the
     arithmetic once the C library trims its heap between them.
     """
