@@ -169,3 +169,15 @@ def test_float64_normals_equal_tensorflow_on_a_million_values(keras, function):
     size = 1_000_003
     reference = getattr(tf.random, f"stateless_{function}")([size], seed=(7, 11), dtype=tf.float64).numpy()
     assert_bit_equal(getattr(stateless, function)(PhiloxStream.from_seed(7, 11), "float64", 0, size), reference)
+
+
+@pytest.mark.tensorflow
+@pytest.mark.parametrize("function", ["normal", "truncated_normal"])
+def test_float64_normals_equal_tensorflow_on_four_million_values(keras, function):
+    """2^22 values (every piece of a threaded draw), the range starting and ending inside a Philox block."""
+    import tensorflow as tf
+
+    size = (1 << 22) + 1
+    reference = getattr(tf.random, f"stateless_{function}")([size], seed=(2024, -3), dtype=tf.float64).numpy()
+    ours = getattr(stateless, function)(PhiloxStream.from_seed(2024, -3), "float64", 1, size)
+    assert_bit_equal(ours, reference[1:])

@@ -128,3 +128,53 @@ def test_double_ports_reject_inputs_outside_their_domain():
     for bad in (-0.5, 7.5, math.nan):
         with pytest.raises(ValueError):
             glibc64.sincos(np.array([bad]))
+
+
+# Found by searching 4.9*10^7 random doubles: the only ones where the certified fast path's unfused
+# tail rounds log differently from glibc's fused one (its error bound flags them for the exact port).
+_LOG_FAST_PATH_HARD = ("0x1.222ac161c73eap-1", "0x1.7ded32cdc105bp+10")
+
+
+@linux_only
+def test_log_fast_path_hands_its_hard_cases_to_the_exact_port():
+    x = np.array([float.fromhex(h) for h in _LOG_FAST_PATH_HARD])
+    fast = np.empty_like(x)
+    flagged = glibc64._log_main_certified(x, fast)
+    expected = np.array([math.log(value) for value in x.tolist()])
+    assert flagged.tolist() == [0, 1] and not np.any(fast == expected)
+    assert np.array_equal(glibc64.log(x).view(np.int64), expected.view(np.int64))
+
+
+@linux_only
+def test_log_fast_paths_equal_the_c_library_across_the_domain():
+    """Every exponent of the domain, the near-1 path densely (its fast path is redone most often)."""
+    rng = np.random.default_rng(12)
+    mantissas = rng.integers(0, 1 << 52, 200_000, dtype=np.uint64)
+    exponents = rng.integers(-60, 60, mantissas.size)
+    x = (mantissas | np.uint64(0x3FF << 52)).view(np.float64) * np.ldexp(1.0, exponents)
+    near_one = 1.0 + rng.uniform(-(2.0**-4), float.fromhex("0x1.09p-4"), 200_000) * 2.0 ** -rng.integers(0, 40, 200_000)
+    x = np.concatenate([x[(x >= 2.0**-60) & (x <= 2.0**60)], near_one, [1.0, 2.0**-60, 2.0**60]])
+    expected = np.array([math.log(value) for value in x.tolist()])
+    assert np.array_equal(glibc64.log(x).view(np.int64), expected.view(np.int64))
+
+
+@linux_only
+def test_sincos_through_numpy_is_the_c_library_sincos():
+    """numpy's sin and cos plus the hazard fix-up equal sincos on the sample and every branch boundary,
+    including the inputs where glibc's sin and sincos differ; the gate says so exactly when numpy's
+    sin and cos are the C library's."""
+    sample_u, sample_v = verify.double_sample(100_000)
+    del sample_u
+    numpy_is_libm = np.array_equal(np.sin(sample_v), [math.sin(v) for v in sample_v.tolist()]) and np.array_equal(
+        np.cos(sample_v), [math.cos(v) for v in sample_v.tolist()]
+    )
+    assert glibc64.numpy_sincos_matches() == numpy_is_libm
+    if numpy_is_libm:  # numpy builds with their own SIMD sin or cos take the port instead
+        sin_not_sincos = np.array([float.fromhex("0x1.ad1fb54442d18p+0")])
+        edges = verify.double_sincos_boundaries(spread=16)
+        v1 = np.concatenate([sample_v, edges, sin_not_sincos])
+        assert verify.numpy_sincos_mismatches(v1) == {
+            "sincos through numpy (sin)": 0,
+            "sincos through numpy (cos)": 0,
+        }
+        assert np.sin(sin_not_sincos)[0] != verify.c_sincos(sin_not_sincos)[0][0]

@@ -14,6 +14,12 @@ below, computed exactly by `initcli.rng.fma`, or plain arithmetic where the prod
 `python -m initcli.rng.verify` compares the ports with the C library the Python process uses;
 `matches_c_library` lets callers fall back to that library elsewhere.
 
+Speed: the exact emulation of every fused operation costs about 30 numpy operations each. `log`
+therefore runs a certified fast path first: everything but the last addition evaluated unfused,
+and the exact port only where the bound on the difference could change the final rounding (about
+1 in 10^4 values; 2% near 1). `sincos_through_numpy_into` reaches the C library's own sincos
+through numpy's float64 sin and cos where `numpy_sincos_matches` (the port is the fallback).
+
 Domains, those of the Box-Muller step: `log` on [2^-60, 2^60], `sincos` on [0, 2*pi]; other inputs
 raise ValueError.
 """
@@ -25,11 +31,13 @@ import ctypes.util
 import functools
 import math
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
 from initcli.rng.fma import fma, fma_small, horner_small, round_sum, split, two_product
 from initcli.rng.glibc64_tables import LOG_TABLE, SINCOS_TABLE
+from initcli.scratch import thread_scratch
 
 
 def _hex(*values: str) -> tuple[float, ...]:
@@ -45,6 +53,7 @@ def _at(table: np.ndarray, index: np.ndarray) -> np.ndarray:
 _LOG_INVC = np.array([float.fromhex(invc) for invc, _ in LOG_TABLE])
 _LOG_LOGC = np.array([float.fromhex(logc) for _, logc in LOG_TABLE])
 _LOG_INVC_SPLIT = split(_LOG_INVC)
+_SPLITTER = 134217729.0  # 2^27 + 1, as in initcli.rng.fma.split
 _LN2_HI, _LN2_LO = _hex("0x1.62e42fefa3800p-1", "0x1.ef35793c76730p-45")
 _A = _hex("-0x1.0000000000001p-1", "0x1.555555551305bp-2", "-0x1.fffffffeb459p-3", "0x1.999b324f10111p-3",
           "-0x1.55575e506c89fp-3")  # fmt: skip
@@ -103,6 +112,8 @@ _PROBE_SINCOS = _hex(
 )
 
 _PIECE = 1 << 14  # elements per pass: every temporary stays in the CPU cache
+# Elements per pass of the certified fast paths: their float64 buffers (64 KB each) stay in the cache.
+_FAST_PIECE = 1 << 13
 
 
 def log(x: np.ndarray) -> np.ndarray:
@@ -112,17 +123,135 @@ def log(x: np.ndarray) -> np.ndarray:
         raise ValueError("log port covers float64 inputs in [2^-60, 2^60] only")
     flat = x.reshape(-1)
     out = np.empty_like(flat)
-    for start in range(0, flat.size, _PIECE):
-        log_into(flat[start : start + _PIECE], out[start : start + _PIECE])
+    log_into(flat, out)
     return out.reshape(x.shape)
 
 
 def log_into(x: np.ndarray, out: np.ndarray) -> None:
-    """`log` of 1-D float64 `x` into `out`; no domain check."""
-    out[...] = _log_main(x)
+    """`log` of 1-D float64 `x` into `out`; no domain check.
+
+    The fast certified evaluations run in cache-sized passes; the few values they cannot certify
+    are then redone exactly all at once (the exact routines cost mostly per call).
+    """
+    redo = []
+    for start in range(0, x.size, _FAST_PIECE):
+        piece = slice(start, start + _FAST_PIECE)
+        uncertain = _log_main_certified(x[piece], out[piece])
+        if uncertain.size:
+            redo.append(uncertain + start)
+    if redo:
+        where = np.concatenate(redo)
+        out[where] = _log_main(x[where])
     near = np.flatnonzero((x.view(np.uint64) - _NEAR_ONE_LOW) < _NEAR_ONE_SPAN)
     if near.size:
-        out[near] = _log_near_one(x[near])
+        near_x = x[near]
+        values = np.empty_like(near_x)
+        uncertain = _log_near_one_certified(near_x, values)
+        if uncertain.size:
+            values[uncertain] = _log_near_one(near_x[uncertain])
+        out[near] = values
+
+
+def _below_half_spacing(
+    err: np.ndarray, result: np.ndarray, work: np.ndarray | None = None, work2: np.ndarray | None = None
+) -> np.ndarray:
+    """Indices where |err| (already widened by the error bound) is not below half the spacing of
+    doubles at `result` toward zero, the smaller side: where rounding could go either way.
+    `work`, `work2` (float64, result's size, overwritten) save temporaries."""
+    np.abs(err, out=err)
+    magnitude = np.abs(result, out=work)
+    below = np.subtract(magnitude.view(np.uint64), np.uint64(1), out=None if work2 is None else work2.view(np.uint64))
+    magnitude -= below.view(np.float64)
+    magnitude *= 0.5
+    return np.flatnonzero(err >= magnitude)
+
+
+# Bound on |T - T'| in `_log_main_certified` (see there): T and T' are sums of terms below 2^-15
+# with a few roundings each (at most 2^-69 apiece); 2^-64 leaves a factor of 8.
+_LOG_TAIL_ERROR = 2.0**-64
+
+
+def _log_main_certified(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """`_log_main` into `out` the fast way where that is provably the same; returns the other indices.
+
+    glibc's result is RN(hi + T): hi = RN(w + r), exact here as in `_log_main` (r by Dekker's
+    product), and T = RN(lo + r2*A0 + r*r2*poly(r)) through its fused operations. T' evaluates the
+    same terms unfused; with s + err = hi + T' exactly, s is glibc's result whenever |err| plus
+    the bound on |T - T'| stays below half the spacing of doubles at s (toward zero: the smaller
+    side). Elsewhere (about 1 in 10^4 values away from 1), and where x is near 1, `out` holds no result.
+    Intermediates live in the thread's scratch buffers: fresh temporaries cost more than the
+    arithmetic once the C library trims its heap between them.
+    """
+    scratch = thread_scratch()
+    size = x.size
+
+    def buffer(name: str, dtype: type = np.float64) -> np.ndarray:
+        return scratch(f"log64-{name}", dtype, size)
+
+    ix = x.view(np.uint64)
+    tmp, bits = buffer("tmp", np.uint64), buffer("bits", np.uint64)
+    np.subtract(ix, _LOG_OFF, out=tmp)
+    np.right_shift(tmp, np.uint64(45), out=bits)
+    np.bitwise_and(bits, np.uint64(127), out=bits)
+    index = bits.view(np.int64)
+    kd = buffer("kd")
+    exponent = buffer("k", np.int64)
+    np.right_shift(tmp.view(np.int64), np.int64(52), out=exponent)
+    np.copyto(kd, exponent)
+    np.bitwise_and(tmp, np.uint64(0xFFF << 52), out=tmp)
+    np.subtract(ix, tmp, out=tmp)
+    z = tmp.view(np.float64)
+    invc, invc_high, invc_low = buffer("invc"), buffer("invc-high"), buffer("invc-low")
+    _LOG_INVC.take(index, out=invc, mode="clip")
+    _LOG_INVC_SPLIT[0].take(index, out=invc_high, mode="clip")
+    _LOG_INVC_SPLIT[1].take(index, out=invc_low, mode="clip")
+    # r = fma(z, invc, -1) = RN((p - 1) + e) with p + e = z * invc (Dekker; p - 1 is exact).
+    p, z_high, z_low, e, work = buffer("p"), buffer("z-high"), buffer("z-low"), buffer("e"), buffer("work")
+    np.multiply(z, invc, out=p)
+    np.multiply(z, _SPLITTER, out=work)
+    np.subtract(work, z, out=z_high)
+    np.subtract(work, z_high, out=z_high)
+    np.subtract(z, z_high, out=z_low)
+    np.multiply(z_high, invc_high, out=e)
+    e -= p
+    np.multiply(z_high, invc_low, out=work)
+    e += work
+    np.multiply(z_low, invc_high, out=work)
+    e += work
+    np.multiply(z_low, invc_low, out=work)
+    e += work
+    p -= 1.0
+    r = p
+    r += e
+    w, hi, tail = invc, invc_high, invc_low  # their values are no longer needed
+    np.multiply(kd, _LN2_HI, out=w)
+    _LOG_LOGC.take(index, out=work, mode="clip")
+    w += work
+    np.add(w, r, out=hi)
+    np.subtract(w, hi, out=tail)
+    tail += r
+    np.multiply(kd, _LN2_LO, out=work)
+    tail += work
+    r2, poly = z_high, z_low
+    np.multiply(r, r, out=r2)
+    np.multiply(r2, _A[0], out=work)
+    tail += work
+    np.multiply(r, _A[4], out=poly)
+    poly += _A[3]
+    poly *= r2
+    np.multiply(r, _A[2], out=work)
+    poly += work
+    poly += _A[1]
+    poly *= r2
+    poly *= r
+    tail += poly
+    np.add(hi, tail, out=out)
+    err = e
+    np.subtract(out, hi, out=err)
+    np.subtract(tail, err, out=err)  # hi + tail - out, exactly (|hi| > |tail|)
+    np.abs(err, out=err)
+    err += _LOG_TAIL_ERROR
+    return _below_half_spacing(err, out, work, z)
 
 
 def _log_main(x: np.ndarray) -> np.ndarray:
@@ -172,6 +301,53 @@ def _log_near_one(x: np.ndarray) -> np.ndarray:
     result = hi + fma(r3, poly, lo)
     result[x == 1.0] = 0.0
     return result
+
+
+def _log_near_one_certified(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """`_log_near_one` into `out` the fast way where that is provably the same; returns the other indices.
+
+    glibc's result is RN(hi + T), hi exact in plain arithmetic (as in `_log_near_one`) and
+    T = RN(fma(r3, poly, lo)). T' evaluates it unfused; each side's roundings stay below
+    2^-51 (|r3| + |lo|) (a degree-9 Horner chain near 1/3, two roundings of lo, the last of T), so
+    |T - T'| < 2^-48 (|r3| + |lo'|) with a factor of 4 to spare. Redone: about 4% of the inputs.
+    """
+    b = _B
+    r = x - 1.0
+    r2 = r * r
+    r3 = r * r2
+    poly = r * b[10]
+    poly += b[9]
+    for coefficient in b[8:0:-1]:
+        poly *= r
+        poly += coefficient
+    w = r * 2.0**27
+    rhi = r + w
+    rhi -= w
+    rlo = r - rhi
+    half_rhi2 = rhi * rhi
+    half_rhi2 *= b[0]
+    hi = r + half_rhi2
+    lo = r - hi
+    lo += half_rhi2
+    rlo *= b[0]
+    rhi += r
+    rhi *= rlo
+    lo += rhi
+    poly *= r3
+    tail = poly
+    tail += lo
+    np.add(hi, tail, out=out)
+    err = out - hi
+    np.subtract(tail, err, out=err)  # hi + tail - out, exactly (|hi| > |tail|)
+    np.abs(err, out=err)
+    np.abs(r3, out=r3)
+    np.abs(lo, out=lo)
+    r3 += lo
+    r3 *= 2.0**-48
+    err += r3
+    redo = _below_half_spacing(err, out)
+    out[x == 1.0] = 0.0
+    return redo
 
 
 def sincos(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -303,6 +479,57 @@ def _do_cos(x: np.ndarray, dx: np.ndarray) -> np.ndarray:
     return cs + cor
 
 
+def sincos_through_numpy_into(x: np.ndarray, sin_out: np.ndarray, cos_out: np.ndarray) -> None:
+    """The C library's `sincos` of 1-D float64 `x` in [0, 2*pi], where `numpy_sincos_matches`.
+
+    numpy's float64 sin and cos call the C library's `sin` and `cos` (in builds without a SIMD loop
+    of their own for float64, as `numpy_sincos_matches` checks), and glibc's `cos` is its
+    `sincos`'s cosine. Its `sin` is the same computation as the
+    sine of `sincos` except on 0.855 <= x < 2.426, where it passes t = pi/2 - x to do_cos as
+    (t, hp1) and sincos as (t + hp1, rest): the two agree unless |t| and |t + hp1| round to
+    different multiples of 1/128 (|t| within an ulp or two of an odd multiple of 1/256). Those
+    inputs, and any below 2^-26 (where sin returns x and sincos computes), are asked of the C
+    library's `sincos` one by one: about one in 10^13 of uniform inputs.
+    """
+    np.sin(x, out=sin_out)
+    np.cos(x, out=cos_out)
+    t = _HP0 - x
+    shifted = t + _HP1
+    np.abs(t, out=t)
+    np.abs(shifted, out=shifted)
+    t += _BIG
+    shifted += _BIG
+    hazard = t != shifted
+    hazard |= x < 2.0**-26
+    where = np.flatnonzero(hazard)
+    if where.size:
+        reference = c_sincos(x[where])
+        assert reference is not None  # numpy_sincos_matches found the C library
+        sin_out[where], cos_out[where] = reference
+
+
+@functools.cache
+def numpy_sincos_matches() -> bool:
+    """Whether `sincos_through_numpy_into` computes the C library's `sincos` in this process.
+
+    Compared on the inputs where glibc's FMA and plain builds differ, on the sine table's rounding
+    points (where sin and sincos can differ), and on a grid over [0, 2*pi]: numpy using a SIMD sin
+    or cos of its own, or a C library other than glibc, differs on many of them.
+    """
+    grid = np.linspace(0.0, 2.0 * math.pi, 4001)
+    # pi/2 - x at odd multiples of 1/256 (x in the middle range), and the doubles next to them.
+    middle = _HP0 + np.arange(-100, 110, 2) / 256.0
+    middle = middle[(middle > 0.86) & (middle < 2.42)]
+    adjacent = np.concatenate([np.nextafter(middle, 0.0), middle, np.nextafter(middle, 4.0)])
+    x = np.concatenate([_PROBE_SINCOS, grid, adjacent, [2.0**-27, 2.0**-26, 0.0]])
+    reference = c_sincos(x)
+    if reference is None:
+        return False
+    sines, cosines = np.empty_like(x), np.empty_like(x)
+    sincos_through_numpy_into(x, sines, cosines)
+    return sines.tolist() == reference[0].tolist() and cosines.tolist() == reference[1].tolist()
+
+
 @functools.cache
 def matches_c_library() -> bool:
     """Whether this process's C library computes log and sincos as the ports do (glibc's FMA build).
@@ -326,12 +553,9 @@ def matches_c_library() -> bool:
 
 def c_sincos(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """The C library's `sincos` of each value (through ctypes, one call per value), or None without one."""
-    try:
-        function = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6").sincos
-    except (OSError, AttributeError):
+    function = _c_sincos_function()
+    if function is None:
         return None
-    function.restype = None
-    function.argtypes = [ctypes.c_double, ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_double)]
     sin_out, cos_out = ctypes.c_double(), ctypes.c_double()
     sin_pointer, cos_pointer = ctypes.byref(sin_out), ctypes.byref(cos_out)
     sines, cosines = np.empty(values.size), np.empty(values.size)
@@ -339,3 +563,15 @@ def c_sincos(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         function(value, sin_pointer, cos_pointer)
         sines[index], cosines[index] = sin_out.value, cos_out.value
     return sines.reshape(values.shape), cosines.reshape(values.shape)
+
+
+@functools.cache
+def _c_sincos_function() -> Any:
+    """The C library's `sincos` through ctypes, looked up once (find_library runs a subprocess)."""
+    try:
+        function = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6").sincos
+    except (OSError, AttributeError):
+        return None
+    function.restype = None
+    function.argtypes = [ctypes.c_double, ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_double)]
+    return function

@@ -133,6 +133,17 @@ def double_mismatches(u1: np.ndarray, v1: np.ndarray) -> dict[str, int]:
     }
 
 
+def numpy_sincos_mismatches(v1: np.ndarray) -> dict[str, int]:
+    """Count the results of `glibc64.sincos_through_numpy_into` that differ from the C library's sincos."""
+    sines, cosines = np.empty_like(v1), np.empty_like(v1)
+    glibc64.sincos_through_numpy_into(v1, sines, cosines)
+    reference_sin, reference_cos = c_sincos(v1)
+    return {
+        "sincos through numpy (sin)": int(np.sum(sines != reference_sin)),
+        "sincos through numpy (cos)": int(np.sum(cosines != reference_cos)),
+    }
+
+
 def c_library_build() -> str:
     """Which build of glibc's double routines this CPU selects (glibc's ifunc test: FMA and AVX2)."""
     try:
@@ -150,13 +161,15 @@ def main() -> int:
     for name, count in counts.items():
         print(f"float32 {name}: {count} mismatches of {u1.size} inputs")
     print(f"glibc double routines: {c_library_build()}; the ports match it: {glibc64.matches_c_library()}")
+    print(f"numpy's float64 sin and cos reach the C library's: {glibc64.numpy_sincos_matches()}")
     sample_u, sample_v = double_sample(1 << 23)
     log_edges, sincos_edges = double_log_boundaries(), double_sincos_boundaries()
     for label, u, v in [
         ("sample", sample_u, sample_v),
         ("boundaries", log_edges, sincos_edges),
     ]:
-        for name, count in double_mismatches(u, v).items():
+        route = numpy_sincos_mismatches(v) if glibc64.numpy_sincos_matches() else {}
+        for name, count in {**double_mismatches(u, v), **route}.items():
             print(f"float64 {name} ({label}): {count} mismatches of {(u if name == 'log' else v).size} inputs")
             counts[f"{name} {label}"] = count
     print(f"({time.perf_counter() - started:.1f} s)")
