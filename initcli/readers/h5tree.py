@@ -14,21 +14,20 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from initcli.eras import UNKNOWN, Era
 from initcli.errors import InitcliError
 from initcli.layers import (
     ATTENTION_SUBLAYERS,
     CONTAINERS,
-    DEFAULTS,
     LAYER_SLOTS,
     RNN_CELLS,
-    SETTINGS,
     WeightSlot,
     attention_fan_axes,
-    einsum_fan_axes,
 )
 from initcli.readers.files import shown
 from initcli.readers.h5snapshot import H5Dataset, H5Group
 from initcli.readers.records import WeightRecord
+from initcli.readers.resolution import canonical_class, entry_name, layer_entries, resolve_slot, slots_of
 
 _SNAKE_TO_CLASS = {
     re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower(): name
@@ -90,7 +89,7 @@ def _vars(group: H5Group) -> tuple[str | None, list[H5Dataset]]:
 
 
 def _class_of(entry: Mapping[str, Any] | None) -> str | None:
-    return None if entry is None else entry.get("class_name")
+    return None if entry is None else canonical_class(entry.get("class_name"))
 
 
 def _config_of(entry: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -103,8 +102,9 @@ def _config_of(entry: Mapping[str, Any] | None) -> Mapping[str, Any]:
 class TreeWalker:
     """Yields the weight records of a `layers/...` tree, paired with the model config if any."""
 
-    def __init__(self, has_config: bool) -> None:
+    def __init__(self, has_config: bool, era: Era = UNKNOWN) -> None:
         self.has_config = has_config
+        self.era = era
 
     def walk(self, root: H5Group, model_entry: Mapping[str, Any] | None) -> Iterator[WeightRecord]:
         name, datasets = _vars(root)
@@ -120,12 +120,12 @@ class TreeWalker:
             yield from self._container(layers, model_entry, prefix)
 
     def _container(self, group: H5Group, entry: Mapping[str, Any] | None, prefix: str) -> Iterator[WeightRecord]:
-        layer_entries = {}
+        entries: dict[str, Mapping[str, Any]] = {}
         order = []
-        for layer_entry in _config_of(entry).get("layers", []) or []:
-            if isinstance(layer_entry, Mapping):
-                layer_name = _config_of(layer_entry).get("name") or layer_entry.get("name")
-                layer_entries[layer_name] = layer_entry
+        for layer_entry in layer_entries(entry):
+            layer_name = entry_name(layer_entry)
+            if layer_name is not None:
+                entries[layer_name] = layer_entry
                 order.append(layer_name)
         groups = []
         for key, child in children(group):
@@ -135,7 +135,7 @@ class TreeWalker:
             position = order.index(variables[0]) if variables[0] in order else len(order)
             groups.append((position, key, child, variables))
         for _, key, child, variables in sorted(groups, key=lambda g: (g[0], g[1])):
-            child_entry = layer_entries.get(variables[0])
+            child_entry = entries.get(variables[0]) if variables[0] is not None else None
             if child_entry is None and not self.has_config:
                 child_entry = self._guess_entry(key)
             yield from self._layer(child, child_entry, prefix, variables=variables)
@@ -207,63 +207,39 @@ class TreeWalker:
     ) -> Iterator[WeightRecord]:
         config = _config_of(entry)
         guessed = bool(entry and entry.get("guessed"))
-        slots = slot_override
-        if slots is None and class_name in LAYER_SLOTS:
-            slots = LAYER_SLOTS[class_name](config)
-        notes = []
+        slots = slot_override if slot_override is not None else slots_of(class_name, config)
+        mismatch = None
         if slots is not None and len(slots) != len(datasets):
-            notes.append(
+            mismatch = (
                 f"{class_name} with this config should have {len(slots)} variables, the file has "
                 f"{len(datasets)}: names unknown"
             )
             slots = None
-        if slots is None and class_name is not None and not notes:
-            notes.append(f"layer class {class_name} is not known to initcli: names and initializers unknown")
-        if class_name is None:
-            notes.append("no config for this layer: names and initializers unknown")
-        if fan_axes is None and class_name == "EinsumDense":
-            fan_axes = einsum_fan_axes(config.get("equation", ""))
-        defaults = DEFAULTS.get(class_name or "", {})
-        if class_name in RNN_CELLS.values() and entry is not None:
-            defaults = DEFAULTS.get(_class_of(entry) or "", defaults)
-        settings = {key: config[key] for key in SETTINGS.get(_class_of(entry) or "", ()) if key in config}
         for index, dataset in enumerate(datasets):
             slot = slots[index] if slots else None
             weight = slot.name if slot else str(index)
-            initializer = None
-            if slot is not None and self.has_config and not guessed:
-                value = config.get(slot.argument) if slot.argument else None
-                initializer = as_identifier(value)
-            record_notes = list(notes)
-            if slot is not None and slot.note:
-                record_notes.append(slot.note)
+            resolution = resolve_slot(
+                entry,
+                slot,
+                shape=dataset.shape,
+                era=self.era,
+                owner_class=class_name,
+                fan_axes=fan_axes if weight == "kernel" else None,
+                configured=self.has_config and not guessed,
+            )
+            if mismatch is not None:
+                resolution.notes = [mismatch]
+            elif slot is None and class_name is not None:
+                resolution.notes = [f"layer class {class_name} is not known to initcli: names and initializers unknown"]
             if guessed and slot is not None:
-                record_notes.append(
+                resolution.notes.append(
                     f"weights-only file: names inferred from the group name ({class_name}, default config)"
                 )
-            yield WeightRecord(
+            yield resolution.record(
                 path=f"{path_prefix}{weight}",
                 layer=layer,
-                layer_class=class_name,
                 weight=weight,
-                shape=tuple(int(d) for d in dataset.shape),
+                shape=dataset.shape,
                 dtype=dataset.checked_dtype(),
                 read=dataset.read,
-                initializer=initializer,
-                argument=slot.argument if slot else None,
-                default_initializer=defaults.get(slot.argument) if slot and slot.argument else None,
-                fan_axes=fan_axes if weight == "kernel" else None,
-                notes=record_notes,
-                settings=settings,
-                fan_caveat=slot.note if slot is not None and slot.fan_caveat else None,
-                layer_config=config,
             )
-
-
-def as_identifier(value: Any) -> Mapping[str, Any] | None:
-    """An initializer entry of a layer config as a `{"class_name", "config"}` dict."""
-    if isinstance(value, str):
-        return {"class_name": value, "config": {}}
-    if isinstance(value, Mapping) and "class_name" in value:
-        return value
-    return None

@@ -39,7 +39,7 @@ class WeightRecord:
     read: Callable[[], np.ndarray]
     initializer: Mapping[str, Any] | None = None
     argument: str | None = None
-    default_initializer: str | None = None
+    default_initializer: str | Mapping[str, Any] | None = None
     fan_axes: tuple[list[int], list[int]] | None = None
     notes: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
