@@ -81,6 +81,9 @@ def open_legacy_h5(
         weights_root.attrs.get("keras_version", root.attrs.get("keras_version")),
         weights_root.attrs.get("backend", root.attrs.get("backend")),
     )
+    if era.version is None and config is not None:
+        # `model.to_json()` records the Keras that wrote it (keras/engine/topology.py@1.2.2 _updated_config).
+        era = era_of(config.get("keras_version"), config.get("backend") or era.backend)
     if era.line == "unknown" and config is not None and _looks_like_keras1(config):
         era = Era(version=None, line="keras1", numbers=None, backend=None)
     index: dict[str, Mapping[str, Any]] = {}
@@ -161,8 +164,11 @@ def _record(
     shape = tuple(int(d) for d in dataset.shape)
     path = weight_name.removesuffix(":0")
     components = path.split("/")
-    if era.line == "keras1" and len(components) == 1 and path.startswith(f"{layer_name}_"):
-        # Keras 1: `<layer>_<suffix>` (keras/engine/topology.py@1.2.2 save_weights_to_hdf5_group).
+    keras1_name = components[-1].startswith(f"{layer_name}_") and (era.line == "keras1" or len(components) == 1)
+    if keras1_name and era.line in ("keras1", "unknown"):
+        # Keras 1: `<layer>_<suffix>` (keras/engine/topology.py@1.2.2 save_weights_to_hdf5_group), under
+        # whatever TensorFlow name scope the model was built in (`global/shared/dense_1_W:0`).
+        path = components[-1]
         suffix = path[len(layer_name) + 1 :]
         entry = index.get(layer_name)
         if entry is None:

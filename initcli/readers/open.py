@@ -238,7 +238,7 @@ def _open_hdf5(label: str, fd: int, identity: FileIdentity, limits: Limits) -> M
     source = H5Source(fd=fd, start=0, size=identity.size, label=label, identity=identity, limits=limits)
     root = _checked_snapshot(source, "HDF5")
     close = lambda: None  # noqa: E731 - the descriptor is closed by open_model's caller-facing close
-    if "model_config" in root.attrs or "model_weights" in root:
+    if "model_config" in root.attrs or "model_weights" in root or "layer_names" in root.attrs:
         from initcli.readers.legacy import open_legacy_h5
 
         return open_legacy_h5(label, root, close)
