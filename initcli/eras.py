@@ -40,7 +40,10 @@ class Era:
 
     @property
     def label(self) -> str:
-        return f"Keras {self.version}" if self.version else "Keras (version unknown)"
+        if self.version:
+            return f"Keras {self.version}"
+        names = {"tf.keras": "tf_keras", "keras3": "Keras 3", "keras1": "Keras 1"}
+        return names.get(self.line, "Keras (version unknown)")
 
 
 UNKNOWN = Era(version=None, line="unknown", numbers=None)

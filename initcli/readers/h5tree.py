@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from initcli.eras import UNKNOWN, Era
+from initcli.eras import UNKNOWN, Era, era_of
 from initcli.errors import InitcliError
 from initcli.layers import (
     ATTENTION_SUBLAYERS,
@@ -27,7 +27,15 @@ from initcli.layers import (
 from initcli.readers.files import shown
 from initcli.readers.h5snapshot import H5Dataset, H5Group
 from initcli.readers.records import WeightRecord
-from initcli.readers.resolution import canonical_class, entry_name, layer_entries, resolve_slot, slots_of
+from initcli.readers.resolution import (
+    canonical_class,
+    entry_name,
+    layer_entries,
+    mapping,
+    resolve_slot,
+    slots_of,
+    variable_name,
+)
 
 _SNAKE_TO_CLASS = {
     re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower(): name
@@ -60,6 +68,27 @@ _SNAKE_TO_CLASS.update(
 _SUBLAYER_ORDER = {
     key: i for i, key in enumerate(("cell", "forward_layer", "backward_layer", *ATTENTION_SUBLAYERS, "layer", "layers"))
 }
+
+
+# MultiHeadAttention sublayer attribute -> the scope its variables are named in (`.../query/kernel`).
+_ATTENTION_VARIABLE_SCOPES = {
+    "query_dense": "query",
+    "key_dense": "key",
+    "value_dense": "value",
+    "output_dense": "attention_output",
+}
+
+
+def _key(group_key: str) -> str:
+    """A sublayer group's attribute name; tf_keras keeps MultiHeadAttention's as `_query_dense`."""
+    return group_key.removeprefix("_") if group_key.removeprefix("_") in ATTENTION_SUBLAYERS else group_key
+
+
+def snake_case(name: str) -> str:
+    """tf_keras's `generic_utils.to_snake_case` (and Keras 3's `naming.to_snake_case`)."""
+    intermediate = re.sub("(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    insecure = re.sub("([a-z])([A-Z])", r"\1_\2", intermediate).lower()
+    return insecure if not insecure.startswith("_") else "private" + insecure
 
 
 def children(group: H5Group) -> list[tuple[str, H5Group | H5Dataset]]:
@@ -99,6 +128,30 @@ def _config_of(entry: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return config if isinstance(config, Mapping) else {}
 
 
+def tree_era(root: H5Group, config: Mapping[str, Any] | None) -> Era:
+    """Which Keras wrote a weights tree: from the config's `keras_version`, else from the layout.
+
+    Keras 3 names each `vars` group (attribute `name`); tf_keras 2.13+ writes the same tree
+    without names.
+    """
+    if config is not None and config.get("keras_version") is not None:
+        return era_of(config.get("keras_version"), config.get("backend"))
+    pending = [root]
+    layer_vars = 0
+    while pending:
+        group = pending.pop()
+        for key, child in children(group):
+            if not isinstance(child, H5Group):
+                continue
+            if key == "vars":
+                if child.attrs.get("name") is not None:
+                    return Era(version=None, line="keras3", numbers=None)
+                layer_vars += group is not root
+            else:
+                pending.append(child)
+    return Era(version=None, line="tf.keras", numbers=None) if layer_vars else UNKNOWN
+
+
 class TreeWalker:
     """Yields the weight records of a `layers/...` tree, paired with the model config if any."""
 
@@ -106,11 +159,16 @@ class TreeWalker:
         self.has_config = has_config
         self.era = era
 
+    @property
+    def keras2(self) -> bool:
+        """tf_keras (Keras 2) names variables by TensorFlow name scopes, not by Keras 3's paths."""
+        return self.era.line in ("tf.keras", "keras2")
+
     def walk(self, root: H5Group, model_entry: Mapping[str, Any] | None) -> Iterator[WeightRecord]:
         name, datasets = _vars(root)
         class_name = _class_of(model_entry) if model_entry else None
-        # Layers a Sequential builds are named under its scope; a Functional's are built unscoped.
-        prefix = f"{name}/" if class_name == "Sequential" and name else ""
+        # Layers a Keras 3 Sequential builds are named under its scope; a Functional's are built unscoped.
+        prefix = f"{name}/" if class_name == "Sequential" and name and not self.keras2 else ""
         if datasets:
             yield from self._records(datasets, name or "model", class_name, model_entry, prefix)
         if "layers" in root:
@@ -121,21 +179,30 @@ class TreeWalker:
 
     def _container(self, group: H5Group, entry: Mapping[str, Any] | None, prefix: str) -> Iterator[WeightRecord]:
         entries: dict[str, Mapping[str, Any]] = {}
+        by_group_key: dict[str, Mapping[str, Any]] = {}
         order = []
+        used: dict[str, int] = {}
         for layer_entry in layer_entries(entry):
             layer_name = entry_name(layer_entry)
             if layer_name is not None:
                 entries[layer_name] = layer_entry
                 order.append(layer_name)
+            # tf_keras names a container's groups by snake-cased class name and a counter
+            # (tf_keras/src/saving/saving_lib.py `_save_container_state`); its `vars` carry no name.
+            snake = snake_case(str(layer_entry.get("class_name", "")))
+            key = f"{snake}_{used[snake]}" if snake in used else snake
+            used[snake] = used.get(snake, -1) + 1
+            by_group_key[key] = layer_entry
         groups = []
         for key, child in children(group):
             if not isinstance(child, H5Group):
                 raise InitcliError(f"Malformed weights file: {shown(child.name)} is not a group")
             variables = _vars(child)
-            position = order.index(variables[0]) if variables[0] in order else len(order)
-            groups.append((position, key, child, variables))
-        for _, key, child, variables in sorted(groups, key=lambda g: (g[0], g[1])):
-            child_entry = entries.get(variables[0]) if variables[0] is not None else None
+            child_entry = entries.get(variables[0]) if variables[0] is not None else by_group_key.get(key)
+            child_name = entry_name(child_entry) if child_entry is not None else None
+            position = order.index(child_name) if child_name in order else len(order)
+            groups.append((position, key, child, variables, child_entry))
+        for _, key, child, variables, child_entry in sorted(groups, key=lambda g: (g[0], g[1])):
             if child_entry is None and not self.has_config:
                 child_entry = self._guess_entry(key)
             yield from self._layer(child, child_entry, prefix, variables=variables)
@@ -154,28 +221,44 @@ class TreeWalker:
         slot_override: list[WeightSlot] | None = None,
         fan_axes: tuple[list[int], list[int]] | None = None,
         variables: tuple[str | None, list[H5Dataset]] | None = None,
+        name_hint: str | None = None,
+        unscoped_in: str | None = None,
     ) -> Iterator[WeightRecord]:
+        """Records of one layer group.
+
+        Args:
+            name_hint: the layer's name when its `vars` group does not say (tf_keras).
+            unscoped_in: the wrapper whose name scope the layer's variables share (tf_keras
+                TimeDistributed: `time_distributed/kernel`).
+        """
         name, datasets = variables if variables is not None else _vars(group)
-        name = name or group.name.rsplit("/", 1)[-1]
+        name = name or name_hint or (entry_name(entry) if entry is not None else None) or group.name.rsplit("/", 1)[-1]
         class_name = class_override or _class_of(entry)
         config = _config_of(entry)
-        path_prefix = f"{prefix}{name}/"
+        path_prefix = prefix if unscoped_in else f"{prefix}{name}/"
         if datasets:
-            yield from self._records(datasets, name, class_name, entry, path_prefix, slot_override, fan_axes)
-        for key, child in sorted(children(group), key=lambda item: _SUBLAYER_ORDER.get(item[0], len(_SUBLAYER_ORDER))):
+            layer = unscoped_in or name
+            yield from self._records(datasets, layer, class_name, entry, path_prefix, slot_override, fan_axes)
+        inner_name = entry_name(mapping(config.get("layer"))) or "layer"
+        for key, child in sorted(children(group), key=lambda item: _SUBLAYER_ORDER.get(_key(item[0]), 99)):
             if key == "vars" or not isinstance(child, H5Group):
                 continue
             if key == "layers":
-                child_prefix = path_prefix if class_name == "Sequential" else ""
+                child_prefix = path_prefix if class_name == "Sequential" and not self.keras2 else ""
                 if class_name not in CONTAINERS and class_name is not None:
                     child_prefix = path_prefix
                 yield from self._container(child, entry, child_prefix)
             elif key == "cell" and class_name in RNN_CELLS:
-                yield from self._layer(child, entry, path_prefix, class_override=RNN_CELLS[class_name])
+                cell = RNN_CELLS[class_name]
+                yield from self._layer(child, entry, path_prefix, class_override=cell, name_hint=snake_case(cell))
             elif key in ("forward_layer", "backward_layer") and class_name == "Bidirectional":
-                inner = config.get("backward_layer") if key == "backward_layer" else None
-                yield from self._layer(child, inner or config.get("layer"), path_prefix)
-            elif key in ATTENTION_SUBLAYERS and class_name == "MultiHeadAttention":
+                backward = mapping(config.get("backward_layer"))
+                inner = backward if key == "backward_layer" and backward else mapping(config.get("layer"))
+                hint = f"forward_{inner_name}"
+                if key == "backward_layer":
+                    hint = f"backward_{entry_name(backward) or inner_name}"
+                yield from self._layer(child, inner or None, path_prefix, name_hint=hint)
+            elif _key(key) in ATTENTION_SUBLAYERS and class_name == "MultiHeadAttention":
                 sub_variables = _vars(child)
                 rank = len(sub_variables[1][0].shape) if sub_variables[1] else 3
                 slots = [WeightSlot("kernel", "kernel_initializer")]
@@ -187,11 +270,17 @@ class TreeWalker:
                     path_prefix,
                     class_override="EinsumDense",
                     slot_override=slots,
-                    fan_axes=attention_fan_axes(key, rank),
+                    fan_axes=attention_fan_axes(_key(key), rank),
                     variables=sub_variables,
+                    name_hint=_ATTENTION_VARIABLE_SCOPES[_key(key)],
                 )
+            elif key == "layer" and class_name == "Bidirectional":
+                continue  # the template layer; its copies hold the weights
             elif key == "layer" and class_name is not None:
-                yield from self._layer(child, config.get("layer"), path_prefix)
+                unscoped = name if self.keras2 and class_name == "TimeDistributed" else None
+                yield from self._layer(
+                    child, config.get("layer"), path_prefix, name_hint=inner_name, unscoped_in=unscoped
+                )
             else:
                 yield from self._layer(child, None, path_prefix)
 
@@ -217,7 +306,7 @@ class TreeWalker:
             slots = None
         for index, dataset in enumerate(datasets):
             slot = slots[index] if slots else None
-            weight = slot.name if slot else str(index)
+            weight = variable_name(class_name, slot.name, self.era) if slot else str(index)
             resolution = resolve_slot(
                 entry,
                 slot,

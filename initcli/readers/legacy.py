@@ -17,7 +17,7 @@ from typing import Any
 
 from initcli.documents import parse_json
 from initcli.eras import Era, era_of
-from initcli.errors import InitcliError
+from initcli.errors import BadInputError, InitcliError
 from initcli.readers.configcheck import check_model_config
 from initcli.readers.files import shown
 from initcli.readers.h5snapshot import H5Dataset, H5Group
@@ -70,6 +70,8 @@ def open_legacy_h5(
         config_override: a model config from `--config` (a `model.to_json()` file), used in place
             of the file's own.
     """
+    if config_override is not None and root.attrs.get("model_config") is not None:
+        raise BadInputError(f"--config is for weights-only files; {label} holds its own model_config")
     config = config_override or read_config(root.attrs.get("model_config"), label, "model_config")
     weights_only = "model_weights" not in root.children and "layer_names" in root.attrs
     weights_root = root if weights_only else root.children.get("model_weights")

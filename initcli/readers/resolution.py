@@ -49,6 +49,14 @@ _CELL_DEFAULTS = {"ConvLSTMCell": "ConvLSTM2D", "SimpleRNNCell": "SimpleRNN", "L
 _EINSUM_OWNERS = ("EinsumDense", "MultiHeadAttention")
 
 
+def variable_name(class_name: str | None, slot_name: str, era: Era) -> str:
+    """The name the Keras of `era` gave a slot's variable (tf_keras: `depthwise_kernel`, Keras 3: `kernel`)."""
+    if era.line in ("tf.keras", "keras2"):
+        renamed = [old for (owner, old), new in _SLOT_NAMES.items() if owner == class_name and new == slot_name]
+        return renamed[0] if renamed else slot_name
+    return slot_name
+
+
 def canonical_class(class_name: Any) -> str | None:
     """The Keras 3 class initcli knows for a saved class name (aliases, TF1 `...V1`/`...V2` names)."""
     if not isinstance(class_name, str):
