@@ -142,6 +142,14 @@ def explain(
     print_report(report, output_format, columns, functools.partial(tables.explain_renderables, report), wide)
 
 
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The model.to_json() file of a weights-only MODEL: names its weights and gives their initializers.",
+)
+
+
 @cli.command(name="inspect")
 @click.argument("model", required=False)
 @SPEC_OPTION
@@ -150,10 +158,12 @@ def explain(
 @LAYER_OPTION
 @alpha_option("False-alarm rate of the 'inconsistent' verdict for the whole model.")
 @TIMEOUT_OPTION
+@CONFIG_OPTION
 @output_options
 def inspect_command(
     model: str | None,
     spec_path: Path | None,
+    config_path: Path | None,
     seed: int | None,
     fresh: bool,
     patterns: tuple[str, ...],
@@ -187,6 +197,7 @@ def inspect_command(
             alpha=alpha,
             timeout=timeout,
             on_row=progress,
+            config_path=config_path,
         )
     renderables = functools.partial(tables.inspect_renderables, report)
     print_report(report, output_format, columns, renderables, wide)
@@ -206,6 +217,7 @@ def inspect_command(
 )
 @LAYER_OPTION
 @TIMEOUT_OPTION
+@CONFIG_OPTION
 @click.option(
     "--allow-unchecked",
     is_flag=True,
@@ -228,6 +240,7 @@ def check(
     rules_path: Path | None,
     patterns: tuple[str, ...],
     timeout: float | None,
+    config_path: Path | None,
     allow_unchecked: bool,
     output_format: str,
 ) -> None:
@@ -252,6 +265,7 @@ def check(
         patterns=patterns,
         allow_unchecked=allow_unchecked,
         timeout=timeout,
+        config_path=config_path,
     )
     print_check(report, output_format)
     if not report.passed:
