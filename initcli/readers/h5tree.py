@@ -190,8 +190,8 @@ class TreeWalker:
             # tf_keras names a container's groups by snake-cased class name and a counter
             # (tf_keras/src/saving/saving_lib.py `_save_container_state`); its `vars` carry no name.
             snake = snake_case(str(layer_entry.get("class_name", "")))
-            key = f"{snake}_{used[snake]}" if snake in used else snake
             used[snake] = used.get(snake, -1) + 1
+            key = f"{snake}_{used[snake]}" if used[snake] else snake
             by_group_key[key] = layer_entry
         groups = []
         for key, child in children(group):
