@@ -190,3 +190,37 @@ def test_attention_kernels_use_keras2_fans(saved):
     assert query["shape"] == [64, 4, 16]
     assert (query["fan_in"], query["fan_out"]) == tuple(int(f) for f in _compute_fans((64, 4, 16)))
     assert query["verdict"] == "consistent"
+
+
+def _layer_scale_rows(path: Path) -> dict[str, dict]:
+    return {row["path"]: row for row in json.loads(run("inspect", str(path), "--format", "json").stdout)["weights"]}
+
+
+@pytest.mark.parametrize("filename", ["model.keras", "model.h5"])
+def test_keras3_layer_scale_is_named_and_constant(keras, tmp_path, filename):
+    """keras.applications' ConvNeXt LayerScale: Keras's variable paths, Constant(init_values)."""
+    from keras.src.applications.convnext import LayerScale
+
+    inputs = keras.Input((4, 8))
+    model = keras.Model(inputs, LayerScale(0.5, 8)(LayerScale(1e-6, 8)(inputs)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.save(tmp_path / filename)
+    got = _layer_scale_rows(tmp_path / filename)
+    assert sorted(got) == sorted(w.path for w in model.weights)
+    for layer, variable in zip(model.layers[1:], model.weights):
+        row = got[variable.path]
+        assert row["initializer"] == {"class_name": "Constant", "config": {"value": layer.get_config()["init_values"]}}
+        assert row["verdict"] == "consistent"
+    run("check", str(tmp_path / filename), "--allow-unchecked")
+
+
+def test_tf_keras_layer_scale_is_named_and_constant(tf_keras, tmp_path):
+    from tf_keras.src.applications.convnext import LayerScale
+
+    inputs = tf_keras.Input((4, 8))
+    model = tf_keras.Model(inputs, LayerScale(0.25, 8)(inputs))
+    model.save(tmp_path / "model.keras")
+    got = _layer_scale_rows(tmp_path / "model.keras")
+    assert list(got) == [w.name.removesuffix(":0") for w in model.weights] == ["layer_scale/gamma"]
+    assert got["layer_scale/gamma"]["initializer"] == {"class_name": "Constant", "config": {"value": 0.25}}

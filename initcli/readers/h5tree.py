@@ -158,6 +158,7 @@ class TreeWalker:
     def __init__(self, has_config: bool, era: Era = UNKNOWN) -> None:
         self.has_config = has_config
         self.era = era
+        self.unnamed = 0
 
     @property
     def keras2(self) -> bool:
@@ -165,6 +166,7 @@ class TreeWalker:
         return self.era.line in ("tf.keras", "keras2")
 
     def walk(self, root: H5Group, model_entry: Mapping[str, Any] | None) -> Iterator[WeightRecord]:
+        self.unnamed = 0
         name, datasets = _vars(root)
         class_name = _class_of(model_entry) if model_entry else None
         # Layers a Keras 3 Sequential builds are named under its scope; a Functional's are built unscoped.
@@ -307,6 +309,10 @@ class TreeWalker:
         for index, dataset in enumerate(datasets):
             slot = slots[index] if slots else None
             weight = variable_name(class_name, slot.name, self.era) if slot else str(index)
+            if weight == "variable" and not self.keras2:
+                # Keras 3 auto-names unnamed variables `variable`, `variable_1`, ... in creation order.
+                weight = f"variable_{self.unnamed}" if self.unnamed else "variable"
+                self.unnamed += 1
             resolution = resolve_slot(
                 entry,
                 slot,

@@ -42,6 +42,11 @@ ATTENTION_NAMES = {
 _SLOT_NAMES = {
     ("DepthwiseConv1D", "depthwise_kernel"): "kernel",
     ("DepthwiseConv2D", "depthwise_kernel"): "kernel",
+    ("LayerScale", "gamma"): "variable",
+}
+# Layers whose variable's initializer is built from other config values, not held by an argument.
+_DERIVED: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
+    "LayerScale": lambda config: {"class_name": "Constant", "config": {"value": config.get("init_values")}},
 }
 # Cells whose defaults are those of the layer that builds them.
 _CELL_DEFAULTS = {"ConvLSTMCell": "ConvLSTM2D", "SimpleRNNCell": "SimpleRNN", "LSTMCell": "LSTM", "GRUCell": "GRU"}
@@ -205,6 +210,9 @@ def resolve_slot(
     default = defaults.get(slot.argument) if slot.argument else None
     if default is not None:
         out.default_initializer = default
+    if configured and slot.argument is None and class_name in _DERIVED:
+        out.initializer = _DERIVED[class_name](config)
+        out.default_initializer = out.initializer
     if configured and slot.argument:
         translated = translate(config.get(slot.argument), shape, era)
         out.initializer = _without_saving_keys(translated.identifier)
@@ -262,6 +270,8 @@ def find_by_name(
             axes = attention_fan_axes(sublayer, rank) if variable == "kernel" else None
             return entry, "EinsumDense", WeightSlot(variable, argument), axes
     slot_name = _SLOT_NAMES.get((class_name or "", variable), variable)
+    if re.fullmatch(r"variable_\d+", slot_name):
+        slot_name = "variable"  # Keras 3's auto-named variables are numbered across the model
     slots = slots_of(class_name, config) or []
     return entry, class_name, next((s for s in slots if s.name == slot_name), None), None
 
