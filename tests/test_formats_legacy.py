@@ -163,6 +163,25 @@ def test_keras2_2_4_normal_is_corrected_and_name_scopes_resolve():
     run("check", str(MADE / "keras2.2.4_tensorflow_model_namescope.h5"))
 
 
+def test_tf1_keras_v1_classes_and_dtype_in_initializer_configs():
+    """TF 1.x tf.keras: `BatchNormalizationV1`, initializer configs with `dtype` (keras_version 2.2.4-tf)."""
+    path = MADE / "tfkeras2.2.4-tf_sequential_batchnorm_v1.h5"
+    got = rows(path)
+    assert list(got) == [
+        "dense/kernel",
+        "dense/bias",
+        "batch_normalization_v1/gamma",
+        "batch_normalization_v1/beta",
+        "batch_normalization_v1/moving_mean",
+        "batch_normalization_v1/moving_variance",
+    ]
+    assert got["dense/kernel"]["initializer"]["class_name"] == "GlorotUniform"
+    assert got["batch_normalization_v1/gamma"]["layer_class"] == "BatchNormalization"
+    assert got["batch_normalization_v1/gamma"]["settings"]["momentum"] == 0.99
+    assert all(row["initializer"] is not None and row["verdict"] == "consistent" for row in got.values())
+    run("check", str(path))
+
+
 def _expected_path(fact: dict, version: str | None) -> str:
     """The variable's name as its Keras named it: without `:0`, without a TF scope suffix on the layer."""
     name = fact["name"].removesuffix(":0")
