@@ -260,3 +260,57 @@ def test_config_that_is_not_a_model_config(tmp_path):
     bad.write_text('{"not": "a model"}')
     out = run("inspect", str(PUBLIC / "keras1.2.2_theano_save_weights_lstm_dense.h5"), "--config", str(bad), expect=1)
     assert "not a Keras model config" in out.output
+
+
+def test_keras2_0_0_weights_with_config_use_keras2_0_0_fans():
+    """keras/initializers.py@2.0.0 `_compute_fans`: rank 3-5 receptive field prod(shape[:2]); rank 1 sqrt(prod)."""
+    got = rows(
+        PUBLIC / "keras2.0.0_tensorflow_save_weights_conv1d_dense.h5",
+        "--config",
+        str(PUBLIC / "keras2.0.0_tensorflow_to_json_conv1d_dense.json"),
+    )
+    kernel = got["conv1_relu/kernel"]  # (4, 4, 3), he_normal: VarianceScaling(2, fan_in, 'normal')
+    assert kernel["shape"] == [4, 4, 3]
+    fan_in = 4 * (4 * 4)
+    assert kernel["initializer"]["class_name"] == "TruncatedNormal"
+    assert kernel["initializer"]["config"]["stddev"] == pytest.approx(math.sqrt(2 / fan_in), rel=1e-12)
+    bias = got["fc1_relu/bias"]  # (5,), glorot_uniform on a rank-1 shape: fans sqrt(5)
+    assert bias["theory"]["high"] == pytest.approx(math.sqrt(3 / math.sqrt(5)), rel=1e-12)
+
+
+def _shapes(entries) -> list[list[int]]:
+    return sorted(entry["shape"] for entry in entries)
+
+
+def test_public_keras_archives_name_every_weight():
+    for name in ("keras3.5.0_sequential_dense_batchnorm.keras", "tfkeras2.15.0_sequential_dense_batchnorm.keras"):
+        if not (PUBLIC / name).is_file():
+            continue
+        got = list(rows(PUBLIC / name).values())
+        assert _shapes(got) == _shapes(FACTS[name]["weights_h5"]["weights"]), name
+        for row in got:
+            assert not row["path"].split("/")[-1].isdigit() and row["initializer"] is not None, (name, row["path"])
+
+
+def test_public_savedmodel_and_checkpoint_read():
+    saved = PUBLIC / "tfkeras2.13.1_savedmodel_dense"
+    variables = [
+        v
+        for v in FACTS[saved.name]["checkpoint"]["variables"]
+        if v["name"].startswith("layer_with_weights") and ".OPTIMIZER_SLOT" not in v["name"]
+    ]
+    got = list(rows(saved).values())
+    assert _shapes(got) == _shapes(variables)
+    assert all(row["initializer"] is not None for row in got)
+    checkpoint = PUBLIC / "tfkeras_save_weights_tf_checkpoint_dense"
+    model_variables = [v for v in FACTS[checkpoint.name]["variables"] if v["name"].startswith("layer_with_weights")]
+    assert _shapes(rows(checkpoint).values()) == _shapes(v for v in model_variables if "OPTIMIZER" not in v["name"])
+
+
+@pytest.mark.parametrize(
+    ("name", "what"),
+    [("not_keras_onnx_two_layer_dense.onnx", "an ONNX model"), ("not_keras_tflite_dense.tflite", "TensorFlow Lite")],
+)
+def test_public_non_keras_files_get_one_line(name, what):
+    out = run("inspect", str(PUBLIC / name), expect=1)
+    assert out.output.startswith("Error: ") and what in out.output and out.output.count("\n") == 1
