@@ -122,9 +122,10 @@ def test_keras1_tensorflow_rnn_conv1d_lstm_gpu():
     assert got["lstm_1_U"]["theory"]["std"] == pytest.approx(1.1 / math.sqrt(192), rel=1e-6)
     # lecun_uniform: U(±sqrt(3 / fan_in)).
     assert got["dense_1_W"]["theory"]["high"] == pytest.approx(math.sqrt(3 / 48), rel=1e-12)
+    # b = hstack(zeros, forget_bias_init ('one'), zeros, zeros) (keras/layers/recurrent.py@1.2.2).
     bias = got["lstm_1_b"]
-    assert bias["initializer"] is None and bias["untested_reason"] == "no initializer information"
-    assert any("forget_bias_init" in note for note in bias["notes"])
+    assert bias["initializer"]["class_name"] == "Zeros" and bias["settings"] == {"forget_bias_init": "one"}
+    assert bias["theory"]["mean"] == pytest.approx(48 / 192) and bias["verdict"] == "consistent"
     run("check", str(MADE / "keras1.2.2_tensorflow_rnn_gpu.h5"))
 
 
@@ -208,7 +209,7 @@ def test_public_legacy_files_read_with_names_shapes_and_initializers(name):
         assert row["path"] == _expected_path(weight, fact["keras_version"]), name
         assert row["shape"] == weight["shape"]
         initializers = by_layer.get(weight["layer"], {}).get("initializers")
-        if initializers and not (row["layer_class"] == "LSTM" and row["weight"] == "b"):
+        if initializers:
             assert row["initializer"] is not None, (name, row["path"], row["notes"])
 
 

@@ -19,6 +19,7 @@ from initcli.eras import UNKNOWN, Era, translate, translate_keras1
 from initcli.keras1 import _LSTM_BIAS_NOTE, KERAS1_WEIGHTS, dim_ordering_of, keras1_weight
 from initcli.layers import (
     DEFAULTS,
+    FORGET_GATE_CELLS,
     LAYER_ALIASES,
     LAYER_SLOTS,
     RNN_CELLS,
@@ -136,6 +137,7 @@ class Resolution:
     notes: list[str] = field(default_factory=list)
     fan_caveat: str | None = None
     layer_config: Mapping[str, Any] | None = None
+    forget_gate_bias: bool = False
 
     def record(
         self, *, path: str, layer: str, weight: str, shape: Sequence[int], dtype: str, read: Callable[[], np.ndarray]
@@ -157,6 +159,7 @@ class Resolution:
             settings=dict(self.settings),
             fan_caveat=self.fan_caveat,
             layer_config=self.layer_config,
+            forget_gate_bias=self.forget_gate_bias,
         )
 
 
@@ -198,6 +201,9 @@ def resolve_slot(
     if slot.fan_caveat:
         out.fan_caveat = slot.note
     out.argument = slot.argument
+    out.forget_gate_bias = (
+        slot.name == "bias" and class_name in FORGET_GATE_CELLS and bool(out.settings.get("unit_forget_bias"))
+    )
     if slot.name == "kernel" and era.line not in ("keras2", "tf.keras"):
         if fan_axes is None and class_name == "EinsumDense":
             fan_axes = einsum_fan_axes(config.get("equation", ""))
@@ -295,8 +301,9 @@ def resolve_keras1(entry: Mapping[str, Any], suffix: str, shape: Sequence[int], 
     if weight.note == _LSTM_BIAS_NOTE:
         # A fused LSTM bias is zeros with forget_bias_init's values in the forget quarter.
         out.settings = {"forget_bias_init": name}
-        if name == "zero":
+        if name in ("zero", "one"):
             out.initializer = {"class_name": "Zeros", "config": {}}
+            out.forget_gate_bias = name == "one"
         else:
             out.notes.append(f"forget_bias_init {name!r} fills one quarter: no single initializer, not tested")
         return out
