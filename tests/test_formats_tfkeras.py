@@ -97,20 +97,44 @@ def _variables(model):
     return found
 
 
+MODELS = {
+    "layers": _model,
+    "mobilenet_v2": lambda k: k.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3), alpha=0.35, classes=3),
+}
+
+
 @pytest.fixture(scope="module")
-def saved(tf_keras, tmp_path_factory):
-    tf_keras.utils.set_random_seed(0)
-    model = _model(tf_keras)
-    directory = tmp_path_factory.mktemp("tfkeras")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tf_keras calls .h5 and SavedModel legacy formats
-        model.save(directory / "model.h5")
-        model.save(directory / "model.keras")
-        model.save(directory / "savedmodel", save_format="tf")
-        model.save_weights(directory / "model.weights.h5")
-        model.save_weights(directory / "weights.h5")
-    (directory / "model.json").write_text(model.to_json())
-    return model, directory
+def store(tf_keras, tmp_path_factory):
+    """Builds each model once, freshly initialized (seed 0), and saves it in every format."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            tf_keras.utils.set_random_seed(0)
+            model = MODELS[name](tf_keras)
+            directory = tmp_path_factory.mktemp(name)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # tf_keras calls .h5 and SavedModel legacy formats
+                model.save(directory / "model.h5")
+                model.save(directory / "model.keras")
+                model.save(directory / "savedmodel", save_format="tf")
+                model.save_weights(directory / "model.weights.h5")
+                model.save_weights(directory / "weights.h5")
+            (directory / "model.json").write_text(model.to_json())
+            cache[name] = (model, directory)
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture(params=sorted(MODELS))
+def saved(request, store):
+    return store(request.param)
+
+
+@pytest.fixture
+def layers_saved(store):
+    return store("layers")
 
 
 def run(*args: str, expect: int = 0):
@@ -162,16 +186,16 @@ def test_fresh_tf_keras_model_passes_check(saved, form):
     run("check", *_args(directory, form))
 
 
-def test_lstm_forget_gate_inside_bidirectional_is_kept(saved):
-    _, directory = saved
+def test_lstm_forget_gate_inside_bidirectional_is_kept(layers_saved):
+    _, directory = layers_saved
     data = json.loads(run("inspect", str(directory / "model.h5"), "--format", "json").stdout)
     bias = {row["path"]: row for row in data["weights"]}["bidirectional_1/forward_lstm_1/lstm_cell/bias"]
     assert bias["settings"] == {"unit_forget_bias": True} and bias["verdict"] == "consistent"
 
 
-def test_planted_wrong_initializer_fails(saved, tmp_path):
+def test_planted_wrong_initializer_fails(layers_saved, tmp_path):
     """A kernel drawn twice as wide as its configured initializer is caught in a tf_keras file."""
-    _, directory = saved
+    _, directory = layers_saved
     target = tmp_path / "model.h5"
     shutil.copy(directory / "model.h5", target)
     with h5py.File(target, "r+") as f:
@@ -180,11 +204,11 @@ def test_planted_wrong_initializer_fails(saved, tmp_path):
     assert "conv2d/kernel" in run("check", str(target), expect=3).output
 
 
-def test_attention_kernels_use_keras2_fans(saved):
+def test_attention_kernels_use_keras2_fans(layers_saved):
     """tf_keras's MultiHeadAttention kernels use the plain fans of the kernel shape, not einsum axes."""
     from tf_keras.src.initializers.initializers import _compute_fans
 
-    _, directory = saved
+    _, directory = layers_saved
     data = json.loads(run("inspect", str(directory / "model.keras"), "--format", "json").stdout)
     query = {row["path"]: row for row in data["weights"]}["multi_head_attention/query/kernel"]
     assert query["shape"] == [64, 4, 16]
