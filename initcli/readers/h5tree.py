@@ -1,10 +1,11 @@
-"""Walk the `layers/...` tree of a Keras 3 weights file (`model.weights.h5`, `.weights.h5`).
+"""Walk the `layers/...` tree of a Keras 3 or tf_keras 2.13+ weights file (`model.weights.h5`, `.weights.h5`).
 
-Each layer is a group whose `vars` subgroup has the layer's name as attribute `name` and its
-variables as datasets `0, 1, ...` in creation order. Sublayers are child groups named by the
-attribute that holds them (`cell`, `forward_layer`, `query_dense`, `layer`) or, in models, by
-`layers/<snake_class_name>`. Paired with the model config, the walk names every variable and finds
-its initializer; without a config (weights-only files) names are inferred where the group name
+Each layer is a group whose `vars` subgroup holds its variables as datasets `0, 1, ...` in creation
+order; Keras 3 gives `vars` the layer's name as attribute `name`, tf_keras does not. Sublayers are
+child groups named by the attribute that holds them (`cell`, `forward_layer`, `query_dense`, `layer`;
+tf_keras: `_query_dense`) or, in models, by `layers/<snake_class_name>[_<n>]`. Paired with the model
+config, the walk names every variable as the Keras that wrote it named it and hands (config entry,
+slot) to `resolution`; without a config (weights-only files) names are inferred where the group name
 reveals the layer class.
 """
 

@@ -86,10 +86,10 @@ def open_legacy_h5(
     if era.version is None and config is not None:
         # `model.to_json()` records the Keras that wrote it (keras/engine/topology.py@1.2.2 _updated_config).
         era = era_of(config.get("keras_version"), config.get("backend") or era.backend)
-    if era.line == "unknown" and config is not None and _looks_like_keras1(config):
-        era = Era(version=None, line="keras1", numbers=None, backend=None)
     index: dict[str, Mapping[str, Any]] = {}
     index_layers(config, index)
+    if era.line == "unknown" and _looks_like_keras1(index):
+        era = Era(version=None, line="keras1", numbers=None, backend=era.backend)
     notes = []
     if weights_only and config is None:
         notes.append("weights-only file: no initializer information (pass --config model.json for it)")
@@ -130,9 +130,13 @@ def open_legacy_h5(
     )
 
 
-def _looks_like_keras1(config: Mapping[str, Any]) -> bool:
-    text = repr(config)
-    return "'output_dim'" in text or "'nb_filter'" in text or "'init'" in text
+def _looks_like_keras1(index: Mapping[str, Mapping[str, Any]]) -> bool:
+    """A config without `keras_version` whose layers take Keras 1 arguments (`output_dim`, `nb_filter`, `init`)."""
+    keras1_arguments = ("output_dim", "nb_filter", "init", "inner_init", "dim_ordering")
+    return any(
+        isinstance(entry.get("config"), Mapping) and any(key in entry["config"] for key in keras1_arguments)
+        for entry in index.values()
+    )
 
 
 def _owner(

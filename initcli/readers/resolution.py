@@ -113,9 +113,6 @@ def index_layers(entry: Any, index: dict[str, Mapping[str, Any]]) -> None:
     if isinstance(config, Mapping):
         for key in ("layer", "backward_layer"):
             index_layers(config.get(key), index)
-        # Keras 1 Merge layers kept their branches (Sequential models) in `layers`.
-        for branch in config.get("layers", []) if entry.get("class_name") == "Merge" else []:
-            index_layers(branch, index)
 
 
 def slots_of(class_name: str | None, config: Mapping[str, Any]) -> list[WeightSlot] | None:
