@@ -315,3 +315,11 @@ def test_public_savedmodel_and_checkpoint_read():
 def test_public_non_keras_files_get_one_line(name, what):
     out = run("inspect", str(PUBLIC / name), expect=1)
     assert out.output.startswith("Error: ") and what in out.output and out.output.count("\n") == 1
+
+
+def test_keras2_default_glorot_uniform_is_recognized():
+    """Keras 2.1.3 serialized its default glorot_uniform as VarianceScaling(1, fan_avg, uniform)
+    (keras/initializers.py@2.1.6 `glorot_uniform`), so a kernel left at the default is `is_default`."""
+    got = rows(PUBLIC / "keras2.1.3_tensorflow_sequential_conv2d_batchnorm.h5")
+    assert got["conv2d_1/kernel"]["initializer"]["class_name"] == "VarianceScaling"
+    assert all(row["is_default"] for row in got.values())

@@ -213,6 +213,13 @@ def resolve_slot(
     default = defaults.get(slot.argument) if slot.argument else None
     if default is not None:
         out.default_initializer = default
+        if era.line == "keras2" and default == "glorot_uniform":
+            # Multi-backend Keras 2 serialized its default as what it is (keras/initializers.py@2.1.6).
+            glorot = {
+                "class_name": "VarianceScaling",
+                "config": {"scale": 1.0, "mode": "fan_avg", "distribution": "uniform"},
+            }
+            out.default_initializer = translate(glorot, shape, era).identifier
     if configured and slot.argument is None and class_name in _DERIVED:
         out.initializer = _DERIVED[class_name](config)
         out.default_initializer = out.initializer
