@@ -75,14 +75,22 @@ def era_of(version: Any, backend: Any = None) -> Era:
     return Era(version=version, line=line, numbers=numbers, backend=backend)
 
 
-def keras1_fans(shape: Sequence[int], dim_ordering: str) -> tuple[float, float]:
-    """`get_fans(shape, dim_ordering)` of keras/initializations.py@1.2.2.
+def keras1_fans(
+    shape: Sequence[int], dim_ordering: str, version: tuple[int, int, int] = (1, 2, 2)
+) -> tuple[float, float]:
+    """`get_fans(shape, dim_ordering)` of keras/initializations.py@1.2.2 (the same from 1.0.4).
 
-    The 'tf' receptive field is prod(shape[:2]) even for 5-D kernels (a Keras 1 quirk).
+    The 'tf' receptive field is prod(shape[:2]) even for 5-D kernels (a Keras 1 quirk). Up to 1.0.3
+    (keras/initializations.py@1.0.0) fan_out had no receptive field: 'th' (prod(shape[1:]), shape[0]),
+    'tf' (prod(shape[:-1]), shape[-1]).
     """
     shape = tuple(int(d) for d in shape)
     if len(shape) == 2:
         return shape[0], shape[1]
+    if len(shape) in (4, 5) and version < (1, 0, 4):
+        if dim_ordering == "th":
+            return math.prod(shape[1:]), shape[0]
+        return math.prod(shape[:-1]), shape[-1]
     if len(shape) in (4, 5):
         if dim_ordering == "th":
             field = math.prod(shape[2:])
@@ -123,6 +131,9 @@ def _axes_for(shape: Sequence[int], fans: tuple[float, float]) -> tuple[list[int
         ([1, *range(2, rank)], [0, *range(2, rank)]),
         # Keras 1 'tf' / Keras 2.0.0-2.0.5: receptive field prod(shape[:2]).
         ([0, 1, rank - 2], [0, 1, rank - 1]),
+        # Keras 1.0.0-1.0.3 'th' and 'tf': fan_out without a receptive field.
+        (list(range(1, rank)), [0]),
+        (list(range(rank - 1)), [rank - 1]),
     ]
     for input_axes, output_axes in candidates:
         if len(set(input_axes)) != len(input_axes) or len(set(output_axes)) != len(output_axes):
@@ -197,7 +208,13 @@ _KERAS3_NAME = {
 }
 
 
-def translate_keras1(name: Any, shape: Sequence[int], dim_ordering: str = "th", version: str = "1") -> Translation:
+def translate_keras1(
+    name: Any,
+    shape: Sequence[int],
+    dim_ordering: str = "th",
+    version: str = "1",
+    numbers: tuple[int, int, int] | None = None,
+) -> Translation:
     """A Keras 1 `init` name (keras/initializations.py@1.2.2) as a Keras 3 initializer on `shape`.
 
     Args:
@@ -206,13 +223,14 @@ def translate_keras1(name: Any, shape: Sequence[int], dim_ordering: str = "th", 
         dim_ordering: the ordering the layer passed to the initializer ('th' or 'tf'); Keras 1
             layers other than Convolution2D/3D and SeparableConvolution2D passed the default 'th'.
         version: the Keras version, for the notes.
+        numbers: the parsed version, for the fan rule of 1.0.0-1.0.3 (None: 1.0.4 and later).
     """
     if not isinstance(name, str):
         return Translation(identifier=None, note=f"Keras {version} initializer {name!r} is not a Keras 1 name")
     label = f"Keras {version} {name}"
     if name in _KERAS1_SCALED:
         scale, mode, distribution = _KERAS1_SCALED[name]
-        fans = keras1_fans(shape, dim_ordering)
+        fans = keras1_fans(shape, dim_ordering, numbers or (1, 2, 2))
         identifier, fan_note = _scaled(scale, mode, distribution, shape, fans)
         keras3 = _KERAS3_NAME.get((name, distribution))
         if keras3 is not None and fan_note is None:
@@ -285,7 +303,7 @@ def translate(identifier: Any, shape: Sequence[int], era: Era, dim_ordering: str
     """The Keras 3 initializer that draws what `identifier` drew in `era` on `shape`."""
     if era.line == "keras1":
         if isinstance(identifier, str):
-            return translate_keras1(identifier, shape, dim_ordering, era.version or "1")
+            return translate_keras1(identifier, shape, dim_ordering, era.version or "1", era.numbers)
         return Translation(identifier=identifier if isinstance(identifier, Mapping) else None)
     if era.line == "keras2":
         return translate_keras2(identifier, shape, era)

@@ -323,3 +323,16 @@ def test_keras2_default_glorot_uniform_is_recognized():
     got = rows(PUBLIC / "keras2.1.3_tensorflow_sequential_conv2d_batchnorm.h5")
     assert got["conv2d_1/kernel"]["initializer"]["class_name"] == "VarianceScaling"
     assert all(row["is_default"] for row in got.values())
+
+
+def test_keras1_0_3_fans_have_no_receptive_field_in_fan_out(tmp_path):
+    """keras/initializations.py@1.0.0 (to 1.0.3) get_fans 'th': fan_in = prod(shape[1:]), fan_out = shape[0]."""
+    rng = np.random.default_rng(13)
+    values = rng.normal(0, math.sqrt(2 / (32 * 9 + 64)), size=(64, 32, 3, 3))
+    path = redraw(tmp_path, MADE / "keras1.2.2_theano_conv_th.h5", "convolution2d_1_W", values)
+    with h5py.File(path, "r+") as f:
+        f.attrs["keras_version"] = b"1.0.3"
+    kernel = rows(path)["convolution2d_1_W"]
+    assert (kernel["fan_in"], kernel["fan_out"]) == (32 * 9, 64)
+    assert kernel["theory"]["std"] == pytest.approx(math.sqrt(2 / (32 * 9 + 64)), rel=1e-12)
+    run("check", str(path))

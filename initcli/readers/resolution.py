@@ -311,9 +311,9 @@ def resolve_keras1(entry: Mapping[str, Any], suffix: str, shape: Sequence[int], 
         else:
             out.notes.append(f"forget_bias_init {name!r} fills one quarter: no single initializer, not tested")
         return out
-    translated = translate_keras1(name, shape, ordering, version)
+    translated = translate_keras1(name, shape, ordering, version, era.numbers)
     out.initializer = translated.identifier
-    default = translate_keras1(weight.default, shape, ordering, version).identifier
+    default = translate_keras1(weight.default, shape, ordering, version, era.numbers).identifier
     out.default_initializer = default
     if translated.note:
         out.notes.append(translated.note)
