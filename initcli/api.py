@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -241,7 +241,11 @@ def batchnorm(batch: np.ndarray, momentum: float, epsilon: float, steps: int) ->
 
 @contextlib.contextmanager
 def open_source(
-    model: str | None, spec_path: Path | None, seed: int | None, timeout: float | None = None
+    model: str | None,
+    spec_path: Path | None,
+    seed: int | None,
+    timeout: float | None = None,
+    config_path: Path | None = None,
 ) -> Iterator[tuple[ModelFile, Built | None, Path]]:
     """The model to inspect: a file read as it is, or a spec or function built with Keras and saved.
 
@@ -266,11 +270,20 @@ def open_source(
             saved = open_model(building.save_temporary(keras_model, scratch), timeout=timeout)
             saved.source = built.source
         else:
-            saved = open_model(Path(str(model)), timeout=timeout)
+            saved = open_model(Path(str(model)), timeout=timeout, config=_model_json(config_path))
         try:
             yield saved, built, scratch
         finally:
             saved.close()
+
+
+def _model_json(config_path: Path | None) -> Mapping[str, Any] | None:
+    """The `--config` model.to_json() file, if one was given."""
+    if config_path is None:
+        return None
+    from initcli.readers.open import read_model_json
+
+    return read_model_json(config_path)
 
 
 def _is_function_reference(text: str) -> bool:
@@ -329,12 +342,15 @@ def inspect_model(
     alpha: float = DEFAULT_ALPHA,
     timeout: float | None = None,
     progress: ProgressSink | None = None,
+    config_path: Path | None = None,
 ) -> InspectReport:
     """Every weight of a model beside its initializer's theory, with cheap check findings as notes."""
     # Checked before anything is built: a usage error needs no TensorFlow.
     if fresh and (spec_path is not None or (model is not None and _is_function_reference(model))):
         raise BadInputError("--fresh compares a saved model with a rebuilt one; a spec or function is already fresh.")
-    with open_source(model, spec_path, seed, timeout) as (saved, built, scratch):
+    if config_path is not None and (spec_path is not None or fresh):
+        raise BadInputError("--config names the weights of a weights-only MODEL file; it takes no --spec or --fresh.")
+    with open_source(model, spec_path, seed, timeout, config_path) as (saved, built, scratch):
         rows = _measure(_select(saved, patterns), alpha, progress, saved.source)
         findings = _note_findings(rows, run_checks(rows, NOTE_CHECKS))
         notes = list(saved.notes)
@@ -429,6 +445,7 @@ def check_model(
     patterns: Sequence[str] = (),
     allow_unchecked: bool = False,
     timeout: float | None = None,
+    config_path: Path | None = None,
     plan: CheckPlan | None = None,
     progress: ProgressSink | None = None,
 ) -> CheckReport:
@@ -437,7 +454,7 @@ def check_model(
     selected = list(plan.selected)
     from initcli.readers import open_model
 
-    saved = open_model(model, timeout=timeout)
+    saved = open_model(model, timeout=timeout, config=_model_json(config_path))
     try:
         rows = _measure(_select(saved, patterns), alpha, progress, saved.source)
         findings = run_checks(rows, selected, strict, plan.rules)

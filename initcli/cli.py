@@ -161,6 +161,14 @@ def explain(
     print_report(report, output_format, columns, functools.partial(tables.explain_renderables, report), wide)
 
 
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The model.to_json() file of a weights-only MODEL: names its weights and gives their initializers.",
+)
+
+
 @cli.command(name="inspect")
 @click.argument("models", nargs=-1, metavar="[MODEL]...")
 @SPEC_OPTION
@@ -169,10 +177,12 @@ def explain(
 @LAYER_OPTION
 @alpha_option("False-alarm rate of the 'inconsistent' verdict for the whole model.")
 @TIMEOUT_OPTION
+@CONFIG_OPTION
 @output_options
 def inspect_command(
     models: tuple[str, ...],
     spec_path: Path | None,
+    config_path: Path | None,
     seed: int | None,
     fresh: bool,
     patterns: tuple[str, ...],
@@ -202,8 +212,8 @@ def inspect_command(
     targets = expand_models(models)
     options: dict[str, Any] = {"seed": seed, "fresh": fresh, "patterns": patterns, "alpha": alpha, "timeout": timeout}
     if len(targets) > 1:
-        if spec_path is not None:
-            raise click.UsageError("--spec builds one model: give it without MODEL arguments.")
+        if spec_path is not None or config_path is not None:
+            raise click.UsageError("--spec and --config name one model: one MODEL with --config, none with --spec.")
         with weight_progress() as progress:
             many = api.inspect_models(targets, progress=progress, **options)
         print_file_errors(many.errors)
@@ -212,7 +222,9 @@ def inspect_command(
             raise click.exceptions.Exit(many.exit_code)
         return
     with weight_progress() as progress:
-        report = api.inspect_model(targets[0] if targets else None, spec_path=spec_path, progress=progress, **options)
+        report = api.inspect_model(
+            targets[0] if targets else None, spec_path=spec_path, config_path=config_path, progress=progress, **options
+        )
     renderables = functools.partial(tables.inspect_renderables, report)
     print_report(report, output_format, columns, renderables, wide)
 
@@ -231,6 +243,7 @@ def inspect_command(
 )
 @LAYER_OPTION
 @TIMEOUT_OPTION
+@CONFIG_OPTION
 @click.option(
     "--allow-unchecked",
     is_flag=True,
@@ -253,6 +266,7 @@ def check(
     rules_path: Path | None,
     patterns: tuple[str, ...],
     timeout: float | None,
+    config_path: Path | None,
     allow_unchecked: bool,
     output_format: str,
 ) -> None:
@@ -278,6 +292,8 @@ def check(
         "timeout": timeout,
     }
     if len(targets) > 1:
+        if config_path is not None:
+            raise click.UsageError("--config names the weights of one weights-only MODEL.")
         with weight_progress() as progress:
             many = api.check_models(targets, only=only, skip=skip, rules_path=rules_path, progress=progress, **options)
         print_check_many(many, output_format)
@@ -286,7 +302,13 @@ def check(
         return
     with weight_progress() as progress:
         report = api.check_model(
-            Path(targets[0]), only=only, skip=skip, rules_path=rules_path, progress=progress, **options
+            Path(targets[0]),
+            only=only,
+            skip=skip,
+            rules_path=rules_path,
+            config_path=config_path,
+            progress=progress,
+            **options,
         )
     print_check(report, output_format)
     if not report.passed:

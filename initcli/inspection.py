@@ -15,7 +15,6 @@ from initcli.comparisons import Comparator, Exact, rounding_tolerance
 from initcli.errors import BadInputError
 from initcli.fans import compute_fans
 from initcli.initializers import InitializerSpec, resolve
-from initcli.layers import FORGET_GATE_CELLS
 from initcli.readers import WeightRecord
 from initcli.rng.stateless import FLOAT_DTYPES
 from initcli.significance import DEFAULT_ALPHA
@@ -136,11 +135,7 @@ def inspect_record(record: WeightRecord, interval_alpha: float = DEFAULT_ALPHA) 
         except BadInputError as error:
             notes.append(f"initializer cannot produce this shape: {error}")
             untested = "initializer cannot produce this shape"
-        if (
-            record.layer_class in FORGET_GATE_CELLS
-            and record.weight == "bias"
-            and record.settings.get("unit_forget_bias")
-        ):
+        if record.forget_gate_bias:
             special = _forget_bias(spec, record.shape)
             if special is not None:
                 theory, comparator = special

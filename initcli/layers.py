@@ -222,6 +222,12 @@ LAYER_SLOTS: dict[str, Callable[[Mapping[str, Any]], list[WeightSlot]]] = {
     "GRUCell": _recurrent(3),
     "ConvLSTMCell": _recurrent(4),
 }
+# keras.applications' ConvNeXt LayerScale (keras/src/applications/convnext.py): one unnamed variable
+# (Keras 3 auto-names it `variable`, `variable_1`, ...; tf_keras names it `gamma`) drawn by
+# Constant(init_values), an initializer the config does not hold as an argument.
+LAYER_SLOTS["LayerScale"] = lambda config: [
+    WeightSlot("variable", None, "keras.applications LayerScale: initialized with Constant(init_values)")
+]
 for _name in ("Conv1D", "Conv2D", "Conv3D"):
     LAYER_SLOTS[_name] = _kernel_bias()
 for _name in ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"):

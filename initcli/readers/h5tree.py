@@ -1,10 +1,11 @@
-"""Walk the `layers/...` tree of a Keras 3 weights file (`model.weights.h5`, `.weights.h5`).
+"""Walk the `layers/...` tree of a Keras 3 or tf_keras 2.13+ weights file (`model.weights.h5`, `.weights.h5`).
 
-Each layer is a group whose `vars` subgroup has the layer's name as attribute `name` and its
-variables as datasets `0, 1, ...` in creation order. Sublayers are child groups named by the
-attribute that holds them (`cell`, `forward_layer`, `query_dense`, `layer`) or, in models, by
-`layers/<snake_class_name>`. Paired with the model config, the walk names every variable and finds
-its initializer; without a config (weights-only files) names are inferred where the group name
+Each layer is a group whose `vars` subgroup holds its variables as datasets `0, 1, ...` in creation
+order; Keras 3 gives `vars` the layer's name as attribute `name`, tf_keras does not. Sublayers are
+child groups named by the attribute that holds them (`cell`, `forward_layer`, `query_dense`, `layer`;
+tf_keras: `_query_dense`) or, in models, by `layers/<snake_class_name>[_<n>]`. Paired with the model
+config, the walk names every variable as the Keras that wrote it named it and hands (config entry,
+slot) to `resolution`; without a config (weights-only files) names are inferred where the group name
 reveals the layer class.
 """
 
@@ -14,21 +15,28 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from initcli.eras import UNKNOWN, Era, era_of
 from initcli.errors import InitcliError
 from initcli.layers import (
     ATTENTION_SUBLAYERS,
     CONTAINERS,
-    DEFAULTS,
     LAYER_SLOTS,
     RNN_CELLS,
-    SETTINGS,
     WeightSlot,
     attention_fan_axes,
-    einsum_fan_axes,
 )
 from initcli.readers.files import shown
 from initcli.readers.h5snapshot import H5Dataset, H5Group
 from initcli.readers.records import WeightRecord
+from initcli.readers.resolution import (
+    canonical_class,
+    entry_name,
+    layer_entries,
+    mapping,
+    resolve_slot,
+    slots_of,
+    variable_name,
+)
 
 _SNAKE_TO_CLASS = {
     re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower(): name
@@ -63,6 +71,27 @@ _SUBLAYER_ORDER = {
 }
 
 
+# MultiHeadAttention sublayer attribute -> the scope its variables are named in (`.../query/kernel`).
+_ATTENTION_VARIABLE_SCOPES = {
+    "query_dense": "query",
+    "key_dense": "key",
+    "value_dense": "value",
+    "output_dense": "attention_output",
+}
+
+
+def _key(group_key: str) -> str:
+    """A sublayer group's attribute name; tf_keras keeps MultiHeadAttention's as `_query_dense`."""
+    return group_key.removeprefix("_") if group_key.removeprefix("_") in ATTENTION_SUBLAYERS else group_key
+
+
+def snake_case(name: str) -> str:
+    """tf_keras's `generic_utils.to_snake_case` (and Keras 3's `naming.to_snake_case`)."""
+    intermediate = re.sub("(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    insecure = re.sub("([a-z])([A-Z])", r"\1_\2", intermediate).lower()
+    return insecure if not insecure.startswith("_") else "private" + insecure
+
+
 def children(group: H5Group) -> list[tuple[str, H5Group | H5Dataset]]:
     return list(group.children.items())
 
@@ -90,7 +119,7 @@ def _vars(group: H5Group) -> tuple[str | None, list[H5Dataset]]:
 
 
 def _class_of(entry: Mapping[str, Any] | None) -> str | None:
-    return None if entry is None else entry.get("class_name")
+    return None if entry is None else canonical_class(entry.get("class_name"))
 
 
 def _config_of(entry: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -100,17 +129,49 @@ def _config_of(entry: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return config if isinstance(config, Mapping) else {}
 
 
+def tree_era(root: H5Group, config: Mapping[str, Any] | None) -> Era:
+    """Which Keras wrote a weights tree: from the config's `keras_version`, else from the layout.
+
+    Keras 3 names each `vars` group (attribute `name`); tf_keras 2.13+ writes the same tree
+    without names.
+    """
+    if config is not None and config.get("keras_version") is not None:
+        return era_of(config.get("keras_version"), config.get("backend"))
+    pending = [root]
+    layer_vars = 0
+    while pending:
+        group = pending.pop()
+        for key, child in children(group):
+            if not isinstance(child, H5Group):
+                continue
+            if key == "vars":
+                if child.attrs.get("name") is not None:
+                    return Era(version=None, line="keras3", numbers=None)
+                layer_vars += group is not root
+            else:
+                pending.append(child)
+    return Era(version=None, line="tf.keras", numbers=None) if layer_vars else UNKNOWN
+
+
 class TreeWalker:
     """Yields the weight records of a `layers/...` tree, paired with the model config if any."""
 
-    def __init__(self, has_config: bool) -> None:
+    def __init__(self, has_config: bool, era: Era = UNKNOWN) -> None:
         self.has_config = has_config
+        self.era = era
+        self.unnamed = 0
+
+    @property
+    def keras2(self) -> bool:
+        """tf_keras (Keras 2) names variables by TensorFlow name scopes, not by Keras 3's paths."""
+        return self.era.line in ("tf.keras", "keras2")
 
     def walk(self, root: H5Group, model_entry: Mapping[str, Any] | None) -> Iterator[WeightRecord]:
+        self.unnamed = 0
         name, datasets = _vars(root)
         class_name = _class_of(model_entry) if model_entry else None
-        # Layers a Sequential builds are named under its scope; a Functional's are built unscoped.
-        prefix = f"{name}/" if class_name == "Sequential" and name else ""
+        # Layers a Keras 3 Sequential builds are named under its scope; a Functional's are built unscoped.
+        prefix = f"{name}/" if class_name == "Sequential" and name and not self.keras2 else ""
         if datasets:
             yield from self._records(datasets, name or "model", class_name, model_entry, prefix)
         if "layers" in root:
@@ -120,22 +181,31 @@ class TreeWalker:
             yield from self._container(layers, model_entry, prefix)
 
     def _container(self, group: H5Group, entry: Mapping[str, Any] | None, prefix: str) -> Iterator[WeightRecord]:
-        layer_entries = {}
+        entries: dict[str, Mapping[str, Any]] = {}
+        by_group_key: dict[str, Mapping[str, Any]] = {}
         order = []
-        for layer_entry in _config_of(entry).get("layers", []) or []:
-            if isinstance(layer_entry, Mapping):
-                layer_name = _config_of(layer_entry).get("name") or layer_entry.get("name")
-                layer_entries[layer_name] = layer_entry
+        used: dict[str, int] = {}
+        for layer_entry in layer_entries(entry):
+            layer_name = entry_name(layer_entry)
+            if layer_name is not None:
+                entries[layer_name] = layer_entry
                 order.append(layer_name)
+            # tf_keras names a container's groups by snake-cased class name and a counter
+            # (tf_keras/src/saving/saving_lib.py `_save_container_state`); its `vars` carry no name.
+            snake = snake_case(str(layer_entry.get("class_name", "")))
+            used[snake] = used.get(snake, -1) + 1
+            key = f"{snake}_{used[snake]}" if used[snake] else snake
+            by_group_key[key] = layer_entry
         groups = []
         for key, child in children(group):
             if not isinstance(child, H5Group):
                 raise InitcliError(f"Malformed weights file: {shown(child.name)} is not a group")
             variables = _vars(child)
-            position = order.index(variables[0]) if variables[0] in order else len(order)
-            groups.append((position, key, child, variables))
-        for _, key, child, variables in sorted(groups, key=lambda g: (g[0], g[1])):
-            child_entry = layer_entries.get(variables[0])
+            child_entry = entries.get(variables[0]) if variables[0] is not None else by_group_key.get(key)
+            child_name = entry_name(child_entry) if child_entry is not None else None
+            position = order.index(child_name) if child_name in order else len(order)
+            groups.append((position, key, child, variables, child_entry))
+        for _, key, child, variables, child_entry in sorted(groups, key=lambda g: (g[0], g[1])):
             if child_entry is None and not self.has_config:
                 child_entry = self._guess_entry(key)
             yield from self._layer(child, child_entry, prefix, variables=variables)
@@ -154,28 +224,44 @@ class TreeWalker:
         slot_override: list[WeightSlot] | None = None,
         fan_axes: tuple[list[int], list[int]] | None = None,
         variables: tuple[str | None, list[H5Dataset]] | None = None,
+        name_hint: str | None = None,
+        unscoped_in: str | None = None,
     ) -> Iterator[WeightRecord]:
+        """Records of one layer group.
+
+        Args:
+            name_hint: the layer's name when its `vars` group does not say (tf_keras).
+            unscoped_in: the wrapper whose name scope the layer's variables share (tf_keras
+                TimeDistributed: `time_distributed/kernel`).
+        """
         name, datasets = variables if variables is not None else _vars(group)
-        name = name or group.name.rsplit("/", 1)[-1]
+        name = name or name_hint or (entry_name(entry) if entry is not None else None) or group.name.rsplit("/", 1)[-1]
         class_name = class_override or _class_of(entry)
         config = _config_of(entry)
-        path_prefix = f"{prefix}{name}/"
+        path_prefix = prefix if unscoped_in else f"{prefix}{name}/"
         if datasets:
-            yield from self._records(datasets, name, class_name, entry, path_prefix, slot_override, fan_axes)
-        for key, child in sorted(children(group), key=lambda item: _SUBLAYER_ORDER.get(item[0], len(_SUBLAYER_ORDER))):
+            layer = unscoped_in or name
+            yield from self._records(datasets, layer, class_name, entry, path_prefix, slot_override, fan_axes)
+        inner_name = entry_name(mapping(config.get("layer"))) or "layer"
+        for key, child in sorted(children(group), key=lambda item: _SUBLAYER_ORDER.get(_key(item[0]), 99)):
             if key == "vars" or not isinstance(child, H5Group):
                 continue
             if key == "layers":
-                child_prefix = path_prefix if class_name == "Sequential" else ""
+                child_prefix = path_prefix if class_name == "Sequential" and not self.keras2 else ""
                 if class_name not in CONTAINERS and class_name is not None:
                     child_prefix = path_prefix
                 yield from self._container(child, entry, child_prefix)
             elif key == "cell" and class_name in RNN_CELLS:
-                yield from self._layer(child, entry, path_prefix, class_override=RNN_CELLS[class_name])
+                cell = RNN_CELLS[class_name]
+                yield from self._layer(child, entry, path_prefix, class_override=cell, name_hint=snake_case(cell))
             elif key in ("forward_layer", "backward_layer") and class_name == "Bidirectional":
-                inner = config.get("backward_layer") if key == "backward_layer" else None
-                yield from self._layer(child, inner or config.get("layer"), path_prefix)
-            elif key in ATTENTION_SUBLAYERS and class_name == "MultiHeadAttention":
+                backward = mapping(config.get("backward_layer"))
+                inner = backward if key == "backward_layer" and backward else mapping(config.get("layer"))
+                hint = f"forward_{inner_name}"
+                if key == "backward_layer":
+                    hint = f"backward_{entry_name(backward) or inner_name}"
+                yield from self._layer(child, inner or None, path_prefix, name_hint=hint)
+            elif _key(key) in ATTENTION_SUBLAYERS and class_name == "MultiHeadAttention":
                 sub_variables = _vars(child)
                 rank = len(sub_variables[1][0].shape) if sub_variables[1] else 3
                 slots = [WeightSlot("kernel", "kernel_initializer")]
@@ -187,11 +273,17 @@ class TreeWalker:
                     path_prefix,
                     class_override="EinsumDense",
                     slot_override=slots,
-                    fan_axes=attention_fan_axes(key, rank),
+                    fan_axes=attention_fan_axes(_key(key), rank),
                     variables=sub_variables,
+                    name_hint=_ATTENTION_VARIABLE_SCOPES[_key(key)],
                 )
+            elif key == "layer" and class_name == "Bidirectional":
+                continue  # the template layer; its copies hold the weights
             elif key == "layer" and class_name is not None:
-                yield from self._layer(child, config.get("layer"), path_prefix)
+                unscoped = name if self.keras2 and class_name == "TimeDistributed" else None
+                yield from self._layer(
+                    child, config.get("layer"), path_prefix, name_hint=inner_name, unscoped_in=unscoped
+                )
             else:
                 yield from self._layer(child, None, path_prefix)
 
@@ -207,63 +299,43 @@ class TreeWalker:
     ) -> Iterator[WeightRecord]:
         config = _config_of(entry)
         guessed = bool(entry and entry.get("guessed"))
-        slots = slot_override
-        if slots is None and class_name in LAYER_SLOTS:
-            slots = LAYER_SLOTS[class_name](config)
-        notes = []
+        slots = slot_override if slot_override is not None else slots_of(class_name, config)
+        mismatch = None
         if slots is not None and len(slots) != len(datasets):
-            notes.append(
+            mismatch = (
                 f"{class_name} with this config should have {len(slots)} variables, the file has "
                 f"{len(datasets)}: names unknown"
             )
             slots = None
-        if slots is None and class_name is not None and not notes:
-            notes.append(f"layer class {class_name} is not known to initcli: names and initializers unknown")
-        if class_name is None:
-            notes.append("no config for this layer: names and initializers unknown")
-        if fan_axes is None and class_name == "EinsumDense":
-            fan_axes = einsum_fan_axes(config.get("equation", ""))
-        defaults = DEFAULTS.get(class_name or "", {})
-        if class_name in RNN_CELLS.values() and entry is not None:
-            defaults = DEFAULTS.get(_class_of(entry) or "", defaults)
-        settings = {key: config[key] for key in SETTINGS.get(_class_of(entry) or "", ()) if key in config}
         for index, dataset in enumerate(datasets):
             slot = slots[index] if slots else None
-            weight = slot.name if slot else str(index)
-            initializer = None
-            if slot is not None and self.has_config and not guessed:
-                value = config.get(slot.argument) if slot.argument else None
-                initializer = as_identifier(value)
-            record_notes = list(notes)
-            if slot is not None and slot.note:
-                record_notes.append(slot.note)
+            weight = variable_name(class_name, slot.name, self.era) if slot else str(index)
+            if weight == "variable" and not self.keras2:
+                # Keras 3 auto-names unnamed variables `variable`, `variable_1`, ... in creation order.
+                weight = f"variable_{self.unnamed}" if self.unnamed else "variable"
+                self.unnamed += 1
+            resolution = resolve_slot(
+                entry,
+                slot,
+                shape=dataset.shape,
+                era=self.era,
+                owner_class=class_name,
+                fan_axes=fan_axes if weight == "kernel" else None,
+                configured=self.has_config and not guessed,
+            )
+            if mismatch is not None:
+                resolution.notes = [mismatch]
+            elif slot is None and class_name is not None:
+                resolution.notes = [f"layer class {class_name} is not known to initcli: names and initializers unknown"]
             if guessed and slot is not None:
-                record_notes.append(
+                resolution.notes.append(
                     f"weights-only file: names inferred from the group name ({class_name}, default config)"
                 )
-            yield WeightRecord(
+            yield resolution.record(
                 path=f"{path_prefix}{weight}",
                 layer=layer,
-                layer_class=class_name,
                 weight=weight,
-                shape=tuple(int(d) for d in dataset.shape),
+                shape=dataset.shape,
                 dtype=dataset.checked_dtype(),
                 read=dataset.read,
-                initializer=initializer,
-                argument=slot.argument if slot else None,
-                default_initializer=defaults.get(slot.argument) if slot and slot.argument else None,
-                fan_axes=fan_axes if weight == "kernel" else None,
-                notes=record_notes,
-                settings=settings,
-                fan_caveat=slot.note if slot is not None and slot.fan_caveat else None,
-                layer_config=config,
             )
-
-
-def as_identifier(value: Any) -> Mapping[str, Any] | None:
-    """An initializer entry of a layer config as a `{"class_name", "config"}` dict."""
-    if isinstance(value, str):
-        return {"class_name": value, "config": {}}
-    if isinstance(value, Mapping) and "class_name" in value:
-        return value
-    return None

@@ -1,99 +1,98 @@
-"""Legacy `.h5` full models (`model.save("x.h5")`): `model_config` plus `model_weights/<layer>/`.
+"""Legacy HDF5 files of every Keras: `model.save("x.h5")` and `model.save_weights("w.h5")`.
 
-Each top-level layer group lists its variables' full paths in the attribute `weight_names`
-(`sequential/dense/kernel`, `lstm/lstm_cell/kernel`). The owning layer's config is found by
-walking the path up to the nearest name the model config knows.
+A full model has the root attribute `model_config` (JSON) and the group `model_weights`; a weights
+file has the same layout at its root. Either way a group per layer is listed in `layer_names`, and
+each lists its variables' dataset paths in `weight_names`: `dense_1/kernel:0` (Keras 2),
+`sequential/dense/kernel` (Keras 3), `dense_1_W` (Keras 1). The layer that owns a variable is found
+from the name's components the model config knows, else from the group that holds it: tf.keras
+name scopes can store layer `conv2d_1`'s kernel as `conv2d_1_1/kernel:0`. `keras_version` and
+`backend` say which Keras's initializer semantics apply (`initcli.eras`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from initcli.documents import parse_json
-from initcli.errors import InitcliError
-from initcli.layers import DEFAULTS, LAYER_SLOTS, RNN_CELLS, SETTINGS, WeightSlot, attention_fan_axes, einsum_fan_axes
+from initcli.eras import Era, era_of
+from initcli.errors import BadInputError, InitcliError
 from initcli.readers.configcheck import check_model_config
 from initcli.readers.files import shown
 from initcli.readers.h5snapshot import H5Dataset, H5Group
-from initcli.readers.h5tree import as_identifier
 from initcli.readers.records import ModelFile, WeightRecord
-
-_ATTENTION_NAMES = {
-    "query": "query_dense",
-    "key": "key_dense",
-    "value": "value_dense",
-    "attention_output": "output_dense",
-}
-
-
-def _index_layers(entry: Any, index: dict[str, Mapping[str, Any]]) -> None:
-    if not isinstance(entry, Mapping):
-        return
-    config = _mapping(entry.get("config"))
-    name = config.get("name")
-    if isinstance(name, str):
-        index.setdefault(name, entry)
-    for child in config.get("layers", []) or []:
-        _index_layers(child, index)
-    for key in ("layer", "backward_layer"):
-        _index_layers(config.get(key), index)
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+from initcli.readers.resolution import (
+    CONTAINER_CLASSES,
+    Resolution,
+    class_of,
+    find_by_name,
+    index_layers,
+    resolve_keras1,
+    resolve_slot,
+)
 
 
 def _texts(value: Any) -> list[str]:
-    return [value] if isinstance(value, str) else list(value)
+    if isinstance(value, (str, bytes)):
+        value = [value]
+    try:
+        items = list(value)
+    except TypeError:
+        return []
+    return [item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item) for item in items]
 
 
-def _slot_for(
-    entry: Mapping[str, Any], components: list[str], rank: int
-) -> tuple[str | None, WeightSlot | None, tuple[list[int], list[int]] | None]:
-    """(class of the variable's owner, its slot, kernel fan axes) for a weight named by `components`."""
-    class_name = entry.get("class_name")
-    config = _mapping(entry.get("config"))
-    variable = components[-1]
-    if class_name == "Bidirectional":
-        inner = _mapping(config.get("layer"))
-        if len(components) >= 2 and components[0].startswith("backward") and config.get("backward_layer"):
-            inner = _mapping(config["backward_layer"])
-        return _slot_for(inner, components, rank)
-    if class_name == "TimeDistributed":
-        return _slot_for(_mapping(config.get("layer")), components, rank)
-    if class_name in RNN_CELLS:
-        cell = RNN_CELLS[class_name]
-        slots = LAYER_SLOTS[cell](config)
-        return cell, next((s for s in slots if s.name == variable), None), None
-    if class_name == "MultiHeadAttention" and len(components) >= 2:
-        sublayer = _ATTENTION_NAMES.get(components[-2])
-        if sublayer is not None:
-            argument = "kernel_initializer" if variable == "kernel" else "bias_initializer"
-            axes = attention_fan_axes(sublayer, rank) if variable == "kernel" else None
-            return "EinsumDense", WeightSlot(variable, argument), axes
-    slots = LAYER_SLOTS.get(class_name or "", lambda c: [])(config)
-    axes = einsum_fan_axes(config.get("equation", "")) if class_name == "EinsumDense" and variable == "kernel" else None
-    return class_name, next((s for s in slots if s.name == variable), None), axes
+def _text(value: Any) -> str | None:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else None
 
 
-def open_legacy_h5(label: str, root: H5Group, close: Callable[[], None]) -> ModelFile:
-    """A ModelFile over a legacy full-model file whose HDF5 structure walk is `root`."""
-    raw_config = root.attrs.get("model_config")
-    config = None
-    if raw_config is not None:
-        if not isinstance(raw_config, str):
-            raise InitcliError(f"{label}: model_config is not one text")
-        config = parse_json(raw_config, f"{label}: model_config")
-        check_model_config(config, label)
-    index: dict[str, Mapping[str, Any]] = {}
-    _index_layers(config, index)
-    weights_root = root.children.get("model_weights")
+def read_config(raw: Any, label: str, what: str) -> Mapping[str, Any] | None:
+    """A model config attribute or document (JSON text), type-checked; None when absent."""
+    if raw is None:
+        return None
+    text = _text(raw)
+    if text is None:
+        raise InitcliError(f"{label}: {what} is not one text")
+    config = parse_json(text, f"{label}: {what}")
+    check_model_config(config, label)
+    return config if isinstance(config, Mapping) else None
+
+
+def open_legacy_h5(
+    label: str, root: H5Group, close: Callable[[], None], config_override: Mapping[str, Any] | None = None
+) -> ModelFile:
+    """A ModelFile over a legacy full-model or weights file whose HDF5 structure walk is `root`.
+
+    Args:
+        config_override: a model config from `--config` (a `model.to_json()` file), used in place
+            of the file's own.
+    """
+    if config_override is not None and root.attrs.get("model_config") is not None:
+        raise BadInputError(f"--config is for weights-only files; {label} holds its own model_config")
+    config = config_override or read_config(root.attrs.get("model_config"), label, "model_config")
+    weights_only = "model_weights" not in root.children and "layer_names" in root.attrs
+    weights_root = root if weights_only else root.children.get("model_weights")
     if weights_root is None:
         raise InitcliError(f"{label}: a legacy Keras file without weights (model_weights missing)")
     if not isinstance(weights_root, H5Group):
         raise InitcliError(f"{label}: model_weights is not a group")
-    version = weights_root.attrs.get("keras_version", root.attrs.get("keras_version"))
+    era = era_of(
+        weights_root.attrs.get("keras_version", root.attrs.get("keras_version")),
+        weights_root.attrs.get("backend", root.attrs.get("backend")),
+    )
+    if era.version is None and config is not None:
+        # `model.to_json()` records the Keras that wrote it (keras/engine/topology.py@1.2.2 _updated_config).
+        era = era_of(config.get("keras_version"), config.get("backend") or era.backend)
+    index: dict[str, Mapping[str, Any]] = {}
+    index_layers(config, index)
+    if era.line == "unknown" and _looks_like_keras1(index):
+        era = Era(version=None, line="keras1", numbers=None, backend=era.backend)
+    notes = []
+    if weights_only and config is None:
+        notes.append("weights-only file: no initializer information (pass --config model.json for it)")
 
     def records() -> Iterator[WeightRecord]:
         layer_names = _texts(weights_root.attrs.get("layer_names", list(weights_root.keys())))
@@ -116,58 +115,93 @@ def open_legacy_h5(label: str, root: H5Group, close: Callable[[], None]) -> Mode
                 if dataset.address in seen_datasets:
                     raise InitcliError(f"{label}: weight {shown(weight_name)!r} is stored under two names")
                 seen_datasets.add(dataset.address)
-                yield _record(weight_name, dataset, index)
+                yield _record(layer_name, weight_name, dataset, index, era, config is not None)
 
     # The model config lets `inspect --fresh` rebuild the model (Keras refuses configs it cannot read).
     model_config = config if isinstance(config, Mapping) and "class_name" in config else None
-    return ModelFile(label, "h5", version if isinstance(version, str) else None, records, close, [], model_config)
+    return ModelFile(
+        label,
+        "weights.h5" if weights_only else "h5",
+        era.version,
+        records,
+        close,
+        notes,
+        model_config if era.line not in ("keras1", "keras2") else None,
+    )
 
 
-def _record(weight_name: str, dataset: H5Dataset, index: Mapping[str, Mapping[str, Any]]) -> WeightRecord:
-    components = weight_name.removesuffix(":0").split("/")
-    owner_position = next((i for i in range(len(components) - 2, -1, -1) if components[i] in index), None)
-    notes: list[str] = []
-    initializer = argument = default = None
-    class_name = None
-    fan_axes = None
-    settings: dict[str, Any] = {}
-    fan_caveat = None
-    if owner_position is None:
-        notes.append("no config for this layer: initializer unknown")
-    else:
-        entry = index[components[owner_position]]
-        class_name, slot, fan_axes = _slot_for(entry, components[owner_position + 1 :], len(dataset.shape))
-        owner_config = _mapping(entry.get("config"))
-        settings = {k: owner_config[k] for k in SETTINGS.get(entry.get("class_name") or "", ()) if k in owner_config}
-        if slot is None:
-            notes.append(f"layer class {class_name} or variable {components[-1]!r} not known to initcli")
+def _looks_like_keras1(index: Mapping[str, Mapping[str, Any]]) -> bool:
+    """A config without `keras_version` whose layers take Keras 1 arguments (`output_dim`, `nb_filter`, `init`)."""
+    keras1_arguments = ("output_dim", "nb_filter", "init", "inner_init", "dim_ordering")
+    return any(
+        isinstance(entry.get("config"), Mapping) and any(key in entry["config"] for key in keras1_arguments)
+        for entry in index.values()
+    )
+
+
+def _owner(
+    layer_name: str, components: list[str], index: Mapping[str, Mapping[str, Any]]
+) -> tuple[Mapping[str, Any] | None, list[str], list[str]]:
+    """The config entry owning a variable named by `components`, the components below it, and its name.
+
+    The nearest component the config names wins (`model/dense/kernel`); a first component that is
+    the group's layer with a name-scope suffix (`conv2d_1_1` in group `conv2d_1`) means that layer,
+    and the variable is named as Keras names it (`conv2d_1/kernel`).
+    """
+    for position in range(len(components) - 2, -1, -1):
+        if components[position] in index:
+            return index[components[position]], components[position + 1 :], components
+    entry = index.get(layer_name)
+    if entry is None or class_of(entry) in CONTAINER_CLASSES:
+        return None, components, components
+    if len(components) >= 2 and re.fullmatch(re.escape(layer_name) + r"(_\d+)+", components[0]):
+        return entry, components[1:], [layer_name, *components[1:]]
+    return entry, components[1:] if len(components) >= 2 else components, components
+
+
+def _record(
+    layer_name: str,
+    weight_name: str,
+    dataset: H5Dataset,
+    index: Mapping[str, Mapping[str, Any]],
+    era: Era,
+    has_config: bool,
+) -> WeightRecord:
+    shape = tuple(int(d) for d in dataset.shape)
+    path = weight_name.removesuffix(":0")
+    components = path.split("/")
+    keras1_name = components[-1].startswith(f"{layer_name}_") and (era.line == "keras1" or len(components) == 1)
+    if keras1_name and era.line in ("keras1", "unknown"):
+        # Keras 1: `<layer>_<suffix>` (keras/engine/topology.py@1.2.2 save_weights_to_hdf5_group), under
+        # whatever TensorFlow name scope the model was built in (`global/shared/dense_1_W:0`).
+        path = components[-1]
+        suffix = path[len(layer_name) + 1 :]
+        entry = index.get(layer_name)
+        if entry is None:
+            resolution = Resolution(notes=_no_config(has_config))
         else:
-            argument = slot.argument
-            source = owner_config
-            if entry.get("class_name") in ("Bidirectional", "TimeDistributed"):
-                source = _mapping(_mapping(owner_config.get("layer")).get("config"))
-            initializer = as_identifier(source.get(argument)) if argument else None
-            outer_class = entry.get("class_name")
-            defaults = DEFAULTS.get(outer_class if outer_class in RNN_CELLS else class_name or "", {})
-            default = defaults.get(argument) if argument else None
-            if slot.note:
-                notes.append(slot.note)
-            if slot.fan_caveat:
-                fan_caveat = slot.note
-    layer = components[-2] if len(components) >= 2 else components[0]
-    return WeightRecord(
+            resolution = resolve_keras1(entry, suffix, shape, era)
+        return resolution.record(
+            path=path, layer=layer_name, weight=suffix, shape=shape, dtype=dataset.checked_dtype(), read=dataset.read
+        )
+    entry, below, components = _owner(layer_name, components, index)
+    if entry is None:
+        resolution = Resolution(notes=_no_config(has_config))
+    else:
+        config_entry, owner_class, slot, fan_axes = find_by_name(entry, below, len(shape))
+        resolution = resolve_slot(config_entry, slot, shape=shape, era=era, owner_class=owner_class, fan_axes=fan_axes)
+        if slot is None:
+            resolution.notes = [f"layer class {owner_class} or variable {components[-1]!r} not known to initcli"]
+    layer = components[-2] if len(components) >= 2 else layer_name
+    return resolution.record(
         path="/".join(components),
         layer=layer,
-        layer_class=class_name,
         weight=components[-1],
-        shape=tuple(int(d) for d in dataset.shape),
+        shape=shape,
         dtype=dataset.checked_dtype(),
         read=dataset.read,
-        initializer=initializer,
-        argument=argument,
-        default_initializer=default,
-        fan_axes=fan_axes,
-        notes=notes,
-        settings=settings,
-        fan_caveat=fan_caveat,
     )
+
+
+def _no_config(has_config: bool) -> list[str]:
+    return ["no config for this layer: initializer unknown" if has_config else "weights-only file: initializer unknown"]

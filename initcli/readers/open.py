@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from initcli.documents import MAX_DOCUMENT_BYTES, parse_json
+from initcli.eras import era_of
 from initcli.errors import BadInputError, InitcliError
 from initcli.readers.configcheck import check_model_config
 from initcli.readers.files import FileIdentity, open_regular, shown
 from initcli.readers.h5snapshot import H5Group, H5Source, Limits, snapshot
-from initcli.readers.h5tree import TreeWalker
+from initcli.readers.h5tree import TreeWalker, tree_era
 from initcli.readers.records import ModelFile, WeightRecord
 
 MAX_JSON_BYTES = MAX_DOCUMENT_BYTES
@@ -199,12 +200,12 @@ def _open_keras_archive(label: str, fd: int, identity: FileIdentity, limits: Lim
     except BaseException:
         _close_all(owned)
         raise
-    walker = TreeWalker(has_config=True)
+    version = metadata.get("keras_version") if isinstance(metadata, Mapping) else None
+    walker = TreeWalker(has_config=True, era=era_of(version))
 
     def records() -> Iterator[WeightRecord]:
         return walker.walk(root, config)
 
-    version = metadata.get("keras_version") if isinstance(metadata, Mapping) else None
     return ModelFile(
         label,
         "keras",
@@ -234,25 +235,54 @@ def _close_all(actions: list[Callable[[], None]]) -> None:
     actions.clear()
 
 
-def _open_hdf5(label: str, fd: int, identity: FileIdentity, limits: Limits) -> ModelFile:
+def _open_hdf5(
+    label: str, fd: int, identity: FileIdentity, limits: Limits, config: Mapping[str, Any] | None = None
+) -> ModelFile:
     source = H5Source(fd=fd, start=0, size=identity.size, label=label, identity=identity, limits=limits)
     root = _checked_snapshot(source, "HDF5")
     close = lambda: None  # noqa: E731 - the descriptor is closed by open_model's caller-facing close
-    if "model_config" in root.attrs or "model_weights" in root:
+    if "model_config" in root.attrs or "model_weights" in root or "layer_names" in root.attrs:
         from initcli.readers.legacy import open_legacy_h5
 
-        return open_legacy_h5(label, root, close)
+        return open_legacy_h5(label, root, close, config)
     if "layers" in root or "vars" in root:
-        walker = TreeWalker(has_config=False)
+        era = tree_era(root, config)
+        walker = TreeWalker(has_config=config is not None, era=era)
+        notes = [] if config else ["weights-only file: no initializer information; fans and statistics only"]
         return ModelFile(
             label,
             "weights.h5",
-            None,
-            lambda: walker.walk(root, None),
+            era.version,
+            lambda: walker.walk(root, config),
             close,
-            ["weights-only file: no initializer information; fans and statistics only"],
+            notes,
+            config if era.line in ("keras3", "unknown") else None,
         )
     raise InitcliError(f"{label}: an HDF5 file, but not a Keras model or weights file")
+
+
+def read_model_json(path: str | os.PathLike[str]) -> Mapping[str, Any]:
+    """A `model.to_json()` file (`--config`): the model config a weights-only file lacks.
+
+    Raises:
+        InitcliError: unreadable, too large, not JSON, or not a Keras model config.
+    """
+    label = str(Path(path))
+    fd = open_regular(path)
+    try:
+        size = FileIdentity.of(fd).size
+        if size > MAX_JSON_BYTES:
+            raise InitcliError(f"{label}: {size} bytes, more than initcli reads from a model config")
+        data = os.pread(fd, MAX_JSON_BYTES + 1, 0)
+    except OSError as error:
+        raise InitcliError(f"{label}: cannot read ({error.strerror})") from None
+    finally:
+        os.close(fd)
+    config = parse_json(data, label)
+    if not isinstance(config, Mapping) or "class_name" not in config or "config" not in config:
+        raise InitcliError(f"{label}: not a Keras model config (expected the JSON of model.to_json())")
+    check_model_config(config, label)
+    return config
 
 
 DEFAULT_TIMEOUT = 60.0
@@ -269,7 +299,11 @@ def default_timeout() -> float:
 
 
 def open_model(
-    path: str | os.PathLike[str], *, timeout: float | None = None, limits: Limits | None = None
+    path: str | os.PathLike[str],
+    *,
+    timeout: float | None = None,
+    limits: Limits | None = None,
+    config: Mapping[str, Any] | None = None,
 ) -> ModelFile:
     """Open a `.keras`, legacy `.h5` or `.weights.h5` file by what its bytes say it is, a SavedModel
     directory or a TF checkpoint.
@@ -282,6 +316,8 @@ def open_model(
         timeout: seconds the HDF5 structure walk, and each read through HDF5, may take
             (default: `INITCLI_TIMEOUT` from the environment, else 60).
         limits: all budgets (their `timeout` is replaced by `timeout`).
+        config: a model config (`read_model_json`) for a weights-only file, naming its variables
+            and giving their initializers; refused for files that carry their own.
 
     Raises:
         BadInputError: a timeout that is not a positive number.
@@ -299,6 +335,9 @@ def open_model(
 
     opened = open_tensorflow(Path(path))
     if opened is not None:
+        if config is not None:
+            opened.close()
+            raise BadInputError(f"--config is for weights-only HDF5 files, not {opened.format} {label}")
         return opened
     fd = open_regular(path)
     try:
@@ -310,9 +349,11 @@ def open_model(
         if unsupported is not None:
             raise InitcliError(f"{label}: {unsupported}")
         if head.startswith(_ZIP_SIGNATURE) or head.startswith(_END_OF_DIRECTORY):
+            if config is not None:
+                raise BadInputError(f"--config is for weights-only files; {label} is a .keras archive with its own")
             model = _open_keras_archive(label, fd, identity, limits)
         elif head == _HDF5_SIGNATURE:
-            model = _open_hdf5(label, fd, identity, limits)
+            model = _open_hdf5(label, fd, identity, limits, config)
         else:
             raise InitcliError(f"{label}: not a Keras model file (expected a .keras archive or an HDF5 file)")
     except OSError as error:

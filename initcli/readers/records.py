@@ -28,6 +28,9 @@ class WeightRecord:
         notes: remarks on fans or initialization that a user should know.
         settings: non-initializer settings of the layer users ask about (momentum, epsilon, ...).
         fan_caveat: how Keras's fans differ from the layer's real connectivity, if they do.
+        forget_gate_bias: an LSTM bias whose forget-gate quarter (gate order i, f, c, o) is ones
+            and the rest drawn by `initializer` (Keras 2/3 `unit_forget_bias`, Keras 1
+            `forget_bias_init='one'`).
     """
 
     path: str
@@ -39,12 +42,13 @@ class WeightRecord:
     read: Callable[[], np.ndarray]
     initializer: Mapping[str, Any] | None = None
     argument: str | None = None
-    default_initializer: str | None = None
+    default_initializer: str | Mapping[str, Any] | None = None
     fan_axes: tuple[list[int], list[int]] | None = None
     notes: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
     fan_caveat: str | None = None
     layer_config: Mapping[str, Any] | None = field(default=None, repr=False)
+    forget_gate_bias: bool = False
 
     def identity(self) -> dict[str, Any]:
         """What names the weight in every report: path, layer, layer_class, weight, shape, dtype."""

@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from initcli.eras import era_of
 from initcli.errors import InitcliError
-from initcli.layers import DEFAULTS, LAYER_ALIASES, LAYER_SLOTS, SETTINGS, WeightSlot
 from initcli.readers.protowire import parse_message
 from initcli.readers.records import ModelFile, WeightRecord
+from initcli.readers.resolution import Resolution, class_of, find_by_name, mapping, resolve_slot
 from initcli.readers.tfbundle import DTYPES, TensorBundle, checkpoint_prefix, index_path
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
@@ -34,13 +35,6 @@ MAX_SAVED_MODEL_BYTES = 1024**3
 # Edges to objects that hold variables but not model weights: optimizer state, compiled metrics,
 # tf.train.Checkpoint's own counter.
 _SKIPPED_EDGES = frozenset({"optimizer", "keras_api", "save_counter"})
-# tf_keras variable names that Keras 3 (initcli.layers) names differently.
-_TF_KERAS_SLOT_NAMES = {
-    ("DepthwiseConv1D", "depthwise_kernel"): "kernel",
-    ("DepthwiseConv2D", "depthwise_kernel"): "kernel",
-}
-# Cells whose defaults are those of the layer that builds them.
-_CELL_DEFAULTS = {"ConvLSTMCell": "ConvLSTM2D"}
 _TF1_TRAINING_STATE = re.compile(
     r"(^|/)(global_step|beta[12]_power|Adam(_\d+)?|Momentum|RMSProp(_\d+)?|Adagrad|Adadelta(_\d+)?|Ftrl(_\d+)?"
     r"|ExponentialMovingAverage)$"
@@ -205,32 +199,12 @@ def _owners(nodes: list[_Node]) -> dict[int, list[tuple[int, str]]]:
     return owners
 
 
-def _layer_class(class_name: Any) -> str | None:
-    if not isinstance(class_name, str):
-        return None
-    class_name = LAYER_ALIASES.get(class_name, class_name)
-    if class_name not in LAYER_SLOTS and class_name[:-2] in LAYER_SLOTS and class_name[-2:] in ("V1", "V2"):
-        return class_name[:-2]
-    if re.fullmatch(r"ConvLSTM[123]DCell", class_name):
-        return "ConvLSTMCell"
-    return class_name
-
-
-def _initializer(config: Mapping[str, Any], argument: str | None) -> Mapping[str, Any] | None:
-    value = config.get(argument) if argument else None
-    if isinstance(value, str):
-        return {"class_name": value, "config": {}}
-    if isinstance(value, Mapping) and "class_name" in value:
-        # tf_keras's SavedModel serialization adds `shared_object_id`; it is not part of the initializer.
-        return {k: v for k, v in value.items() if k != "shared_object_id"}
-    return None
-
-
 class _Reader:
     """Turns a bundle, its object graph and (optionally) Keras metadata into weight records."""
 
     def __init__(self, bundle: TensorBundle, metadata: Mapping[str, Mapping[str, Any]]) -> None:
         self.bundle = bundle
+        self.era = era_of(mapping(metadata.get("root")).get("keras_version"))
         self.nodes = _object_graph(bundle)
         self.layer_metadata: dict[int, Mapping[str, Any]] = {}
         edges: dict[int, dict[str, int]] = {}
@@ -263,49 +237,19 @@ class _Reader:
         # The variable's own name; the attribute holding it can differ (Keras 3 Dense keeps `_kernel`).
         weight = components[-1] if node.full_name else edge
         meta = self.layer_metadata.get(owner) if owner is not None else None
-        notes: list[str] = []
         layer = components[-2] if len(components) >= 2 else components[0]
-        class_name = initializer = argument = default = fan_caveat = None
-        settings: dict[str, Any] = {}
-        config: Mapping[str, Any] = {}
         if meta is None:
-            notes.append("no layer config for this variable in the file: initializer unknown")
+            resolution = Resolution(notes=["no layer config for this variable in the file: initializer unknown"])
         else:
             layer = str(meta.get("name", layer))
-            class_name = _layer_class(meta.get("class_name"))
-            raw_config = meta.get("config")
-            config = raw_config if isinstance(raw_config, Mapping) else {}
-            slot_name = _TF_KERAS_SLOT_NAMES.get((class_name or "", weight), weight)
-            slots: list[WeightSlot] = LAYER_SLOTS[class_name](config) if class_name in LAYER_SLOTS else []
-            slot = next((s for s in slots if s.name == slot_name), None)
-            settings = {k: config[k] for k in SETTINGS.get(class_name or "", ()) if k in config}
+            class_name = class_of(meta)
+            _, _, slot, _ = find_by_name(meta, [weight], len(shape))
+            resolution = resolve_slot(meta, slot, shape=shape, era=self.era)
             if slot is None:
-                notes.append(f"layer class {class_name} or variable {weight!r} not known to initcli")
-            else:
-                argument = slot.argument
-                initializer = _initializer(config, argument)
-                defaults = DEFAULTS.get(class_name or "") or DEFAULTS.get(_CELL_DEFAULTS.get(class_name or "", ""), {})
-                default = defaults.get(argument) if argument else None
-                if slot.note:
-                    notes.append(slot.note)
-                if slot.fan_caveat:
-                    fan_caveat = slot.note
-        return WeightRecord(
-            path=path,
-            layer=layer,
-            layer_class=class_name,
-            weight=weight,
-            shape=shape,
-            dtype=dtype,
-            read=lambda: self.bundle.read(key),
-            initializer=initializer,
-            argument=argument,
-            default_initializer=default,
-            fan_axes=None,  # Keras 2 computes every fan from the kernel shape alone
-            notes=notes,
-            settings=settings,
-            fan_caveat=fan_caveat,
-            layer_config=config or None,
+                resolution.notes = [f"layer class {class_name} or variable {weight!r} not known to initcli"]
+            resolution.fan_axes = None  # Keras 2 computes every fan from the kernel shape alone
+        return resolution.record(
+            path=path, layer=layer, weight=weight, shape=shape, dtype=dtype, read=lambda: self.bundle.read(key)
         )
 
 
