@@ -47,13 +47,46 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
 
 
+# The child reports its own peak: os.wait4's ru_maxrss also counts the pages it shared with pytest
+# between fork and exec (Linux keeps that high-water mark across exec), so it grows with pytest.
+_MEASURED_CLI = """
+import atexit, os, resource, runpy, sys
+
+def _peak():
+    with open("/proc/self/status") as status:
+        own = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    with open(os.environ["INITCLI_TEST_PEAK_FILE"], "w") as out:
+        out.write(str(max(own, workers)))
+
+atexit.register(_peak)
+sys.argv = ["initcli", *sys.argv[1:]]
+runpy.run_module("initcli", run_name="__main__")
+"""
+
+
+def _peak_mb(peak_file: Path, fallback_kb: int) -> float:
+    """The child's own peak RSS in MB (what wait4 says if the child died before reporting it)."""
+    try:
+        text = peak_file.read_text()
+    finally:
+        peak_file.unlink(missing_ok=True)
+    return (int(text) if text.strip() else fallback_kb) / 1024.0
+
+
 def inspect_in_process(path: Path) -> Outcome:
     """Run the CLI on `path` in a child process with limits; a hang is killed and reported."""
-    env = {**os.environ, "INITCLI_TIMEOUT": str(HDF5_TIMEOUT), "PYTHONPATH": str(ROOT)}
+    peak_file = Path(tempfile.mkstemp(prefix="initcli-peak-")[1])
+    env = {
+        **os.environ,
+        "INITCLI_TIMEOUT": str(HDF5_TIMEOUT),
+        "PYTHONPATH": str(ROOT),
+        "INITCLI_TEST_PEAK_FILE": str(peak_file),
+    }
     started = time.monotonic()
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "initcli", "inspect", str(path), "--format", "json"],
+            [sys.executable, "-c", _MEASURED_CLI, "inspect", str(path), "--format", "json"],
             stdout=stdout,
             stderr=stderr,
             stdin=subprocess.DEVNULL,
@@ -77,7 +110,7 @@ def inspect_in_process(path: Path) -> Outcome:
             stdout.read().decode("utf-8", "replace"),
             stderr.read().decode("utf-8", "replace"),
             time.monotonic() - started,
-            usage.ru_maxrss / 1024.0,
+            _peak_mb(peak_file, usage.ru_maxrss),
         )
 
 
