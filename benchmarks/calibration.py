@@ -79,16 +79,23 @@ def _models(first_model: int, count: int, weights: int) -> tuple[np.ndarray, np.
     return smallest, tests
 
 
-def false_alarms(models: int, weights: int, workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """`_models` over models 0..models-1, split over `workers` processes (the result does not depend on it)."""
-    starts = list(range(0, models, MODELS_PER_TASK))
-    counts = [min(MODELS_PER_TASK, models - start) for start in starts]
+def simulate(models: int, weights: int, first_seed: int = 0, workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """`_models` over models first_seed.., split over `workers` processes (the result does not depend on it)."""
+    starts = list(range(first_seed, first_seed + models, MODELS_PER_TASK))
+    counts = [min(MODELS_PER_TASK, first_seed + models - start) for start in starts]
     if workers <= 1:
         parts = [_models(start, count, weights) for start, count in zip(starts, counts)]
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             parts = list(pool.map(_models, starts, counts, [weights] * len(starts)))
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def false_alarms(models: int, weights: int, first_seed: int = 0, workers: int = 1) -> tuple[int, int, int]:
+    """(models with any suspicious-or-worse weight, models with any inconsistent weight, weights judged)."""
+    smallest, _ = simulate(models, weights, first_seed, workers)
+    suspicious = int(np.sum(smallest < SUSPICIOUS_ALPHA))
+    return suspicious, int(np.sum(smallest < DEFAULT_ALPHA)), models * weights
 
 
 def clopper_pearson(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -107,7 +114,7 @@ def _rate_line(label: str, count: int, trials: int, stated: float) -> str:
 
 
 def print_false_alarms(models: int, weights: int, workers: int) -> None:
-    smallest, tests = false_alarms(models, weights, workers)
+    smallest, tests = simulate(models, weights, workers=workers)
     print(
         f"False alarms over {models} fresh models of {weights} weights ({models * weights} weights), "
         f"alpha {DEFAULT_ALPHA}:"
