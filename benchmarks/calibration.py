@@ -123,6 +123,14 @@ def print_false_alarms(models: int, weights: int, workers: int) -> None:
     inconsistent = int(np.sum(smallest < DEFAULT_ALPHA))
     print(_rate_line("models with any suspicious-or-worse weight", suspicious, models, SUSPICIOUS_ALPHA))
     print(_rate_line("models with any inconsistent weight", inconsistent, models, DEFAULT_ALPHA))
+    flagged = np.flatnonzero(smallest < DEFAULT_ALPHA)
+    for model in flagged.tolist():
+        weight, test = np.unravel_index(int(np.argmin(tests[model])), tests[model].shape)
+        name, shape = TEMPLATE[int(weight) % len(TEMPLATE)]
+        print(
+            f"    model {model}: weight {int(weight)} ({name} {shape}), "
+            f"{TESTS[int(test)]} test p {tests[model].min():.3g}"
+        )
     # A model is inconsistent when its smallest weight p-value (3 x the smallest test p-value) is
     # below alpha / weights: the tail the tests must get right.
     level = DEFAULT_ALPHA / weights / len(TESTS)
