@@ -113,11 +113,12 @@ def _rate_line(label: str, count: int, trials: int, stated: float) -> str:
     return f"  {label}: {count}/{trials} = {count / trials:.5f} (95% CI {low:.5f}-{high:.5f}; stated <= {stated})"
 
 
-def print_false_alarms(models: int, weights: int, workers: int) -> None:
-    smallest, tests = simulate(models, weights, workers=workers)
+def print_false_alarms(first_model: int, smallest: np.ndarray, tests: np.ndarray) -> None:
+    """The rates, the models with an inconsistent weight, and the tail table, for models first_model.."""
+    models, weights = tests.shape[0], tests.shape[1]
     print(
-        f"False alarms over {models} fresh models of {weights} weights ({models * weights} weights), "
-        f"alpha {DEFAULT_ALPHA}:"
+        f"False alarms over {models} fresh models ({first_model}..{first_model + models - 1}) of {weights} weights "
+        f"({models * weights} weights), alpha {DEFAULT_ALPHA}:"
     )
     suspicious = int(np.sum(smallest < SUSPICIOUS_ALPHA))
     inconsistent = int(np.sum(smallest < DEFAULT_ALPHA))
@@ -128,7 +129,7 @@ def print_false_alarms(models: int, weights: int, workers: int) -> None:
         weight, test = np.unravel_index(int(np.argmin(tests[model])), tests[model].shape)
         name, shape = TEMPLATE[int(weight) % len(TEMPLATE)]
         print(
-            f"    model {model}: weight {int(weight)} ({name} {shape}), "
+            f"    model {first_model + model}: weight {int(weight)} ({name} {shape}), "
             f"{TESTS[int(test)]} test p {tests[model].min():.3g}"
         )
     # A model is inconsistent when its smallest weight p-value (3 x the smallest test p-value) is
@@ -223,10 +224,25 @@ def main() -> None:
     parser.add_argument("--weights", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=200, help="draws per cell of the power table (0: skip)")
     parser.add_argument("--workers", type=int, default=2, help="processes for the false-alarm models")
+    parser.add_argument("--first-model", type=int, default=0, help="number of the first model (seeds follow from it)")
+    parser.add_argument("--save", help="also write the models' p-values to this .npz (for --combine)")
+    parser.add_argument("--combine", nargs="+", help="report on consecutive --save files instead of simulating")
     args = parser.parse_args()
     start = time.perf_counter()
-    if args.models > 0:
-        print_false_alarms(args.models, args.weights, args.workers)
+    if args.combine:
+        parts = [np.load(path) for path in args.combine]
+        parts.sort(key=lambda part: int(part["first_model"]))
+        for before, after in zip(parts, parts[1:]):
+            if int(before["first_model"]) + before["smallest"].size != int(after["first_model"]):
+                raise SystemExit("Error: the --combine files are not consecutive runs of models")
+        smallest = np.concatenate([part["smallest"] for part in parts])
+        tests = np.concatenate([part["tests"] for part in parts])
+        print_false_alarms(int(parts[0]["first_model"]), smallest, tests)
+    elif args.models > 0:
+        smallest, tests = simulate(args.models, args.weights, args.first_model, args.workers)
+        if args.save:
+            np.savez(args.save, first_model=args.first_model, smallest=smallest, tests=tests)
+        print_false_alarms(args.first_model, smallest, tests)
         print(f"({time.perf_counter() - start:.0f} s)")
     if args.repeats > 0:
         sizes = [100, 1_000, 10_000, 100_000, 1_000_000]
