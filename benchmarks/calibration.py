@@ -4,25 +4,43 @@ False alarms: many simulated fresh models (weights drawn exactly as Keras draws 
 engine, which the test suite checks bit for bit against TensorFlow), each judged as one model with
 the verdict policy of `initcli.significance` (Holm over the model's weights). The stated rates: at
 most `alpha` (0.001) of fresh models have any `inconsistent` weight, at most 0.05 any `suspicious`.
+Rates are printed with exact (Clopper-Pearson) 95% intervals, and next to them a tail table: for
+each weight of the template and each test, how many of its draws had p below 1e-3, 1e-4 and 1e-5
+(a calibrated test: about draws x p; a conservative one: fewer).
 
 Power: the share of weights flagged `inconsistent` (alpha 0.001, one weight tested) for mistakes
 users make, at several sizes.
 
-    python benchmarks/calibration.py [--models 2000] [--weights 100]
+    python benchmarks/calibration.py [--models 2000] [--weights 100] [--repeats 200] [--workers 2]
+
+A long measurement can run in consecutive pieces and be reported on together:
+
+    python benchmarks/calibration.py --models 2000 --first-model 0 --repeats 0 --save part0.npz
+    python benchmarks/calibration.py --models 2000 --first-model 2000 --repeats 0 --save part1.npz
+    python benchmarks/calibration.py --combine part0.npz part1.npz --repeats 0
+
+Needs scipy (a test dependency) for the interval.
 """
 
 from __future__ import annotations
 
-import argparse
-import math
-import time
+import os
 
-import numpy as np
+# One BLAS thread per process, set before numpy loads: the statistics' np.dot over a 73,728-value
+# weight otherwise spins up OpenBLAS threads that, on a busy machine, make it 20 times slower.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from initcli.assessment import assess, judge
-from initcli.initializers import InitializerSpec, resolve
-from initcli.sampling import draw
-from initcli.significance import DEFAULT_ALPHA
+import argparse  # noqa: E402
+import math  # noqa: E402
+import time  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from initcli.assessment import Assessment, assess, judge  # noqa: E402
+from initcli.initializers import InitializerSpec, resolve  # noqa: E402
+from initcli.sampling import draw  # noqa: E402
+from initcli.significance import DEFAULT_ALPHA, SUSPICIOUS_ALPHA  # noqa: E402
 
 # A model's weights: a mix of initializers and of sizes from 16 to 73,728 values.
 TEMPLATE: list[tuple[str, tuple[int, ...]]] = [
@@ -37,29 +55,115 @@ TEMPLATE: list[tuple[str, tuple[int, ...]]] = [
     ("random_uniform", (50, 20)),
     ("glorot_uniform", (784, 64)),
 ]
+TESTS = ("mean", "std", "ks")
+TAIL_LEVELS = (1e-3, 1e-4, 1e-5)
+MODELS_PER_TASK = 25
 
 
-def _judge(spec: InitializerSpec, values: np.ndarray, dtype: str = "float32") -> object:
+def _judge(spec: InitializerSpec, values: np.ndarray, dtype: str = "float32") -> Assessment:
     theory = spec.theory(values.shape, dtype)
     comparator = spec.family.comparator(spec, values.shape, dtype, theory, interval_alpha=DEFAULT_ALPHA)
     return assess([values.reshape(-1)], values.size, theory, comparator)
 
 
-def false_alarms(models: int, weights: int, first_seed: int = 0) -> tuple[int, int, int]:
-    """(models with any suspicious-or-worse weight, models with any inconsistent weight, weights judged)."""
+def _models(first_model: int, count: int, weights: int) -> tuple[np.ndarray, np.ndarray]:
+    """For models first_model.. (seeds model·100003 + weight index): each model's smallest Holm-adjusted
+    p-value (shape (count,)) and each weight's mean/std/KS p-values (shape (count, weights, 3))."""
     specs = [(resolve(name), shape) for name, shape in TEMPLATE]
-    any_suspicious = any_inconsistent = judged = 0
-    for model in range(models):
+    smallest = np.empty(count)
+    tests = np.empty((count, weights, len(TESTS)))
+    for row, model in enumerate(range(first_model, first_model + count)):
         assessments = []
         for index in range(weights):
             spec, shape = specs[index % len(specs)]
-            seed = (first_seed + model) * 100_003 + index
-            assessments.append(_judge(spec, draw(spec, shape, "float32", seed)))
-        verdicts = [a.verdict for a in judge(assessments, DEFAULT_ALPHA)]
-        judged += len(verdicts)
-        any_suspicious += any(v in ("suspicious", "inconsistent") for v in verdicts)
-        any_inconsistent += "inconsistent" in verdicts
-    return any_suspicious, any_inconsistent, judged
+            assessment = _judge(spec, draw(spec, shape, "float32", model * 100_003 + index))
+            checks = assessment.checks
+            tests[row, index] = (checks.mean_pvalue, checks.std_pvalue, checks.ks_pvalue)
+            assessments.append(assessment)
+        judged = judge(assessments, DEFAULT_ALPHA)
+        smallest[row] = min(a.checks.adjusted_pvalue or 1.0 for a in judged)
+    return smallest, tests
+
+
+def simulate(models: int, weights: int, first_seed: int = 0, workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """`_models` over models first_seed.., split over `workers` processes (the result does not depend on it)."""
+    starts = list(range(first_seed, first_seed + models, MODELS_PER_TASK))
+    counts = [min(MODELS_PER_TASK, first_seed + models - start) for start in starts]
+    if workers <= 1:
+        parts = [_models(start, count, weights) for start, count in zip(starts, counts)]
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            parts = list(pool.map(_models, starts, counts, [weights] * len(starts)))
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def false_alarms(models: int, weights: int, first_seed: int = 0, workers: int = 1) -> tuple[int, int, int]:
+    """(models with any suspicious-or-worse weight, models with any inconsistent weight, weights judged)."""
+    smallest, _ = simulate(models, weights, first_seed, workers)
+    suspicious = int(np.sum(smallest < SUSPICIOUS_ALPHA))
+    return suspicious, int(np.sum(smallest < DEFAULT_ALPHA)), models * weights
+
+
+def clopper_pearson(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The exact two-sided binomial interval for successes/trials."""
+    from scipy.stats import beta
+
+    tail = (1.0 - confidence) / 2.0
+    low = 0.0 if successes == 0 else float(beta.ppf(tail, successes, trials - successes + 1))
+    high = 1.0 if successes == trials else float(beta.ppf(1.0 - tail, successes + 1, trials - successes))
+    return low, high
+
+
+def _rate_line(label: str, count: int, trials: int, stated: float) -> str:
+    low, high = clopper_pearson(count, trials)
+    return f"  {label}: {count}/{trials} = {count / trials:.5f} (95% CI {low:.5f}-{high:.5f}; stated <= {stated})"
+
+
+def print_false_alarms(first_model: int, smallest: np.ndarray, tests: np.ndarray) -> None:
+    """The rates, the models with an inconsistent weight, and the tail table, for models first_model.."""
+    models, weights = tests.shape[0], tests.shape[1]
+    print(
+        f"False alarms over {models} fresh models ({first_model}..{first_model + models - 1}) of {weights} weights "
+        f"({models * weights} weights), alpha {DEFAULT_ALPHA}:"
+    )
+    suspicious = int(np.sum(smallest < SUSPICIOUS_ALPHA))
+    inconsistent = int(np.sum(smallest < DEFAULT_ALPHA))
+    print(_rate_line("models with any suspicious-or-worse weight", suspicious, models, SUSPICIOUS_ALPHA))
+    print(_rate_line("models with any inconsistent weight", inconsistent, models, DEFAULT_ALPHA))
+    flagged = np.flatnonzero(smallest < DEFAULT_ALPHA)
+    for model in flagged.tolist():
+        weight, test = np.unravel_index(int(np.argmin(tests[model])), tests[model].shape)
+        name, shape = TEMPLATE[int(weight) % len(TEMPLATE)]
+        print(
+            f"    model {first_model + model}: weight {int(weight)} ({name} {shape}), "
+            f"{TESTS[int(test)]} test p {tests[model].min():.3g}"
+        )
+    # A model is inconsistent when its smallest weight p-value (3 x the smallest test p-value) is
+    # below alpha / weights: the tail the tests must get right.
+    level = DEFAULT_ALPHA / weights / len(TESTS)
+    print("\nTails: per template weight, draws with p below each level (expected about draws x level if exact).")
+    print(f"'weight' counts draws whose smallest test p-value is below {level:.2g} (alpha / weights / 3).")
+    header = " | ".join(f"{test} <{level:g}" for test in TESTS for level in TAIL_LEVELS)
+    print(f"| weight | draws | {header} | weight |")
+    print("|---|---|" + "---|" * (len(TESTS) * len(TAIL_LEVELS) + 1))
+    for index, (name, shape) in enumerate(TEMPLATE):
+        rows = tests[:, index :: len(TEMPLATE), :].reshape(-1, len(TESTS))
+        if rows.size == 0:
+            continue
+        cells = [int(np.sum(rows[:, t] < level)) for t in range(len(TESTS)) for level in TAIL_LEVELS]
+        weight = int(np.sum(np.min(rows, axis=1) < level))
+        shape_text = "x".join(map(str, shape))
+        print(f"| {name} {shape_text} | {rows.shape[0]} | " + " | ".join(map(str, cells)) + f" | {weight} |")
+    rows = tests.reshape(-1, len(TESTS))
+    cells = [int(np.sum(rows[:, t] < level)) for t in range(len(TESTS)) for level in TAIL_LEVELS]
+    weight = int(np.sum(np.min(rows, axis=1) < level))
+    print(f"| all weights | {rows.shape[0]} | " + " | ".join(map(str, cells)) + f" | {weight} |")
+    draws = tests.shape[0] * tests.shape[1]
+    print(
+        f"| expected if exact (all weights) | {draws} | "
+        + " | ".join(f"{draws * level:.1f}" for _ in TESTS for level in TAIL_LEVELS)
+        + f" | <= {draws * 3 * level:.1f} |"
+    )
 
 
 def _square(n: int) -> tuple[int, int]:
@@ -128,28 +232,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=2000)
     parser.add_argument("--weights", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=200, help="draws per cell of the power table")
+    parser.add_argument("--repeats", type=int, default=200, help="draws per cell of the power table (0: skip)")
+    parser.add_argument("--workers", type=int, default=2, help="processes for the false-alarm models")
+    parser.add_argument("--first-model", type=int, default=0, help="number of the first model (seeds follow from it)")
+    parser.add_argument("--save", help="also write the models' p-values to this .npz (for --combine)")
+    parser.add_argument("--combine", nargs="+", help="report on consecutive --save files instead of simulating")
     args = parser.parse_args()
     start = time.perf_counter()
-    suspicious, inconsistent, judged = false_alarms(args.models, args.weights)
-    print(
-        f"False alarms over {args.models} fresh models of {args.weights} weights ({judged} weights), "
-        f"alpha {DEFAULT_ALPHA}:"
-    )
-    print(
-        f"  models with any suspicious-or-worse weight: {suspicious} ({suspicious / args.models:.4f}; stated <= 0.05)"
-    )
-    print(
-        f"  models with any inconsistent weight: {inconsistent} ({inconsistent / args.models:.4f}; "
-        f"stated <= {DEFAULT_ALPHA})"
-    )
-    sizes = [100, 1_000, 10_000, 100_000, 1_000_000]
-    print(f"\nPower: share of weights called inconsistent ({args.repeats} draws per cell)")
-    print("| mistake | " + " | ".join(f"{n:,} values" for n in sizes) + " |")
-    print("|---|" + "---|" * len(sizes))
-    for mistake, rates in power(sizes, args.repeats).items():
-        print(f"| {mistake} | " + " | ".join(f"{rate:.2f}" for rate in rates) + " |")
-    print(f"\n({time.perf_counter() - start:.0f} s)")
+    if args.combine:
+        parts = [np.load(path) for path in args.combine]
+        parts.sort(key=lambda part: int(part["first_model"]))
+        for before, after in zip(parts, parts[1:]):
+            if int(before["first_model"]) + before["smallest"].size != int(after["first_model"]):
+                raise SystemExit("Error: the --combine files are not consecutive runs of models")
+        smallest = np.concatenate([part["smallest"] for part in parts])
+        tests = np.concatenate([part["tests"] for part in parts])
+        print_false_alarms(int(parts[0]["first_model"]), smallest, tests)
+    elif args.models > 0:
+        smallest, tests = simulate(args.models, args.weights, args.first_model, args.workers)
+        if args.save:
+            np.savez(args.save, first_model=args.first_model, smallest=smallest, tests=tests)
+        print_false_alarms(args.first_model, smallest, tests)
+        print(f"({time.perf_counter() - start:.0f} s)")
+    if args.repeats > 0:
+        sizes = [100, 1_000, 10_000, 100_000, 1_000_000]
+        print(f"\nPower: share of weights called inconsistent ({args.repeats} draws per cell)")
+        print("| mistake | " + " | ".join(f"{n:,} values" for n in sizes) + " |")
+        print("|---|" + "---|" * len(sizes))
+        for mistake, rates in power(sizes, args.repeats).items():
+            print(f"| {mistake} | " + " | ".join(f"{rate:.2f}" for rate in rates) + " |")
+        print(f"\n({time.perf_counter() - start:.0f} s)")
 
 
 if __name__ == "__main__":

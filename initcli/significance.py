@@ -24,6 +24,8 @@ DEFAULT_ALPHA = 1e-3
 SUSPICIOUS_ALPHA = 0.05
 KS_SAMPLE_LIMIT = 250_000
 TESTS_PER_WEIGHT = 3
+# Below this asymptotic KS p-value, the exact tail is computed instead (see kolmogorov_pvalue).
+KS_EXACT_BELOW = 0.05
 
 
 def normal_two_sided_pvalue(z: float) -> float:
@@ -118,8 +120,38 @@ def variance_ratio_pvalue(ratio: float, n: int, fourth: float, sixth: float) -> 
     return min(1.0, 2.0 * min(lower, upper))
 
 
+def smirnov_pvalue(statistic: float, n: int) -> float:
+    """P(D+ >= statistic), the exact one-sided Kolmogorov-Smirnov tail (Birnbaum and Tingey, 1951).
+
+    P = d·Σ_{j=0}^{⌊n(1-d)⌋} C(n, j)·(1 - d - j/n)^(n-j)·(d + j/n)^(j-1): all terms positive, summed
+    in log space (no cancellation), in O(n).
+    """
+    d = statistic
+    if n <= 0 or d <= 0.0:
+        return 1.0
+    if d >= 1.0:
+        return 0.0
+    j = np.arange(int(math.floor(n * (1.0 - d))) + 1, dtype=np.float64)
+    log_binomial = np.zeros_like(j)
+    np.cumsum(np.log((n - j[1:] + 1.0) / j[1:]), out=log_binomial[1:])
+    with np.errstate(divide="ignore"):
+        logs = log_binomial + (n - j) * np.log(np.maximum(1.0 - d - j / n, 0.0)) + (j - 1.0) * np.log(d + j / n)
+    top = float(np.max(logs))
+    if top == -math.inf:
+        return 0.0
+    return min(1.0, d * math.exp(top) * float(np.sum(np.exp(logs - top))))
+
+
 def kolmogorov_pvalue(statistic: float, n: int) -> float:
-    """Asymptotic Kolmogorov p-value with Stephens' small-sample correction."""
+    """Two-sided Kolmogorov-Smirnov p-value, P(D >= statistic) for n values from a continuous law.
+
+    In the tail (asymptotic p < KS_EXACT_BELOW), twice the exact one-sided tail: an upper bound on
+    P(D >= d) whose excess, the chance that both one-sided statistics pass d, is under 1e-5 of p
+    there (against scipy's exact law, n = 2 to 250,000). Elsewhere the asymptotic Kolmogorov law
+    with Stephens' small-sample correction, within a few percent; in the tail that law is 3-4% too
+    small at n = 400-1000 (and 2x too large at n = 16), which the model-wide correction, working at
+    p ~ 1e-6, would feel.
+    """
     if n <= 0:
         return 1.0
     root_n = math.sqrt(n)
@@ -132,7 +164,10 @@ def kolmogorov_pvalue(statistic: float, n: int) -> float:
         total += term
         if abs(term) < 1e-16:
             break
-    return min(max(total, 0.0), 1.0)
+    asymptotic = min(max(total, 0.0), 1.0)
+    if asymptotic >= KS_EXACT_BELOW:
+        return asymptotic
+    return min(1.0, 2.0 * smirnov_pvalue(statistic, n))
 
 
 def _rounding_neighbours(values: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray]:
