@@ -907,3 +907,28 @@ def test_tf1_saver_checkpoint(tmp_path: Path) -> None:
             assert record.read().tobytes() == expected[record.path].tobytes()
     finally:
         saved.close()
+
+
+@pytest.mark.parametrize(
+    ("limit", "member", "what"),
+    [
+        ("MAX_INDEX_BYTES", "variables/variables.index", "the checkpoint index"),
+        ("MAX_METADATA_BYTES", "keras_metadata.pb", "keras_metadata.pb"),
+    ],
+)
+def test_oversized_bundle_files_are_refused_before_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: str, member: str, what: str
+) -> None:
+    import shutil
+
+    from initcli.readers import tfbundle, tfmodel
+
+    copy = tmp_path / "savedmodel"
+    shutil.copytree(FIXTURES / "savedmodel", copy)
+    size = (copy / member).stat().st_size
+    module = tfbundle if limit == "MAX_INDEX_BYTES" else tfmodel
+    monkeypatch.setattr(module, limit, size - 1)
+    with pytest.raises(InitcliError, match=f"{what} is larger than {size - 1} bytes, more than initcli reads"):
+        open_model(copy).records()
+    monkeypatch.setattr(module, limit, size)
+    open_model(copy).close()  # exactly at the bound: read

@@ -27,6 +27,7 @@ import numpy as np
 from initcli.errors import InitcliError
 from initcli.readers import snappy
 from initcli.readers.crc32c import crc32c, unmask
+from initcli.readers.files import read_regular
 from initcli.readers.protowire import Message, parse_message, read_varint
 
 TABLE_MAGIC = 0xDB4775248B80FB57
@@ -301,15 +302,7 @@ class TensorBundle:
                 self._check_entry(entry)
 
     def _read_index(self) -> bytes:
-        path = index_path(self.prefix)
-        try:
-            size = path.stat().st_size
-            if size > MAX_INDEX_BYTES:
-                raise InitcliError(f"{path}: {size} bytes, larger than any checkpoint index initcli reads")
-            with open(path, "rb") as handle:
-                return handle.read(MAX_INDEX_BYTES + 1)
-        except OSError as error:
-            raise InitcliError(f"{path}: cannot read ({error.strerror})") from None
+        return read_regular(index_path(self.prefix), MAX_INDEX_BYTES, "the checkpoint index")
 
     def _check_version(self, version: Message | None) -> None:
         if version is None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from initcli.eras import era_of
 from initcli.errors import InitcliError
+from initcli.readers.files import read_regular
 from initcli.readers.protowire import parse_message
 from initcli.readers.records import ModelFile, WeightRecord
 from initcli.readers.resolution import Resolution, class_of, find_by_name, mapping, resolve_slot
@@ -110,17 +111,6 @@ def _walk(nodes: list[_Node], path: str, edges: dict[int, dict[str, int]]) -> in
     return current
 
 
-def _read_limited(path: Path, limit: int) -> bytes:
-    try:
-        size = path.stat().st_size
-        if size > limit:
-            raise InitcliError(f"{path}: {size:,} bytes, more than initcli reads")
-        with open(path, "rb") as handle:
-            return handle.read(limit + 1)
-    except OSError as error:
-        raise InitcliError(f"{path}: cannot read ({error.strerror})") from None
-
-
 def _json_metadata(text: str, source: str) -> Mapping[str, Any] | None:
     if not text:
         return None
@@ -136,7 +126,7 @@ def _json_metadata(text: str, source: str) -> Mapping[str, Any] | None:
 def keras_metadata(path: Path) -> dict[str, Mapping[str, Any]]:
     """tf_keras's `keras_metadata.pb`: object path -> that object's JSON metadata."""
     source = str(path)
-    metadata = parse_message(_read_limited(path, MAX_METADATA_BYTES), source)
+    metadata = parse_message(read_regular(path, MAX_METADATA_BYTES, "keras_metadata.pb"), source)
     out: dict[str, Mapping[str, Any]] = {}
     for node in metadata.messages(1):
         value = _json_metadata(node.text(5), source)
@@ -148,7 +138,7 @@ def keras_metadata(path: Path) -> dict[str, Mapping[str, Any]]:
 def saved_model_metadata(path: Path) -> dict[str, Mapping[str, Any]]:
     """Keras metadata that tf.keras 2.0-2.4 kept in `saved_model.pb` (SavedUserObject.metadata), by object path."""
     source = str(path)
-    saved_model = parse_message(_read_limited(path, MAX_SAVED_MODEL_BYTES), source)
+    saved_model = parse_message(read_regular(path, MAX_SAVED_MODEL_BYTES, "saved_model.pb"), source)
     meta_graphs = saved_model.messages(2)
     graph = meta_graphs[0].message(7) if meta_graphs else None
     if graph is None:
