@@ -50,6 +50,7 @@ from initcli.types import CheckName
 
 if TYPE_CHECKING:
     # Reading models needs h5py: commands that only draw or explain do not import it.
+    from initcli.explanation import Code
     from initcli.inspection import WeightRow
     from initcli.progress import ProgressSink
     from initcli.readers import ModelFile, WeightRecord
@@ -131,6 +132,15 @@ def _keeping_first(chunks: Iterable[np.ndarray], limit: int, kept: list[np.ndarr
         yield chunk
 
 
+def _first_values(chunks: Iterable[np.ndarray], shape: tuple[int, ...], dtype: str) -> ShownValues:
+    """The first `VALUES_SHOWN` values of a stream, drawing no further chunk than they need."""
+    kept: list[np.ndarray] = []
+    for _ in _keeping_first(chunks, VALUES_SHOWN, kept):
+        if sum(part.size for part in kept) >= VALUES_SHOWN:
+            break
+    return _shown(kept, shape, dtype)
+
+
 def _shown(kept: list[np.ndarray], shape: tuple[int, ...], dtype: str) -> ShownValues:
     from initcli.rng.stateless import numpy_dtype
 
@@ -157,28 +167,24 @@ def explain(
     if seed is not None and shape is None:
         raise BadInputError("Invalid value for '--seed': the values need a shape too (--shape)")
     theory = values = None
-    code: list = []
+    code: list[Code] = []
     not_exact = None
-    seed_used = spec.draw_seed(seed) if seed is not None or spec.seed is not None else None
+    seed_value = spec.draw_seed(seed).value if seed is not None or spec.seed is not None else None
     if shape is not None:
         spec.check_request(shape, dtype)
         theory = spec.theory(shape, dtype)
-        code, not_exact = numpy_code(spec, theory, shape, dtype, None if seed_used is None else seed_used.value)
-        if seed_used is not None or not spec.family.random:
-            chosen = seed_used.value if seed_used is not None else 0
-            kept: list[np.ndarray] = []
-            for _ in _keeping_first(spec.family.chunks(spec, shape, dtype, chosen, VALUES_SHOWN), VALUES_SHOWN, kept):
-                if sum(part.size for part in kept) >= VALUES_SHOWN:
-                    break
-            values = _shown(kept, shape, dtype)
+        code, not_exact = numpy_code(spec, theory, shape, dtype, seed_value)
+        if seed_value is not None or not spec.family.random:
+            chunks = spec.family.chunks(spec, shape, dtype, seed_value or 0, VALUES_SHOWN)
+            values = _first_values(chunks, shape, dtype)
     return ExplainReport(
         spec=spec,
         shape=shape,
         dtype=dtype,
         theory=theory,
         lines=formula_lines(spec, theory, shape),
-        keras=keras_call(spec, shape, dtype, None if seed_used is None else seed_used.value),
-        seed=None if seed_used is None or not spec.family.random else seed_used.value,
+        keras=keras_call(spec, shape, dtype, seed_value),
+        seed=seed_value if spec.family.random else None,
         values=values,
         values_note=None if values is None else values.note(),
         code=code,
