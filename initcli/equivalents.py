@@ -21,10 +21,16 @@ class Equivalent:
     call: str
     differences: str
 
+    @property
+    def label(self) -> str:
+        """The framework's name as people write it."""
+        return _LABELS[self.framework]
+
     def to_dict(self) -> dict[str, Any]:
         return {"call": self.call, "differences": self.differences}
 
 
+_LABELS = {"pytorch": "PyTorch", "flax": "Flax (jax.nn.initializers)"}
 _TORCH_FANS = "fans from torch's (out, in, *kernel) layout: the same numbers for the same layer"
 _TORCH_UNTRUNCATED = "not truncated (Keras redraws beyond ±2 stddev and rescales so the std matches)"
 

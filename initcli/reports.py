@@ -477,8 +477,7 @@ class ExplainReport:
         if self.not_exact:
             lines.append(f"exact values: {self.not_exact}")
         for equivalent in self.equivalents:
-            name = {"pytorch": "PyTorch", "flax": "Flax (jax.nn.initializers)"}[equivalent.framework]
-            lines.append(f"{name}: {equivalent.call}  ({equivalent.differences})")
+            lines.append(f"{equivalent.label}: {equivalent.call}  ({equivalent.differences})")
         return lines
 
     def to_json(self) -> dict[str, Any]:

@@ -457,8 +457,11 @@ def explain_renderables(report: ExplainReport, view: View) -> list[RenderableTyp
     if report.not_exact:
         out.append(text(f"exact values: {report.not_exact}", "dim"))
     for equivalent in report.equivalents:
-        name = {"pytorch": "PyTorch", "flax": "Flax (jax.nn.initializers)"}[equivalent.framework]
-        out += [text(f"{name}:", "bold"), text(f"  {equivalent.call}"), text(f"  {equivalent.differences}", "dim")]
+        out += [
+            text(f"{equivalent.label}:", "bold"),
+            text(f"  {equivalent.call}"),
+            text(f"  {equivalent.differences}", "dim"),
+        ]
     return out
 
 
