@@ -17,3 +17,20 @@ def assert_bit_equal(ours: np.ndarray, reference: np.ndarray) -> None:
         f"{mismatched.size} of {ours.size} values differ; first at {mismatched[0]}: "
         f"{ours.ravel()[mismatched[0]]!r} vs {reference.ravel()[mismatched[0]]!r}"
     )
+
+
+# Keras's constructor argument that initializes each variable name (from the layers' signatures): an
+# oracle table of the tests, kept apart from initcli's own (initcli/layers.py).
+INITIALIZER_ARGUMENTS = {
+    "kernel": "kernel_initializer",
+    "recurrent_kernel": "recurrent_initializer",
+    "bias": "bias_initializer",
+    "gamma": "gamma_initializer",
+    "beta": "beta_initializer",
+    "moving_mean": "moving_mean_initializer",
+    "moving_variance": "moving_variance_initializer",
+    "embeddings": "embeddings_initializer",
+    "depthwise_kernel": "depthwise_initializer",
+    "pointwise_kernel": "pointwise_initializer",
+    "alpha": "alpha_initializer",
+}

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from initcli.cli import cli
 from initcli.initializers import resolve
+from tests.helpers import INITIALIZER_ARGUMENTS
 
 pytestmark = pytest.mark.tensorflow
 
@@ -166,19 +167,7 @@ def test_inspect_rows_equal_keras(keras, saved, filename):
         if isinstance(layer, keras.layers.Normalization):
             assert row["initializer"] is None and row["verdict"] == "n/a" and row["notes"]
             continue
-        argument = {
-            "kernel": "kernel_initializer",
-            "bias": "bias_initializer",
-            "gamma": "gamma_initializer",
-            "beta": "beta_initializer",
-            "moving_mean": "moving_mean_initializer",
-            "moving_variance": "moving_variance_initializer",
-            "embeddings": "embeddings_initializer",
-            "recurrent_kernel": "recurrent_initializer",
-            "alpha": "alpha_initializer",
-            "depthwise_kernel": "depthwise_initializer",
-            "pointwise_kernel": "pointwise_initializer",
-        }[variable.name]
+        argument = INITIALIZER_ARGUMENTS[variable.name]
         if variable.name == "kernel" and isinstance(layer, keras.layers.DepthwiseConv1D | keras.layers.DepthwiseConv2D):
             argument = "depthwise_initializer"
         initializer = getattr(layer, argument)

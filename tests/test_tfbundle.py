@@ -28,6 +28,7 @@ from initcli.readers import open_model, snappy
 from initcli.readers.crc32c import crc32c, mask, unmask
 from initcli.readers.protowire import MAX_DEPTH, parse_message
 from initcli.readers.tfbundle import TensorBundle
+from tests.helpers import INITIALIZER_ARGUMENTS
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tfbundle"
@@ -667,21 +668,6 @@ def test_pytorch_zip_is_named(tmp_path: Path) -> None:
 # Against tf_keras and TensorFlow's own checkpoint reader
 
 
-ARGUMENTS = {
-    "kernel": "kernel_initializer",
-    "recurrent_kernel": "recurrent_initializer",
-    "bias": "bias_initializer",
-    "gamma": "gamma_initializer",
-    "beta": "beta_initializer",
-    "moving_mean": "moving_mean_initializer",
-    "moving_variance": "moving_variance_initializer",
-    "embeddings": "embeddings_initializer",
-    "depthwise_kernel": "depthwise_initializer",
-    "pointwise_kernel": "pointwise_initializer",
-    "alpha": "alpha_initializer",
-}
-
-
 def build_more_layers():
     import tf_keras
 
@@ -826,7 +812,7 @@ def test_tf_keras_model_bit_equal(tmp_path: Path, build, kind: str) -> None:
                 continue
             assert record.layer == layer.name
             assert record.layer_class == type(layer).__name__
-            assert record.argument == ARGUMENTS[record.weight]
+            assert record.argument == INITIALIZER_ARGUMENTS[record.weight]
             configured = layer.get_config()[record.argument]
             signature_default = inspect.signature(type(layer).__init__).parameters[record.argument].default
             assert normalized(record.default_initializer) == normalized(signature_default), record.path
