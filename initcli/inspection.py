@@ -143,15 +143,12 @@ def inspect_record(record: WeightRecord, interval_alpha: float = DEFAULT_ALPHA) 
                 theory, comparator = None, None
                 notes.append("unit_forget_bias with a random bias initializer: no single theory")
                 untested = "unit_forget_bias with a random bias initializer"
-    values = record.read()
     if theory is not None:
         fan_in, fan_out = theory.fan_in, theory.fan_out
     else:
         axes = record.fan_axes or (None, None)
         fan_in, fan_out = compute_fans(record.shape, *axes)
-    flat = values.reshape(-1)
-    chunks = (flat[start : start + _STATS_CHUNK] for start in range(0, flat.size, _STATS_CHUNK))
-    assessment = assess(chunks, int(flat.size), theory, comparator)
+    assessment = assess(record.chunks(_STATS_CHUNK), math.prod(record.shape), theory, comparator)
     if untested is None and not assessment.tested and theory is not None:
         untested = "nothing to compare (empty or zero-variance theory)"
     return WeightRow(

@@ -60,6 +60,7 @@ class StatsAccumulator:
         self._ks_parts: list[np.ndarray] = []
 
     def update(self, values: np.ndarray) -> None:
+        """Feed the next values; the accumulator keeps no reference to them (the caller may reuse the buffer)."""
         flat = np.asarray(values).reshape(-1)
         first_index = self._seen
         self._seen += flat.size
@@ -67,16 +68,17 @@ class StatsAccumulator:
         # float32 stays float32 (it sorts twice as fast; the CDF is evaluated in float64 anyway).
         keep = np.float32 if flat.dtype == np.float32 else np.float64
         self._ks_parts.append(flat[offset :: self.ks_stride].astype(keep))
-        self._pending.append(flat)
-        self._pending_size += flat.size
-        if self._pending_size >= BLOCK_ELEMENTS:
-            joined = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending)
-            whole = (joined.size // BLOCK_ELEMENTS) * BLOCK_ELEMENTS
-            for start in range(0, whole, BLOCK_ELEMENTS):
-                self._reduce_block(joined[start : start + BLOCK_ELEMENTS])
-            rest = joined[whole:]
-            self._pending = [rest] if rest.size else []
-            self._pending_size = rest.size
+        if self._pending_size + flat.size < BLOCK_ELEMENTS:
+            self._pending.append(flat.copy())
+            self._pending_size += flat.size
+            return
+        joined = flat if not self._pending else np.concatenate([*self._pending, flat])
+        whole = (joined.size // BLOCK_ELEMENTS) * BLOCK_ELEMENTS
+        for start in range(0, whole, BLOCK_ELEMENTS):
+            self._reduce_block(joined[start : start + BLOCK_ELEMENTS])
+        rest = joined[whole:]
+        self._pending = [rest.copy()] if rest.size else []
+        self._pending_size = rest.size
 
     def _reduce_block(self, block: np.ndarray) -> None:
         deviations = thread_scratch()("stats-deviations", np.float64, block.size)

@@ -263,6 +263,29 @@ def test_big_endian_and_integer_weights_keep_their_values(tmp_path: Path) -> Non
         model.close()
 
 
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+def test_chunked_reads_give_the_stored_values(tmp_path: Path, byteorder: str) -> None:
+    """`chunks` streams a contiguous dataset through one reused buffer; the values are h5py's, in order."""
+    import h5py
+
+    path = tmp_path / "chunks.weights.h5"
+    path.write_bytes((MODELS / "cnn.weights.h5").read_bytes())
+    stored = np.random.default_rng(7).standard_normal(1000).astype(f"{byteorder}f4")
+    with h5py.File(path, "r+") as handle:
+        del handle["layers/dense/vars/1"]
+        handle.create_dataset("layers/dense/vars/1", data=stored)
+    model = open_model(path)
+    try:
+        record = next(r for r in model.records() if r.path == "dense/bias")
+        assert record.read_chunks is not None  # the streaming path, not the read-whole fallback
+        pieces = [chunk.copy() for chunk in record.chunks(384)]
+        assert [piece.size for piece in pieces] == [384, 384, 232]
+        assert all(piece.dtype == np.dtype("=f4") for piece in pieces)
+        np.testing.assert_array_equal(np.concatenate(pieces), stored.astype("=f4"))
+    finally:
+        model.close()
+
+
 @pytest.mark.tensorflow
 def test_keras_bfloat16_model_reads_as_bfloat16(tmp_path: Path, keras) -> None:
     import ml_dtypes

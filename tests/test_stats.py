@@ -35,6 +35,27 @@ def test_chunked_statistics_equal_one_shot(values, cuts):
     assert np.array_equal(chunked_ks, whole_ks)
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    values=arrays(np.float32, st.integers(1, 700_000), elements=finite_floats),
+    chunk=st.integers(1, 400_000),
+)
+def test_statistics_are_the_same_when_the_caller_reuses_one_buffer(values, chunk):
+    """Readers stream a weight through one buffer; nothing the accumulator keeps may alias it."""
+    accumulator = StatsAccumulator(values.size)
+    buffer = np.empty(chunk, dtype=values.dtype)
+    for start in range(0, values.size, chunk):
+        piece = buffer[: min(chunk, values.size - start)]
+        piece[...] = values[start : start + chunk]
+        accumulator.update(piece)
+        buffer.fill(np.nan)  # what the next read would overwrite
+    whole = StatsAccumulator(values.size)
+    whole.update(values)
+    assert accumulator.result() == whole.result()
+    assert np.array_equal(accumulator.ks_sample(), whole.ks_sample())
+    assert whole.result().mean == pytest.approx(np.mean(values, dtype=np.float64), rel=1e-9, abs=1e-6)
+
+
 @settings(max_examples=80, deadline=None)
 @given(values=arrays(np.float64, st.integers(1, 5000), elements=st.floats(-1e3, 1e3)))
 def test_statistics_agree_with_numpy(values):

@@ -149,6 +149,36 @@ class H5Dataset:
             values = values.astype(values.dtype.newbyteorder("="))
         return values
 
+    def read_chunks(self, elements: int) -> Iterator[np.ndarray]:
+        """The flattened values in chunks of `elements`, each valid only until the next is asked for.
+
+        Contiguous data is read piece by piece into one buffer (no memory the size of the weight,
+        no fresh pages to fault in); data stored otherwise is read whole and sliced. The file's
+        identity is checked after the last chunk, as `read` checks it.
+        """
+        self.checked_dtype()
+        dtype = _numpy_dtype(str(self.dtype))
+        count = math.prod(self.shape)
+        if self.via_hdf5 or count <= elements or count * dtype.itemsize != self.nbytes:
+            flat = self.read().reshape(-1)
+            for start in range(0, flat.size, elements):
+                yield flat[start : start + elements]
+            return
+        assert self.offset is not None
+        buffer = np.empty(elements * dtype.itemsize, dtype=np.uint8)
+        native = dtype.newbyteorder("=")
+        for start in range(0, count, elements):
+            size = min(elements, count - start)
+            piece = buffer[: size * dtype.itemsize]
+            pread_into(
+                self.source.fd, piece, self.source.start + self.offset + start * dtype.itemsize, self.source.label
+            )
+            values = piece.view(dtype)
+            if dtype.byteorder == ">":
+                values = values.byteswap().view(native)
+            yield values
+        self.source.check_unchanged()
+
 
 @dataclass(kw_only=True)
 class H5Group:

@@ -338,4 +338,5 @@ class TreeWalker:
                 shape=dataset.shape,
                 dtype=dataset.checked_dtype(),
                 read=dataset.read,
+                read_chunks=dataset.read_chunks,
             )

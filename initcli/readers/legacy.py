@@ -182,7 +182,13 @@ def _record(
         else:
             resolution = resolve_keras1(entry, suffix, shape, era)
         return resolution.record(
-            path=path, layer=layer_name, weight=suffix, shape=shape, dtype=dataset.checked_dtype(), read=dataset.read
+            path=path,
+            layer=layer_name,
+            weight=suffix,
+            shape=shape,
+            dtype=dataset.checked_dtype(),
+            read=dataset.read,
+            read_chunks=dataset.read_chunks,
         )
     entry, below, components = _owner(layer_name, components, index)
     if entry is None:
@@ -200,6 +206,7 @@ def _record(
         shape=shape,
         dtype=dataset.checked_dtype(),
         read=dataset.read,
+        read_chunks=dataset.read_chunks,
     )
 
 

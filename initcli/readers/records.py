@@ -19,7 +19,9 @@ class WeightRecord:
         layer_class: that layer's class, or None when the file does not say.
         weight: the variable's name ("kernel"), or its index when unknown.
         shape, dtype: as stored.
-        read: returns the values (called once, when the weight is inspected).
+        read: returns the values.
+        read_chunks: the flattened values in chunks of a given size, read into one reused buffer
+            (see `chunks`); readers that cannot stream leave it None.
         initializer: the configured initializer as a Keras `{"class_name", "config"}` dict, or
             None when the file holds no config for it.
         argument: the constructor argument that configures it ("kernel_initializer").
@@ -49,6 +51,16 @@ class WeightRecord:
     fan_caveat: str | None = None
     layer_config: Mapping[str, Any] | None = field(default=None, repr=False)
     forget_gate_bias: bool = False
+    read_chunks: Callable[[int], Iterator[np.ndarray]] | None = field(default=None, repr=False)
+
+    def chunks(self, elements: int) -> Iterator[np.ndarray]:
+        """The flattened values, `elements` at a time; a chunk may be overwritten by the next one."""
+        if self.read_chunks is not None:
+            yield from self.read_chunks(elements)
+            return
+        flat = self.read().reshape(-1)
+        for start in range(0, flat.size, elements):
+            yield flat[start : start + elements]
 
     def identity(self) -> dict[str, Any]:
         """What names the weight in every report: path, layer, layer_class, weight, shape, dtype."""

@@ -9,7 +9,7 @@ the layer's default, the fan axes, the settings users ask about, and the notes.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,7 +137,15 @@ class Resolution:
     forget_gate_bias: bool = False
 
     def record(
-        self, *, path: str, layer: str, weight: str, shape: Sequence[int], dtype: str, read: Callable[[], np.ndarray]
+        self,
+        *,
+        path: str,
+        layer: str,
+        weight: str,
+        shape: Sequence[int],
+        dtype: str,
+        read: Callable[[], np.ndarray],
+        read_chunks: Callable[[int], Iterator[np.ndarray]] | None = None,
     ) -> WeightRecord:
         """A weight record for this resolution."""
         return WeightRecord(
@@ -148,6 +156,7 @@ class Resolution:
             shape=tuple(int(d) for d in shape),
             dtype=dtype,
             read=read,
+            read_chunks=read_chunks,
             initializer=self.initializer,
             argument=self.argument,
             default_initializer=self.default_initializer,
