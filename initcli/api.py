@@ -276,7 +276,9 @@ def open_source(
             saved = open_model(building.save_temporary(keras_model, scratch), timeout=timeout)
             saved.source = built.source
         else:
-            saved = open_model(Path(str(model)), timeout=timeout, config=_model_json(config_path))
+            saved = open_model(
+                Path(str(model)), timeout=timeout, config=_model_json(config_path), background_checks=True
+            )
         try:
             yield saved, built, scratch
         finally:
@@ -328,6 +330,19 @@ def _measure(
     return judge_rows(rows, alpha)
 
 
+def _measured(
+    saved: ModelFile, patterns: Sequence[str], alpha: float, progress: ProgressSink | None
+) -> list[WeightRow]:
+    """The selected weights measured, once the file's background checks (`ModelFile.finish`) passed."""
+    try:
+        rows = _measure(_select(saved, patterns), alpha, progress, saved.source)
+    except InitcliError:
+        saved.finish()  # a failed integrity check explains a failed read best
+        raise
+    saved.finish()
+    return rows
+
+
 def _note_findings(rows: Sequence[WeightRow], findings: Iterable[Finding]) -> list[Finding]:
     by_path = {row.record.path: row for row in rows}
     found = list(findings)
@@ -357,7 +372,7 @@ def inspect_model(
     if config_path is not None and (spec_path is not None or fresh):
         raise BadInputError("--config names the weights of a weights-only MODEL file; it takes no --spec or --fresh.")
     with open_source(model, spec_path, seed, timeout, config_path) as (saved, built, scratch):
-        rows = _measure(_select(saved, patterns), alpha, progress, saved.source)
+        rows = _measured(saved, patterns, alpha, progress)
         findings = _note_findings(rows, run_checks(rows, NOTE_CHECKS))
         notes = list(saved.notes)
         if built is not None:
@@ -460,9 +475,9 @@ def check_model(
     selected = list(plan.selected)
     from initcli.readers import open_model
 
-    saved = open_model(model, timeout=timeout, config=_model_json(config_path))
+    saved = open_model(model, timeout=timeout, config=_model_json(config_path), background_checks=True)
     try:
-        rows = _measure(_select(saved, patterns), alpha, progress, saved.source)
+        rows = _measured(saved, patterns, alpha, progress)
         findings = run_checks(rows, selected, strict, plan.rules)
         covered = coverage(rows, selected, plan.rules)
         if "propagation" in selected:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -13,8 +14,10 @@ import numpy as np
 from initcli.assessment import Assessment, assess, judge
 from initcli.comparisons import Comparator, Exact, rounding_tolerance
 from initcli.errors import BadInputError
+from initcli.fanout import map_in_order, worker_count
 from initcli.fans import compute_fans
 from initcli.initializers import InitializerSpec, resolve
+from initcli.progress import weight_bytes
 from initcli.readers import WeightRecord
 from initcli.rng.stateless import FLOAT_DTYPES
 from initcli.significance import DEFAULT_ALPHA
@@ -114,13 +117,30 @@ def _forget_bias(spec: InitializerSpec, shape: tuple[int, ...]) -> tuple[Theory,
     return theory, Exact(lambda start, stop: expected[start:stop], rounding_tolerance("float32", max(1.0, value)))
 
 
-def inspect_record(record: WeightRecord, interval_alpha: float = DEFAULT_ALPHA) -> WeightRow:
-    """Measure one weight against its initializer (the verdict comes from `judge_rows`)."""
-    notes = list(record.notes)
+@dataclass(frozen=True, kw_only=True)
+class Measurement:
+    """What measuring one weight found (plain data: a worker process sends it back pickled)."""
+
+    assessment: Assessment
+    fan_in: int
+    fan_out: int
+    notes: list[str]
+    untested_reason: str | None
+
+
+def _initializers(record: WeightRecord, notes: list[str]) -> tuple[InitializerSpec | None, InitializerSpec | None]:
+    """The record's initializer (with its fan axes) and its layer's default, as resolved specs."""
     spec = _resolve(record.initializer, notes, "initializer")
     default = _resolve(record.default_initializer, notes, "default") if record.default_initializer else None
     if spec is not None:
         spec = spec.with_fan_axes(record.fan_axes)
+    return spec, default
+
+
+def measure_record(record: WeightRecord, interval_alpha: float = DEFAULT_ALPHA) -> Measurement:
+    """Read one weight and compare it with its initializer (the verdict comes from `judge_rows`)."""
+    notes = list(record.notes)
+    spec, _ = _initializers(record, notes)
     dtype = _theory_dtype(record.dtype)
     theory: Theory | None = None
     comparator: Comparator | None = None
@@ -151,16 +171,32 @@ def inspect_record(record: WeightRecord, interval_alpha: float = DEFAULT_ALPHA) 
     assessment = assess(record.chunks(_STATS_CHUNK), math.prod(record.shape), theory, comparator)
     if untested is None and not assessment.tested and theory is not None:
         untested = "nothing to compare (empty or zero-variance theory)"
+    # The KS subsample served the tests; a model's rows do not keep up to 1 MB each of it.
+    assessment = replace(assessment, ks_sample=_NO_SAMPLE)
+    return Measurement(assessment=assessment, fan_in=fan_in, fan_out=fan_out, notes=notes, untested_reason=untested)
+
+
+_NO_SAMPLE = np.empty(0, dtype=np.float32)
+
+
+def weight_row(record: WeightRecord, measurement: Measurement) -> WeightRow:
+    """The report row of a measured weight."""
+    spec, default = _initializers(record, [])
     return WeightRow(
         record=record,
         initializer=spec,
         default=default,
-        fan_in=fan_in,
-        fan_out=fan_out,
-        assessment=assessment,
-        notes=notes,
-        untested_reason=untested,
+        fan_in=measurement.fan_in,
+        fan_out=measurement.fan_out,
+        assessment=measurement.assessment,
+        notes=list(measurement.notes),
+        untested_reason=measurement.untested_reason,
     )
+
+
+def inspect_record(record: WeightRecord, interval_alpha: float = DEFAULT_ALPHA) -> WeightRow:
+    """Measure one weight against its initializer (the verdict comes from `judge_rows`)."""
+    return weight_row(record, measure_record(record, interval_alpha))
 
 
 def judge_rows(rows: Sequence[WeightRow], alpha: float = DEFAULT_ALPHA) -> list[WeightRow]:
@@ -181,12 +217,29 @@ def matches(record: WeightRecord, patterns: Sequence[str]) -> bool:
 
 
 def inspect_records(
-    records: Sequence[WeightRecord], patterns: Sequence[str] = (), interval_alpha: float = DEFAULT_ALPHA
+    records: Sequence[WeightRecord],
+    patterns: Sequence[str] = (),
+    interval_alpha: float = DEFAULT_ALPHA,
+    workers: int | None = None,
 ) -> Iterator[WeightRow]:
-    """Measure the records `patterns` select, one at a time (verdicts: `judge_rows` on them all)."""
-    for record in records:
-        if matches(record, patterns):
-            yield inspect_record(record, interval_alpha)
+    """Measure the records `patterns` select, in order (verdicts: `judge_rows` on them all).
+
+    Models with more than a little to read are measured by `workers` processes (default: one per
+    CPU, see `initcli.fanout`); the rows and any error are the same as one process gives.
+    """
+    selected = [record for record in records if matches(record, patterns)]
+    if workers is None:
+        nbytes = sum(weight_bytes(record.shape, record.dtype) for record in selected)
+        workers = worker_count() if nbytes >= FAN_OUT_BYTES else 1
+    measurements = map_in_order(
+        functools.partial(measure_record, interval_alpha=interval_alpha), selected, workers=workers
+    )
+    for record, measurement in zip(selected, measurements):
+        yield weight_row(record, measurement)
+
+
+# Below this many bytes a model is measured in one process: forking costs a few milliseconds.
+FAN_OUT_BYTES = 4 << 20
 
 
 def parameter_count(rows: Sequence[WeightRow]) -> int:

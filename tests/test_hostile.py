@@ -263,6 +263,60 @@ def test_big_endian_and_integer_weights_keep_their_values(tmp_path: Path) -> Non
         model.close()
 
 
+def _stored_weights_start(path: Path) -> int:
+    """Where model.weights.h5's bytes begin inside a .keras archive (it is stored, not deflated)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("model.weights.h5")
+    assert info.compress_type == zipfile.ZIP_STORED
+    data = path.read_bytes()
+    name_length, extra_length = (
+        int.from_bytes(data[info.header_offset + at : info.header_offset + at + 2], "little") for at in (26, 28)
+    )
+    return info.header_offset + 30 + name_length + extra_length
+
+
+@pytest.mark.parametrize("command", ["inspect", "check"])
+@pytest.mark.parametrize("where", ["kernel values", "hdf5 superblock"])
+def test_a_corrupt_archive_fails_its_crc_check_though_checked_in_the_background(
+    tmp_path: Path, command: str, where: str
+) -> None:
+    """The CRC check runs beside the measuring; a flipped byte still gives the CRC error and no report."""
+    import h5py
+
+    path = tmp_path / "flipped.keras"
+    path.write_bytes((MODELS / "cnn.keras").read_bytes())
+    start = _stored_weights_start(path)
+    if where == "kernel values":
+        import io
+        import zipfile
+
+        with zipfile.ZipFile(path) as archive, h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as h5:
+            kernels = []
+            h5.visititems(
+                lambda name, item: kernels.append(item) if isinstance(item, h5py.Dataset) and item.ndim >= 2 else None
+            )
+            offset = kernels[0].id.get_offset()
+            size = kernels[0].id.get_storage_size()
+        position = start + offset + size // 2
+    else:
+        position = start + 2  # inside the HDF5 signature: the structure walk fails first
+    data = bytearray(path.read_bytes())
+    data[position] ^= 0x40
+    path.write_bytes(bytes(data))
+    done = subprocess.run(
+        [sys.executable, "-m", "initcli", command, str(path), "--format", "json"],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("Error: ") and done.stderr.count("\n") == 1
+    assert "fails its zip CRC check" in done.stderr
+    assert done.stdout == ""
+
+
 @pytest.mark.parametrize("byteorder", ["<", ">"])
 def test_chunked_reads_give_the_stored_values(tmp_path: Path, byteorder: str) -> None:
     """`chunks` streams a contiguous dataset through one reused buffer; the values are h5py's, in order."""

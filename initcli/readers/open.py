@@ -20,6 +20,7 @@ from initcli.readers.files import FileIdentity, open_regular, shown
 from initcli.readers.h5snapshot import H5Group, H5Source, Limits, snapshot
 from initcli.readers.h5tree import TreeWalker, tree_era
 from initcli.readers.records import ModelFile, WeightRecord
+from initcli.readers.worker import Isolated
 
 MAX_JSON_BYTES = MAX_DOCUMENT_BYTES
 MAX_ARCHIVE_MEMBERS = 10_000
@@ -97,6 +98,14 @@ _CRC_PIECE = 1024 * 1024
 
 
 def _verify_crc(fd: int, start: int, size: int, expected: int, label: str) -> None:
+    """Check the stored weights member against the zip's CRC-32 (raises InitcliError naming `label`)."""
+    try:
+        _crc_check(fd, start, size, expected)
+    except InitcliError as error:
+        raise InitcliError(f"{label}: {error}") from None
+
+
+def _crc_check(fd: int, start: int, size: int, expected: int) -> None:
     # One buffer, reused: a fresh bytes object per piece made the kernel fault in new pages each
     # time, which doubled the cost of checking a 1.5 GB archive.
     buffer = memoryview(bytearray(min(_CRC_PIECE, max(size, 1))))
@@ -105,11 +114,11 @@ def _verify_crc(fd: int, start: int, size: int, expected: int, label: str) -> No
     while done < size:
         count = os.preadv(fd, [buffer[: min(len(buffer), size - done)]], start + done)
         if not count:
-            raise InitcliError(f"{label}: model.weights.h5 ends early (truncated?)")
+            raise InitcliError("model.weights.h5 ends early (truncated?)")
         crc = zlib.crc32(buffer[:count], crc)
         done += count
     if crc != expected:
-        raise InitcliError(f"{label}: model.weights.h5 fails its zip CRC check (corrupt file)")
+        raise InitcliError("model.weights.h5 fails its zip CRC check (corrupt file)")
 
 
 def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: str, limits: Limits) -> int:
@@ -139,7 +148,9 @@ def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: str, limits
         handle.close()
 
 
-def _open_keras_archive(label: str, fd: int, identity: FileIdentity, limits: Limits) -> ModelFile:
+def _open_keras_archive(
+    label: str, fd: int, identity: FileIdentity, limits: Limits, background_checks: bool = False
+) -> ModelFile:
     _check_directory_size(fd, identity.size, label)
     handle = os.fdopen(os.dup(fd), "rb")
     try:
@@ -174,6 +185,7 @@ def _open_keras_archive(label: str, fd: int, identity: FileIdentity, limits: Lim
             )
         weights_info = members["model.weights.h5"]
         notes = []
+        finish: Callable[[], None] = _nothing
         verify: Callable[[], None] | None
         if weights_info.compress_type == zipfile.ZIP_STORED:
             start = _member_data_offset(fd, weights_info, label)
@@ -185,9 +197,22 @@ def _open_keras_archive(label: str, fd: int, identity: FileIdentity, limits: Lim
                 fd=fd, start=start, size=weights_info.file_size, label=label, identity=identity, limits=limits
             )
             size, crc = weights_info.file_size, weights_info.CRC
+            if background_checks:
+                # Checked by a child process while the weights are measured; `finish` waits for it.
+                integrity = Isolated(
+                    lambda: _crc_check(fd, start, size, crc),
+                    timeout=_BACKGROUND_SECONDS,
+                    memory=_BACKGROUND_MEMORY,
+                    label=label,
+                    what="checking the zip CRC of model.weights.h5",
+                )
+                owned.append(integrity.cancel)
+                finish = integrity.wait
+                verify = None
+            else:
 
-            def verify() -> None:
-                _verify_crc(fd, start, size, crc, label)
+                def verify() -> None:
+                    _verify_crc(fd, start, size, crc, label)
 
         else:
             inflated = _inflate(archive, weights_info, label, limits)
@@ -202,7 +227,11 @@ def _open_keras_archive(label: str, fd: int, identity: FileIdentity, limits: Lim
             )
             notes.append("model.weights.h5 is compressed inside the archive; inflated once to a private file")
             verify = None
-        root = _checked_snapshot(source, "model.weights.h5", verify)
+        try:
+            root = _checked_snapshot(source, "model.weights.h5", verify)
+        except InitcliError:
+            finish()  # a failed CRC check explains a broken structure best
+            raise
     except BaseException:
         _close_all(owned)
         raise
@@ -220,7 +249,18 @@ def _open_keras_archive(label: str, fd: int, identity: FileIdentity, limits: Lim
         lambda: _close_all(owned),
         notes,
         config,
+        finish=finish,
     )
+
+
+def _nothing() -> None:
+    pass
+
+
+# A CRC check in the background has no time limit of its own (a large archive on a slow disk takes
+# what it takes; Ctrl-C and the parent's exit stop it) and needs only its read buffer.
+_BACKGROUND_SECONDS = 7 * 24 * 3600.0
+_BACKGROUND_MEMORY = 256 * 1024 * 1024
 
 
 def _checked_snapshot(source: H5Source, what: str, meanwhile: Callable[[], None] | None = None) -> H5Group:
@@ -310,6 +350,7 @@ def open_model(
     timeout: float | None = None,
     limits: Limits | None = None,
     config: Mapping[str, Any] | None = None,
+    background_checks: bool = False,
 ) -> ModelFile:
     """Open a `.keras`, legacy `.h5` or `.weights.h5` file by what its bytes say it is, a SavedModel
     directory or a TF checkpoint.
@@ -324,6 +365,8 @@ def open_model(
         limits: all budgets (their `timeout` is replaced by `timeout`).
         config: a model config (`read_model_json`) for a weights-only file, naming its variables
             and giving their initializers; refused for files that carry their own.
+        background_checks: check a `.keras` archive's CRC in a child process while the caller reads
+            the weights; the caller must then call the model's `finish()` before trusting them.
 
     Raises:
         BadInputError: a timeout that is not a positive number.
@@ -357,7 +400,7 @@ def open_model(
         if head.startswith(_ZIP_SIGNATURE) or head.startswith(_END_OF_DIRECTORY):
             if config is not None:
                 raise BadInputError(f"--config is for weights-only files; {label} is a .keras archive with its own")
-            model = _open_keras_archive(label, fd, identity, limits)
+            model = _open_keras_archive(label, fd, identity, limits, background_checks)
         elif head == _HDF5_SIGNATURE:
             model = _open_hdf5(label, fd, identity, limits, config)
         else:

@@ -85,3 +85,5 @@ class ModelFile:
     close: Callable[[], None]
     notes: list[str] = field(default_factory=list)
     config: Mapping[str, Any] | None = None
+    finish: Callable[[], None] = field(default=lambda: None, repr=False)
+    """Raises if a check left running in the background (`open_model(background_checks=True)`) failed."""

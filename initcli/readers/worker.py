@@ -97,62 +97,104 @@ def run_isolated(
         InitcliError: the child refused, failed, crashed or ran out of time.
         KeyboardInterrupt: Ctrl-C (the child is killed first).
     """
-    if not hasattr(os, "fork"):  # no fork (Windows): run in-process, without the isolation
-        if meanwhile is not None:
-            meanwhile()
-        try:
-            return json.loads(json.dumps(task()))
-        except InitcliError as error:
-            raise InitcliError(f"{label}: {error}") from None
-    read_end, write_end = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: the child only runs HDF5
-        pid = os.fork()
-    if pid == 0:
-        os.close(read_end)
-        _child(task, write_end, timeout, memory)
-    os.close(write_end)
-    chunks: list[bytes] = []
-    received = 0
-    finished = False
+    background = Isolated(task, timeout=timeout, memory=memory, label=label, what=what)
     try:
-        deadline = time.monotonic() + timeout
         if meanwhile is not None:
             meanwhile()
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            ready, _, _ = select.select([read_end], [], [], min(remaining, 1.0))
-            if not ready:
-                continue
-            chunk = os.read(read_end, 1 << 20)
-            if not chunk:
-                finished = True
-                break
-            chunks.append(chunk)
-            received += len(chunk)
-            if received > MAX_ANSWER_BYTES:
-                break
+        return background.wait()
     finally:
-        os.close(read_end)
+        background.cancel()
+
+
+class Isolated:
+    """`task` started in a forked child now; `wait` gives its answer (see `run_isolated`).
+
+    Without fork (Windows) the task runs in-process when waited for, without the isolation.
+    """
+
+    def __init__(self, task: Callable[[], Any], *, timeout: float, memory: int, label: str, what: str) -> None:
+        self.task, self.timeout, self.label, self.what = task, timeout, label, what
+        self.deadline = time.monotonic() + timeout
+        self.pid: int | None = None
+        self.forked = hasattr(os, "fork")
+        if not self.forked:
+            return
+        read_end, write_end = os.pipe()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: the child only runs `task`
+            pid = os.fork()
+        if pid == 0:
+            os.close(read_end)
+            _child(task, write_end, timeout, memory)
+        os.close(write_end)
+        self.pid, self.read_end = pid, read_end
+
+    def wait(self) -> Any:
+        """The child's answer.
+
+        Raises:
+            InitcliError: the child refused, failed, crashed or ran out of time.
+        """
+        if not self.forked:
+            try:
+                return json.loads(json.dumps(self.task()))
+            except InitcliError as error:
+                raise InitcliError(f"{self.label}: {error}") from None
+        if self.pid is None:
+            raise RuntimeError("Isolated.wait: the child was already waited for or cancelled")
+        chunks: list[bytes] = []
+        received = 0
+        finished = False
+        try:
+            while True:
+                remaining = self.deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                ready, _, _ = select.select([self.read_end], [], [], min(remaining, 1.0))
+                if not ready:
+                    continue
+                chunk = os.read(self.read_end, 1 << 20)
+                if not chunk:
+                    finished = True
+                    break
+                chunks.append(chunk)
+                received += len(chunk)
+                if received > MAX_ANSWER_BYTES:
+                    break
+        finally:
+            status = self._stop(kill=not finished)
+        label, what = self.label, self.what
         if not finished:
+            if received > MAX_ANSWER_BYTES:
+                raise InitcliError(f"{label}: the HDF5 structure is too large to describe")
+            raise InitcliError(
+                f"{label}: {what} took longer than {self.timeout:g} s (a corrupt file can make HDF5 loop)"
+            )
+        if not chunks:
+            if os.WIFSIGNALED(status):
+                name = signal.Signals(os.WTERMSIG(status)).name
+                raise InitcliError(f"{label}: HDF5 crashed ({name}) while {what} (corrupt file?)")
+            raise InitcliError(f"{label}: {what} failed without an answer (corrupt file?)")
+        try:
+            answer = json.loads(b"".join(chunks))
+        except ValueError:
+            raise InitcliError(f"{label}: {what} gave a broken answer") from None
+        if "error" in answer:
+            raise InitcliError(f"{label}: {answer['error']}")
+        return answer["ok"]
+
+    def cancel(self) -> None:
+        """Kill the child if it still runs (its answer is no longer wanted) and reap it."""
+        if self.pid is not None:
+            self._stop(kill=True)
+
+    def _stop(self, kill: bool) -> int:
+        pid, self.pid = self.pid, None
+        if pid is None:
+            return 0
+        os.close(self.read_end)
+        if kill:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
-    if not finished:
-        if received > MAX_ANSWER_BYTES:
-            raise InitcliError(f"{label}: the HDF5 structure is too large to describe")
-        raise InitcliError(f"{label}: {what} took longer than {timeout:g} s (a corrupt file can make HDF5 loop)")
-    if not chunks:
-        if os.WIFSIGNALED(status):
-            name = signal.Signals(os.WTERMSIG(status)).name
-            raise InitcliError(f"{label}: HDF5 crashed ({name}) while {what} (corrupt file?)")
-        raise InitcliError(f"{label}: {what} failed without an answer (corrupt file?)")
-    try:
-        answer = json.loads(b"".join(chunks))
-    except ValueError:
-        raise InitcliError(f"{label}: {what} gave a broken answer") from None
-    if "error" in answer:
-        raise InitcliError(f"{label}: {answer['error']}")
-    return answer["ok"]
+        return status

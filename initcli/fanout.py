@@ -1,0 +1,240 @@
+"""Independent tasks on every core: forked processes take tasks from a shared queue, results come back in order.
+
+Threads do not help here: each numpy call in the statistics takes microseconds, about what handing
+the GIL between two threads costs, so two threads run no faster than one. Forked processes share
+nothing but the work queue (a pipe of task numbers, 4 bytes each, which the kernel hands out whole to
+one reader at a time) and send their results back pickled.
+
+The parent is both a worker and the fallback: anything a child does not deliver (it failed, died, was
+killed, or its result would not pickle) the parent computes itself, so the results, and the
+exceptions, are those of a plain loop, raised at the same task. Children die with the parent, print
+nothing, and are reaped before `map_in_order` returns or is closed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import pickle
+import select
+import signal
+import struct
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+Task = TypeVar("Task")
+Result = TypeVar("Result")
+
+WORKERS_VARIABLE = "INITCLI_WORKERS"
+_MAX_WORKERS = 4
+# A child silent this long while the parent waits for it is presumed stuck, killed, and its tasks redone.
+STALL_SECONDS = 60.0
+_F_SETPIPE_SZ = 1031
+_PR_SET_PDEATHSIG = 1
+_INDEX = struct.Struct("<I")
+_LENGTH = struct.Struct("<Q")
+
+
+def worker_count() -> int:
+    """How many processes may work at once: INITCLI_WORKERS if set (1 turns fan-out off), else the CPUs
+    this process may run on, at most 4; 1 where forking is unsafe (not Linux, TensorFlow loaded)."""
+    if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+        return 1
+    # TensorFlow's thread pools hold locks a forked child could inherit held.
+    if "tensorflow" in sys.modules:
+        return 1
+    text = os.environ.get(WORKERS_VARIABLE, "").strip()
+    if text:
+        try:
+            return max(1, min(int(text), 64))
+        except ValueError:
+            return 1
+    try:
+        available = len(os.sched_getaffinity(0))
+    except OSError:
+        available = 1
+    return max(1, min(available, _MAX_WORKERS))
+
+
+@dataclass
+class _Child:
+    pid: int
+    results: int  # read end of its result pipe
+    buffer: bytearray = field(default_factory=bytearray)
+    open: bool = True
+    last_heard: float = field(default_factory=time.monotonic)
+
+
+def map_in_order(
+    function: Callable[[Task], Result], tasks: Sequence[Task], *, workers: int | None = None
+) -> Iterator[Result]:
+    """`function(task)` for each task, yielded in order, computed by up to `workers` processes.
+
+    With one worker (or one task) this is a plain loop. An exception from `function` is raised when
+    its task's turn comes, as the loop would raise it (the parent computes that task itself).
+    """
+    workers = worker_count() if workers is None else workers
+    count = len(tasks)
+    queue = _task_queue(count) if workers > 1 and count > 1 else None
+    if queue is None:
+        for task in tasks:
+            yield function(task)
+        return
+    children: list[_Child] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: the child runs only `function`
+            for _ in range(min(workers, count) - 1):
+                results_read, results_write = os.pipe()
+                pid = os.fork()
+                if pid == 0:
+                    os.close(results_read)
+                    _child(function, tasks, queue, results_write)
+                os.close(results_write)
+                children.append(_Child(pid=pid, results=results_read))
+        yield from _parent(function, tasks, queue, children)
+    finally:
+        os.close(queue)
+        for child in children:
+            if child.open:
+                os.close(child.results)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(child.pid, 0)
+
+
+def _task_queue(count: int) -> int | None:
+    """A pipe holding every task number, its write end closed; None if the numbers do not fit."""
+    read_end, write_end = os.pipe()
+    data = b"".join(_INDEX.pack(index) for index in range(count))
+    try:
+        if len(data) > 65536:
+            import fcntl
+
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(write_end, _F_SETPIPE_SZ, len(data))
+            if fcntl.fcntl(write_end, 1032) < len(data):  # F_GETPIPE_SZ
+                os.close(read_end)
+                return None
+        view = memoryview(data)
+        while view:
+            view = view[os.write(write_end, view) :]
+    finally:
+        os.close(write_end)
+    return read_end
+
+
+def _next_task(queue: int) -> int | None:
+    data = os.read(queue, _INDEX.size)
+    return _INDEX.unpack(data)[0] if len(data) == _INDEX.size else None
+
+
+def _child(function: Callable[[Task], Result], tasks: Sequence[Task], queue: int, results: int) -> None:
+    try:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        while (index := _next_task(queue)) is not None:
+            try:
+                payload = pickle.dumps((index, function(tasks[index])), protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:  # noqa: BLE001 - the parent redoes the task and raises what it raises
+                payload = pickle.dumps((index, _Failed()))
+            data = memoryview(_LENGTH.pack(len(payload)) + payload)
+            while data:
+                data = data[os.write(results, data) :]
+    finally:
+        os._exit(0)
+
+
+class _Failed:
+    """A child's answer for a task it could not deliver."""
+
+
+def _parent(
+    function: Callable[[Task], Result], tasks: Sequence[Task], queue: int, children: list[_Child]
+) -> Iterator[Result]:
+    done: dict[int, tuple[bool, object]] = {}  # task -> (ok, result or exception)
+    redo: list[int] = []
+    queue_empty = False
+    for index in range(len(tasks)):
+        while index not in done:
+            _receive(children, done, redo, wait=0.0)
+            if index in done:
+                break
+            if not queue_empty:
+                own = _next_task(queue)
+                if own is None:
+                    queue_empty = True
+                else:
+                    done[own] = _run(function, tasks[own])
+                continue
+            if redo:
+                own = min(redo)
+                redo.remove(own)
+                done[own] = _run(function, tasks[own])
+                continue
+            if not any(child.open for child in children):
+                # Every child has finished; what none of them delivered was taken and lost: do it here.
+                done[index] = _run(function, tasks[index])
+                continue
+            _receive(children, done, redo, wait=1.0)
+            _stop_stalled(children)
+        ok, value = done.pop(index)
+        if not ok:
+            assert isinstance(value, BaseException)
+            raise value
+        yield value  # type: ignore[misc]
+
+
+def _run(function: Callable[[Task], Result], task: Task) -> tuple[bool, object]:
+    try:
+        return True, function(task)
+    except Exception as error:  # noqa: BLE001 - raised in order by the caller
+        return False, error
+
+
+def _receive(children: list[_Child], done: dict[int, tuple[bool, object]], redo: list[int], wait: float) -> None:
+    """Take in whatever results the children have sent (waiting up to `wait` seconds for the first)."""
+    readable = [child.results for child in children if child.open]
+    if not readable:
+        return
+    ready, _, _ = select.select(readable, [], [], wait)
+    for child in children:
+        if not child.open or child.results not in ready:
+            continue
+        data = os.read(child.results, 1 << 20)
+        if not data:
+            os.close(child.results)
+            child.open = False
+            continue
+        child.last_heard = time.monotonic()
+        child.buffer += data
+        while len(child.buffer) >= _LENGTH.size:
+            (length,) = _LENGTH.unpack_from(child.buffer)
+            if len(child.buffer) < _LENGTH.size + length:
+                break
+            index, result = pickle.loads(bytes(child.buffer[_LENGTH.size : _LENGTH.size + length]))  # noqa: S301 - our own child
+            del child.buffer[: _LENGTH.size + length]
+            if isinstance(result, _Failed):
+                redo.append(index)
+            else:
+                done[index] = (True, result)
+
+
+def _stop_stalled(children: list[_Child]) -> None:
+    """Kill children silent for STALL_SECONDS: their undelivered tasks are then done by the parent."""
+    now = time.monotonic()
+    for child in children:
+        if child.open and now - child.last_heard > STALL_SECONDS:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGKILL)
+            os.close(child.results)
+            child.open = False

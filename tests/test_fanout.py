@@ -1,0 +1,182 @@
+"""Fan-out over forked processes: the results, order and errors of a plain loop, whatever the children do."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from initcli import fanout
+from initcli.fanout import map_in_order, worker_count
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fan-out forks on Linux only")
+
+PARENT = os.getpid()
+MODELS = Path(__file__).resolve().parent.parent / "examples" / "models"
+
+
+def in_child() -> bool:
+    return os.getpid() != PARENT
+
+
+def square(task: int) -> tuple[int, int]:
+    return task, task * task
+
+
+def no_children_left() -> bool:
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_results_come_in_order_and_children_did_some_of_them(workers: int) -> None:
+    def slow_square(task: int) -> tuple[int, int, bool]:
+        time.sleep(0.002)
+        return task, task * task, in_child()
+
+    results = list(map_in_order(slow_square, list(range(200)), workers=workers))
+    assert [(task, value) for task, value, _ in results] == [(t, t * t) for t in range(200)]
+    # Not vacuous: the children did take tasks (else this would test only the parent's loop).
+    assert any(by_child for _, _, by_child in results)
+    assert no_children_left()
+
+
+def test_an_error_is_raised_at_its_task_whoever_met_it() -> None:
+    def failing(task: int) -> int:
+        if task in (37, 120):
+            raise ValueError(f"task {task} is bad")
+        time.sleep(0.001)
+        return task
+
+    seen = []
+    with pytest.raises(ValueError, match="task 37 is bad"):
+        for value in map_in_order(failing, list(range(200)), workers=2):
+            seen.append(value)
+    assert seen == list(range(37))
+    assert no_children_left()
+
+
+def test_a_child_that_dies_has_its_tasks_done_by_the_parent() -> None:
+    def dying(task: int) -> int:
+        if in_child() and task >= 20:
+            os._exit(3)  # a crash in the middle of the run
+        time.sleep(0.001)
+        return task * 2
+
+    assert list(map_in_order(dying, list(range(100)), workers=2)) == [t * 2 for t in range(100)]
+    assert no_children_left()
+
+
+def test_a_result_that_does_not_pickle_is_redone_by_the_parent() -> None:
+    def unpicklable(task: int) -> object:
+        time.sleep(0.001)
+        return (lambda: task) if in_child() else task
+
+    results = list(map_in_order(unpicklable, list(range(60)), workers=2))
+    assert results == list(range(60))
+
+
+def test_a_stalled_child_is_killed_and_its_tasks_redone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fanout, "STALL_SECONDS", 0.5)
+
+    def stalling(task: int) -> int:
+        if in_child():
+            time.sleep(3600)
+        return task + 1
+
+    started = time.monotonic()
+    assert list(map_in_order(stalling, list(range(10)), workers=2)) == list(range(1, 11))
+    assert time.monotonic() - started < 30  # not the child's hour
+    assert no_children_left()
+
+
+def test_stopping_early_reaps_the_children() -> None:
+    def slow(task: int) -> int:
+        time.sleep(0.01)
+        return task
+
+    results = map_in_order(slow, list(range(1000)), workers=2)
+    assert next(results) == 0
+    results.close()
+    assert no_children_left()
+
+
+def test_one_worker_is_a_plain_loop_in_this_process() -> None:
+    assert list(map_in_order(lambda task: (task, in_child()), [1, 2, 3], workers=1)) == [
+        (1, False),
+        (2, False),
+        (3, False),
+    ]
+
+
+def test_worker_count_honours_the_variable_and_tensorflow(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)  # earlier tests may have loaded it
+    monkeypatch.setenv("INITCLI_WORKERS", "1")
+    assert worker_count() == 1
+    monkeypatch.setenv("INITCLI_WORKERS", "3")
+    assert worker_count() == 3
+    monkeypatch.setenv("INITCLI_WORKERS", "many")
+    assert worker_count() == 1
+    monkeypatch.setitem(sys.modules, "tensorflow", object())
+    monkeypatch.setenv("INITCLI_WORKERS", "3")
+    assert worker_count() == 1
+
+
+def test_children_print_nothing() -> None:
+    code = (
+        "import sys\nfrom initcli.fanout import map_in_order\n"
+        "def noisy(task):\n    print('noise', task); sys.stderr.write('noise\\n'); return task\n"
+        "print(sum(map_in_order(noisy, list(range(50)), workers=2)) == sum(range(50)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    lines = done.stdout.splitlines()
+    # The parent's own tasks print; no line is printed twice and the children add nothing.
+    assert lines[-1] == "True"
+    assert len(lines) - 1 <= 50 and len(set(lines[:-1])) == len(lines) - 1
+
+
+_COMPARE_REPORTS = """
+import json, os, sys, time
+from initcli import api, inspection
+real = inspection.measure_record
+measured_here = []
+def slow_measure(record, interval_alpha):
+    measured_here.append(record.path)  # in a child this list is the child's copy
+    time.sleep(0.05)
+    return real(record, interval_alpha)
+inspection.FAN_OUT_BYTES = 0
+inspection.measure_record = slow_measure
+out = {}
+for workers in ("1", "2"):
+    os.environ["INITCLI_WORKERS"] = workers
+    measured_here.clear()
+    out[workers] = {"report": api.inspect_model(sys.argv[1]).to_json(), "measured_here": len(measured_here)}
+print(json.dumps(out))
+"""
+
+
+def test_inspect_gives_the_same_report_with_one_or_two_processes() -> None:
+    """The whole report measured by one process and by two (fan-out forced on a small model).
+
+    In a fresh interpreter: pytest's may hold TensorFlow, with which initcli does not fork.
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", _COMPARE_REPORTS, str(MODELS / "cnn.keras")], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    weights = len(out["1"]["report"]["weights"])
+    assert weights >= 4 and out["1"]["measured_here"] == weights
+    assert 0 < out["2"]["measured_here"] < weights  # the child measured some of them
+    assert out["1"]["report"] == out["2"]["report"]
+    means = [row["sample"]["mean"] for row in out["2"]["report"]["weights"]]
+    assert all(mean is not None and np.isfinite(mean) for mean in means)
