@@ -71,12 +71,18 @@ class _Child:
 
 
 def map_in_order(
-    function: Callable[[Task], Result], tasks: Sequence[Task], *, workers: int | None = None
+    function: Callable[[Task], Result],
+    tasks: Sequence[Task],
+    *,
+    workers: int | None = None,
+    passed_on: tuple[type[Exception], ...] = (),
 ) -> Iterator[Result]:
     """`function(task)` for each task, yielded in order, computed by up to `workers` processes.
 
     With one worker (or one task) this is a plain loop. An exception from `function` is raised when
-    its task's turn comes, as the loop would raise it (the parent computes that task itself).
+    its task's turn comes, as the loop would raise it: one of the `passed_on` types as the child
+    met it (an answer, such as a file's refusal, that redoing would only repeat, timeouts included),
+    any other by the parent computing that task itself.
     """
     workers = worker_count() if workers is None else workers
     count = len(tasks)
@@ -94,7 +100,7 @@ def map_in_order(
                 pid = os.fork()
                 if pid == 0:
                     os.close(results_read)
-                    _child(function, tasks, queue, results_write)
+                    _child(function, tasks, queue, results_write, passed_on)
                 os.close(results_write)
                 children.append(_Child(pid=pid, results=results_read))
         yield from _parent(function, tasks, queue, children)
@@ -135,7 +141,13 @@ def _next_task(queue: int) -> int | None:
     return _INDEX.unpack(data)[0] if len(data) == _INDEX.size else None
 
 
-def _child(function: Callable[[Task], Result], tasks: Sequence[Task], queue: int, results: int) -> None:
+def _child(
+    function: Callable[[Task], Result],
+    tasks: Sequence[Task],
+    queue: int,
+    results: int,
+    passed_on: tuple[type[Exception], ...],
+) -> None:
     try:
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -144,7 +156,11 @@ def _child(function: Callable[[Task], Result], tasks: Sequence[Task], queue: int
         os.dup2(devnull, 2)
         while (index := _next_task(queue)) is not None:
             try:
-                payload = pickle.dumps((index, function(tasks[index])), protocol=pickle.HIGHEST_PROTOCOL)
+                try:
+                    answer: object = function(tasks[index])
+                except passed_on as error:
+                    answer = _Raised(error)
+                payload = pickle.dumps((index, answer), protocol=pickle.HIGHEST_PROTOCOL)
             except Exception:  # noqa: BLE001 - the parent redoes the task and raises what it raises
                 payload = pickle.dumps((index, _Failed()))
             data = memoryview(_LENGTH.pack(len(payload)) + payload)
@@ -156,6 +172,13 @@ def _child(function: Callable[[Task], Result], tasks: Sequence[Task], queue: int
 
 class _Failed:
     """A child's answer for a task it could not deliver."""
+
+
+@dataclass(frozen=True)
+class _Raised:
+    """A child's answer for a task whose `passed_on` exception the parent raises as it is."""
+
+    error: Exception
 
 
 def _parent(
@@ -225,6 +248,8 @@ def _receive(children: list[_Child], done: dict[int, tuple[bool, object]], redo:
             del child.buffer[: _LENGTH.size + length]
             if isinstance(result, _Failed):
                 redo.append(index)
+            elif isinstance(result, _Raised):
+                done[index] = (False, result.error)
             else:
                 done[index] = (True, result)
 

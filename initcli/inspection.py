@@ -13,7 +13,7 @@ import numpy as np
 
 from initcli.assessment import Assessment, assess, judge
 from initcli.comparisons import Comparator, Exact, rounding_tolerance
-from initcli.errors import BadInputError
+from initcli.errors import BadInputError, InitcliError
 from initcli.fanout import map_in_order, worker_count
 from initcli.fans import compute_fans
 from initcli.initializers import InitializerSpec, resolve
@@ -231,9 +231,9 @@ def inspect_records(
     if workers is None:
         nbytes = sum(weight_bytes(record.shape, record.dtype) for record in selected)
         workers = worker_count() if nbytes >= FAN_OUT_BYTES else 1
-    measurements = map_in_order(
-        functools.partial(measure_record, interval_alpha=interval_alpha), selected, workers=workers
-    )
+    measure = functools.partial(measure_record, interval_alpha=interval_alpha)
+    # A file's refusal (InitcliError) is the same whoever reads: not read again by the parent.
+    measurements = map_in_order(measure, selected, workers=workers, passed_on=(InitcliError,))
     for record, measurement in zip(selected, measurements):
         yield weight_row(record, measurement)
 

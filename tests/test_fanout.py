@@ -65,6 +65,30 @@ def test_an_error_is_raised_at_its_task_whoever_met_it() -> None:
     assert no_children_left()
 
 
+class Refusal(Exception):
+    pass
+
+
+def test_a_passed_on_error_is_raised_as_the_child_met_it_not_redone() -> None:
+    """A refusal (say a read that timed out) is not met twice: the child's exception is raised as it is."""
+    raised = []
+    for refused in range(30, 50):  # until the child, not the parent, is the one that took the task
+
+        def refusing(task: int, refused: int = refused) -> int:
+            time.sleep(0.002)
+            if task == refused:
+                raise Refusal(f"task {task} refused in {'a child' if in_child() else 'the parent'}")
+            return task
+
+        with pytest.raises(Refusal) as caught:
+            list(map_in_order(refusing, list(range(60)), workers=2, passed_on=(Refusal,)))
+        raised.append(str(caught.value))
+        if "a child" in raised[-1]:
+            break
+    assert f"task {refused} refused in a child" in raised
+    assert no_children_left()
+
+
 def test_a_child_that_dies_has_its_tasks_done_by_the_parent() -> None:
     def dying(task: int) -> int:
         if in_child() and task >= 20:
