@@ -918,3 +918,33 @@ def test_oversized_bundle_files_are_refused_before_reading(
         open_model(copy).records()
     monkeypatch.setattr(module, limit, size)
     open_model(copy).close()  # exactly at the bound: read
+
+
+def test_tensors_read_by_forked_processes_are_their_own(tmp_path: Path) -> None:
+    """inspect measures weights in forked processes that share the shard's descriptor: reads must be
+    positioned (a shared file offset would hand one process another's bytes)."""
+    import dataclasses
+
+    from initcli.fanout import map_in_order
+
+    prefix = good_bundle(tmp_path)
+    shard = Path(f"{prefix}.data-00000-of-00001")
+    data = np.random.default_rng(3).bytes(8 << 20)
+    shard.write_bytes(data)  # the regions below are read by offset; the index's own entries are not used
+    bundle = TensorBundle(prefix)
+    template = bundle.entries[KERNEL_KEY]
+    regions = [(offset, 1 + offset % 40_000) for offset in range(0, (8 << 20) - 40_000, 7_919)]
+
+    def read(region: tuple[int, int]) -> bytes:
+        entry = dataclasses.replace(template, offset=region[0], size=region[1])
+        buffer = bytearray(region[1])
+        bundle._read_into(entry, memoryview(buffer))
+        return bytes(buffer)
+
+    try:
+        read(regions[0])  # the shard is open before the fork, as after reading the object graph
+        got = list(map_in_order(read, regions, workers=2))
+    finally:
+        bundle.close()
+    assert len(regions) > 1000
+    assert all(chunk == data[offset : offset + size] for chunk, (offset, size) in zip(got, regions))

@@ -40,6 +40,7 @@ MAX_KEY_BYTES = 64 * 1024  # tensor names; prefix compression could otherwise re
 MAX_TOTAL_KEY_BYTES = 64 * 1024 * 1024
 MAX_SHARDS = 100_000
 MAX_RANK = 254  # TensorFlow's TensorShape limit
+_READ_PIECE = 16 * 1024 * 1024  # one positioned read; Ctrl-C is seen between pieces
 MAX_STRING_BYTES = 256 * 1024 * 1024
 DEFAULT_MEMORY_BUDGET = 4 * 1024**3
 BUNDLE_VERSION = 1  # kTensorBundleVersion: the newest format this reader knows
@@ -355,9 +356,15 @@ class TensorBundle:
         return self._files[shard]
 
     def _read_into(self, entry: BundleEntry, buffer: memoryview) -> None:
-        handle = self._file(entry.shard_id)
-        handle.seek(entry.offset)
-        got = handle.readinto(buffer) or 0
+        # Positioned reads: processes forked to measure weights share the descriptor, not a file offset.
+        fd = self._file(entry.shard_id).fileno()
+        view = buffer.cast("B")
+        got = 0
+        while got < len(view):
+            count = os.preadv(fd, [view[got : got + _READ_PIECE]], entry.offset + got)
+            if count == 0:
+                break
+            got += count
         if got != entry.size:
             path = shard_path(self.prefix, entry.shard_id, self.num_shards)
             raise InitcliError(f"{path}: tensor {entry.key!r} is cut short ({got} of {entry.size} bytes)")
