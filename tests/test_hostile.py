@@ -358,3 +358,23 @@ def test_keras_bfloat16_model_reads_as_bfloat16(tmp_path: Path, keras) -> None:
             np.testing.assert_array_equal(values.astype(np.float32), expected[record.path].astype(np.float32))
     finally:
         saved.close()
+
+
+@pytest.mark.parametrize("parent_ignores", [True, False])
+def test_a_worker_stops_at_ctrl_c_only_when_its_parent_does(parent_ignores: bool) -> None:
+    """A parent that ignores SIGINT (a background job, nohup) must not see its workers die of one."""
+    from initcli.readers.worker import Isolated
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN if parent_ignores else signal.default_int_handler)
+    try:
+        worker = Isolated(lambda: time.sleep(1.0) or "done", timeout=30, memory=1 << 28, label="f", what="waiting")
+        time.sleep(0.3)
+        assert worker.pid is not None
+        os.kill(worker.pid, signal.SIGINT)
+        if parent_ignores:
+            assert worker.wait() == "done"
+        else:
+            with pytest.raises(InitcliError, match="SIGINT"):
+                worker.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)

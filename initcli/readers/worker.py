@@ -48,7 +48,9 @@ def _limit_child(timeout: float, memory: int) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # Ctrl-C stops the child too, unless the parent ignores it (a background job, nohup): then so does the child.
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
