@@ -123,12 +123,16 @@ class Theory:
             np.maximum(position, 0.0, out=position)
             return np.minimum(position, 1.0, out=position)
         if self.distribution in ("normal", "truncated_normal") and self.stddev_param and self.mean is not None:
-            z = (np.asarray(x, dtype=np.float64) - self.mean) / abs(self.stddev_param)
+            z = np.subtract(x, self.mean, dtype=np.float64)
+            z /= abs(self.stddev_param)
             standard = normal_cdf(z)
             if self.distribution == "normal":
                 return standard
             mass = math.erf(TRUNCATION_SIGMAS / math.sqrt(2.0))
-            return np.minimum(np.maximum((standard - (1.0 - mass) / 2.0) / mass, 0.0), 1.0)
+            standard -= (1.0 - mass) / 2.0
+            standard /= mass
+            np.maximum(standard, 0.0, out=standard)
+            return np.minimum(standard, 1.0, out=standard)
         return None
 
 
@@ -230,32 +234,54 @@ _CDF_LIMIT = 10.0
 
 
 @functools.lru_cache(maxsize=1)
-def _cdf_nodes() -> tuple[np.ndarray, np.ndarray]:
+def _cdf_table() -> np.ndarray:
+    """Per interval [x_k, x_k+1]: Φ(x_k), Φ(x_k+1) - Φ(x_k), and the slopes φ·h at both ends (one row,
+    so that one gather fetches all four)."""
     nodes = np.arange(-_CDF_LIMIT, _CDF_LIMIT + _CDF_STEP / 2, _CDF_STEP)
     values = np.array([0.5 * math.erfc(-x / math.sqrt(2.0)) for x in nodes.tolist()])
     slopes = np.exp(-0.5 * nodes * nodes) / math.sqrt(2.0 * math.pi) * _CDF_STEP
-    values.flags.writeable = False
-    slopes.flags.writeable = False
-    return values, slopes
+    table = np.stack([values[:-1], np.diff(values), slopes[:-1], slopes[1:]], axis=1)
+    table.flags.writeable = False
+    return table
+
+
+# Evaluated this many values at a time: the temporaries stay in the CPU cache (3x faster at 250,000).
+_CDF_BLOCK = 1 << 14
 
 
 def normal_cdf(z: np.ndarray) -> np.ndarray:
     """Φ(z) elementwise (absolute error below 1e-12; 0 and 1 beyond ±10; NaN stays NaN)."""
-    values, slopes = _cdf_nodes()
-    position = np.asarray(z, dtype=np.float64) + _CDF_LIMIT
-    position /= _CDF_STEP
-    np.clip(position, 0.0, values.size - 1.0, out=position)
-    undefined = np.isnan(position)
-    if undefined.any():
-        position[undefined] = 0.0
-    index = np.minimum(position.astype(np.intp), values.size - 2)
-    t = position - index
-    # Hermite basis on [0, 1] with s = t^2 (3 - 2t): values weighted (1 - s) and s, slopes (already
-    # times the node step) weighted t (1 - t)^2 and t^2 (t - 1).
-    one_minus = 1.0 - t
-    s = t * t * (3.0 - 2.0 * t)
-    low, high = values[index], values[index + 1]
-    result = low + s * (high - low)
-    result += t * one_minus * (one_minus * slopes[index] - t * slopes[index + 1])
-    result[undefined] = np.nan
+    flat = np.asarray(z, dtype=np.float64)
+    result = np.empty(flat.shape)
+    flat_result, flat = result.reshape(-1), flat.reshape(-1)
+    for start in range(0, flat.size, _CDF_BLOCK):
+        _normal_cdf_into(flat[start : start + _CDF_BLOCK], flat_result[start : start + _CDF_BLOCK])
     return result
+
+
+def _normal_cdf_into(z: np.ndarray, out: np.ndarray) -> None:
+    table = _cdf_table()
+    intervals = len(table)
+    t = z + _CDF_LIMIT
+    t *= 1.0 / _CDF_STEP  # a power of two: exact
+    np.maximum(t, 0.0, out=t)  # NaN passes through both
+    np.minimum(t, float(intervals), out=t)
+    with np.errstate(invalid="ignore"):
+        index = t.astype(np.intp)  # NaN gives some integer: clipped below (the result is NaN through t)
+    np.clip(index, 0, intervals - 1, out=index)
+    t -= index
+    rows = table.take(index, axis=0, mode="clip")
+    # Hermite basis on [0, 1] with s = t^2 (3 - 2t): Φ(x_k) + s ΔΦ, plus the slopes (already times
+    # the node step) weighted t (1 - t)^2 and t^2 (t - 1).
+    one_minus = 1.0 - t
+    slope_terms = one_minus * rows[:, 2]
+    slope_terms -= t * rows[:, 3]
+    slope_terms *= one_minus
+    slope_terms *= t
+    np.multiply(t, -2.0, out=out)
+    out += 3.0
+    out *= t
+    out *= t
+    out *= rows[:, 1]
+    out += rows[:, 0]
+    out += slope_terms  # a NaN input's t is NaN, and so is its result
