@@ -354,8 +354,9 @@ class _Walk:
 
     def _attributes(self, item: Any, path: str) -> dict[str, Any]:
         found: dict[str, Any] = {}
+        attrs = item.attrs  # h5py makes a new manager on every `.attrs`
         for name in ATTRIBUTES:
-            if name not in item.attrs:
+            if not self.h5py.h5a.exists(item.id, name.encode()):
                 continue
             attribute = self.h5py.h5a.open(item.id, name.encode())
             try:
@@ -364,7 +365,7 @@ class _Walk:
                 stored = 0
             if stored > self.limits.max_attribute_bytes:
                 raise InitcliError(f"attribute {name} of {shown(path)} is larger than initcli reads")
-            found[name] = _text_value(item.attrs[name], f"attribute {name} of {shown(path)}")
+            found[name] = _text_value(attrs[name], f"attribute {name} of {shown(path)}")
             size = sum(len(text) for text in found[name]) if isinstance(found[name], list) else len(found[name])
             if size > self.limits.max_attribute_bytes:
                 raise InitcliError(f"attribute {name} of {shown(path)} is larger than initcli reads")
