@@ -27,6 +27,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from typing import NoReturn
 
 import numpy as np
 
@@ -218,7 +219,7 @@ def _child(
     owner: np.ndarray,
     queue: int,
     piece: int,
-) -> None:
+) -> NoReturn:
     """A forked child's whole life: take pieces until none are left, then exit 0 (1 on any error).
 
     It dies with the caller, ignores Ctrl-C (the caller handles it and kills its children),
@@ -301,8 +302,9 @@ def _pidfds(children: dict[int, int]) -> dict[int, int]:
 def _kill_all(children: dict[int, int]) -> None:
     """Kill and reap children left running (the caller is leaving with an exception)."""
     for pid in children:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+        if pid > 0:  # never 0: that would signal the whole process group
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     for pid in children:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
