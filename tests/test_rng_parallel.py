@@ -28,7 +28,7 @@ from tests.helpers import assert_bit_equal
 
 ROOT = Path(__file__).resolve().parents[1]
 # Above MIN_PARALLEL_ELEMENTS, not a whole number of pieces, and starting and ending inside blocks.
-START, STOP = 3, parallel.MIN_PARALLEL_ELEMENTS + 5 * stateless._PIECE_ELEMENTS + 1_002
+START, STOP = 3, 2 * parallel.MIN_PARALLEL_ELEMENTS + 5 * stateless._PIECE_ELEMENTS + 1_002
 
 PROBE = r"""
 import json, os, signal, sys, time
@@ -268,6 +268,7 @@ def test_worker_count_rules(monkeypatch):
     big = parallel.MIN_PARALLEL_ELEMENTS
     assert parallel.worker_count(big) == 3
     assert parallel.worker_count(big - 1) == 1
+    assert parallel.worker_count(big, min_elements=2 * big) == 1
     monkeypatch.setenv(parallel.WORKERS_VARIABLE, "1")
     assert parallel.worker_count(big) == 1
     monkeypatch.setenv(parallel.WORKERS_VARIABLE, "2")

@@ -36,8 +36,9 @@ from initcli import scratch
 from initcli.errors import BadInputError
 
 WORKERS_VARIABLE = "INITCLI_WORKERS"
-# Below this many elements a fork and the page faults of fresh memory cost more than the second
-# core saves (measured with benchmarks/bench_sample.py; see README).
+# Below this many elements (of a normal draw; twice as many for the cheaper uniform) a fork and
+# its fresh memory cost more than the second core saves: measured on 2 CPUs, normals break even
+# near 2^18 elements and gain 15-30% at 2^19, uniforms break even near 2^20.
 MIN_PARALLEL_ELEMENTS = 1 << 19
 # Each process keeps up to ~120 bytes of scratch per element of a piece; eight processes bound
 # that on any machine.
@@ -80,15 +81,15 @@ def requested_workers() -> int | None:
     return value
 
 
-def worker_count(elements: int) -> int:
+def worker_count(elements: int, min_elements: int = MIN_PARALLEL_ELEMENTS) -> int:
     """How many processes (the caller included) should fill a draw of `elements`; 1 means no fork.
 
     At most the CPUs this process may run on (its affinity mask), `MAX_WORKERS` and
-    `INITCLI_WORKERS`; 1 off Linux, below `MIN_PARALLEL_ELEMENTS`, and when TensorFlow is loaded
-    (its thread pools make a fork unsafe).
+    `INITCLI_WORKERS`; 1 off Linux, below `min_elements`, and when TensorFlow is loaded (its
+    thread pools make a fork unsafe).
     """
     requested = requested_workers()
-    if elements < MIN_PARALLEL_ELEMENTS or not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+    if elements < min_elements or not sys.platform.startswith("linux") or not hasattr(os, "fork"):
         return 1
     if "tensorflow" in sys.modules:
         return 1

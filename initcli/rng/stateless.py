@@ -409,19 +409,23 @@ def _in_pieces(
     dtype: str,
     start: int,
     stop: int,
+    min_parallel: int = parallel.MIN_PARALLEL_ELEMENTS,
 ) -> np.ndarray:
-    """Elements [start, stop) of `kernel`'s draw, piece by piece, on several processes when it pays."""
+    """Elements [start, stop) of `kernel`'s draw, piece by piece, on several processes from
+    `min_parallel` elements on."""
     elements = max(stop - start, 0)
 
     def fill_piece(low: int, high: int, out: np.ndarray) -> None:
         kernel(stream, dtype, start + low, start + high, out)
 
-    return parallel.fill(fill_piece, elements, numpy_dtype(dtype), parallel.worker_count(elements), _PIECE_ELEMENTS)
+    workers = parallel.worker_count(elements, min_parallel)
+    return parallel.fill(fill_piece, elements, numpy_dtype(dtype), workers, _PIECE_ELEMENTS)
 
 
 def uniform(stream: PhiloxStream, dtype: str, start: int, stop: int) -> np.ndarray:
     """Elements [start, stop) of stateless_random_uniform on [0, 1)."""
-    return _in_pieces(_uniform, stream, dtype, start, stop)
+    # Half the work of a normal per element: a fork pays from twice the size.
+    return _in_pieces(_uniform, stream, dtype, start, stop, 2 * parallel.MIN_PARALLEL_ELEMENTS)
 
 
 def normal(stream: PhiloxStream, dtype: str, start: int, stop: int) -> np.ndarray:
