@@ -27,6 +27,8 @@ from initcli.rng.philox import PhiloxStream
 from tests.helpers import assert_bit_equal
 
 ROOT = Path(__file__).resolve().parents[1]
+# initcli forks only on Linux (elsewhere every draw is serial, which the other tests cover).
+forks = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="initcli forks workers on Linux only")
 # Above MIN_PARALLEL_ELEMENTS, not a whole number of pieces, and starting and ending inside blocks.
 START, STOP = 3, 2 * parallel.MIN_PARALLEL_ELEMENTS + 5 * stateless._PIECE_ELEMENTS + 1_002
 
@@ -148,6 +150,7 @@ def load(path: Path, dtype: str) -> np.ndarray:
     return np.load(path).view(stateless.numpy_dtype(dtype))
 
 
+@forks
 @pytest.mark.parametrize("kind", ["uniform", "normal", "truncated_normal"])
 @pytest.mark.parametrize("dtype", stateless.FLOAT_DTYPES)
 def test_processes_give_the_serial_stream(tmp_path, kind, dtype):
@@ -158,6 +161,7 @@ def test_processes_give_the_serial_stream(tmp_path, kind, dtype):
     assert_bit_equal(result, load(tmp_path / "serial.npy", dtype))
 
 
+@forks
 @pytest.mark.tensorflow
 @pytest.mark.parametrize(
     ("kind", "dtype"),
@@ -181,6 +185,7 @@ def test_processes_equal_tensorflow(tmp_path, keras, kind, dtype):
     assert_bit_equal(result, reference[START:])
 
 
+@forks
 @pytest.mark.tensorflow
 def test_the_sampling_path_reaches_the_processes(tmp_path, keras):
     """`initcli sample` draws through sampling.iter_chunks: a 1024x1024 draw uses the workers."""
@@ -195,6 +200,7 @@ def test_the_sampling_path_reaches_the_processes(tmp_path, keras):
 PROTOCOL = {"elements": 40_000, "piece": 1_000, "workers": 2}
 
 
+@forks
 @pytest.mark.parametrize("scenario", ["exit", "crash", "hang"])
 def test_a_failing_child_is_never_trusted(tmp_path, scenario):
     """The child marks two garbage pieces done, then exits 1, crashes or hangs (and is killed):
@@ -208,12 +214,14 @@ def test_a_failing_child_is_never_trusted(tmp_path, scenario):
             os.kill(pid, 0)
 
 
+@forks
 def test_no_fork_means_the_caller_does_it_all(tmp_path):
     summary, result = probe(tmp_path, scenario="fork_fails", **PROTOCOL)
     assert summary["child_pieces"] == 0
     assert_bit_equal(result, np.arange(PROTOCOL["elements"], dtype=np.float64))
 
 
+@forks
 def test_children_write_nothing_and_flush_nothing(tmp_path):
     summary, result = probe(tmp_path, scenario="noisy", **PROTOCOL)
     assert summary["child_pieces"] > 0
@@ -222,12 +230,14 @@ def test_children_write_nothing_and_flush_nothing(tmp_path):
     assert_bit_equal(result, np.arange(PROTOCOL["elements"], dtype=np.float64))
 
 
+@forks
 def test_ctrl_c_in_the_caller_kills_the_children(tmp_path):
     summary, _ = probe(tmp_path, scenario="interrupt", **PROTOCOL)
     assert summary["interrupted"] is True
     assert summary["children_left"] is False
 
 
+@forks
 def test_children_die_with_the_caller(tmp_path):
     """SIGKILL the caller while its child sleeps inside a piece: the child goes too (PR_SET_PDEATHSIG)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
