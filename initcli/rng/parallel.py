@@ -1,16 +1,17 @@
-"""One large draw filled by several forked processes writing into shared memory (Linux).
+"""One large draw filled by several forked processes (Linux).
 
 Threads cannot share this work: every numpy operation of the generation kernels takes 5-20 us,
 about what handing the GIL from one thread to another costs, so two threads run one at a time.
-Forked processes each run the kernels at full speed. The output lives in an anonymous shared
-mapping made before the fork; the draw is cut into pieces that the processes (the caller
-included) take from a queue (a pipe holding the piece numbers) until it is empty, so a process
-that gets less CPU simply does fewer pieces. Each piece is an independent range of the
-counter-based stream, so the result does not depend on who computed what.
+Forked processes each run the kernels at full speed. The draw is cut into pieces that the
+processes (the caller included) take from a queue (a pipe holding the piece numbers) until it is
+empty, so a process that gets less CPU simply does fewer pieces. Each piece is an independent
+range of the counter-based stream, so the result does not depend on who computed what. The
+caller writes its pieces straight into the output; a child writes each piece into a slot of a
+small shared ring, and the caller copies it out (see `_Draw`).
 
 The caller never waits for a child without a bound and never trusts a child that did not exit
 cleanly: a child that fails, crashes or outlives a generous deadline is killed, and every piece
-it did not finish, or finished before failing, is computed again by the caller. When processes
+it did not deliver, or delivered before failing, is computed again by the caller. When processes
 are not safe or not worth it (not Linux, a small draw, TensorFlow's thread pools in the process,
 `INITCLI_WORKERS=1`) the caller fills everything itself.
 """
@@ -40,8 +41,8 @@ WORKERS_VARIABLE = "INITCLI_WORKERS"
 # its fresh memory cost more than the second core saves: measured on 2 CPUs, normals break even
 # near 2^18 elements and gain 15-30% at 2^19, uniforms break even near 2^20.
 MIN_PARALLEL_ELEMENTS = 1 << 19
-# Each process keeps up to ~120 bytes of scratch per element of a piece; eight processes bound
-# that on any machine.
+# Each process keeps a scratch arena (8 MiB at 2^16-element pieces) and each child a ring of 4
+# pieces; eight processes bound that on any machine.
 MAX_WORKERS = 8
 # A child still running this long after the caller ran out of pieces is killed (its pieces are
 # recomputed): at least a second, or 20 pieces' time on a loaded machine.
