@@ -13,7 +13,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -268,6 +270,25 @@ def _alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return "\nState:\tZ" not in status
+
+
+@forks
+def test_the_fork_with_threads_warning_is_silenced():
+    """Python 3.12+ warns when a process with threads forks (and the tests turn warnings into errors)."""
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            pid = parallel._fork()
+            if pid == 0:
+                os._exit(0)
+            os.waitpid(pid, 0)
+    finally:
+        stop.set()
+        thread.join()
+    assert [str(warning.message) for warning in caught] == []
 
 
 def test_worker_count_rules(monkeypatch):
