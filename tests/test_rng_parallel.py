@@ -80,7 +80,8 @@ else:
         if os.getpid() == parent:
             if scenario == "interrupt":
                 raise KeyboardInterrupt
-            time.sleep(0.005)  # leave the children pieces to misbehave on
+            if scenario != "overflow":
+                time.sleep(0.005)  # leave the children pieces to misbehave on
             out[:] = np.arange(low, high)
             return
         done = int(os.environ.get("PIECES_DONE", "0"))
@@ -92,6 +93,9 @@ else:
         if scenario == "orphan" or (scenario == "interrupt" and done == 0):
             note(f"sleeping {os.getpid()}")
             time.sleep(3600)
+        if scenario == "overflow":
+            out[:] = np.arange(low, high)
+            return
         if done < 2:
             out[:] = -1.0  # garbage, marked done: only a clean exit may vouch for it
             return
@@ -104,6 +108,8 @@ else:
             time.sleep(3600)
         out[:] = np.arange(low, high)
 
+    if scenario == "overflow":
+        parallel._pipe_capacity = lambda fd: 1 << 30  # more piece numbers than the pipe holds
     if scenario == "fork_fails":
         def refuse():
             raise OSError(11, "Resource temporarily unavailable")
@@ -214,6 +220,13 @@ def test_a_failing_child_is_never_trusted(tmp_path, scenario):
     for pid in summary["misbehaving"]:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+@forks
+def test_pieces_the_queue_cannot_hold_are_done_by_the_caller(tmp_path):
+    summary, result = probe(tmp_path, scenario="overflow", elements=200_000, piece=4, workers=2)
+    assert summary["child_pieces"] > 0
+    assert_bit_equal(result, np.arange(200_000, dtype=np.float64))
 
 
 @forks
