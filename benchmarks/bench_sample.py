@@ -8,8 +8,11 @@ Then it times in-process generation: initcli's numpy engine against TensorFlow's
 kernels for the same draw, in float32 and (normal and truncated normal) float64, each the best of
 max(repeat, 7) runs alternating with TensorFlow's, and prints the ratio against the issue's target
 (float32 normals at most 1.2x TensorFlow, float64 at most 2x, at 3x3x512x512 and 4096x4096) with
-met / NOT MET. The load average is printed: other processes on the machine slow both sides, not
-always alike. Needs the tensorflow extra.
+met / NOT MET. initcli's draws run in a second process that never imports TensorFlow, as
+`initcli sample` does not: initcli spreads a large draw over forked processes, which it never
+does once TensorFlow (whose thread pools make a fork unsafe) is loaded. That process times each
+draw itself and reports the time on a pipe. The load average is printed: other processes on the
+machine slow both sides, not always alike. Needs the tensorflow extra.
 
     python benchmarks/bench_sample.py --in-process-only [--dtype float64]
 """
@@ -91,34 +94,74 @@ TARGET_SHAPES = ("3x3x512x512", "4096x4096")
 
 
 def interleaved_best(first, second, repeat: int) -> tuple[float, float]:
-    """Best (minimum) wall time of each of two functions, run alternately `repeat` times each.
+    """Best (minimum) time of each of two functions, run alternately `repeat` times each.
 
-    Alternating spreads any load from other processes over both, and the minimum is the run
-    least disturbed by it.
+    A function that returns a number reports its own time in seconds; otherwise its wall time
+    is measured here. Alternating spreads any load from other processes over both, and the
+    minimum is the run least disturbed by it.
     """
     first_times, second_times = [], []
     for _ in range(repeat):
         for function, times in ((first, first_times), (second, second_times)):
             started = time.perf_counter()
-            function()
-            times.append(time.perf_counter() - started)
+            reported = function()
+            elapsed = time.perf_counter() - started
+            times.append(reported if isinstance(reported, float) else elapsed)
     return min(first_times), min(second_times)
+
+
+def serve() -> None:
+    """Time initcli's draws on request, in a process without TensorFlow.
+
+    Reads `kind dtype size` lines on stdin; for each, draws elements [0, size) of seed (0, 0)
+    and writes the seconds it took on stdout.
+    """
+    from initcli.rng import stateless
+    from initcli.rng.philox import PhiloxStream
+
+    stream = PhiloxStream.from_seed(0, 0)
+    for line in sys.stdin:
+        kind, dtype, size = line.split()
+        started = time.perf_counter()
+        getattr(stateless, kind)(stream, dtype, 0, int(size))
+        print(time.perf_counter() - started, flush=True)
+
+
+class InitcliDraws:
+    """The `serve` process: `time(kind, dtype, size)` returns the seconds one draw took there."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def time(self, kind: str, dtype: str, size: int) -> float:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(f"{kind} {dtype} {size}\n")
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline()
+        if not answer:
+            raise SystemExit("the initcli draw process failed")
+        return float(answer)
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait()
 
 
 def in_process(repeat: int, dtypes: list[str]) -> list[bool]:
     """Print initcli's in-process draw against TensorFlow's kernel; return met/not met per targeted row."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    ours = InitcliDraws()  # started before TensorFlow is imported here
     import tensorflow as tf
-
-    from initcli.rng import stateless
-    from initcli.rng.philox import PhiloxStream
 
     # glorot_uniform draws `uniform`, he_normal (like every variance-scaling normal) `truncated_normal`,
     # RandomNormal `normal`.
     kinds = [
-        ("uniform", stateless.uniform, tf.random.stateless_uniform),
-        ("normal", stateless.normal, tf.random.stateless_normal),
-        ("truncated_normal", stateless.truncated_normal, tf.random.stateless_truncated_normal),
+        ("uniform", tf.random.stateless_uniform),
+        ("normal", tf.random.stateless_normal),
+        ("truncated_normal", tf.random.stateless_truncated_normal),
     ]
     verdicts = []
     # float64: normal and truncated normal only (uniform needs no transcendental functions).
@@ -131,10 +174,9 @@ def in_process(repeat: int, dtypes: list[str]) -> list[bool]:
             size = 1
             for d in shape:
                 size *= d
-            stream = PhiloxStream.from_seed(0, 0)
-            for kind, ours, theirs in dtype_kinds:
+            for kind, theirs in dtype_kinds:
                 ours_time, tf_time = interleaved_best(
-                    lambda: ours(stream, dtype, 0, size),  # noqa: B023
+                    lambda: ours.time(kind, dtype, size),  # noqa: B023
                     lambda: theirs(shape, seed=(0, 0), dtype=getattr(tf, dtype)).numpy(),  # noqa: B023
                     repeat,
                 )
@@ -146,6 +188,7 @@ def in_process(repeat: int, dtypes: list[str]) -> list[bool]:
                     verdict = "met" if ratio <= target else "NOT MET"
                 target_text = f"{target:6.1f}x" if target is not None else f"{'-':>7}"
                 print(f"{kind + ' ' + label:32} {ours_time:9.4f} {tf_time:8.4f} {ratio:6.2f}x {target_text} {verdict}")
+    ours.close()
     return verdicts
 
 
@@ -161,7 +204,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--in-process-only", action="store_true", help="skip the whole-process comparison")
     parser.add_argument("--dtype", action="append", choices=["float32", "float64"], help="in-process dtypes")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        serve()
+        return
     print(f"CPUs available: {len(os.sched_getaffinity(0))}; load average before: {load_average()}")
     if not args.in_process_only:
         processes(args.repeat)

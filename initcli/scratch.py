@@ -45,6 +45,11 @@ def thread_scratch() -> Scratch:
     return scratch
 
 
+def replace_thread_scratch(new: Scratch) -> None:
+    """Make `new` the calling thread's Scratch (a forked worker process starts its own)."""
+    _per_thread.scratch = new
+
+
 _counting: dict[np.dtype, np.ndarray] = {}
 _counting_lock = threading.Lock()
 

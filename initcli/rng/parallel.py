@@ -1,0 +1,515 @@
+"""One large draw filled by several forked processes (Linux).
+
+Threads cannot share this work: every numpy operation of the generation kernels takes 5-20 us,
+about what handing the GIL from one thread to another costs, so two threads run one at a time.
+Forked processes each run the kernels at full speed. The draw is cut into pieces that the
+processes (the caller included) take from a queue (a pipe holding the piece numbers) until it is
+empty, so a process that gets less CPU simply does fewer pieces. Each piece is an independent
+range of the counter-based stream, so the result does not depend on who computed what. The
+caller writes its pieces straight into the output; a child writes each piece into a slot of a
+small shared ring, and the caller copies it out (see `_Draw`).
+
+The caller never waits for a child without a bound and never trusts a child that did not exit
+cleanly: a child that fails, crashes or outlives a generous deadline is killed, and every piece
+it did not deliver, or delivered before failing, is computed again by the caller. When processes
+are not safe or not worth it (not Linux, a small draw, TensorFlow's thread pools in the process,
+`INITCLI_WORKERS=1`) the caller fills everything itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import mmap
+import os
+import select
+import signal
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from typing import NoReturn
+
+import numpy as np
+
+from initcli import scratch
+from initcli.errors import BadInputError
+
+WORKERS_VARIABLE = "INITCLI_WORKERS"
+# Below this many elements (of a normal draw; twice as many for the cheaper uniform) a fork and
+# its fresh memory cost more than the second core saves: measured on 2 CPUs, normals break even
+# near 2^18 elements and gain 15-30% at 2^19, uniforms break even near 2^20.
+MIN_PARALLEL_ELEMENTS = 1 << 19
+# Each process keeps a scratch arena (8 MiB at 2^16-element pieces) and each child a ring of 4
+# pieces; eight processes bound that on any machine.
+MAX_WORKERS = 8
+# A child still running this long after the caller ran out of pieces is killed (its pieces are
+# recomputed): at least a second, or 20 pieces' time on a loaded machine.
+_MIN_GRACE_SECONDS = 1.0
+_GRACE_PIECES = 20
+_PR_SET_PDEATHSIG = 1
+# Scratch bytes a process may need per element of a piece (the kernels use at most ~92).
+_SCRATCH_BYTES_PER_ELEMENT = 128
+_HUGE_PAGE = 2 << 20
+# Ring slots (pieces a child may have computed before the caller copies them out) per child.
+_SLOTS_PER_CHILD = 4
+_LAST = 0xFFFFFFFF  # a child's last message: (_LAST, its first slot)
+_FORK_WITH_THREADS = r"This process \(pid=\d+\) is multi-threaded, use of fork\(\) may lead to deadlocks"
+
+Fill = Callable[[int, int, np.ndarray], None]
+"""fill(low, high, out): write elements [low, high) of the draw into `out` (high - low long)."""
+
+# Tests only: called before each piece with (worker, piece number); the caller is worker 0.
+_piece_hook: Callable[[int, int], None] | None = None
+
+
+def requested_workers() -> int | None:
+    """`INITCLI_WORKERS` from the environment (at least 1), or None when it is not set.
+
+    Raises:
+        BadInputError: it is set to something other than a positive whole number.
+    """
+    text = os.environ.get(WORKERS_VARIABLE, "").strip()
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise BadInputError(f"{WORKERS_VARIABLE} must be a whole number of processes, at least 1. Received: {text!r}")
+    return value
+
+
+def worker_count(elements: int, min_elements: int = MIN_PARALLEL_ELEMENTS) -> int:
+    """How many processes (the caller included) should fill a draw of `elements`; 1 means no fork.
+
+    At most the CPUs this process may run on (its affinity mask), `MAX_WORKERS` and
+    `INITCLI_WORKERS`; 1 off Linux, below `min_elements`, and when TensorFlow is loaded (its
+    thread pools make a fork unsafe).
+    """
+    requested = requested_workers()
+    if elements < min_elements or not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+        return 1
+    if "tensorflow" in sys.modules:
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except OSError:
+        return 1
+    return max(1, min(cpus, MAX_WORKERS, requested or cpus))
+
+
+def fill(fill_piece: Fill, elements: int, dtype: np.dtype, workers: int, piece: int) -> np.ndarray:
+    """A new array of `elements` values of `dtype`, filled by `workers` processes in pieces.
+
+    Args:
+        fill_piece: computes one range of the draw; must give the same values in any process.
+        elements: the draw's length.
+        dtype: its dtype.
+        workers: processes to use, the caller included (see `worker_count`).
+        piece: elements per piece, a multiple of 4 (the last piece may be shorter); raised where
+            the queue would not fit in a pipe.
+    """
+    output = _private_array(elements, dtype)
+    if workers <= 1 or elements <= piece:
+        for low in range(0, elements, piece):
+            fill_piece(low, min(elements, low + piece), output[low : low + piece])
+        return output
+    with _Pipe() as queue:
+        capacity = max(1, _pipe_capacity(queue.write) // 4)
+        piece = -(-max(piece, -(-elements // capacity)) // 4) * 4
+        pieces = -(-elements // piece)
+        os.set_blocking(queue.write, False)
+        _send(queue.write, np.arange(pieces, dtype=np.uint32))
+        queue.close_write()
+        os.set_blocking(queue.read, False)
+        draw = _Draw(fill_piece, output, piece, pieces, min(workers, pieces) - 1, queue.read)
+        draw.run()
+    return output
+
+
+class _Pipe:
+    """An os.pipe() whose ends close when the `with` block is left (each at most once)."""
+
+    def __init__(self) -> None:
+        self.read, self.write = os.pipe()
+
+    def close_read(self) -> None:
+        if self.read >= 0:
+            os.close(self.read)
+            self.read = -1
+
+    def close_write(self) -> None:
+        if self.write >= 0:
+            os.close(self.write)
+            self.write = -1
+
+    def __enter__(self) -> _Pipe:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close_read()
+        self.close_write()
+
+
+class _Draw:
+    """One parallel fill, as the caller runs it.
+
+    Each child computes its pieces into slots of a small shared ring (`_SLOTS_PER_CHILD` pieces
+    each), announces (piece, slot) on the `done` pipe and takes a free slot back from its own
+    pipe; the caller copies announced slots into the output between its own pieces, and frees
+    them. The output is the caller's own memory: shared memory costs a page fault per 4 KiB
+    written (~1.4 us here), the ring is faulted in once, and the copy runs at memory speed.
+    """
+
+    def __init__(self, fill_piece: Fill, output: np.ndarray, piece: int, pieces: int, children: int, queue: int):
+        self.fill_piece, self.output, self.piece, self.pieces, self.queue = fill_piece, output, piece, pieces, queue
+        self.children = children
+        self.ring = _shared_array(children * _SLOTS_PER_CHILD * piece, output.dtype).reshape(-1, piece)
+        # owner[p]: 0 while piece p is not in the output, else 1 + the worker it came from (0: the caller).
+        self.owner = np.zeros(pieces, dtype=np.uint8)
+        self.pids: dict[int, int] = {}  # worker number -> pid, while it may run
+        self.finished: set[int] = set()  # workers that announced their last piece or died
+        self.statuses: dict[int, int] = {}  # worker number -> wait status
+        self.pending = b""
+
+    def run(self) -> None:
+        done = _Pipe()
+        free = [_Pipe() for _ in range(self.children)]
+        try:
+            for index, slots in enumerate(free):
+                os.set_blocking(slots.write, False)
+                first = index * _SLOTS_PER_CHILD
+                _send(slots.write, np.arange(first, first + _SLOTS_PER_CHILD, dtype=np.uint32))
+            libc = _libc()
+            parent = os.getpid()
+            for worker in range(1, self.children + 1):
+                try:
+                    pid = _fork()
+                except OSError:  # no more processes: the caller does their share
+                    break
+                if pid == 0:
+                    done.close_read()
+                    for other in free:
+                        other.close_write()
+                    _child(libc, parent, worker, self, done.write, free[worker - 1].read)
+                self.pids[worker] = pid
+            # The caller keeps the read ends of the free pipes: handing a slot back to a child
+            # that died must not raise EPIPE (or SIGPIPE, where a program restored it).
+            done.close_write()
+            os.set_blocking(done.read, False)
+            with _own_arena(self.piece):
+                longest = _take_pieces(self, 0, self._output_piece, lambda index: self._collect(done.read, free))
+            self._wait(done.read, free, time.monotonic() + max(_MIN_GRACE_SECONDS, _GRACE_PIECES * longest))
+            self.statuses.update(_reap(self.pids, time.monotonic() + _MIN_GRACE_SECONDS))
+            self.pids.clear()
+        finally:
+            _kill_all(self.pids)
+            done.close_read()
+            done.close_write()
+            for slots in free:
+                slots.close_read()
+                slots.close_write()
+        failed = [1 + worker for worker, status in self.statuses.items() if status != 0]
+        for index in np.flatnonzero((self.owner == 0) | np.isin(self.owner, failed)).tolist():
+            low = index * self.piece
+            self.fill_piece(low, min(self.output.size, low + self.piece), self.output[low : low + self.piece])
+
+    def _output_piece(self, index: int) -> np.ndarray:
+        """Where the caller writes piece `index`: straight into the output."""
+        self.owner[index] = 1
+        return self.output[index * self.piece : (index + 1) * self.piece]
+
+    def _collect(self, done: int, free: list[_Pipe]) -> None:
+        """Copy every announced slot into the output and hand it back to its child."""
+        try:
+            self.pending += os.read(done, 1 << 16)
+        except BlockingIOError:
+            return
+        whole = len(self.pending) // 8 * 8
+        messages = np.frombuffer(self.pending[:whole], dtype=np.uint32).reshape(-1, 2)
+        self.pending = self.pending[whole:]
+        for index, slot in messages.tolist():
+            worker = 1 + slot // _SLOTS_PER_CHILD
+            if worker > self.children:
+                continue
+            if index == _LAST:
+                self.finished.add(worker)
+                continue
+            if index >= self.pieces:
+                continue
+            low = index * self.piece
+            high = min(self.output.size, low + self.piece)
+            self.output[low:high] = self.ring[slot, : high - low]
+            self.owner[index] = 1 + worker
+            _send(free[worker - 1].write, np.array([slot], dtype=np.uint32))
+
+    def _wait(self, done: int, free: list[_Pipe], deadline: float) -> None:
+        """Collect until every child has announced its last piece or died, or the deadline passes."""
+        waiters = _pidfds(self.pids.values())
+        try:
+            while True:
+                self._collect(done, free)
+                for worker, pid in list(self.pids.items()):
+                    exited, status = os.waitpid(pid, os.WNOHANG)
+                    if exited:
+                        self.statuses[worker] = status
+                        self.finished.add(worker)
+                        del self.pids[worker]
+                remaining = deadline - time.monotonic()
+                running = [pid for worker, pid in self.pids.items() if worker not in self.finished]
+                if not running or remaining <= 0:
+                    return
+                watched = [waiters[pid] for pid in running if pid in waiters]
+                timeout = remaining if len(watched) == len(running) else min(remaining, 0.001)
+                select.select([done, *watched], [], [], timeout)
+        finally:
+            for fd in waiters.values():
+                os.close(fd)
+            self._collect(done, free)
+
+
+def _pipe_capacity(fd: int) -> int:
+    """Bytes a pipe holds (64 KiB by default; 4 KiB once a user has too many pipe pages)."""
+    try:
+        import fcntl
+
+        return fcntl.fcntl(fd, getattr(fcntl, "F_GETPIPE_SZ", 1032))
+    except OSError:
+        return select.PIPE_BUF
+
+
+def _private_array(elements: int, dtype: np.dtype) -> np.ndarray:
+    """An uninitialized array in fresh memory, in 2 MiB pages where the kernel allows.
+
+    Filling memory that was never touched costs a page fault per page; with 4 KiB pages that was
+    a fifth of a parallel 3x3x512x512 draw here. (numpy asks for huge pages too, but the C
+    library often hands back smaller, already fragmented memory.)
+    """
+    nbytes = elements * dtype.itemsize
+    if nbytes < _HUGE_PAGE:
+        return np.empty(elements, dtype=dtype)
+    mapping = mmap.mmap(-1, nbytes + _HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    with contextlib.suppress(AttributeError, OSError):
+        mapping.madvise(mmap.MADV_HUGEPAGE)
+    whole = np.frombuffer(mapping, dtype=np.uint8)
+    start = -whole.ctypes.data % _HUGE_PAGE
+    return whole[start : start + nbytes].view(dtype)
+
+
+def _shared_array(elements: int, dtype: np.dtype) -> np.ndarray:
+    """A zeroed array in an anonymous mapping that forked children write into and the caller sees."""
+    size = max(elements * dtype.itemsize, 1)
+    mapping = mmap.mmap(-1, size, flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)
+    return np.frombuffer(mapping, dtype=dtype, count=elements)
+
+
+def _take_pieces(
+    draw: _Draw, worker: int, target: Callable[[int], np.ndarray], on_done: Callable[[int], None]
+) -> float:
+    """Fill pieces taken from the queue until it is empty; return the longest piece's seconds.
+
+    Every piece number was written before the fork, so an empty pipe means the work is handed
+    out (each 4-byte read takes one whole number: pipe reads of that size are atomic).
+    `target(index)` is where the piece goes; `on_done(index)` follows each piece.
+    """
+    longest = 0.0
+    while True:
+        try:
+            word = os.read(draw.queue, 4)
+        except BlockingIOError:
+            return longest
+        if len(word) != 4:
+            return longest
+        index = int.from_bytes(word, sys.byteorder)
+        if _piece_hook is not None:
+            _piece_hook(worker, index)
+        low = index * draw.piece
+        high = min(draw.output.size, low + draw.piece)
+        started = time.monotonic()
+        draw.fill_piece(low, high, target(index)[: high - low])
+        longest = max(longest, time.monotonic() - started)
+        on_done(index)
+
+
+def _child(libc: object, parent: int, worker: int, draw: _Draw, done: int, free: int) -> NoReturn:
+    """A forked child's whole life: fill pieces into its free ring slots, announce each on `done`,
+    announce the end, and exit 0 (1 on any error).
+
+    It dies with the caller, ignores Ctrl-C (the caller handles it and kills its children),
+    writes nothing to stdout/stderr and leaves through os._exit: no atexit handlers, no flushing
+    of buffers the caller also holds.
+    """
+    code = 1
+    try:
+        gc.disable()  # a collection would touch, and so copy, every page of the inherited heap
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        with contextlib.suppress(AttributeError, OSError):
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # type: ignore[attr-defined]
+        if os.getppid() != parent:  # the caller died before prctl took effect
+            os._exit(1)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        scratch.replace_thread_scratch(Arena(draw.piece * _SCRATCH_BYTES_PER_ELEMENT))
+        slot = [0]
+
+        def free_slot(index: int) -> np.ndarray:
+            word = os.read(free, 4)  # blocks until the caller has copied a slot out
+            if len(word) != 4:
+                raise EOFError("the caller closed the ring")
+            slot[0] = int.from_bytes(word, sys.byteorder)
+            return draw.ring[slot[0]]
+
+        def announce(index: int) -> None:
+            _send(done, np.array([index, slot[0]], dtype=np.uint32))
+
+        _take_pieces(draw, worker, free_slot, announce)
+        _send(done, np.array([_LAST, (worker - 1) * _SLOTS_PER_CHILD], dtype=np.uint32))
+        code = 0
+    except BaseException:  # noqa: BLE001 - whatever happens, the caller recomputes this child's pieces
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _send(fd: int, words: np.ndarray) -> None:
+    """Write uint32 words to a pipe in writes of at most PIPE_BUF bytes (each atomic).
+
+    A full non-blocking pipe keeps the rest: pieces never queued are computed by the caller.
+    """
+    data = words.astype(np.uint32).tobytes()
+    for start in range(0, len(data), select.PIPE_BUF):
+        try:
+            os.write(fd, data[start : start + select.PIPE_BUF])
+        except BlockingIOError:
+            return
+
+
+def _fork() -> int:
+    with warnings.catch_warnings():
+        # Python 3.12+ warns on fork in a process with threads; the child only runs numpy kernels.
+        warnings.filterwarnings("ignore", message=_FORK_WITH_THREADS, category=DeprecationWarning)
+        return os.fork()
+
+
+def _reap(children: dict[int, int], deadline: float) -> dict[int, int]:
+    """Wait for the children (worker number -> pid) until `deadline`, then kill those still running.
+
+    Returns each child's wait status (0 for a clean exit, -1 when killed here) by worker number.
+    """
+    statuses: dict[int, int] = {}
+    pending = dict(children)
+    waiters = _pidfds(pending.values())
+    try:
+        while pending:
+            for worker, pid in list(pending.items()):
+                exited, status = os.waitpid(pid, os.WNOHANG)
+                if exited:
+                    statuses[worker] = status
+                    del pending[worker]
+            remaining = deadline - time.monotonic()
+            if not pending or remaining <= 0:
+                break
+            watched = [waiters[pid] for pid in pending.values() if pid in waiters]
+            select.select(watched, [], [], remaining if len(watched) == len(pending) else min(remaining, 0.001))
+    finally:
+        for fd in waiters.values():
+            os.close(fd)
+    _kill_all(pending)
+    statuses.update(dict.fromkeys(pending, -1))
+    return statuses
+
+
+def _pidfds(pids: Iterable[int]) -> dict[int, int]:
+    """A pollable descriptor per child (Linux 5.3+), readable once it has exited; none elsewhere."""
+    fds: dict[int, int] = {}
+    if not hasattr(os, "pidfd_open"):
+        return fds
+    for pid in pids:
+        try:
+            fds[pid] = os.pidfd_open(pid)
+        except OSError:
+            break
+    return fds
+
+
+def _kill_all(children: dict[int, int]) -> None:
+    """Kill and reap children (worker number -> pid) left running."""
+    for pid in children.values():
+        if pid > 0:  # never 0: that would signal the whole process group
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    for pid in children.values():
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+_LIBC: object | None = None
+
+
+def _libc() -> object:
+    """The C library through ctypes (for prctl), loaded on the first parallel draw."""
+    global _LIBC
+    if _LIBC is None:
+        import ctypes
+
+        _LIBC = ctypes.CDLL(None)
+    return _LIBC
+
+
+class Arena(scratch.Scratch):
+    """Scratch buffers carved out of one anonymous mapping, in huge pages where the kernel allows.
+
+    A forked worker starts with no scratch of its own; faulting in thousands of 4 KiB pages for
+    it costs ~1 us each here (more inside a VM), a few 2 MiB pages far less. A buffer that does
+    not fit any more is an ordinary array.
+    """
+
+    def __init__(self, nbytes: int, *, keep_from_children: bool = False) -> None:
+        super().__init__()
+        self._mapping = mmap.mmap(-1, nbytes + _HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        with contextlib.suppress(AttributeError, OSError):
+            self._mapping.madvise(mmap.MADV_HUGEPAGE)
+        if keep_from_children:
+            # Otherwise every later fork would make the caller copy each page it writes next.
+            with contextlib.suppress(AttributeError, OSError):
+                self._mapping.madvise(mmap.MADV_DONTFORK)
+        whole = np.frombuffer(self._mapping, dtype=np.uint8)
+        start = -whole.ctypes.data % _HUGE_PAGE
+        self._free = whole[start : start + nbytes]
+        self.nbytes = nbytes
+
+    def __call__(self, name: str, dtype: np.dtype | type, size: int) -> np.ndarray:
+        dtype = np.dtype(dtype)
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.dtype != dtype or buffer.size < size:
+            nbytes = -(-size * dtype.itemsize // 64) * 64  # cache-line aligned
+            if nbytes <= self._free.size:
+                buffer = self._free[: size * dtype.itemsize].view(dtype)
+                self._free = self._free[nbytes:]
+            else:
+                buffer = np.empty(size, dtype=dtype)
+            self._buffers[name] = buffer
+        return buffer[:size]
+
+
+_arenas = threading.local()
+
+
+@contextlib.contextmanager
+def _own_arena(piece: int) -> Iterator[None]:
+    """The caller's scratch for its pieces: an Arena kept between draws and out of every child."""
+    nbytes = piece * _SCRATCH_BYTES_PER_ELEMENT
+    arena = getattr(_arenas, "arena", None)
+    if arena is None or arena.nbytes < nbytes or getattr(_arenas, "pid", None) != os.getpid():
+        arena = _arenas.arena = Arena(nbytes, keep_from_children=True)
+        _arenas.pid = os.getpid()
+    previous = scratch.thread_scratch()
+    scratch.replace_thread_scratch(arena)
+    try:
+        yield
+    finally:
+        scratch.replace_thread_scratch(previous)
