@@ -27,38 +27,58 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from initcli.errors import BadInputError
+
 Task = TypeVar("Task")
 Result = TypeVar("Result")
 
 WORKERS_VARIABLE = "INITCLI_WORKERS"
-_MAX_WORKERS = 4
+# Each process keeps its own scratch buffers; this many bound that on any machine.
+MAX_WORKERS = 8
 # A child silent this long while the parent waits for it is presumed stuck, killed, and its tasks redone.
 STALL_SECONDS = 60.0
 _F_SETPIPE_SZ = 1031
+_F_GETPIPE_SZ = 1032
 _PR_SET_PDEATHSIG = 1
 _INDEX = struct.Struct("<I")
 _LENGTH = struct.Struct("<Q")
 
 
-def worker_count() -> int:
-    """How many processes may work at once: INITCLI_WORKERS if set (1 turns fan-out off), else the CPUs
-    this process may run on, at most 4; 1 where forking is unsafe (not Linux, TensorFlow loaded)."""
+def requested_workers() -> int | None:
+    """`INITCLI_WORKERS` from the environment (at least 1), or None when it is not set.
+
+    Raises:
+        BadInputError: it is set to something other than a positive whole number.
+    """
+    text = os.environ.get(WORKERS_VARIABLE, "").strip()
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise BadInputError(f"{WORKERS_VARIABLE} must be a whole number of processes, at least 1. Received: {text!r}")
+    return value
+
+
+def worker_count(limit: int = MAX_WORKERS) -> int:
+    """How many processes (the caller included) may work at once; 1 means no fork.
+
+    At most the CPUs this process may run on (its affinity mask), `limit` and `INITCLI_WORKERS`;
+    1 off Linux and when TensorFlow is loaded (its thread pools hold locks a forked child could
+    inherit held). Every command that forks asks here, so the variable means one thing.
+    """
+    requested = requested_workers()  # a bad value is an error wherever the run goes
     if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
         return 1
-    # TensorFlow's thread pools hold locks a forked child could inherit held.
     if "tensorflow" in sys.modules:
         return 1
-    text = os.environ.get(WORKERS_VARIABLE, "").strip()
-    if text:
-        try:
-            return max(1, min(int(text), 64))
-        except ValueError:
-            return 1
     try:
-        available = len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except OSError:
-        available = 1
-    return max(1, min(available, _MAX_WORKERS))
+        return 1
+    return max(1, min(cpus, limit, requested or cpus))
 
 
 @dataclass
@@ -125,7 +145,7 @@ def _task_queue(count: int) -> int | None:
 
             with contextlib.suppress(OSError):
                 fcntl.fcntl(write_end, _F_SETPIPE_SZ, len(data))
-            if fcntl.fcntl(write_end, 1032) < len(data):  # F_GETPIPE_SZ
+            if fcntl.fcntl(write_end, _F_GETPIPE_SZ) < len(data):
                 os.close(read_end)
                 return None
         view = memoryview(data)

@@ -229,8 +229,9 @@ def inspect_records(
     """
     selected = [record for record in records if matches(record, patterns)]
     if workers is None:
-        nbytes = sum(weight_bytes(record.shape, record.dtype) for record in selected)
-        workers = worker_count() if nbytes >= FAN_OUT_BYTES else 1
+        workers = worker_count()  # checks INITCLI_WORKERS even for a small model
+        if sum(weight_bytes(record.shape, record.dtype) for record in selected) < FAN_OUT_BYTES:
+            workers = 1
     measure = functools.partial(measure_record, interval_alpha=interval_alpha)
     # A file's refusal (InitcliError) is the same whoever reads: not read again by the parent.
     measurements = map_in_order(measure, selected, workers=workers, passed_on=(InitcliError,))

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from initcli import fanout
+from initcli.errors import BadInputError
 from initcli.fanout import map_in_order, worker_count
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fan-out forks on Linux only")
@@ -146,10 +147,15 @@ def test_worker_count_honours_the_variable_and_tensorflow(monkeypatch: pytest.Mo
     monkeypatch.delitem(sys.modules, "tensorflow", raising=False)  # earlier tests may have loaded it
     monkeypatch.setenv("INITCLI_WORKERS", "1")
     assert worker_count() == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
     monkeypatch.setenv("INITCLI_WORKERS", "3")
     assert worker_count() == 3
+    monkeypatch.setenv("INITCLI_WORKERS", "64")
+    assert worker_count() == 4  # never more than the CPUs this process may use
     monkeypatch.setenv("INITCLI_WORKERS", "many")
-    assert worker_count() == 1
+    with pytest.raises(BadInputError, match="INITCLI_WORKERS must be a whole number"):
+        worker_count()
+    monkeypatch.setenv("INITCLI_WORKERS", "3")
     monkeypatch.setitem(sys.modules, "tensorflow", object())
     monkeypatch.setenv("INITCLI_WORKERS", "3")
     assert worker_count() == 1
@@ -204,3 +210,15 @@ def test_inspect_gives_the_same_report_with_one_or_two_processes() -> None:
     assert out["1"]["report"] == out["2"]["report"]
     means = [row["sample"]["mean"] for row in out["2"]["report"]["weights"]]
     assert all(mean is not None and np.isfinite(mean) for mean in means)
+
+
+@pytest.mark.parametrize("command", ["inspect", "check"])
+def test_a_bad_workers_variable_is_a_usage_error_for_models(command: str) -> None:
+    env = {**os.environ, "INITCLI_WORKERS": "0"}
+    done = subprocess.run(
+        [sys.executable, "-m", "initcli", command, str(MODELS / "cnn.keras")], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == (
+        "Error: INITCLI_WORKERS must be a whole number of processes, at least 1. Received: '0'"
+    )

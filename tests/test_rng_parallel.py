@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from initcli import fanout
 from initcli.cli import cli
 from initcli.errors import BadInputError
 from initcli.rng import parallel, stateless
@@ -305,7 +306,7 @@ def test_the_fork_with_threads_warning_is_silenced():
 
 
 def test_worker_count_rules(monkeypatch):
-    monkeypatch.delenv(parallel.WORKERS_VARIABLE, raising=False)
+    monkeypatch.delenv(fanout.WORKERS_VARIABLE, raising=False)
     monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
@@ -313,11 +314,11 @@ def test_worker_count_rules(monkeypatch):
     assert parallel.worker_count(big) == 3
     assert parallel.worker_count(big - 1) == 1
     assert parallel.worker_count(big, min_elements=2 * big) == 1
-    monkeypatch.setenv(parallel.WORKERS_VARIABLE, "1")
+    monkeypatch.setenv(fanout.WORKERS_VARIABLE, "1")
     assert parallel.worker_count(big) == 1
-    monkeypatch.setenv(parallel.WORKERS_VARIABLE, "2")
+    monkeypatch.setenv(fanout.WORKERS_VARIABLE, "2")
     assert parallel.worker_count(big) == 2
-    monkeypatch.setenv(parallel.WORKERS_VARIABLE, "64")
+    monkeypatch.setenv(fanout.WORKERS_VARIABLE, "64")
     assert parallel.worker_count(big) == 3  # never more than the CPUs this process may use
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
     assert parallel.worker_count(big) == parallel.MAX_WORKERS
@@ -330,7 +331,7 @@ def test_worker_count_rules(monkeypatch):
 
 @pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
 def test_a_bad_workers_variable_is_a_usage_error(monkeypatch, value):
-    monkeypatch.setenv(parallel.WORKERS_VARIABLE, value)
+    monkeypatch.setenv(fanout.WORKERS_VARIABLE, value)
     with pytest.raises(BadInputError, match=r"INITCLI_WORKERS must be a whole number"):
         stateless.normal(PhiloxStream.from_seed(0, 0), "float32", 0, 10)
     result = CliRunner().invoke(cli, ["sample", "--init", "he_normal", "--shape", "4x4", "--seed", "0"])

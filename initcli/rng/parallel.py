@@ -33,10 +33,8 @@ from typing import NoReturn
 
 import numpy as np
 
-from initcli import scratch
-from initcli.errors import BadInputError
+from initcli import fanout, scratch
 
-WORKERS_VARIABLE = "INITCLI_WORKERS"
 # Below this many elements (of a normal draw; twice as many for the cheaper uniform) a fork and
 # its fresh memory cost more than the second core saves: measured on 2 CPUs, normals break even
 # near 2^18 elements and gain 15-30% at 2^19, uniforms break even near 2^20.
@@ -64,41 +62,14 @@ Fill = Callable[[int, int, np.ndarray], None]
 _piece_hook: Callable[[int, int], None] | None = None
 
 
-def requested_workers() -> int | None:
-    """`INITCLI_WORKERS` from the environment (at least 1), or None when it is not set.
-
-    Raises:
-        BadInputError: it is set to something other than a positive whole number.
-    """
-    text = os.environ.get(WORKERS_VARIABLE, "").strip()
-    if not text:
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise BadInputError(f"{WORKERS_VARIABLE} must be a whole number of processes, at least 1. Received: {text!r}")
-    return value
-
-
 def worker_count(elements: int, min_elements: int = MIN_PARALLEL_ELEMENTS) -> int:
     """How many processes (the caller included) should fill a draw of `elements`; 1 means no fork.
 
-    At most the CPUs this process may run on (its affinity mask), `MAX_WORKERS` and
-    `INITCLI_WORKERS`; 1 off Linux, below `min_elements`, and when TensorFlow is loaded (its
-    thread pools make a fork unsafe).
+    `initcli.fanout.worker_count` (CPUs, `INITCLI_WORKERS`, Linux, no TensorFlow), and 1 below
+    `min_elements`.
     """
-    requested = requested_workers()
-    if elements < min_elements or not sys.platform.startswith("linux") or not hasattr(os, "fork"):
-        return 1
-    if "tensorflow" in sys.modules:
-        return 1
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except OSError:
-        return 1
-    return max(1, min(cpus, MAX_WORKERS, requested or cpus))
+    workers = fanout.worker_count(MAX_WORKERS)  # checks INITCLI_WORKERS even for a small draw
+    return 1 if elements < min_elements else workers
 
 
 def fill(fill_piece: Fill, elements: int, dtype: np.dtype, workers: int, piece: int) -> np.ndarray:
