@@ -40,7 +40,8 @@ import numpy as np  # noqa: E402
 from initcli.assessment import Assessment, assess, judge  # noqa: E402
 from initcli.initializers import InitializerSpec, resolve  # noqa: E402
 from initcli.sampling import draw  # noqa: E402
-from initcli.significance import DEFAULT_ALPHA, SUSPICIOUS_ALPHA  # noqa: E402
+from initcli.significance import SUSPICIOUS_ALPHA  # noqa: E402
+from initcli.types import DEFAULT_ALPHA  # noqa: E402
 
 # A model's weights: a mix of initializers and of sizes from 16 to 73,728 values.
 TEMPLATE: list[tuple[str, tuple[int, ...]]] = [

@@ -45,8 +45,7 @@ from initcli.reports import (
     SampleReport,
     ShownValues,
 )
-from initcli.significance import DEFAULT_ALPHA
-from initcli.types import CheckName
+from initcli.types import DEFAULT_ALPHA, CheckName
 
 if TYPE_CHECKING:
     # Reading models needs h5py: commands that only draw or explain do not import it.

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 
 from initcli.comparisons import Comparator, Comparison
-from initcli.significance import DEFAULT_ALPHA, holm_adjusted, verdict_for_pvalue
+from initcli.significance import holm_adjusted, verdict_for_pvalue
 from initcli.stats import SampleStats, StatsAccumulator
 from initcli.theory import Theory
-from initcli.types import Verdict
+from initcli.types import DEFAULT_ALPHA, Verdict
 
 
 @dataclass(frozen=True, kw_only=True)

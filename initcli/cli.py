@@ -5,16 +5,13 @@ from __future__ import annotations
 import functools
 import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import numpy as np
 
-from initcli import __version__, api
-from initcli.checks import CHECKS
+from initcli import __version__
 from initcli.cli_errors import InitcliGroup
 from initcli.errors import ExitCode
-from initcli.initializers import resolve
 from initcli.numeric import POSITIVE_FLOAT, UNIT_INTERVAL
 from initcli.params import (
     AXES,
@@ -33,8 +30,13 @@ from initcli.params import (
 )
 from initcli.printing import print_check, print_check_many, print_file_errors, print_report, weight_progress
 from initcli.propagate.command import propagate_command
-from initcli.sampling import ENGINES
-from initcli.types import CHECK_FORMATS
+from initcli.types import CHECK_FORMATS, CHECK_NAMES, ENGINES
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# Each command imports the core (`initcli.api`) and the renderers when it runs: `--version`,
+# `--help` and a small `sample` load only what they use (see tests/test_cli.py's import guard).
 
 
 @click.group(cls=InitcliGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -97,7 +99,8 @@ def sample(
       initcli sample --init glorot_uniform --shape 2x2 --seed 0 --values
       initcli sample --init he_uniform --shape 784x256 --seed 1 --format json
     """
-    from initcli import tables
+    from initcli import api, tables
+    from initcli.initializers import resolve
 
     spec = resolve(init_name, **parameters)
     report = api.sample(
@@ -125,7 +128,7 @@ def list_command(output_format: str, columns: str | None, wide: bool) -> None:
     Example:
       initcli list --format markdown
     """
-    from initcli import tables
+    from initcli import api, tables
 
     report = api.list_initializers()
     print_report(report, output_format, columns, functools.partial(tables.list_renderables, report), wide)
@@ -155,7 +158,8 @@ def explain(
       initcli explain glorot_uniform --shape 3x3x64x128
       initcli explain glorot_uniform --shape 2x2 --seed 0
     """
-    from initcli import tables
+    from initcli import api, tables
+    from initcli.initializers import resolve
 
     report = api.explain(resolve(name, **parameters), shape, dtype, seed=seed)
     print_report(report, output_format, columns, functools.partial(tables.explain_renderables, report), wide)
@@ -207,7 +211,7 @@ def inspect_command(
       initcli inspect --spec examples/specs/mlp.yaml --seed 0
       initcli inspect examples/model_code.py:build_model --seed 0
     """
-    from initcli import tables
+    from initcli import api, tables
 
     targets = expand_models(models)
     options: dict[str, Any] = {"seed": seed, "fresh": fresh, "patterns": patterns, "alpha": alpha, "timeout": timeout}
@@ -231,8 +235,8 @@ def inspect_command(
 
 @cli.command()
 @click.argument("models", nargs=-1, required=True, metavar="MODEL...")
-@click.option("--only", multiple=True, type=click.Choice(tuple(CHECKS)), help="Run only these checks (repeatable).")
-@click.option("--skip", multiple=True, type=click.Choice(tuple(CHECKS)), help="Skip these checks (repeatable).")
+@click.option("--only", multiple=True, type=click.Choice(CHECK_NAMES), help="Run only these checks (repeatable).")
+@click.option("--skip", multiple=True, type=click.Choice(CHECK_NAMES), help="Skip these checks (repeatable).")
 @alpha_option("False-alarm rate of the distribution check for the whole model.")
 @click.option("--strict", is_flag=True, help="Treat warnings (fan caveats) as failures.")
 @click.option(
@@ -283,6 +287,8 @@ def check(
     Example: initcli check examples/models/cnn.keras --format github
              initcli check 'models/**/*.keras'
     """
+    from initcli import api
+
     targets = expand_models(models)
     options: dict[str, Any] = {
         "alpha": alpha,
@@ -343,7 +349,7 @@ def defaults(
     Example:
       initcli defaults Dense Conv2D BatchNormalization --framework keras,torch,flax
     """
-    from initcli import tables
+    from initcli import api, tables
 
     chosen = [name.strip() for name in frameworks.split(",") if name.strip()]
     report = api.layer_defaults(layers, chosen, source)
@@ -383,7 +389,8 @@ def batchnorm(
     Example:
       initcli batchnorm --values 0,1.405974 --momentum 0.5
     """
-    from initcli import tables
+    from initcli import api, tables
+    from initcli.initializers import resolve
 
     if (values is None) == (shape is None):
         raise click.UsageError("Give the batch with --values or draw one with --shape (exactly one of them).")

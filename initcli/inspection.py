@@ -19,9 +19,8 @@ from initcli.fans import compute_fans
 from initcli.initializers import InitializerSpec, resolve
 from initcli.progress import weight_bytes
 from initcli.readers import WeightRecord
-from initcli.rng.stateless import FLOAT_DTYPES
-from initcli.significance import DEFAULT_ALPHA
 from initcli.theory import Theory, exact_theory
+from initcli.types import DEFAULT_ALPHA, FLOAT_DTYPES
 
 _IGNORED_FOR_DEFAULT = ("seed", "input_axes", "output_axes")
 _STATS_CHUNK = 1 << 22

@@ -10,9 +10,7 @@ import click
 import numpy as np
 
 from initcli.numeric import FINITE_FLOAT, POSITIVE_FLOAT, PROBABILITY, ShapeType
-from initcli.rng.stateless import FLOAT_DTYPES
-from initcli.significance import DEFAULT_ALPHA
-from initcli.types import OUTPUT_FORMATS
+from initcli.types import DEFAULT_ALPHA, FLOAT_DTYPES, OUTPUT_FORMATS
 
 
 class AxesType(click.ParamType):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Literal, get_args
 
 import numpy as np
 
@@ -18,9 +17,7 @@ from initcli.families import DEFAULT_CHUNK_ELEMENTS
 from initcli.initializers import InitializerSpec
 from initcli.rng.stateless import numpy_dtype
 from initcli.seeding import keras_default_seed, tf_seed
-
-Engine = Literal["numpy", "keras"]
-ENGINES: tuple[Engine, ...] = get_args(Engine)
+from initcli.types import ENGINES
 
 __all__ = ["ENGINES", "draw", "draw_whole", "iter_chunks", "keras_default_seed", "tf_seed"]
 

@@ -20,7 +20,6 @@ from initcli.scratch import counting
 from initcli.theory import Theory
 from initcli.types import Verdict
 
-DEFAULT_ALPHA = 1e-3
 SUSPICIOUS_ALPHA = 0.05
 KS_SAMPLE_LIMIT = 250_000
 TESTS_PER_WEIGHT = 3

@@ -20,6 +20,8 @@ FileFormat = Literal["keras", "h5", "weights.h5", "savedmodel", "tf-checkpoint"]
 # Where a model came from when it was built rather than read: `inspect --spec` or `module:function`.
 BuiltFrom = Literal["spec", "function"]
 FloatDType = Literal["float16", "bfloat16", "float32", "float64"]
+# How `sample` draws: initcli's bit-exact numpy engine, or Keras itself.
+Engine = Literal["numpy", "keras"]
 
 DISTRIBUTIONS: tuple[Distribution, ...] = get_args(Distribution)
 VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
@@ -28,3 +30,8 @@ OUTPUT_FORMATS: tuple[OutputFormat, ...] = get_args(OutputFormat)
 CHECK_FORMATS: tuple[CheckFormat, ...] = get_args(CheckFormat)
 CHECK_NAMES: tuple[CheckName, ...] = get_args(CheckName)
 FILE_FORMATS: tuple[FileFormat, ...] = get_args(FileFormat)
+FLOAT_DTYPES: tuple[FloatDType, ...] = get_args(FloatDType)
+ENGINES: tuple[Engine, ...] = get_args(Engine)
+
+# The false-alarm rate of the 'inconsistent' verdict for a whole run, unless --alpha says otherwise.
+DEFAULT_ALPHA = 1e-3

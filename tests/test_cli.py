@@ -221,6 +221,73 @@ def test_no_tensorflow_import(argv):
     assert not {m for m in modules if m.split(".")[0] in ("tensorflow", "keras", "scipy", "h5py")}
 
 
+# What the light commands may import (issue 13: `--version` and a small `sample` start in at most
+# 0.15 s; benchmarks/bench_startup.py times them). A module added here should be one they need.
+_VERSION_MODULES = {
+    "initcli",
+    "initcli.cli",
+    "initcli.cli_errors",
+    "initcli.errors",
+    "initcli.numeric",
+    "initcli.output",
+    "initcli.params",
+    "initcli.printing",
+    "initcli.propagate",
+    "initcli.propagate.command",
+    "initcli.types",
+}
+_SAMPLE_MODULES = _VERSION_MODULES | {
+    "initcli.api",
+    "initcli.assessment",
+    "initcli.checks",
+    "initcli.comparisons",
+    "initcli.documents",
+    "initcli.families",
+    "initcli.families.base",
+    "initcli.families.constant",
+    "initcli.families.elementwise",
+    "initcli.families.identity",
+    "initcli.families.orthogonal",
+    "initcli.families.random",
+    "initcli.families.stft",
+    "initcli.families.variance_scaling",
+    "initcli.fanout",
+    "initcli.fans",
+    "initcli.initializers",
+    "initcli.reports",
+    "initcli.rng",
+    "initcli.rng.glibc",
+    "initcli.rng.philox",
+    "initcli.rng.stateless",
+    "initcli.sanitize",
+    "initcli.scratch",
+    "initcli.seeding",
+    "initcli.significance",
+    "initcli.stats",
+    "initcli.tables",
+    "initcli.theory",
+}
+_NEVER_AT_START = {"h5py", "scipy", "tensorflow", "keras", "concurrent", "multiprocessing", "matplotlib"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "allowed", "also_never"),
+    [
+        (["--version"], _VERSION_MODULES, {"rich"}),
+        (["--help"], _VERSION_MODULES, {"rich"}),
+        (["sample", "--init", "glorot_uniform", "--shape", "3x3", "--seed", "0"], _SAMPLE_MODULES, set()),
+    ],
+)
+def test_start_up_imports_only_what_the_command_uses(argv, allowed, also_never):
+    """The import guard of the start-up target: a new eager import shows up here, not as a slow start."""
+    exit_code, modules = _run_in_fresh_process(argv)
+    assert exit_code == 0
+    ours = {m for m in modules if m.split(".")[0] == "initcli"}
+    assert ours <= allowed, sorted(ours - allowed)
+    assert "initcli.cli" in ours and ("initcli.rng.stateless" in ours) == (argv[0] == "sample")  # not vacuous
+    assert not {m.split(".")[0] for m in modules} & (_NEVER_AT_START | also_never)
+
+
 @pytest.mark.tensorflow
 def test_keras_engine_agrees(keras):
     ours = sample_json("--init", "he_normal", "--shape", "50x40", "--seed", "8")

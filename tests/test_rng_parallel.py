@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # initcli forks only on Linux (elsewhere every draw is serial, which the other tests cover).
 forks = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="initcli forks workers on Linux only")
 # Above MIN_PARALLEL_ELEMENTS, not a whole number of pieces, and starting and ending inside blocks.
-START, STOP = 3, 2 * parallel.MIN_PARALLEL_ELEMENTS + 5 * stateless._PIECE_ELEMENTS + 1_002
+START, STOP = 3, 2 * stateless.MIN_PARALLEL_ELEMENTS + 5 * stateless._PIECE_ELEMENTS + 1_002
 
 PROBE = r"""
 import json, os, signal, sys, time
@@ -310,23 +310,23 @@ def test_worker_count_rules(monkeypatch):
     monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
-    big = parallel.MIN_PARALLEL_ELEMENTS
-    assert parallel.worker_count(big) == 3
-    assert parallel.worker_count(big - 1) == 1
-    assert parallel.worker_count(big, min_elements=2 * big) == 1
+    big = stateless.MIN_PARALLEL_ELEMENTS
+    assert parallel.worker_count(big, big) == 3
+    assert parallel.worker_count(big - 1, big) == 1
+    assert parallel.worker_count(big, 2 * big) == 1
     monkeypatch.setenv(fanout.WORKERS_VARIABLE, "1")
-    assert parallel.worker_count(big) == 1
+    assert parallel.worker_count(big, big) == 1
     monkeypatch.setenv(fanout.WORKERS_VARIABLE, "2")
-    assert parallel.worker_count(big) == 2
+    assert parallel.worker_count(big, big) == 2
     monkeypatch.setenv(fanout.WORKERS_VARIABLE, "64")
-    assert parallel.worker_count(big) == 3  # never more than the CPUs this process may use
+    assert parallel.worker_count(big, big) == 3  # never more than the CPUs this process may use
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
-    assert parallel.worker_count(big) == parallel.MAX_WORKERS
+    assert parallel.worker_count(big, big) == parallel.MAX_WORKERS
     monkeypatch.setitem(sys.modules, "tensorflow", object())
-    assert parallel.worker_count(big) == 1
+    assert parallel.worker_count(big, big) == 1
     monkeypatch.delitem(sys.modules, "tensorflow")
     monkeypatch.setattr(sys, "platform", "darwin")
-    assert parallel.worker_count(big) == 1
+    assert parallel.worker_count(big, big) == 1
 
 
 @pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])

@@ -7,8 +7,8 @@ import pytest
 
 from initcli.errors import BadInputError
 from initcli.initializers import KINDS, resolve
-from initcli.rng.stateless import FLOAT_DTYPES
 from initcli.sampling import draw, iter_chunks, tf_seed
+from initcli.types import FLOAT_DTYPES
 from tests.helpers import assert_bit_equal
 
 SEEDS = [0, 1, 1234, 2**31 - 1, 2**31, -5, 2**40 + 7]

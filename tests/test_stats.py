@@ -13,8 +13,9 @@ from hypothesis.extra.numpy import arrays
 from initcli.assessment import assess, judge
 from initcli.initializers import resolve
 from initcli.sampling import draw
-from initcli.significance import DEFAULT_ALPHA, kolmogorov_pvalue, ks_test, normal_quantile, smirnov_pvalue
+from initcli.significance import kolmogorov_pvalue, ks_test, normal_quantile, smirnov_pvalue
 from initcli.stats import StatsAccumulator, describe
+from initcli.types import DEFAULT_ALPHA
 
 finite_floats = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False, width=32)
 

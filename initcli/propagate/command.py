@@ -6,7 +6,6 @@ Importing this module imports neither TensorFlow, nor Rich, nor matplotlib: `ini
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +163,8 @@ def propagate_command(
 
 
 def _report(model: str | None, spec_path: Path | None, options: Any, static_only: bool) -> Any:
+    import tempfile
+
     from initcli.building import is_function_reference
     from initcli.propagate import run
     from initcli.readers import open_model

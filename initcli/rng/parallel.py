@@ -35,10 +35,6 @@ import numpy as np
 
 from initcli import fanout, scratch
 
-# Below this many elements (of a normal draw; twice as many for the cheaper uniform) a fork and
-# its fresh memory cost more than the second core saves: measured on 2 CPUs, normals break even
-# near 2^18 elements and gain 15-30% at 2^19, uniforms break even near 2^20.
-MIN_PARALLEL_ELEMENTS = 1 << 19
 # Each process keeps a scratch arena (8 MiB at 2^16-element pieces) and each child a ring of 4
 # pieces; eight processes bound that on any machine.
 MAX_WORKERS = 8
@@ -62,7 +58,7 @@ Fill = Callable[[int, int, np.ndarray], None]
 _piece_hook: Callable[[int, int], None] | None = None
 
 
-def worker_count(elements: int, min_elements: int = MIN_PARALLEL_ELEMENTS) -> int:
+def worker_count(elements: int, min_elements: int) -> int:
     """How many processes (the caller included) should fill a draw of `elements`; 1 means no fork.
 
     `initcli.fanout.worker_count` (CPUs, `INITCLI_WORKERS`, Linux, no TensorFlow), and 1 below

@@ -14,12 +14,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from initcli.rng import parallel
+from initcli.fanout import requested_workers
 from initcli.rng.glibc import logf_into, sincosf_into
 from initcli.rng.philox import PhiloxStream
 from initcli.scratch import Scratch, thread_scratch
+from initcli.types import FLOAT_DTYPES
 
-FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 _TRUNCATION = 2.0  # TruncatedNormalDistribution::kTruncateValue
 # FillPhiloxRandomTask reserves 256 samples per output for variable-sample distributions.
 _RESERVED_SAMPLES_PER_OUTPUT = 256
@@ -403,13 +403,20 @@ def _accept(
 _PIECE_ELEMENTS = 1 << 16
 
 
+# Draws from this many elements on may be spread over processes (`initcli.rng.parallel`, imported
+# only then: a small draw does not pay for it). Below it (of a normal draw; twice as many for the
+# cheaper uniform) a fork and its fresh memory cost more than the second core saves: measured on 2
+# CPUs, normals break even near 2^18 elements and gain 15-30% at 2^19, uniforms break even near 2^20.
+MIN_PARALLEL_ELEMENTS = 1 << 19
+
+
 def _in_pieces(
     kernel: Callable[[PhiloxStream, str, int, int, np.ndarray], None],
     stream: PhiloxStream,
     dtype: str,
     start: int,
     stop: int,
-    min_parallel: int = parallel.MIN_PARALLEL_ELEMENTS,
+    min_parallel: int = MIN_PARALLEL_ELEMENTS,
 ) -> np.ndarray:
     """Elements [start, stop) of `kernel`'s draw, piece by piece, on several processes from
     `min_parallel` elements on."""
@@ -418,6 +425,14 @@ def _in_pieces(
     def fill_piece(low: int, high: int, out: np.ndarray) -> None:
         kernel(stream, dtype, start + low, start + high, out)
 
+    if elements < min_parallel:
+        requested_workers()  # INITCLI_WORKERS is checked whatever the draw's size
+        output = np.empty(elements, dtype=numpy_dtype(dtype))
+        for low in range(0, elements, _PIECE_ELEMENTS):
+            fill_piece(low, min(elements, low + _PIECE_ELEMENTS), output[low : low + _PIECE_ELEMENTS])
+        return output
+    from initcli.rng import parallel
+
     workers = parallel.worker_count(elements, min_parallel)
     return parallel.fill(fill_piece, elements, numpy_dtype(dtype), workers, _PIECE_ELEMENTS)
 
@@ -425,7 +440,7 @@ def _in_pieces(
 def uniform(stream: PhiloxStream, dtype: str, start: int, stop: int) -> np.ndarray:
     """Elements [start, stop) of stateless_random_uniform on [0, 1)."""
     # Half the work of a normal per element: a fork pays from twice the size.
-    return _in_pieces(_uniform, stream, dtype, start, stop, 2 * parallel.MIN_PARALLEL_ELEMENTS)
+    return _in_pieces(_uniform, stream, dtype, start, stop, 2 * MIN_PARALLEL_ELEMENTS)
 
 
 def normal(stream: PhiloxStream, dtype: str, start: int, stop: int) -> np.ndarray:

@@ -1,0 +1,80 @@
+"""Start-up time of the light commands (issue #13: at most 0.15 s), as whole processes.
+
+    python benchmarks/bench_startup.py [--repeat 15]
+
+Runs `python -m initcli --version`, `--help`, a small `sample`, `list` and `explain`, and two floors:
+`python -c pass` and `python -c "import numpy, click"` (what any numpy + Click CLI pays before its own
+code runs). The commands are run round-robin, `--repeat` rounds, so a burst of load on the machine
+hits every command alike; each row is the best wall time. It prints the seconds, the part above the
+numpy + Click floor (initcli's own share) and met / NOT MET against the 0.15 s target, then the load
+average: other processes on the machine slow every row.
+
+It runs this checkout's initcli (PYTHONPATH is set to the repository root) with this interpreter, not
+through an installed script or a pyenv shim (a shim adds its own ~50 ms of bash), with bytecode
+caching on (PYTHONDONTWRITEBYTECODE is dropped: recompiling every module would add tens of ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TARGET_SECONDS = 0.15
+ROOT = Path(__file__).resolve().parent.parent
+FLOOR = "import numpy, click"
+COMMANDS: list[tuple[str, list[str]]] = [
+    ("python -c pass", ["-c", "pass"]),
+    (f'python -c "{FLOOR}"', ["-c", FLOOR]),
+    ("initcli --version", ["-m", "initcli", "--version"]),
+    ("initcli --help", ["-m", "initcli", "--help"]),
+    (
+        "initcli sample --init glorot_uniform --shape 3x3 --seed 0",
+        ["-m", "initcli", "sample", "--init", "glorot_uniform", "--shape", "3x3", "--seed", "0"],
+    ),
+    ("initcli list", ["-m", "initcli", "list"]),
+    ("initcli explain glorot_uniform --shape 3x3", ["-m", "initcli", "explain", "glorot_uniform", "--shape", "3x3"]),
+]
+
+
+def run_process(arguments: list[str]) -> float:
+    """Wall seconds of one whole `python ARGUMENTS` process (its output discarded)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100"}
+    # As a user's runs after the first: the modules' bytecode is cached (the untimed warm-up writes it).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    started = time.perf_counter()
+    completed = subprocess.run(
+        [sys.executable, *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, check=False
+    )
+    elapsed = time.perf_counter() - started
+    if completed.returncode != 0:
+        raise SystemExit(f"python {' '.join(arguments)} failed: {completed.stderr.decode(errors='replace')}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=15, help="Rounds; each row is the best of them (default 15).")
+    repeat = parser.parse_args().repeat
+    for _, arguments in COMMANDS:  # warm the page cache and the bytecode caches, untimed
+        run_process(arguments)
+    best = {label: float("inf") for label, _ in COMMANDS}
+    for _ in range(repeat):
+        for label, arguments in COMMANDS:
+            best[label] = min(best[label], run_process(arguments))
+    floor = best[f'python -c "{FLOOR}"']
+    print(f"{'command (best of ' + str(repeat) + ')':60} {'seconds':>8} {'above floor':>11}  target {TARGET_SECONDS} s")
+    for label, _ in COMMANDS:
+        seconds = best[label]
+        verdict = "" if label.startswith("python") else ("met" if seconds <= TARGET_SECONDS else "NOT MET")
+        above = "" if label.startswith("python") else f"{(seconds - floor) * 1000:+8.1f} ms"
+        print(f"{label:60} {seconds:8.3f} {above:>11}  {verdict}")
+    one, five, fifteen = os.getloadavg()
+    print(f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores ({sys.executable})")
+
+
+if __name__ == "__main__":
+    main()
