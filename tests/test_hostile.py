@@ -245,16 +245,21 @@ def test_timeout_must_be_a_positive_number(timeout: float) -> None:
         open_model(MODELS / "cnn.keras", timeout=timeout)
 
 
-def test_big_endian_and_integer_weights_keep_their_values(tmp_path: Path) -> None:
+def _with_dense_bias(path: Path, values: np.ndarray) -> Path:
+    """cnn.weights.h5 copied to `path` with its dense bias stored as `values` (their dtype and byte order)."""
     import h5py
 
-    path = tmp_path / "typed.weights.h5"
     path.write_bytes((MODELS / "cnn.weights.h5").read_bytes())
-    expected = np.linspace(-1, 1, 16).astype(">f4")
     with h5py.File(path, "r+") as handle:
         del handle["layers/dense/vars/1"]
-        handle.create_dataset("layers/dense/vars/1", data=expected)
-    model = open_model(path)
+        handle.create_dataset("layers/dense/vars/1", data=values)
+    return path
+
+
+def test_big_endian_and_integer_weights_keep_their_values(tmp_path: Path) -> None:
+
+    expected = np.linspace(-1, 1, 16).astype(">f4")
+    model = open_model(_with_dense_bias(tmp_path / "typed.weights.h5", expected))
     try:
         record = next(r for r in model.records() if r.path == "dense/bias")
         assert record.dtype == "float32"
@@ -320,15 +325,9 @@ def test_a_corrupt_archive_fails_its_crc_check_though_checked_in_the_background(
 @pytest.mark.parametrize("byteorder", ["<", ">"])
 def test_chunked_reads_give_the_stored_values(tmp_path: Path, byteorder: str) -> None:
     """`chunks` streams a contiguous dataset through one reused buffer; the values are h5py's, in order."""
-    import h5py
 
-    path = tmp_path / "chunks.weights.h5"
-    path.write_bytes((MODELS / "cnn.weights.h5").read_bytes())
     stored = np.random.default_rng(7).standard_normal(1000).astype(f"{byteorder}f4")
-    with h5py.File(path, "r+") as handle:
-        del handle["layers/dense/vars/1"]
-        handle.create_dataset("layers/dense/vars/1", data=stored)
-    model = open_model(path)
+    model = open_model(_with_dense_bias(tmp_path / "chunks.weights.h5", stored))
     try:
         record = next(r for r in model.records() if r.path == "dense/bias")
         assert record.read_chunks is not None  # the streaming path, not the read-whole fallback
