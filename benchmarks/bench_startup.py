@@ -9,7 +9,8 @@ hits every command alike; each row is the best wall time. It prints the seconds,
 numpy + Click floor (initcli's own share) and met / NOT MET against the 0.15 s target, then the load
 average: other processes on the machine slow every row.
 
-It runs this checkout's initcli (PYTHONPATH is set to the repository root) with this interpreter, not
+It runs this checkout's initcli (from its root, also set as PYTHONPATH: `python -m` puts the working
+directory first on sys.path, so another checkout there would be measured instead) with this interpreter, not
 through an installed script or a pyenv shim (a shim adds its own ~50 ms of bash), with bytecode
 caching on (PYTHONDONTWRITEBYTECODE is dropped: recompiling every module would add tens of ms).
 """
@@ -47,7 +48,7 @@ def run_process(arguments: list[str]) -> float:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     started = time.perf_counter()
     completed = subprocess.run(
-        [sys.executable, *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, check=False
+        [sys.executable, *arguments], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, check=False
     )
     elapsed = time.perf_counter() - started
     if completed.returncode != 0:
