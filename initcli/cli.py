@@ -28,15 +28,15 @@ from initcli.params import (
     output_options,
     table_flag,
 )
-from initcli.printing import print_check, print_check_many, print_file_errors, print_report, weight_progress
 from initcli.propagate.command import propagate_command
 from initcli.types import CHECK_FORMATS, CHECK_NAMES, ENGINES
 
 if TYPE_CHECKING:
     import numpy as np
 
-# Each command imports the core (`initcli.api`) and the renderers when it runs: `--version`,
-# `--help` and a small `sample` load only what they use (see tests/test_cli.py's import guard).
+# Each command imports the core (`initcli.api`) and the renderers when it runs: `--version` and
+# `--help` load neither numpy nor the engine, and a small `sample` only what it uses (see
+# tests/test_cli.py's import guard).
 
 
 @click.group(cls=InitcliGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -99,7 +99,7 @@ def sample(
       initcli sample --init glorot_uniform --shape 2x2 --seed 0 --values
       initcli sample --init he_uniform --shape 784x256 --seed 1 --format json
     """
-    from initcli import api, tables
+    from initcli import api, printing, tables
     from initcli.initializers import resolve
 
     spec = resolve(init_name, **parameters)
@@ -116,7 +116,7 @@ def sample(
     )
     renderables = functools.partial(tables.sample_renderables, report, hist=hist)
     # With --save -, standard output carries the .npy: the report goes to standard error.
-    print_report(report, output_format, columns, renderables, wide, err=str(save_path) == "-")
+    printing.print_report(report, output_format, columns, renderables, wide, err=str(save_path) == "-")
 
 
 @cli.command(name="list")
@@ -128,10 +128,10 @@ def list_command(output_format: str, columns: str | None, wide: bool) -> None:
     Example:
       initcli list --format markdown
     """
-    from initcli import api, tables
+    from initcli import api, printing, tables
 
     report = api.list_initializers()
-    print_report(report, output_format, columns, functools.partial(tables.list_renderables, report), wide)
+    printing.print_report(report, output_format, columns, functools.partial(tables.list_renderables, report), wide)
 
 
 @cli.command()
@@ -158,11 +158,11 @@ def explain(
       initcli explain glorot_uniform --shape 3x3x64x128
       initcli explain glorot_uniform --shape 2x2 --seed 0
     """
-    from initcli import api, tables
+    from initcli import api, printing, tables
     from initcli.initializers import resolve
 
     report = api.explain(resolve(name, **parameters), shape, dtype, seed=seed)
-    print_report(report, output_format, columns, functools.partial(tables.explain_renderables, report), wide)
+    printing.print_report(report, output_format, columns, functools.partial(tables.explain_renderables, report), wide)
 
 
 CONFIG_OPTION = click.option(
@@ -211,26 +211,28 @@ def inspect_command(
       initcli inspect --spec examples/specs/mlp.yaml --seed 0
       initcli inspect examples/model_code.py:build_model --seed 0
     """
-    from initcli import api, tables
+    from initcli import api, printing, tables
 
     targets = expand_models(models)
     options: dict[str, Any] = {"seed": seed, "fresh": fresh, "patterns": patterns, "alpha": alpha, "timeout": timeout}
     if len(targets) > 1:
         if spec_path is not None or config_path is not None:
             raise click.UsageError("--spec and --config name one model: one MODEL with --config, none with --spec.")
-        with weight_progress() as progress:
+        with printing.weight_progress() as progress:
             many = api.inspect_models(targets, progress=progress, **options)
-        print_file_errors(many.errors)
-        print_report(many, output_format, columns, functools.partial(tables.inspect_many_renderables, many), wide)
+        printing.print_file_errors(many.errors)
+        printing.print_report(
+            many, output_format, columns, functools.partial(tables.inspect_many_renderables, many), wide
+        )
         if many.exit_code:
             raise click.exceptions.Exit(many.exit_code)
         return
-    with weight_progress() as progress:
+    with printing.weight_progress() as progress:
         report = api.inspect_model(
             targets[0] if targets else None, spec_path=spec_path, config_path=config_path, progress=progress, **options
         )
     renderables = functools.partial(tables.inspect_renderables, report)
-    print_report(report, output_format, columns, renderables, wide)
+    printing.print_report(report, output_format, columns, renderables, wide)
 
 
 @cli.command()
@@ -287,7 +289,7 @@ def check(
     Example: initcli check examples/models/cnn.keras --format github
              initcli check 'models/**/*.keras'
     """
-    from initcli import api
+    from initcli import api, printing
 
     targets = expand_models(models)
     options: dict[str, Any] = {
@@ -300,13 +302,13 @@ def check(
     if len(targets) > 1:
         if config_path is not None:
             raise click.UsageError("--config names the weights of one weights-only MODEL.")
-        with weight_progress() as progress:
+        with printing.weight_progress() as progress:
             many = api.check_models(targets, only=only, skip=skip, rules_path=rules_path, progress=progress, **options)
-        print_check_many(many, output_format)
+        printing.print_check_many(many, output_format)
         if many.exit_code:
             raise click.exceptions.Exit(many.exit_code)
         return
-    with weight_progress() as progress:
+    with printing.weight_progress() as progress:
         report = api.check_model(
             Path(targets[0]),
             only=only,
@@ -316,7 +318,7 @@ def check(
             progress=progress,
             **options,
         )
-    print_check(report, output_format)
+    printing.print_check(report, output_format)
     if not report.passed:
         raise click.exceptions.Exit(ExitCode.CHECK_FAILED)
 
@@ -349,11 +351,11 @@ def defaults(
     Example:
       initcli defaults Dense Conv2D BatchNormalization --framework keras,torch,flax
     """
-    from initcli import api, tables
+    from initcli import api, printing, tables
 
     chosen = [name.strip() for name in frameworks.split(",") if name.strip()]
     report = api.layer_defaults(layers, chosen, source)
-    print_report(report, output_format, columns, functools.partial(tables.defaults_renderables, report), wide)
+    printing.print_report(report, output_format, columns, functools.partial(tables.defaults_renderables, report), wide)
 
 
 @cli.command()
@@ -389,14 +391,14 @@ def batchnorm(
     Example:
       initcli batchnorm --values 0,1.405974 --momentum 0.5
     """
-    from initcli import api, tables
+    from initcli import api, printing, tables
     from initcli.initializers import resolve
 
     if (values is None) == (shape is None):
         raise click.UsageError("Give the batch with --values or draw one with --shape (exactly one of them).")
     batch = values if values is not None else api.draw_batch(resolve(init_name), shape or (), seed)
     report = api.batchnorm(batch, momentum, epsilon, steps)
-    print_report(report, output_format, columns, functools.partial(tables.batchnorm_renderables, report), wide)
+    printing.print_report(report, output_format, columns, functools.partial(tables.batchnorm_renderables, report), wide)
 
 
 cli.add_command(propagate_command)

@@ -8,7 +8,6 @@ that depends on which initializer it is lives on its family (`initcli.families`)
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -43,6 +42,8 @@ def find_kind(name: str) -> InitializerKind:
     """
     kind = _BY_NAME.get(_normalize(name))
     if kind is None:
+        import difflib
+
         close = difflib.get_close_matches(name, all_names(), n=3, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else " Run `initcli list` to see them."
         raise BadInputError(f"Unknown initializer {name!r}.{hint}")

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import numpy as np
 
 from initcli.errors import BadInputError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 INT64_MAX = 2**63 - 1
 DEFAULT_MAX_ELEMENTS = 2**34
@@ -79,6 +81,8 @@ def parse_float(
 
 
 def _numpy_dtype(dtype: str) -> np.dtype[Any]:
+    import numpy as np
+
     if dtype == "bfloat16":
         import ml_dtypes
 
@@ -95,6 +99,9 @@ def check_in_dtype(value: float, dtype: str = "float32", *, name: str = "value",
     Raises:
         BadInputError: "stddev 1e-200 rounds to 0 in float32", "stddev 1e+39 overflows float32".
     """
+    # numpy is imported here so that `initcli --version` and `--help` need not load it.
+    import numpy as np
+
     with np.errstate(over="ignore", under="ignore"):
         rounded = float(np.asarray(value, dtype=np.float64).astype(_numpy_dtype(dtype)))
     if math.isfinite(value) and not math.isfinite(rounded):

@@ -97,18 +97,21 @@ def render_markdown(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -
 
 
 def stdout_console() -> Console:
-    """Data console: colour only on a terminal (Rich honours NO_COLOR); wide when piped."""
+    """Data console: colour only on a terminal (Rich honours NO_COLOR); wide when piped.
+
+    No emoji codes: a `:name:` in a weight's name is shown as written (and Rich's emoji table is not loaded).
+    """
     from rich.console import Console
 
     interactive = sys.stdout.isatty()
     width = None if interactive or os.environ.get("COLUMNS") else 160
-    return Console(file=sys.stdout, width=width, highlight=False, soft_wrap=False)
+    return Console(file=sys.stdout, width=width, highlight=False, soft_wrap=False, emoji=False)
 
 
 def stderr_console() -> Console:
     from rich.console import Console
 
-    return Console(file=sys.stderr, highlight=False)
+    return Console(file=sys.stderr, highlight=False, emoji=False)
 
 
 VERDICT_STYLES = {"consistent": "green", "suspicious": "yellow", "inconsistent": "bold red", "n/a": "dim"}

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import numpy as np
 
 from initcli.numeric import FINITE_FLOAT, POSITIVE_FLOAT, PROBABILITY, ShapeType
 from initcli.types import DEFAULT_ALPHA, FLOAT_DTYPES, OUTPUT_FORMATS
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class AxesType(click.ParamType):
@@ -133,6 +135,8 @@ class ValuesType(click.ParamType):
     name = "values"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> np.ndarray:
+        import numpy as np
+
         if isinstance(value, np.ndarray):
             return value
         try:

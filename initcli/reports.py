@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from initcli.assessment import FLAT_COLUMNS, Assessment, flat_fields
-from initcli.checks import Coverage, Finding
 from initcli.initializers import InitializerSpec
 from initcli.output import SCHEMA_VERSION
 from initcli.seeding import Seed
 from initcli.types import BuiltFrom, CheckName
 
 if TYPE_CHECKING:
+    from initcli.checks import Coverage, Finding
     from initcli.equivalents import Equivalent
     from initcli.explanation import Code
     from initcli.families import InitializerKind

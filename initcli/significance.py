@@ -13,12 +13,15 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from initcli.scratch import counting
-from initcli.theory import Theory
 from initcli.types import Verdict
+
+if TYPE_CHECKING:
+    from initcli.theory import Theory
 
 SUSPICIOUS_ALPHA = 0.05
 KS_SAMPLE_LIMIT = 250_000

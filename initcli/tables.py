@@ -65,7 +65,7 @@ def fit_columns(table: Table, width: int) -> bool:
     from rich.console import Console
     from rich.measure import Measurement
 
-    console = Console(width=10_000, color_system=None)
+    console = Console(width=10_000, color_system=None, emoji=False)
     minimums, maximums = [], []
     for column in table.columns:
         measured = [Measurement.get(console, console.options, cell) for cell in (column.header, *column.cells)]

@@ -229,9 +229,7 @@ _VERSION_MODULES = {
     "initcli.cli_errors",
     "initcli.errors",
     "initcli.numeric",
-    "initcli.output",
     "initcli.params",
-    "initcli.printing",
     "initcli.propagate",
     "initcli.propagate.command",
     "initcli.types",
@@ -254,6 +252,8 @@ _SAMPLE_MODULES = _VERSION_MODULES | {
     "initcli.fanout",
     "initcli.fans",
     "initcli.initializers",
+    "initcli.output",
+    "initcli.printing",
     "initcli.reports",
     "initcli.rng",
     "initcli.rng.glibc",
@@ -273,9 +273,17 @@ _NEVER_AT_START = {"h5py", "scipy", "tensorflow", "keras", "concurrent", "multip
 @pytest.mark.parametrize(
     ("argv", "allowed", "also_never"),
     [
-        (["--version"], _VERSION_MODULES, {"rich"}),
-        (["--help"], _VERSION_MODULES, {"rich"}),
+        # The Click layer alone: not even numpy.
+        (["--version"], _VERSION_MODULES, {"rich", "numpy", "logging"}),
+        (["--help"], _VERSION_MODULES, {"rich", "numpy", "logging"}),
+        (["sample", "--help"], _VERSION_MODULES, {"rich", "numpy", "logging"}),
         (["sample", "--init", "glorot_uniform", "--shape", "3x3", "--seed", "0"], _SAMPLE_MODULES, set()),
+        # JSON is not rendered by Rich.
+        (
+            ["sample", "--init", "glorot_uniform", "--shape", "3x3", "--seed", "0", "--format", "json"],
+            _SAMPLE_MODULES,
+            {"rich"},
+        ),
     ],
 )
 def test_start_up_imports_only_what_the_command_uses(argv, allowed, also_never):
@@ -284,8 +292,22 @@ def test_start_up_imports_only_what_the_command_uses(argv, allowed, also_never):
     assert exit_code == 0
     ours = {m for m in modules if m.split(".")[0] == "initcli"}
     assert ours <= allowed, sorted(ours - allowed)
-    assert "initcli.cli" in ours and ("initcli.rng.stateless" in ours) == (argv[0] == "sample")  # not vacuous
+    assert "initcli.cli" in ours and ("initcli.rng.stateless" in ours) == (argv[0] == "sample" and "--help" not in argv)
     assert not {m.split(".")[0] for m in modules} & (_NEVER_AT_START | also_never)
+
+
+def test_cli_choices_match_the_engine():
+    """The options take their choices and defaults from initcli.types; the engine's own tables agree."""
+    from initcli.checks import CHECKS
+    from initcli.types import CHECK_NAMES, DEFAULT_ALPHA, ENGINES, FLOAT_DTYPES
+
+    assert CHECK_NAMES == tuple(CHECKS)
+    check_options = {p.name: p for p in cli.commands["check"].params}
+    assert check_options["only"].type.choices == check_options["skip"].type.choices == tuple(CHECKS)
+    sample_options = {p.name: p for p in cli.commands["sample"].params}
+    assert sample_options["dtype"].type.choices == FLOAT_DTYPES == ("float16", "bfloat16", "float32", "float64")
+    assert sample_options["engine"].type.choices == ENGINES == ("numpy", "keras")
+    assert sample_options["alpha"].default == DEFAULT_ALPHA == 1e-3
 
 
 @pytest.mark.tensorflow
