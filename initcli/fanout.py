@@ -116,8 +116,16 @@ def map_in_order(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: the child runs only `function`
             for _ in range(min(workers, count) - 1):
-                results_read, results_write = os.pipe()
-                pid = os.fork()
+                try:
+                    results_read, results_write = os.pipe()
+                except OSError:  # out of descriptors: fewer processes do the work
+                    break
+                try:
+                    pid = os.fork()
+                except OSError:  # the process limit (ulimit -u) reached: fewer processes do the work
+                    os.close(results_read)
+                    os.close(results_write)
+                    break
                 if pid == 0:
                     os.close(results_read)
                     _child(function, tasks, queue, results_write, passed_on)

@@ -1,0 +1,90 @@
+"""Red-team findings on the fan-out (issue #13): a fork that fails (ulimit -u, EAGAIN) means fewer processes.
+
+`ulimit -u` does not bind root, so the failure is planted: `os.fork` raises BlockingIOError(EAGAIN),
+exactly what it raises when the process limit is reached.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from initcli.fanout import map_in_order
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fan-out forks on Linux only")
+
+MODELS = Path(__file__).resolve().parent.parent / "examples" / "models"
+
+
+def square(task: int) -> int:
+    return task * task
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def no_children_left() -> bool:
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("forks_allowed", [0, 1])
+def test_a_fork_that_fails_leaves_the_work_to_fewer_processes(
+    monkeypatch: pytest.MonkeyPatch, forks_allowed: int
+) -> None:
+    real_fork = os.fork
+    allowed = [forks_allowed]
+
+    def fork() -> int:
+        if allowed[0] <= 0:
+            raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+        allowed[0] -= 1
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", fork)
+    descriptors = open_descriptors()
+    assert list(map_in_order(square, list(range(100)), workers=3)) == [t * t for t in range(100)]
+    assert open_descriptors() == descriptors  # the failed child's pipe is closed too
+    assert no_children_left()
+
+
+_FORK_FAILS_IN_FANOUT = """
+import errno, os, sys
+from initcli import inspection
+from initcli.cli import cli
+real_fork = os.fork
+def fork():
+    if sys._getframe(1).f_code.co_filename.endswith("fanout.py"):
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+    return real_fork()
+os.fork = fork
+inspection.FAN_OUT_BYTES = 0
+cli(sys.argv[1:], prog_name="initcli")
+"""
+
+
+def test_inspect_under_a_process_limit_gives_the_one_process_report() -> None:
+    """A full process table is no reason to fail: the report is the one a single process gives."""
+    runs = {}
+    for workers in ("1", "2"):
+        env = {**os.environ, "INITCLI_WORKERS": workers}
+        runs[workers] = subprocess.run(
+            [sys.executable, "-c", _FORK_FAILS_IN_FANOUT, "inspect", str(MODELS / "cnn.keras"), "--format", "csv"],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+    assert runs["1"].returncode == 0, runs["1"].stderr
+    assert runs["2"].returncode == 0, runs["2"].stderr
+    assert runs["2"].stderr == ""
+    assert runs["2"].stdout == runs["1"].stdout
+    assert len(runs["2"].stdout.splitlines()) >= 5
