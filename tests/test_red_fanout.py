@@ -88,3 +88,57 @@ def test_inspect_under_a_process_limit_gives_the_one_process_report() -> None:
     assert runs["2"].stderr == ""
     assert runs["2"].stdout == runs["1"].stdout
     assert len(runs["2"].stdout.splitlines()) >= 5
+
+
+_FORK_FAILS_FOR_THE_CRC_CHECK = """
+import errno, os, sys
+from initcli.cli import cli
+real_fork = os.fork
+def callers():
+    frame = sys._getframe(2)
+    while frame is not None:
+        yield frame.f_code.co_name
+        frame = frame.f_back
+def fork():
+    names = set(callers())
+    if "_open_keras_archive" in names and "run_isolated" not in names:  # the CRC check, not the HDF5 walk
+        if os.environ.get("CRC_FORK") == "fails":
+            raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+        sys.stderr.write("forked for the CRC check\\n")
+    return real_fork()
+os.fork = fork
+cli(sys.argv[1:], prog_name="initcli")
+"""
+
+
+def _flipped_crc(directory: Path) -> Path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from hostile_corpus import bad_crc
+
+    return bad_crc("model.weights.h5")(directory)
+
+
+@pytest.mark.parametrize("setting", [{"CRC_FORK": "fails", "INITCLI_WORKERS": "2"}, {"INITCLI_WORKERS": "1"}])
+def test_the_crc_is_checked_in_this_process_when_no_child_can_or_may_do_it(tmp_path: Path, setting: dict) -> None:
+    """A failed fork (ulimit -u) or INITCLI_WORKERS=1 (README: never fork) checks the CRC in-process:
+    a good archive is read, a corrupt one still fails its CRC check."""
+    env = {**os.environ, **setting}
+
+    def run(path: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", _FORK_FAILS_FOR_THE_CRC_CHECK, "inspect", str(path), "--format", "csv"],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+
+    good = run(MODELS / "cnn.keras")
+    assert good.returncode == 0, good.stderr
+    assert good.stderr == ""  # no "cannot read", and no fork for the CRC check
+    assert len(good.stdout.splitlines()) >= 5
+    corrupt = run(_flipped_crc(tmp_path))
+    assert corrupt.returncode == 1
+    assert corrupt.stdout == ""
+    assert corrupt.stderr.splitlines() == [
+        f"Error: {tmp_path / 'crc-model.weights.h5.keras'}: model.weights.h5 fails its zip CRC check (corrupt file)"
+    ]

@@ -124,7 +124,12 @@ class Isolated:
         read_end, write_end = os.pipe()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: the child only runs `task`
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:
+                os.close(read_end)
+                os.close(write_end)
+                raise
         if pid == 0:
             os.close(read_end)
             _child(task, write_end, timeout, memory)
