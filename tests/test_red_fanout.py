@@ -142,3 +142,58 @@ def test_the_crc_is_checked_in_this_process_when_no_child_can_or_may_do_it(tmp_p
     assert corrupt.stderr.splitlines() == [
         f"Error: {tmp_path / 'crc-model.weights.h5.keras'}: model.weights.h5 fails its zip CRC check (corrupt file)"
     ]
+
+
+_SIGNAL_RIGHT_AFTER_FORK = """
+import os, signal, sys
+from initcli import inspection
+from initcli.cli import cli
+real_fork = os.fork
+def callers():
+    frame = sys._getframe(1)
+    while frame is not None:
+        yield frame.f_code.co_name
+        frame = frame.f_back
+def fork():
+    pid = real_fork()
+    if pid == 0 and "map_in_order" in set(callers()):
+        os.kill(os.getpid(), getattr(signal, sys.argv[1]))  # lands before the child's own code runs
+    return pid
+os.fork = fork
+import time
+from initcli.readers import open as opening
+real_check = opening._crc_check
+def slow_check(*args):
+    time.sleep(1.0)  # the background CRC check still runs while the children start
+    return real_check(*args)
+opening._crc_check = slow_check
+inspection.FAN_OUT_BYTES = 0
+cli(sys.argv[2:], prog_name="initcli")
+"""
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_a_signal_that_reaches_a_child_as_it_starts_does_not_unwind_the_parents_stack_in_it(
+    tmp_path: Path, signal_name: str
+) -> None:
+    """Ctrl-C or SIGTERM meeting a measuring child before its work loop: the child must not run the
+    parent's handlers (print "Interrupted.", remove the parent's files, kill the parent's background
+    CRC check, which then read as a corrupt file). It dies quietly; its work is redone by the parent."""
+    model = tmp_path / "big.keras"
+    model.write_bytes((MODELS / "cnn.keras").read_bytes())
+    reference = subprocess.run(
+        [sys.executable, "-m", "initcli", "inspect", str(model), "--format", "csv"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "INITCLI_WORKERS": "1"},
+    )
+    assert reference.returncode == 0, reference.stderr
+    done = subprocess.run(
+        [sys.executable, "-c", _SIGNAL_RIGHT_AFTER_FORK, signal_name, "inspect", str(model), "--format", "csv"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "INITCLI_WORKERS": "2"},
+    )
+    assert done.stderr == ""
+    assert done.returncode == 0
+    assert done.stdout == reference.stdout
