@@ -62,8 +62,13 @@ import errno, os, sys
 from initcli import inspection
 from initcli.cli import cli
 real_fork = os.fork
+def callers():
+    frame = sys._getframe(1)
+    while frame is not None:
+        yield frame.f_code.co_name
+        frame = frame.f_back
 def fork():
-    if sys._getframe(1).f_code.co_filename.endswith("fanout.py"):
+    if "map_in_order" in set(callers()):  # the measuring children, not the HDF5 walk or the CRC check
         raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
     return real_fork()
 os.fork = fork
@@ -197,3 +202,54 @@ def test_a_signal_that_reaches_a_child_as_it_starts_does_not_unwind_the_parents_
     assert done.stderr == ""
     assert done.returncode == 0
     assert done.stdout == reference.stdout
+
+
+_SIGNAL_AFTER_ANY_FORK = """
+import os, signal, sys
+from initcli.cli import cli
+real_fork = os.fork
+def callers():
+    frame = sys._getframe(1)
+    while frame is not None:
+        yield frame.f_code.co_name
+        frame = frame.f_back
+def fork():
+    pid = real_fork()
+    if pid == 0 and sys.argv[1] in set(callers()):
+        os.kill(os.getpid(), signal.SIGINT)  # lands before the child's own code runs
+    return pid
+os.fork = fork
+cli(sys.argv[2:], prog_name="initcli")
+"""
+
+
+def test_a_signal_that_reaches_a_draw_child_as_it_starts_changes_nothing() -> None:
+    """rng/parallel's children: the draw is the one a single process makes, and nothing is printed."""
+    command = ["sample", "--init", "he_normal", "--shape", "1024x1024", "--seed", "3", "--format", "json"]
+    reference = subprocess.run(
+        [sys.executable, "-m", "initcli", *command],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "INITCLI_WORKERS": "1"},
+    )
+    assert reference.returncode == 0, reference.stderr
+    done = subprocess.run(
+        [sys.executable, "-c", _SIGNAL_AFTER_ANY_FORK, "run", *command],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "INITCLI_WORKERS": "2"},
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == reference.stdout
+
+
+def test_a_signal_that_reaches_the_hdf5_child_as_it_starts_is_one_error_line() -> None:
+    """The structure walk's child stopped by a signal: one `Error:` line from the parent, nothing from the child."""
+    done = subprocess.run(
+        [sys.executable, "-c", _SIGNAL_AFTER_ANY_FORK, "run_isolated", "inspect", str(MODELS / "cnn.h5")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith("Error: "), done.stderr

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from initcli.errors import InitcliError
+from initcli.fanout import fork_held, release
 from initcli.readers.files import shown
 
 MAX_ANSWER_BYTES = 256 * 1024 * 1024
@@ -54,9 +55,13 @@ def _limit_child(timeout: float, memory: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _child(task: Callable[[], Any], write_end: int, timeout: float, memory: int) -> None:
+def _child(
+    task: Callable[[], Any], write_end: int, timeout: float, memory: int, mask: set[int | signal.Signals], read_end: int
+) -> None:
     try:
+        os.close(read_end)
         _limit_child(timeout, memory)
+        release(mask)
         try:
             answer: dict[str, Any] = {"ok": task()}
         except InitcliError as error:
@@ -125,14 +130,13 @@ class Isolated:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: the child only runs `task`
             try:
-                pid = os.fork()
+                pid, mask = fork_held()  # a signal before `_child` runs would unwind the caller's stack here
             except OSError:
                 os.close(read_end)
                 os.close(write_end)
                 raise
         if pid == 0:
-            os.close(read_end)
-            _child(task, write_end, timeout, memory)
+            _child(task, write_end, timeout, memory, mask, read_end)
         os.close(write_end)
         self.pid, self.read_end = pid, read_end
 
