@@ -253,3 +253,29 @@ def test_a_signal_that_reaches_the_hdf5_child_as_it_starts_is_one_error_line() -
     assert done.returncode == 1
     assert done.stdout == ""
     assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith("Error: "), done.stderr
+
+
+_CRC_CHILD_KILLED = """
+import os, signal, sys
+from initcli.cli import cli
+from initcli.readers import open as opening
+def killed(*args):
+    os.kill(os.getpid(), signal.SIGKILL)  # the OOM killer, or a user's kill -9
+opening._crc_check = killed
+cli(sys.argv[1:], prog_name="initcli")
+"""
+
+
+def test_a_killed_crc_check_is_no_pass_and_is_not_blamed_on_hdf5() -> None:
+    """The background CRC child killed: no report (nothing vouched for the bytes), one line naming the check."""
+    done = subprocess.run(
+        [sys.executable, "-c", _CRC_CHILD_KILLED, "inspect", str(MODELS / "cnn.keras"), "--format", "csv"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "INITCLI_WORKERS": "2"},
+    )
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.splitlines() == [
+        f"Error: {MODELS / 'cnn.keras'}: checking the zip CRC of model.weights.h5 was stopped (SIGKILL)"
+        " before it answered"
+    ]

@@ -267,6 +267,7 @@ def _background_crc(fd: int, start: int, size: int, crc: int, label: str) -> Iso
             memory=_BACKGROUND_MEMORY,
             label=label,
             what="checking the zip CRC of model.weights.h5",
+            runs_hdf5=False,
         )
     except OSError:
         return None

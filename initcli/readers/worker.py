@@ -116,11 +116,16 @@ def run_isolated(
 class Isolated:
     """`task` started in a forked child now; `wait` gives its answer (see `run_isolated`).
 
+    `runs_hdf5`: the task runs the HDF5 library, so a crash is blamed on the file; otherwise a
+    child killed by a signal is reported as stopped.
+
     Without fork (Windows) the task runs in-process when waited for, without the isolation.
     """
 
-    def __init__(self, task: Callable[[], Any], *, timeout: float, memory: int, label: str, what: str) -> None:
-        self.task, self.timeout, self.label, self.what = task, timeout, label, what
+    def __init__(
+        self, task: Callable[[], Any], *, timeout: float, memory: int, label: str, what: str, runs_hdf5: bool = True
+    ) -> None:
+        self.task, self.timeout, self.label, self.what, self.runs_hdf5 = task, timeout, label, what, runs_hdf5
         self.deadline = time.monotonic() + timeout
         self.pid: int | None = None
         self.forked = hasattr(os, "fork")
@@ -184,6 +189,8 @@ class Isolated:
         if not chunks:
             if os.WIFSIGNALED(status):
                 name = signal.Signals(os.WTERMSIG(status)).name
+                if not self.runs_hdf5:  # killed from outside (OOM killer, kill -9): not the file's fault
+                    raise InitcliError(f"{label}: {what} was stopped ({name}) before it answered")
                 raise InitcliError(f"{label}: HDF5 crashed ({name}) while {what} (corrupt file?)")
             raise InitcliError(f"{label}: {what} failed without an answer (corrupt file?)")
         try:
