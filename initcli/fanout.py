@@ -81,6 +81,33 @@ def worker_count(limit: int = MAX_WORKERS) -> int:
     return max(1, min(cpus, limit, requested or cpus))
 
 
+# Signals whose Python handlers (KeyboardInterrupt, the scratch folder's SIGTERM exit) would make a
+# just-forked child unwind its copy of the caller's stack: print, remove the caller's files, kill the
+# caller's other processes. They wait, blocked, until the child's own code handles them.
+_HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+
+
+def fork_held() -> tuple[int, set[int | signal.Signals]]:
+    """`os.fork()` with SIGINT, SIGTERM and SIGHUP held in the child until it calls `release(mask)`.
+
+    Returns (pid, mask): the caller's signal mask, restored in the parent before returning.
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+    try:
+        pid = os.fork()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        raise
+    if pid != 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    return pid, previous
+
+
+def release(mask: set[int | signal.Signals]) -> None:
+    """In a child of `fork_held`, inside the code that handles its signals: deliver the held ones."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 @dataclass
 class _Child:
     pid: int
@@ -116,11 +143,18 @@ def map_in_order(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: the child runs only `function`
             for _ in range(min(workers, count) - 1):
-                results_read, results_write = os.pipe()
-                pid = os.fork()
-                if pid == 0:
+                try:
+                    results_read, results_write = os.pipe()
+                except OSError:  # out of descriptors: fewer processes do the work
+                    break
+                try:
+                    pid, mask = fork_held()
+                except OSError:  # the process limit (ulimit -u) reached: fewer processes do the work
                     os.close(results_read)
-                    _child(function, tasks, queue, results_write, passed_on)
+                    os.close(results_write)
+                    break
+                if pid == 0:
+                    _child(function, tasks, queue, results_write, passed_on, mask, results_read)
                 os.close(results_write)
                 children.append(_Child(pid=pid, results=results_read))
         yield from _parent(function, tasks, queue, children)
@@ -167,8 +201,12 @@ def _child(
     queue: int,
     results: int,
     passed_on: tuple[type[Exception], ...],
+    mask: set[int | signal.Signals],
+    results_read: int,
 ) -> None:
     try:
+        os.close(results_read)
+        release(mask)  # a signal meant for this child now ends it here, quietly
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         devnull = os.open(os.devnull, os.O_WRONLY)

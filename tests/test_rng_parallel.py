@@ -295,7 +295,7 @@ def test_the_fork_with_threads_warning_is_silenced():
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            pid = parallel._fork()
+            pid, _ = parallel._fork()
             if pid == 0:
                 os._exit(0)
             os.waitpid(pid, 0)

@@ -15,6 +15,7 @@ from typing import Any
 from initcli.documents import MAX_DOCUMENT_BYTES, parse_json
 from initcli.eras import era_of
 from initcli.errors import BadInputError, InitcliError
+from initcli.fanout import worker_count
 from initcli.readers.configcheck import check_model_config
 from initcli.readers.files import FileIdentity, open_regular, shown
 from initcli.readers.h5snapshot import H5Group, H5Source, Limits, snapshot
@@ -197,15 +198,9 @@ def _open_keras_archive(
                 fd=fd, start=start, size=weights_info.file_size, label=label, identity=identity, limits=limits
             )
             size, crc = weights_info.file_size, weights_info.CRC
-            if background_checks:
+            integrity = _background_crc(fd, start, size, crc, label) if background_checks else None
+            if integrity is not None:
                 # Checked by a child process while the weights are measured; `finish` waits for it.
-                integrity = Isolated(
-                    lambda: _crc_check(fd, start, size, crc),
-                    timeout=_BACKGROUND_SECONDS,
-                    memory=_BACKGROUND_MEMORY,
-                    label=label,
-                    what="checking the zip CRC of model.weights.h5",
-                )
                 owned.append(integrity.cancel)
                 finish = integrity.wait
                 verify = None
@@ -255,6 +250,27 @@ def _open_keras_archive(
 
 def _nothing() -> None:
     pass
+
+
+def _background_crc(fd: int, start: int, size: int, crc: int, label: str) -> Isolated | None:
+    """The CRC check started in a child process, or None where none may or can be forked.
+
+    INITCLI_WORKERS=1 (and TensorFlow in this process) means no fork; a full process table
+    (ulimit -u) is no reason to refuse a good file: the caller then checks in this process.
+    """
+    if worker_count() <= 1:
+        return None
+    try:
+        return Isolated(
+            lambda: _crc_check(fd, start, size, crc),
+            timeout=_BACKGROUND_SECONDS,
+            memory=_BACKGROUND_MEMORY,
+            label=label,
+            what="checking the zip CRC of model.weights.h5",
+            runs_hdf5=False,
+        )
+    except OSError:
+        return None
 
 
 # A CRC check in the background has no time limit of its own (a large archive on a slow disk takes

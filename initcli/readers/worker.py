@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from initcli.errors import InitcliError
+from initcli.fanout import fork_held, release
 from initcli.readers.files import shown
 
 MAX_ANSWER_BYTES = 256 * 1024 * 1024
@@ -54,9 +55,13 @@ def _limit_child(timeout: float, memory: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _child(task: Callable[[], Any], write_end: int, timeout: float, memory: int) -> None:
+def _child(
+    task: Callable[[], Any], write_end: int, timeout: float, memory: int, mask: set[int | signal.Signals], read_end: int
+) -> None:
     try:
+        os.close(read_end)
         _limit_child(timeout, memory)
+        release(mask)
         try:
             answer: dict[str, Any] = {"ok": task()}
         except InitcliError as error:
@@ -111,11 +116,16 @@ def run_isolated(
 class Isolated:
     """`task` started in a forked child now; `wait` gives its answer (see `run_isolated`).
 
+    `runs_hdf5`: the task runs the HDF5 library, so a crash is blamed on the file; otherwise a
+    child killed by a signal is reported as stopped.
+
     Without fork (Windows) the task runs in-process when waited for, without the isolation.
     """
 
-    def __init__(self, task: Callable[[], Any], *, timeout: float, memory: int, label: str, what: str) -> None:
-        self.task, self.timeout, self.label, self.what = task, timeout, label, what
+    def __init__(
+        self, task: Callable[[], Any], *, timeout: float, memory: int, label: str, what: str, runs_hdf5: bool = True
+    ) -> None:
+        self.task, self.timeout, self.label, self.what, self.runs_hdf5 = task, timeout, label, what, runs_hdf5
         self.deadline = time.monotonic() + timeout
         self.pid: int | None = None
         self.forked = hasattr(os, "fork")
@@ -124,10 +134,14 @@ class Isolated:
         read_end, write_end = os.pipe()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: the child only runs `task`
-            pid = os.fork()
+            try:
+                pid, mask = fork_held()  # a signal before `_child` runs would unwind the caller's stack here
+            except OSError:
+                os.close(read_end)
+                os.close(write_end)
+                raise
         if pid == 0:
-            os.close(read_end)
-            _child(task, write_end, timeout, memory)
+            _child(task, write_end, timeout, memory, mask, read_end)
         os.close(write_end)
         self.pid, self.read_end = pid, read_end
 
@@ -175,6 +189,8 @@ class Isolated:
         if not chunks:
             if os.WIFSIGNALED(status):
                 name = signal.Signals(os.WTERMSIG(status)).name
+                if not self.runs_hdf5:  # killed from outside (OOM killer, kill -9): not the file's fault
+                    raise InitcliError(f"{label}: {what} was stopped ({name}) before it answered")
                 raise InitcliError(f"{label}: HDF5 crashed ({name}) while {what} (corrupt file?)")
             raise InitcliError(f"{label}: {what} failed without an answer (corrupt file?)")
         try:

@@ -154,14 +154,11 @@ class _Draw:
             parent = os.getpid()
             for worker in range(1, self.children + 1):
                 try:
-                    pid = _fork()
+                    pid, mask = _fork()
                 except OSError:  # no more processes: the caller does their share
                     break
                 if pid == 0:
-                    done.close_read()
-                    for other in free:
-                        other.close_write()
-                    _child(libc, parent, worker, self, done.write, free[worker - 1].read)
+                    _child(libc, parent, worker, self, done, free, mask)
                 self.pids[worker] = pid
             # The caller keeps the read ends of the free pipes: handing a slot back to a child
             # that died must not raise EPIPE (or SIGPIPE, where a program restored it).
@@ -301,7 +298,15 @@ def _take_pieces(
         on_done(index)
 
 
-def _child(libc: object, parent: int, worker: int, draw: _Draw, done: int, free: int) -> NoReturn:
+def _child(
+    libc: object,
+    parent: int,
+    worker: int,
+    draw: _Draw,
+    done_pipe: _Pipe,
+    pipes: list[_Pipe],
+    mask: set[int | signal.Signals],
+) -> NoReturn:
     """A forked child's whole life: fill pieces into its free ring slots, announce each on `done`,
     announce the end, and exit 0 (1 on any error).
 
@@ -312,7 +317,12 @@ def _child(libc: object, parent: int, worker: int, draw: _Draw, done: int, free:
     code = 1
     try:
         gc.disable()  # a collection would touch, and so copy, every page of the inherited heap
+        done_pipe.close_read()
+        for other in pipes:
+            other.close_write()
+        done, free = done_pipe.write, pipes[worker - 1].read
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        fanout.release(mask)  # held since the fork: SIGTERM or SIGHUP now end this child here
         with contextlib.suppress(AttributeError, OSError):
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # type: ignore[attr-defined]
         if os.getppid() != parent:  # the caller died before prctl took effect
@@ -355,11 +365,11 @@ def _send(fd: int, words: np.ndarray) -> None:
             return
 
 
-def _fork() -> int:
+def _fork() -> tuple[int, set[int | signal.Signals]]:
     with warnings.catch_warnings():
         # Python 3.12+ warns on fork in a process with threads; the child only runs numpy kernels.
         warnings.filterwarnings("ignore", message=_FORK_WITH_THREADS, category=DeprecationWarning)
-        return os.fork()
+        return fanout.fork_held()
 
 
 def _reap(children: dict[int, int], deadline: float) -> dict[int, int]:
