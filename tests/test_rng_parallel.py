@@ -340,3 +340,55 @@ def test_a_bad_workers_variable_is_a_usage_error(monkeypatch, value):
         f"Error: INITCLI_WORKERS must be a whole number of processes, at least 1. Received: {value!r}"
     )
     assert "Traceback" not in result.output
+
+
+REAP_PROBE = r"""
+import json, os, sys, time
+import numpy as np
+from initcli.rng import parallel
+
+log_path = sys.argv[1]
+log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+draw = [0]
+
+def hook(worker, piece):
+    if worker:
+        os.write(log, f"{draw[0]} {os.getpid()}\n".encode())
+    elif piece == 0:
+        time.sleep(0.05)  # let the child start even on a loaded machine
+
+def fill_piece(low, high, out):
+    out[:] = np.arange(low, high)
+
+parallel._piece_hook = hook
+results = []
+for draw[0] in (1, 2):
+    results.append(parallel.fill(fill_piece, 40_000, np.dtype(np.float64), 2, 1_000))
+    time.sleep(0.5)  # the children of this draw exit meanwhile
+children = {}
+for line in open(log_path).read().splitlines():
+    number, pid = line.split()
+    children.setdefault(number, set()).add(int(pid))
+first = sorted(children.get("1", ()))
+print(json.dumps({
+    "first": first,
+    "first_left": [pid for pid in first if os.path.exists(f"/proc/{pid}")],
+    "exact": all(bool((r == np.arange(40_000)).all()) for r in results),
+}))
+"""
+
+
+@forks
+def test_finished_children_are_reaped_by_the_next_draw(tmp_path):
+    """A child that announced its last piece is not waited for, but the next draw reaps it: no
+    zombie is left behind from one draw to the next."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop(fanout.WORKERS_VARIABLE, None)
+    result = subprocess.run(
+        [sys.executable, "-c", REAP_PROBE, str(tmp_path / "log")], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["first"], "the first draw's child computed no piece"
+    assert summary["exact"]
+    assert summary["first_left"] == []
