@@ -196,3 +196,12 @@ def test_fresh_works_on_a_legacy_h5_model():
     assert result.exit_code == 0, result.output
     weights = json.loads(result.stdout)["weights"]
     assert all(weight["fresh"] is not None and weight["fresh"]["verdict"] == "consistent" for weight in weights)
+
+
+def test_emoji_codes_in_names_are_printed_as_written(tmp_path):
+    """Rich would turn ':smile:' in a file name into an emoji; a path must be printed as it is."""
+    model = tmp_path / ":smile:mlp.keras"
+    model.write_bytes((MODELS / "mlp.keras").read_bytes())
+    output = _render(["inspect", str(model)], 200)
+    assert ":smile:mlp.keras" in output
+    assert "\N{SMILING FACE WITH OPEN MOUTH AND SMILING EYES}" not in output
