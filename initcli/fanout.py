@@ -139,6 +139,7 @@ def map_in_order(
             yield function(task)
         return
     children: list[_Child] = []
+    parent = os.getpid()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: the child runs only `function`
@@ -154,7 +155,7 @@ def map_in_order(
                     os.close(results_write)
                     break
                 if pid == 0:
-                    _child(function, tasks, queue, results_write, passed_on, mask, results_read)
+                    _child(function, tasks, queue, results_write, passed_on, mask, results_read, parent)
                 os.close(results_write)
                 children.append(_Child(pid=pid, results=results_read))
         yield from _parent(function, tasks, queue, children)
@@ -203,12 +204,15 @@ def _child(
     passed_on: tuple[type[Exception], ...],
     mask: set[int | signal.Signals],
     results_read: int,
+    parent: int,
 ) -> None:
     try:
         os.close(results_read)
         release(mask)  # a signal meant for this child now ends it here, quietly
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl took effect: nobody wants the work
+            return
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)

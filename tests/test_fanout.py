@@ -222,3 +222,19 @@ def test_a_bad_workers_variable_is_a_usage_error_for_models(command: str) -> Non
     assert done.stderr.splitlines()[-1] == (
         "Error: INITCLI_WORKERS must be a whole number of processes, at least 1. Received: '0'"
     )
+
+
+def test_a_child_whose_parent_died_before_prctl_does_no_work(monkeypatch) -> None:
+    """The child checks, after asking to die with its parent, that its parent is still the one
+    that forked it; here getppid says otherwise in the child, so the parent does every task."""
+    real_getppid = os.getppid
+    monkeypatch.setattr(os, "getppid", lambda: -1 if in_child() else real_getppid())
+
+    def slow_square(task: int) -> tuple[int, int, bool]:
+        time.sleep(0.002)
+        return task, task * task, in_child()
+
+    results = list(map_in_order(slow_square, list(range(100)), workers=2))
+    assert [(task, value) for task, value, _ in results] == [(t, t * t) for t in range(100)]
+    assert not any(by_child for _, _, by_child in results)
+    assert no_children_left()
