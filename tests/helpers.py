@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 
@@ -34,3 +36,12 @@ INITIALIZER_ARGUMENTS = {
     "pointwise_kernel": "pointwise_initializer",
     "alpha": "alpha_initializer",
 }
+
+
+def no_children_left() -> bool:
+    """This process has no child, running or waiting to be reaped."""
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False

@@ -15,6 +15,7 @@ import pytest
 from initcli import fanout
 from initcli.errors import BadInputError
 from initcli.fanout import map_in_order, worker_count
+from tests.helpers import no_children_left
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fan-out forks on Linux only")
 
@@ -28,14 +29,6 @@ def in_child() -> bool:
 
 def square(task: int) -> tuple[int, int]:
     return task, task * task
-
-
-def no_children_left() -> bool:
-    try:
-        os.waitpid(-1, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return False
 
 
 @pytest.mark.parametrize("workers", [2, 3])

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from initcli.fanout import map_in_order
+from tests.helpers import no_children_left
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fan-out forks on Linux only")
 
@@ -27,14 +28,6 @@ def square(task: int) -> int:
 
 def open_descriptors() -> int:
     return len(os.listdir("/proc/self/fd"))
-
-
-def no_children_left() -> bool:
-    try:
-        os.waitpid(-1, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return False
 
 
 @pytest.mark.parametrize("forks_allowed", [0, 1])
@@ -57,16 +50,23 @@ def test_a_fork_that_fails_leaves_the_work_to_fewer_processes(
     assert no_children_left()
 
 
-_FORK_FAILS_IN_FANOUT = """
-import errno, os, sys
-from initcli import inspection
-from initcli.cli import cli
+# Every script below replaces os.fork; `callers()` names the functions on the stack.
+_FORK_PATCH = """
+import os, sys
 real_fork = os.fork
 def callers():
     frame = sys._getframe(1)
     while frame is not None:
         yield frame.f_code.co_name
         frame = frame.f_back
+"""
+
+_FORK_FAILS_IN_FANOUT = (
+    _FORK_PATCH
+    + """
+import errno, os, sys
+from initcli import inspection
+from initcli.cli import cli
 def fork():
     if "map_in_order" in set(callers()):  # the measuring children, not the HDF5 walk or the CRC check
         raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
@@ -75,6 +75,7 @@ os.fork = fork
 inspection.FAN_OUT_BYTES = 0
 cli(sys.argv[1:], prog_name="initcli")
 """
+)
 
 
 def test_inspect_under_a_process_limit_gives_the_one_process_report() -> None:
@@ -95,15 +96,11 @@ def test_inspect_under_a_process_limit_gives_the_one_process_report() -> None:
     assert len(runs["2"].stdout.splitlines()) >= 5
 
 
-_FORK_FAILS_FOR_THE_CRC_CHECK = """
+_FORK_FAILS_FOR_THE_CRC_CHECK = (
+    _FORK_PATCH
+    + """
 import errno, os, sys
 from initcli.cli import cli
-real_fork = os.fork
-def callers():
-    frame = sys._getframe(2)
-    while frame is not None:
-        yield frame.f_code.co_name
-        frame = frame.f_back
 def fork():
     names = set(callers())
     if "_open_keras_archive" in names and "run_isolated" not in names:  # the CRC check, not the HDF5 walk
@@ -114,6 +111,7 @@ def fork():
 os.fork = fork
 cli(sys.argv[1:], prog_name="initcli")
 """
+)
 
 
 def _flipped_crc(directory: Path) -> Path:
@@ -149,32 +147,32 @@ def test_the_crc_is_checked_in_this_process_when_no_child_can_or_may_do_it(tmp_p
     ]
 
 
-_SIGNAL_RIGHT_AFTER_FORK = """
-import os, signal, sys
+# argv[1]: a function whose fork gets the signal, argv[2]: the signal, argv[3] "slow-crc" or "-",
+# then initcli's arguments.
+_SIGNAL_RIGHT_AFTER_FORK = (
+    _FORK_PATCH
+    + """
+import os, signal, sys, time
 from initcli import inspection
 from initcli.cli import cli
-real_fork = os.fork
-def callers():
-    frame = sys._getframe(1)
-    while frame is not None:
-        yield frame.f_code.co_name
-        frame = frame.f_back
+from initcli.readers import open as opening
+caller, signal_name, slow_crc = sys.argv[1:4]
 def fork():
     pid = real_fork()
-    if pid == 0 and "map_in_order" in set(callers()):
-        os.kill(os.getpid(), getattr(signal, sys.argv[1]))  # lands before the child's own code runs
+    if pid == 0 and caller in set(callers()):
+        os.kill(os.getpid(), getattr(signal, signal_name))  # lands before the child's own code runs
     return pid
 os.fork = fork
-import time
-from initcli.readers import open as opening
-real_check = opening._crc_check
-def slow_check(*args):
-    time.sleep(1.0)  # the background CRC check still runs while the children start
-    return real_check(*args)
-opening._crc_check = slow_check
-inspection.FAN_OUT_BYTES = 0
-cli(sys.argv[2:], prog_name="initcli")
+if slow_crc == "slow-crc":
+    real_check = opening._crc_check
+    def slow_check(*args):
+        time.sleep(1.0)  # the background CRC check still runs while the children start
+        return real_check(*args)
+    opening._crc_check = slow_check
+    inspection.FAN_OUT_BYTES = 0
+cli(sys.argv[4:], prog_name="initcli")
 """
+)
 
 
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
@@ -194,7 +192,18 @@ def test_a_signal_that_reaches_a_child_as_it_starts_does_not_unwind_the_parents_
     )
     assert reference.returncode == 0, reference.stderr
     done = subprocess.run(
-        [sys.executable, "-c", _SIGNAL_RIGHT_AFTER_FORK, signal_name, "inspect", str(model), "--format", "csv"],
+        [
+            sys.executable,
+            "-c",
+            _SIGNAL_RIGHT_AFTER_FORK,
+            "map_in_order",
+            signal_name,
+            "slow-crc",
+            "inspect",
+            str(model),
+            "--format",
+            "csv",
+        ],
         capture_output=True,
         text=True,
         env={**os.environ, "INITCLI_WORKERS": "2"},
@@ -202,25 +211,6 @@ def test_a_signal_that_reaches_a_child_as_it_starts_does_not_unwind_the_parents_
     assert done.stderr == ""
     assert done.returncode == 0
     assert done.stdout == reference.stdout
-
-
-_SIGNAL_AFTER_ANY_FORK = """
-import os, signal, sys
-from initcli.cli import cli
-real_fork = os.fork
-def callers():
-    frame = sys._getframe(1)
-    while frame is not None:
-        yield frame.f_code.co_name
-        frame = frame.f_back
-def fork():
-    pid = real_fork()
-    if pid == 0 and sys.argv[1] in set(callers()):
-        os.kill(os.getpid(), signal.SIGINT)  # lands before the child's own code runs
-    return pid
-os.fork = fork
-cli(sys.argv[2:], prog_name="initcli")
-"""
 
 
 def test_a_signal_that_reaches_a_draw_child_as_it_starts_changes_nothing() -> None:
@@ -234,7 +224,7 @@ def test_a_signal_that_reaches_a_draw_child_as_it_starts_changes_nothing() -> No
     )
     assert reference.returncode == 0, reference.stderr
     done = subprocess.run(
-        [sys.executable, "-c", _SIGNAL_AFTER_ANY_FORK, "run", *command],
+        [sys.executable, "-c", _SIGNAL_RIGHT_AFTER_FORK, "run", "SIGINT", "-", *command],
         capture_output=True,
         text=True,
         env={**os.environ, "INITCLI_WORKERS": "2"},
@@ -246,7 +236,16 @@ def test_a_signal_that_reaches_a_draw_child_as_it_starts_changes_nothing() -> No
 def test_a_signal_that_reaches_the_hdf5_child_as_it_starts_is_one_error_line() -> None:
     """The structure walk's child stopped by a signal: one `Error:` line from the parent, nothing from the child."""
     done = subprocess.run(
-        [sys.executable, "-c", _SIGNAL_AFTER_ANY_FORK, "run_isolated", "inspect", str(MODELS / "cnn.h5")],
+        [
+            sys.executable,
+            "-c",
+            _SIGNAL_RIGHT_AFTER_FORK,
+            "run_isolated",
+            "SIGINT",
+            "-",
+            "inspect",
+            str(MODELS / "cnn.h5"),
+        ],
         capture_output=True,
         text=True,
     )
