@@ -529,7 +529,19 @@ def each_model(models: Sequence[str], run: Callable[[str], Result]) -> list[Resu
             results.append(run(model))
         except InitcliError as error:
             results.append(FileError(source=model, message=one_line(str(error)), exit_code=int(error.exit_code)))
-        except (OSError, ValueError, MemoryError) as error:
-            message = one_line(f"internal error: {type(error).__name__}: {error}")
-            results.append(FileError(source=model, message=message, exit_code=int(ExitCode.RUNTIME_ERROR)))
+        except (OSError, ValueError, MemoryError) as error:  # met reading this file, not anticipated
+            results.append(
+                FileError(source=model, message=_unexpected(model, error), exit_code=int(ExitCode.RUNTIME_ERROR))
+            )
     return results
+
+
+def _unexpected(model: str, error: Exception) -> str:
+    """One line for an error no reader turned into an InitcliError, said of the file."""
+    from initcli.sanitize import one_line
+
+    if isinstance(error, MemoryError):
+        return one_line(f"{model}: not enough memory to read it")
+    if isinstance(error, OSError) and error.strerror:
+        return one_line(f"{model}: cannot read ({error.strerror})")
+    return one_line(f"{model}: cannot read ({type(error).__name__}: {error})")

@@ -29,6 +29,11 @@ def _translated(error: BaseException, ctx: click.Context) -> BaseException:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return click.exceptions.Exit(ExitCode.OK)
+    if isinstance(error, MemoryError):  # the machine, not initcli: say so, exit 1
+        return click.ClickException("not enough memory")
+    if isinstance(error, OSError) and error.strerror:  # a read or write the system refused (EIO, ENOSPC, ...)
+        where = f"{error.filename}: " if error.filename else ""
+        return click.ClickException(one_line(f"{where}{error.strerror}"))
     return click.ClickException(
         one_line(f"internal error: {type(error).__name__}: {error} (set INITCLI_DEBUG=1 for a traceback)")
     )

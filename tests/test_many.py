@@ -109,3 +109,47 @@ def test_a_table_run_ends_with_the_total():
     code, out, _ = _invoke("inspect", str(MODELS / "mlp.keras"), str(MODELS / "cnn.keras"))
     assert code == 0
     assert out.rstrip().splitlines()[-1] == "2 models: 19 weights, 259,236 parameters: 19 consistent"
+
+
+@pytest.mark.parametrize(
+    ("raised", "said"),
+    [
+        (OSError(5, "Input/output error"), "cannot read (Input/output error)"),
+        (MemoryError(), "not enough memory to read it"),
+    ],
+)
+def test_a_read_the_system_refuses_is_said_of_the_file_not_called_internal(monkeypatch, raised, said):
+    """An EIO or an exhausted memory while reading one model of several: one line naming the file
+    and what the system said, exit 1, and the other models still reported."""
+    from initcli import api
+
+    real = api.inspect_model
+    broken = str(MODELS / "cnn.h5")
+
+    def failing(model, **options):
+        if model == broken:
+            raise raised
+        return real(model, **options)
+
+    monkeypatch.setattr(api, "inspect_model", failing)
+    document = _json(1, "inspect", str(MODELS / "mlp.keras"), broken)
+    assert document["errors"] == [{"source": broken, "message": f"{broken}: {said}", "exit_code": 1}]
+    assert len(document["models"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("raised", "said"),
+    [
+        (OSError(5, "Input/output error", "/data/model.keras"), "Error: /data/model.keras: Input/output error"),
+        (MemoryError(), "Error: not enough memory"),
+    ],
+)
+def test_a_system_refusal_with_one_model_is_one_line_and_exit_1(monkeypatch, raised, said):
+    from initcli import api
+
+    def failing(model, **options):
+        raise raised
+
+    monkeypatch.setattr(api, "inspect_model", failing)
+    code, out, err = _invoke("inspect", str(MODELS / "mlp.keras"))
+    assert (code, out, err.splitlines()) == (1, "", [said])
