@@ -108,6 +108,34 @@ def release(mask: set[int | signal.Signals]) -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
+_LIBC: ctypes.CDLL | None = None
+
+
+def libc() -> ctypes.CDLL:
+    """The C library through ctypes (for prctl), loaded once: loaded before a fork, no child pays for it."""
+    global _LIBC
+    if _LIBC is None:
+        _LIBC = ctypes.CDLL(None)
+    return _LIBC
+
+
+def settle_child(parent: int) -> bool:
+    """A forked child's first steps: die with `parent` (PR_SET_PDEATHSIG) and write nothing where
+    the parent writes (stdout and stderr to /dev/null).
+
+    Returns False when `parent` is already gone (it died before prctl took effect): the child's work
+    has nobody to go to, and the child should leave.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        return False
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    return True
+
+
 @dataclass
 class _Child:
     pid: int
@@ -209,13 +237,8 @@ def _child(
     try:
         os.close(results_read)
         release(mask)  # a signal meant for this child now ends it here, quietly
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # the parent died before prctl took effect: nobody wants the work
+        if not settle_child(parent):
             return
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
         while (index := _next_task(queue)) is not None:
             try:
                 try:

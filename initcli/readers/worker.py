@@ -9,7 +9,6 @@ seconds and kills it otherwise. The child answers `{"ok": ...}` or `{"error": "o
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import resource
@@ -21,11 +20,10 @@ from collections.abc import Callable
 from typing import Any
 
 from initcli.errors import InitcliError
-from initcli.fanout import fork_held, release
+from initcli.fanout import fork_held, release, settle_child
 from initcli.readers.files import shown
 
 MAX_ANSWER_BYTES = 256 * 1024 * 1024
-_PR_SET_PDEATHSIG = 1
 
 
 def _address_space() -> int:
@@ -37,8 +35,6 @@ def _address_space() -> int:
 
 
 def _limit_child(timeout: float, memory: int) -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     with contextlib.suppress(ValueError, OSError):
         seconds = int(timeout) + 5
         resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 5))
@@ -46,9 +42,6 @@ def _limit_child(timeout: float, memory: int) -> None:
     if current:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_AS, (current + memory, resource.RLIM_INFINITY))
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
     # Ctrl-C stops the child too, unless the parent ignores it (a background job, nohup): then so does the child.
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -56,10 +49,18 @@ def _limit_child(timeout: float, memory: int) -> None:
 
 
 def _child(
-    task: Callable[[], Any], write_end: int, timeout: float, memory: int, mask: set[int | signal.Signals], read_end: int
+    task: Callable[[], Any],
+    write_end: int,
+    timeout: float,
+    memory: int,
+    mask: set[int | signal.Signals],
+    read_end: int,
+    parent: int,
 ) -> None:
     try:
         os.close(read_end)
+        if not settle_child(parent):  # the caller died before prctl took effect: nobody wants the answer
+            return
         _limit_child(timeout, memory)
         release(mask)
         try:
@@ -132,6 +133,7 @@ class Isolated:
         if not self.forked:
             return
         read_end, write_end = os.pipe()
+        parent = os.getpid()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: the child only runs `task`
             try:
@@ -141,7 +143,7 @@ class Isolated:
                 os.close(write_end)
                 raise
         if pid == 0:
-            _child(task, write_end, timeout, memory, mask, read_end)
+            _child(task, write_end, timeout, memory, mask, read_end, parent)
         os.close(write_end)
         self.pid, self.read_end = pid, read_end
 

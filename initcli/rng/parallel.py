@@ -45,7 +45,6 @@ MAX_WORKERS = 8
 # recomputed): at least a second, or 20 pieces' time on a loaded machine.
 _MIN_GRACE_SECONDS = 1.0
 _GRACE_PIECES = 20
-_PR_SET_PDEATHSIG = 1
 # Scratch bytes a process may need per element of a piece (the kernels use at most ~92).
 _SCRATCH_BYTES_PER_ELEMENT = 128
 _HUGE_PAGE = 2 << 20
@@ -169,7 +168,7 @@ class _Draw:
                 os.set_blocking(slots.write, False)
                 first = index * _SLOTS_PER_CHILD
                 _send(slots.write, np.arange(first, first + _SLOTS_PER_CHILD, dtype=np.uint32))
-            libc = _libc()
+            fanout.libc()  # loaded here, once, rather than in every child
             parent = os.getpid()
             for worker in range(1, self.children + 1):
                 try:
@@ -177,7 +176,7 @@ class _Draw:
                 except OSError:  # no more processes: the caller does their share
                     break
                 if pid == 0:
-                    _child(libc, parent, worker, self, done, free, mask)
+                    _child(parent, worker, self, done, free, mask)
                 self.pids[worker] = pid
             # The caller keeps the read ends of the free pipes: handing a slot back to a child
             # that died must not raise EPIPE (or SIGPIPE, where a program restored it).
@@ -321,7 +320,6 @@ def _take_pieces(
 
 
 def _child(
-    libc: object,
     parent: int,
     worker: int,
     draw: _Draw,
@@ -345,13 +343,8 @@ def _child(
         done, free = done_pipe.write, pipes[worker - 1].read
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         fanout.release(mask)  # held since the fork: SIGTERM or SIGHUP now end this child here
-        with contextlib.suppress(AttributeError, OSError):
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # type: ignore[attr-defined]
-        if os.getppid() != parent:  # the caller died before prctl took effect
+        if not fanout.settle_child(parent):  # the caller died before prctl took effect
             os._exit(1)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
         scratch.replace_thread_scratch(Arena(draw.piece * _SCRATCH_BYTES_PER_ELEMENT))
         slot = [0]
 
@@ -444,19 +437,6 @@ def _kill_all(children: dict[int, int]) -> None:
     for pid in children.values():
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
-
-
-_LIBC: object | None = None
-
-
-def _libc() -> object:
-    """The C library through ctypes (for prctl), loaded on the first parallel draw."""
-    global _LIBC
-    if _LIBC is None:
-        import ctypes
-
-        _LIBC = ctypes.CDLL(None)
-    return _LIBC
 
 
 class Arena(scratch.Scratch):
