@@ -518,7 +518,8 @@ def test_propagation_findings_for_check_without_tensorflow(keras, tmp_path: Path
 
 @pytest.mark.tensorflow
 def test_plot_writes_an_image_and_never_overwrites(keras, tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
+    import matplotlib  # noqa: F401 - the test extra installs it: missing, this fails rather than skips
+
     keras.utils.set_random_seed(0)
     _deep_relu(keras, "he_normal", width=16, depth=3).save(tmp_path / "m.keras")
     target = tmp_path / "scale.png"
