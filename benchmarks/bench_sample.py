@@ -24,6 +24,10 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+# This checkout's initcli is measured, whatever is installed (also on PYTHONPATH for the processes run).
+ROOT = Path(__file__).resolve().parent.parent
 
 CASES = [("3x3x64x128", (3, 3, 64, 128)), ("3x3x512x512", (3, 3, 512, 512)), ("4096x4096", (4096, 4096))]
 INITIALIZERS = ["glorot_uniform", "he_normal"]
@@ -36,7 +40,7 @@ KERAS_ONE_LINER = (
 
 def run_process(argv: list[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS in MB) of one whole process."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
     started = time.perf_counter()
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     _, status, usage = os.wait4(process.pid, 0)
@@ -132,7 +136,11 @@ class InitcliDraws:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            [sys.executable, __file__, "--serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
 
     def time(self, kind: str, dtype: str, size: int) -> float:

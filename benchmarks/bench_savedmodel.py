@@ -25,6 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# This checkout's initcli is measured, whatever is installed (also on PYTHONPATH for the processes run).
+ROOT = Path(__file__).resolve().parent.parent
+
 USER_SCRIPT = """
 import json, sys, numpy as np, tf_keras
 model = tf_keras.models.load_model(sys.argv[1], compile=False)
@@ -43,7 +46,7 @@ tf_keras.applications.ResNet50(weights=None).save(sys.argv[1])
 
 def run_process(argv: list[str], stdout: object = subprocess.DEVNULL) -> tuple[float, float, float]:
     """Wall time, CPU time (user + system, all threads) and peak RSS (MB) of one whole process."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
     started = time.perf_counter()
     process = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.DEVNULL, env=env)
     _, status, usage = os.wait4(process.pid, 0)

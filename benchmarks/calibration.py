@@ -25,6 +25,11 @@ Needs scipy (a test dependency) for the interval.
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
+
+# This checkout's initcli is measured, whatever is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 # One BLAS thread per process, set before numpy loads: the statistics' np.dot over a 73,728-value
 # weight otherwise spins up OpenBLAS threads that, on a busy machine, make it 20 times slower.
