@@ -46,10 +46,12 @@ def test_glibc_ports_equal_the_c_library(exhaustive):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs glibc")
 def test_glibc_ports_on_their_whole_domain():
-    """Beyond Box-Muller's inputs: every exponent (tiny and subnormal sines too) and logf(1)."""
+    """Beyond Box-Muller's inputs: every exponent (tiny and subnormal sines too), logf(1), logf(largest float)."""
     rng = np.random.default_rng(11)
     positive_normal = rng.integers(0x00800000, 0x7F800000, 200_000, dtype=np.uint32).view(np.float32)
-    positive_normal = np.concatenate([positive_normal, np.float32([1.0, np.finfo(np.float32).tiny])])
+    positive_normal = np.concatenate(
+        [positive_normal, np.float32([1.0, np.finfo(np.float32).tiny, np.finfo(np.float32).max])]
+    )
     assert_bit_equal(logf(positive_normal), verify.c_logf(positive_normal))
     up_to_two_pi = rng.integers(0, 0x40C90FDB + 1, 200_000, dtype=np.uint32).view(np.float32)
     up_to_two_pi = np.concatenate([up_to_two_pi, np.float32([0.0, 1e-45, 2.0**-12, np.pi / 4, 2 * np.pi])])

@@ -107,44 +107,59 @@ def logf(x: np.ndarray) -> np.ndarray:
     return result.reshape(shape)
 
 
+def _logf_tables() -> tuple[np.ndarray, np.ndarray]:
+    """`invc` and `logc + k * Ln2` for each value of (ix - OFF + 2^30) >> 19 (the code).
+
+    The code is 16 * (k + 128) + i, with i the table index and k the exponent of the C source;
+    positive normal float32 values give codes 1 to 4105. Precomputing y0 = logc + k * Ln2 per
+    (k, i), with the same two double operations as the source, leaves one lookup per value.
+    """
+    codes = np.arange(_LOGF_CODES)
+    index = codes & ((1 << _LOGF_TABLE_BITS) - 1)
+    exponent = (codes >> _LOGF_TABLE_BITS) - 128
+    y0 = _LOGF_LOGC[index] + exponent.astype(np.float64) * _LOGF_LN2
+    return _LOGF_INVC[index], y0
+
+
+# ix - OFF + 2^30 in uint32: positive for every positive normal float32, at most 0x804CFFFF.
+_LOGF_SHIFTED_OFF = (1 << 30) - _LOGF_OFF
+_LOGF_CODES = ((0x7F7FFFFF + _LOGF_SHIFTED_OFF) >> (23 - _LOGF_TABLE_BITS)) + 1
+_LOGF_INVC_BY_CODE, _LOGF_Y0_BY_CODE = _logf_tables()
+
+
 def logf_into(x: np.ndarray, out: np.ndarray, scratch: Scratch) -> None:
     """`logf` of 1-D float32 `x` into float32 `out`, with intermediates in `scratch`; no domain check.
 
     glibc returns 0 for x == 1 before evaluating; the evaluation gives exactly 0 there too
-    (table entry 9 is c = 1, log(c) = 0), so no special case is needed.
+    (table entry 9 is c = 1, log(c) = 0), so no special case is needed. The intermediates use the
+    same scratch buffers as `sincosf_into`'s, so that the two together stay in the CPU's cache.
     """
     size = x.size
-    ix = x.view(np.int32)
-    tmp = scratch("logf-tmp", np.int32, size)
-    np.subtract(ix, np.int32(_LOGF_OFF), out=tmp)
-    # i = (tmp >> 19) % 16 and k = tmp >> 23 (arithmetic) as in the C source.
-    index = scratch("logf-index", np.intp, size)
-    np.right_shift(tmp, np.int32(23 - _LOGF_TABLE_BITS), out=index, casting="unsafe")
-    np.bitwise_and(index, (1 << _LOGF_TABLE_BITS) - 1, out=index)
-    y0 = scratch("logf-y0", np.float64, size)
-    exponent = scratch("logf-exponent", np.int32, size)
-    np.right_shift(tmp, np.int32(23), out=exponent)
-    np.multiply(exponent, _LOGF_LN2, out=y0)  # k * Ln2
-    # iz = ix - (tmp & 0x1ff << 23); z = (double) asfloat(iz)
-    np.bitwise_and(tmp, np.int32(-(1 << 23)), out=tmp)
-    np.subtract(ix, tmp, out=tmp)
-    r = scratch("logf-r", np.float64, size)
-    np.copyto(r, tmp.view(np.float32))
-    table = scratch("logf-table", np.float64, size)
-    np.take(_LOGF_INVC, index, out=table, mode="clip")  # "clip": no bounds buffer (index < 16)
+    # tmp = ix - OFF, kept 2^30 higher (see _logf_tables): its bits 19.. are the table code.
+    tmp = scratch("glibc-u32-a", np.uint32, size)
+    np.add(x.view(np.uint32), np.uint32(_LOGF_SHIFTED_OFF), out=tmp)
+    code = scratch("glibc-intp", np.intp, size)
+    np.right_shift(tmp, np.uint32(23 - _LOGF_TABLE_BITS), out=code, casting="unsafe")
+    # iz = ix - (tmp & 0x1ff << 23), that is the low 23 bits of tmp over OFF's exponent.
+    np.bitwise_and(tmp, np.uint32(0x7FFFFF), out=tmp)
+    np.add(tmp, np.uint32(_LOGF_OFF), out=tmp)
+    r = scratch("glibc-f64-a", np.float64, size)
+    np.copyto(r, tmp.view(np.float32))  # z
+    table = scratch("glibc-f64-b", np.float64, size)
+    np.take(_LOGF_INVC_BY_CODE, code, out=table, mode="clip")  # "clip": no bounds buffer (code < _LOGF_CODES)
     np.multiply(r, table, out=r)
     np.subtract(r, 1.0, out=r)  # r = z * invc - 1
-    np.take(_LOGF_LOGC, index, out=table, mode="clip")
-    np.add(table, y0, out=y0)  # y0 = logc + k * Ln2
-    r2 = scratch("logf-r2", np.float64, size)
+    y0 = table
+    np.take(_LOGF_Y0_BY_CODE, code, out=y0, mode="clip")  # y0 = logc + k * Ln2
+    r2 = scratch("glibc-f64-c", np.float64, size)
     np.multiply(r, r, out=r2)
-    y = scratch("logf-y", np.float64, size)
+    y = scratch("glibc-f64-d", np.float64, size)
     np.multiply(r, _LOGF_A1, out=y)
     np.add(y, _LOGF_A2, out=y)  # y = A1 * r + A2
-    np.multiply(r2, _LOGF_A0, out=table)
-    np.add(table, y, out=y)  # y = A0 * r2 + y
+    np.add(y0, r, out=y0)  # y0 + r (r is no longer needed)
+    np.multiply(r2, _LOGF_A0, out=r)
+    np.add(r, y, out=y)  # y = A0 * r2 + y
     np.multiply(y, r2, out=y)
-    np.add(y0, r, out=y0)
     np.add(y, y0, out=y)  # y = y * r2 + (y0 + r)
     np.copyto(out, y, casting="same_kind")
 
@@ -176,20 +191,20 @@ def sincosf_into(x: np.ndarray, sin_out: np.ndarray, cos_out: np.ndarray, scratc
     bits; negation commutes with rounding to nearest, so this is exact.
     """
     size = x.size
-    xd = scratch("sincosf-x", np.float64, size)
+    xd = scratch("glibc-f64-a", np.float64, size)
     np.copyto(xd, x)
-    t = scratch("sincosf-t", np.float64, size)
+    t = scratch("glibc-f64-b", np.float64, size)
     # reduce_fast: 2/pi prescaled by 2^24, so the rounded quadrant lands in bits 24..31.
     np.multiply(xd, _HPI_INV_SCALED, out=t)
-    quadrant = scratch("sincosf-quadrant", np.int32, size)
+    quadrant = scratch("glibc-u32-a", np.uint32, size).view(np.int32)
     np.copyto(quadrant, t, casting="unsafe")  # (int32_t) truncates, as C's cast does
     np.add(quadrant, np.int32(0x800000), out=quadrant)
     np.right_shift(quadrant, np.int32(24), out=quadrant)
     np.multiply(quadrant, _HPI, out=t)
     np.subtract(xd, t, out=xd)  # reduced argument
-    x2 = scratch("sincosf-x2", np.float64, size)
+    x2 = scratch("glibc-f64-c", np.float64, size)
     np.multiply(xd, xd, out=x2)
-    x3 = scratch("sincosf-x3", np.float64, size)
+    x3 = scratch("glibc-f64-d", np.float64, size)
     np.multiply(x2, xd, out=x3)
     # s = x + x3 * S1; sin = s + x5 * (S2 + x2 * S3), x5 = x3 * x2
     np.multiply(x3, _SIN_S1, out=t)
@@ -199,7 +214,7 @@ def sincosf_into(x: np.ndarray, sin_out: np.ndarray, cos_out: np.ndarray, scratc
     np.add(t, _SIN_S2, out=t)  # s1
     np.multiply(x3, t, out=t)
     np.add(xd, t, out=xd)
-    sin_poly = scratch("sincosf-sin", np.float32, size)
+    sin_poly = scratch("glibc-f32-a", np.float32, size)
     np.copyto(sin_poly, xd, casting="same_kind")
     # c = (C0 + x2 * C1) + x4 * C2; cos = c + x6 * (C3 + x2 * C4), x4 = x2 * x2, x6 = x4 * x2
     np.multiply(x2, _COS_C1, out=xd)
@@ -213,14 +228,14 @@ def sincosf_into(x: np.ndarray, sin_out: np.ndarray, cos_out: np.ndarray, scratc
     np.multiply(x4, x2, out=x4)  # x6
     np.multiply(x4, t, out=t)
     np.add(xd, t, out=xd)
-    cos_poly = scratch("sincosf-cos", np.float32, size)
+    cos_poly = scratch("glibc-f32-b", np.float32, size)
     np.copyto(cos_poly, xd, casting="same_kind")
     # Odd quadrants swap: mask = -(n & 1) selects the other polynomial's bits.
     s_bits, c_bits = sin_poly.view(np.uint32), cos_poly.view(np.uint32)
-    mask = scratch("sincosf-mask", np.uint32, size)
+    mask = scratch("glibc-u32-b", np.uint32, size)
     np.bitwise_and(quadrant, np.int32(1), out=mask, casting="unsafe")
     np.negative(mask, out=mask)
-    difference = scratch("sincosf-difference", np.uint32, size)
+    difference = scratch("glibc-u32-c", np.uint32, size)
     np.bitwise_xor(s_bits, c_bits, out=difference)
     np.bitwise_and(difference, mask, out=difference)
     sin_bits, cos_bits = sin_out.view(np.uint32), cos_out.view(np.uint32)
