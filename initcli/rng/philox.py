@@ -27,43 +27,76 @@ _SEED_MIX_KEY = (0x3EC8F720, 0x02461E29)
 
 def philox_rounds(counter: list[np.ndarray], key: tuple[int, int]) -> list[np.ndarray]:
     """Apply the 10 Philox rounds to counter words given as 1-D uint32 arrays; return the 4 output words."""
-    even, odd = _rounds(counter, key, Scratch())
-    size = counter[0].size
-    return [even[:size], odd[:size], even[size:], odd[size:]]
+    c0, c1, c2, c3 = (np.ascontiguousarray(word, dtype=np.uint32) for word in counter)
+    words = [np.empty(c0.size, dtype=np.uint32) for _ in range(4)]
+    # The rounds take the counter's last two words as numbers: one run per distinct pair of them.
+    high = (c2.astype(np.uint64) << np.uint64(32)) | c3
+    for pair in np.unique(high).tolist():
+        where = np.flatnonzero(high == pair)
+        even, odd = _rounds(c0[where], c1[where], pair >> 32, pair & _MASK32, key, Scratch())
+        size = where.size
+        for word, part in zip(words, (even[:size], odd[:size], even[size:], odd[size:])):
+            word[where] = part
+    return words
 
 
-def _rounds(counter: list[np.ndarray], key: tuple[int, int], scratch: Scratch) -> tuple[np.ndarray, np.ndarray]:
-    """The 10 Philox rounds; returns the output words as (c0 | c2, c1 | c3), each 2n long.
+def _rounds(
+    c0: np.ndarray, c1: np.ndarray, c2: int, c3: int, key: tuple[int, int], scratch: Scratch
+) -> tuple[np.ndarray, np.ndarray]:
+    """The 10 Philox rounds on counters (c0[i], c1[i], c2, c3); returns the output words as
+    (c0 | c2, c1 | c3), each 2n long, the first contiguous and the second a strided view.
 
-    The state stays in uint32 and only the two multiplies are widened to 64 bits; the high and low
-    halves of each product are read in place as uint32 views of it (no shifts or casts). Every
-    round writes into `scratch` buffers, alternating between two sets so that a round never
-    overwrites the words it reads. The result is those buffers (c1 | c3 a strided view), valid
-    until the scratch's Philox buffers are next used.
+    A round is two 32x32 -> 64-bit multiplies, c2 * M1 and c0 * M0, whose high halves, xored
+    with the other words and the key, are the next c0 and c2, and whose low halves are the next
+    c1 and c3. Here the products of a round are one uint64 array [c2 * M1 | c0 * M0] and the
+    next (c0 | c2) are computed as uint64 too, so every operation reads and writes contiguous
+    memory: as uint32 words, the high half of product i is word 2i + 1 and the low half of the
+    previous round's product i is word 2i, so one xor of the two arrays offset by one word puts
+    each next c0 or c2 in an even word; the odd words, filled with other bits, are masked off.
+    The first round is cheaper: c2 and c3 are the same for every block (the counter's high
+    half), so c2 * M1 is one number. The last round writes (c0 | c2) as contiguous uint32.
+    Buffers come from `scratch`; the result is valid until its Philox buffers are next used.
     """
-    c0, c1, c2, c3 = counter
     size = c0.size
     k0, k1 = key
-    # The two sets of buffers and their views, looked up once (per round they cost a tenth of it).
     products = [scratch(f"philox-products-{parity}", np.uint64, 2 * size) for parity in (0, 1)]
-    evens = [scratch(f"philox-even-{parity}", np.uint32, 2 * size) for parity in (0, 1)]
-    halves = [_halves(product) for product in products]
+    words = [product.view(np.uint32) for product in products]
+    evens = scratch("philox-evens", np.uint64, 2 * size)  # next (c0 | c2), one per uint64
+    even_words = evens.view(np.uint32)
     multiply, xor = np.multiply, np.bitwise_xor
-    for round_index in range(_ROUNDS):
-        parity = round_index % 2
-        # product[:size] = c2 * M1 and product[size:] = c0 * M0: their low halves are the next
-        # c1 | c3, their high halves (xor the old c1 | c3 and the key) the next c0 | c2.
-        product, even, (low, high) = products[parity], evens[parity], halves[parity]
-        multiply(c2, _MULTIPLIER_1, out=product[:size])
-        multiply(c0, _MULTIPLIER_0, out=product[size:])
-        even_0, even_2 = even[:size], even[size:]
-        xor(high[:size], c1, out=even_0)
-        xor(high[size:], c3, out=even_2)
-        xor(even_0, np.uint32(k0), out=even_0)
-        xor(even_2, np.uint32(k1), out=even_2)
-        c0, c1, c2, c3 = even_0, low[:size], even_2, low[size:]
+    # Round 1: c2 * M1 is a number, and so its high half xor k0 (to go with c1) and its low half.
+    first = c2 * int(_MULTIPLIER_1)
+    products[0][:size].fill(first)
+    multiply(c0, _MULTIPLIER_0, out=products[0][size:])
+    xor(c1, np.uint32((first >> 32) ^ k0), out=evens[:size])
+    np.right_shift(products[0][size:], np.uint64(32), out=evens[size:])
+    xor(evens[size:], np.uint64(c3 ^ k1), out=evens[size:])
+    # Rounds 2 to 9: words of the product xor words of the previous one, one word apart.
+    high_first = sys.byteorder == "little"  # the high half of a uint64 is its second word
+    for round_index in range(1, _ROUNDS):
         k0 = (k0 + _KEY_INCREMENT_0) & _MASK32
         k1 = (k1 + _KEY_INCREMENT_1) & _MASK32
+        product = products[round_index % 2]
+        multiply(evens[size:], _MULTIPLIER_1, out=product[:size])
+        multiply(evens[:size], _MULTIPLIER_0, out=product[size:])
+        if round_index == _ROUNDS - 1:
+            break
+        current, previous = words[round_index % 2], words[(round_index - 1) % 2]
+        if high_first:
+            xor(current[1:], previous[:-1], out=even_words[:-1])
+        else:
+            xor(current[:-1], previous[1:], out=even_words[1:])
+        xor(even_words[: 2 * size], np.uint32(k0), out=even_words[: 2 * size])
+        xor(even_words[2 * size :], np.uint32(k1), out=even_words[2 * size :])
+        np.bitwise_and(evens, np.uint64(_MASK32), out=evens)
+    # Round 10: (c0 | c2) into contiguous uint32, (c1 | c3) are the product's low halves.
+    low, high = _halves(products[(_ROUNDS - 1) % 2])
+    previous_low, _ = _halves(products[_ROUNDS % 2])
+    even = scratch("philox-even", np.uint32, 2 * size)
+    xor(high[:size], previous_low[:size], out=even[:size])
+    xor(high[size:], previous_low[size:], out=even[size:])
+    xor(even[:size], np.uint32(k0), out=even[:size])
+    xor(even[size:], np.uint32(k1), out=even[size:])
     return even, low
 
 
@@ -154,8 +187,4 @@ class PhiloxStream:
         high: np.ndarray,
         scratch: Scratch,
     ) -> tuple[np.ndarray, np.ndarray]:
-        counter_2 = scratch("philox-counter-2", np.uint32, low.size)
-        counter_2.fill(self.counter_high[0])
-        counter_3 = scratch("philox-counter-3", np.uint32, low.size)
-        counter_3.fill(self.counter_high[1])
-        return _rounds([low, high, counter_2, counter_3], self.key, scratch)
+        return _rounds(low, high, self.counter_high[0], self.counter_high[1], self.key, scratch)
