@@ -178,8 +178,14 @@ def sincosf(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return sin_out.reshape(shape), cos_out.reshape(shape)
 
 
-def sincosf_into(x: np.ndarray, sin_out: np.ndarray, cos_out: np.ndarray, scratch: Scratch) -> None:
+def sincosf_into(
+    x: np.ndarray, sin_out: np.ndarray, cos_out: np.ndarray, scratch: Scratch, scale: np.ndarray | None = None
+) -> None:
     """`sincosf` of 1-D float32 `x` into float32 `sin_out`/`cos_out`; no domain check.
+
+    With `scale` (float32, like `x`), the outputs are `sincosf(x) * scale`, each product rounded
+    to float32 as `sinf(x) * scale` in C. The outputs may be strided views of any shape that
+    `x.size` elements fill (read in C order).
 
     glibc evaluates small inputs without reduction (|x| < pi/4) or returns (x, 1) (|x| < 2^-12);
     on [0, 2*pi] the reduced path gives the same bits for those inputs (the quadrant is 0 and the
@@ -230,6 +236,10 @@ def sincosf_into(x: np.ndarray, sin_out: np.ndarray, cos_out: np.ndarray, scratc
     np.add(xd, t, out=xd)
     cos_poly = scratch("glibc-f32-b", np.float32, size)
     np.copyto(cos_poly, xd, casting="same_kind")
+    if scale is not None:
+        # Before the swap and the signs: negating commutes with rounding, so this is the same.
+        np.multiply(sin_poly, scale, out=sin_poly)
+        np.multiply(cos_poly, scale, out=cos_poly)
     # Odd quadrants swap: mask = -(n & 1) selects the other polynomial's bits.
     s_bits, c_bits = sin_poly.view(np.uint32), cos_poly.view(np.uint32)
     mask = scratch("glibc-u32-b", np.uint32, size)
@@ -238,14 +248,15 @@ def sincosf_into(x: np.ndarray, sin_out: np.ndarray, cos_out: np.ndarray, scratc
     difference = scratch("glibc-u32-c", np.uint32, size)
     np.bitwise_xor(s_bits, c_bits, out=difference)
     np.bitwise_and(difference, mask, out=difference)
-    sin_bits, cos_bits = sin_out.view(np.uint32), cos_out.view(np.uint32)
-    np.bitwise_xor(s_bits, difference, out=sin_bits)
-    np.bitwise_xor(c_bits, difference, out=cos_bits)
-    # Signs: sin is negative for n & 2, cos for (n + 1) & 2; move that bit to the sign bit.
+    np.bitwise_xor(s_bits, difference, out=s_bits)
+    np.bitwise_xor(c_bits, difference, out=c_bits)
+    # Signs: sin is negative for n & 2, cos for (n + 1) & 2; move that bit to the sign bit. The
+    # outputs are written once each, at the end (they may be strided).
+    shape = sin_out.shape
     np.left_shift(quadrant, np.int32(30), out=mask, casting="unsafe")
     np.bitwise_and(mask, np.uint32(0x80000000), out=mask)
-    np.bitwise_xor(sin_bits, mask, out=sin_bits)
+    np.bitwise_xor(s_bits.reshape(shape), mask.reshape(shape), out=sin_out.view(np.uint32))
     np.add(quadrant, np.int32(1), out=quadrant)
     np.left_shift(quadrant, np.int32(30), out=mask, casting="unsafe")
     np.bitwise_and(mask, np.uint32(0x80000000), out=mask)
-    np.bitwise_xor(cos_bits, mask, out=cos_bits)
+    np.bitwise_xor(c_bits.reshape(shape), mask.reshape(shape), out=cos_out.view(np.uint32))

@@ -26,6 +26,7 @@ _RESERVED_SAMPLES_PER_OUTPUT = 256
 _BOX_MULLER_EPSILON_32 = np.float32(1.0e-7)
 _BOX_MULLER_EPSILON_64 = 1.0e-7
 _TWO_PI = 2.0 * math.pi
+_TWO_PI_ULP_23 = _TWO_PI * 2.0**-23  # exact: a power of two
 
 
 def numpy_dtype(name: str) -> np.dtype:
@@ -234,17 +235,16 @@ def _box_muller_32_into(
     logf_into(u1, radius, scratch)
     np.multiply(radius, np.float32(-2.0), out=radius)
     np.sqrt(radius, out=radius)
-    v1 = u1  # u1 is no longer needed
-    _unit_float32(x1.reshape(-1), v1)
+    # v1 = 2 pi * (unit float), rounded to float32: the unit float is m * 2^-23 exactly (m the
+    # low 23 bits), so in double this is m * (2 pi * 2^-23), the same single rounding.
+    mantissas = u1.view(np.uint32)  # u1 is no longer needed
+    np.bitwise_and(x1.reshape(-1), np.uint32(0x7FFFFF), out=mantissas)
     wide = scratch("normal-v1-wide", np.float64, size)
-    np.multiply(v1, np.float64(_TWO_PI), out=wide)
+    np.copyto(wide, mantissas)
+    np.multiply(wide, _TWO_PI_ULP_23, out=wide)
+    v1 = u1
     np.copyto(v1, wide, casting="same_kind")
-    sines = scratch("normal-sin", np.float32, size)
-    cosines = scratch("normal-cos", np.float32, size)
-    sincosf_into(v1, sines, cosines, scratch)
-    shape = sin_out.shape
-    np.multiply(sines.reshape(shape), radius.reshape(shape), out=sin_out)
-    np.multiply(cosines.reshape(shape), radius.reshape(shape), out=cos_out)
+    sincosf_into(v1, sin_out, cos_out, scratch, scale=radius)
 
 
 def _unit_float32(words: np.ndarray, out: np.ndarray) -> None:
@@ -290,16 +290,21 @@ def _truncated_normal(stream: PhiloxStream, dtype: str, start: int, stop: int, o
     if unfinished.size:
         # Their second blocks, then the first 4 kept values of the 8; rare groups still short go on.
         window = np.empty((unfinished.size, 2 * group_size), dtype=np.float32)
-        np.take(values, unfinished, axis=0, out=window[:, :group_size], mode="clip")
-        second = scratch("truncated-second", np.float32, unfinished.size * group_size)
+        np.take(_as_groups(values, group_size)[:, 0], unfinished, out=_as_groups(window, group_size)[:, 0], mode="clip")
         indices = (first_group + unfinished).astype(np.uint64) * np.uint64(blocks_per_group) + np.uint64(1)
-        _block_normals(stream.word_pairs_at(indices, scratch), second, scratch)
-        window[:, group_size:] = second.reshape(-1, group_size)
+        _block_normals(stream.word_pairs_at(indices, scratch), window[:, group_size:], scratch)
         accepted, filled = _first_kept(window, np.abs(window) < _TRUNCATION, group_size)
         _fill_groups(stream, dtype, first_group + unfinished, accepted, filled, 2)
-        values[unfinished] = accepted
+        _as_groups(values, group_size)[unfinished, 0] = _as_groups(accepted, group_size)[:, 0]
     if not aligned:
         out[...] = values.reshape(-1)[offset : offset + stop - start]
+
+
+def _as_groups(array: np.ndarray, group_size: int) -> np.ndarray:
+    """`array` (last axis contiguous, a multiple of `group_size` long) with each run of
+    `group_size` values as one opaque item: numpy moves such items 5 to 7 times faster than
+    rows of floats along axis 0. Shape (rows, items per row)."""
+    return array.view(np.dtype((np.void, group_size * array.itemsize)))
 
 
 def _truncated_normal_64(
@@ -371,7 +376,8 @@ _FIRST_KEPT_POSITIONS, _FIRST_KEPT_COUNTS = _first_kept_table()
 def _first_kept(candidates: np.ndarray, keep: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the first `count` kept candidates in order, and how many there were (at most `count`)."""
     if candidates.shape[1] == 8 and count == 4:  # two float32 blocks: one table lookup per row
-        masks = np.packbits(keep, axis=1, bitorder="little").reshape(-1)
+        # One byte per row of 8 (packbits along axis 1 is 40 times slower than on the flat array).
+        masks = np.packbits(np.ascontiguousarray(keep).reshape(-1), bitorder="little")
         flat = _FIRST_KEPT_POSITIONS.take(masks, axis=0)
         flat += np.arange(0, 8 * len(candidates), 8)[:, None]
         return candidates.reshape(-1).take(flat), _FIRST_KEPT_COUNTS.take(masks)
