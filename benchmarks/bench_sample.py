@@ -14,7 +14,9 @@ does once TensorFlow (whose thread pools make a fork unsafe) is loaded. That pro
 draw itself and reports the time on a pipe. The load average is printed: other processes on the
 machine slow both sides, not always alike. Needs the tensorflow extra.
 
-    python benchmarks/bench_sample.py --in-process-only [--dtype float64]
+    python benchmarks/bench_sample.py --in-process-only [--dtype float64] [--shape 3x3x256x256 ...]
+
+The targets are judged at 3x3x512x512 and 4096x4096; other shapes print their ratios.
 """
 
 from __future__ import annotations
@@ -55,12 +57,12 @@ def best_of(argv: list[str], repeat: int) -> tuple[float, float]:
     return min(r[0] for r in runs), max(r[1] for r in runs)
 
 
-def processes(repeat: int) -> None:
+def processes(repeat: int, cases: list[tuple[str, tuple[int, ...]]]) -> None:
     print(
         f"{'case':32} {'initcli s':>9} {'keras s':>8} {'speed-up':>8} "
         f"{'initcli MB':>10} {'keras MB':>9} {'mem ratio':>9}"
     )
-    for label, shape in CASES:
+    for label, shape in cases:
         for init in INITIALIZERS:
             ours = best_of(
                 [
@@ -158,7 +160,7 @@ class InitcliDraws:
         self.process.wait()
 
 
-def in_process(repeat: int, dtypes: list[str]) -> list[bool]:
+def in_process(repeat: int, dtypes: list[str], cases: list[tuple[str, tuple[int, ...]]]) -> list[bool]:
     """Print initcli's in-process draw against TensorFlow's kernel; return met/not met per targeted row."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     ours = InitcliDraws()  # started before TensorFlow is imported here
@@ -178,7 +180,7 @@ def in_process(repeat: int, dtypes: list[str]) -> list[bool]:
         print(
             f"\n{'in-process draw (' + dtype + ')':32} {'initcli s':>9} {'tf s':>8} {'ratio':>7} {'target':>7} {'':8}"
         )
-        for label, shape in CASES:
+        for label, shape in cases:
             size = 1
             for d in shape:
                 size *= d
@@ -212,16 +214,23 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--in-process-only", action="store_true", help="skip the whole-process comparison")
     parser.add_argument("--dtype", action="append", choices=["float32", "float64"], help="in-process dtypes")
+    parser.add_argument(
+        "--shape", action="append", help="shapes to run instead of the default three, e.g. 3x3x256x256 (repeatable)"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve()
         return
     print(f"CPUs available: {len(os.sched_getaffinity(0))}; load average before: {load_average()}")
+    cases = CASES
+    if args.shape:
+        cases = [(label, tuple(int(d) for d in label.split("x"))) for label in args.shape]
     if not args.in_process_only:
-        processes(args.repeat)
-    verdicts = in_process(max(args.repeat, 7), args.dtype or ["float32", "float64"])
-    print(f"\nload average after: {load_average()}; targets met: {sum(verdicts)} of {len(verdicts)}")
+        processes(args.repeat, cases)
+    verdicts = in_process(max(args.repeat, 7), args.dtype or ["float32", "float64"], cases)
+    judged = f"targets met: {sum(verdicts)} of {len(verdicts)}" if verdicts else "no targeted shape in this run"
+    print(f"\nload average after: {load_average()}; {judged}")
 
 
 if __name__ == "__main__":
