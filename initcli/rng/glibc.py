@@ -139,7 +139,9 @@ def logf_into(x: np.ndarray, out: np.ndarray, scratch: Scratch) -> None:
     tmp = scratch("glibc-u32-a", np.uint32, size)
     np.add(x.view(np.uint32), np.uint32(_LOGF_SHIFTED_OFF), out=tmp)
     code = scratch("glibc-intp", np.intp, size)
-    np.right_shift(tmp, np.uint32(23 - _LOGF_TABLE_BITS), out=code, casting="unsafe")
+    shifted = scratch("glibc-u32-b", np.uint32, size)
+    np.right_shift(tmp, np.uint32(23 - _LOGF_TABLE_BITS), out=shifted)
+    np.copyto(code, shifted)  # a shift into intp directly casts in a slower loop
     # iz = ix - (tmp & 0x1ff << 23), that is the low 23 bits of tmp over OFF's exponent.
     np.bitwise_and(tmp, np.uint32(0x7FFFFF), out=tmp)
     np.add(tmp, np.uint32(_LOGF_OFF), out=tmp)
@@ -206,7 +208,9 @@ def sincosf_into(
     np.copyto(quadrant, t, casting="unsafe")  # (int32_t) truncates, as C's cast does
     np.add(quadrant, np.int32(0x800000), out=quadrant)
     np.right_shift(quadrant, np.int32(24), out=quadrant)
-    np.multiply(quadrant, _HPI, out=t)
+    n_bits = quadrant.view(np.uint32)  # n is 0 to 4: the bit operations below run on uint32
+    np.copyto(t, n_bits)  # then a double multiply (a mixed int-double multiply is slower)
+    np.multiply(t, _HPI, out=t)
     np.subtract(xd, t, out=xd)  # reduced argument
     x2 = scratch("glibc-f64-c", np.float64, size)
     np.multiply(xd, xd, out=x2)
@@ -243,7 +247,7 @@ def sincosf_into(
     # Odd quadrants swap: mask = -(n & 1) selects the other polynomial's bits.
     s_bits, c_bits = sin_poly.view(np.uint32), cos_poly.view(np.uint32)
     mask = scratch("glibc-u32-b", np.uint32, size)
-    np.bitwise_and(quadrant, np.int32(1), out=mask, casting="unsafe")
+    np.bitwise_and(n_bits, np.uint32(1), out=mask)
     np.negative(mask, out=mask)
     difference = scratch("glibc-u32-c", np.uint32, size)
     np.bitwise_xor(s_bits, c_bits, out=difference)
@@ -253,10 +257,10 @@ def sincosf_into(
     # Signs: sin is negative for n & 2, cos for (n + 1) & 2; move that bit to the sign bit. The
     # outputs are written once each, at the end (they may be strided).
     shape = sin_out.shape
-    np.left_shift(quadrant, np.int32(30), out=mask, casting="unsafe")
+    np.left_shift(n_bits, np.uint32(30), out=mask)
     np.bitwise_and(mask, np.uint32(0x80000000), out=mask)
     np.bitwise_xor(s_bits.reshape(shape), mask.reshape(shape), out=sin_out.view(np.uint32))
-    np.add(quadrant, np.int32(1), out=quadrant)
-    np.left_shift(quadrant, np.int32(30), out=mask, casting="unsafe")
+    np.add(n_bits, np.uint32(1), out=n_bits)
+    np.left_shift(n_bits, np.uint32(30), out=mask)
     np.bitwise_and(mask, np.uint32(0x80000000), out=mask)
     np.bitwise_xor(c_bits.reshape(shape), mask.reshape(shape), out=cos_out.view(np.uint32))
