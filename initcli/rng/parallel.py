@@ -45,7 +45,7 @@ MAX_WORKERS = 8
 # recomputed): at least a second, or 20 pieces' time on a loaded machine.
 _MIN_GRACE_SECONDS = 1.0
 _GRACE_PIECES = 20
-# Scratch bytes a process may need per element of a piece (the kernels use at most ~92).
+# Scratch bytes a process may need per element of a piece (the kernels use at most 66, measured).
 _SCRATCH_BYTES_PER_ELEMENT = 128
 _HUGE_PAGE = 2 << 20
 # Ring slots (pieces a child may have computed before the caller copies them out) per child.
