@@ -27,7 +27,7 @@ from initcli.checks import (
     propagation_findings,
     run_checks,
 )
-from initcli.errors import BadInputError, ExitCode, InitcliError
+from initcli.errors import BadInputError, ExitCode, InitcliError, debugging, internal_error_message
 from initcli.families import DEFAULT_CHUNK_ELEMENTS, KINDS
 from initcli.initializers import InitializerSpec
 from initcli.reports import (
@@ -529,19 +529,24 @@ def each_model(models: Sequence[str], run: Callable[[str], Result]) -> list[Resu
             results.append(run(model))
         except InitcliError as error:
             results.append(FileError(source=model, message=one_line(str(error)), exit_code=int(error.exit_code)))
-        except (OSError, ValueError, MemoryError) as error:  # met reading this file, not anticipated
+        except (OSError, MemoryError) as error:  # the system refused a read of this file
             results.append(
-                FileError(source=model, message=_unexpected(model, error), exit_code=int(ExitCode.RUNTIME_ERROR))
+                FileError(source=model, message=_refused(model, error), exit_code=int(ExitCode.RUNTIME_ERROR))
             )
+        except Exception as error:  # noqa: BLE001 - a bug of ours, met on this file: said as one, the others still run
+            if debugging():
+                raise
+            message = one_line(f"{model}: {internal_error_message(error)}")
+            results.append(FileError(source=model, message=message, exit_code=int(ExitCode.RUNTIME_ERROR)))
     return results
 
 
-def _unexpected(model: str, error: Exception) -> str:
-    """One line for an error no reader turned into an InitcliError, said of the file."""
+def _refused(model: str, error: OSError | MemoryError) -> str:
+    """One line, said of the file, for a read the system refused that no reader turned into an InitcliError."""
     from initcli.sanitize import one_line
 
     if isinstance(error, MemoryError):
         return one_line(f"{model}: not enough memory to read it")
-    if isinstance(error, OSError) and error.strerror:
+    if error.strerror:
         return one_line(f"{model}: cannot read ({error.strerror})")
     return one_line(f"{model}: cannot read ({type(error).__name__}: {error})")

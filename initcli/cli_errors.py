@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from initcli.errors import BadInputError, ExitCode, InitcliError
+from initcli.errors import BadInputError, ExitCode, InitcliError, debugging, internal_error_message
 
 
 def _translated(error: BaseException, ctx: click.Context) -> BaseException:
@@ -34,9 +34,7 @@ def _translated(error: BaseException, ctx: click.Context) -> BaseException:
     if isinstance(error, OSError) and error.strerror:  # a read or write the system refused (EIO, ENOSPC, ...)
         where = f"{error.filename}: " if error.filename else ""
         return click.ClickException(one_line(f"{where}{error.strerror}"))
-    return click.ClickException(
-        one_line(f"internal error: {type(error).__name__}: {error} (set INITCLI_DEBUG=1 for a traceback)")
-    )
+    return click.ClickException(one_line(internal_error_message(error)))
 
 
 class InitcliCommand(click.Command):
@@ -48,7 +46,7 @@ class InitcliCommand(click.Command):
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - last line of defence: never a traceback
-            if os.environ.get("INITCLI_DEBUG") and not isinstance(error, (InitcliError, KeyboardInterrupt)):
+            if debugging() and not isinstance(error, (InitcliError, KeyboardInterrupt)):
                 raise
             raise _translated(error, ctx) from None
 
@@ -64,6 +62,6 @@ class InitcliGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - errors outside any subcommand
-            if os.environ.get("INITCLI_DEBUG") and not isinstance(error, (InitcliError, KeyboardInterrupt)):
+            if debugging() and not isinstance(error, (InitcliError, KeyboardInterrupt)):
                 raise
             raise _translated(error, ctx) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from enum import IntEnum
 
 
@@ -29,3 +30,13 @@ class BadInputError(InitcliError):
 
 class MissingDependencyError(InitcliError):
     """An optional dependency (TensorFlow/Keras) is needed for this request but absent."""
+
+
+def debugging() -> bool:
+    """INITCLI_DEBUG is set: an internal error is raised with its traceback instead of summarized."""
+    return bool(os.environ.get("INITCLI_DEBUG"))
+
+
+def internal_error_message(error: BaseException) -> str:
+    """What the user is told of an error initcli did not anticipate (a bug of ours), before one_line."""
+    return f"internal error: {type(error).__name__}: {error} (set INITCLI_DEBUG=1 for a traceback)"

@@ -153,3 +153,37 @@ def test_a_system_refusal_with_one_model_is_one_line_and_exit_1(monkeypatch, rai
     monkeypatch.setattr(api, "inspect_model", failing)
     code, out, err = _invoke("inspect", str(MODELS / "mlp.keras"))
     assert (code, out, err.splitlines()) == (1, "", [said])
+
+
+def _failing_on(monkeypatch, broken: str, raised: Exception) -> None:
+    from initcli import api
+
+    real = api.inspect_model
+
+    def failing(model, **options):
+        if model == broken:
+            raise raised
+        return real(model, **options)
+
+    monkeypatch.setattr(api, "inspect_model", failing)
+
+
+def test_a_bug_met_on_one_model_of_several_is_called_internal_and_the_others_still_run(monkeypatch):
+    """A ValueError no reader anticipated is a bug of ours, not a file that "cannot read": said in the
+    words a run on that model alone uses, after the file's name; exit 1; the other model reported."""
+    broken = str(MODELS / "cnn.h5")
+    _failing_on(monkeypatch, broken, ValueError("boom"))
+    monkeypatch.delenv("INITCLI_DEBUG", raising=False)
+    alone = "internal error: ValueError: boom (set INITCLI_DEBUG=1 for a traceback)"
+    document = _json(1, "inspect", str(MODELS / "mlp.keras"), broken)
+    assert document["errors"] == [{"source": broken, "message": f"{broken}: {alone}", "exit_code": 1}]
+    assert [model["source"] for model in document["models"]] == [str(MODELS / "mlp.keras")]
+    assert _invoke("inspect", broken) == (1, "", f"Error: {alone}\n")
+
+
+def test_internal_errors_keep_their_traceback_under_initcli_debug(monkeypatch):
+    broken = str(MODELS / "cnn.h5")
+    _failing_on(monkeypatch, broken, ValueError("boom"))
+    monkeypatch.setenv("INITCLI_DEBUG", "1")
+    result = CliRunner().invoke(cli, ["inspect", str(MODELS / "mlp.keras"), broken])
+    assert isinstance(result.exception, ValueError) and str(result.exception) == "boom"
