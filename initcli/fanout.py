@@ -35,7 +35,9 @@ Result = TypeVar("Result")
 WORKERS_VARIABLE = "INITCLI_WORKERS"
 # Each process keeps its own scratch buffers; this many bound that on any machine.
 MAX_WORKERS = 8
-# A child silent this long while the parent waits for it is presumed stuck, killed, and its tasks redone.
+# A child silent this long while the parent waits for it, that also used no CPU and read nothing in
+# that time, is presumed stuck (blocked, stopped, deadlocked), killed, and its tasks redone. A child
+# busy with one long task (a huge weight on a slow disk) is left to finish it.
 STALL_SECONDS = 60.0
 _F_SETPIPE_SZ = 1031
 _F_GETPIPE_SZ = 1032
@@ -143,6 +145,7 @@ class _Child:
     buffer: bytearray = field(default_factory=bytearray)
     open: bool = True
     last_heard: float = field(default_factory=time.monotonic)
+    activity: tuple[int, int] | None = None  # its CPU ticks and bytes read when last looked at
 
 
 def map_in_order(
@@ -255,6 +258,23 @@ def _child(
         os._exit(0)
 
 
+def _activity(pid: int) -> tuple[int, int] | None:
+    """CPU time (clock ticks, user + system) and bytes read so far by process `pid`, from /proc;
+    None where that cannot be read. Bytes read count as 0 where /proc/PID/io is not readable."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()  # after the command name, which may hold spaces
+        ticks = int(fields[11]) + int(fields[12])  # utime and stime, the stat file's fields 14 and 15
+    except (OSError, ValueError, IndexError):
+        return None
+    read = 0
+    with contextlib.suppress(OSError, ValueError, IndexError), open(f"/proc/{pid}/io", "rb") as handle:
+        for line in handle:
+            if line.startswith(b"rchar:"):
+                read = int(line.split()[1])
+    return ticks, read
+
+
 class _Failed:
     """A child's answer for a task it could not deliver."""
 
@@ -340,10 +360,18 @@ def _receive(children: list[_Child], done: dict[int, tuple[bool, object]], redo:
 
 
 def _stop_stalled(children: list[_Child]) -> None:
-    """Kill children silent for STALL_SECONDS: their undelivered tasks are then done by the parent."""
+    """Kill children silent and idle for STALL_SECONDS: their undelivered tasks are then done by the parent.
+
+    A silent child that has used CPU or read bytes since it was last looked at is working: it is
+    given another STALL_SECONDS. (Where /proc cannot tell, silence alone decides.)
+    """
     now = time.monotonic()
     for child in children:
         if child.open and now - child.last_heard > STALL_SECONDS:
+            activity = _activity(child.pid)
+            if activity is not None and activity != child.activity:
+                child.activity, child.last_heard = activity, now
+                continue
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child.pid, signal.SIGKILL)
             os.close(child.results)

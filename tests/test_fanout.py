@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -109,12 +110,56 @@ def test_a_stalled_child_is_killed_and_its_tasks_redone(monkeypatch: pytest.Monk
     def stalling(task: int) -> int:
         if in_child():
             time.sleep(3600)
+        time.sleep(0.05)  # the parent is slow to take tasks: the child surely takes one
         return task + 1
 
-    started = time.monotonic()
-    assert list(map_in_order(stalling, list(range(10)), workers=2)) == list(range(1, 11))
-    assert time.monotonic() - started < 30  # not the child's hour
+    def too_long(signum: int, frame: object) -> None:
+        raise TimeoutError("the stalled child was waited for")
+
+    previous = signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(30)  # a hang guard: a run that waits for the child's hour fails instead of hanging
+    try:
+        assert list(map_in_order(stalling, list(range(10)), workers=2)) == list(range(1, 11))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
     assert no_children_left()
+
+
+def test_a_silent_child_that_is_working_is_not_killed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Silence alone is not a stall: a child busy on one task (CPU time advancing) for eight times
+    STALL_SECONDS delivers it, instead of being killed and its task done again by the parent."""
+    monkeypatch.setattr(fanout, "STALL_SECONDS", 0.25)
+
+    def long_in_the_child(task: int) -> tuple[int, bool]:
+        if in_child():
+            finish = time.monotonic() + 2.0
+            while time.monotonic() < finish:  # busy: CPU time advances
+                pass
+        else:
+            time.sleep(0.2)  # the parent is slow to take tasks: the child surely takes one
+        return task, in_child()
+
+    results = list(map_in_order(long_in_the_child, [0, 1, 2], workers=2))
+    assert [task for task, _ in results] == [0, 1, 2]
+    assert sum(by_child for _, by_child in results) == 1
+    assert no_children_left()
+
+
+def test_a_processes_activity_is_read_from_proc() -> None:
+    """The stall check's reading: CPU ticks grow while this process computes, bytes read while it reads."""
+    if not Path(f"/proc/{os.getpid()}/stat").exists():
+        pytest.skip("no /proc")  # not Linux: initcli does not fork there either
+    before = fanout._activity(os.getpid())
+    finish = time.process_time() + 0.1
+    while time.process_time() < finish:
+        pass
+    Path(__file__).read_bytes()
+    after = fanout._activity(os.getpid())
+    assert before is not None and after is not None
+    assert after[0] > before[0]
+    assert after[1] >= before[1] + Path(__file__).stat().st_size
+    assert fanout._activity(2**22 + 7) is None  # no such process
 
 
 def test_stopping_early_reaps_the_children() -> None:
