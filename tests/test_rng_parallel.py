@@ -392,3 +392,36 @@ def test_finished_children_are_reaped_by_the_next_draw(tmp_path):
     assert summary["first"], "the first draw's child computed no piece"
     assert summary["exact"]
     assert summary["first_left"] == []
+
+
+FORKED_USER_PROBE = r"""
+import os, sys
+from initcli.rng import stateless
+from initcli.rng.philox import PhiloxStream
+stream = PhiloxStream.from_seed(1, 2)
+size = 2 * stateless.MIN_PARALLEL_ELEMENTS
+reference = stateless.normal(stream, "float32", 0, size)  # a parallel draw: the caller's arena exists
+statuses = []
+for _ in range(5):
+    pid = os.fork()  # the user's own fork (multiprocessing's default start method on Linux does this)
+    if pid == 0:
+        again = stateless.normal(stream, "float32", 0, size)  # its own parallel draw
+        again = stateless.normal(stream, "float32", 0, size)  # and another, after its arena is made
+        os._exit(0 if (again == reference).all() else 1)
+    statuses.append(os.waitpid(pid, 0)[1])
+print(statuses)
+"""
+
+
+@forks
+def test_a_process_forked_after_a_draw_draws_too(tmp_path):
+    """A process forked from one that made a parallel draw (a user's fork, a multiprocessing worker)
+    makes its own parallel draws, exactly. Its inherited arena has no memory there (MADV_DONTFORK):
+    letting it go unmapped whatever the child had since put at that address (SIGSEGV, every time)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop(fanout.WORKERS_VARIABLE, None)
+    done = subprocess.run(
+        [sys.executable, "-c", FORKED_USER_PROBE], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[0, 0, 0, 0, 0]"

@@ -476,6 +476,10 @@ class Arena(scratch.Scratch):
 
 
 _arenas = threading.local()
+# Arenas this process inherited from the one it was forked from, kept forever: their memory is not
+# here (MADV_DONTFORK), and letting one go would unmap whatever this process has since placed at
+# its addresses, its own new arena included (a crash at its next draw).
+_inherited: list[Arena] = []
 
 
 @contextlib.contextmanager
@@ -483,7 +487,10 @@ def _own_arena(piece: int) -> Iterator[None]:
     """The caller's scratch for its pieces: an Arena kept between draws and out of every child."""
     nbytes = piece * _SCRATCH_BYTES_PER_ELEMENT
     arena = getattr(_arenas, "arena", None)
-    if arena is None or arena.nbytes < nbytes or getattr(_arenas, "pid", None) != os.getpid():
+    if arena is not None and getattr(_arenas, "pid", None) != os.getpid():
+        _inherited.append(arena)
+        arena = None
+    if arena is None or arena.nbytes < nbytes:
         arena = _arenas.arena = Arena(nbytes, keep_from_children=True)
         _arenas.pid = os.getpid()
     previous = scratch.thread_scratch()
