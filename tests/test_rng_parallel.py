@@ -62,6 +62,12 @@ def hook(worker, piece):
     note(f"piece {worker} {piece} {os.getpid()}")
 
 parallel._piece_hook = hook
+draws = []
+real_draw = parallel._Draw.__init__
+def recorded_draw(self, *args, **kwargs):
+    real_draw(self, *args, **kwargs)
+    draws.append(self.pool is not None)  # the pool's helpers, or children of the draw's own
+parallel._Draw.__init__ = recorded_draw
 scenario = args["scenario"]
 summary = {}
 if scenario == "stream":
@@ -109,6 +115,9 @@ else:
             time.sleep(3600)
         out[:] = np.arange(low, high)
 
+    if args.get("closure"):
+        # Does not pickle: the draw gets children of its own, instead of the pool's helpers.
+        fill_piece = (lambda fill: lambda low, high, out: fill(low, high, out))(fill_piece)
     if scenario == "overflow":
         parallel._pipe_capacity = lambda fd: 1 << 30  # more piece numbers than the pipe holds
     if scenario == "fork_fails":
@@ -122,6 +131,10 @@ else:
     except KeyboardInterrupt:
         summary["interrupted"] = True
         result = np.empty(0)
+    summary["pooled"] = draws == [True]
+    if parallel._pools and not summary.get("interrupted"):
+        summary["helpers_alive"] = len(parallel._pools[os.getpid()].helpers)
+        parallel.shut_down_pool()  # helpers wait for the next draw: count only what should be gone
     try:
         os.waitpid(-1, os.WNOHANG)
         summary["children_left"] = True
@@ -207,16 +220,22 @@ def test_the_sampling_path_reaches_the_processes(tmp_path, keras):
 
 
 PROTOCOL = {"elements": 40_000, "piece": 1_000, "workers": 2}
+# Each protocol test runs twice: with the pool's helpers (a fill function that pickles) and with
+# children of the draw's own (a closure).
+PATHS = pytest.mark.parametrize("closure", [False, True], ids=["pool", "own-children"])
 
 
 @forks
+@PATHS
 @pytest.mark.parametrize("scenario", ["exit", "crash", "hang"])
-def test_a_failing_child_is_never_trusted(tmp_path, scenario):
+def test_a_failing_child_is_never_trusted(tmp_path, scenario, closure):
     """The child marks two garbage pieces done, then exits 1, crashes or hangs (and is killed):
-    the caller computes every piece that child did again."""
-    summary, result = probe(tmp_path, scenario=scenario, **PROTOCOL)
+    the caller computes every piece that child did again, and a failed helper leaves the pool."""
+    summary, result = probe(tmp_path, scenario=scenario, closure=closure, **PROTOCOL)
+    assert summary["pooled"] is not closure
     assert summary["misbehaving"], "the child never reached its third piece"
     assert_bit_equal(result, np.arange(PROTOCOL["elements"], dtype=np.float64))
+    assert summary.get("helpers_alive", 0) == 0
     assert summary["children_left"] is False
     for pid in summary["misbehaving"]:
         with pytest.raises(ProcessLookupError):
@@ -231,15 +250,19 @@ def test_pieces_the_queue_cannot_hold_are_done_by_the_caller(tmp_path):
 
 
 @forks
-def test_no_fork_means_the_caller_does_it_all(tmp_path):
-    summary, result = probe(tmp_path, scenario="fork_fails", **PROTOCOL)
+@PATHS
+def test_no_fork_means_the_caller_does_it_all(tmp_path, closure):
+    summary, result = probe(tmp_path, scenario="fork_fails", closure=closure, **PROTOCOL)
+    assert summary["pooled"] is not closure
     assert summary["child_pieces"] == 0
     assert_bit_equal(result, np.arange(PROTOCOL["elements"], dtype=np.float64))
 
 
 @forks
-def test_children_write_nothing_and_flush_nothing(tmp_path):
-    summary, result = probe(tmp_path, scenario="noisy", **PROTOCOL)
+@PATHS
+def test_children_write_nothing_and_flush_nothing(tmp_path, closure):
+    summary, result = probe(tmp_path, scenario="noisy", closure=closure, **PROTOCOL)
+    assert summary["pooled"] is not closure
     assert summary["child_pieces"] > 0
     assert summary["stdout"].count("before the draw") == 1
     assert "child output" not in summary["stdout"]
@@ -247,17 +270,20 @@ def test_children_write_nothing_and_flush_nothing(tmp_path):
 
 
 @forks
-def test_ctrl_c_in_the_caller_kills_the_children(tmp_path):
-    summary, _ = probe(tmp_path, scenario="interrupt", **PROTOCOL)
+@PATHS
+def test_ctrl_c_in_the_caller_kills_the_children(tmp_path, closure):
+    summary, _ = probe(tmp_path, scenario="interrupt", closure=closure, **PROTOCOL)
+    assert summary["pooled"] is not closure
     assert summary["interrupted"] is True
     assert summary["children_left"] is False
 
 
 @forks
-def test_children_die_with_the_caller(tmp_path):
+@PATHS
+def test_children_die_with_the_caller(tmp_path, closure):
     """SIGKILL the caller while its child sleeps inside a piece: the child goes too (PR_SET_PDEATHSIG)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    args = json.dumps({"dir": str(tmp_path), "scenario": "orphan", **PROTOCOL})
+    args = json.dumps({"dir": str(tmp_path), "scenario": "orphan", "closure": closure, **PROTOCOL})
     caller = subprocess.Popen([sys.executable, "-c", PROBE, args], env=env, stdout=subprocess.DEVNULL)
     log = tmp_path / "log"
     try:
@@ -357,9 +383,12 @@ def hook(worker, piece):
     elif piece == 0:
         time.sleep(0.05)  # let the child start even on a loaded machine
 
-def fill_piece(low, high, out):
-    out[:] = np.arange(low, high)
+def make_fill():
+    def fill_piece(low, high, out):
+        out[:] = np.arange(low, high)
+    return fill_piece
 
+fill_piece = make_fill()  # a closure: it does not pickle, so each draw's children exit with it
 parallel._piece_hook = hook
 results = []
 for draw[0] in (1, 2):
@@ -425,3 +454,225 @@ def test_a_process_forked_after_a_draw_draws_too(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[0, 0, 0, 0, 0]"
+
+
+POOL_PROBE = r"""
+import json, os, sys, time
+import numpy as np
+from initcli.rng import parallel, stateless
+from initcli.rng.philox import PhiloxStream
+
+scenario, log_path = sys.argv[1], sys.argv[2]
+log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+parent = os.getpid()
+
+class Draw(list):
+    # draw[0] = n marks the start of draw n in the log: a helper's memory is that of its fork, so it
+    # cannot tell which draw it works for; what it logs after a mark belongs to that draw.
+    def __setitem__(self, index, value):
+        super().__setitem__(index, value)
+        os.write(log, f"draw {value}\n".encode())
+
+draw = Draw([0])
+
+def hook(worker, piece):
+    if worker:
+        os.write(log, f"{os.getpid()} {os.getppid()}\n".encode())
+    elif piece == 0:
+        time.sleep(0.05)  # let the helper start taking pieces even on a loaded machine
+
+def failing_in_the_first_draw(low, high, out):
+    # Module-level, so it pickles and goes to the pool's helpers: the helper forked in draw 1 marks
+    # two pieces of garbage done, then exits 1 on its third (the one of draw 2 is forked then).
+    if os.getpid() != parent:
+        done = int(os.environ.get("PIECES_DONE", "0"))
+        os.environ["PIECES_DONE"] = str(done + 1)
+        if draw[0] == 1 and done < 2:
+            out[:] = -1.0
+            return
+        if draw[0] == 1:
+            os._exit(1)
+    else:
+        time.sleep(0.002)
+    out[:] = np.arange(low, high)
+
+def same(a, b):
+    return a.shape == b.shape and bool((a.view(np.uint8) == b.view(np.uint8)).all())
+
+def serial(kind, dtype, start, stop):
+    os.environ["INITCLI_WORKERS"] = "1"
+    try:
+        return getattr(stateless, kind)(stream, dtype, start, stop)
+    finally:
+        del os.environ["INITCLI_WORKERS"]
+
+parallel._piece_hook = hook
+stream = PhiloxStream.from_seed(5, 6)
+size = 2 * stateless.MIN_PARALLEL_ELEMENTS + 12_345
+exact = []
+if scenario == "reuse":
+    cases = [("normal", "float32"), ("truncated_normal", "bfloat16"), ("uniform", "float64"), ("normal", "float64")]
+    for draw[0], (kind, dtype) in enumerate(cases, 1):
+        stop = 7 + (2 * size if kind == "uniform" else size)
+        result = getattr(stateless, kind)(stream, dtype, 7, stop)
+        exact.append(same(result, serial(kind, dtype, 7, stop)))
+elif scenario == "fails":
+    for draw[0] in (1, 2):
+        result = parallel.fill(failing_in_the_first_draw, 40_000, np.dtype(np.float64), 2, 1_000)
+        exact.append(bool((result == np.arange(40_000)).all()))
+elif scenario == "idle":
+    parallel.IDLE_SECONDS = 0.3
+    reference = serial("normal", "float32", 0, size)
+    for draw[0] in (1, 2):
+        exact.append(same(stateless.normal(stream, "float32", 0, size), reference))
+        time.sleep(1.5)  # longer than IDLE_SECONDS: the helper leaves
+elif scenario == "warm":
+    quarter = stateless.MIN_PARALLEL_ELEMENTS // 4
+    for draw[0], stop in enumerate((size, quarter + 9, quarter - 1, stateless.MIN_PARALLEL_ELEMENTS - 1), 1):
+        result = stateless.truncated_normal(stream, "float16", 3, stop)
+        exact.append(same(result, serial("truncated_normal", "float16", 3, stop)))
+elif scenario == "forked":
+    reference = serial("normal", "float32", 0, size)
+    draw[0] = 1
+    exact.append(same(stateless.normal(stream, "float32", 0, size), reference))
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a user's own fork: its draws must not go to its parent's helpers
+        answer = False
+        try:
+            draw[0] = 2
+            answer = same(stateless.normal(stream, "float32", 0, size), reference)
+            parallel.shut_down_pool()
+        finally:
+            os.write(write, b"1" if answer else b"0")
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    exact.append(os.read(read, 1) == b"1")
+    draw[0] = 3
+    exact.append(same(stateless.normal(stream, "float32", 0, size), reference))
+helpers = {}
+number = 0
+for line in open(log_path).read().splitlines():
+    if line.startswith("draw "):
+        number = int(line.split()[1])
+        continue
+    pid, ppid = (int(value) for value in line.split())
+    helpers.setdefault(number, set()).add((pid, ppid))
+def running(pid):
+    try:
+        return "\nState:\tZ" not in open(f"/proc/{pid}/status").read()  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+pool = parallel._pools.get(parent)
+alive = sorted(pid for pid, _, _ in pool.helpers.values() if running(pid)) if pool else []
+seen = {pid for pids in helpers.values() for pid, _ in pids}
+parallel.shut_down_pool()
+try:
+    os.waitpid(-1, os.WNOHANG)
+    children_left = True
+except ChildProcessError:
+    children_left = False
+print(json.dumps({
+    "exact": exact,
+    "helpers": {str(number): sorted(pids) for number, pids in helpers.items()},
+    "parent": parent,
+    "alive_before_shut_down": alive,
+    "running_after": sorted(pid for pid in seen if os.path.exists(f"/proc/{pid}")),
+    "children_left": children_left,
+}))
+"""
+
+
+def pool_probe(tmp_path: Path, scenario: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop(fanout.WORKERS_VARIABLE, None)
+    result = subprocess.run(
+        [sys.executable, "-c", POOL_PROBE, scenario, str(tmp_path / "log")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,  # a hang guard, not a performance assertion
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    return json.loads(result.stdout)
+
+
+def _pids(summary: dict, draw: int) -> set[int]:
+    return {pid for pid, _ in summary["helpers"].get(str(draw), [])}
+
+
+@forks
+def test_the_pools_helper_serves_draw_after_draw(tmp_path):
+    """Four draws of different kinds and dtypes in one process: each equals the serial stream, all by
+    one helper forked at the first."""
+    summary = pool_probe(tmp_path, "reuse")
+    assert summary["exact"] == [True] * 4
+    helpers = [_pids(summary, draw) for draw in (1, 2, 3, 4)]
+    assert all(helpers), "a draw's helper computed no piece"
+    assert len(set().union(*helpers)) == 1
+    assert summary["running_after"] == [] and summary["children_left"] is False
+
+
+@forks
+def test_a_helper_that_fails_leaves_the_pool_and_the_next_draw_forks_another(tmp_path):
+    summary = pool_probe(tmp_path, "fails")
+    assert summary["exact"] == [True, True]
+    first, second = _pids(summary, 1), _pids(summary, 2)
+    assert first and second and not first & second
+    assert summary["running_after"] == [] and summary["children_left"] is False
+
+
+@forks
+def test_an_idle_helper_leaves_and_the_next_draw_forks_another(tmp_path):
+    summary = pool_probe(tmp_path, "idle")
+    assert summary["exact"] == [True, True]
+    first, second = _pids(summary, 1), _pids(summary, 2)
+    assert first and second and not first & second
+    assert summary["alive_before_shut_down"] == []  # the second helper left too, idle
+    assert summary["running_after"] == [] and summary["children_left"] is False
+
+
+@forks
+def test_a_forked_process_draws_with_helpers_of_its_own(tmp_path):
+    """A user's fork of a process with a pool: its draw goes to its own helper (its child), and the
+    parent's helper still serves the parent afterwards."""
+    summary = pool_probe(tmp_path, "forked")
+    assert summary["exact"] == [True, True, True]
+    (parent_helper,) = summary["helpers"]["1"]
+    (forked_helper,) = summary["helpers"]["2"]
+    assert parent_helper[1] == summary["parent"]
+    assert forked_helper[1] not in (summary["parent"], parent_helper[0])
+    assert forked_helper[0] != parent_helper[0]
+    assert summary["helpers"]["3"] == [parent_helper]
+    assert summary["running_after"] == [] and summary["children_left"] is False
+
+
+def test_an_announcement_from_another_draw_is_ignored():
+    """A pool's `done` pipe outlives each draw: a piece announced for an earlier draw (by a helper
+    killed as it wrote) must not be copied into this one."""
+    pool = parallel._Pool()
+    try:
+        draw = parallel._Draw(lambda low, high, out: None, np.zeros(8), 4, 2, 1, pool.queue.read, pool, b"")
+        draw.ring[0, :4] = 7.0  # what slot 0 holds
+        parallel._send(pool.done.write, np.array([draw.number - 1, 0, 0], dtype=np.uint32))
+        draw._collect(pool.done.read, [-1])
+        assert draw.owner.tolist() == [0, 0] and draw.output.tolist() == [0.0] * 8
+        parallel._send(pool.done.write, np.array([draw.number, 1, 0], dtype=np.uint32))
+        draw._collect(pool.done.read, [-1])
+        assert draw.owner.tolist() == [0, 2] and draw.output.tolist() == [0.0] * 4 + [7.0] * 4
+    finally:
+        pool.shut_down()
+
+
+@forks
+def test_waiting_helpers_share_draws_down_to_a_quarter_of_the_threshold(tmp_path):
+    """Once a large draw has started the pool, draws from MIN_PARALLEL_ELEMENTS / 4 on (no fork to pay)
+    are shared with its helper; smaller ones stay in the caller. Every draw is exact."""
+    summary = pool_probe(tmp_path, "warm")
+    assert summary["exact"] == [True] * 4
+    helper = _pids(summary, 1)
+    assert helper and _pids(summary, 2) == helper and _pids(summary, 4) == helper
+    assert _pids(summary, 3) == set()

@@ -17,6 +17,14 @@ the kernel to tear it down (0.3-0.5 ms here) but reaps it at its next draw (or, 
 has exited, init does). When processes
 are not safe or not worth it (not Linux, a small draw, TensorFlow's thread pools in the process,
 `INITCLI_WORKERS=1`) the caller fills everything itself.
+
+A draw whose fill function pickles (the engine's always do: a module-level kernel and its stream)
+is done by helpers that outlive it: forked at the first such draw, they wait for the next one on a
+pipe and leave after `IDLE_SECONDS` without one, so repeated draws in one process pay the fork, the
+child's start and its fresh scratch memory once (`_Pool`). Everything above about failures holds
+for them: a helper that fails, crashes or hangs in a draw is killed, its pieces are recomputed, and
+the next draw forks a new one. Any other fill function (a closure) gets children of its own that
+exit with the draw.
 """
 
 from __future__ import annotations
@@ -25,8 +33,10 @@ import contextlib
 import gc
 import mmap
 import os
+import pickle
 import select
 import signal
+import struct
 import sys
 import threading
 import time
@@ -50,7 +60,13 @@ _SCRATCH_BYTES_PER_ELEMENT = 128
 _HUGE_PAGE = 2 << 20
 # Ring slots (pieces a child may have computed before the caller copies them out) per child.
 _SLOTS_PER_CHILD = 4
-_LAST = 0xFFFFFFFF  # a child's last message: (_LAST, its first slot)
+_LAST = 0xFFFFFFFF  # a child's last message of a draw: (draw, _LAST, its first slot)
+# A pool helper with no draw to do for this long leaves (it holds a copy of the caller's memory as
+# it was when forked, which the caller cannot give back to the system while the helper lives).
+IDLE_SECONDS = 5.0
+# Pool helpers' ring slots hold a piece of this many bytes: 2^16 float64 values.
+_POOL_SLOT_BYTES = 1 << 19
+_COMMAND = struct.Struct("<IIIQI")  # draw, piece, pieces, elements, length of the pickled (fill, dtype)
 _FORK_WITH_THREADS = r"This process \(pid=\d+\) is multi-threaded, use of fork\(\) may lead to deadlocks"
 
 Fill = Callable[[int, int, np.ndarray], None]
@@ -64,17 +80,22 @@ def worker_count(elements: int, min_elements: int) -> int:
     """How many processes (the caller included) should fill a draw of `elements`; 1 means no fork.
 
     `initcli.fanout.worker_count` (CPUs, `INITCLI_WORKERS`, Linux, no TensorFlow), and 1 below
-    `min_elements`.
+    `min_elements`, or below a quarter of it while pool helpers are waiting: with no fork to pay,
+    two pieces are worth sharing.
     """
     workers = fanout.worker_count(MAX_WORKERS)  # checks INITCLI_WORKERS even for a small draw
-    return 1 if elements < min_elements else workers
+    if elements >= min_elements:
+        return workers
+    pool = _pools.get(os.getpid())
+    return workers if pool is not None and pool.helpers and elements >= min_elements // 4 else 1
 
 
 def fill(fill_piece: Fill, elements: int, dtype: np.dtype, workers: int, piece: int) -> np.ndarray:
     """A new array of `elements` values of `dtype`, filled by `workers` processes in pieces.
 
     Args:
-        fill_piece: computes one range of the draw; must give the same values in any process.
+        fill_piece: computes one range of the draw; must give the same values in any process. When
+            it pickles, the draw goes to the pool's helpers (see `_Pool`).
         elements: the draw's length.
         dtype: its dtype.
         workers: processes to use, the caller included (see `worker_count`).
@@ -87,6 +108,12 @@ def fill(fill_piece: Fill, elements: int, dtype: np.dtype, workers: int, piece: 
             fill_piece(low, min(elements, low + piece), output[low : low + piece])
         return output
     reap_finished()
+    pooled = _pool_for(fill_piece, dtype, piece)
+    pieces = -(-elements // piece)
+    if pooled is not None and pieces <= _pipe_capacity(pooled[0].queue.write) // 4:
+        pool, recipe = pooled
+        _Draw(fill_piece, output, piece, pieces, min(workers, pieces) - 1, pool.queue.read, pool, recipe).run()
+        return output
     with _Pipe() as queue:
         capacity = max(1, _pipe_capacity(queue.write) // 4)
         piece = -(-max(piece, -(-elements // capacity)) // 4) * 4
@@ -139,20 +166,138 @@ class _Pipe:
         self.close_write()
 
 
+class _Pool:
+    """Helper processes kept between draws, and what the caller talks to them through.
+
+    All of it lives as long as the pool: the queue of piece numbers (the caller writes a draw's
+    pieces before asking any helper to start, so an empty queue means the draw is handed out),
+    the `done` pipe of announcements, one ring of `_SLOTS_PER_CHILD` slots per helper (shared
+    memory, slots of `_POOL_SLOT_BYTES`), and per helper a pipe of draws to do and a pipe of its
+    free slots. A helper is forked when a draw needs it and is not there (never forked, or gone:
+    idle, killed, failed). Belongs to the process that made it: a process forked from that one
+    (its user's own fork) makes its own.
+    """
+
+    def __init__(self) -> None:
+        self.owner = os.getpid()
+        self.queue, self.done = _Pipe(), _Pipe()
+        for end in (self.queue.read, self.queue.write, self.done.read):
+            os.set_blocking(end, False)
+        self.ring = _shared_array((MAX_WORKERS - 1) * _SLOTS_PER_CHILD * _POOL_SLOT_BYTES, np.dtype(np.uint8))
+        self.helpers: dict[int, tuple[int, _Pipe, _Pipe]] = {}  # worker number -> (pid, commands, free slots)
+        self.draws = 0
+        self.pending = b""  # a partial announcement read from `done`
+
+    def ring_view(self, dtype: np.dtype, piece: int) -> np.ndarray:
+        """The ring as (slot, element) for pieces of `piece` values of `dtype`."""
+        slots = self.ring.reshape(-1, _POOL_SLOT_BYTES)[:, : piece * dtype.itemsize]
+        return slots.view(dtype)
+
+    def helper_ready(self, worker: int, parent: int) -> int | None:
+        """The pid of helper `worker`, forked now if it is not running; None if the fork fails."""
+        if worker in self.helpers:
+            pid = self.helpers[worker][0]
+            try:
+                exited, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                exited = pid
+            if not exited:
+                return pid
+            self.forget(worker)  # it left (idle) or died between draws
+        commands, free = _Pipe(), _Pipe()
+        os.set_blocking(free.write, False)
+        first = (worker - 1) * _SLOTS_PER_CHILD
+        _send(free.write, np.arange(first, first + _SLOTS_PER_CHILD, dtype=np.uint32))
+        try:
+            pid, mask = _fork()
+        except OSError:  # no more processes: the caller does their share
+            commands.__exit__()
+            free.__exit__()
+            return None
+        if pid == 0:
+            _helper(parent, worker, self, commands, free, mask)
+        commands.close_read()
+        self.helpers[worker] = (pid, commands, free)
+        return pid
+
+    def ask(self, worker: int, draw: int, piece: int, pieces: int, elements: int, recipe: bytes) -> None:
+        """Send helper `worker` a draw to work on (a write of a few hundred bytes: never blocks)."""
+        header = _COMMAND.pack(draw, piece, pieces, elements, len(recipe))
+        os.write(self.helpers[worker][1].write, header + recipe)
+
+    def forget(self, worker: int) -> None:
+        """Close the caller's ends of a helper's pipes (it is gone, or killed and reaped)."""
+        _, commands, free = self.helpers.pop(worker)
+        commands.__exit__()
+        free.__exit__()
+
+    def shut_down(self) -> None:
+        """Kill and reap every helper and close everything (a draw was interrupted, or a test ends)."""
+        _kill_all({worker: pid for worker, (pid, _, _) in self.helpers.items()})
+        for worker in list(self.helpers):
+            self.forget(worker)
+        for pipe in (self.queue, self.done):
+            pipe.__exit__()
+
+
+_pools: dict[int, _Pool] = {}  # by the pid of the process that owns it
+
+
+def _pool_for(fill_piece: Fill, dtype: np.dtype, piece: int) -> tuple[_Pool, bytes] | None:
+    """This process's pool and the draw as its helpers receive it (the pickled fill function and
+    dtype: bfloat16's dtype has no name numpy alone knows), when the draw can use it: its fill
+    function pickles and a piece fits a slot."""
+    if piece * dtype.itemsize > _POOL_SLOT_BYTES or piece % 4:
+        return None
+    try:
+        recipe = pickle.dumps((fill_piece, dtype), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 - a closure or any other unpicklable fill: children of its own
+        return None
+    owner = os.getpid()
+    if owner not in _pools:
+        _pools.clear()  # a pool inherited from the process this one was forked from is not ours
+        _pools[owner] = _Pool()
+    return _pools[owner], recipe
+
+
+def shut_down_pool() -> None:
+    """Kill this process's pool helpers, if any (they otherwise leave after IDLE_SECONDS idle)."""
+    pool = _pools.pop(os.getpid(), None)
+    if pool is not None:
+        pool.shut_down()
+
+
 class _Draw:
     """One parallel fill, as the caller runs it.
 
     Each child computes its pieces into slots of a small shared ring (`_SLOTS_PER_CHILD` pieces
-    each), announces (piece, slot) on the `done` pipe and takes a free slot back from its own
+    each), announces (draw, piece, slot) on the `done` pipe and takes a free slot back from its own
     pipe; the caller copies announced slots into the output between its own pieces, and frees
     them. The output is the caller's own memory: shared memory costs a page fault per 4 KiB
-    written (~1.4 us here), the ring is faulted in once, and the copy runs at memory speed.
+    written (~1.4 us here), the ring is faulted in once, and the copy runs at memory speed. The
+    children are forked for this draw, or are the pool's helpers (`pool`).
     """
 
-    def __init__(self, fill_piece: Fill, output: np.ndarray, piece: int, pieces: int, children: int, queue: int):
+    def __init__(
+        self,
+        fill_piece: Fill,
+        output: np.ndarray,
+        piece: int,
+        pieces: int,
+        children: int,
+        queue: int,
+        pool: _Pool | None = None,
+        recipe: bytes = b"",
+    ):
         self.fill_piece, self.output, self.piece, self.pieces, self.queue = fill_piece, output, piece, pieces, queue
-        self.children = children
-        self.ring = _shared_array(children * _SLOTS_PER_CHILD * piece, output.dtype).reshape(-1, piece)
+        self.children, self.pool, self.recipe = children, pool, recipe
+        if pool is None:
+            self.ring = _shared_array(children * _SLOTS_PER_CHILD * piece, output.dtype).reshape(-1, piece)
+            self.number = 0
+        else:
+            self.ring = pool.ring_view(output.dtype, piece)
+            pool.draws += 1
+            self.number = pool.draws & 0xFFFFFFFF
         # owner[p]: 0 while piece p is not in the output, else 1 + the worker it came from (0: the caller).
         self.owner = np.zeros(pieces, dtype=np.uint8)
         self.pids: dict[int, int] = {}  # worker number -> pid, while it may run
@@ -161,6 +306,9 @@ class _Draw:
         self.pending = b""
 
     def run(self) -> None:
+        if self.pool is not None:
+            self._run_pooled(self.pool)
+            return
         done = _Pipe()
         free = [_Pipe() for _ in range(self.children)]
         try:
@@ -182,9 +330,18 @@ class _Draw:
             # that died must not raise EPIPE (or SIGPIPE, where a program restored it).
             done.close_write()
             os.set_blocking(done.read, False)
+            free_writes = [slots.write for slots in free]
             with _own_arena(self.piece):
-                longest = _take_pieces(self, 0, self._output_piece, lambda index: self._collect(done.read, free))
-            self._wait(done.read, free, time.monotonic() + max(_MIN_GRACE_SECONDS, _GRACE_PIECES * longest))
+                longest = _take_pieces(
+                    self.queue,
+                    self.piece,
+                    self.output.size,
+                    self.fill_piece,
+                    0,
+                    self._output_piece,
+                    lambda index: self._collect(done.read, free_writes),
+                )
+            self._wait(done.read, free_writes, time.monotonic() + max(_MIN_GRACE_SECONDS, _GRACE_PIECES * longest))
             for worker in self.finished - set(self.statuses):  # announced their last piece: exiting
                 _exiting.append(self.pids.pop(worker))
                 self.statuses[worker] = 0
@@ -197,6 +354,59 @@ class _Draw:
             for slots in free:
                 slots.close_read()
                 slots.close_write()
+        self._recompute()
+
+    def _run_pooled(self, pool: _Pool) -> None:
+        """The draw by the pool's helpers: fork the missing ones, hand the pieces out, ask each to start."""
+        parent = os.getpid()
+        try:
+            with contextlib.suppress(BlockingIOError):
+                while os.read(pool.queue.read, 1 << 16):  # nothing should be left; never trust it
+                    pass
+            _send(pool.queue.write, np.arange(self.pieces, dtype=np.uint32))
+            fanout.libc()
+            for worker in range(1, self.children + 1):
+                pid = pool.helper_ready(worker, parent)
+                if pid is None:
+                    break
+                self.pids[worker] = pid
+            asked = list(self.pids)
+            for worker in asked:
+                pool.ask(worker, self.number, self.piece, self.pieces, self.output.size, self.recipe)
+            free_writes = [
+                pool.helpers[worker][2].write if worker in pool.helpers else -1
+                for worker in range(1, self.children + 1)
+            ]
+            self.pending = pool.pending
+            with _own_arena(self.piece):
+                longest = _take_pieces(
+                    self.queue,
+                    self.piece,
+                    self.output.size,
+                    self.fill_piece,
+                    0,
+                    self._output_piece,
+                    lambda index: self._collect(pool.done.read, free_writes),
+                )
+            self._wait(pool.done.read, free_writes, time.monotonic() + max(_MIN_GRACE_SECONDS, _GRACE_PIECES * longest))
+            pool.pending = self.pending
+            # A helper that announced its last piece waits for the next draw; one that exited
+            # (reaped by _wait) or is still running past the deadline (killed here) leaves the pool.
+            for worker in asked:
+                if worker in self.statuses:
+                    pool.forget(worker)
+                elif worker not in self.finished:
+                    _kill_all({worker: self.pids.pop(worker)})
+                    self.statuses[worker] = -1
+                    pool.forget(worker)
+            self.pids.clear()
+        except BaseException:
+            shut_down_pool()  # interrupted half way (Ctrl-C): no helper is left in an unknown state
+            raise
+        self._recompute()
+
+    def _recompute(self) -> None:
+        """Compute here every piece no worker delivered, or that a worker which failed delivered."""
         failed = [1 + worker for worker, status in self.statuses.items() if status != 0]
         for index in np.flatnonzero((self.owner == 0) | np.isin(self.owner, failed)).tolist():
             low = index * self.piece
@@ -207,18 +417,18 @@ class _Draw:
         self.owner[index] = 1
         return self.output[index * self.piece : (index + 1) * self.piece]
 
-    def _collect(self, done: int, free: list[_Pipe]) -> None:
-        """Copy every announced slot into the output and hand it back to its child."""
+    def _collect(self, done: int, free: list[int]) -> None:
+        """Copy every announced slot of this draw into the output and hand it back to its child."""
         try:
             self.pending += os.read(done, 1 << 16)
         except BlockingIOError:
             return
-        whole = len(self.pending) // 8 * 8
-        messages = np.frombuffer(self.pending[:whole], dtype=np.uint32).reshape(-1, 2)
+        whole = len(self.pending) // 12 * 12
+        messages = np.frombuffer(self.pending[:whole], dtype=np.uint32).reshape(-1, 3)
         self.pending = self.pending[whole:]
-        for index, slot in messages.tolist():
+        for number, index, slot in messages.tolist():
             worker = 1 + slot // _SLOTS_PER_CHILD
-            if worker > self.children:
+            if number != self.number or worker > self.children:
                 continue
             if index == _LAST:
                 self.finished.add(worker)
@@ -229,10 +439,14 @@ class _Draw:
             high = min(self.output.size, low + self.piece)
             self.output[low:high] = self.ring[slot, : high - low]
             self.owner[index] = 1 + worker
-            _send(free[worker - 1].write, np.array([slot], dtype=np.uint32))
+            if free[worker - 1] >= 0:
+                _send(free[worker - 1], np.array([slot], dtype=np.uint32))
 
-    def _wait(self, done: int, free: list[_Pipe], deadline: float) -> None:
-        """Collect until every child has announced its last piece or died, or the deadline passes."""
+    def _wait(self, done: int, free: list[int], deadline: float) -> None:
+        """Collect until every child has announced its last piece or died, or the deadline passes.
+
+        A child that exited is reaped here: its status goes to `statuses` and it leaves `pids`.
+        """
         waiters = _pidfds(self.pids.values())
         try:
             while True:
@@ -292,18 +506,24 @@ def _shared_array(elements: int, dtype: np.dtype) -> np.ndarray:
 
 
 def _take_pieces(
-    draw: _Draw, worker: int, target: Callable[[int], np.ndarray], on_done: Callable[[int], None]
+    queue: int,
+    piece: int,
+    elements: int,
+    fill_piece: Fill,
+    worker: int,
+    target: Callable[[int], np.ndarray],
+    on_done: Callable[[int], None],
 ) -> float:
     """Fill pieces taken from the queue until it is empty; return the longest piece's seconds.
 
-    Every piece number was written before the fork, so an empty pipe means the work is handed
-    out (each 4-byte read takes one whole number: pipe reads of that size are atomic).
+    Every piece number was written before any worker started, so an empty pipe means the work is
+    handed out (each 4-byte read takes one whole number: pipe reads of that size are atomic).
     `target(index)` is where the piece goes; `on_done(index)` follows each piece.
     """
     longest = 0.0
     while True:
         try:
-            word = os.read(draw.queue, 4)
+            word = os.read(queue, 4)
         except BlockingIOError:
             return longest
         if len(word) != 4:
@@ -311,10 +531,10 @@ def _take_pieces(
         index = int.from_bytes(word, sys.byteorder)
         if _piece_hook is not None:
             _piece_hook(worker, index)
-        low = index * draw.piece
-        high = min(draw.output.size, low + draw.piece)
+        low = index * piece
+        high = min(elements, low + piece)
         started = time.monotonic()
-        draw.fill_piece(low, high, target(index)[: high - low])
+        fill_piece(low, high, target(index)[: high - low])
         longest = max(longest, time.monotonic() - started)
         on_done(index)
 
@@ -356,15 +576,84 @@ def _child(
             return draw.ring[slot[0]]
 
         def announce(index: int) -> None:
-            _send(done, np.array([index, slot[0]], dtype=np.uint32))
+            _send(done, np.array([0, index, slot[0]], dtype=np.uint32))
 
-        _take_pieces(draw, worker, free_slot, announce)
-        _send(done, np.array([_LAST, (worker - 1) * _SLOTS_PER_CHILD], dtype=np.uint32))
+        _take_pieces(draw.queue, draw.piece, draw.output.size, draw.fill_piece, worker, free_slot, announce)
+        _send(done, np.array([0, _LAST, (worker - 1) * _SLOTS_PER_CHILD], dtype=np.uint32))
         code = 0
     except BaseException:  # noqa: BLE001 - whatever happens, the caller recomputes this child's pieces
         code = 1
     finally:
         os._exit(code)
+
+
+def _helper(
+    parent: int, worker: int, pool: _Pool, commands: _Pipe, free: _Pipe, mask: set[int | signal.Signals]
+) -> NoReturn:
+    """A pool helper's whole life: wait for a draw (at most IDLE_SECONDS), do its pieces as `_child`
+    does, announce the end, wait again; exit 0 when idle or when the caller closed its pipe, 1 on
+    any error (the caller then recomputes what it did not deliver, and forks another next time).
+    """
+    code = 1
+    try:
+        gc.disable()  # a collection would touch, and so copy, every page of the inherited heap
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        fanout.release(mask)  # held since the fork: SIGTERM or SIGHUP now end this helper here
+        if not fanout.settle_child(parent):
+            os._exit(1)
+        # Only this helper's own ends stay open: the other helpers' pipes, and the caller's ends.
+        for other, (_, other_commands, other_free) in pool.helpers.items():
+            if other != worker:
+                other_commands.__exit__()
+                other_free.__exit__()
+        commands.close_write()
+        free.close_write()
+        pool.queue.close_write()
+        pool.done.close_read()
+        os.set_blocking(pool.done.write, True)
+        # Sized for the largest piece a slot holds (2-byte values); only what is used is ever touched.
+        scratch.replace_thread_scratch(Arena(_POOL_SLOT_BYTES // 2 * _SCRATCH_BYTES_PER_ELEMENT))
+        done, slot = pool.done.write, [0]
+
+        def free_slot(index: int) -> np.ndarray:
+            word = os.read(free.read, 4)  # blocks until the caller has copied a slot out
+            if len(word) != 4:
+                raise EOFError("the caller closed the ring")
+            slot[0] = int.from_bytes(word, sys.byteorder)
+            return ring[slot[0]]
+
+        while select.select([commands.read], [], [], IDLE_SECONDS)[0]:
+            header = _read_exactly(commands.read, _COMMAND.size)
+            if header is None:
+                break  # the caller closed the pipe
+            number, piece, pieces, elements, length = _COMMAND.unpack(header)
+            recipe = _read_exactly(commands.read, length)
+            if recipe is None:
+                break
+            fill_piece, dtype = pickle.loads(recipe)  # noqa: S301 - from the caller that forked this helper
+            ring = pool.ring_view(dtype, piece)
+
+            def announce(index: int, number: int = number) -> None:
+                _send(done, np.array([number, index, slot[0]], dtype=np.uint32))
+
+            _take_pieces(pool.queue.read, piece, elements, fill_piece, worker, free_slot, announce)
+            _send(done, np.array([number, _LAST, (worker - 1) * _SLOTS_PER_CHILD], dtype=np.uint32))
+        code = 0
+    except BaseException:  # noqa: BLE001 - whatever happens, the caller recomputes this helper's pieces
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    """`size` bytes from a blocking pipe, or None at its end."""
+    data = b""
+    while len(data) < size:
+        chunk = os.read(fd, size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
 
 
 def _send(fd: int, words: np.ndarray) -> None:

@@ -8,9 +8,11 @@ standard normal); scaling to the initializer's parameters happens in `initcli.sa
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from collections.abc import Callable
+from types import ModuleType
 
 import numpy as np
 
@@ -427,20 +429,37 @@ def _in_pieces(
     """Elements [start, stop) of `kernel`'s draw, piece by piece, on several processes from
     `min_parallel` elements on."""
     elements = max(stop - start, 0)
-
-    def fill_piece(low: int, high: int, out: np.ndarray) -> None:
-        kernel(stream, dtype, start + low, start + high, out)
-
-    if elements < min_parallel:
+    # A module-level function and its arguments, so that it pickles: parallel's pool helpers take it.
+    fill_piece = functools.partial(_fill_range, kernel, stream, dtype, start)
+    # Below min_parallel, only a process whose earlier draws started pool helpers shares the work
+    # (and only such a process has imported rng/parallel).
+    parallel = sys.modules.get("initcli.rng.parallel") if elements < min_parallel else _parallel()
+    if parallel is None or (workers := parallel.worker_count(elements, min_parallel)) <= 1:
         requested_workers()  # INITCLI_WORKERS is checked whatever the draw's size
         output = np.empty(elements, dtype=numpy_dtype(dtype))
         for low in range(0, elements, _PIECE_ELEMENTS):
             fill_piece(low, min(elements, low + _PIECE_ELEMENTS), output[low : low + _PIECE_ELEMENTS])
         return output
+    return parallel.fill(fill_piece, elements, numpy_dtype(dtype), workers, _PIECE_ELEMENTS)
+
+
+def _parallel() -> ModuleType:
     from initcli.rng import parallel
 
-    workers = parallel.worker_count(elements, min_parallel)
-    return parallel.fill(fill_piece, elements, numpy_dtype(dtype), workers, _PIECE_ELEMENTS)
+    return parallel
+
+
+def _fill_range(
+    kernel: Callable[[PhiloxStream, str, int, int, np.ndarray], None],
+    stream: PhiloxStream,
+    dtype: str,
+    start: int,
+    low: int,
+    high: int,
+    out: np.ndarray,
+) -> None:
+    """Elements [low, high) of the draw that starts at element `start` of `kernel`'s stream, into `out`."""
+    kernel(stream, dtype, start + low, start + high, out)
 
 
 def uniform(stream: PhiloxStream, dtype: str, start: int, stop: int) -> np.ndarray:
