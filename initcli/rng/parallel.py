@@ -330,18 +330,7 @@ class _Draw:
             # that died must not raise EPIPE (or SIGPIPE, where a program restored it).
             done.close_write()
             os.set_blocking(done.read, False)
-            free_writes = [slots.write for slots in free]
-            with _own_arena(self.piece):
-                longest = _take_pieces(
-                    self.queue,
-                    self.piece,
-                    self.output.size,
-                    self.fill_piece,
-                    0,
-                    self._output_piece,
-                    lambda index: self._collect(done.read, free_writes),
-                )
-            self._wait(done.read, free_writes, time.monotonic() + max(_MIN_GRACE_SECONDS, _GRACE_PIECES * longest))
+            self._share(done.read, [slots.write for slots in free])
             for worker in self.finished - set(self.statuses):  # announced their last piece: exiting
                 _exiting.append(self.pids.pop(worker))
                 self.statuses[worker] = 0
@@ -378,17 +367,7 @@ class _Draw:
                 for worker in range(1, self.children + 1)
             ]
             self.pending = pool.pending
-            with _own_arena(self.piece):
-                longest = _take_pieces(
-                    self.queue,
-                    self.piece,
-                    self.output.size,
-                    self.fill_piece,
-                    0,
-                    self._output_piece,
-                    lambda index: self._collect(pool.done.read, free_writes),
-                )
-            self._wait(pool.done.read, free_writes, time.monotonic() + max(_MIN_GRACE_SECONDS, _GRACE_PIECES * longest))
+            self._share(pool.done.read, free_writes)
             pool.pending = self.pending
             # A helper that announced its last piece waits for the next draw; one that exited
             # (reaped by _wait) or is still running past the deadline (killed here) leaves the pool.
@@ -404,6 +383,21 @@ class _Draw:
             shut_down_pool()  # interrupted half way (Ctrl-C): no helper is left in an unknown state
             raise
         self._recompute()
+
+    def _share(self, done: int, free: list[int]) -> None:
+        """The caller's part once the children are at work: take pieces (copying the children's in
+        between), then wait for the children's last pieces, with a deadline."""
+        with _own_arena(self.piece):
+            longest = _take_pieces(
+                self.queue,
+                self.piece,
+                self.output.size,
+                self.fill_piece,
+                0,
+                self._output_piece,
+                lambda index: self._collect(done, free),
+            )
+        self._wait(done, free, time.monotonic() + max(_MIN_GRACE_SECONDS, _GRACE_PIECES * longest))
 
     def _recompute(self) -> None:
         """Compute here every piece no worker delivered, or that a worker which failed delivered."""
