@@ -457,7 +457,7 @@ def test_a_process_forked_after_a_draw_draws_too(tmp_path):
 
 
 POOL_PROBE = r"""
-import json, os, sys, time
+import json, os, signal, sys, time
 import numpy as np
 from initcli.rng import parallel, stateless
 from initcli.rng.philox import PhiloxStream
@@ -551,6 +551,21 @@ elif scenario == "forked":
     exact.append(os.read(read, 1) == b"1")
     draw[0] = 3
     exact.append(same(stateless.normal(stream, "float32", 0, size), reference))
+elif scenario == "helper_left":
+    # The helper leaves (idle, or killed by someone) just after the draw found it alive, before it is
+    # asked: writing the draw to its pipe fails with EPIPE.
+    real_ready = parallel._Pool.helper_ready
+    def ready_then_gone(self, worker, parent):
+        pid = real_ready(self, worker, parent)
+        if draw[0] == 2:
+            os.kill(pid, signal.SIGKILL)
+            while "\nState:\tZ" not in open(f"/proc/{pid}/status").read():  # exited, not reaped
+                time.sleep(0.001)
+        return pid
+    parallel._Pool.helper_ready = ready_then_gone
+    reference = serial("normal", "float32", 0, size)
+    for draw[0] in (1, 2, 3):
+        exact.append(same(stateless.normal(stream, "float32", 0, size), reference))
 helpers = {}
 number = 0
 for line in open(log_path).read().splitlines():
@@ -676,3 +691,14 @@ def test_waiting_helpers_share_draws_down_to_a_quarter_of_the_threshold(tmp_path
     helper = _pids(summary, 1)
     assert helper and _pids(summary, 2) == helper and _pids(summary, 4) == helper
     assert _pids(summary, 3) == set()
+
+
+@forks
+def test_a_helper_gone_before_it_is_asked_is_done_without(tmp_path):
+    """A helper that leaves between the draw's check and its command (its idle time ran out, or
+    someone killed it): the draw is exact, and raises nothing (a BrokenPipeError here read as `| head`
+    closing, and the command line exited 0 without its output)."""
+    summary = pool_probe(tmp_path, "helper_left")
+    assert summary["exact"] == [True] * 3
+    assert _pids(summary, 3), "the next draw forked no helper"
+    assert summary["running_after"] == [] and summary["children_left"] is False

@@ -370,9 +370,15 @@ class _Draw:
                 if pid is None:
                     break
                 self.pids[worker] = pid
-            asked = list(self.pids)
-            for worker in asked:
-                pool.ask(worker, self.number, self.piece, self.pieces, self.output.size, self.recipe)
+            asked = []
+            for worker in list(self.pids):
+                try:
+                    pool.ask(worker, self.number, self.piece, self.pieces, self.output.size, self.recipe)
+                except BrokenPipeError:  # it left (idle) or was killed since helper_ready: the others do its share
+                    _kill_all({worker: self.pids.pop(worker)})
+                    pool.forget(worker)
+                    continue
+                asked.append(worker)
             free_writes = [
                 pool.helpers[worker][2].write if worker in pool.helpers else -1
                 for worker in range(1, self.children + 1)
