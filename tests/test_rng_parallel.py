@@ -551,6 +551,31 @@ elif scenario == "forked":
     exact.append(os.read(read, 1) == b"1")
     draw[0] = 3
     exact.append(same(stateless.normal(stream, "float32", 0, size), reference))
+elif scenario == "threads":
+    # Two threads draw at once, again and again: one draw has the pool, the other children of its own.
+    import threading
+    kinds = [("normal", "float32", 0, size), ("uniform", "float64", 5, 2 * size)]
+    references = [serial(*kind) for kind in kinds]
+    barrier = threading.Barrier(2)
+    failures = []
+    def draw_again_and_again(which):
+        kind, dtype, start, stop = kinds[which]
+        for _ in range(6):
+            barrier.wait()
+            try:
+                result = getattr(stateless, kind)(stream, dtype, start, stop)
+            except Exception as error:
+                failures.append(repr(error))
+                continue
+            exact.append(same(result, references[which]))
+    threads = [threading.Thread(target=draw_again_and_again, args=(which,)) for which in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    exact.append(failures == [])
+    time.sleep(0.5)  # the children of the last draws exit meanwhile: reap them
+    parallel.reap_finished()
 elif scenario == "helper_left":
     # The helper leaves (idle, or killed by someone) just after the draw found it alive, before it is
     # asked: writing the draw to its pipe fails with EPIPE.
@@ -691,6 +716,15 @@ def test_waiting_helpers_share_draws_down_to_a_quarter_of_the_threshold(tmp_path
     helper = _pids(summary, 1)
     assert helper and _pids(summary, 2) == helper and _pids(summary, 4) == helper
     assert _pids(summary, 3) == set()
+
+
+@forks
+def test_threads_drawing_at_once_get_the_serial_stream(tmp_path):
+    """Two threads draw at the same moment, six times each: every draw is exact and none fails (the
+    pool serves one draw at a time; the other gets children of its own)."""
+    summary = pool_probe(tmp_path, "threads")
+    assert summary["exact"] == [True] * 13
+    assert summary["running_after"] == [] and summary["children_left"] is False
 
 
 @forks
