@@ -457,7 +457,7 @@ def test_a_process_forked_after_a_draw_draws_too(tmp_path):
 
 
 POOL_PROBE = r"""
-import json, os, sys, time
+import json, os, signal, sys, time
 import numpy as np
 from initcli.rng import parallel, stateless
 from initcli.rng.philox import PhiloxStream
@@ -551,6 +551,46 @@ elif scenario == "forked":
     exact.append(os.read(read, 1) == b"1")
     draw[0] = 3
     exact.append(same(stateless.normal(stream, "float32", 0, size), reference))
+elif scenario == "threads":
+    # Two threads draw at once, again and again: one draw has the pool, the other children of its own.
+    import threading
+    kinds = [("normal", "float32", 0, size), ("uniform", "float64", 5, 2 * size)]
+    references = [serial(*kind) for kind in kinds]
+    barrier = threading.Barrier(2)
+    failures = []
+    def draw_again_and_again(which):
+        kind, dtype, start, stop = kinds[which]
+        for _ in range(6):
+            barrier.wait()
+            try:
+                result = getattr(stateless, kind)(stream, dtype, start, stop)
+            except Exception as error:
+                failures.append(repr(error))
+                continue
+            exact.append(same(result, references[which]))
+    threads = [threading.Thread(target=draw_again_and_again, args=(which,)) for which in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    exact.append(failures == [])
+    time.sleep(0.5)  # the children of the last draws exit meanwhile: reap them
+    parallel.reap_finished()
+elif scenario == "helper_left":
+    # The helper leaves (idle, or killed by someone) just after the draw found it alive, before it is
+    # asked: writing the draw to its pipe fails with EPIPE.
+    real_ready = parallel._Pool.helper_ready
+    def ready_then_gone(self, worker, parent):
+        pid = real_ready(self, worker, parent)
+        if draw[0] == 2:
+            os.kill(pid, signal.SIGKILL)
+            while "\nState:\tZ" not in open(f"/proc/{pid}/status").read():  # exited, not reaped
+                time.sleep(0.001)
+        return pid
+    parallel._Pool.helper_ready = ready_then_gone
+    reference = serial("normal", "float32", 0, size)
+    for draw[0] in (1, 2, 3):
+        exact.append(same(stateless.normal(stream, "float32", 0, size), reference))
 helpers = {}
 number = 0
 for line in open(log_path).read().splitlines():
@@ -671,3 +711,23 @@ def test_waiting_helpers_share_draws_down_to_a_quarter_of_the_threshold(tmp_path
     helper = _pids(summary, 1)
     assert helper and _pids(summary, 2) == helper and _pids(summary, 4) == helper
     assert _pids(summary, 3) == set()
+
+
+@forks
+def test_threads_drawing_at_once_get_the_serial_stream(tmp_path):
+    """Two threads draw at the same moment, six times each: every draw is exact and none fails (the
+    pool serves one draw at a time; the other gets children of its own)."""
+    summary = pool_probe(tmp_path, "threads")
+    assert summary["exact"] == [True] * 13
+    assert summary["running_after"] == [] and summary["children_left"] is False
+
+
+@forks
+def test_a_helper_gone_before_it_is_asked_is_done_without(tmp_path):
+    """A helper that leaves between the draw's check and its command (its idle time ran out, or
+    someone killed it): the draw is exact, and raises nothing (a BrokenPipeError here read as `| head`
+    closing, and the command line exited 0 without its output)."""
+    summary = pool_probe(tmp_path, "helper_left")
+    assert summary["exact"] == [True] * 3
+    assert _pids(summary, 3), "the next draw forked no helper"
+    assert summary["running_after"] == [] and summary["children_left"] is False

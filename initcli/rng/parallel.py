@@ -110,10 +110,16 @@ def fill(fill_piece: Fill, elements: int, dtype: np.dtype, workers: int, piece: 
     reap_finished()
     pooled = _pool_for(fill_piece, dtype, piece)
     pieces = -(-elements // piece)
-    if pooled is not None and pieces <= _pipe_capacity(pooled[0].queue.write) // 4:
+    # One draw at a time uses the pool (its queue, ring and helpers); another thread's draw meanwhile
+    # gets children of its own.
+    if pooled is not None and pieces <= _pipe_capacity(pooled[0].queue.write) // 4 and pooled[0].lock.acquire(False):
         pool, recipe = pooled
-        _Draw(fill_piece, output, piece, pieces, min(workers, pieces) - 1, pool.queue.read, pool, recipe).run()
-        return output
+        try:
+            if pool.queue.read >= 0:  # not shut down meanwhile (another thread's draw was interrupted)
+                _Draw(fill_piece, output, piece, pieces, min(workers, pieces) - 1, pool.queue.read, pool, recipe).run()
+                return output
+        finally:
+            pool.lock.release()
     with _Pipe() as queue:
         capacity = max(1, _pipe_capacity(queue.write) // 4)
         piece = -(-max(piece, -(-elements // capacity)) // 4) * 4
@@ -139,7 +145,8 @@ def reap_finished() -> None:
         except ChildProcessError:
             exited = pid
         if exited:
-            _exiting.remove(pid)
+            with contextlib.suppress(ValueError):  # another thread's draw reaped it meanwhile
+                _exiting.remove(pid)
 
 
 class _Pipe:
@@ -187,6 +194,7 @@ class _Pool:
         self.helpers: dict[int, tuple[int, _Pipe, _Pipe]] = {}  # worker number -> (pid, commands, free slots)
         self.draws = 0
         self.pending = b""  # a partial announcement read from `done`
+        self.lock = threading.Lock()  # held by the draw using the pool
 
     def ring_view(self, dtype: np.dtype, piece: int) -> np.ndarray:
         """The ring as (slot, element) for pieces of `piece` values of `dtype`."""
@@ -254,10 +262,17 @@ def _pool_for(fill_piece: Fill, dtype: np.dtype, piece: int) -> tuple[_Pool, byt
     except Exception:  # noqa: BLE001 - a closure or any other unpicklable fill: children of its own
         return None
     owner = os.getpid()
-    if owner not in _pools:
-        _pools.clear()  # a pool inherited from the process this one was forked from is not ours
-        _pools[owner] = _Pool()
-    return _pools[owner], recipe
+    pool = _pools.get(owner)
+    if pool is None:
+        for inherited in list(_pools):  # a pool inherited from the process this one was forked from is not ours
+            if inherited != owner:
+                _pools.pop(inherited, None)
+        # No lock: a user's fork while another thread held it would leave the child one held forever.
+        new = _Pool()
+        pool = _pools.setdefault(owner, new)
+        if pool is not new:  # another thread's first draw made one meanwhile
+            new.shut_down()
+    return pool, recipe
 
 
 def shut_down_pool() -> None:
@@ -359,9 +374,15 @@ class _Draw:
                 if pid is None:
                     break
                 self.pids[worker] = pid
-            asked = list(self.pids)
-            for worker in asked:
-                pool.ask(worker, self.number, self.piece, self.pieces, self.output.size, self.recipe)
+            asked = []
+            for worker in list(self.pids):
+                try:
+                    pool.ask(worker, self.number, self.piece, self.pieces, self.output.size, self.recipe)
+                except BrokenPipeError:  # it left (idle) or was killed since helper_ready: the others do its share
+                    _kill_all({worker: self.pids.pop(worker)})
+                    pool.forget(worker)
+                    continue
+                asked.append(worker)
             free_writes = [
                 pool.helpers[worker][2].write if worker in pool.helpers else -1
                 for worker in range(1, self.children + 1)
