@@ -62,6 +62,7 @@ def hook(worker, piece):
     note(f"piece {worker} {piece} {os.getpid()}")
 
 parallel._piece_hook = hook
+parallel._keep_in_helpers.add(log)  # the helpers log through it
 draws = []
 real_draw = parallel._Draw.__init__
 def recorded_draw(self, *args, **kwargs):
@@ -390,6 +391,7 @@ def make_fill():
 
 fill_piece = make_fill()  # a closure: it does not pickle, so each draw's children exit with it
 parallel._piece_hook = hook
+parallel._keep_in_helpers.add(log)  # the helpers log through it
 results = []
 for draw[0] in (1, 2):
     results.append(parallel.fill(fill_piece, 40_000, np.dtype(np.float64), 2, 1_000))
@@ -458,6 +460,7 @@ def test_a_process_forked_after_a_draw_draws_too(tmp_path):
 
 POOL_PROBE = r"""
 import json, os, signal, sys, time
+import select
 import numpy as np
 from initcli.rng import parallel, stateless
 from initcli.rng.philox import PhiloxStream
@@ -507,6 +510,7 @@ def serial(kind, dtype, start, stop):
         del os.environ["INITCLI_WORKERS"]
 
 parallel._piece_hook = hook
+parallel._keep_in_helpers.add(log)  # the helpers log through it
 stream = PhiloxStream.from_seed(5, 6)
 size = 2 * stateless.MIN_PARALLEL_ELEMENTS + 12_345
 exact = []
@@ -527,10 +531,21 @@ elif scenario == "idle":
         exact.append(same(stateless.normal(stream, "float32", 0, size), reference))
         time.sleep(1.5)  # longer than IDLE_SECONDS: the helper leaves
 elif scenario == "warm":
+    parallel.IDLE_SECONDS = 2.0
     quarter = stateless.MIN_PARALLEL_ELEMENTS // 4
-    for draw[0], stop in enumerate((size, quarter + 9, quarter - 1, stateless.MIN_PARALLEL_ELEMENTS - 1), 1):
+    stops = (size, quarter + 9, quarter - 1, stateless.MIN_PARALLEL_ELEMENTS - 1, quarter + 9)
+    for draw[0], stop in enumerate(stops, 1):
+        if draw[0] == 5:
+            time.sleep(3.0)  # the helper leaves: a small draw is not worth forking another
         result = stateless.truncated_normal(stream, "float16", 3, stop)
         exact.append(same(result, serial("truncated_normal", "float16", 3, stop)))
+elif scenario == "fds":
+    read, write = os.pipe()  # the caller's own pipe, open when the helper is forked
+    draw[0] = 1
+    exact.append(same(stateless.normal(stream, "float32", 0, size), serial("normal", "float32", 0, size)))
+    os.close(write)  # the caller is done writing: its reader must see the end now, helper or not
+    ready = select.select([read], [], [], 2.0)[0]
+    exact.append(bool(ready) and os.read(read, 1) == b"")
 elif scenario == "forked":
     reference = serial("normal", "float32", 0, size)
     draw[0] = 1
@@ -705,12 +720,14 @@ def test_an_announcement_from_another_draw_is_ignored():
 @forks
 def test_waiting_helpers_share_draws_down_to_a_quarter_of_the_threshold(tmp_path):
     """Once a large draw has started the pool, draws from MIN_PARALLEL_ELEMENTS / 4 on (no fork to pay)
-    are shared with its helper; smaller ones stay in the caller. Every draw is exact."""
+    are shared with its helper; smaller ones stay in the caller, and so do those once the helper has
+    left. Every draw is exact."""
     summary = pool_probe(tmp_path, "warm")
-    assert summary["exact"] == [True] * 4
+    assert summary["exact"] == [True] * 5
     helper = _pids(summary, 1)
     assert helper and _pids(summary, 2) == helper and _pids(summary, 4) == helper
     assert _pids(summary, 3) == set()
+    assert _pids(summary, 5) == set()  # after the helper left, idle
 
 
 @forks
@@ -731,3 +748,13 @@ def test_a_helper_gone_before_it_is_asked_is_done_without(tmp_path):
     assert summary["exact"] == [True] * 3
     assert _pids(summary, 3), "the next draw forked no helper"
     assert summary["running_after"] == [] and summary["children_left"] is False
+
+
+@forks
+def test_a_waiting_helper_holds_none_of_the_callers_files(tmp_path):
+    """The helper, forked while the caller had a pipe open, lives on after the draw; the caller closing
+    its end must still reach the reader at once (the helper closed its inherited copies)."""
+    summary = pool_probe(tmp_path, "fds")
+    assert _pids(summary, 1), "the helper computed no piece"
+    assert summary["alive_before_shut_down"] != []  # it was still waiting when the pipe was closed
+    assert summary["exact"] == [True, True]

@@ -74,6 +74,8 @@ Fill = Callable[[int, int, np.ndarray], None]
 
 # Tests only: called before each piece with (worker, piece number); the caller is worker 0.
 _piece_hook: Callable[[int, int], None] | None = None
+# Tests only: descriptors a pool helper keeps open (a log its _piece_hook writes to).
+_keep_in_helpers: set[int] = set()
 
 
 def worker_count(elements: int, min_elements: int) -> int:
@@ -87,7 +89,17 @@ def worker_count(elements: int, min_elements: int) -> int:
     if elements >= min_elements:
         return workers
     pool = _pools.get(os.getpid())
-    return workers if pool is not None and pool.helpers and elements >= min_elements // 4 else 1
+    if pool is None or elements < min_elements // 4:
+        return 1
+    return workers if any(_running(pid) for pid, _, _ in list(pool.helpers.values())) else 1
+
+
+def _running(pid: int) -> bool:
+    """Child `pid` has not exited (it is not reaped here: its draw's bookkeeping does that)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+    except ChildProcessError:
+        return False
 
 
 def fill(fill_piece: Fill, elements: int, dtype: np.dtype, workers: int, piece: int) -> np.ndarray:
@@ -616,15 +628,10 @@ def _helper(
         fanout.release(mask)  # held since the fork: SIGTERM or SIGHUP now end this helper here
         if not fanout.settle_child(parent):
             os._exit(1)
-        # Only this helper's own ends stay open: the other helpers' pipes, and the caller's ends.
-        for other, (_, other_commands, other_free) in pool.helpers.items():
-            if other != worker:
-                other_commands.__exit__()
-                other_free.__exit__()
-        commands.close_write()
-        free.close_write()
-        pool.queue.close_write()
-        pool.done.close_read()
+        # Only this helper's own ends stay open. It outlives the draw that forked it, so it must not
+        # hold the caller's files, pipes and sockets (a pipe the caller closes would not reach its
+        # end while the helper lives), nor the other helpers' pipes or the caller's ends of its own.
+        _close_all_but({commands.read, free.read, pool.queue.read, pool.done.write, *_keep_in_helpers})
         os.set_blocking(pool.done.write, True)
         # Sized for the largest piece a slot holds (2-byte values); only what is used is ever touched.
         scratch.replace_thread_scratch(Arena(_POOL_SLOT_BYTES // 2 * _SCRATCH_BYTES_PER_ELEMENT))
@@ -658,6 +665,20 @@ def _helper(
         code = 1
     finally:
         os._exit(code)
+
+
+def _close_all_but(keep: set[int]) -> None:
+    """Close every descriptor of this process above 2 (stdin, stdout, stderr) but those in `keep`."""
+    try:
+        descriptors = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc: every number up to the limit
+        import resource
+
+        descriptors = list(range(3, min(resource.getrlimit(resource.RLIMIT_NOFILE)[0], 1 << 16)))
+    for fd in descriptors:
+        if fd > 2 and fd not in keep:
+            with contextlib.suppress(OSError):  # listdir's own descriptor, already closed
+                os.close(fd)
 
 
 def _read_exactly(fd: int, size: int) -> bytes | None:
