@@ -152,13 +152,18 @@ _exiting: list[int] = []
 def reap_finished() -> None:
     """Reap the children of earlier draws that have exited (without waiting for the others)."""
     for pid in list(_exiting):
-        try:
-            exited, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            exited = pid
-        if exited:
+        if _reaped(pid):
             with contextlib.suppress(ValueError):  # another thread's draw reaped it meanwhile
                 _exiting.remove(pid)
+
+
+def _reaped(pid: int) -> bool:
+    """Child `pid` has exited and is reaped now (or was already); False while it runs."""
+    try:
+        exited, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return exited != 0
 
 
 class _Pipe:
@@ -198,7 +203,6 @@ class _Pool:
     """
 
     def __init__(self) -> None:
-        self.owner = os.getpid()
         self.queue, self.done = _Pipe(), _Pipe()
         for end in (self.queue.read, self.queue.write, self.done.read):
             os.set_blocking(end, False)
@@ -217,17 +221,10 @@ class _Pool:
         """The pid of helper `worker`, forked now if it is not running; None if the fork fails."""
         if worker in self.helpers:
             pid = self.helpers[worker][0]
-            try:
-                exited, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                exited = pid
-            if not exited:
+            if not _reaped(pid):
                 return pid
             self.forget(worker)  # it left (idle) or died between draws
-        commands, free = _Pipe(), _Pipe()
-        os.set_blocking(free.write, False)
-        first = (worker - 1) * _SLOTS_PER_CHILD
-        _send(free.write, np.arange(first, first + _SLOTS_PER_CHILD, dtype=np.uint32))
+        commands, free = _Pipe(), _free_slots(worker)
         try:
             pid, mask = _fork()
         except OSError:  # no more processes: the caller does their share
@@ -337,12 +334,8 @@ class _Draw:
             self._run_pooled(self.pool)
             return
         done = _Pipe()
-        free = [_Pipe() for _ in range(self.children)]
+        free = [_free_slots(worker) for worker in range(1, self.children + 1)]
         try:
-            for index, slots in enumerate(free):
-                os.set_blocking(slots.write, False)
-                first = index * _SLOTS_PER_CHILD
-                _send(slots.write, np.arange(first, first + _SLOTS_PER_CHILD, dtype=np.uint32))
             fanout.libc()  # loaded here, once, rather than in every child
             parent = os.getpid()
             for worker in range(1, self.children + 1):
@@ -574,8 +567,7 @@ def _child(
     pipes: list[_Pipe],
     mask: set[int | signal.Signals],
 ) -> NoReturn:
-    """A forked child's whole life: fill pieces into its free ring slots, announce each on `done`,
-    announce the end, and exit 0 (1 on any error).
+    """A forked child's whole life: its share of `draw` (see `_deliver`), then exit 0 (1 on any error).
 
     It dies with the caller, ignores Ctrl-C (the caller handles it and kills its children),
     writes nothing to stdout/stderr and leaves through os._exit: no atexit handlers, no flushing
@@ -583,30 +575,22 @@ def _child(
     """
     code = 1
     try:
-        gc.disable()  # a collection would touch, and so copy, every page of the inherited heap
         done_pipe.close_read()
         for other in pipes:
             other.close_write()
-        done, free = done_pipe.write, pipes[worker - 1].read
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        fanout.release(mask)  # held since the fork: SIGTERM or SIGHUP now end this child here
-        if not fanout.settle_child(parent):  # the caller died before prctl took effect
-            os._exit(1)
+        _settle(parent, mask)
         scratch.replace_thread_scratch(Arena(draw.piece * _SCRATCH_BYTES_PER_ELEMENT))
-        slot = [0]
-
-        def free_slot(index: int) -> np.ndarray:
-            word = os.read(free, 4)  # blocks until the caller has copied a slot out
-            if len(word) != 4:
-                raise EOFError("the caller closed the ring")
-            slot[0] = int.from_bytes(word, sys.byteorder)
-            return draw.ring[slot[0]]
-
-        def announce(index: int) -> None:
-            _send(done, np.array([0, index, slot[0]], dtype=np.uint32))
-
-        _take_pieces(draw.queue, draw.piece, draw.output.size, draw.fill_piece, worker, free_slot, announce)
-        _send(done, np.array([0, _LAST, (worker - 1) * _SLOTS_PER_CHILD], dtype=np.uint32))
+        _deliver(
+            0,
+            worker,
+            draw.queue,
+            draw.piece,
+            draw.output.size,
+            draw.fill_piece,
+            draw.ring,
+            pipes[worker - 1].read,
+            done_pipe.write,
+        )
         code = 0
     except BaseException:  # noqa: BLE001 - whatever happens, the caller recomputes this child's pieces
         code = 1
@@ -617,33 +601,19 @@ def _child(
 def _helper(
     parent: int, worker: int, pool: _Pool, commands: _Pipe, free: _Pipe, mask: set[int | signal.Signals]
 ) -> NoReturn:
-    """A pool helper's whole life: wait for a draw (at most IDLE_SECONDS), do its pieces as `_child`
-    does, announce the end, wait again; exit 0 when idle or when the caller closed its pipe, 1 on
-    any error (the caller then recomputes what it did not deliver, and forks another next time).
+    """A pool helper's whole life: wait for a draw (at most IDLE_SECONDS), do its share as `_child`
+    does, wait again; exit 0 when idle or when the caller closed its pipe, 1 on any error (the
+    caller then recomputes what it did not deliver, and forks another next time).
     """
     code = 1
     try:
-        gc.disable()  # a collection would touch, and so copy, every page of the inherited heap
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        fanout.release(mask)  # held since the fork: SIGTERM or SIGHUP now end this helper here
-        if not fanout.settle_child(parent):
-            os._exit(1)
+        _settle(parent, mask)
         # Only this helper's own ends stay open. It outlives the draw that forked it, so it must not
         # hold the caller's files, pipes and sockets (a pipe the caller closes would not reach its
         # end while the helper lives), nor the other helpers' pipes or the caller's ends of its own.
         _close_all_but({commands.read, free.read, pool.queue.read, pool.done.write, *_keep_in_helpers})
-        os.set_blocking(pool.done.write, True)
         # Sized for the largest piece a slot holds (2-byte values); only what is used is ever touched.
         scratch.replace_thread_scratch(Arena(_POOL_SLOT_BYTES // 2 * _SCRATCH_BYTES_PER_ELEMENT))
-        done, slot = pool.done.write, [0]
-
-        def free_slot(index: int) -> np.ndarray:
-            word = os.read(free.read, 4)  # blocks until the caller has copied a slot out
-            if len(word) != 4:
-                raise EOFError("the caller closed the ring")
-            slot[0] = int.from_bytes(word, sys.byteorder)
-            return ring[slot[0]]
-
         while select.select([commands.read], [], [], IDLE_SECONDS)[0]:
             header = _read_exactly(commands.read, _COMMAND.size)
             if header is None:
@@ -654,17 +624,62 @@ def _helper(
                 break
             fill_piece, dtype = pickle.loads(recipe)  # noqa: S301 - from the caller that forked this helper
             ring = pool.ring_view(dtype, piece)
-
-            def announce(index: int, number: int = number) -> None:
-                _send(done, np.array([number, index, slot[0]], dtype=np.uint32))
-
-            _take_pieces(pool.queue.read, piece, elements, fill_piece, worker, free_slot, announce)
-            _send(done, np.array([number, _LAST, (worker - 1) * _SLOTS_PER_CHILD], dtype=np.uint32))
+            _deliver(number, worker, pool.queue.read, piece, elements, fill_piece, ring, free.read, pool.done.write)
         code = 0
     except BaseException:  # noqa: BLE001 - whatever happens, the caller recomputes this helper's pieces
         code = 1
     finally:
         os._exit(code)
+
+
+def _settle(parent: int, mask: set[int | signal.Signals]) -> None:
+    """A child's or helper's first steps: no garbage collection (it would touch, and so copy, every
+    page of the inherited heap), Ctrl-C ignored, the held signals delivered here, and leave at once
+    if the caller is already gone (see `fanout.settle_child`)."""
+    gc.disable()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    fanout.release(mask)  # held since the fork: SIGTERM or SIGHUP now end this process here
+    if not fanout.settle_child(parent):  # the caller died before prctl took effect
+        os._exit(1)
+
+
+def _deliver(
+    number: int,
+    worker: int,
+    queue: int,
+    piece: int,
+    elements: int,
+    fill_piece: Fill,
+    ring: np.ndarray,
+    free: int,
+    done: int,
+) -> None:
+    """A child's or helper's share of draw `number`: take pieces from the queue into its free ring
+    slots (read from `free`, which blocks until the caller has copied one out), announce each as
+    (number, piece, slot) on `done`, and at the end (number, _LAST, its first slot)."""
+    slot = [0]
+
+    def free_slot(index: int) -> np.ndarray:
+        word = os.read(free, 4)
+        if len(word) != 4:
+            raise EOFError("the caller closed the ring")
+        slot[0] = int.from_bytes(word, sys.byteorder)
+        return ring[slot[0]]
+
+    def announce(index: int) -> None:
+        _send(done, np.array([number, index, slot[0]], dtype=np.uint32))
+
+    _take_pieces(queue, piece, elements, fill_piece, worker, free_slot, announce)
+    _send(done, np.array([number, _LAST, (worker - 1) * _SLOTS_PER_CHILD], dtype=np.uint32))
+
+
+def _free_slots(worker: int) -> _Pipe:
+    """A pipe holding worker `worker`'s ring slot numbers, its write end non-blocking (see `_send`)."""
+    slots = _Pipe()
+    os.set_blocking(slots.write, False)
+    first = (worker - 1) * _SLOTS_PER_CHILD
+    _send(slots.write, np.arange(first, first + _SLOTS_PER_CHILD, dtype=np.uint32))
+    return slots
 
 
 def _close_all_but(keep: set[int]) -> None:
