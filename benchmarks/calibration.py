@@ -2,7 +2,7 @@
 
 False alarms: many simulated fresh models (weights drawn exactly as Keras draws them, by initcli's
 engine, which the test suite checks bit for bit against TensorFlow), each judged as one model with
-the verdict policy of `initcli.significance` (Holm over the model's weights). The stated rates: at
+the verdict policy of `initcli.stats.significance` (Holm over the model's weights). The stated rates: at
 most `alpha` (0.001) of fresh models have any `inconsistent` weight, at most 0.05 any `suspicious`.
 Rates are printed with exact (Clopper-Pearson) 95% intervals, and next to them a tail table: for
 each weight of the template and each test, how many of its draws had p below 1e-3, 1e-4 and 1e-5
@@ -42,10 +42,10 @@ from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from initcli.assessment import Assessment, assess, judge  # noqa: E402
+from initcli.analysis.sampling import draw  # noqa: E402
 from initcli.initializers import InitializerSpec, resolve  # noqa: E402
-from initcli.sampling import draw  # noqa: E402
-from initcli.significance import SUSPICIOUS_ALPHA  # noqa: E402
+from initcli.stats.assessment import Assessment, assess, judge  # noqa: E402
+from initcli.stats.significance import SUSPICIOUS_ALPHA  # noqa: E402
 from initcli.types import DEFAULT_ALPHA  # noqa: E402
 
 # A model's weights: a mix of initializers and of sizes from 16 to 73,728 values.

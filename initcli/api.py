@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from initcli.assessment import assess, judge
-from initcli.checks import (
+from initcli.analysis.checks import (
     CHECKS,
     DEFAULT_CHECKS,
     NOTE_CHECKS,
@@ -28,8 +27,7 @@ from initcli.checks import (
     run_checks,
 )
 from initcli.errors import BadInputError, ExitCode, InitcliError, debugging, internal_error_message
-from initcli.families import DEFAULT_CHUNK_ELEMENTS, KINDS
-from initcli.initializers import InitializerSpec
+from initcli.initializers import DEFAULT_CHUNK_ELEMENTS, KINDS, InitializerSpec
 from initcli.reports import (
     VALUES_SHOWN,
     BatchnormReport,
@@ -45,13 +43,13 @@ from initcli.reports import (
     SampleReport,
     ShownValues,
 )
+from initcli.stats.assessment import assess, judge
 from initcli.types import DEFAULT_ALPHA, CheckName
 
 if TYPE_CHECKING:
     # Reading models needs h5py: commands that only draw or explain do not import it.
-    from initcli.explanation import Code
-    from initcli.inspection import WeightRow
-    from initcli.progress import ProgressSink
+    from initcli.analysis.inspection import ProgressSink, WeightRow
+    from initcli.initializers.explanation import Code
     from initcli.readers import ModelFile, WeightRecord
 
 
@@ -86,13 +84,13 @@ def sample(
             f"(pass --seed {used.value} to draw them again)."
         )
     if engine == "keras":
-        from initcli.sampling import draw
+        from initcli.analysis.sampling import draw
 
         chunks: Iterator[np.ndarray] = iter([draw(spec, shape, dtype, used.value, "keras").reshape(-1)])
     else:
         chunks = family.chunks(spec, shape, dtype, used.value, chunk_elements)
     if save_path is not None:
-        from initcli.npy_writer import write_npy
+        from initcli.render.npy_writer import write_npy
 
         chunks = write_npy(save_path, shape, dtype, chunks, force=force)
         stored = " as float32 (exact for bfloat16)" if dtype == "bfloat16" else ""
@@ -160,8 +158,8 @@ def explain(
     Raises:
         BadInputError: a seed without a shape, or a shape the initializer cannot fill.
     """
-    from initcli.equivalents import equivalents
-    from initcli.explanation import formula_lines, keras_call, numpy_code
+    from initcli.initializers.equivalents import equivalents
+    from initcli.initializers.explanation import formula_lines, keras_call, numpy_code
 
     if seed is not None and shape is None:
         raise BadInputError("Invalid value for '--seed': the values need a shape too (--shape)")
@@ -193,7 +191,7 @@ def explain(
 
 
 def layer_defaults(layers: Sequence[str], frameworks: Sequence[str], source: str) -> DefaultsReport:
-    from initcli.defaults import FRAMEWORKS, default_rows
+    from initcli.keras.defaults import FRAMEWORKS, default_rows
 
     unknown = [name for name in frameworks if name not in FRAMEWORKS]
     if unknown or not frameworks:
@@ -206,7 +204,7 @@ def layer_defaults(layers: Sequence[str], frameworks: Sequence[str], source: str
 
 def draw_batch(spec: InitializerSpec, shape: tuple[int, ...], seed: int) -> np.ndarray:
     """A batch (batch, ..., features) drawn with an initializer, for `batchnorm`."""
-    from initcli.sampling import draw
+    from initcli.analysis.sampling import draw
 
     if len(shape) < 1:
         raise BadInputError("Invalid value for '--shape': a batch needs at least one dimension")
@@ -215,7 +213,7 @@ def draw_batch(spec: InitializerSpec, shape: tuple[int, ...], seed: int) -> np.n
 
 def batchnorm(batch: np.ndarray, momentum: float, epsilon: float, steps: int) -> BatchnormReport:
     """BatchNormalization's statistics step by step; the batch and outputs shown up to VALUES_SHOWN values."""
-    from initcli.batchnorm import explain as explain_batchnorm
+    from initcli.keras.batchnorm import explain as explain_batchnorm
 
     result = explain_batchnorm(batch, momentum, epsilon, steps)
     notes = []
@@ -258,13 +256,13 @@ def open_source(
     """
     if (model is None) == (spec_path is None):
         raise BadInputError("Give a MODEL (file or module:function) or --spec FILE, exactly one.")
-    from initcli.building import scratch_directory
+    from initcli.keras.building import scratch_directory
     from initcli.readers import open_model
 
     with scratch_directory() as scratch:
         built = None
         if spec_path is not None or _is_function_reference(str(model)):
-            from initcli import building
+            from initcli.keras import building
 
             if spec_path is not None:
                 keras_model = building.build_from_spec(spec_path, seed)
@@ -294,13 +292,13 @@ def _model_json(config_path: Path | None) -> Mapping[str, Any] | None:
 
 
 def _is_function_reference(text: str) -> bool:
-    from initcli.building import is_function_reference
+    from initcli.keras.building import is_function_reference
 
     return is_function_reference(text)
 
 
 def _select(saved: ModelFile, patterns: Sequence[str]) -> list[WeightRecord]:
-    from initcli.inspection import matches
+    from initcli.analysis.inspection import matches
 
     records = list(saved.records())
     selected = [record for record in records if matches(record, patterns)]
@@ -316,8 +314,7 @@ def _select(saved: ModelFile, patterns: Sequence[str]) -> list[WeightRecord]:
 def _measure(
     records: Sequence[WeightRecord], alpha: float, progress: ProgressSink | None, source: str = ""
 ) -> list[WeightRow]:
-    from initcli.inspection import inspect_records, judge_rows
-    from initcli.progress import weight_bytes
+    from initcli.analysis.inspection import inspect_records, judge_rows, weight_bytes
 
     if progress is not None:
         progress.begin(source, len(records), sum(weight_bytes(r.shape, r.dtype) for r in records))
@@ -404,8 +401,8 @@ def inspect_model(
 def _fresh_rows(
     saved: ModelFile, seed: int | None, patterns: Sequence[str], alpha: float, scratch: Path, timeout: float | None
 ) -> dict[str, WeightRow]:
-    from initcli import building
-    from initcli.inspection import matches
+    from initcli.analysis.inspection import matches
+    from initcli.keras import building
     from initcli.readers import open_model
 
     if saved.config is None:
@@ -521,7 +518,7 @@ Result = TypeVar("Result")
 def each_model(models: Sequence[str], run: Callable[[str], Result]) -> list[Result | FileError]:
     """`run` on every model in turn; a model that fails is recorded (one line, its exit code) and the
     run goes on, so one unreadable file does not hide the others' results."""
-    from initcli.sanitize import one_line
+    from initcli.safety.sanitize import one_line
 
     results: list[Result | FileError] = []
     for model in models:
@@ -543,7 +540,7 @@ def each_model(models: Sequence[str], run: Callable[[str], Result]) -> list[Resu
 
 def _refused(model: str, error: OSError | MemoryError) -> str:
     """One line, said of the file, for a read the system refused that no reader turned into an InitcliError."""
-    from initcli.sanitize import one_line
+    from initcli.safety.sanitize import one_line
 
     if isinstance(error, MemoryError):
         return one_line(f"{model}: not enough memory to read it")

@@ -2,7 +2,7 @@
 
 Every report gives `to_json()` (the JSON contract in `schemas/output.schema.json`, without
 `schema_version`, which the renderer adds), `flat_rows()` (flat records for CSV and Markdown, keyed by
-`columns`), and the fields the Rich tables in `initcli.tables` read.
+`columns`), and the fields the Rich tables in `initcli.render.tables` read.
 """
 
 from __future__ import annotations
@@ -15,19 +15,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from initcli.assessment import FLAT_COLUMNS, Assessment, flat_fields
 from initcli.initializers import InitializerSpec
-from initcli.output import SCHEMA_VERSION
-from initcli.seeding import Seed
+from initcli.initializers.seeding import Seed
+from initcli.render.formats import SCHEMA_VERSION
+from initcli.stats.assessment import FLAT_COLUMNS, Assessment, flat_fields
 from initcli.types import BuiltFrom, CheckName
 
 if TYPE_CHECKING:
-    from initcli.checks import Coverage, Finding
-    from initcli.equivalents import Equivalent
-    from initcli.explanation import Code
-    from initcli.families import InitializerKind
-    from initcli.inspection import WeightRow
-    from initcli.theory import Theory
+    from initcli.analysis.checks import Coverage, Finding
+    from initcli.analysis.inspection import WeightRow
+    from initcli.initializers import InitializerKind
+    from initcli.initializers.equivalents import Equivalent
+    from initcli.initializers.explanation import Code
+    from initcli.stats.theory import Theory
 
 
 def initializer_label(spec: InitializerSpec | dict[str, Any] | None) -> str | None:
@@ -401,7 +401,7 @@ class ListReport:
     columns = ("class_name", "name", "aliases", "parameters", "formula", "keras", "pytorch", "flax")
 
     def flat_rows(self) -> list[dict[str, Any]]:
-        from initcli.equivalents import equivalents
+        from initcli.initializers.equivalents import equivalents
 
         rows = []
         for kind in self.kinds:

@@ -22,7 +22,7 @@ def assert_bit_equal(ours: np.ndarray, reference: np.ndarray) -> None:
 
 
 # Keras's constructor argument that initializes each variable name (from the layers' signatures): an
-# oracle table of the tests, kept apart from initcli's own (initcli/layers.py).
+# oracle table of the tests, kept apart from initcli's own (initcli/keras/layers.py).
 INITIALIZER_ARGUMENTS = {
     "kernel": "kernel_initializer",
     "recurrent_kernel": "recurrent_initializer",

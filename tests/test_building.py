@@ -37,7 +37,7 @@ def test_spec_builds_what_keras_builds(keras, spec):
     data = inspect_json("--spec", str(EXAMPLES / spec), "--seed", "0")
     assert data["built"] == {"kind": "spec", "source": str(EXAMPLES / spec), "seed": 0, "reproducible": True}
     assert data == inspect_json("--spec", str(EXAMPLES / spec), "--seed", "0")  # reproducible
-    from initcli.building import build_from_spec
+    from initcli.keras.building import build_from_spec
 
     model = build_from_spec(EXAMPLES / spec, seed=0)
     _assert_rows_match(data["weights"], [w.numpy() for w in model.weights])

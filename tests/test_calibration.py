@@ -14,8 +14,8 @@ import math
 import numpy as np
 import pytest
 
-from initcli.significance import variance_ratio_pvalue
-from initcli.theory import Theory
+from initcli.stats.significance import variance_ratio_pvalue
+from initcli.stats.theory import Theory
 
 
 def _truncated_normal(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
@@ -61,7 +61,7 @@ def test_the_std_test_rejects_no_more_often_than_its_p_value_says(name, n, rows,
     """
     from scipy import stats  # a test dependency: fail, never skip, without it
 
-    from initcli.theory import TRUNCATED_VARIANCE
+    from initcli.stats.theory import TRUNCATED_VARIANCE
 
     draw_values, variance = DRAWS[name]
     variance = TRUNCATED_VARIANCE if variance is None else variance

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from initcli.batchnorm import BatchNormReport, explain
 from initcli.cli import cli
 from initcli.errors import BadInputError, ExitCode
 from initcli.initializers import resolve
-from initcli.layers import DEFAULTS
+from initcli.keras.batchnorm import BatchNormReport, explain
+from initcli.keras.layers import DEFAULTS
 
 
 def run_json(*args: str) -> dict:
@@ -23,7 +23,7 @@ def run_json(*args: str) -> dict:
 
 @pytest.mark.tensorflow
 def test_shipped_defaults_equal_keras_signatures(keras):
-    from initcli.defaults import keras_defaults
+    from initcli.keras.defaults import keras_defaults
 
     assert keras_defaults() == DEFAULTS
     for arguments in DEFAULTS.values():

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from initcli import fanout
 from initcli.errors import BadInputError
-from initcli.fanout import map_in_order, worker_count
+from initcli.parallel import fanout
+from initcli.parallel.fanout import map_in_order, worker_count
 from tests.helpers import no_children_left
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fan-out forks on Linux only")
@@ -201,7 +201,7 @@ def test_worker_count_honours_the_variable_and_tensorflow(monkeypatch: pytest.Mo
 
 def test_children_print_nothing() -> None:
     code = (
-        "import sys\nfrom initcli.fanout import map_in_order\n"
+        "import sys\nfrom initcli.parallel.fanout import map_in_order\n"
         "def noisy(task):\n    print('noise', task); sys.stderr.write('noise\\n'); return task\n"
         "print(sum(map_in_order(noisy, list(range(50)), workers=2)) == sum(range(50)))\n"
     )
@@ -214,7 +214,8 @@ def test_children_print_nothing() -> None:
 
 _COMPARE_REPORTS = """
 import json, os, sys, time
-from initcli import api, inspection
+from initcli import api
+from initcli.analysis import inspection
 real = inspection.measure_record
 measured_here = []
 def slow_measure(record, interval_alpha):

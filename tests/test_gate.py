@@ -17,7 +17,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from initcli.cli import cli
-from initcli.significance import holm_adjusted
+from initcli.stats.significance import holm_adjusted
 
 MODELS = Path(__file__).resolve().parent.parent / "examples" / "models"
 
@@ -164,9 +164,9 @@ def test_fresh_models_stay_within_the_stated_false_alarm_budget():
 
 def test_more_weights_do_not_raise_the_false_alarm_rate():
     """The per-model policy: with Holm, 3 random-looking weights among many clean ones stay consistent."""
-    from initcli.assessment import assess, judge
+    from initcli.analysis.sampling import draw
     from initcli.initializers import resolve
-    from initcli.sampling import draw
+    from initcli.stats.assessment import assess, judge
 
     spec = resolve("glorot_uniform")
     assessments = []
@@ -187,7 +187,7 @@ def test_more_weights_do_not_raise_the_false_alarm_rate():
 def test_variance_test_is_the_exact_chi_square_test_for_normal_values():
     from scipy import stats
 
-    from initcli.significance import chi_square_tails, variance_ratio_pvalue
+    from initcli.stats.significance import chi_square_tails, variance_ratio_pvalue
 
     for n in (2, 5, 16, 100, 5000):
         for ratio in (0.2, 0.7, 1.0, 1.3, 2.5):
@@ -220,8 +220,8 @@ def test_variance_test_rejects_at_its_stated_rate(name, draw_values):
     the test is exact; for the light-tailed uniform and truncated normal it is conservative at this
     size (about half the nominal rate, measured), so only a lower bound of 80 is asked there.
     """
-    from initcli.significance import variance_ratio_pvalue
-    from initcli.theory import Theory
+    from initcli.stats.significance import variance_ratio_pvalue
+    from initcli.stats.theory import Theory
 
     rng = np.random.default_rng(20261124)
     values = draw_values(rng, (200_000, 16))
@@ -235,8 +235,8 @@ def test_variance_test_rejects_at_its_stated_rate(name, draw_values):
 def test_the_std_test_of_a_weight_is_the_chi_square_test_for_normal_initializers():
     from scipy import stats
 
-    from initcli.assessment import assess
     from initcli.initializers import resolve
+    from initcli.stats.assessment import assess
 
     spec = resolve("random_normal", stddev=0.5)
     values = np.random.default_rng(7).normal(0.0, 0.9, 16).astype(np.float32)
@@ -251,7 +251,7 @@ def test_the_std_test_of_a_weight_is_the_chi_square_test_for_normal_initializers
 @pytest.mark.tensorflow
 def test_check_propagation_fails_the_deep_relu_network_of_the_example(tmp_path):
     """The seed question's network (24 ReLU layers, TruncatedNormal(0.1), width 1024) explodes; He does not."""
-    from initcli import building
+    from initcli.keras import building
 
     spec = Path(__file__).resolve().parent.parent / "examples" / "specs" / "deep_relu.yaml"
     saved = building.save_temporary(building.build_from_spec(spec, 0), tmp_path)

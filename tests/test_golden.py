@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from initcli.analysis.sampling import draw
 from initcli.errors import BadInputError
-from initcli.fans import compute_fans
 from initcli.initializers import resolve
+from initcli.initializers.fans import compute_fans
 from initcli.rng import stateless
 from initcli.rng.philox import PhiloxStream, philox_rounds
-from initcli.sampling import draw
 from tests.golden.make_golden import DTYPES, SEEDS, SHAPES, case_id, keras_draw, keras_fans, load, positions, tf_raw
 
 META, ARRAYS = load()

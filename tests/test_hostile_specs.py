@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from initcli.cli import cli
-from initcli.documents import MAX_ELEMENTS, load_document
 from initcli.errors import InitcliError
+from initcli.safety.documents import MAX_ELEMENTS, load_document
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "examples" / "models"
@@ -87,7 +87,7 @@ def test_fresh_refuses_a_saved_config_over_budget_or_naming_files(keras, tmp_pat
 
 @pytest.mark.tensorflow
 def test_model_code_leaves_sys_path_and_environment_as_they_were(keras, tmp_path):
-    from initcli.building import build_from_function
+    from initcli.keras.building import build_from_function
 
     code = tmp_path / "user_model.py"
     code.write_text(
@@ -146,7 +146,7 @@ def test_a_fifo_as_rule_file_is_refused_without_blocking(tmp_path):
 def test_scratch_directory_is_removed_on_sigterm(tmp_path):
     script = (
         "import sys, time\n"
-        "from initcli.building import scratch_directory\n"
+        "from initcli.keras.building import scratch_directory\n"
         "with scratch_directory() as d:\n"
         "    print(d, flush=True)\n"
         "    time.sleep(60)\n"

@@ -19,9 +19,9 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from initcli import npy_writer
 from initcli.errors import InitcliError
-from initcli.npy_writer import NpyFileWriter, write_npy
+from initcli.render import npy_writer
+from initcli.render.npy_writer import NpyFileWriter, write_npy
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -250,7 +250,7 @@ def test_file_size_limit_in_a_subprocess(tmp_path):
         import resource, signal, sys
         import numpy as np
         from initcli.errors import InitcliError
-        from initcli.npy_writer import write_npy
+        from initcli.render.npy_writer import write_npy
 
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from initcli.errors import BadInputError
-from initcli.numeric import (
+from initcli.safety.numbers import (
     DEFAULT_MAX_ELEMENTS,
     FINITE_FLOAT,
     POSITIVE_FLOAT,

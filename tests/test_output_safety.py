@@ -59,7 +59,7 @@ def test_hostile_names_are_made_visible_in_every_format(tmp_path, args):
 
 
 def test_json_never_prints_nan_or_infinity_and_unwraps_numpy_scalars():
-    from initcli.output import render_json
+    from initcli.render.formats import render_json
 
     nested = {"a": float("nan"), "b": [np.float32("inf"), {"c": np.float64("-inf")}], "d": np.float32(1.5)}
     assert json.loads(render_json(nested)) == {"a": None, "b": [None, {"c": None}], "d": 1.5}

@@ -7,8 +7,9 @@ from types import SimpleNamespace
 
 from rich.console import Console
 
-from initcli.printing import weight_progress
-from initcli.progress import BarProgress, weight_bytes
+from initcli.analysis.inspection import weight_bytes
+from initcli.render.printing import weight_progress
+from initcli.render.progress import BarProgress
 
 
 def _row(shape: tuple[int, ...], dtype: str = "float32") -> SimpleNamespace:

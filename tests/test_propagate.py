@@ -493,7 +493,7 @@ def test_propagation_findings_for_check_without_tensorflow(keras, tmp_path: Path
         "import json, sys\n"
         "from pathlib import Path\n"
         "from initcli.readers import open_model\n"
-        "from initcli.propagate.static import propagation_findings\n"
+        "from initcli.propagate.verdict import propagation_findings\n"
         "out = {}\n"
         "for name in ('bad', 'good'):\n"
         "    model = open_model(Path(sys.argv[1]) / (name + '.keras'))\n"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from initcli.fanout import map_in_order
+from initcli.parallel.fanout import map_in_order
 from tests.helpers import no_children_left
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fan-out forks on Linux only")
@@ -65,7 +65,7 @@ _FORK_FAILS_IN_FANOUT = (
     _FORK_PATCH
     + """
 import errno, os, sys
-from initcli import inspection
+from initcli.analysis import inspection
 from initcli.cli import cli
 def fork():
     if "map_in_order" in set(callers()):  # the measuring children, not the HDF5 walk or the CRC check
@@ -153,7 +153,7 @@ _SIGNAL_RIGHT_AFTER_FORK = (
     _FORK_PATCH
     + """
 import os, signal, sys, time
-from initcli import inspection
+from initcli.analysis import inspection
 from initcli.cli import cli
 from initcli.readers import open as opening
 caller, signal_name, slow_crc = sys.argv[1:4]

@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from initcli import fanout
 from initcli.cli import cli
 from initcli.errors import BadInputError
+from initcli.parallel import fanout
 from initcli.rng import parallel, stateless
 from initcli.rng.philox import PhiloxStream
 from tests.helpers import assert_bit_equal
@@ -79,7 +79,7 @@ if scenario == "stream":
     np.save(os.path.join(out_dir, "serial.npy"), serial.view(f"u{serial.itemsize}"))
 elif scenario == "sampling":
     from initcli.initializers import resolve
-    from initcli.sampling import iter_chunks
+    from initcli.analysis.sampling import iter_chunks
     spec = resolve(args["init"])
     result = np.concatenate(list(iter_chunks(spec, tuple(args["shape"]), args["dtype"], seed=args["seed"])))
 else:

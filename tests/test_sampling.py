@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from initcli.analysis.sampling import draw, iter_chunks, tf_seed
 from initcli.errors import BadInputError
 from initcli.initializers import KINDS, resolve
-from initcli.sampling import draw, iter_chunks, tf_seed
 from initcli.types import FLOAT_DTYPES
 from tests.helpers import assert_bit_equal
 
@@ -123,7 +123,7 @@ def test_a_large_draw_leaves_no_threads_behind():
     """The draw pool is owned by the draw: its worker threads end with it."""
     import threading
 
-    from initcli.sampling import draw as draw_values
+    from initcli.analysis.sampling import draw as draw_values
 
     before = {thread.ident for thread in threading.enumerate()}
     draw_values(resolve("he_normal"), (1024, 1024), "float32", seed=0)

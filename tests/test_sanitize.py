@@ -13,7 +13,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from initcli.sanitize import (
+from initcli.safety.sanitize import (
     clean_text,
     github_escape_data,
     github_escape_property,

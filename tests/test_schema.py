@@ -138,7 +138,7 @@ def test_importing_keras_leaves_the_environment_as_it_was():
 
     code = (
         "import os; before = dict(os.environ)\n"
-        "from initcli.keras_bridge import import_keras\n"
+        "from initcli.keras.bridge import import_keras\n"
         "keras = import_keras(); assert keras.backend.backend() == 'tensorflow'\n"
         "assert dict(os.environ) == before, set(os.environ.items()) ^ set(before.items())\n"
     )

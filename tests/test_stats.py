@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from initcli.assessment import assess, judge
+from initcli.analysis.sampling import draw
 from initcli.initializers import resolve
-from initcli.sampling import draw
-from initcli.significance import kolmogorov_pvalue, ks_test, normal_quantile, smirnov_pvalue
-from initcli.stats import StatsAccumulator, describe
+from initcli.stats.assessment import assess, judge
+from initcli.stats.moments import StatsAccumulator, describe
+from initcli.stats.significance import kolmogorov_pvalue, ks_test, normal_quantile, smirnov_pvalue
 from initcli.types import DEFAULT_ALPHA
 
 finite_floats = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False, width=32)

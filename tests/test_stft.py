@@ -1,4 +1,4 @@
-"""The STFT family (added as one module, `initcli/families/stft.py`) against Keras's own initializer."""
+"""The STFT family (added as one module, `initcli/initializers/stft.py`) against Keras's own initializer."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from initcli.analysis.sampling import draw
 from initcli.cli import cli
 from initcli.errors import BadInputError
 from initcli.initializers import resolve
-from initcli.sampling import draw
 
 CONFIGS = [
     {},

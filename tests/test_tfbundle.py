@@ -925,7 +925,7 @@ def test_tensors_read_by_forked_processes_are_their_own(tmp_path: Path) -> None:
     positioned (a shared file offset would hand one process another's bytes)."""
     import dataclasses
 
-    from initcli.fanout import map_in_order
+    from initcli.parallel.fanout import map_in_order
 
     prefix = good_bundle(tmp_path)
     shard = Path(f"{prefix}.data-00000-of-00001")

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from initcli.errors import BadInputError
-from initcli.families.variance_scaling import VarianceScalingFamily
-from initcli.fans import compute_fans
 from initcli.initializers import KINDS, find_kind, resolve
-from initcli.theory import (
+from initcli.initializers.fans import compute_fans
+from initcli.initializers.variance_scaling import VarianceScalingFamily
+from initcli.stats.theory import (
     KERAS_TRUNCATED_STD_FACTOR,
     TRUNCATED_EXCESS_KURTOSIS,
     TRUNCATED_VARIANCE,
@@ -176,7 +176,7 @@ def test_dict_identifiers_as_in_config_json():
 
 
 def test_normal_cdf_interpolation_against_the_exact_function():
-    from initcli.theory import normal_cdf
+    from initcli.stats.theory import normal_cdf
 
     z = np.concatenate([np.linspace(-11.0, 11.0, 400_001), [-np.inf, np.inf, 0.0, 2.0, -2.0]])
     exact = np.array([0.5 * math.erfc(-x / math.sqrt(2.0)) for x in z.tolist()])

@@ -157,7 +157,7 @@ def measure(
     model: Any, inputs: np.ndarray, *, training: bool = True, backward: bool = False, seed: int = 0
 ) -> Measurement:
     """One pass of `inputs` through `model`, summarized per layer output (and per weight, backward)."""
-    from initcli.keras_bridge import import_keras
+    from initcli.keras.bridge import import_keras
 
     keras = import_keras()
     import tensorflow as tf
@@ -224,7 +224,7 @@ def model_weights(model: Any) -> dict[str, dict[str, np.ndarray]]:
 
 def model_config(model: Any) -> Mapping[str, Any]:
     """The model's config as a saved `.keras` file holds it."""
-    from initcli.keras_bridge import import_keras
+    from initcli.keras.bridge import import_keras
 
     keras = import_keras()
     # Through JSON, so tuples become lists exactly as in a saved file.
@@ -233,7 +233,7 @@ def model_config(model: Any) -> Mapping[str, Any]:
 
 def reinitialize(model: Any, initializer: Mapping[str, Any], seed: int) -> int:
     """Redraw every kernel of the model with `initializer` (a Keras config dict); returns how many."""
-    from initcli.keras_bridge import import_keras
+    from initcli.keras.bridge import import_keras
 
     keras = import_keras()
     count = 0
@@ -267,7 +267,7 @@ def _set_dtype(value: Any, dtype: str) -> Any:
 
 def cast_model(model: Any, dtype: str) -> Any:
     """A copy of the model computing in `dtype` (every layer's dtype policy), with the same weights."""
-    from initcli.keras_bridge import import_keras
+    from initcli.keras.bridge import import_keras
 
     keras = import_keras()
     config = _set_dtype(keras.saving.serialize_keras_object(model), dtype)

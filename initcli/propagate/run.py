@@ -147,8 +147,8 @@ def _input_shape_from_config(config: Any) -> list[int | None]:
 
 def static_report(saved: Any, options: Options) -> PropagateReport:
     """The mean-field prediction for a saved model, without TensorFlow."""
+    from initcli.analysis.sampling import draw
     from initcli.initializers import resolve
-    from initcli.sampling import draw
 
     file_values = None
     if options.input not in INPUT_KINDS:

@@ -13,8 +13,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from initcli.errors import InitcliError
+from initcli.propagate.assemble import records_from_static
 from initcli.propagate.report import LayerRecord, Predicted, Verdict
+from initcli.propagate.static import InputSignal, StaticPrediction, predict, saved_weights
 
 DEFAULT_FACTOR = 10.0
 WEIGHT_LAYERS = frozenset(
@@ -118,8 +123,43 @@ def _scale(layer: LayerRecord, quantity: str, basis: str) -> float | None:
     return predicted.rms if quantity == "activations" else predicted.grad_rms
 
 
-def judge_predicted(prediction: object, *, factor: float = DEFAULT_FACTOR) -> list[Verdict]:
+def judge_predicted(prediction: StaticPrediction, *, factor: float = DEFAULT_FACTOR) -> list[Verdict]:
     """Verdicts from a StaticPrediction alone."""
-    from initcli.propagate.assemble import records_from_static
+    return judge(records_from_static(prediction), factor=factor, basis="predicted")
 
-    return judge(records_from_static(prediction), factor=factor, basis="predicted")  # type: ignore[arg-type]
+
+@dataclass(frozen=True, kw_only=True)
+class PropagationFinding:
+    """A finding for `initcli check`'s `propagation` check."""
+
+    path: str
+    message: str
+    severity: str  # "error" | "warning"
+
+
+def propagation_findings(saved_model: Any, *, factor: float = 10.0) -> list[PropagationFinding]:
+    """Findings of the static prediction (no TensorFlow) for `initcli check`'s `propagation` check.
+
+    An error when the predicted activation or gradient rms changes by more than `factor` from the
+    first to the last weight layer (exploding/vanishing) or becomes non-finite; a warning when the
+    prediction cannot cover the model (no config, or a layer it does not model). Inputs are N(0, 1)
+    and BatchNormalization uses batch statistics, as in a training step.
+    """
+    try:
+        prediction = predict(
+            config=saved_model.config,
+            weights=saved_weights(saved_model.records()),
+            signal=InputSignal.named("normal"),
+        )
+    except InitcliError as error:
+        return [PropagationFinding(path=str(saved_model.source), message=f"no prediction: {error}", severity="warning")]
+    findings = []
+    for verdict in judge_predicted(prediction, factor=factor):
+        if verdict.kind in ("exploding", "vanishing", "nan"):
+            path = verdict.layer or verdict.last_layer or str(saved_model.source)
+            findings.append(PropagationFinding(path=path, message=verdict.message, severity="error"))
+    if prediction.stopped_at is not None:
+        findings.append(
+            PropagationFinding(path=prediction.stopped_at, message="; ".join(prediction.notes), severity="warning")
+        )
+    return findings

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from initcli.errors import InitcliError
-from initcli.readers.files import shown
+from initcli.safety.files import shown
 
 MAX_LAYERS = 100_000
 

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from initcli.errors import InitcliError
-from initcli.readers.files import FileIdentity, pread_into, shown
 from initcli.readers.worker import run_isolated
+from initcli.safety.files import FileIdentity, pread_into, shown
 
 ATTRIBUTES = ("model_config", "keras_version", "backend", "layer_names", "weight_names", "name", "dtype")
 

@@ -15,9 +15,9 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from initcli.eras import UNKNOWN, Era, era_of
 from initcli.errors import InitcliError
-from initcli.layers import (
+from initcli.keras.eras import UNKNOWN, Era, era_of
+from initcli.keras.layers import (
     ATTENTION_SUBLAYERS,
     CONTAINERS,
     LAYER_SLOTS,
@@ -25,7 +25,6 @@ from initcli.layers import (
     WeightSlot,
     attention_fan_axes,
 )
-from initcli.readers.files import shown
 from initcli.readers.h5snapshot import H5Dataset, H5Group
 from initcli.readers.records import WeightRecord
 from initcli.readers.resolution import (
@@ -37,6 +36,7 @@ from initcli.readers.resolution import (
     slots_of,
     variable_name,
 )
+from initcli.safety.files import shown
 
 _SNAKE_TO_CLASS = {
     re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower(): name

@@ -6,7 +6,7 @@ each lists its variables' dataset paths in `weight_names`: `dense_1/kernel:0` (K
 `sequential/dense/kernel` (Keras 3), `dense_1_W` (Keras 1). The layer that owns a variable is found
 from the name's components the model config knows, else from the group that holds it: tf.keras
 name scopes can store layer `conv2d_1`'s kernel as `conv2d_1_1/kernel:0`. `keras_version` and
-`backend` say which Keras's initializer semantics apply (`initcli.eras`).
+`backend` say which Keras's initializer semantics apply (`initcli.keras.eras`).
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from initcli.documents import parse_json
-from initcli.eras import Era, era_of
 from initcli.errors import BadInputError, InitcliError
+from initcli.keras.eras import Era, era_of
 from initcli.readers.configcheck import check_model_config
-from initcli.readers.files import shown
 from initcli.readers.h5snapshot import H5Dataset, H5Group
 from initcli.readers.records import ModelFile, WeightRecord
 from initcli.readers.resolution import (
@@ -31,6 +29,8 @@ from initcli.readers.resolution import (
     resolve_keras1,
     resolve_slot,
 )
+from initcli.safety.documents import parse_json
+from initcli.safety.files import shown
 
 
 def _texts(value: Any) -> list[str]:

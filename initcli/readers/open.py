@@ -12,16 +12,16 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from initcli.documents import MAX_DOCUMENT_BYTES, parse_json
-from initcli.eras import era_of
 from initcli.errors import BadInputError, InitcliError
-from initcli.fanout import worker_count
+from initcli.keras.eras import era_of
+from initcli.parallel.fanout import worker_count
 from initcli.readers.configcheck import check_model_config
-from initcli.readers.files import FileIdentity, open_regular, shown
 from initcli.readers.h5snapshot import H5Group, H5Source, Limits, snapshot
 from initcli.readers.h5tree import TreeWalker, tree_era
 from initcli.readers.records import ModelFile, WeightRecord
 from initcli.readers.worker import Isolated
+from initcli.safety.documents import MAX_DOCUMENT_BYTES, parse_json
+from initcli.safety.files import FileIdentity, open_regular, shown
 
 MAX_JSON_BYTES = MAX_DOCUMENT_BYTES
 MAX_ARCHIVE_MEMBERS = 10_000

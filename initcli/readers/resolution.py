@@ -2,7 +2,7 @@
 
 Readers only turn bytes into (layer config entry, variable) pairs: the `.keras`/`.weights.h5` walk
 by variable index, the legacy `.h5` and TF readers by variable name. This module names the slot,
-finds the configured initializer (translated from the Keras that wrote the file, `initcli.eras`),
+finds the configured initializer (translated from the Keras that wrote the file, `initcli.keras.eras`),
 the layer's default, the fan axes, the settings users ask about, and the notes.
 """
 
@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from initcli.eras import UNKNOWN, Era, translate, translate_keras1
-from initcli.keras1 import _LSTM_BIAS_NOTE, KERAS1_WEIGHTS, dim_ordering_of, keras1_weight
-from initcli.layers import (
+from initcli.keras.eras import UNKNOWN, Era, translate, translate_keras1
+from initcli.keras.keras1 import _LSTM_BIAS_NOTE, KERAS1_WEIGHTS, dim_ordering_of, keras1_weight
+from initcli.keras.layers import (
     DEFAULTS,
     FORGET_GATE_CELLS,
     LAYER_ALIASES,
@@ -39,7 +39,7 @@ ATTENTION_NAMES = {
     "value": "value_dense",
     "attention_output": "output_dense",
 }
-# Variable names of tf_keras that Keras 3 (initcli.layers) names differently.
+# Variable names of tf_keras that Keras 3 (initcli.keras.layers) names differently.
 _SLOT_NAMES = {
     ("DepthwiseConv1D", "depthwise_kernel"): "kernel",
     ("DepthwiseConv2D", "depthwise_kernel"): "kernel",

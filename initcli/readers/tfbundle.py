@@ -27,8 +27,8 @@ import numpy as np
 from initcli.errors import InitcliError
 from initcli.readers import snappy
 from initcli.readers.crc32c import crc32c, unmask
-from initcli.readers.files import read_regular
 from initcli.readers.protowire import Message, parse_message, read_varint
+from initcli.safety.files import read_regular
 
 TABLE_MAGIC = 0xDB4775248B80FB57
 FOOTER_BYTES = 48

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from initcli.eras import era_of
 from initcli.errors import InitcliError
-from initcli.readers.files import read_regular
+from initcli.keras.eras import era_of
 from initcli.readers.protowire import parse_message
 from initcli.readers.records import ModelFile, WeightRecord
 from initcli.readers.resolution import Resolution, class_of, find_by_name, mapping, resolve_slot
 from initcli.readers.tfbundle import DTYPES, TensorBundle, checkpoint_prefix, index_path
+from initcli.safety.files import read_regular
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 MAX_METADATA_BYTES = 256 * 1024 * 1024

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from typing import Any
 
 from initcli.errors import InitcliError
-from initcli.fanout import fork_held, release, settle_child
-from initcli.readers.files import shown
+from initcli.parallel.fanout import fork_held, release, settle_child
+from initcli.safety.files import shown
 
 MAX_ANSWER_BYTES = 256 * 1024 * 1024
 

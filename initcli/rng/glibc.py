@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from initcli.scratch import Scratch
+from initcli.parallel.scratch import Scratch
 
 # e_logf_data.c: (1/c, log(c)) for 16 subintervals of [0x3f330000, 2 * 0x3f330000].
 _LOGF_INVC = np.array(

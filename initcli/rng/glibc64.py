@@ -35,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
+from initcli.parallel.scratch import thread_scratch
 from initcli.rng.fma import fma, fma_small, horner_small, round_sum, split, two_product
 from initcli.rng.glibc64_tables import LOG_TABLE, SINCOS_TABLE
-from initcli.scratch import thread_scratch
 
 
 def _hex(*values: str) -> tuple[float, ...]:

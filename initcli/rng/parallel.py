@@ -46,7 +46,7 @@ from typing import NoReturn
 
 import numpy as np
 
-from initcli import fanout, scratch
+from initcli.parallel import fanout, scratch
 
 # Each process keeps a scratch arena (8 MiB at 2^16-element pieces) and each child a ring of 4
 # pieces; eight processes bound that on any machine.
@@ -81,7 +81,7 @@ _keep_in_helpers: set[int] = set()
 def worker_count(elements: int, min_elements: int) -> int:
     """How many processes (the caller included) should fill a draw of `elements`; 1 means no fork.
 
-    `initcli.fanout.worker_count` (CPUs, `INITCLI_WORKERS`, Linux, no TensorFlow), and 1 below
+    `initcli.parallel.fanout.worker_count` (CPUs, `INITCLI_WORKERS`, Linux, no TensorFlow), and 1 below
     `min_elements`, or below a quarter of it while pool helpers are waiting: with no fork to pay,
     two pieces are worth sharing.
     """

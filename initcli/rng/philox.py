@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from initcli.scratch import Scratch, counting
+from initcli.parallel.scratch import Scratch, counting
 
 _MULTIPLIER_0 = np.uint64(0xD2511F53)  # 64-bit so the product keeps its high half
 _MULTIPLIER_1 = np.uint64(0xCD9E8D57)

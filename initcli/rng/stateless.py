@@ -3,7 +3,7 @@
 Every function takes a Philox stream and a half-open range [start, stop) of flat element indices
 and returns exactly those elements of the tensor TensorFlow would produce, so a large tensor can be
 generated chunk by chunk in bounded memory. Values are the unit distributions (uniform on [0, 1),
-standard normal); scaling to the initializer's parameters happens in `initcli.sampling`.
+standard normal); scaling to the initializer's parameters happens in `initcli.analysis.sampling`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from types import ModuleType
 
 import numpy as np
 
-from initcli.fanout import requested_workers
+from initcli.parallel.fanout import requested_workers
+from initcli.parallel.scratch import Scratch, thread_scratch
 from initcli.rng.glibc import logf_into, sincosf_into
 from initcli.rng.philox import PhiloxStream
-from initcli.scratch import Scratch, thread_scratch
 from initcli.types import FLOAT_DTYPES
 
 _TRUNCATION = 2.0  # TruncatedNormalDistribution::kTruncateValue

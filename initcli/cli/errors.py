@@ -1,0 +1,70 @@
+"""How the command line reports failure: one line, the subcommand's usage, a documented exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from initcli.errors import BadInputError, ExitCode, InitcliError, debugging, internal_error_message
+
+# One ClickException subclass per exit code: Click reads `exit_code` from the class (a ClassVar).
+_FAILURES: dict[int, type[click.ClickException]] = {
+    int(code): type(f"Failure{int(code)}", (click.ClickException,), {"exit_code": int(code)}) for code in ExitCode
+}
+
+
+def _translated(error: BaseException, ctx: click.Context) -> BaseException:
+    """The Click exception (or exit) that reports a domain error from within `ctx`, on one line."""
+    from initcli.safety.sanitize import one_line
+
+    if isinstance(error, BadInputError):
+        return click.UsageError(one_line(str(error)), ctx)
+    if isinstance(error, InitcliError):
+        return _FAILURES[int(error.exit_code)](one_line(str(error)))
+    if isinstance(error, KeyboardInterrupt):
+        click.echo("Interrupted.", err=True)
+        return click.exceptions.Exit(ExitCode.INTERRUPTED)
+    if isinstance(error, BrokenPipeError):
+        # The reader went away (e.g. `| head`): stop quietly, and keep Python from complaining at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return click.exceptions.Exit(ExitCode.OK)
+    if isinstance(error, MemoryError):  # the machine, not initcli: say so, exit 1
+        return click.ClickException("not enough memory")
+    if isinstance(error, OSError) and error.strerror:  # a read or write the system refused (EIO, ENOSPC, ...)
+        where = f"{error.filename}: " if error.filename else ""
+        return click.ClickException(one_line(f"{where}{error.strerror}"))
+    return click.ClickException(one_line(internal_error_message(error)))
+
+
+class InitcliCommand(click.Command):
+    """A subcommand whose usage errors show its own usage line, not the group's."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - last line of defence: never a traceback
+            if debugging() and not isinstance(error, (InitcliError, KeyboardInterrupt)):
+                raise
+            raise _translated(error, ctx) from None
+
+
+class InitcliGroup(click.Group):
+    """The top-level group: its subcommands translate domain errors into one-line messages."""
+
+    command_class = InitcliCommand
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - errors outside any subcommand
+            if debugging() and not isinstance(error, (InitcliError, KeyboardInterrupt)):
+                raise
+            raise _translated(error, ctx) from None

@@ -1,0 +1,418 @@
+"""The command line: parse options, call the typed core (`initcli.api`), render the report."""
+
+from __future__ import annotations
+
+import functools
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from initcli import __version__
+from initcli.cli.errors import InitcliGroup
+from initcli.cli.params import (
+    AXES,
+    BATCH_SHAPE,
+    DTYPE_OPTION,
+    LAYER_OPTION,
+    SHAPE,
+    SPEC_OPTION,
+    TIMEOUT_OPTION,
+    ValuesType,
+    alpha_option,
+    expand_models,
+    initializer_options,
+    output_options,
+    table_flag,
+)
+from initcli.cli.propagate import propagate_command
+from initcli.errors import ExitCode
+from initcli.safety.numbers import POSITIVE_FLOAT, UNIT_INTERVAL
+from initcli.types import CHECK_FORMATS, CHECK_NAMES, ENGINES
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# Each command imports the core (`initcli.api`) and the renderers when it runs: `--version` and
+# `--help` load neither numpy nor the engine, and a small `sample` only what it uses (see
+# tests/test_cli.py's import guard).
+
+
+@click.group(cls=InitcliGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="initcli")
+def cli() -> None:
+    """Inspect what Keras initializes weights with, and whether they look right.
+
+    \b
+    Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 a check failed, 130 interrupted.
+    Example: initcli sample --init glorot_normal --shape 3x3x64x128 --seed 0
+    """
+
+
+@cli.command()
+@click.option("--init", "init_name", required=True, metavar="NAME", help="Initializer: snake or Camel name or alias.")
+@click.option("--shape", type=SHAPE, required=True, help="Tensor shape: 3x3x64x128, 3,3,64,128 or '(3, 3, 64, 128)'.")
+@click.option("--seed", type=int, help="Keras seed. Without it, a random seed is drawn as Keras does.")
+@DTYPE_OPTION
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="numpy",
+    show_default=True,
+    help="numpy: initcli's bit-exact reproduction (no TensorFlow); keras: call Keras itself.",
+)
+@initializer_options
+@click.option("--input-axes", type=AXES, help="Axes counted in fan_in, e.g. 0,1 (with --output-axes).")
+@click.option("--output-axes", type=AXES, help="Axes counted in fan_out, e.g. 2.")
+@alpha_option("False-alarm rate of the 'inconsistent' verdict.")
+@click.option(
+    "--save", "save_path", type=click.Path(path_type=Path), help="Write the values to this .npy file (- for stdout)."
+)
+@click.option("--force", is_flag=True, help="Allow --save to overwrite an existing file.")
+@click.option(
+    "--values", "show_values", is_flag=True, help="Print the values themselves (the first 1000; --save for all)."
+)
+@table_flag("--hist", "Show a histogram of the sample next to the theoretical density (tables only).")
+@output_options
+def sample(
+    init_name: str,
+    shape: tuple[int, ...],
+    seed: int | None,
+    dtype: str,
+    engine: str,
+    alpha: float,
+    save_path: Path | None,
+    force: bool,
+    show_values: bool,
+    hist: bool,
+    output_format: str,
+    columns: str | None,
+    wide: bool,
+    **parameters: Any,
+) -> None:
+    """Draw exactly what a Keras initializer draws, and compare it with the theory.
+
+    \b
+    Example:
+      initcli sample --init glorot_normal --shape 3x3x64x128 --seed 0
+      initcli sample --init glorot_uniform --shape 2x2 --seed 0 --values
+      initcli sample --init he_uniform --shape 784x256 --seed 1 --format json
+    """
+    from initcli import api
+    from initcli.initializers import resolve
+    from initcli.render import printing, tables
+
+    spec = resolve(init_name, **parameters)
+    report = api.sample(
+        spec,
+        shape,
+        dtype,
+        seed=seed,
+        engine=engine,
+        alpha=alpha,
+        save_path=save_path,
+        force=force,
+        show_values=show_values,
+    )
+    renderables = functools.partial(tables.sample_renderables, report, hist=hist)
+    # With --save -, standard output carries the .npy: the report goes to standard error.
+    printing.print_report(report, output_format, columns, renderables, wide, err=str(save_path) == "-")
+
+
+@cli.command(name="list")
+@output_options
+def list_command(output_format: str, columns: str | None, wide: bool) -> None:
+    """List every Keras initializer initcli knows, with aliases, parameters and formula.
+
+    \b
+    Example:
+      initcli list --format markdown
+    """
+    from initcli import api
+    from initcli.render import printing, tables
+
+    report = api.list_initializers()
+    printing.print_report(report, output_format, columns, functools.partial(tables.list_renderables, report), wide)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--shape", type=SHAPE, help="Plug in the numbers for this shape.")
+@click.option("--seed", type=int, help="With --shape: the values Keras draws with this seed, and exact numpy code.")
+@DTYPE_OPTION
+@initializer_options
+@output_options
+def explain(
+    name: str,
+    shape: tuple[int, ...] | None,
+    seed: int | None,
+    dtype: str,
+    output_format: str,
+    columns: str | None,
+    wide: bool,
+    **parameters: Any,
+) -> None:
+    """Explain an initializer: formula, numbers for a shape, Keras call, values, numpy, PyTorch and Flax.
+
+    \b
+    Example:
+      initcli explain glorot_uniform --shape 3x3x64x128
+      initcli explain glorot_uniform --shape 2x2 --seed 0
+    """
+    from initcli import api
+    from initcli.initializers import resolve
+    from initcli.render import printing, tables
+
+    report = api.explain(resolve(name, **parameters), shape, dtype, seed=seed)
+    printing.print_report(report, output_format, columns, functools.partial(tables.explain_renderables, report), wide)
+
+
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The model.to_json() file of a weights-only MODEL: names its weights and gives their initializers.",
+)
+
+
+@cli.command(name="inspect")
+@click.argument("models", nargs=-1, metavar="[MODEL]...")
+@SPEC_OPTION
+@click.option("--seed", type=int, help="With a spec, a function or --fresh: keras.utils.set_random_seed(SEED).")
+@click.option("--fresh", is_flag=True, help="Also rebuild the saved model from its config, freshly initialized.")
+@LAYER_OPTION
+@alpha_option("False-alarm rate of the 'inconsistent' verdict for the whole model.")
+@TIMEOUT_OPTION
+@CONFIG_OPTION
+@output_options
+def inspect_command(
+    models: tuple[str, ...],
+    spec_path: Path | None,
+    config_path: Path | None,
+    seed: int | None,
+    fresh: bool,
+    patterns: tuple[str, ...],
+    alpha: float,
+    timeout: float | None,
+    output_format: str,
+    columns: str | None,
+    wide: bool,
+) -> None:
+    """One row per weight of a model: fans, initializer, default, theory, sample, verdict.
+
+    MODEL is a .keras archive, a legacy .h5 model, a .weights.h5 file, a SavedModel directory or a
+    TF checkpoint (read without TensorFlow, executing nothing from the file), or
+    `package.module:function` / `path/file.py:function` returning a Keras model (built with
+    TensorFlow). --spec builds one from a spec file. Several MODELs (or quoted globs such as
+    'models/*.keras') are inspected in one run, with a total at the end.
+
+    \b
+    Example:
+      initcli inspect examples/models/mlp.keras
+      initcli inspect 'examples/models/*.keras' --format csv
+      initcli inspect --spec examples/specs/mlp.yaml --seed 0
+      initcli inspect examples/model_code.py:build_model --seed 0
+    """
+    from initcli import api
+    from initcli.render import printing, tables
+
+    targets = expand_models(models)
+    options: dict[str, Any] = {"seed": seed, "fresh": fresh, "patterns": patterns, "alpha": alpha, "timeout": timeout}
+    if len(targets) > 1:
+        if spec_path is not None or config_path is not None:
+            raise click.UsageError("--spec and --config name one model: one MODEL with --config, none with --spec.")
+        with printing.weight_progress() as progress:
+            many = api.inspect_models(targets, progress=progress, **options)
+        printing.print_file_errors(many.errors)
+        printing.print_report(
+            many, output_format, columns, functools.partial(tables.inspect_many_renderables, many), wide
+        )
+        if many.exit_code:
+            raise click.exceptions.Exit(many.exit_code)
+        return
+    with printing.weight_progress() as progress:
+        report = api.inspect_model(
+            targets[0] if targets else None, spec_path=spec_path, config_path=config_path, progress=progress, **options
+        )
+    renderables = functools.partial(tables.inspect_renderables, report)
+    printing.print_report(report, output_format, columns, renderables, wide)
+
+
+@cli.command()
+@click.argument("models", nargs=-1, required=True, metavar="MODEL...")
+@click.option("--only", multiple=True, type=click.Choice(CHECK_NAMES), help="Run only these checks (repeatable).")
+@click.option("--skip", multiple=True, type=click.Choice(CHECK_NAMES), help="Skip these checks (repeatable).")
+@alpha_option("False-alarm rate of the distribution check for the whole model.")
+@click.option("--strict", is_flag=True, help="Treat warnings (fan caveats) as failures.")
+@click.option(
+    "--rules",
+    "rules_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="YAML or JSON file of per-layer expectations (see the README).",
+)
+@LAYER_OPTION
+@TIMEOUT_OPTION
+@CONFIG_OPTION
+@click.option(
+    "--allow-unchecked",
+    is_flag=True,
+    help="Pass even when the distribution check (or a check named with --only) tested no weight.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(CHECK_FORMATS),
+    default="text",
+    show_default=True,
+    help="text: one line per finding; json; github: Actions ::error annotations.",
+)
+def check(
+    models: tuple[str, ...],
+    only: tuple[str, ...],
+    skip: tuple[str, ...],
+    alpha: float,
+    strict: bool,
+    rules_path: Path | None,
+    patterns: tuple[str, ...],
+    timeout: float | None,
+    config_path: Path | None,
+    allow_unchecked: bool,
+    output_format: str,
+) -> None:
+    """Gate a build on freshly initialized models: exit 0 if every check passes, 3 if any fails.
+
+    \b
+    Checks: distribution, nonfinite, constant, duplicate, fans (a warning unless --strict), rules;
+    propagation (the mean-field prediction of the signal's scale, no TensorFlow) with --only.
+    The distribution check's --alpha is the false-alarm rate for the whole model (Holm's
+    correction over its weights). Trained weights fail it by design. A check that tested no
+    weight never passes silently: see the coverage line. Several MODELs (or quoted globs) are
+    checked in one run: the gate passes only if every model is read and passes.
+    \b
+    Example: initcli check examples/models/cnn.keras --format github
+             initcli check 'models/**/*.keras'
+    """
+    from initcli import api
+    from initcli.render import printing
+
+    targets = expand_models(models)
+    options: dict[str, Any] = {
+        "alpha": alpha,
+        "strict": strict,
+        "patterns": patterns,
+        "allow_unchecked": allow_unchecked,
+        "timeout": timeout,
+    }
+    if len(targets) > 1:
+        if config_path is not None:
+            raise click.UsageError("--config names the weights of one weights-only MODEL.")
+        with printing.weight_progress() as progress:
+            many = api.check_models(targets, only=only, skip=skip, rules_path=rules_path, progress=progress, **options)
+        printing.print_check_many(many, output_format)
+        if many.exit_code:
+            raise click.exceptions.Exit(many.exit_code)
+        return
+    with printing.weight_progress() as progress:
+        report = api.check_model(
+            Path(targets[0]),
+            only=only,
+            skip=skip,
+            rules_path=rules_path,
+            config_path=config_path,
+            progress=progress,
+            **options,
+        )
+    printing.print_check(report, output_format)
+    if not report.passed:
+        raise click.exceptions.Exit(ExitCode.CHECK_FAILED)
+
+
+@cli.command()
+@click.argument("layers", nargs=-1, metavar="[LAYER]...")
+@click.option(
+    "--framework",
+    "frameworks",
+    default="keras",
+    show_default=True,
+    metavar="keras,torch,flax",
+    help="Also show the PyTorch and/or Flax defaults of the equivalent layer.",
+)
+@click.option(
+    "--source",
+    type=click.Choice(("table", "keras")),
+    default="table",
+    show_default=True,
+    help="table: initcli's shipped table (no TensorFlow; tested equal to Keras); keras: read "
+    "the signatures of the installed Keras.",
+)
+@output_options
+def defaults(
+    layers: tuple[str, ...], frameworks: str, source: str, output_format: str, columns: str | None, wide: bool
+) -> None:
+    """Default initializer of every initializer argument of Keras layers (or the ones named).
+
+    \b
+    Example:
+      initcli defaults Dense Conv2D BatchNormalization --framework keras,torch,flax
+    """
+    from initcli import api
+    from initcli.render import printing, tables
+
+    chosen = [name.strip() for name in frameworks.split(",") if name.strip()]
+    report = api.layer_defaults(layers, chosen, source)
+    printing.print_report(report, output_format, columns, functools.partial(tables.defaults_renderables, report), wide)
+
+
+@cli.command()
+@click.option("--values", "values", type=ValuesType(), metavar="X,Y,...", help="The batch (one feature), e.g. 0,1.4.")
+@click.option("--shape", type=BATCH_SHAPE, help="Draw the batch instead: shape (batch, ..., features).")
+@click.option("--init", "init_name", default="random_normal", show_default=True, help="Initializer to draw with.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--momentum", type=UNIT_INTERVAL, default=0.99, show_default=True)
+@click.option("--epsilon", type=POSITIVE_FLOAT, default=1e-3, show_default=True)
+@click.option(
+    "--steps", type=click.IntRange(1, 10_000), default=1, show_default=True, help="Training steps that see this batch."
+)
+@output_options
+def batchnorm(
+    values: np.ndarray | None,
+    shape: tuple[int, ...] | None,
+    init_name: str,
+    seed: int,
+    momentum: float,
+    epsilon: float,
+    steps: int,
+    output_format: str,
+    columns: str | None,
+    wide: bool,
+) -> None:
+    """Show step by step what Keras's BatchNormalization does with a batch.
+
+    Batch mean and biased variance, the moving mean and variance after each step from their
+    initial zeros and ones (moving = moving·momentum + batch·(1 − momentum)), and the outputs in
+    training mode (batch statistics) and inference mode (moving statistics).
+
+    \b
+    Example:
+      initcli batchnorm --values 0,1.405974 --momentum 0.5
+    """
+    from initcli import api
+    from initcli.initializers import resolve
+    from initcli.render import printing, tables
+
+    if (values is None) == (shape is None):
+        raise click.UsageError("Give the batch with --values or draw one with --shape (exactly one of them).")
+    batch = values if values is not None else api.draw_batch(resolve(init_name), shape or (), seed)
+    report = api.batchnorm(batch, momentum, epsilon, steps)
+    printing.print_report(report, output_format, columns, functools.partial(tables.batchnorm_renderables, report), wide)
+
+
+cli.add_command(propagate_command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    # A file-size limit (ulimit -f) then fails a write with "File too large" instead of killing the process.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    cli(prog_name="initcli")

@@ -1,0 +1,188 @@
+"""Click parameter types and shared options: values are validated at the boundary (usage errors, exit 2)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from initcli.safety.numbers import FINITE_FLOAT, POSITIVE_FLOAT, PROBABILITY, ShapeType
+from initcli.types import DEFAULT_ALPHA, FLOAT_DTYPES, OUTPUT_FORMATS
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+class AxesType(click.ParamType):
+    name = "axes"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> list[int]:
+        if isinstance(value, list):
+            return value
+        try:
+            return [int(p) for p in str(value).split(",") if p.strip()]
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of integer axes", param, ctx)
+
+
+SHAPE = ShapeType()
+# A batchnorm batch is held whole (and its outputs): a smaller budget.
+BATCH_SHAPE = ShapeType(max_elements=2**24)
+AXES = AxesType()
+
+
+def _table_only(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Options that shape tables are an error with a format that would ignore them."""
+    if value and ctx.params.get("output_format", "table") == "json":
+        raise click.BadParameter("applies to tables, CSV and Markdown, not to --format json", ctx, param)
+    return value
+
+
+def _table_flag(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value and ctx.params.get("output_format", "table") != "table":
+        raise click.BadParameter(
+            f"applies to --format table only, not to --format {ctx.params['output_format']}", ctx, param
+        )
+    return value
+
+
+def table_flag(name: str, help_text: str) -> Callable[..., Any]:
+    """A flag that only tables use (--hist, --wide): an error with another format."""
+    return click.option(name, is_flag=True, help=help_text, callback=_table_flag)
+
+
+def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The --format, --columns and --wide options every data command shares."""
+    command = table_flag("--wide", "Tables: all columns, whatever the terminal's width.")(command)
+    command = click.option(
+        "--columns",
+        "columns",
+        metavar="NAME,...",
+        callback=_table_only,
+        help="Only these columns, in this order (tables, csv and markdown; see the README for the names).",
+    )(command)
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(OUTPUT_FORMATS),
+        default="table",
+        show_default=True,
+        is_eager=True,
+        help="table for people; json, csv or markdown for scripts (see the README's contract).",
+    )(command)
+
+
+def select_columns(requested: str | None, available: tuple[str, ...]) -> tuple[str, ...]:
+    """The columns `--columns` names, in its order; a usage error for unknown names."""
+    if not requested:
+        return available
+    names = tuple(name.strip() for name in requested.split(",") if name.strip())
+    unknown = [name for name in names if name not in available]
+    if unknown or not names:
+        raise click.BadParameter(
+            f"unknown column(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(available)}",
+            param_hint="'--columns'",
+        )
+    return names
+
+
+INITIALIZER_PARAMETERS: tuple[tuple[str, Any, str], ...] = (
+    ("--scale", FINITE_FLOAT, "VarianceScaling scale (> 0)."),
+    ("--mode", str, "VarianceScaling mode: fan_in, fan_out or fan_avg."),
+    ("--distribution", str, "VarianceScaling distribution: truncated_normal, untruncated_normal, uniform."),
+    ("--mean", FINITE_FLOAT, "RandomNormal/TruncatedNormal mean."),
+    ("--stddev", FINITE_FLOAT, "RandomNormal/TruncatedNormal stddev (of the normal before truncation)."),
+    ("--minval", FINITE_FLOAT, "RandomUniform lower bound."),
+    ("--maxval", FINITE_FLOAT, "RandomUniform upper bound."),
+    ("--gain", FINITE_FLOAT, "Orthogonal/Identity gain."),
+    ("--value", FINITE_FLOAT, "Constant value."),
+)
+
+
+def initializer_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Every initializer parameter as an option (collected into **parameters)."""
+    for flag, kind, help_text in reversed(INITIALIZER_PARAMETERS):
+        command = click.option(flag, type=kind, help=help_text)(command)
+    return command
+
+
+def alpha_option(help_text: str) -> Callable[..., Any]:
+    """--alpha: a false-alarm rate in (0, 1)."""
+    return click.option(
+        "--alpha",
+        type=PROBABILITY,
+        default=DEFAULT_ALPHA,
+        show_default=True,
+        help=help_text,
+    )
+
+
+DTYPE_OPTION = click.option("--dtype", type=click.Choice(FLOAT_DTYPES), default="float32", show_default=True)
+LAYER_OPTION = click.option(
+    "--layer",
+    "patterns",
+    multiple=True,
+    metavar="PATTERN",
+    help="Only weights whose path or layer name matches (glob, or plain text inside). Repeatable.",
+)
+
+
+class ValuesType(click.ParamType):
+    """A comma-separated list of finite numbers: 0,1.405974."""
+
+    name = "values"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> np.ndarray:
+        import numpy as np
+
+        if isinstance(value, np.ndarray):
+            return value
+        try:
+            values = np.array([float(v) for v in str(value).split(",")], dtype=np.float64)
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of numbers", param, ctx)
+        if not np.all(np.isfinite(values)):
+            self.fail(f"{value!r}: values must be finite", param, ctx)
+        return values
+
+
+TIMEOUT_OPTION = click.option(
+    "--timeout",
+    type=POSITIVE_FLOAT,
+    metavar="SECONDS",
+    help="Give up on a model file whose structure takes longer to read (default 60, or INITCLI_TIMEOUT).",
+)
+
+SPEC_OPTION = click.option(
+    "--spec",
+    "spec_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Build the model from a YAML/JSON spec or a Keras model JSON (needs TensorFlow).",
+)
+
+
+_GLOB_CHARACTERS = frozenset("*?[")
+
+
+def expand_models(values: tuple[str, ...]) -> list[str]:
+    """The MODEL arguments with glob patterns expanded (for shells and CI files that pass them quoted).
+
+    A path that exists, or a `module:function`, is taken as it is; a pattern is expanded in sorted
+    order (`**` reaches into subfolders). A pattern that matches nothing is a usage error, so a gate
+    over `models/*.keras` cannot pass by checking no model.
+    """
+    import glob
+    from pathlib import Path
+
+    models: list[str] = []
+    for value in values:
+        if Path(value).exists() or not _GLOB_CHARACTERS & set(value):
+            models.append(value)
+            continue
+        matches = sorted(glob.glob(value, recursive=True))
+        if not matches:
+            raise click.BadParameter(f"{value!r} matches no file", param_hint="'MODEL'")
+        models += matches
+    return list(dict.fromkeys(models))

@@ -1,0 +1,331 @@
+"""Build Keras models from specs, model JSON or Python code (the only module that needs Keras).
+
+A spec is YAML or JSON:
+
+    input_shape: [28, 28, 1]
+    layers:
+      - Conv2D: {filters: 8, kernel_size: 3}
+      - class_name: Flatten
+      - Dense: {units: 10, kernel_initializer: he_normal}
+      - Sequential:                      # nested models: a `layers` list of their own
+          layers: [{Dense: {units: 4}}]
+
+A Keras model JSON (`model.to_json()`) is recognized by its top-level `class_name` and `config`.
+Built models are saved to a temporary `.keras` file and inspected like any saved model.
+
+Specs and saved configs are untrusted: they are built only from arguments that cannot name files,
+paths or code (no Lambda, TFSMLayer, Jax/Flax/Torch wrappers, custom objects, vocabularies read
+from files, path-like strings), and only if the model they declare has at most
+`MAX_BUILT_PARAMETERS` parameters, counted before any weight is allocated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib
+import importlib.util
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from initcli.errors import InitcliError
+from initcli.safety.documents import load_document
+
+MAX_BUILT_PARAMETERS = 150_000_000
+REFUSED_CLASSES = {
+    "Lambda": "run arbitrary code",
+    "TFSMLayer": "load a SavedModel from disk",
+    "JaxLayer": "wrap arbitrary code",
+    "FlaxLayer": "wrap arbitrary code",
+    "TorchModuleWrapper": "wrap arbitrary code",
+}
+REFUSED_ARGUMENTS = {"filepath", "function", "call_fn", "init_fn", "call_endpoint", "call_training_endpoint"}
+FILE_ARGUMENTS = {"vocabulary", "idf_weights"}
+
+_FUNCTION_REFERENCE = re.compile(r"^(?P<target>[^:]+):(?P<function>[A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def is_function_reference(text: str) -> bool:
+    """`package.module:function` or `path/to/file.py:function`."""
+    return _FUNCTION_REFERENCE.match(text) is not None and not Path(text).exists()
+
+
+def _keras(seed: int | None) -> Any:
+    from initcli.keras.bridge import import_keras
+
+    keras = import_keras()
+    # Layer names (dense, dense_1, ...) come from process-wide counters: reset them so a build
+    # names its layers as a fresh process would.
+    keras.backend.clear_session()
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    return keras
+
+
+def _layer_entry(entry: Any, where: str) -> tuple[str, dict[str, Any]]:
+    if isinstance(entry, str):
+        return entry, {}
+    if isinstance(entry, Mapping) and "class_name" in entry:
+        arguments = {k: v for k, v in entry.items() if k != "class_name"}
+        return str(entry["class_name"]), arguments
+    if isinstance(entry, Mapping) and len(entry) == 1:
+        class_name, arguments = next(iter(entry.items()))
+        if arguments is None:
+            arguments = {}
+        if not isinstance(arguments, Mapping):
+            raise InitcliError(f"{where}: arguments of {class_name} must be a mapping")
+        return str(class_name), dict(arguments)
+    raise InitcliError(f"{where}: expected `ClassName: {{arguments}}` or a mapping with `class_name`")
+
+
+def _build_layers(keras: Any, entries: Any, where: str) -> list[Any]:
+    if not isinstance(entries, list) or not entries:
+        raise InitcliError(f"{where}: expected a non-empty list of layers")
+    built = []
+    for index, entry in enumerate(entries):
+        location = f"{where}[{index}]"
+        class_name, arguments = _layer_entry(entry, location)
+        if class_name in REFUSED_CLASSES:
+            raise InitcliError(
+                f"{location}: {class_name} layers {REFUSED_CLASSES[class_name]} and are not built from specs"
+            )
+        check_arguments(arguments, location)
+        if class_name == "Sequential":
+            inner = arguments.pop("layers", None)
+            built.append(keras.Sequential(_build_layers(keras, inner, f"{location}.layers"), **arguments))
+            continue
+        layer_class = getattr(keras.layers, class_name, None)
+        if layer_class is None or not isinstance(layer_class, type):
+            raise InitcliError(f"{location}: unknown layer class {class_name!r}")
+        try:
+            built.append(layer_class(**arguments))
+        except (TypeError, ValueError) as error:
+            raise InitcliError(f"{location}: {class_name}: {error}") from None
+    return built
+
+
+def build_from_spec(path: Path, seed: int | None) -> Any:
+    """A freshly initialized model from a spec file or a Keras model JSON.
+
+    Raises:
+        InitcliError: with Keras's reason and the spec location (`layers[2]`) for bad specs.
+    """
+    document = load_document(path, "spec")
+    keras = _keras(seed)
+    if isinstance(document, Mapping) and "class_name" in document and "config" in document:
+        check_arguments(document, str(path))
+
+        def from_json() -> Any:
+            try:
+                return keras.models.model_from_json(json.dumps(document))
+            except Exception as error:  # Keras raises many types for a bad model JSON
+                raise InitcliError(f"{path}: Keras cannot build this model JSON: {_first_line(error)}") from None
+
+        return _ensure_built(_within_budget(keras, from_json, seed, str(path)), path)
+    if not isinstance(document, Mapping):
+        raise InitcliError(f"{path}: a spec is a mapping with `input_shape` and `layers`")
+    unknown = set(document) - {"input_shape", "layers", "name"}
+    if unknown:
+        raise InitcliError(f"{path}: unknown spec keys {', '.join(sorted(unknown))}")
+    input_shape = document.get("input_shape")
+    if not isinstance(input_shape, list) or not all(isinstance(d, int) or d is None for d in input_shape):
+        raise InitcliError(f"{path}: `input_shape` must be a list of integers (without the batch dimension)")
+    if any(d is not None and d < 0 for d in input_shape):
+        raise InitcliError(f"{path}: `input_shape` has a negative dimension")
+    name = document.get("name", "spec")
+    if not isinstance(name, str):
+        raise InitcliError(f"{path}: `name` must be text")
+
+    def from_spec() -> Any:
+        layers = _build_layers(keras, document.get("layers"), f"{path}: layers")
+        try:
+            return keras.Sequential([keras.Input(tuple(input_shape)), *layers], name=name)
+        except Exception as error:  # shape mismatches surface as ValueError or framework errors
+            raise InitcliError(f"{path}: Keras cannot build this model: {_first_line(error)}") from None
+
+    return _within_budget(keras, from_spec, seed, str(path))
+
+
+def build_from_function(reference: str, seed: int | None) -> Any:
+    """Call `package.module:function` or `path/file.py:function`, which returns a Keras model."""
+    match = _FUNCTION_REFERENCE.match(reference)
+    if match is None:
+        raise InitcliError(f"{reference!r} is not `module:function` or `file.py:function`")
+    target, function_name = match.group("target"), match.group("function")
+    keras = _keras(seed)
+    with _restored_process_state():
+        return _call_model_function(keras, reference, target, function_name)
+
+
+def _call_model_function(keras: Any, reference: str, target: str, function_name: str) -> Any:
+    try:
+        if target.endswith(".py"):
+            file = Path(target)
+            if not file.is_file():
+                raise InitcliError(f"{file}: no such file")
+            spec = importlib.util.spec_from_file_location(f"initcli_user_{file.stem}", file)
+            if spec is None or spec.loader is None:
+                raise InitcliError(f"Cannot load {file}")
+            module = importlib.util.module_from_spec(spec)
+            sys.path.insert(0, str(file.resolve().parent))
+            spec.loader.exec_module(module)
+        else:
+            # As `python -m` would: modules are found from the current directory first.
+            sys.path.insert(0, os.getcwd())
+            module = importlib.import_module(target)
+    except InitcliError:
+        raise
+    except Exception as error:  # the user's module failed to import
+        hint = f" (looked in the current directory {os.getcwd()} and on sys.path, as `python -m` would)"
+        found = f"Importing {target} failed: {type(error).__name__}: {_first_line(error)}"
+        raise InitcliError(found + (hint if isinstance(error, ModuleNotFoundError) else "")) from None
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise InitcliError(f"{target} has no function {function_name!r}")
+    try:
+        model = function()
+    except Exception as error:  # the user's function failed
+        raise InitcliError(f"{reference}() failed: {type(error).__name__}: {_first_line(error)}") from None
+    if not isinstance(model, keras.Model):
+        raise InitcliError(f"{reference}() returned {type(model).__name__}, not a keras.Model")
+    return _ensure_built(model, reference)
+
+
+def rebuild_fresh(config: Mapping[str, Any], seed: int | None) -> Any:
+    """Re-create a saved model from its config, freshly initialized (safe mode: no Lambda code).
+
+    Raises:
+        InitcliError: a config naming code, files or custom objects, declaring more than
+            MAX_BUILT_PARAMETERS parameters, or that Keras cannot build.
+    """
+    check_arguments(config, "the saved config")
+    keras = _keras(seed)
+
+    def rebuild() -> Any:
+        try:
+            # Keras consumes the config it deserializes: each build gets its own copy.
+            if "module" not in config:
+                # A legacy .h5 config (no `module` keys): Keras's own legacy reader. Lambda, custom and
+                # path-naming layers were refused above, so nothing runs that the file names.
+                from keras.src.legacy.saving import saving_utils
+
+                return saving_utils.model_from_config(copy.deepcopy(dict(config)))
+            return keras.saving.deserialize_keras_object(copy.deepcopy(dict(config)), safe_mode=True)
+        except Exception as error:  # custom or unsafe layers
+            raise InitcliError(f"Keras cannot rebuild the model from its config: {_first_line(error)}") from None
+
+    return _ensure_built(_within_budget(keras, rebuild, seed, "the saved config"), "the saved config")
+
+
+def check_arguments(value: Any, where: str) -> None:
+    """Refuse layer arguments that could name files, paths or code, anywhere in a spec or config.
+
+    Raises:
+        InitcliError: naming the location and what is refused (exit 1, like every spec error).
+    """
+    error = InitcliError
+    pending: list[tuple[Any, str]] = [(value, where)]
+    while pending:
+        item, location = pending.pop()
+        if isinstance(item, Mapping):
+            class_name = item.get("class_name")
+            if isinstance(class_name, str) and class_name in REFUSED_CLASSES:
+                raise error(
+                    f"{location}: {class_name} layers {REFUSED_CLASSES[class_name]}; initcli does not build them"
+                )
+            module = item.get("module")
+            if isinstance(module, str) and module != "keras" and not module.startswith("keras."):
+                raise error(f"{location}: custom object from module {module!r}; initcli builds only Keras's own")
+            registered = item.get("registered_name")
+            if isinstance(registered, str) and ">" in registered:
+                raise error(f"{location}: custom object {registered!r}; initcli builds only Keras's own")
+            for key, child in item.items():
+                if key in REFUSED_ARGUMENTS:
+                    raise error(f"{location}: argument {key!r} names code or files; initcli does not build it")
+                if key in FILE_ARGUMENTS and isinstance(child, str):
+                    raise error(f"{location}: {key} from a file is refused; give the values inline")
+                pending.append((child, f"{location}.{key}"))
+        elif isinstance(item, list):
+            pending.extend((child, f"{location}[{i}]") for i, child in enumerate(item))
+        elif isinstance(item, str) and ("/" in item or "\\" in item or item.startswith("~")):
+            raise error(f"{location}: {item[:80]!r} looks like a path; specs and configs may not name files")
+
+
+def _within_budget(keras: Any, build: Callable[[], Any], seed: int | None, where: str) -> Any:
+    """Build once without allocating weights to count parameters; then, within budget, for real."""
+    from keras.src.backend.common.stateless_scope import StatelessScope
+
+    with StatelessScope(initialize_variables=False):
+        probe = build()
+        declared = sum(math.prod(variable.shape) for variable in getattr(probe, "weights", []))
+    del probe
+    keras.backend.clear_session()
+    if declared > MAX_BUILT_PARAMETERS:
+        raise InitcliError(
+            f"{where}: the model declares {declared} parameters, more than the {MAX_BUILT_PARAMETERS} initcli builds"
+        )
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    return build()
+
+
+@contextlib.contextmanager
+def _restored_process_state() -> Iterator[None]:
+    """Put sys.path and os.environ back as they were after running a user's model code."""
+    saved_path = list(sys.path)
+    saved_environment = dict(os.environ)
+    try:
+        yield
+    finally:
+        sys.path[:] = saved_path
+        for key in set(os.environ) - set(saved_environment):
+            del os.environ[key]
+        for key, value in saved_environment.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
+def scratch_directory() -> Iterator[Path]:
+    """A private `initcli-*` temporary folder, removed on return, error, Ctrl-C and SIGTERM."""
+    directory = Path(tempfile.mkdtemp(prefix="initcli-"))
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+
+        def terminate(signum: int, frame: Any) -> None:
+            raise SystemExit(128 + signum)
+
+        previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _ensure_built(model: Any, where: Any) -> Any:
+    if not model.built:
+        raise InitcliError(f"{where}: the model has no input shape, so its weights do not exist yet")
+    return model
+
+
+def save_temporary(model: Any, directory: Path) -> Path:
+    path = directory / "model.keras"
+    model.save(path)
+    return path
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return re.sub(r"\x1b\[[0-9;]*m", "", text[0] if text else type(error).__name__)

@@ -1,0 +1,156 @@
+"""Where reports go: the one place the command line prints data (stdout; messages go to stderr)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+import click
+
+from initcli.cli.params import select_columns
+from initcli.render.formats import SCHEMA_VERSION, render_csv, render_json, render_markdown, stdout_console
+
+if TYPE_CHECKING:
+    from initcli.render.progress import BarProgress
+    from initcli.render.tables import View
+    from initcli.reports import CheckManyReport, CheckReport, FileError
+
+
+class Report(Protocol):
+    @property
+    def columns(self) -> tuple[str, ...]: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+    def flat_rows(self) -> list[dict[str, Any]]: ...
+
+
+def print_json(payload: dict[str, Any], err: bool = False) -> None:
+    """Print one JSON object with its schema_version: indented on a terminal, compact for scripts."""
+    terminal = (sys.stderr if err else sys.stdout).isatty()
+    click.echo(render_json({"schema_version": SCHEMA_VERSION, **payload}, 2 if terminal else None), err=err)
+
+
+def print_report(
+    report: Report,
+    output_format: str,
+    requested: str | None,
+    renderables: Callable[[View], list[Any]],
+    wide: bool = False,
+    err: bool = False,
+) -> None:
+    """Print a report in the chosen format; `--columns` applies to tables, CSV and Markdown.
+
+    Tables fit the terminal's width; piped, they are plain text with no trailing padding.
+    """
+    chosen = select_columns(requested, report.columns)
+    if output_format == "json":
+        print_json(report.to_json(), err=err)
+    elif output_format == "csv":
+        click.echo(render_csv(report.flat_rows(), chosen), nl=False, err=err)
+    elif output_format == "markdown":
+        click.echo(render_markdown(report.flat_rows(), chosen), nl=False, err=err)
+    else:
+        from initcli.render.formats import stderr_console
+        from initcli.render.tables import View
+
+        console = stderr_console() if err else stdout_console()
+        view = View(columns=chosen, width=console.width, wide=wide)
+        if console.is_terminal:
+            for renderable in renderables(view):
+                console.print(renderable)
+            return
+        with console.capture() as capture:
+            for renderable in renderables(view):
+                console.print(renderable)
+        click.echo("\n".join(line.rstrip() for line in capture.get().splitlines()), err=err)
+
+
+@contextlib.contextmanager
+def weight_progress() -> Iterator[BarProgress | None]:
+    """A progress bar on stderr (bytes and weights done), on a terminal only; yields it or None."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from initcli.render.formats import stderr_console
+    from initcli.render.progress import BarProgress
+
+    bar = BarProgress(stderr_console())
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def print_file_errors(errors: list[FileError]) -> None:
+    """The models of a several-model run that failed, one line each on stderr."""
+    from initcli.safety.sanitize import one_line
+
+    for error in errors:
+        where = "" if error.message.startswith(error.source) else f"{error.source}: "
+        click.echo(one_line(f"Error: {where}{error.message}", max_length=None), err=True)
+
+
+def print_check(report: CheckReport, output_format: str, prefix: str = "") -> None:
+    """`check`'s findings: one line each (text, or GitHub annotations), or JSON; coverage always.
+
+    `prefix` starts each text finding (the model's name, when a run checks several).
+    """
+    from initcli.analysis.checks import github_annotation
+    from initcli.safety.sanitize import one_line
+
+    coverage = "; ".join(entry.describe() for entry in report.coverage)
+    if output_format == "json":
+        print_json(report.to_json())
+    elif output_format == "github":
+        for finding in report.findings:
+            click.echo(github_annotation(finding, report.source))
+        from initcli.safety.sanitize import github_escape_data
+
+        title = f"initcli coverage {report.source}" if prefix else "initcli coverage"
+        click.echo(f"::notice title={github_escape_data(title)}::{github_escape_data(coverage)}")
+    else:
+        for finding in report.findings:
+            click.echo(
+                one_line(
+                    f"{prefix}{finding.severity}: {finding.path}: [{finding.check}] {finding.message}", max_length=None
+                )
+            )
+        verdict = "passed" if report.passed else "FAILED"
+        summary = (
+            f"{report.source}: {verdict}: {report.weights} weights, {report.errors} errors, {report.warnings} warnings"
+        )
+        click.echo(one_line(f"{summary}; tested: {coverage}", max_length=None), err=True)
+
+
+def print_check_many(many: CheckManyReport, output_format: str) -> None:
+    """`check` over several models: each model as `print_check` prints it, its failures, and a total."""
+    from initcli.reports import CheckReport
+    from initcli.safety.sanitize import github_escape_data, github_escape_property, one_line
+
+    totals = many.totals
+    if output_format == "json":
+        print_json(many.to_json())
+        return
+    for result in many.results:
+        if isinstance(result, CheckReport):
+            print_check(result, output_format, prefix=f"{result.source}: ")
+        elif output_format == "github":
+            click.echo(
+                f"::error file={github_escape_property(result.source)},title=initcli::"
+                f"{github_escape_data(result.message)}"
+            )
+        else:
+            print_file_errors([result])
+    verdict = "passed" if many.passed else "FAILED"
+    summary = (
+        f"{totals['models']} models: {verdict}: {totals['passed']} passed, {totals['failed']} failed, "
+        f"{totals['unreadable']} unreadable; {totals['weights']} weights, {totals['errors']} errors, "
+        f"{totals['warnings']} warnings"
+    )
+    if output_format == "github":
+        click.echo(f"::notice title=initcli::{github_escape_data(summary)}")
+    else:
+        click.echo(one_line(summary, max_length=None), err=True)
