@@ -80,7 +80,7 @@ class WeightRow:
         )
         if initializer is not None:
             initializer = {"class_name": initializer.get("class_name"), "config": initializer.get("config")}
-        return {
+        out = {
             **record.identity(),
             "fan_in": self.fan_in,
             "fan_out": self.fan_out,
@@ -92,6 +92,12 @@ class WeightRow:
             "settings": record.settings,
             "notes": self.notes,
         }
+        # Only on rows inside custom layers (docs/custom-layers.md), so other reports stay as they were.
+        if record.inferred:
+            out["inferred"] = True
+        if record.custom_layer is not None:
+            out["custom_layer"] = dict(record.custom_layer)
+        return out
 
 
 def _comparable(spec: InitializerSpec) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from initcli.readers.resolution import (
     slots_of,
     variable_name,
 )
+from initcli.readers.structure import STRUCTURE_NOTE, infer
 from initcli.safety.files import shown
 
 _SNAKE_TO_CLASS = {
@@ -160,6 +161,8 @@ class TreeWalker:
         self.has_config = has_config
         self.era = era
         self.unnamed = 0
+        # The custom layer (class, config) whose sublayers are being walked, for each record.
+        self.custom: Mapping[str, Any] | None = None
 
     @property
     def keras2(self) -> bool:
@@ -235,13 +238,23 @@ class TreeWalker:
                 TimeDistributed: `time_distributed/kernel`).
         """
         name, datasets = variables if variables is not None else _vars(group)
+        unknown_reason = None
+        if entry is None and class_override is None and self.has_config:
+            inference = _infer(group, name, datasets)
+            entry = inference.entry
+            unknown_reason = None if entry is not None else inference.reason
+        custom_before = self.custom
+        if entry is not None and not entry.get("inferred") and _is_custom(entry):
+            self.custom = entry
         name = name or name_hint or (entry_name(entry) if entry is not None else None) or group.name.rsplit("/", 1)[-1]
         class_name = class_override or _class_of(entry)
         config = _config_of(entry)
         path_prefix = prefix if unscoped_in else f"{prefix}{name}/"
         if datasets:
             layer = unscoped_in or name
-            yield from self._records(datasets, layer, class_name, entry, path_prefix, slot_override, fan_axes)
+            yield from self._records(
+                datasets, layer, class_name, entry, path_prefix, slot_override, fan_axes, unknown_reason
+            )
         inner_name = entry_name(mapping(config.get("layer"))) or "layer"
         for key, child in sorted(children(group), key=lambda item: _SUBLAYER_ORDER.get(_key(item[0]), 99)):
             if key == "vars" or not isinstance(child, H5Group):
@@ -286,6 +299,7 @@ class TreeWalker:
                 )
             else:
                 yield from self._layer(child, None, path_prefix)
+        self.custom = custom_before
 
     def _records(
         self,
@@ -296,9 +310,11 @@ class TreeWalker:
         path_prefix: str,
         slot_override: list[WeightSlot] | None = None,
         fan_axes: tuple[list[int], list[int]] | None = None,
+        unknown_reason: str | None = None,
     ) -> Iterator[WeightRecord]:
         config = _config_of(entry)
         guessed = bool(entry and entry.get("guessed"))
+        inferred = bool(entry and entry.get("inferred"))
         slots = slot_override if slot_override is not None else slots_of(class_name, config)
         mismatch = None
         if slots is not None and len(slots) != len(datasets):
@@ -321,12 +337,27 @@ class TreeWalker:
                 era=self.era,
                 owner_class=class_name,
                 fan_axes=fan_axes if weight == "kernel" else None,
-                configured=self.has_config and not guessed,
+                configured=self.has_config and not guessed and not inferred,
             )
             if mismatch is not None:
                 resolution.notes = [mismatch]
+            elif slot is None and class_name is not None and _is_custom(entry):
+                resolution.notes = [
+                    f"custom layer {class_name}: its own variable {index} (creation order); its name and "
+                    "initializer are in the class's code, not in the file (--custom-objects MODULE gives them)"
+                ]
             elif slot is None and class_name is not None:
                 resolution.notes = [f"layer class {class_name} is not known to initcli: names and initializers unknown"]
+            elif unknown_reason is not None and self.custom is not None:
+                resolution.notes = [
+                    f"inside custom layer {_class_of(self.custom)}: named by index, the structure is ambiguous "
+                    f"({unknown_reason})"
+                ]
+            if inferred and slot is not None and entry is not None:
+                resolution.notes.append(
+                    f"{STRUCTURE_NOTE}: {class_name} ({entry.get('inferred_from')}); Keras's defaults, "
+                    "not the file's config (--custom-objects MODULE gives the real one)"
+                )
             if guessed and slot is not None:
                 resolution.notes.append(
                     f"weights-only file: names inferred from the group name ({class_name}, default config)"
@@ -339,4 +370,49 @@ class TreeWalker:
                 dtype=dataset.checked_dtype(),
                 read=dataset.read,
                 read_chunks=dataset.read_chunks,
+                inferred=inferred and slot is not None,
+                custom_layer=_custom_summary(self.custom),
             )
+
+
+def _is_custom(entry: Mapping[str, Any] | None) -> bool:
+    """A layer of a class that is not Keras's own: its module is the user's, or it is registered."""
+    if entry is None:
+        return False
+    module = entry.get("module")
+    registered = entry.get("registered_name")
+    if isinstance(registered, str) and ">" in registered:
+        return True
+    return isinstance(module, str) and module != "keras" and not module.startswith("keras.")
+
+
+_BASE_LAYER_KEYS = ("name", "trainable", "dtype")
+
+
+def _custom_summary(entry: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The custom layer's own config from config.json, as the rows inside it show it."""
+    if entry is None:
+        return None
+    config = _config_of(entry)
+    return {
+        "class_name": entry.get("class_name"),
+        "registered_name": entry.get("registered_name"),
+        "module": entry.get("module"),
+        "name": config.get("name"),
+        "config": {key: value for key, value in config.items() if key not in _BASE_LAYER_KEYS},
+    }
+
+
+def _own_shapes(group: H5Group) -> list[tuple[int, ...]]:
+    return [tuple(int(d) for d in dataset.shape) for dataset in _vars(group)[1]]
+
+
+def _infer(group: H5Group, layer_name: str | None, datasets: list[H5Dataset]) -> Any:
+    """What the group's structure says its class is (`initcli.readers.structure`)."""
+    sublayers: dict[str, list[tuple[int, ...]] | None] = {}
+    for key, child in children(group):
+        if key == "vars" or not isinstance(child, H5Group):
+            continue
+        sublayers[key] = None if key == "layers" else _own_shapes(child)
+    key = group.name.rsplit("/", 1)[-1]
+    return infer(key, layer_name, [tuple(int(d) for d in d_.shape) for d_ in datasets], sublayers)

@@ -33,6 +33,10 @@ class WeightRecord:
         forget_gate_bias: an LSTM bias whose forget-gate quarter (gate order i, f, c, o) is ones
             and the rest drawn by `initializer` (Keras 2/3 `unit_forget_bias`, Keras 1
             `forget_bias_init='one'`).
+        inferred: the name, class, fans and default come from the file's structure
+            (`initcli.readers.structure`), not from a config: a standard sublayer of a custom layer.
+        custom_layer: the custom layer the weight is inside (class, registered name, module and its
+            own config from config.json), or None.
     """
 
     path: str
@@ -52,6 +56,8 @@ class WeightRecord:
     layer_config: Mapping[str, Any] | None = field(default=None, repr=False)
     forget_gate_bias: bool = False
     read_chunks: Callable[[int], Iterator[np.ndarray]] | None = field(default=None, repr=False)
+    inferred: bool = False
+    custom_layer: Mapping[str, Any] | None = None
 
     def chunks(self, elements: int) -> Iterator[np.ndarray]:
         """The flattened values, `elements` at a time; a chunk may be overwritten by the next one."""

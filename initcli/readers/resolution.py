@@ -146,6 +146,8 @@ class Resolution:
         dtype: str,
         read: Callable[[], np.ndarray],
         read_chunks: Callable[[int], Iterator[np.ndarray]] | None = None,
+        inferred: bool = False,
+        custom_layer: Mapping[str, Any] | None = None,
     ) -> WeightRecord:
         """A weight record for this resolution."""
         return WeightRecord(
@@ -166,6 +168,8 @@ class Resolution:
             fan_caveat=self.fan_caveat,
             layer_config=self.layer_config,
             forget_gate_bias=self.forget_gate_bias,
+            inferred=inferred,
+            custom_layer=custom_layer,
         )
 
 

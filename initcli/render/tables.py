@@ -257,6 +257,9 @@ def _configured(row: WeightRow, short: bool) -> str:
         configured = row.initializer.class_name if short else initializer_label(row.initializer)
     else:
         configured = initializer_label(dict(record.initializer)) if record.initializer is not None else None
+    if configured is None and record.inferred and row.default is not None:
+        # A standard sublayer of a custom layer: Keras's default for the class the structure shows.
+        return f"unknown (inferred class's default {row.default.class_name})"
     configured = configured or "unknown"
     if row.is_default is True:
         configured += " (default)"
