@@ -249,6 +249,7 @@ def open_source(
     seed: int | None,
     timeout: float | None = None,
     config_path: Path | None = None,
+    custom_objects: Sequence[str] = (),
 ) -> Iterator[tuple[ModelFile, Built | None, Path]]:
     """The model to inspect: a file read as it is, or a spec or function built with Keras and saved.
 
@@ -277,6 +278,10 @@ def open_source(
                 Path(str(model)), timeout=timeout, config=_model_json(config_path), background_checks=True
             )
         try:
+            if custom_objects:
+                from initcli.analysis.custom import use_custom_objects
+
+                use_custom_objects(saved, Path(str(model)), custom_objects)
             yield saved, built, scratch
         finally:
             saved.close()
@@ -360,6 +365,7 @@ def inspect_model(
     timeout: float | None = None,
     progress: ProgressSink | None = None,
     config_path: Path | None = None,
+    custom_objects: Sequence[str] = (),
 ) -> InspectReport:
     """Every weight of a model beside its initializer's theory, with cheap check findings as notes."""
     # Checked before anything is built: a usage error needs no TensorFlow.
@@ -367,7 +373,9 @@ def inspect_model(
         raise BadInputError("--fresh compares a saved model with a rebuilt one; a spec or function is already fresh.")
     if config_path is not None and (spec_path is not None or fresh):
         raise BadInputError("--config names the weights of a weights-only MODEL file; it takes no --spec or --fresh.")
-    with open_source(model, spec_path, seed, timeout, config_path) as (saved, built, scratch):
+    if custom_objects and (spec_path is not None or config_path is not None or _is_function_reference(str(model))):
+        raise BadInputError("--custom-objects rebuilds a saved .keras MODEL; it takes no --spec, --config or function.")
+    with open_source(model, spec_path, seed, timeout, config_path, custom_objects) as (saved, built, scratch):
         rows = _measured(saved, patterns, alpha, progress)
         findings = _note_findings(rows, run_checks(rows, NOTE_CHECKS))
         notes = list(saved.notes)
@@ -380,7 +388,7 @@ def inspect_model(
                     else "no --seed: the values are not reproducible."
                 )
             )
-        fresh_rows = _fresh_rows(saved, seed, patterns, alpha, scratch, timeout) if fresh else None
+        fresh_rows = _fresh_rows(saved, seed, patterns, alpha, scratch, timeout, custom_objects) if fresh else None
         if fresh:
             notes.append(
                 "fresh: the model rebuilt from its config and re-initialized"
@@ -399,7 +407,13 @@ def inspect_model(
 
 
 def _fresh_rows(
-    saved: ModelFile, seed: int | None, patterns: Sequence[str], alpha: float, scratch: Path, timeout: float | None
+    saved: ModelFile,
+    seed: int | None,
+    patterns: Sequence[str],
+    alpha: float,
+    scratch: Path,
+    timeout: float | None,
+    custom_objects: Sequence[str] = (),
 ) -> dict[str, WeightRow]:
     from initcli.analysis.inspection import matches
     from initcli.keras import building
@@ -407,10 +421,22 @@ def _fresh_rows(
 
     if saved.config is None:
         raise InitcliError(f"--fresh needs the model config of a .keras file; {saved.source} has none")
-    rebuilt = open_model(building.save_temporary(building.rebuild_fresh(saved.config, seed), scratch), timeout=timeout)
+    if custom_objects:
+        from initcli.analysis.custom import rebuild_fresh_with
+
+        rebuilt = rebuild_fresh_with(saved.config, seed, custom_objects, scratch, timeout)
+    else:
+        fresh_model = building.rebuild_fresh(saved.config, seed)
+        rebuilt = open_model(building.save_temporary(fresh_model, scratch), timeout=timeout)
     try:
         records = [record for record in rebuilt.records() if matches(record, patterns)]
-        return {row.record.path: row for row in _measure(records, alpha, None)}
+        measured = _measure(records, alpha, None)
+        if custom_objects:
+            # Rebuilt, Keras may auto-name nested custom layers differently: paired by weights-file location.
+            by_location = {row.record.location: row for row in measured if row.record.location}
+            paths = {record.location: record.path for record in saved.records() if record.location}
+            return {paths.get(location, row.record.path): row for location, row in by_location.items()}
+        return {row.record.path: row for row in measured}
     finally:
         rebuilt.close()
 
@@ -465,6 +491,7 @@ def check_model(
     config_path: Path | None = None,
     plan: CheckPlan | None = None,
     progress: ProgressSink | None = None,
+    custom_objects: Sequence[str] = (),
 ) -> CheckReport:
     """Run the checks; the report passes only when they found no error and tested something."""
     plan = plan or plan_checks(only, skip, rules_path)
@@ -473,6 +500,10 @@ def check_model(
 
     saved = open_model(model, timeout=timeout, config=_model_json(config_path), background_checks=True)
     try:
+        if custom_objects:
+            from initcli.analysis.custom import use_custom_objects
+
+            use_custom_objects(saved, model, custom_objects)
         rows = _measured(saved, patterns, alpha, progress)
         findings = run_checks(rows, selected, strict, plan.rules)
         covered = coverage(rows, selected, plan.rules)

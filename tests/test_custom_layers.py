@@ -114,3 +114,72 @@ def test_inferred_rows_have_keras_classes_defaults_and_fans(saved, keras):
             assert 0.97 * limit < largest <= limit, (keras_path, row["fan_in"], row["fan_out"], largest, limit)
             checked_fans += 1
     assert checked_fans == 7  # four attention projections, two feed-forward Dense, the LSTM kernel
+
+
+def _keras_initializer(keras, layer, weight: str) -> dict:
+    """What Keras holds for a standard layer's variable: the layer's own initializer attribute."""
+    attribute = INITIALIZER_ARGUMENTS[weight]
+    initializer = getattr(layer, attribute)
+    serialized = keras.saving.serialize_keras_object(initializer)
+    return {"class_name": serialized["class_name"], "config": serialized["config"]}
+
+
+def test_with_custom_objects_rows_equal_keras_on_every_weight(saved, keras):
+    path, owners, _, _ = saved
+    report = _run("inspect", str(path), "--custom-objects", "tests.custom_layers_example")
+    rows = {row["path"]: row for row in report["weights"]}
+    assert set(rows) == set(owners)  # every weight named, the custom layers' own ones too
+    for keras_path, layer in owners.items():
+        row = rows[keras_path]
+        assert row["layer_class"] == type(layer).__name__, keras_path
+        assert not row.get("inferred")
+        assert row["verdict"] != "n/a", (keras_path, row["untested_reason"])
+        weight = keras_path.rsplit("/", 1)[-1]
+        if type(layer).__module__.startswith("keras."):
+            expected = _keras_initializer(keras, layer, weight)
+        else:  # PositionalScale.build: add_weight(name="scale", initializer="ones")
+            assert weight == "scale"
+            expected = {"class_name": "Ones", "config": {}}
+        got = row["initializer"]
+        assert got["class_name"] == expected["class_name"], keras_path
+        # initcli's row also spells out the fan axes it used (input_axes/output_axes): checked as fans above.
+        mine = {k: v for k, v in got["config"].items() if k not in ("input_axes", "output_axes")}
+        theirs = {k: v for k, v in expected["config"].items() if k not in ("input_axes", "output_axes")}
+        assert mine == theirs, keras_path
+    assert any("--custom-objects tests.custom_layers_example" in note for note in report["notes"])
+
+
+def test_custom_objects_one_class_and_check(saved):
+    path, owners, _, _ = saved
+    result = CliRunner().invoke(
+        cli,
+        ["check", str(path), "--custom-objects", "tests.custom_layers_example:PositionalScale", "--format", "json"],
+    )
+    # The other custom classes are not given: refused before Keras sees the config, one line, exit 1.
+    assert result.exit_code == 1, result.output
+    assert "no --custom-objects module provides" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    result = CliRunner().invoke(cli, ["check", str(path), "--custom-objects", "tests.custom_layers_example"])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("reference", "code"),
+    [("not a module", 2), ("tests.no_such_module_here", 1), ("tests.custom_layers_example:Missing", 2)],
+)
+def test_bad_custom_objects_are_one_line_errors(saved, reference, code):
+    path = saved[0]
+    result = CliRunner().invoke(cli, ["inspect", str(path), "--custom-objects", reference])
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    lines = result.output.splitlines()
+    assert [line for line in lines if line.startswith("Error:")] == [lines[-1]]
+
+
+def test_custom_objects_with_fresh(saved):
+    path, owners, _, _ = saved
+    report = _run("inspect", str(path), "--fresh", "--seed", "0", "--custom-objects", "tests.custom_layers_example")
+    fresh = {row["path"]: row.get("fresh") for row in report["weights"]}
+    assert set(fresh) == set(owners)
+    untested = [p for p, entry in fresh.items() if entry is None or entry["verdict"] == "n/a"]
+    assert untested == []

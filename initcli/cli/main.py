@@ -14,6 +14,7 @@ from initcli.cli.errors import InitcliGroup
 from initcli.cli.params import (
     AXES,
     BATCH_SHAPE,
+    CUSTOM_OBJECTS_OPTION,
     DTYPE_OPTION,
     LAYER_OPTION,
     SHAPE,
@@ -185,9 +186,11 @@ CONFIG_OPTION = click.option(
 @alpha_option("False-alarm rate of the 'inconsistent' verdict for the whole model.")
 @TIMEOUT_OPTION
 @CONFIG_OPTION
+@CUSTOM_OBJECTS_OPTION
 @output_options
 def inspect_command(
     models: tuple[str, ...],
+    custom_objects: tuple[str, ...],
     spec_path: Path | None,
     config_path: Path | None,
     seed: int | None,
@@ -219,6 +222,8 @@ def inspect_command(
 
     targets = expand_models(models)
     options: dict[str, Any] = {"seed": seed, "fresh": fresh, "patterns": patterns, "alpha": alpha, "timeout": timeout}
+    if custom_objects:
+        options["custom_objects"] = custom_objects
     if len(targets) > 1:
         if spec_path is not None or config_path is not None:
             raise click.UsageError("--spec and --config name one model: one MODEL with --config, none with --spec.")
@@ -254,6 +259,7 @@ def inspect_command(
 @LAYER_OPTION
 @TIMEOUT_OPTION
 @CONFIG_OPTION
+@CUSTOM_OBJECTS_OPTION
 @click.option(
     "--allow-unchecked",
     is_flag=True,
@@ -277,6 +283,7 @@ def check(
     patterns: tuple[str, ...],
     timeout: float | None,
     config_path: Path | None,
+    custom_objects: tuple[str, ...],
     allow_unchecked: bool,
     output_format: str,
 ) -> None:
@@ -304,6 +311,8 @@ def check(
         "allow_unchecked": allow_unchecked,
         "timeout": timeout,
     }
+    if custom_objects:
+        options["custom_objects"] = custom_objects
     if len(targets) > 1:
         if config_path is not None:
             raise click.UsageError("--config names the weights of one weights-only MODEL.")

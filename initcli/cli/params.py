@@ -186,3 +186,17 @@ def expand_models(values: tuple[str, ...]) -> list[str]:
             raise click.BadParameter(f"{value!r} matches no file", param_hint="'MODEL'")
         models += matches
     return list(dict.fromkeys(models))
+
+
+# The one way to have initcli run user code (docs/custom-layers.md).
+CUSTOM_OBJECTS_OPTION = click.option(
+    "--custom-objects",
+    "custom_objects",
+    multiple=True,
+    metavar="MODULE[:NAME]",
+    help=(
+        "Import this module (or file.py) of your own layer classes, all of them or NAME, so Keras rebuilds "
+        "a model with custom layers: rows get the real classes and initializers. Repeatable. The only "
+        "way initcli runs your code; never implied by a file."
+    ),
+)

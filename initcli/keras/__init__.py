@@ -3,8 +3,9 @@
 Owns: each layer's weights, default initializers and fan rules (`layers`), Keras 1 and Keras 2 names
 and configs translated to Keras 3 (`keras1`, `eras`), `initcli defaults` (`defaults`),
 BatchNormalization's moving statistics (`batchnorm`), importing Keras when a request needs it
-(`bridge`), and building a model from a spec or a `module:function` (`building`).
+(`bridge`), building a model from a spec or a `module:function` (`building`), and loading a saved
+model with the user's `--custom-objects` code (`custom_objects`).
 
 May import: `initcli.initializers`, `initcli.safety.documents`, `initcli.safety`, `initcli.errors`.
-TensorFlow/Keras are imported only inside `bridge` and `building`, when asked for.
+TensorFlow/Keras are imported only inside `bridge`, `building` and `custom_objects`, when asked for.
 """

@@ -371,6 +371,7 @@ class TreeWalker:
                 read=dataset.read,
                 read_chunks=dataset.read_chunks,
                 inferred=inferred and slot is not None,
+                location=dataset.name,
                 custom_layer=_custom_summary(self.custom),
             )
 

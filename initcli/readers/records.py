@@ -37,6 +37,7 @@ class WeightRecord:
             (`initcli.readers.structure`), not from a config: a standard sublayer of a custom layer.
         custom_layer: the custom layer the weight is inside (class, registered name, module and its
             own config from config.json), or None.
+        location: the dataset in a `layers/...` weights tree (`layers/dense/vars/0`), or None.
     """
 
     path: str
@@ -58,6 +59,7 @@ class WeightRecord:
     read_chunks: Callable[[int], Iterator[np.ndarray]] | None = field(default=None, repr=False)
     inferred: bool = False
     custom_layer: Mapping[str, Any] | None = None
+    location: str | None = field(default=None, repr=False)
 
     def chunks(self, elements: int) -> Iterator[np.ndarray]:
         """The flattened values, `elements` at a time; a chunk may be overwritten by the next one."""

@@ -148,6 +148,7 @@ class Resolution:
         read_chunks: Callable[[int], Iterator[np.ndarray]] | None = None,
         inferred: bool = False,
         custom_layer: Mapping[str, Any] | None = None,
+        location: str | None = None,
     ) -> WeightRecord:
         """A weight record for this resolution."""
         return WeightRecord(
@@ -170,6 +171,7 @@ class Resolution:
             forget_gate_bias=self.forget_gate_bias,
             inferred=inferred,
             custom_layer=custom_layer,
+            location=location,
         )
 
 
