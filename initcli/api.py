@@ -378,7 +378,9 @@ def inspect_model(
     with open_source(model, spec_path, seed, timeout, config_path, custom_objects) as (saved, built, scratch):
         rows = _measured(saved, patterns, alpha, progress)
         findings = _note_findings(rows, run_checks(rows, NOTE_CHECKS))
-        notes = list(saved.notes)
+        from initcli.analysis.custom import custom_layer_notes
+
+        notes = [*saved.notes, *custom_layer_notes([row.record for row in rows])]
         if built is not None:
             notes.append(
                 f"Built freshly from {built.kind} {built.source}; "

@@ -114,6 +114,13 @@ def test_inferred_rows_have_keras_classes_defaults_and_fans(saved, keras):
             assert 0.97 * limit < largest <= limit, (keras_path, row["fan_in"], row["fan_out"], largest, limit)
             checked_fans += 1
     assert checked_fans == 7  # four attention projections, two feed-forward Dense, the LSTM kernel
+    # The custom layers' own configs, one note each (the table prints them under the rows).
+    notes = _run("inspect", str(path))["notes"]
+    block = top["transformer_block"]
+    own = {k: v for k, v in block.get_config().items() if k not in _BASE_KEYS}
+    expected = ", ".join(f"{k}={v!r}" for k, v in own.items())
+    label = "transformer_block (TransformerBlock, initcli_example>TransformerBlock)"
+    assert f"custom layer {label} config: {expected}" in notes
 
 
 def _keras_initializer(keras, layer, weight: str) -> dict:

@@ -111,3 +111,21 @@ def with_real(record: WeightRecord, real: RealVariable | None, era: Era) -> Weig
 
 def _normalized(location: str | None) -> str | None:
     return location.strip("/") if location else None
+
+
+def custom_layer_notes(records: Sequence[WeightRecord]) -> list[str]:
+    """One note per custom layer the weights are inside: its class and its own config from config.json."""
+    notes: dict[str, str] = {}
+    for record in records:
+        custom = record.custom_layer
+        if custom is None:
+            continue
+        name = str(custom.get("name"))
+        if name in notes:
+            continue
+        config = custom.get("config")
+        settings = ", ".join(f"{k}={v!r}" for k, v in config.items()) if isinstance(config, Mapping) else ""
+        registered = custom.get("registered_name")
+        label = f"{custom.get('class_name')}" + (f", {registered}" if registered else "")
+        notes[name] = f"custom layer {name} ({label}) config: {settings or '(none of its own)'}"
+    return list(notes.values())

@@ -343,8 +343,9 @@ class TreeWalker:
                 resolution.notes = [mismatch]
             elif slot is None and class_name is not None and _is_custom(entry):
                 resolution.notes = [
-                    f"custom layer {class_name}: its own variable {index} (creation order); its name and "
-                    "initializer are in the class's code, not in the file (--custom-objects MODULE gives them)"
+                    f"custom layer {class_name} (a class not known to initcli): its own variable {index} "
+                    "(creation order); its name and initializer are in the class's code, not in the file "
+                    "(--custom-objects MODULE gives them)"
                 ]
             elif slot is None and class_name is not None:
                 resolution.notes = [f"layer class {class_name} is not known to initcli: names and initializers unknown"]
