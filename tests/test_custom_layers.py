@@ -190,3 +190,32 @@ def test_custom_objects_with_fresh(saved):
     assert set(fresh) == set(owners)
     untested = [p for p, entry in fresh.items() if entry is None or entry["verdict"] == "n/a"]
     assert untested == []
+
+
+def test_tf_keras_custom_layer_sublayers_are_named_by_attribute(tmp_path):
+    """tf_keras writes no layer names: sublayers are named by their attribute, variables as tf_keras does."""
+    import tf_keras
+
+    class Block(tf_keras.layers.Layer):
+        def __init__(self, d: int = 16, **kwargs):
+            super().__init__(**kwargs)
+            self.att = tf_keras.layers.MultiHeadAttention(num_heads=2, key_dim=d)
+            self.layernorm1 = tf_keras.layers.LayerNormalization()
+            self.token_emb = tf_keras.layers.Embedding(50, d)
+
+        def call(self, x):
+            x = self.token_emb(x)
+            return self.layernorm1(x + self.att(x, x))
+
+    inputs = tf_keras.Input((10,))
+    model = tf_keras.Model(inputs, Block(name="block")(inputs))
+    path = tmp_path / "tf_keras_custom.keras"
+    model.save(path)
+    expected = sorted((v.name.split(":")[0].rsplit("/", 1)[-1], tuple(v.shape)) for v in model.weights)
+    rows = _run("inspect", str(path))["weights"]
+    assert sorted((row["weight"], tuple(row["shape"])) for row in rows) == expected
+    assert all(row["inferred"] for row in rows)
+    classes = {row["path"].rsplit("/", 1)[0]: row["layer_class"] for row in rows}
+    assert classes["block/att/query"] == "EinsumDense"
+    assert classes["block/layernorm1"] == "LayerNormalization"
+    assert classes["block/token_emb"] == "Embedding"
