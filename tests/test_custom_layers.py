@@ -228,3 +228,9 @@ def test_custom_objects_need_a_keras_archive():
     result = CliRunner().invoke(cli, ["inspect", str(legacy), "--custom-objects", "tests.custom_layers_example"])
     assert result.exit_code == 2, result.output
     assert "rebuilds a Keras 3 .keras archive" in result.output.splitlines()[-1] and "Traceback" not in result.output
+
+
+def test_fresh_without_the_code_points_to_custom_objects(saved):
+    result = CliRunner().invoke(cli, ["inspect", str(saved[0]), "--fresh"])
+    assert result.exit_code == 1, result.output
+    assert "--custom-objects MODULE" in result.output and "Traceback" not in result.output

@@ -51,6 +51,7 @@ REFUSED_CLASSES = {
 }
 REFUSED_ARGUMENTS = {"filepath", "function", "call_fn", "init_fn", "call_endpoint", "call_training_endpoint"}
 FILE_ARGUMENTS = {"vocabulary", "idf_weights"}
+_YOURS = " (--custom-objects MODULE imports your classes)"
 
 _FUNCTION_REFERENCE = re.compile(r"^(?P<target>[^:]+):(?P<function>[A-Za-z_][A-Za-z0-9_]*)$")
 
@@ -245,10 +246,11 @@ def check_arguments(value: Any, where: str) -> None:
                 )
             module = item.get("module")
             if isinstance(module, str) and module != "keras" and not module.startswith("keras."):
-                raise error(f"{location}: custom object from module {module!r}; initcli builds only Keras's own")
+                found = f"{location}: custom object from module {module!r}"
+                raise error(f"{found}; initcli builds only Keras's own{_YOURS}")
             registered = item.get("registered_name")
             if isinstance(registered, str) and ">" in registered:
-                raise error(f"{location}: custom object {registered!r}; initcli builds only Keras's own")
+                raise error(f"{location}: custom object {registered!r}; initcli builds only Keras's own{_YOURS}")
             for key, child in item.items():
                 if key in REFUSED_ARGUMENTS:
                     raise error(f"{location}: argument {key!r} names code or files; initcli does not build it")
