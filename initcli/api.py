@@ -48,6 +48,7 @@ from initcli.types import DEFAULT_ALPHA, CheckName
 
 if TYPE_CHECKING:
     # Reading models needs h5py: commands that only draw or explain do not import it.
+    from initcli.analysis.diff import DiffReport
     from initcli.analysis.inspection import ProgressSink, WeightRow
     from initcli.initializers.explanation import Code
     from initcli.readers import ModelFile, WeightRecord
@@ -547,3 +548,12 @@ def _refused(model: str, error: OSError | MemoryError) -> str:
     if error.strerror:
         return one_line(f"{model}: cannot read ({error.strerror})")
     return one_line(f"{model}: cannot read ({type(error).__name__}: {error})")
+
+
+def diff_models(
+    path_a: str, path_b: str, *, threshold: float | None = None, timeout: float | None = None
+) -> DiffReport:
+    """`initcli diff`: compare every weight of two model files (see `initcli.analysis.diff`)."""
+    from initcli.analysis.diff import diff_models as compute
+
+    return compute(path_a, path_b, threshold=threshold, timeout=timeout)

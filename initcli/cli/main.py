@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from initcli import __version__
+from initcli.cli.diff import diff_command
 from initcli.cli.errors import InitcliGroup
 from initcli.cli.params import (
     AXES,
@@ -409,6 +410,7 @@ def batchnorm(
 
 
 cli.add_command(propagate_command)
+cli.add_command(diff_command)
 
 
 def main() -> None:
