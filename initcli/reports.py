@@ -195,6 +195,23 @@ class InspectReport:
             "verdicts": dict(verdicts),
         }
 
+    @property
+    def state(self) -> dict[str, Any]:
+        """Trained or fresh (`initcli.stats.assessment.trained_model`), with the counts and one line."""
+        counts = Counter(row.assessment.verdict for row in self.weights)
+        tested = sum(count for verdict, count in counts.items() if verdict != "n/a")
+        trained, inconsistent = counts.get("trained", 0), counts.get("inconsistent", 0)
+        if trained:
+            state, line = "trained", f"trained ({trained} of {tested} weights moved from their initializer)"
+        elif not tested:
+            state, line = "unknown", "unknown (no weight could be compared with its initializer)"
+        else:
+            state = "fresh"
+            line = "fresh at init" + (
+                f"; {inconsistent} of {tested} weights inconsistent with their initializer" if inconsistent else ""
+            )
+        return {"state": state, "trained": trained, "tested": tested, "line": line}
+
     def to_json(self) -> dict[str, Any]:
         weights = []
         for row in self.weights:
@@ -213,6 +230,7 @@ class InspectReport:
             "keras_version": self.keras_version,
             "weights": weights,
             "totals": self.totals,
+            "state": self.state,
             "findings": [finding.to_dict() for finding in self.findings],
             "notes": self.notes,
         }

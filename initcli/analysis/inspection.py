@@ -16,7 +16,7 @@ from initcli.initializers import InitializerSpec, resolve
 from initcli.initializers.fans import compute_fans
 from initcli.parallel.fanout import map_in_order, worker_count
 from initcli.readers import WeightRecord
-from initcli.stats.assessment import Assessment, assess, judge
+from initcli.stats.assessment import Assessment, assess, judge, mark_trained
 from initcli.stats.comparisons import Comparator, Exact, rounding_tolerance
 from initcli.stats.theory import Theory, exact_theory
 from initcli.types import DEFAULT_ALPHA, FLOAT_DTYPES
@@ -214,8 +214,9 @@ def inspect_record(record: WeightRecord, interval_alpha: float = DEFAULT_ALPHA) 
 
 
 def judge_rows(rows: Sequence[WeightRow], alpha: float = DEFAULT_ALPHA) -> list[WeightRow]:
-    """The rows with their verdicts, decided together for the whole model (Holm)."""
-    judged = judge([row.assessment for row in rows], alpha)
+    """The rows with their verdicts, decided together for the whole model (Holm); in a trained
+    model, the weights that training explains are `trained` (`mark_trained`)."""
+    judged = mark_trained(judge([row.assessment for row in rows], alpha))
     return [replace(row, assessment=assessment) for row, assessment in zip(rows, judged)]
 
 
