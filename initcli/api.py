@@ -466,8 +466,13 @@ def check_model(
     config_path: Path | None = None,
     plan: CheckPlan | None = None,
     progress: ProgressSink | None = None,
+    require_fresh: bool = False,
 ) -> CheckReport:
-    """Run the checks; the report passes only when they found no error and tested something."""
+    """Run the checks; the report passes only when they found no error and tested something.
+
+    A trained model's moved weights are `trained`, which no check counts as an error, unless
+    `require_fresh` (`check --require fresh`): then a trained model is one error.
+    """
     plan = plan or plan_checks(only, skip, rules_path)
     selected = list(plan.selected)
     from initcli.readers import open_model
@@ -484,6 +489,13 @@ def check_model(
     finally:
         saved.close()
     findings += coverage_findings(covered, plan.named, allow_unchecked)
+    from initcli.analysis.inspection import model_state
+
+    state = model_state(rows)
+    if require_fresh and state["state"] == "trained":
+        findings.append(
+            Finding(check="distribution", severity="error", path="(model)", message=f"{state['line']}; --require fresh")
+        )
     return CheckReport(
         source=saved.source,
         checks=selected,
@@ -492,6 +504,7 @@ def check_model(
         weights=len(rows),
         findings=findings,
         coverage=covered,
+        state=state,
     )
 
 

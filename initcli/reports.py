@@ -197,20 +197,10 @@ class InspectReport:
 
     @property
     def state(self) -> dict[str, Any]:
-        """Trained or fresh (`initcli.stats.assessment.trained_model`), with the counts and one line."""
-        counts = Counter(row.assessment.verdict for row in self.weights)
-        tested = sum(count for verdict, count in counts.items() if verdict != "n/a")
-        trained, inconsistent = counts.get("trained", 0), counts.get("inconsistent", 0)
-        if trained:
-            state, line = "trained", f"trained ({trained} of {tested} weights moved from their initializer)"
-        elif not tested:
-            state, line = "unknown", "unknown (no weight could be compared with its initializer)"
-        else:
-            state = "fresh"
-            line = "fresh at init" + (
-                f"; {inconsistent} of {tested} weights inconsistent with their initializer" if inconsistent else ""
-            )
-        return {"state": state, "trained": trained, "tested": tested, "line": line}
+        """Trained or fresh (`initcli.analysis.inspection.model_state`)."""
+        from initcli.analysis.inspection import model_state
+
+        return model_state(self.weights)
 
     def to_json(self) -> dict[str, Any]:
         weights = []
@@ -268,6 +258,8 @@ class CheckReport:
     weights: int
     findings: list[Finding]
     coverage: list[Coverage]
+    state: dict[str, Any] | None = None
+    """Trained or fresh (`initcli.analysis.inspection.model_state`)."""
 
     @property
     def errors(self) -> int:
@@ -293,6 +285,7 @@ class CheckReport:
             "passed": self.passed,
             "coverage": [entry.to_dict() for entry in self.coverage],
             "findings": [finding.to_dict() for finding in self.findings],
+            **({} if self.state is None else {"state": self.state}),
         }
 
 

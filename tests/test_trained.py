@@ -172,3 +172,29 @@ def test_fresh_applications_are_never_trained(keras, tmp_path, application):
     document = _inspect(str(tmp_path / "fresh.keras"))
     assert document["state"]["state"] == "fresh"
     assert "trained" not in _verdicts(document).values()
+
+
+def _check(*args: str):
+    return CliRunner().invoke(cli, ["check", *args], catch_exceptions=False)
+
+
+def test_check_on_a_trained_model_says_so_and_passes():
+    model = str(PUBLIC / "keras3.5.0_sequential_dense_batchnorm.keras")
+    result = _check(model)
+    assert result.exit_code == 0
+    assert (
+        "model: trained (14 of 14 weights moved from their initializer): "
+        "the initialization checks do not apply to its moved weights\n"
+    ) in result.stderr
+    document = json.loads(_check(model, "--format", "json").stdout)
+    assert document["state"]["state"] == "trained" and document["passed"] is True
+
+
+def test_require_fresh_fails_a_trained_model_only():
+    trained = _check(str(PUBLIC / "tfkeras2.15.0_sequential_dense_batchnorm.keras"), "--require", "fresh")
+    assert trained.exit_code == 3
+    assert "error: (model): [distribution] trained (30 of 32 weights moved from their initializer)" in trained.stdout
+    fresh = _check(str(MODELS / "mlp.keras"), "--require", "fresh")
+    assert fresh.exit_code == 0 and "model: trained" not in fresh.stderr
+    usage = _check(str(MODELS / "mlp.keras"), "--require", "stale")
+    assert usage.exit_code == 2

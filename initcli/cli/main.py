@@ -260,6 +260,7 @@ def inspect_command(
     is_flag=True,
     help="Pass even when the distribution check (or a check named with --only) tested no weight.",
 )
+@click.option("--require", "require", type=click.Choice(("fresh",)), help="fresh: a trained model fails (exit 3).")
 @click.option(
     "--format",
     "output_format",
@@ -279,6 +280,7 @@ def check(
     timeout: float | None,
     config_path: Path | None,
     allow_unchecked: bool,
+    require: str | None,
     output_format: str,
 ) -> None:
     """Gate a build on freshly initialized models: exit 0 if every check passes, 3 if any fails.
@@ -287,7 +289,8 @@ def check(
     Checks: distribution, nonfinite, constant, duplicate, fans (a warning unless --strict), rules;
     propagation (the mean-field prediction of the signal's scale, no TensorFlow) with --only.
     The distribution check's --alpha is the false-alarm rate for the whole model (Holm's
-    correction over its weights). Trained weights fail it by design. A check that tested no
+    correction over its weights). A trained model is said so in one line and its moved weights
+    (verdict trained) fail no check; --require fresh makes a trained model fail (exit 3). A check that tested no
     weight never passes silently: see the coverage line. Several MODELs (or quoted globs) are
     checked in one run: the gate passes only if every model is read and passes.
     \b
@@ -304,6 +307,7 @@ def check(
         "patterns": patterns,
         "allow_unchecked": allow_unchecked,
         "timeout": timeout,
+        "require_fresh": require == "fresh",
     }
     if len(targets) > 1:
         if config_path is not None:
