@@ -48,6 +48,7 @@ from initcli.types import DEFAULT_ALPHA, CheckName
 
 if TYPE_CHECKING:
     # Reading models needs h5py: commands that only draw or explain do not import it.
+    from initcli.analysis.diff import DiffReport
     from initcli.analysis.inspection import ProgressSink, WeightRow
     from initcli.initializers.explanation import Code
     from initcli.readers import ModelFile, WeightRecord
@@ -494,8 +495,13 @@ def check_model(
     plan: CheckPlan | None = None,
     progress: ProgressSink | None = None,
     custom_objects: Sequence[str] = (),
+    require_fresh: bool = False,
 ) -> CheckReport:
-    """Run the checks; the report passes only when they found no error and tested something."""
+    """Run the checks; the report passes only when they found no error and tested something.
+
+    A trained model's moved weights are `trained`, which no check counts as an error, unless
+    `require_fresh` (`check --require fresh`): then a trained model is one error.
+    """
     plan = plan or plan_checks(only, skip, rules_path)
     selected = list(plan.selected)
     from initcli.readers import open_model
@@ -516,6 +522,13 @@ def check_model(
     finally:
         saved.close()
     findings += coverage_findings(covered, plan.named, allow_unchecked)
+    from initcli.analysis.inspection import model_state
+
+    state = model_state(rows)
+    if require_fresh and state["state"] == "trained":
+        findings.append(
+            Finding(check="distribution", severity="error", path="(model)", message=f"{state['line']}; --require fresh")
+        )
     return CheckReport(
         source=saved.source,
         checks=selected,
@@ -524,6 +537,7 @@ def check_model(
         weights=len(rows),
         findings=findings,
         coverage=covered,
+        state=state,
     )
 
 
@@ -580,3 +594,12 @@ def _refused(model: str, error: OSError | MemoryError) -> str:
     if error.strerror:
         return one_line(f"{model}: cannot read ({error.strerror})")
     return one_line(f"{model}: cannot read ({type(error).__name__}: {error})")
+
+
+def diff_models(
+    path_a: str, path_b: str, *, threshold: float | None = None, timeout: float | None = None
+) -> DiffReport:
+    """`initcli diff`: compare every weight of two model files (see `initcli.analysis.diff`)."""
+    from initcli.analysis.diff import diff_models as compute
+
+    return compute(path_a, path_b, threshold=threshold, timeout=timeout)

@@ -195,6 +195,13 @@ class InspectReport:
             "verdicts": dict(verdicts),
         }
 
+    @property
+    def state(self) -> dict[str, Any]:
+        """Trained or fresh (`initcli.analysis.inspection.model_state`)."""
+        from initcli.analysis.inspection import model_state
+
+        return model_state(self.weights)
+
     def to_json(self) -> dict[str, Any]:
         weights = []
         for row in self.weights:
@@ -213,6 +220,7 @@ class InspectReport:
             "keras_version": self.keras_version,
             "weights": weights,
             "totals": self.totals,
+            "state": self.state,
             "findings": [finding.to_dict() for finding in self.findings],
             "notes": self.notes,
         }
@@ -250,6 +258,8 @@ class CheckReport:
     weights: int
     findings: list[Finding]
     coverage: list[Coverage]
+    state: dict[str, Any] | None = None
+    """Trained or fresh (`initcli.analysis.inspection.model_state`)."""
 
     @property
     def errors(self) -> int:
@@ -275,6 +285,7 @@ class CheckReport:
             "passed": self.passed,
             "coverage": [entry.to_dict() for entry in self.coverage],
             "findings": [finding.to_dict() for finding in self.findings],
+            **({} if self.state is None else {"state": self.state}),
         }
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 Distribution = Literal["normal", "truncated_normal", "uniform", "constant", "identity", "orthogonal", "stft"]
-Verdict = Literal["consistent", "suspicious", "inconsistent", "n/a"]
+# "trained": far from the initializer in a model that training moved (see stats/assessment.py).
+Verdict = Literal["consistent", "suspicious", "inconsistent", "trained", "n/a"]
 # The test that decided a weight's verdict: a moment, the whole distribution, or an exact comparison.
 DecisiveTest = Literal["mean", "std", "ks", "exact", "orthogonality", "nonfinite"]
 OutputFormat = Literal["table", "json", "csv", "markdown"]

@@ -233,6 +233,7 @@ _VERSION_MODULES = {
     "initcli.cli.params",
     "initcli.propagate",
     "initcli.cli.propagate",
+    "initcli.cli.diff",
     "initcli.types",
 }
 _SAMPLE_MODULES = _VERSION_MODULES | {

@@ -82,6 +82,9 @@ CORE_CASES = [
     ("inspect_many_output", 1, ["inspect", str(MODELS / "*.keras"), str(MODELS / "missing.keras")]),
     ("check_many_output", 0, ["check", str(MODELS / "*.keras")]),
     ("check_many_output", 3, ["check", str(MODELS / "mlp.keras"), str(MODELS / "cnn.weights.h5")]),
+    ("diff_output", 0, ["diff", str(MODELS / "cnn.keras"), str(MODELS / "cnn.h5")]),
+    ("diff_output", 0, ["diff", str(MODELS / "cnn.weights.h5"), str(MODELS / "cnn.keras"), "--threshold", "0"]),
+    ("diff_output", 0, ["diff", str(MODELS / "mlp.keras"), str(MODELS / "cnn.keras")]),
 ]
 
 
@@ -126,7 +129,7 @@ def test_schema_vocabularies_equal_the_code():
 
 def test_every_command_with_json_output_is_covered():
     covered = {args[0] for _, _, args in CORE_CASES}
-    assert covered == {"sample", "list", "explain", "defaults", "batchnorm", "inspect", "check"}
+    assert covered == {"sample", "list", "explain", "defaults", "batchnorm", "inspect", "check", "diff"}
     assert set(cli.commands) - covered <= {"propagate"}
 
 

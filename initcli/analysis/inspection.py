@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import math
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -16,7 +17,7 @@ from initcli.initializers import InitializerSpec, resolve
 from initcli.initializers.fans import compute_fans
 from initcli.parallel.fanout import map_in_order, worker_count
 from initcli.readers import WeightRecord
-from initcli.stats.assessment import Assessment, assess, judge
+from initcli.stats.assessment import Assessment, assess, judge, mark_trained
 from initcli.stats.comparisons import Comparator, Exact, rounding_tolerance
 from initcli.stats.theory import Theory, exact_theory
 from initcli.types import DEFAULT_ALPHA, FLOAT_DTYPES
@@ -220,9 +221,31 @@ def inspect_record(record: WeightRecord, interval_alpha: float = DEFAULT_ALPHA) 
 
 
 def judge_rows(rows: Sequence[WeightRow], alpha: float = DEFAULT_ALPHA) -> list[WeightRow]:
-    """The rows with their verdicts, decided together for the whole model (Holm)."""
-    judged = judge([row.assessment for row in rows], alpha)
+    """The rows with their verdicts, decided together for the whole model (Holm); in a trained
+    model, the weights that training explains are `trained` (`mark_trained`)."""
+    judged = mark_trained(judge([row.assessment for row in rows], alpha))
     return [replace(row, assessment=assessment) for row, assessment in zip(rows, judged)]
+
+
+def model_state(rows: Sequence[WeightRow]) -> dict[str, Any]:
+    """Trained or fresh, from judged rows (`judge_rows`): the state, the counts and one line.
+
+    "trained" when some weight is `trained` (see `initcli.stats.assessment.trained_model`),
+    "unknown" when no weight was compared with an initializer, else "fresh".
+    """
+    counts = Counter(row.assessment.verdict for row in rows)
+    tested = sum(count for verdict, count in counts.items() if verdict != "n/a")
+    trained, inconsistent = counts.get("trained", 0), counts.get("inconsistent", 0)
+    if trained:
+        state, line = "trained", f"trained ({trained} of {tested} weights moved from their initializer)"
+    elif not tested:
+        state, line = "unknown", "unknown (no weight could be compared with its initializer)"
+    else:
+        state = "fresh"
+        line = "fresh at init" + (
+            f"; {inconsistent} of {tested} weights inconsistent with their initializer" if inconsistent else ""
+        )
+    return {"state": state, "trained": trained, "tested": tested, "line": line}
 
 
 def matches(record: WeightRecord, patterns: Sequence[str]) -> bool:

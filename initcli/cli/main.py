@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from initcli import __version__
+from initcli.cli.diff import diff_command
 from initcli.cli.errors import InitcliGroup
 from initcli.cli.params import (
     AXES,
@@ -265,6 +266,7 @@ def inspect_command(
     is_flag=True,
     help="Pass even when the distribution check (or a check named with --only) tested no weight.",
 )
+@click.option("--require", "require", type=click.Choice(("fresh",)), help="fresh: a trained model fails (exit 3).")
 @click.option(
     "--format",
     "output_format",
@@ -285,6 +287,7 @@ def check(
     config_path: Path | None,
     custom_objects: tuple[str, ...],
     allow_unchecked: bool,
+    require: str | None,
     output_format: str,
 ) -> None:
     """Gate a build on freshly initialized models: exit 0 if every check passes, 3 if any fails.
@@ -293,7 +296,8 @@ def check(
     Checks: distribution, nonfinite, constant, duplicate, fans (a warning unless --strict), rules;
     propagation (the mean-field prediction of the signal's scale, no TensorFlow) with --only.
     The distribution check's --alpha is the false-alarm rate for the whole model (Holm's
-    correction over its weights). Trained weights fail it by design. A check that tested no
+    correction over its weights). A trained model is said so in one line and its moved weights
+    (verdict trained) fail no check; --require fresh makes a trained model fail (exit 3). A check that tested no
     weight never passes silently: see the coverage line. Several MODELs (or quoted globs) are
     checked in one run: the gate passes only if every model is read and passes.
     \b
@@ -310,6 +314,7 @@ def check(
         "patterns": patterns,
         "allow_unchecked": allow_unchecked,
         "timeout": timeout,
+        "require_fresh": require == "fresh",
     }
     if custom_objects:
         options["custom_objects"] = custom_objects
@@ -418,6 +423,7 @@ def batchnorm(
 
 
 cli.add_command(propagate_command)
+cli.add_command(diff_command)
 
 
 def main() -> None:

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 
 from initcli.errors import InitcliError
@@ -49,25 +49,57 @@ _NO_COMPRESSION, _SNAPPY = 0, 1
 DT_STRING = 7
 
 # TensorFlow DataType enum (tensorflow/core/framework/types.proto) -> numpy dtype.
-DTYPES: dict[int, np.dtype[Any]] = {
-    1: np.dtype(np.float32),
-    2: np.dtype(np.float64),
-    3: np.dtype(np.int32),
-    4: np.dtype(np.uint8),
-    5: np.dtype(np.int16),
-    6: np.dtype(np.int8),
-    8: np.dtype(np.complex64),
-    9: np.dtype(np.int64),
-    10: np.dtype(np.bool_),
-    14: np.dtype(ml_dtypes.bfloat16),
-    17: np.dtype(np.uint16),
-    18: np.dtype(np.complex128),
-    19: np.dtype(np.float16),
-    22: np.dtype(np.uint32),
-    23: np.dtype(np.uint64),
-    24: np.dtype(ml_dtypes.float8_e5m2),
-    25: np.dtype(ml_dtypes.float8_e4m3fn),
+_NUMPY_DTYPES = {
+    1: "float32",
+    2: "float64",
+    3: "int32",
+    4: "uint8",
+    5: "int16",
+    6: "int8",
+    8: "complex64",
+    9: "int64",
+    10: "bool",
+    14: "bfloat16",
+    17: "uint16",
+    18: "complex128",
+    19: "float16",
+    22: "uint32",
+    23: "uint64",
+    24: "float8_e5m2",
+    25: "float8_e4m3fn",
 }
+
+
+class _Dtypes(Mapping[int, "np.dtype[Any]"]):
+    """The numpy dtype of each TensorFlow DataType code, made on first use: ml_dtypes (bfloat16,
+    float8) takes 0.5 s to import, which every `open_model` paid before it knew the format."""
+
+    def __init__(self, names: Mapping[int, str]) -> None:
+        self._names = dict(names)
+        self._made: dict[int, np.dtype[Any]] = {}
+
+    def __getitem__(self, code: int) -> np.dtype[Any]:
+        if code not in self._made:
+            name = self._names[code]
+            if name.startswith(("bfloat16", "float8")):
+                import ml_dtypes
+
+                self._made[code] = np.dtype(getattr(ml_dtypes, name))
+            else:
+                self._made[code] = np.dtype(name)
+        return self._made[code]
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._names
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+DTYPES: Mapping[int, np.dtype[Any]] = _Dtypes(_NUMPY_DTYPES)
 _OTHER_DTYPES = {
     7: "string",
     11: "qint8",

@@ -118,6 +118,11 @@ def print_check(report: CheckReport, output_format: str, prefix: str = "") -> No
                     f"{prefix}{finding.severity}: {finding.path}: [{finding.check}] {finding.message}", max_length=None
                 )
             )
+        if report.state is not None and report.state["state"] == "trained":
+            click.echo(
+                f"{prefix}model: {report.state['line']}: the initialization checks do not apply to its moved weights",
+                err=True,
+            )
         verdict = "passed" if report.passed else "FAILED"
         summary = (
             f"{report.source}: {verdict}: {report.weights} weights, {report.errors} errors, {report.warnings} warnings"

@@ -407,6 +407,7 @@ def inspect_renderables(report: InspectReport, view: View) -> list[RenderableTyp
     totals = report.totals
     verdicts = ", ".join(f"{count} {verdict}" for verdict, count in sorted(totals["verdicts"].items()))
     out.append(text(f"{totals['weights']} weights, {totals['parameters']:,} parameters: {verdicts or 'none'}"))
+    out.append(text(f"model: {report.state['line']}", "bold"))
     footnotes = [f"* {row.record.path}: {'; '.join(row.notes)}" for row in rows if row.notes]
     settings = [
         f"{row.record.layer}: " + ", ".join(f"{k}={v}" for k, v in row.record.settings.items())

@@ -97,6 +97,63 @@ def judge(assessments: Sequence[Assessment], alpha: float = DEFAULT_ALPHA) -> li
     return judged
 
 
+def moved_from_constant(assessment: Assessment) -> bool:
+    """A constant-initialized weight (bias, gamma, beta, moving statistics) whose values now differ
+    from each other: no fresh Keras model holds one, training moves almost every one."""
+    theory = assessment.theory
+    sample = assessment.sample
+    return (
+        theory is not None
+        and theory.distribution == "constant"
+        and assessment.checks.exact_passed is False
+        and not sample.nonfinite
+        and sample.count > 1
+        and sample.min != sample.max
+    )
+
+
+# A model is trained on the evidence of its constant-initialized weights (one that is no longer
+# constant suffices), or, where it has none, when at least this many random weights, and at least
+# half of them, are inconsistent with their initializer.
+TRAINED_RANDOM_WEIGHTS = 3
+
+
+def trained_model(assessments: Sequence[Assessment]) -> bool:
+    """Whether judged assessments (see `judge`) are those of a trained model rather than a fresh one.
+
+    A fresh model's constant weights are exactly constant, so the first rule never fires on one;
+    the second needs three weights inconsistent at the run's false-alarm rate (`alpha`, for all of
+    them together), so it fires on a fresh model less often than alpha cubed.
+    """
+    if any(moved_from_constant(assessment) for assessment in assessments):
+        return True
+    statistical = [a for a in assessments if a.checks.exact_passed is None and a.checks.pvalue is not None]
+    off = sum(1 for a in statistical if a.verdict == "inconsistent" and not a.sample.nonfinite)
+    return off >= TRAINED_RANDOM_WEIGHTS and 2 * off >= len(statistical)
+
+
+def _explained_by_training(assessment: Assessment) -> bool:
+    """An inconsistent weight of a trained model that training explains: finite, and, for a constant
+    initializer, no longer one constant (a weight of one value is kept: a different constant is a
+    misconfiguration, not training; a weight of one element that moved is trained)."""
+    if assessment.verdict != "inconsistent" or assessment.sample.nonfinite:
+        return False
+    theory = assessment.theory
+    if theory is not None and theory.distribution == "constant" and assessment.sample.count > 1:
+        return moved_from_constant(assessment)
+    return True
+
+
+def mark_trained(assessments: Sequence[Assessment]) -> list[Assessment]:
+    """In a trained model (`trained_model`), the inconsistent weights training explains become `trained`.
+
+    In a fresh model nothing changes: `inconsistent` stays for what training cannot explain.
+    """
+    if not trained_model(assessments):
+        return list(assessments)
+    return [replace(a, verdict="trained") if _explained_by_training(a) else a for a in assessments]
+
+
 FLAT_COLUMNS = (
     "fan_in",
     "fan_out",

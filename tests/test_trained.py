@@ -1,0 +1,200 @@
+"""Trained or fresh: a trained model's moved weights are `trained`, a fresh model's never are."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from initcli.cli.main import cli
+
+PUBLIC = Path(__file__).parent / "fixtures" / "public"
+MODELS = Path(__file__).parent.parent / "examples" / "models"
+
+# Real files other people trained (tests/fixtures/public/ORIGINS.md): constant-initialized weights
+# (biases, BatchNormalization) that are no longer constant show it.
+TRAINED = {
+    "keras1.2.2_tensorflow_sequential_dense_tf_name_scopes.h5": 3,
+    "keras2.0.6_tensorflow_sequential_lstm_dense.h5": 4,
+    "keras3.13.2_sequential_dense_legacy.h5": 3,
+    "keras3.5.0_sequential_dense_batchnorm.keras": 14,
+    "tfkeras2.15.0_sequential_dense_batchnorm.keras": 30,
+    "tfkeras2.4.0_functional_embedding_conv1d_dense.hdf5": 3,
+    "tfkeras2.13.1_savedmodel_dense": 6,
+}
+# Public files whose every bias is exactly zero and every kernel matches its initializer: saved at
+# init by the test-resource generators that wrote them, whatever their names say.
+AT_INIT = (
+    "keras1.2.2_tensorflow_sequential_conv2d_dense.h5",
+    "keras1.2.2_theano_sequential_dense_batchnorm_conv2d.h5",
+    "keras2.1.3_tensorflow_sequential_conv2d_batchnorm.h5",
+    "keras2.1.3_theano_sequential_embedding_lstm.h5",
+    "keras2.2.0_tensorflow_model_conv2d_prelu_namescope.h5",
+    "keras2.3.1_tensorflow_sequential_conv1d_namescope.h5",
+    "tfkeras2.2.4-tf_model_conv1d_batchnorm.h5",
+)
+
+
+def _inspect(*args: str) -> dict:
+    result = CliRunner().invoke(cli, ["inspect", *args, "--format", "json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _verdicts(document: dict) -> dict[str, str]:
+    return {weight["path"]: weight["verdict"] for weight in document["weights"]}
+
+
+def _raw_values(path: Path) -> dict[str, np.ndarray]:
+    """The oracle for what moved: h5py reads the datasets of a legacy .h5 file directly."""
+    import h5py
+
+    values: dict[str, np.ndarray] = {}
+    with h5py.File(path, "r") as handle:
+        handle["model_weights"].visititems(
+            lambda name, item: values.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None
+        )
+    return values
+
+
+@pytest.mark.parametrize(("name", "moved"), TRAINED.items())
+def test_real_trained_files_say_trained(name, moved):
+    document = _inspect(str(PUBLIC / name))
+    state = document["state"]
+    assert state["state"] == "trained" and state["trained"] == moved
+    assert state["line"] == f"trained ({moved} of {state['tested']} weights moved from their initializer)"
+    assert "inconsistent" not in _verdicts(document).values()
+
+
+@pytest.mark.parametrize("name", AT_INIT)
+def test_public_files_saved_at_init_say_fresh(name):
+    document = _inspect(str(PUBLIC / name))
+    assert document["state"]["state"] == "fresh"
+    assert "trained" not in _verdicts(document).values()
+    constant = [
+        w
+        for w in document["weights"]
+        if (w["theory"] or {}).get("distribution") == "constant" and "lstm" not in w["path"].lower()
+    ]
+    # h5py's oracle: every bias holds one value (an LSTM's has its forget-gate quarter at 1).
+    raw = _raw_values(PUBLIC / name)
+    biases = [key for key in raw if key.rsplit("/", 1)[-1].startswith(("bias", "beta")) and "lstm" not in key]
+    assert all(np.ptp(raw[key]) == 0 for key in biases)
+    assert all(weight["sample"]["min"] == weight["sample"]["max"] for weight in constant)
+
+
+def test_one_moved_scalar_bias_is_not_evidence_of_training():
+    """keras2.2.4_theano_sequential_dense.h5: every kernel matches its initializer and every bias is 0
+    except the output's one element (-0.127). A one-element weight at another value is what a
+    different constant initializer gives as much as training: it stays inconsistent, and the model
+    is not called trained."""
+    document = _inspect(str(PUBLIC / "keras2.2.4_theano_sequential_dense.h5"))
+    assert document["state"]["state"] == "fresh"
+    verdicts = _verdicts(document)
+    assert [path for path, verdict in verdicts.items() if verdict == "inconsistent"] == ["dense_4/bias"]
+    raw = _raw_values(PUBLIC / "keras2.2.4_theano_sequential_dense.h5")
+    output_bias = next(value for key, value in raw.items() if "dense_4" in key and "bias" in key)
+    assert output_bias.shape == (1,) and output_bias[0] != 0
+
+
+@pytest.mark.parametrize("name", ["mlp.keras", "cnn.keras", "cnn.h5", "rnn.keras"])
+def test_fresh_example_models_are_fresh(name):
+    document = _inspect(str(MODELS / name))
+    assert document["state"]["state"] == "fresh"
+    assert "trained" not in _verdicts(document).values()
+
+
+@pytest.mark.tensorflow
+def test_training_a_fresh_model_makes_it_trained(keras, tmp_path):
+    """Saved fresh: fresh, no weight trained. After a few Adam steps: trained, and the weights called
+    trained are among those Keras's own arrays show changed (the oracle), with every changed bias,
+    gamma and beta among them."""
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential(
+        [
+            keras.Input((12,)),
+            keras.layers.Dense(32, activation="relu", name="hidden"),
+            keras.layers.BatchNormalization(name="norm"),
+            keras.layers.Dense(4, name="out"),
+        ],
+        name="net",
+    )
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    model.save(tmp_path / "fresh.keras")
+    fresh = _inspect(str(tmp_path / "fresh.keras"))
+    assert fresh["state"]["line"] == "fresh at init"
+    before = {v.path: v.numpy().copy() for v in model.weights}
+    rng = np.random.RandomState(0)
+    model.fit(rng.randn(256, 12).astype("float32"), rng.randn(256, 4).astype("float32"), epochs=3, verbose=0)
+    model.save(tmp_path / "trained.keras")
+    changed = {v.path for v in model.weights if not np.array_equal(v.numpy(), before[v.path])}
+    trained = _inspect(str(tmp_path / "trained.keras"))
+    called = {path for path, verdict in _verdicts(trained).items() if verdict == "trained"}
+    assert trained["state"]["state"] == "trained"
+    assert called <= changed
+    assert {p for p in changed if p.rsplit("/", 1)[-1] in ("bias", "gamma", "beta")} <= called
+    assert "inconsistent" not in _verdicts(trained).values()
+
+
+@pytest.mark.tensorflow
+def test_fresh_tf_keras_model_is_fresh(tmp_path):
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(0)
+    model = tf_keras.Sequential(
+        [
+            tf_keras.Input((10,)),
+            tf_keras.layers.Dense(16),
+            tf_keras.layers.BatchNormalization(),
+            tf_keras.layers.Dense(2),
+        ]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # tf_keras calls .h5 legacy
+        model.save(tmp_path / "fresh.h5")
+    model.save(tmp_path / "fresh.keras")
+    for name in ("fresh.h5", "fresh.keras"):
+        document = _inspect(str(tmp_path / name))
+        assert document["state"]["state"] == "fresh", name
+        assert "trained" not in _verdicts(document).values()
+
+
+@pytest.mark.tensorflow
+@pytest.mark.slow
+@pytest.mark.parametrize("application", ["MobileNetV2", "ResNet50"])
+def test_fresh_applications_are_never_trained(keras, tmp_path, application):
+    keras.utils.set_random_seed(0)
+    getattr(keras.applications, application)(weights=None).save(tmp_path / "fresh.keras")
+    document = _inspect(str(tmp_path / "fresh.keras"))
+    assert document["state"]["state"] == "fresh"
+    assert "trained" not in _verdicts(document).values()
+
+
+def _check(*args: str):
+    return CliRunner().invoke(cli, ["check", *args], catch_exceptions=False)
+
+
+def test_check_on_a_trained_model_says_so_and_passes():
+    model = str(PUBLIC / "keras3.5.0_sequential_dense_batchnorm.keras")
+    result = _check(model)
+    assert result.exit_code == 0
+    assert (
+        "model: trained (14 of 14 weights moved from their initializer): "
+        "the initialization checks do not apply to its moved weights\n"
+    ) in result.stderr
+    document = json.loads(_check(model, "--format", "json").stdout)
+    assert document["state"]["state"] == "trained" and document["passed"] is True
+
+
+def test_require_fresh_fails_a_trained_model_only():
+    trained = _check(str(PUBLIC / "tfkeras2.15.0_sequential_dense_batchnorm.keras"), "--require", "fresh")
+    assert trained.exit_code == 3
+    assert "error: (model): [distribution] trained (30 of 32 weights moved from their initializer)" in trained.stdout
+    fresh = _check(str(MODELS / "mlp.keras"), "--require", "fresh")
+    assert fresh.exit_code == 0 and "model: trained" not in fresh.stderr
+    usage = _check(str(MODELS / "mlp.keras"), "--require", "stale")
+    assert usage.exit_code == 2
