@@ -211,12 +211,18 @@ def draw_batch(spec: InitializerSpec, shape: tuple[int, ...], seed: int) -> np.n
     return draw(spec, shape, "float32", seed).astype(np.float64)
 
 
-def batchnorm(batch: np.ndarray, momentum: float, epsilon: float, steps: int) -> BatchnormReport:
-    """BatchNormalization's statistics step by step; the batch and outputs shown up to VALUES_SHOWN values."""
+def batchnorm(
+    batch: np.ndarray, momentum: float, epsilon: float, steps: int, *, keras: int = 3, fused: bool | None = None
+) -> BatchnormReport:
+    """BatchNormalization's statistics step by step; the batch and outputs shown up to VALUES_SHOWN values.
+
+    `keras` 2 follows tf_keras: its fused kernel (rank 4 or 5 input unless `fused` is False) adds
+    Bessel's correction to the batch variance in the moving update.
+    """
     from initcli.keras.batchnorm import explain as explain_batchnorm
 
-    result = explain_batchnorm(batch, momentum, epsilon, steps)
-    notes = []
+    result = explain_batchnorm(batch, momentum, epsilon, steps, keras=keras, fused=fused)
+    notes = [_batchnorm_rule_note(result.keras, result.fused, result.bessel, batch.ndim)]
     if result.steps_omitted or result.features_omitted:
         notes.append(
             f"history: {result.steps_omitted} middle steps and {result.features_omitted} features not shown "
@@ -236,7 +242,23 @@ def batchnorm(batch: np.ndarray, momentum: float, epsilon: float, steps: int) ->
         training_output=result.training.reshape(-1)[:VALUES_SHOWN].tolist(),
         inference_output=result.inference.reshape(-1)[:VALUES_SHOWN].tolist(),
         notes=notes,
+        keras=result.keras,
+        fused=result.fused,
+        bessel=result.bessel,
     )
+
+
+def _batchnorm_rule_note(keras: int, fused: bool, bessel: float, rank: int) -> str:
+    """Which update rule applied, in one line."""
+    rank = max(rank, 2)
+    if keras == 3:
+        return "rule: Keras 3 (no fused kernel): moving_variance takes the biased batch variance"
+    if fused:
+        return (
+            f"rule: Keras 2 fused kernel (rank-{rank} input): moving_variance takes the batch variance "
+            f"times n/(n-1) = {bessel:.6g} (Bessel); outputs use the biased variance"
+        )
+    return f"rule: Keras 2 unfused (rank-{rank} input): moving_variance takes the biased batch variance, as Keras 3"
 
 
 # --- models -------------------------------------------------------------------------------------------
