@@ -24,6 +24,7 @@ from initcli.analysis.checks import (
     coverage_findings,
     load_rules,
     propagation_findings,
+    rules_for,
     run_checks,
 )
 from initcli.errors import BadInputError, ExitCode, InitcliError, debugging, internal_error_message
@@ -487,17 +488,23 @@ def check_model(
     config_path: Path | None = None,
     plan: CheckPlan | None = None,
     progress: ProgressSink | None = None,
+    many: bool = False,
 ) -> CheckReport:
-    """Run the checks; the report passes only when they found no error and tested something."""
+    """Run the checks; the report passes only when they found no error and tested something.
+
+    `many`: one of several models in a run (a rule matching nothing here is then a warning unless it
+    is `required`); rules with a `model` glob apply only to the models it takes in.
+    """
     plan = plan or plan_checks(only, skip, rules_path)
     selected = list(plan.selected)
+    model_rules = rules_for(plan.rules, str(model))
     from initcli.readers import open_model
 
     saved = open_model(model, timeout=timeout, config=_model_json(config_path), background_checks=True)
     try:
         rows = _measured(saved, patterns, alpha, progress)
-        findings = run_checks(rows, selected, strict, plan.rules)
-        covered = coverage(rows, selected, plan.rules)
+        findings = run_checks(rows, selected, strict, model_rules, many=many)
+        covered = coverage(rows, selected, model_rules)
         if "propagation" in selected:
             predicted, predicted_coverage = propagation_findings(saved, rows)
             findings += predicted
@@ -531,7 +538,10 @@ def check_models(
 ) -> CheckManyReport:
     """`check_model` for each model, with the checks validated once; failures are recorded."""
     plan = plan_checks(only, skip, rules_path)
-    return CheckManyReport(results=each_model(models, lambda model: check_model(Path(model), plan=plan, **options)))
+    many = len(models) > 1
+    return CheckManyReport(
+        results=each_model(models, lambda model: check_model(Path(model), plan=plan, many=many, **options))
+    )
 
 
 Result = TypeVar("Result")
