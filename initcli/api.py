@@ -24,6 +24,7 @@ from initcli.analysis.checks import (
     coverage_findings,
     load_rules,
     propagation_findings,
+    rules_for,
     run_checks,
 )
 from initcli.errors import BadInputError, ExitCode, InitcliError, debugging, internal_error_message
@@ -212,12 +213,18 @@ def draw_batch(spec: InitializerSpec, shape: tuple[int, ...], seed: int) -> np.n
     return draw(spec, shape, "float32", seed).astype(np.float64)
 
 
-def batchnorm(batch: np.ndarray, momentum: float, epsilon: float, steps: int) -> BatchnormReport:
-    """BatchNormalization's statistics step by step; the batch and outputs shown up to VALUES_SHOWN values."""
+def batchnorm(
+    batch: np.ndarray, momentum: float, epsilon: float, steps: int, *, keras: int = 3, fused: bool | None = None
+) -> BatchnormReport:
+    """BatchNormalization's statistics step by step; the batch and outputs shown up to VALUES_SHOWN values.
+
+    `keras` 2 follows tf_keras: its fused kernel (rank 4 or 5 input unless `fused` is False) adds
+    Bessel's correction to the batch variance in the moving update.
+    """
     from initcli.keras.batchnorm import explain as explain_batchnorm
 
-    result = explain_batchnorm(batch, momentum, epsilon, steps)
-    notes = []
+    result = explain_batchnorm(batch, momentum, epsilon, steps, keras=keras, fused=fused)
+    notes = [_batchnorm_rule_note(result.keras, result.fused, result.bessel, batch.ndim)]
     if result.steps_omitted or result.features_omitted:
         notes.append(
             f"history: {result.steps_omitted} middle steps and {result.features_omitted} features not shown "
@@ -237,7 +244,23 @@ def batchnorm(batch: np.ndarray, momentum: float, epsilon: float, steps: int) ->
         training_output=result.training.reshape(-1)[:VALUES_SHOWN].tolist(),
         inference_output=result.inference.reshape(-1)[:VALUES_SHOWN].tolist(),
         notes=notes,
+        keras=result.keras,
+        fused=result.fused,
+        bessel=result.bessel,
     )
+
+
+def _batchnorm_rule_note(keras: int, fused: bool, bessel: float, rank: int) -> str:
+    """Which update rule applied, in one line."""
+    rank = max(rank, 2)
+    if keras == 3:
+        return "rule: Keras 3 (no fused kernel): moving_variance takes the biased batch variance"
+    if fused:
+        return (
+            f"rule: Keras 2 fused kernel (rank-{rank} input): moving_variance takes the batch variance "
+            f"times n/(n-1) = {bessel:.6g} (Bessel); outputs use the biased variance"
+        )
+    return f"rule: Keras 2 unfused (rank-{rank} input): moving_variance takes the biased batch variance, as Keras 3"
 
 
 # --- models -------------------------------------------------------------------------------------------
@@ -496,14 +519,18 @@ def check_model(
     progress: ProgressSink | None = None,
     custom_objects: Sequence[str] = (),
     require_fresh: bool = False,
+    many: bool = False,
 ) -> CheckReport:
     """Run the checks; the report passes only when they found no error and tested something.
 
     A trained model's moved weights are `trained`, which no check counts as an error, unless
     `require_fresh` (`check --require fresh`): then a trained model is one error.
+    `many`: one of several models in a run (a rule matching nothing here is then a warning unless it
+    is `required`); rules with a `model` glob apply only to the models it takes in.
     """
     plan = plan or plan_checks(only, skip, rules_path)
     selected = list(plan.selected)
+    model_rules = rules_for(plan.rules, str(model))
     from initcli.readers import open_model
 
     saved = open_model(model, timeout=timeout, config=_model_json(config_path), background_checks=True)
@@ -513,8 +540,8 @@ def check_model(
 
             use_custom_objects(saved, model, custom_objects)
         rows = _measured(saved, patterns, alpha, progress)
-        findings = run_checks(rows, selected, strict, plan.rules)
-        covered = coverage(rows, selected, plan.rules)
+        findings = run_checks(rows, selected, strict, model_rules, many=many)
+        covered = coverage(rows, selected, model_rules)
         if "propagation" in selected:
             predicted, predicted_coverage = propagation_findings(saved, rows)
             findings += predicted
@@ -556,7 +583,10 @@ def check_models(
 ) -> CheckManyReport:
     """`check_model` for each model, with the checks validated once; failures are recorded."""
     plan = plan_checks(only, skip, rules_path)
-    return CheckManyReport(results=each_model(models, lambda model: check_model(Path(model), plan=plan, **options)))
+    many = len(models) > 1
+    return CheckManyReport(
+        results=each_model(models, lambda model: check_model(Path(model), plan=plan, many=many, **options))
+    )
 
 
 Result = TypeVar("Result")

@@ -569,6 +569,9 @@ class BatchnormReport:
     training_output: list[Any]
     inference_output: list[Any]
     notes: list[str] = field(default_factory=list)
+    keras: int = 3
+    fused: bool = False
+    bessel: float = 1.0
 
     columns = ("step", "feature", "batch_mean", "batch_variance", "moving_mean", "moving_variance")
 
@@ -588,4 +591,7 @@ class BatchnormReport:
             "training_output": self.training_output,
             "inference_output": self.inference_output,
             "notes": self.notes,
+            "keras": self.keras,
+            "fused": self.fused,
+            "bessel": self.bessel,
         }

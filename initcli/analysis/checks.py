@@ -12,7 +12,7 @@ import fnmatch
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from initcli.errors import BadInputError, InitcliError
@@ -80,10 +80,25 @@ class Rule:
     initializer: str | None = None
     max_abs_mean: float | None = None
     std_range: tuple[float, float] | None = None
+    model: str | None = None
+    """A glob on the model file's name (or its path as given): the rule applies to those models only."""
+    required: bool = False
+    """Matching no weight fails the check even in a multi-model run (where it is otherwise a warning)."""
 
     def matches(self, row: WeightRow) -> bool:
         record = row.record
         return fnmatch.fnmatchcase(record.path, self.pattern) or fnmatch.fnmatchcase(record.layer, self.pattern)
+
+    def applies_to(self, model: str) -> bool:
+        """Whether this rule is for the model file `model` (every model without a `model` glob)."""
+        if self.model is None:
+            return True
+        return fnmatch.fnmatchcase(model, self.model) or fnmatch.fnmatchcase(PurePath(model).name, self.model)
+
+
+def rules_for(rules: Sequence[Rule], model: str) -> list[Rule]:
+    """The rules whose `model` glob takes in this model file."""
+    return [rule for rule in rules if rule.applies_to(model)]
 
 
 def _number(value: Any) -> bool:
@@ -93,7 +108,7 @@ def _number(value: Any) -> bool:
 
 
 def load_rules(path: Path) -> list[Rule]:
-    """Read a rule file (YAML or JSON): `rules: [{layer, initializer, max_abs_mean, std_range}]`.
+    """Read a rule file (YAML or JSON): `rules: [{layer, model, required, initializer, max_abs_mean, std_range}]`.
 
     Raises:
         InitcliError: unreadable file or malformed rules (the message names the rule).
@@ -109,7 +124,7 @@ def load_rules(path: Path) -> list[Rule]:
         where = f"{path}: rule {number}"
         if not isinstance(entry, Mapping) or not isinstance(entry.get("layer"), str):
             raise InitcliError(f"{where}: needs a `layer` pattern")
-        unknown = set(entry) - {"layer", "initializer", "max_abs_mean", "std_range"}
+        unknown = set(entry) - {"layer", "model", "required", "initializer", "max_abs_mean", "std_range"}
         if unknown:
             raise InitcliError(f"{where}: unknown keys {', '.join(sorted(map(str, unknown)))}")
         initializer = entry.get("initializer")
@@ -131,7 +146,13 @@ def load_rules(path: Path) -> list[Rule]:
             ):
                 raise InitcliError(f"{where}: `std_range` must be [low, high] with low <= high")
             std_range = (float(std_range[0]), float(std_range[1]))
-        rules.append(Rule(entry["layer"], initializer, max_abs_mean, std_range))
+        model = entry.get("model")
+        if model is not None and not isinstance(model, str):
+            raise InitcliError(f"{where}: `model` must be a glob on the model file's name")
+        required = entry.get("required", False)
+        if not isinstance(required, bool):
+            raise InitcliError(f"{where}: `required` must be true or false")
+        rules.append(Rule(entry["layer"], initializer, max_abs_mean, std_range, model, required))
     return rules
 
 
@@ -197,9 +218,19 @@ def coverage(rows: Sequence[WeightRow], selected: Sequence[CheckName], rules: Se
 
 
 def run_checks(
-    rows: Sequence[WeightRow], selected: Sequence[CheckName], strict: bool = False, rules: Sequence[Rule] = ()
+    rows: Sequence[WeightRow],
+    selected: Sequence[CheckName],
+    strict: bool = False,
+    rules: Sequence[Rule] = (),
+    *,
+    many: bool = False,
 ) -> list[Finding]:
-    """Findings of the selected checks, in model order (duplicates after the rows they name)."""
+    """Findings of the selected checks, in model order (duplicates after the rows they name).
+
+    A rule that matches no weight is an error, except in a run over many models (`many`) when the
+    rule has neither a `model` glob nor `required: true`: there it is a warning, since a rule
+    written for one model need not match the others.
+    """
     findings: list[Finding] = []
     seen: dict[tuple[Any, ...], list[WeightRow]] = {}
     for row in rows:
@@ -268,12 +299,18 @@ def run_checks(
     if "rules" in selected:
         for rule in rules:
             if not any(rule.matches(row) for row in rows):
+                lenient = many and rule.model is None and not rule.required
                 findings.append(
                     Finding(
                         check="rules",
-                        severity="error",
+                        severity="warning" if lenient else "error",
                         path=MODEL,
-                        message=f"rule {rule.pattern!r} matches no weight: a stale or misspelled pattern",
+                        message=f"rule {rule.pattern!r} matches no weight in this model"
+                        + (
+                            " (not required here; give the rule `model:` or `required: true`)"
+                            if lenient
+                            else ": a stale or misspelled pattern"
+                        ),
                     )
                 )
     return findings

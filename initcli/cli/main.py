@@ -388,6 +388,20 @@ def defaults(
 @click.option(
     "--steps", type=click.IntRange(1, 10_000), default=1, show_default=True, help="Training steps that see this batch."
 )
+@click.option(
+    "--keras",
+    "keras_version",
+    type=click.Choice(("2", "3")),
+    default="3",
+    show_default=True,
+    help="3: Keras 3; 2: tf_keras (TF <= 2.15), whose fused kernel (rank 4-5 input) adds Bessel's n/(n-1).",
+)
+@click.option(
+    "--input-rank",
+    type=click.IntRange(2, 5),
+    help="Rank of the layer's input for --values (e.g. 4: a (n,1,1,1) image batch); default 2.",
+)
+@click.option("--unfused", is_flag=True, help="Keras 2's fused=False: the unfused rule on any rank.")
 @output_options
 def batchnorm(
     values: np.ndarray | None,
@@ -397,6 +411,9 @@ def batchnorm(
     momentum: float,
     epsilon: float,
     steps: int,
+    keras_version: str,
+    input_rank: int | None,
+    unfused: bool,
     output_format: str,
     columns: str | None,
     wide: bool,
@@ -410,6 +427,7 @@ def batchnorm(
     \b
     Example:
       initcli batchnorm --values 0,1.405974 --momentum 0.5
+      initcli batchnorm --values 0,1.4,0.3,2 --keras 2 --input-rank 4
     """
     from initcli import api
     from initcli.initializers import resolve
@@ -417,8 +435,15 @@ def batchnorm(
 
     if (values is None) == (shape is None):
         raise click.UsageError("Give the batch with --values or draw one with --shape (exactly one of them).")
-    batch = values if values is not None else api.draw_batch(resolve(init_name), shape or (), seed)
-    report = api.batchnorm(batch, momentum, epsilon, steps)
+    if keras_version == "3" and unfused:
+        raise click.UsageError("--unfused is Keras 2's fused=False; Keras 3 has no fused kernel.")
+    if values is not None:
+        batch = values.reshape((-1,) + (1,) * ((input_rank or 2) - 1))
+    else:
+        if input_rank is not None and input_rank != len(shape or ()):
+            raise click.UsageError(f"--input-rank {input_rank} disagrees with --shape's rank {len(shape or ())}.")
+        batch = api.draw_batch(resolve(init_name), shape or (), seed)
+    report = api.batchnorm(batch, momentum, epsilon, steps, keras=int(keras_version), fused=False if unfused else None)
     printing.print_report(report, output_format, columns, functools.partial(tables.batchnorm_renderables, report), wide)
 
 

@@ -8,6 +8,14 @@ with the batch statistics, inference-mode output with the moving ones (gamma 1, 
 Every step is computed for every feature, in memory proportional to the number of features; the
 history keeps only what can be shown (the first and last steps, the first features) and says how much
 it left out, so `--shape 1x50000 --steps 10000` stays small.
+
+Keras 2 (tf_keras, tf.keras of TF <= 2.15) differs on one path, measured against tf_keras 2.21:
+its fused kernel, used by default when the input has rank 4 or 5 (`fused=None`), adds Bessel's
+correction n/(n-1) (n = values per feature) to the batch variance that enters the moving update:
+`moving_variance = moving_variance * momentum + batch_variance * n/(n-1) * (1 - momentum)`. The
+training-mode output still normalizes with the biased variance. On rank-2 or rank-3 input, or with
+`fused=False`, tf_keras uses the same rule as Keras 3. `renorm=True` and `virtual_batch_size` change
+the statistics in other ways (and never use the fused kernel); they are not modelled.
 """
 
 from __future__ import annotations
@@ -70,6 +78,9 @@ class BatchNormReport:
     features_omitted: int
     training: np.ndarray
     inference: np.ndarray
+    keras: int = 3
+    fused: bool = False
+    bessel: float = 1.0
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per shown step and shown feature: step, feature, batch_mean, batch_variance, moving_*."""
@@ -101,12 +112,36 @@ def _positive_int(value: Any, name: str) -> int:
     return number
 
 
+KERAS_VERSIONS = (2, 3)
+
+
+def uses_fused_kernel(keras: int, rank: int, fused: bool | None = None) -> bool:
+    """Whether this Keras's BatchNormalization takes its fused path on input of this rank.
+
+    Keras 3 has no fused path. tf_keras with `fused=None` takes it on rank 4 or 5; `fused=True` on
+    another rank is refused there (ValueError), as here.
+    """
+    if keras not in KERAS_VERSIONS:
+        raise BadInputError(f"keras must be 2 or 3; received keras={keras!r}")
+    if keras == 3:
+        if fused:
+            raise BadInputError("Keras 3's BatchNormalization has no fused kernel (fused is a Keras 2 argument)")
+        return False
+    if fused is None:
+        return rank in (4, 5)
+    if fused and rank not in (4, 5):
+        raise BadInputError(f"Keras 2's fused BatchNormalization needs input of rank 4 or 5; received rank {rank}")
+    return fused
+
+
 def explain(
     batch: np.ndarray,
     momentum: float = 0.99,
     epsilon: float = 1e-3,
     steps: int = 1,
     *,
+    keras: int = 3,
+    fused: bool | None = None,
     max_steps_shown: int = DEFAULT_MAX_STEPS_SHOWN,
     max_features_shown: int = DEFAULT_MAX_FEATURES_SHOWN,
 ) -> BatchNormReport:
@@ -117,6 +152,8 @@ def explain(
         momentum: the layer's momentum, in [0, 1].
         epsilon: the layer's epsilon, > 0.
         steps: how many training steps see this batch (>= 1).
+        keras: 3 (Keras 3) or 2 (tf_keras); only Keras 2's fused path differs (see the module).
+        fused: Keras 2's `fused` argument (None: fused on rank 4 or 5 input).
         max_steps_shown, max_features_shown: bounds of the history (>= 1).
 
     Returns:
@@ -141,6 +178,7 @@ def explain(
         raise BadInputError("the batch values must be finite (no NaN or infinity)")
     if values.ndim == 1:
         values = values[:, None]
+    fused_path = uses_fused_kernel(keras, values.ndim, fused)
     axes = tuple(range(values.ndim - 1))
     with np.errstate(over="ignore", invalid="ignore"):
         batch_mean = values.mean(axis=axes)
@@ -155,7 +193,9 @@ def explain(
     kept = set(first_steps) | set(last_steps)
     # Per step: moving * momentum + batch * (1 - momentum), the same two roundings each time.
     mean_share = batch_mean * (1.0 - momentum)
-    variance_share = batch_variance * (1.0 - momentum)
+    count = values.size // max(batch_mean.size, 1)
+    bessel = count / (count - 1) if fused_path and count > 1 else 1.0
+    variance_share = batch_variance * bessel * (1.0 - momentum)
     moving_mean = np.zeros_like(batch_mean)
     moving_variance = np.ones_like(batch_variance)
     history = []
@@ -191,4 +231,7 @@ def explain(
         features_omitted=features - shown,
         training=training,
         inference=inference,
+        keras=keras,
+        fused=fused_path,
+        bessel=bessel,
     )

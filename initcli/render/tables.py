@@ -483,8 +483,13 @@ def batchnorm_renderables(report: BatchnormReport, view: View) -> list[Renderabl
         [
             f"moving = moving·{momentum:g} + batch·{1 - momentum:g}, starting from moving_mean 0 and "
             f"moving_variance 1; variance is the batch's biased (population) variance; epsilon {epsilon:g}.\n"
-            f"training output = (x − batch_mean)/sqrt(batch_variance + ε); inference output = "
-            f"(x − moving_mean)/sqrt(moving_variance + ε) (gamma 1, beta 0).\n"
+            + (
+                f"Keras 2 fused kernel: the variance entering moving_variance is times n/(n-1) = {report.bessel:.6g}.\n"
+                if report.fused
+                else f"Keras {report.keras} rule{' (unfused)' if report.keras == 2 else ''}: no Bessel correction.\n"
+            )
+            + "training output = (x − batch_mean)/sqrt(batch_variance + ε); inference output = "
+            + f"(x − moving_mean)/sqrt(moving_variance + ε) (gamma 1, beta 0).\n"
             f"training output (first values): {np.round(training[:6], 6).tolist()}\n"
             f"inference output after {report.steps} step(s) (first values): {np.round(inference[:6], 6).tolist()}"
         ]
