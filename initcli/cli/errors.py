@@ -44,8 +44,12 @@ class InitcliCommand(click.Command):
     """A subcommand whose usage errors show its own usage line, not the group's."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from initcli.safety.budget import Budget, scope
+
         try:
-            return super().invoke(ctx)
+            # One budget per command (--timeout / INITCLI_TIMEOUT): every reader, parser and glob spends from it.
+            with scope(Budget.from_options(ctx.params.get("timeout"))):
+                return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - last line of defence: never a traceback

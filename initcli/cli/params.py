@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from initcli.safety.numbers import FINITE_FLOAT, POSITIVE_FLOAT, PROBABILITY, ShapeType
+from initcli.safety.budget import MAX_TIMEOUT
+from initcli.safety.numbers import FINITE_FLOAT, PROBABILITY, FloatType, ShapeType
 from initcli.types import DEFAULT_ALPHA, FLOAT_DTYPES, OUTPUT_FORMATS
 
 if TYPE_CHECKING:
@@ -150,9 +151,10 @@ class ValuesType(click.ParamType):
 
 TIMEOUT_OPTION = click.option(
     "--timeout",
-    type=POSITIVE_FLOAT,
+    type=FloatType(0, MAX_TIMEOUT, min_open=True),
     metavar="SECONDS",
-    help="Give up on a model file whose structure takes longer to read (default 60, or INITCLI_TIMEOUT).",
+    help="Give up when reading the command's model files (every reader, parser and glob) takes longer "
+    "(at most 86400; default 60, or INITCLI_TIMEOUT).",
 )
 
 SPEC_OPTION = click.option(

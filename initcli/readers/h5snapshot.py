@@ -24,6 +24,7 @@ import numpy as np
 from initcli.errors import InitcliError
 from initcli.readers.worker import run_isolated
 from initcli.safety.files import FileIdentity, pread_into, shown
+from initcli.safety.numbers import check_holdable_shape
 
 ATTRIBUTES = ("model_config", "keras_version", "backend", "layer_names", "weight_names", "name", "dtype")
 
@@ -384,6 +385,7 @@ class _Walk:
         if space.get_simple_extent_type() == h5py.h5s.NULL:
             raise InitcliError(f"dataset {shown(path)} has no dataspace")
         shape = tuple(int(d) for d in space.shape)
+        check_holdable_shape(shape, f"dataset {shown(path)}")
         dtype, description, itemsize = _classify(h5py, dataset_id, attrs)
         nbytes = math.prod(shape) * itemsize
         if nbytes > self.limits.max_weight_bytes:

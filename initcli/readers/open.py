@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import tempfile
 import zipfile
@@ -20,6 +19,7 @@ from initcli.readers.h5snapshot import H5Group, H5Source, Limits, snapshot
 from initcli.readers.h5tree import TreeWalker, tree_era
 from initcli.readers.records import ModelFile, WeightRecord
 from initcli.readers.worker import Isolated
+from initcli.safety import budget
 from initcli.safety.documents import MAX_DOCUMENT_BYTES, parse_json
 from initcli.safety.files import FileIdentity, open_regular, shown
 
@@ -347,17 +347,8 @@ def read_model_json(path: str | os.PathLike[str]) -> Mapping[str, Any]:
     return config
 
 
-DEFAULT_TIMEOUT = 60.0
-
-
-def default_timeout() -> float:
-    """`INITCLI_TIMEOUT` from the environment if set (seconds), else 60."""
-    text = os.environ.get("INITCLI_TIMEOUT", "")
-    try:
-        value = float(text) if text else DEFAULT_TIMEOUT
-    except ValueError:
-        raise BadInputError(f"INITCLI_TIMEOUT must be a number of seconds. Received: {text!r}") from None
-    return value
+DEFAULT_TIMEOUT = budget.DEFAULT_TIMEOUT
+default_timeout = budget.default_timeout
 
 
 def open_model(
@@ -385,13 +376,24 @@ def open_model(
             the weights; the caller must then call the model's `finish()` before trusting them.
 
     Raises:
-        BadInputError: a timeout that is not a positive number.
+        BadInputError: a timeout that is not a number of seconds in (0, 86400].
         InitcliError: missing, unreadable, empty, truncated, corrupt, hostile or unrecognized files.
     """
-    if timeout is None:
-        timeout = default_timeout()
-    if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
-        raise BadInputError(f"timeout must be a positive number of seconds. Received: timeout={timeout!r}")
+    timeout = default_timeout() if timeout is None else budget.parse_timeout(timeout, "timeout")
+    if budget.is_active():
+        return _open_model(path, timeout, limits, config, background_checks)
+    # A library call: this open gets a budget of its own (a command sets one for all it does).
+    with budget.scope(budget.Budget(timeout=timeout)):
+        return _open_model(path, timeout, limits, config, background_checks)
+
+
+def _open_model(
+    path: str | os.PathLike[str],
+    timeout: float,
+    limits: Limits | None,
+    config: Mapping[str, Any] | None,
+    background_checks: bool,
+) -> ModelFile:
     limits = Limits(**{**(limits.__dict__ if limits else {}), "timeout": float(timeout)})
     label = str(Path(path))
     # SavedModel directories and TF checkpoints (readers/tfmodel.py): a prefix such as `ckpt` names no

@@ -5,7 +5,16 @@ trackable_object_graph.proto, tf_keras's saved_metadata.proto). initcli decodes 
 fields it needs without the protobuf package: a message becomes a map from field number to the
 values seen, and nested messages are decoded only when asked for. Every length is checked against
 the buffer, varints stop at 10 bytes, and nesting stops at `MAX_DEPTH`; any violation is an
-`InitcliError` naming the file.
+`InitcliError` naming the file. Every decoded field (a Python object of ~100-200 bytes) and every
+copied string is spent from the command's budget (`initcli.safety.budget`), so that 40 MB of empty
+fields stops at the field limit instead of building gigabytes of objects.
+
+Why not the `protobuf` package: its upb parser is fast and has recursion limits, but it needs the
+generated classes of TensorFlow's `.proto` files (tensor_bundle, saved_object_graph, saved_metadata,
+versions...), which would mean vendoring TensorFlow's descriptors or importing TensorFlow; it also
+materializes every field of a message, where this decoder splits only the few messages initcli
+reads and leaves the rest as views into the buffer. Either way the work must be bounded by count,
+which a generic parser does not do (its limit is recursion depth, not fields).
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from initcli.errors import InitcliError
+from initcli.safety.budget import Budget, active
 
 MAX_DEPTH = 64
 MAX_VARINT_BYTES = 10
@@ -55,6 +65,7 @@ class Message:
     fields: dict[int, list[Value]]
     source: str
     depth: int
+    budget: Budget | None = None
 
     def _values(self, number: int) -> list[Value]:
         return self.fields.get(number, [])
@@ -90,6 +101,7 @@ class Message:
         value = values[-1]
         if not isinstance(value, memoryview):
             raise InitcliError(f"{self.source}: malformed protobuf (field {number} is not length-delimited)")
+        (self.budget or active()).spend_bytes(len(value), self.source)
         return value.tobytes()
 
     def text(self, number: int) -> str:
@@ -105,7 +117,7 @@ class Message:
         for value in self._values(number):
             if not isinstance(value, memoryview):
                 raise InitcliError(f"{self.source}: malformed protobuf (field {number} is not a message)")
-            out.append(parse_message(value, self.source, depth=self.depth + 1))
+            out.append(parse_message(value, self.source, depth=self.depth + 1, budget=self.budget))
         return out
 
     def message(self, number: int) -> Message | None:
@@ -114,33 +126,52 @@ class Message:
         return found[-1] if found else None
 
 
-def parse_message(data: bytes | memoryview, source: str, *, depth: int = 0) -> Message:
+def parse_message(data: bytes | memoryview, source: str, *, depth: int = 0, budget: Budget | None = None) -> Message:
     """Split one serialized message into its fields.
 
     Args:
         data: the serialized message.
         source: the file it came from, for error messages.
         depth: how deep this message is nested (the caller's depth + 1).
+        budget: what the fields are spent from (default: the command's, `initcli.safety.budget.active`);
+            nested messages decoded later spend from the same one.
 
     Raises:
         InitcliError: truncated or malformed input, or nesting deeper than MAX_DEPTH.
+        BudgetError: more fields than the budget allows, or its deadline passed.
     """
-    if depth > MAX_DEPTH:
-        raise InitcliError(f"{source}: malformed protobuf (nested deeper than {MAX_DEPTH})")
+    if budget is None:
+        budget = active()
+    if depth > min(MAX_DEPTH, budget.max_depth):
+        raise InitcliError(f"{source}: malformed protobuf (nested deeper than {min(MAX_DEPTH, budget.max_depth)})")
     view = memoryview(data).cast("B") if not isinstance(data, memoryview) else data
     fields: dict[int, list[Value]] = {}
-    position = _parse_fields(view, 0, source, depth, fields, group=None)
+    position = _parse_fields(view, 0, source, depth, fields, group=None, budget=budget)
     if position != len(view):
         raise InitcliError(f"{source}: malformed protobuf (unexpected end-group marker)")
-    return Message(fields, source, depth)
+    return Message(fields, source, depth, budget)
+
+
+_SPEND_EVERY = 1024  # fields decoded between two spends from the budget
 
 
 def _parse_fields(
-    view: memoryview, position: int, source: str, depth: int, fields: dict[int, list[Value]] | None, group: int | None
+    view: memoryview,
+    position: int,
+    source: str,
+    depth: int,
+    fields: dict[int, list[Value]] | None,
+    group: int | None,
+    budget: Budget,
 ) -> int:
     """Decode fields from `position` to the end of `view` (or to the end of `group`); return where it stopped."""
     end = len(view)
+    unspent = 0
     while position < end:
+        unspent += 1
+        if unspent >= _SPEND_EVERY:
+            budget.spend_fields(unspent, source)
+            unspent = 0
         key = view[position]
         if key < 0x80:  # one-byte keys and values are the common case: skip the call
             position += 1
@@ -178,11 +209,12 @@ def _parse_fields(
             # Deprecated groups carry no field initcli reads: skip them, still bounded in depth.
             if depth + 1 > MAX_DEPTH:
                 raise InitcliError(f"{source}: malformed protobuf (nested deeper than {MAX_DEPTH})")
-            position = _parse_fields(view, position, source, depth + 1, None, group=number)
+            position = _parse_fields(view, position, source, depth + 1, None, group=number, budget=budget)
             continue
         elif wire_type == _END_GROUP:
             if group != number:
                 raise InitcliError(f"{source}: malformed protobuf (unmatched end-group marker)")
+            budget.spend_fields(unspent, source)
             return position
         else:
             raise InitcliError(f"{source}: malformed protobuf (wire type {wire_type})")
@@ -190,4 +222,5 @@ def _parse_fields(
             fields.setdefault(number, []).append(value)
     if group is not None:
         raise InitcliError(f"{source}: malformed protobuf (unterminated group)")
+    budget.spend_fields(unspent, source)
     return position

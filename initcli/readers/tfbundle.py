@@ -28,7 +28,9 @@ from initcli.errors import InitcliError
 from initcli.readers import snappy
 from initcli.readers.crc32c import crc32c, unmask
 from initcli.readers.protowire import Message, parse_message, read_varint
-from initcli.safety.files import read_regular
+from initcli.safety.budget import Budget, active
+from initcli.safety.files import open_inside, read_regular, shown
+from initcli.safety.numbers import check_holdable_shape
 
 TABLE_MAGIC = 0xDB4775248B80FB57
 FOOTER_BYTES = 48
@@ -39,7 +41,7 @@ MAX_ENTRIES = 1_000_000
 MAX_KEY_BYTES = 64 * 1024  # tensor names; prefix compression could otherwise rebuild huge keys cheaply
 MAX_TOTAL_KEY_BYTES = 64 * 1024 * 1024
 MAX_SHARDS = 100_000
-MAX_RANK = 254  # TensorFlow's TensorShape limit
+MAX_RANK = 64  # numpy's limit (TensorFlow allows 254): a tensor initcli cannot hold is refused when opened
 _READ_PIECE = 16 * 1024 * 1024  # one positioned read; Ctrl-C is seen between pieces
 MAX_STRING_BYTES = 256 * 1024 * 1024
 DEFAULT_MEMORY_BUDGET = 4 * 1024**3
@@ -175,13 +177,16 @@ def _block(data: bytes, offset: int, size: int, limit: int, source: str, what: s
 
 
 def _block_entries(
-    block: memoryview, source: str, key_budget: int = MAX_TOTAL_KEY_BYTES
+    block: memoryview, source: str, key_budget: int = MAX_TOTAL_KEY_BYTES, budget: Budget | None = None
 ) -> list[tuple[bytes, memoryview]]:
     """Decode a block's (key, value) pairs: prefix-compressed keys, then restart offsets and their count.
 
     Raises:
         InitcliError: malformed entries, or keys adding up to more than `key_budget` bytes.
+        BudgetError: more entries than the command's budget allows, or its deadline passed.
     """
+    if budget is None:
+        budget = active()
     size = len(block)
     if size < 4:
         raise InitcliError(f"{source}: malformed table block ({size} bytes)")
@@ -209,6 +214,8 @@ def _block_entries(
         position += value_length
         if len(entries) > MAX_ENTRIES:
             raise InitcliError(f"{source}: more than {MAX_ENTRIES} table entries")
+        budget.spend_entries(1, source)
+    budget.spend_bytes(sum(len(key) for key, _ in entries), source)
     return entries
 
 
@@ -218,12 +225,15 @@ def _block_handle(value: memoryview, source: str) -> tuple[int, int]:
     return offset, size
 
 
-def read_table(data: bytes, source: str) -> list[tuple[bytes, memoryview]]:
+def read_table(data: bytes, source: str, budget: Budget | None = None) -> list[tuple[bytes, memoryview]]:
     """All (key, value) pairs of a LevelDB-style table held in `data`, in key order.
 
     Raises:
         InitcliError: bad magic, out-of-range handles, checksum mismatches, unsorted keys.
+        BudgetError: more entries than the budget (default: the command's) allows, or its deadline passed.
     """
+    if budget is None:
+        budget = active()
     if len(data) < FOOTER_BYTES:
         raise InitcliError(f"{source}: too short for a checkpoint index ({len(data)} bytes)")
     footer = memoryview(data)[len(data) - FOOTER_BYTES :]
@@ -240,13 +250,13 @@ def read_table(data: bytes, source: str) -> list[tuple[bytes, memoryview]]:
     entries: list[tuple[bytes, memoryview]] = []
     key_bytes = 0
     block_end = 0
-    for _, handle in _block_entries(index, source):
+    for _, handle in _block_entries(index, source, budget=budget):
         offset, size = _block_handle(handle, source)
         if offset < block_end:  # blocks follow one another: no block is read twice
             raise InitcliError(f"{source}: index points at overlapping data blocks (corrupt index file)")
         block_end = offset + size + BLOCK_TRAILER_BYTES
         contents = _block(data, offset, size, table_end, source, "data")
-        block_entries = _block_entries(contents, source, MAX_TOTAL_KEY_BYTES - key_bytes)
+        block_entries = _block_entries(contents, source, MAX_TOTAL_KEY_BYTES - key_bytes, budget)
         entries.extend(block_entries)
         key_bytes += sum(len(key) for key, _ in block_entries)
         if len(entries) > MAX_ENTRIES:
@@ -268,8 +278,11 @@ def _shape(entry: Message, key: str, source: str) -> tuple[int, ...]:
     if proto.integer(3, signed=False):
         raise InitcliError(f"{source}: tensor {key!r} has an unknown rank")
     dims = tuple(dim.integer(1) for dim in proto.messages(2))
-    if len(dims) > MAX_RANK or any(d < 0 for d in dims):
-        raise InitcliError(f"{source}: tensor {key!r} has an invalid shape {list(dims)}")
+    if len(dims) > MAX_RANK:
+        raise InitcliError(f"{source}: tensor {shown(key)!r} has rank {len(dims)}; initcli reads at most {MAX_RANK}")
+    if any(d < 0 for d in dims):
+        raise InitcliError(f"{source}: tensor {shown(key)!r} has an invalid shape {list(dims)}")
+    check_holdable_shape(dims, f"{source}: tensor {shown(key)!r}")
     return dims
 
 
@@ -323,7 +336,9 @@ class TensorBundle:
         if not 1 <= self.num_shards <= MAX_SHARDS:
             raise InitcliError(f"{self.source}: header declares {self.num_shards} data shards")
         self.entries: dict[str, BundleEntry] = {}
+        budget = active()
         for raw_key, value in pairs[1:]:
+            budget.tick(self.source)
             try:
                 key = raw_key.decode("utf-8")
             except UnicodeDecodeError:
@@ -335,7 +350,8 @@ class TensorBundle:
                 self._check_entry(entry)
 
     def _read_index(self) -> bytes:
-        return read_regular(index_path(self.prefix), MAX_INDEX_BYTES, "the checkpoint index")
+        path = index_path(self.prefix)
+        return read_regular(path, MAX_INDEX_BYTES, "the checkpoint index", inside=path.parent)
 
     def _check_version(self, version: Message | None) -> None:
         if version is None:
@@ -350,10 +366,13 @@ class TensorBundle:
     def _shard_size(self, shard: int) -> int:
         if shard not in self._shard_sizes:
             path = shard_path(self.prefix, shard, self.num_shards)
+            if not path.exists() and not path.is_symlink():
+                raise InitcliError(f"{path}: data shard missing (the checkpoint is incomplete)")
+            fd = open_inside(path, self.prefix.parent)  # never a FIFO, device or a link leaving the directory
             try:
-                self._shard_sizes[shard] = path.stat().st_size
-            except OSError:
-                raise InitcliError(f"{path}: data shard missing (the checkpoint is incomplete)") from None
+                self._shard_sizes[shard] = os.fstat(fd).st_size
+            finally:
+                os.close(fd)
         return self._shard_sizes[shard]
 
     def _check_entry(self, entry: BundleEntry) -> None:
@@ -381,10 +400,8 @@ class TensorBundle:
             raise InitcliError(f"{self.source}: read after the checkpoint was closed")
         if shard not in self._files:
             path = shard_path(self.prefix, shard, self.num_shards)
-            try:
-                self._files[shard] = open(path, "rb")  # noqa: SIM115 - closed by close()
-            except OSError as error:
-                raise InitcliError(f"{path}: cannot read ({error.strerror})") from None
+            fd = open_inside(path, self.prefix.parent)
+            self._files[shard] = os.fdopen(fd, "rb")
         return self._files[shard]
 
     def _read_into(self, entry: BundleEntry, buffer: memoryview) -> None:

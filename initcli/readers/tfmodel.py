@@ -13,7 +13,6 @@ owns each variable. Nothing here imports TensorFlow or runs anything from the fi
 
 from __future__ import annotations
 
-import json
 import re
 import zipfile
 from collections import deque
@@ -28,6 +27,8 @@ from initcli.readers.protowire import parse_message
 from initcli.readers.records import ModelFile, WeightRecord
 from initcli.readers.resolution import Resolution, class_of, find_by_name, mapping, resolve_slot
 from initcli.readers.tfbundle import DTYPES, TensorBundle, checkpoint_prefix, index_path
+from initcli.safety.budget import active
+from initcli.safety.documents import parse_json
 from initcli.safety.files import read_regular
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
@@ -112,21 +113,18 @@ def _walk(nodes: list[_Node], path: str, edges: dict[int, dict[str, int]]) -> in
 
 
 def _json_metadata(text: str, source: str) -> Mapping[str, Any] | None:
+    """One object's metadata, through the bounded JSON parser (size, depth and element limits)."""
     if not text:
         return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InitcliError(f"{source}: layer metadata is not valid JSON ({error})") from None
-    except RecursionError:
-        raise InitcliError(f"{source}: layer metadata nests too deeply") from None
+    active().spend_bytes(len(text), source)
+    value = parse_json(text, f"{source}: layer metadata")
     return value if isinstance(value, Mapping) else None
 
 
 def keras_metadata(path: Path) -> dict[str, Mapping[str, Any]]:
     """tf_keras's `keras_metadata.pb`: object path -> that object's JSON metadata."""
     source = str(path)
-    metadata = parse_message(read_regular(path, MAX_METADATA_BYTES, "keras_metadata.pb"), source)
+    metadata = parse_message(read_regular(path, MAX_METADATA_BYTES, "keras_metadata.pb", inside=path.parent), source)
     out: dict[str, Mapping[str, Any]] = {}
     for node in metadata.messages(1):
         value = _json_metadata(node.text(5), source)
@@ -138,12 +136,15 @@ def keras_metadata(path: Path) -> dict[str, Mapping[str, Any]]:
 def saved_model_metadata(path: Path) -> dict[str, Mapping[str, Any]]:
     """Keras metadata that tf.keras 2.0-2.4 kept in `saved_model.pb` (SavedUserObject.metadata), by object path."""
     source = str(path)
-    saved_model = parse_message(read_regular(path, MAX_SAVED_MODEL_BYTES, "saved_model.pb"), source)
+    saved_model = parse_message(read_regular(path, MAX_SAVED_MODEL_BYTES, "saved_model.pb", inside=path.parent), source)
     meta_graphs = saved_model.messages(2)
     graph = meta_graphs[0].message(7) if meta_graphs else None
     if graph is None:
         return {}
     objects = graph.messages(1)
+    if not objects:
+        raise InitcliError(f"{source}: the SavedModel's object graph is empty (no root object)")
+    budget = active()
     paths = {0: "root"}
     queue = deque([0])
     while queue:
@@ -151,7 +152,11 @@ def saved_model_metadata(path: Path) -> dict[str, Mapping[str, Any]]:
         for reference in objects[current].messages(1):
             child = reference.integer(1)
             if 0 <= child < len(objects) and child not in paths:
-                paths[child] = f"{paths[current]}.{reference.text(2)}"
+                # A chain of long edge names would build paths quadratic in its depth: each is bounded.
+                child_path = f"{paths[current]}.{reference.text(2)}"
+                budget.check_path(child_path, source)
+                budget.spend_bytes(len(child_path), source)
+                paths[child] = child_path
                 queue.append(child)
     out: dict[str, Mapping[str, Any]] = {}
     for index, path_text in paths.items():
@@ -308,7 +313,8 @@ def _checkpoint_in_directory(path: Path) -> Path | None:
     state = path / "checkpoint"
     if not state.is_file() or state.stat().st_size > 1 << 20:
         return None
-    match = re.search(r'^model_checkpoint_path:\s*"([^"]+)"', state.read_text("utf-8", "replace"), re.MULTILINE)
+    text = read_regular(state, 1 << 20, "the checkpoint state file", inside=path).decode("utf-8", "replace")
+    match = re.search(r'^model_checkpoint_path:\s*"([^"]+)"', text, re.MULTILINE)
     if match is None:
         return None
     name = Path(match[1]).name  # only a checkpoint inside this directory

@@ -76,13 +76,44 @@ def open_regular(path: os.PathLike[str] | str) -> int:
     return fd
 
 
-def read_regular(path: os.PathLike[str] | str, limit: int, what: str) -> bytes:
-    """The whole content of a regular file of at most `limit` bytes.
+def open_inside(path: os.PathLike[str] | str, directory: os.PathLike[str] | str) -> int:
+    """`open_regular`, for a file that must lie inside `directory` once every symlink is resolved.
+
+    A model's own files (checkpoint shards, its index, `variables/`, `keras_metadata.pb`) are
+    read only from the model's directory: a symlink to `/dev/zero`, to a FIFO or to a file
+    elsewhere (`../../home/user/.ssh/id_rsa`) is refused before it is opened.
 
     Raises:
-        InitcliError: not a regular file, unreadable, or larger than `limit`.
+        InitcliError: outside `directory`, missing, or not a regular file.
     """
-    fd = open_regular(path)
+    real = os.path.realpath(path)
+    base = os.path.realpath(directory)
+    if os.path.commonpath([real, base]) != base:
+        raise InitcliError(
+            f"{path}: a link to {shown(real)}, outside {shown(directory)} "
+            "(initcli reads only files inside the model's directory)"
+        )
+    fd = open_regular(real)
+    try:
+        opened, named = os.fstat(fd), os.stat(real)
+    except OSError as error:
+        os.close(fd)
+        raise InitcliError(f"{path}: cannot open ({error.strerror})") from None
+    if (opened.st_dev, opened.st_ino) != (named.st_dev, named.st_ino):  # replaced between the check and the open
+        os.close(fd)
+        raise InitcliError(f"{path}: the file changed while it was being opened")
+    return fd
+
+
+def read_regular(
+    path: os.PathLike[str] | str, limit: int, what: str, inside: os.PathLike[str] | str | None = None
+) -> bytes:
+    """The whole content of a regular file of at most `limit` bytes (inside the directory `inside`, if given).
+
+    Raises:
+        InitcliError: not a regular file, outside `inside`, unreadable, or larger than `limit`.
+    """
+    fd = open_regular(path) if inside is None else open_inside(path, inside)
     try:
         if os.fstat(fd).st_size > limit:
             raise InitcliError(f"{path}: {what} is larger than {limit} bytes, more than initcli reads")

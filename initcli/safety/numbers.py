@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from initcli.errors import BadInputError
+from initcli.errors import BadInputError, InitcliError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -23,6 +23,30 @@ INT64_MAX = 2**63 - 1
 DEFAULT_MAX_ELEMENTS = 2**34
 """Default element budget of a shape: 16 GiB of float8, 64 GiB of float32 (streamed, never held at once)."""
 DEFAULT_MAX_NDIM = 32
+NUMPY_MAX_NDIM = 64
+MAX_ITEMSIZE = 16  # complex128, the widest element initcli reads
+
+
+def check_holdable_shape(dims: tuple[int, ...] | list[int], where: str) -> None:
+    """Refuse a shape read from a file that no numpy array can have, before anything is built from it.
+
+    numpy holds at most 64 dimensions, and refuses a shape whose nonzero dimensions multiply past
+    int64 even when another dimension is 0 (`[0, 2**62, 2**62]`: "array is too big").
+
+    Raises:
+        InitcliError: rank above 64, or nonzero dimensions whose product (in bytes) exceeds int64.
+    """
+    if len(dims) > NUMPY_MAX_NDIM:
+        raise InitcliError(f"{where}: a shape of rank {len(dims)}; numpy arrays have at most {NUMPY_MAX_NDIM}")
+    product = MAX_ITEMSIZE
+    for dim in dims:
+        product *= dim or 1
+    if product > INT64_MAX:
+        shown = list(dims) if len(dims) <= 8 else [*list(dims)[:8], "..."]
+        raise InitcliError(
+            f"{where}: shape {shown} is larger than any array can be (its dimensions multiply past int64)"
+        )
+
 
 _DIMENSION = re.compile(r"[+-]?[0-9]+")
 _SEPARATORS = re.compile(r"[x,×]")

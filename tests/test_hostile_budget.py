@@ -1,0 +1,168 @@
+"""Hostile inputs, round 3 (issue 24): every parser spends from one budget, nothing hangs, nothing leaks.
+
+Each attack is a small file made here (nothing committed) that once made a parser do unbounded work,
+open something that is not a regular file inside the model's directory, or crash. Each must end in
+under 10 s with a one-line error (exit 1, or 2 for usage), a peak RSS under 1 GB, no "internal
+error" and no raw control character in any output. The files are written with test_tfbundle's own
+protobuf, table and bundle writer (independent of initcli's readers).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.test_hostile import _MEASURED_CLI, _limit_memory, _peak_mb
+from tests.test_tfbundle import GRAPH, KERNEL, KERNEL_KEY, good_bundle, pb_bytes, pb_int, write_bundle
+
+ROOT = Path(__file__).resolve().parent.parent
+ATTACK_SECONDS = 10.0
+PEAK_MB = 1024
+_RAW_CONTROLS = ("\x1b", "\r", "\u202e", "\u2066", "\u200f", "\x9b")
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+    peak_mb: float
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, stdout_closed: bool = False) -> Run:
+    """`initcli ARGS` in its own process under a 3 GB address-space limit; its wall time and peak RSS."""
+    peak_file = Path(tempfile.mkstemp(prefix="initcli-peak-")[1])
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "INITCLI_TEST_PEAK_FILE": str(peak_file), **(env or {})}
+    started = time.monotonic()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _MEASURED_CLI, *args],
+            stdout=subprocess.DEVNULL if stdout_closed else out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            env=environment,
+            preexec_fn=(lambda: (_limit_memory(), os.close(1))) if stdout_closed else _limit_memory,
+        )
+        try:
+            process.wait(timeout=120)  # a hang guard only: the attack's own bound is asserted below
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            pytest.fail(f"initcli {' '.join(args)} hung")
+        seconds = time.monotonic() - started
+        out.seek(0)
+        err.seek(0)
+        return Run(
+            process.returncode,
+            out.read().decode("utf-8", "replace"),
+            err.read().decode("utf-8", "replace"),
+            seconds,
+            _peak_mb(peak_file, 0),
+        )
+
+
+def assert_one_line_error(run: Run, fragment: str, code: int = 1) -> None:
+    """Exit `code` with one `Error: ...` line holding `fragment`, quickly, in bounded memory, nothing raw."""
+    assert run.returncode == code, f"exit {run.returncode}: {run.stderr[-2000:]}"
+    # A usage error (exit 2) is preceded by the command's usage lines, as Click prints it.
+    error = run.stderr if code == 1 else run.stderr.rstrip("\n").rpartition("\n\n")[2] + "\n"
+    assert error.startswith("Error: ") and error.count("\n") == 1, run.stderr[-2000:]
+    assert fragment in run.stderr, run.stderr
+    assert "internal error" not in run.stderr and "Traceback" not in run.stderr, run.stderr
+    assert run.seconds < ATTACK_SECONDS, f"{run.seconds:.1f} s: {run.stderr}"
+    assert run.peak_mb < PEAK_MB, f"peak {run.peak_mb:.0f} MB: {run.stderr}"
+    for control in _RAW_CONTROLS:
+        assert control not in run.stdout + run.stderr, repr(run.stderr)
+
+
+def saved_model(directory: Path, saved_model_pb: bytes, keras_metadata_pb: bytes | None = None) -> Path:
+    """A SavedModel directory with a good one-kernel bundle and the given protobuf files."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "saved_model.pb").write_bytes(saved_model_pb)
+    if keras_metadata_pb is not None:
+        (directory / "keras_metadata.pb").write_bytes(keras_metadata_pb)
+    write_bundle(directory / "variables" / "variables", {"_CHECKPOINTABLE_OBJECT_GRAPH": GRAPH, KERNEL_KEY: KERNEL})
+    return directory
+
+
+def object_graph_saved_model(objects: bytes) -> bytes:
+    """saved_model.pb: SavedModel{schema 1, meta_graphs: MetaGraphDef{object_graph_def (7): objects}}."""
+    return pb_int(1, 1) + pb_bytes(2, pb_bytes(7, objects))
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Unbounded protobuf work
+
+
+def test_a_saved_model_of_empty_fields_stops_at_the_field_budget(tmp_path: Path) -> None:
+    # 40 MB of empty `nodes` (field 1) in the object graph: 20M Python objects (3.7 GB) before the budget.
+    path = saved_model(tmp_path / "model", object_graph_saved_model(b"\x0a\x00" * 20_000_000))
+    assert_one_line_error(run_cli("inspect", str(path)), "protobuf fields, more than initcli decodes")
+
+
+def test_keras_metadata_of_ten_million_empty_objects_stops_at_the_field_budget(tmp_path: Path) -> None:
+    path = saved_model(tmp_path / "model", pb_int(1, 1), keras_metadata_pb=b"\x0a\x00" * 10_000_000)
+    assert_one_line_error(run_cli("inspect", str(path)), "protobuf fields, more than initcli decodes")
+
+
+def test_a_checkpoint_object_graph_of_empty_objects_stops_at_the_field_budget(tmp_path: Path) -> None:
+    prefix = tmp_path / "ckpt"
+    write_bundle(prefix, {"_CHECKPOINTABLE_OBJECT_GRAPH": b"\x0a\x00" * 10_000_000, KERNEL_KEY: KERNEL})
+    assert_one_line_error(run_cli("inspect", str(prefix)), "protobuf fields, more than initcli decodes")
+
+
+def test_an_object_chain_with_long_edge_names_stops_at_the_path_budget(tmp_path: Path) -> None:
+    # 10,000 objects, each the only child of the previous under a 1000-byte name: dotted paths would
+    # add up to 50 GB (quadratic in the depth).
+    name = b"e" * 1000
+    chain = b"".join(pb_bytes(1, pb_bytes(1, pb_int(1, index + 1) + pb_bytes(2, name))) for index in range(10_000))
+    path = saved_model(tmp_path / "model", object_graph_saved_model(chain + pb_bytes(1, b"")))
+    assert_one_line_error(run_cli("inspect", str(path)), "an object path of more than 4,096 characters")
+
+
+def test_json_in_keras_metadata_goes_through_the_bounded_parser(tmp_path: Path) -> None:
+    # 30 MB of `[{}, {}, ...]` was accepted by plain json.loads (853 MB resident).
+    metadata = b"[" + b"{}," * 10_000_000 + b"{}]"
+    node = pb_bytes(3, b"root") + pb_bytes(4, b"_tf_keras_model") + pb_bytes(5, metadata)
+    path = saved_model(tmp_path / "model", pb_int(1, 1), keras_metadata_pb=pb_bytes(1, node))
+    assert_one_line_error(run_cli("inspect", str(path)), "bytes of JSON, more than the")
+
+
+def test_json_elements_in_keras_metadata_are_bounded(tmp_path: Path) -> None:
+    metadata = b"[" + b"0," * 1_500_000 + b"0]"  # 3 MB: under the size limit, over the element limit
+    node = pb_bytes(3, b"root") + pb_bytes(4, b"_tf_keras_model") + pb_bytes(5, metadata)
+    path = saved_model(tmp_path / "model", pb_int(1, 1), keras_metadata_pb=pb_bytes(1, node))
+    assert_one_line_error(run_cli("inspect", str(path)), "elements, more than the")
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. The whole-command deadline and its range
+
+
+@pytest.mark.parametrize("value", ["1e308", "0", "-1", "nan", "inf", "86401", "soon", "1e999"])
+def test_an_initcli_timeout_out_of_range_is_a_usage_error(tmp_path: Path, value: str) -> None:
+    prefix = good_bundle(tmp_path)
+    run = run_cli("inspect", str(prefix), env={"INITCLI_TIMEOUT": value})
+    assert_one_line_error(run, "INITCLI_TIMEOUT must be a number of seconds in (0, 86400]", code=2)
+
+
+@pytest.mark.parametrize("value", ["1e308", "0", "nan", "inf", "86401"])
+def test_a_timeout_option_out_of_range_is_a_usage_error(tmp_path: Path, value: str) -> None:
+    prefix = good_bundle(tmp_path)
+    run = run_cli("inspect", str(prefix), "--timeout", value)
+    assert run.returncode == 2, run.stderr
+    assert "--timeout" in run.stderr and "internal error" not in run.stderr, run.stderr
+
+
+def test_a_day_is_accepted_and_a_good_file_is_read(tmp_path: Path) -> None:
+    run = run_cli("inspect", str(good_bundle(tmp_path)), "--format", "json", env={"INITCLI_TIMEOUT": "86400"})
+    assert run.returncode == 0, run.stderr
+    assert '"dense/kernel"' in run.stdout
