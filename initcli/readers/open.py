@@ -16,6 +16,7 @@ from initcli.errors import BadInputError, InitcliError
 from initcli.keras.eras import era_of
 from initcli.parallel.fanout import worker_count
 from initcli.readers.configcheck import check_model_config
+from initcli.readers.detect import tensorflow_path, unsupported_format
 from initcli.readers.h5snapshot import H5Group, H5Source, Limits, snapshot
 from initcli.readers.h5tree import TreeWalker, tree_era
 from initcli.readers.records import ModelFile, WeightRecord
@@ -396,9 +397,12 @@ def open_model(
     label = str(Path(path))
     # SavedModel directories and TF checkpoints (readers/tfmodel.py): a prefix such as `ckpt` names no
     # file itself, so this comes before the regular-file check.
-    from initcli.readers.tfmodel import open_tensorflow, unsupported_format
+    # The bundle readers (and ml_dtypes for bfloat16 tensors) are imported only for such a path.
+    opened = None
+    if tensorflow_path(Path(path)):
+        from initcli.readers.tfmodel import open_tensorflow
 
-    opened = open_tensorflow(Path(path))
+        opened = open_tensorflow(Path(path))
     if opened is not None:
         if config is not None:
             opened.close()
