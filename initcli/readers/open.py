@@ -348,6 +348,15 @@ def read_model_json(path: str | os.PathLike[str]) -> Mapping[str, Any]:
     return config
 
 
+def _open_large_model(path: Path, limits: Limits, config: Mapping[str, Any] | None) -> ModelFile | None:
+    """A Keras 3 sharded-weights index or a KerasHub preset directory, opened; None for other paths."""
+    if path.name.endswith(".weights.json"):
+        from initcli.readers.sharded import open_sharded
+
+        return open_sharded(path, limits, config)
+    return None
+
+
 DEFAULT_TIMEOUT = 60.0
 
 
@@ -397,6 +406,9 @@ def open_model(
     label = str(Path(path))
     # SavedModel directories and TF checkpoints (readers/tfmodel.py): a prefix such as `ckpt` names no
     # file itself, so this comes before the regular-file check.
+    large = _open_large_model(Path(path), limits, config)  # readers/sharded.py, preset.py
+    if large is not None:
+        return large
     # The bundle readers (and ml_dtypes for bfloat16 tensors) are imported only for such a path.
     opened = None
     if tensorflow_path(Path(path)):
