@@ -17,7 +17,9 @@ OutputFormat = Literal["table", "json", "csv", "markdown"]
 CheckFormat = Literal["text", "json", "github"]
 CheckName = Literal["distribution", "nonfinite", "constant", "duplicate", "fans", "rules", "propagation"]
 Severity = Literal["error", "warning"]
-FileFormat = Literal["keras", "h5", "weights.h5", "savedmodel", "tf-checkpoint"]
+FileFormat = Literal[
+    "keras", "h5", "weights.h5", "savedmodel", "tf-checkpoint", "sharded-weights", "safetensors", "kerashub-preset"
+]
 # Where a model came from when it was built rather than read: `inspect --spec` or `module:function`.
 BuiltFrom = Literal["spec", "function"]
 FloatDType = Literal["float16", "bfloat16", "float32", "float64"]

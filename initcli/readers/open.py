@@ -15,6 +15,7 @@ from initcli.errors import BadInputError, InitcliError
 from initcli.keras.eras import era_of
 from initcli.parallel.fanout import worker_count
 from initcli.readers.configcheck import check_model_config
+from initcli.readers.detect import tensorflow_path, unsupported_format
 from initcli.readers.h5snapshot import H5Group, H5Source, Limits, snapshot
 from initcli.readers.h5tree import TreeWalker, tree_era
 from initcli.readers.records import ModelFile, WeightRecord
@@ -347,6 +348,15 @@ def read_model_json(path: str | os.PathLike[str]) -> Mapping[str, Any]:
     return config
 
 
+def _open_large_model(path: Path, limits: Limits, config: Mapping[str, Any] | None) -> ModelFile | None:
+    """A Keras 3 sharded-weights index or a KerasHub preset directory, opened; None for other paths."""
+    if path.name.endswith(".weights.json"):
+        from initcli.readers.sharded import open_sharded
+
+        return open_sharded(path, limits, config)
+    return None
+
+
 DEFAULT_TIMEOUT = budget.DEFAULT_TIMEOUT
 default_timeout = budget.default_timeout
 
@@ -398,9 +408,15 @@ def _open_model(
     label = str(Path(path))
     # SavedModel directories and TF checkpoints (readers/tfmodel.py): a prefix such as `ckpt` names no
     # file itself, so this comes before the regular-file check.
-    from initcli.readers.tfmodel import open_tensorflow, unsupported_format
+    large = _open_large_model(Path(path), limits, config)  # readers/sharded.py, preset.py
+    if large is not None:
+        return large
+    # The bundle readers (and ml_dtypes for bfloat16 tensors) are imported only for such a path.
+    opened = None
+    if tensorflow_path(Path(path)):
+        from initcli.readers.tfmodel import open_tensorflow
 
-    opened = open_tensorflow(Path(path))
+        opened = open_tensorflow(Path(path))
     if opened is not None:
         if config is not None:
             opened.close()

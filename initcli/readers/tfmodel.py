@@ -14,7 +14,6 @@ owns each variable. Nothing here imports TensorFlow or runs anything from the fi
 from __future__ import annotations
 
 import re
-import zipfile
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 
 from initcli.errors import InitcliError
 from initcli.keras.eras import era_of
+from initcli.readers.detect import unsupported_format
 from initcli.readers.protowire import parse_message
 from initcli.readers.records import ModelFile, WeightRecord
 from initcli.readers.resolution import Resolution, class_of, find_by_name, mapping, resolve_slot
@@ -337,74 +337,6 @@ def open_tensorflow(path: Path) -> ModelFile | None:
     if checkpoint_prefix(path) is not None or (_DATA_SHARD.match(path.name) and path.is_file()):
         return open_tf_checkpoint(path)
     return None
-
-
-_READS = "initcli reads Keras models (.keras, .h5, .weights.h5, SavedModel directories, TF checkpoints)"
-
-
-def unsupported_format(path: Path) -> str | None:
-    """What a model file initcli cannot read is, and what to do, judged by its bytes; None if unknown.
-
-    HDF5 files and zip archives other than PyTorch's are left to the Keras readers (None).
-    """
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(64)
-    except OSError:
-        return None
-    if head.startswith(b"\x89HDF\r\n\x1a\n"):
-        return None
-    if len(head) >= 8 and head[4:8] == b"TFL3":
-        return f"a TensorFlow Lite flatbuffer; {_READS}: inspect the Keras model it was converted from"
-    if head.startswith(b"PK\x03\x04"):
-        try:
-            with zipfile.ZipFile(path) as archive:
-                names = archive.namelist()
-        except (zipfile.BadZipFile, OSError):
-            return None
-        if any(name.endswith("data.pkl") for name in names):
-            return f"a PyTorch checkpoint (zip with data.pkl); {_READS}"
-        return None
-    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
-        return f"a Python pickle (a PyTorch .pt/.pth file?); {_READS}, and never unpickles files"
-    if len(head) >= 10 and head[8:10] == b'{"' and int.from_bytes(head[:8], "little") < path.stat().st_size:
-        return f"a safetensors file; {_READS}"
-    return _protobuf_kind(path, head)
-
-
-def _protobuf_kind(path: Path, head: bytes) -> str | None:
-    """Name ONNX models, SavedModel protos and frozen GraphDefs from their first fields."""
-    if path.name == "saved_model.pb":
-        return f"the graph file of a SavedModel: pass its directory ({path.parent}) instead"
-    if not head:
-        return None
-    try:
-        fields = parse_message(head, str(path)).fields
-    except InitcliError:
-        fields = _leading_fields(head)
-    if head[:1] == b"\x08" and 1 in fields and isinstance(fields[1][0], int) and fields[1][0] < 64 and 2 in fields:
-        producer = fields[2][0]
-        if isinstance(producer, memoryview) and producer.tobytes().isascii() and len(producer) < 64:
-            return f"an ONNX model; {_READS}: inspect the Keras model it was exported from"
-    if path.suffix == ".pb" and head[:1] == b"\x0a":
-        return (
-            f"a TensorFlow GraphDef (a frozen graph holds constants, not variables); {_READS}: "
-            "inspect the SavedModel directory or checkpoint it was frozen from"
-        )
-    if path.suffix == ".onnx":
-        return f"an ONNX model; {_READS}"
-    return None
-
-
-def _leading_fields(head: bytes) -> dict[int, list[Any]]:
-    """The complete fields at the start of a truncated protobuf `head`."""
-    fields: dict[int, list[Any]] = {}
-    for end in range(len(head), 0, -1):
-        try:
-            return parse_message(head[:end], "head").fields
-        except InitcliError:
-            continue
-    return fields
 
 
 __all__ = ["open_saved_model_dir", "open_tensorflow", "open_tf_checkpoint", "unsupported_format"]

@@ -1,0 +1,58 @@
+"""What a plain `.keras` inspect imports (issue 25): no ml_dtypes, no TensorFlow-bundle readers.
+
+ml_dtypes 0.7 takes ~0.8 s to import in a fresh venv; it is needed only for a bfloat16 or float8
+weight. The SavedModel/checkpoint readers (`readers/tfmodel.py`, `readers/tfbundle.py`) are needed
+only for those formats. benchmarks/bench_startup.py times the whole process.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MLP = ROOT / "examples" / "models" / "mlp.keras"
+
+
+def _modules_of(argv: list[str]) -> tuple[int, set[str]]:
+    code = (
+        "import json, sys\nfrom initcli.cli import cli\n"
+        f"try:\n    cli({argv!r}, prog_name='initcli')\n"
+        "except SystemExit as stop:\n    code = stop.code\nelse:\n    code = 0\n"
+        "print(json.dumps({'exit_code': code, 'modules': sorted(sys.modules)}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    report = json.loads(out.splitlines()[-1])
+    return report["exit_code"], set(report["modules"])
+
+
+_NEVER_FOR_KERAS = {"ml_dtypes", "tensorflow", "keras", "tf_keras", "scipy", "jax", "torch", "safetensors"}
+_BUNDLE_READERS = {"initcli.readers.tfmodel", "initcli.readers.tfbundle", "initcli.readers.snappy"}
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_keras_inspect_imports_no_ml_dtypes_and_no_bundle_readers(fmt: str) -> None:
+    exit_code, modules = _modules_of(["inspect", str(MLP), "--format", fmt])
+    assert exit_code == 0
+    assert "initcli.readers.open" in modules and "h5py" in modules  # the command really read the file
+    assert not {m.split(".")[0] for m in modules} & _NEVER_FOR_KERAS
+    assert not modules & _BUNDLE_READERS, sorted(modules & _BUNDLE_READERS)
+    # Nor the new large-model readers a .keras file does not need.
+    assert not {m for m in modules if m.startswith(("initcli.readers.safetensors", "initcli.readers.sharded"))}
+
+
+def test_bfloat16_checkpoint_still_reads_through_ml_dtypes(tmp_path: Path) -> None:
+    """The lazy dtype table gives ml_dtypes' bfloat16 where a tensor needs it (numpy as the oracle)."""
+    import ml_dtypes
+    import numpy as np
+
+    from initcli.readers.tfbundle import _ITEMSIZES, DTYPES, dtype_name
+
+    assert DTYPES[14] == np.dtype(ml_dtypes.bfloat16) and dtype_name(14) == "bfloat16"
+    assert DTYPES[25] == np.dtype(ml_dtypes.float8_e4m3fn) and DTYPES[24] == np.dtype(ml_dtypes.float8_e5m2)
+    assert DTYPES[1] == np.float32 and 7 not in DTYPES and len(DTYPES) == len(list(DTYPES)) == 17
+    assert all(DTYPES[code].itemsize == _ITEMSIZES[code] for code in DTYPES)
