@@ -18,6 +18,7 @@ import numpy as np
 from initcli.initializers import InitializerSpec
 from initcli.initializers.seeding import Seed
 from initcli.render.formats import SCHEMA_VERSION
+from initcli.render.views import ReportViews
 from initcli.stats.assessment import FLAT_COLUMNS, Assessment, flat_fields
 from initcli.types import BuiltFrom, CheckName
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from initcli.initializers import InitializerKind
     from initcli.initializers.equivalents import Equivalent
     from initcli.initializers.explanation import Code
+    from initcli.render.tables import View
     from initcli.stats.theory import Theory
 
 
@@ -90,7 +92,7 @@ class ShownValues:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SampleReport:
+class SampleReport(ReportViews):
     """`initcli sample`: one tensor drawn as Keras draws it, theory beside sample."""
 
     spec: InitializerSpec
@@ -128,6 +130,11 @@ class SampleReport:
             "values_total": None if values is None else values.total,
         }
 
+    def renderables(self, view: View) -> list[Any]:
+        from initcli.render.tables import sample_renderables
+
+        return sample_renderables(self, view, hist=False)
+
     def flat_rows(self) -> list[dict[str, Any]]:
         if self.values is not None:
             return self.values.flat_rows()
@@ -156,7 +163,7 @@ class Built:
 
 
 @dataclass(frozen=True, kw_only=True)
-class InspectReport:
+class InspectReport(ReportViews):
     """`initcli inspect`: one row per weight of a model, with the model-level findings as notes.
 
     Attributes:
@@ -228,6 +235,11 @@ class InspectReport:
             payload["built"] = self.built.to_dict()
         return payload
 
+    def renderables(self, view: View) -> list[Any]:
+        from initcli.render.tables import inspect_renderables
+
+        return inspect_renderables(self, view)
+
     def flat_rows(self) -> list[dict[str, Any]]:
         out = []
         for row in self.weights:
@@ -248,7 +260,7 @@ class InspectReport:
 
 
 @dataclass(frozen=True, kw_only=True)
-class CheckReport:
+class CheckReport(ReportViews):
     """`initcli check`: the findings, what each check covered, and whether the gate passed."""
 
     source: str
@@ -272,6 +284,19 @@ class CheckReport:
     @property
     def passed(self) -> bool:
         return self.errors == 0
+
+    columns = ("check", "severity", "path", "message")
+
+    def flat_rows(self) -> list[dict[str, Any]]:
+        """One row per finding."""
+        return [finding.to_dict() for finding in self.findings]
+
+    def renderables(self, view: View) -> list[Any]:
+        """The lines `initcli check` prints: one per finding, then the summary and coverage."""
+        from initcli.render.tables import text
+        from initcli.render.views import check_lines
+
+        return [text(line) for line in check_lines(self)]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -442,7 +467,7 @@ def _call_and_difference(equivalent: Equivalent | None) -> str | None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ExplainReport:
+class ExplainReport(ReportViews):
     """`initcli explain`: the formula, the numbers for a shape, the Keras call, values, numpy code, and
     the PyTorch/Flax equivalents."""
 
@@ -474,6 +499,11 @@ class ExplainReport:
         "pytorch",
         "flax",
     )
+
+    def renderables(self, view: View) -> list[Any]:
+        from initcli.render.tables import explain_renderables
+
+        return explain_renderables(self, view)
 
     @property
     def exact_code(self) -> str | None:
