@@ -17,9 +17,10 @@ import numpy as np
 
 from initcli.initializers import InitializerSpec
 from initcli.initializers.seeding import Seed
-from initcli.render.formats import SCHEMA_VERSION
 from initcli.stats.assessment import FLAT_COLUMNS, Assessment, flat_fields
 from initcli.types import BuiltFrom, CheckName
+
+SCHEMA_VERSION = 1  # of the JSON output contract; the renderers add it to every document
 
 if TYPE_CHECKING:
     from initcli.analysis.checks import Coverage, Finding
