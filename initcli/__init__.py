@@ -48,6 +48,8 @@ def __getattr__(name: str) -> Any:
         module = "initcli.errors"
     else:
         raise AttributeError(f"module 'initcli' has no attribute {name!r}")
+    if module != "initcli.errors":
+        importlib.import_module("initcli.render.views")  # registers the reports' views (dict, pandas, Rich, HTML)
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, Union, cast, runtime_checkable
 
 from initcli.errors import BadInputError, InitcliError, MissingDependencyError
+from initcli.render import views as _report_views  # noqa: F401  (registers the reports' views)
 from initcli.types import DEFAULT_ALPHA, CheckName, Engine, FloatDType
 
 if TYPE_CHECKING:

@@ -11,16 +11,75 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from initcli.initializers import InitializerSpec
 from initcli.initializers.seeding import Seed
-from initcli.render.formats import SCHEMA_VERSION
-from initcli.render.views import ReportViews
 from initcli.stats.assessment import FLAT_COLUMNS, Assessment, flat_fields
 from initcli.types import BuiltFrom, CheckName
+
+SCHEMA_VERSION = 1  # of the JSON output contract; the renderers add it to every document
+
+
+class Views(Protocol):
+    """How reports show themselves outside the command line; `initcli.render.views` supplies it."""
+
+    def to_dict(self, report: Any) -> dict[str, Any]: ...
+
+    def to_pandas(self, report: Any) -> Any: ...
+
+    def rich(self, report: Any) -> Any: ...
+
+    def html(self, report: Any) -> str: ...
+
+
+_VIEWS: list[Views] = []
+
+
+def register_views(views: Views) -> None:
+    """Called once by `initcli.render.views` when it is imported (the public API imports it)."""
+    _VIEWS[:] = [views]
+
+
+def _views() -> Views:
+    if not _VIEWS:
+        raise RuntimeError("report views need the renderers: import initcli (its public API) or initcli.render.views")
+    return _VIEWS[0]
+
+
+class ReportViews:
+    """A report's views: a dict (`--format json`), a DataFrame (`--format csv` records), Rich and HTML.
+
+    The reports import no renderer (they sit below `initcli.render`): the views are registered by
+    `initcli.render.views`, which `initcli`'s public functions import.
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as the JSON object the command line prints with `--format json`.
+
+        Plain Python values only (numbers, strings, lists, dicts, None): numpy scalars become numbers
+        and NaN or infinite numbers become None, exactly as in the printed JSON.
+        """
+        return _views().to_dict(self)
+
+    def to_pandas(self) -> Any:
+        """One row per record (a weight, a finding, ...), the columns of `--format csv`, as a DataFrame.
+
+        Raises:
+            ImportError: pandas is not installed (`pip install 'initcli[pandas]'`).
+        """
+        return _views().to_pandas(self)
+
+    def __rich__(self) -> Any:
+        """The table `initcli` prints in a terminal, fitted to the console it is printed on."""
+        return _views().rich(self)
+
+    def _repr_html_(self) -> str:
+        """The terminal's table as HTML, for Jupyter."""
+        return _views().html(self)
+
 
 if TYPE_CHECKING:
     from initcli.analysis.checks import Coverage, Finding
@@ -28,7 +87,6 @@ if TYPE_CHECKING:
     from initcli.initializers import InitializerKind
     from initcli.initializers.equivalents import Equivalent
     from initcli.initializers.explanation import Code
-    from initcli.render.tables import View
     from initcli.stats.theory import Theory
 
 
@@ -130,11 +188,6 @@ class SampleReport(ReportViews):
             "values_total": None if values is None else values.total,
         }
 
-    def renderables(self, view: View) -> list[Any]:
-        from initcli.render.tables import sample_renderables
-
-        return sample_renderables(self, view, hist=False)
-
     def flat_rows(self) -> list[dict[str, Any]]:
         if self.values is not None:
             return self.values.flat_rows()
@@ -235,11 +288,6 @@ class InspectReport(ReportViews):
             payload["built"] = self.built.to_dict()
         return payload
 
-    def renderables(self, view: View) -> list[Any]:
-        from initcli.render.tables import inspect_renderables
-
-        return inspect_renderables(self, view)
-
     def flat_rows(self) -> list[dict[str, Any]]:
         out = []
         for row in self.weights:
@@ -290,13 +338,6 @@ class CheckReport(ReportViews):
     def flat_rows(self) -> list[dict[str, Any]]:
         """One row per finding."""
         return [finding.to_dict() for finding in self.findings]
-
-    def renderables(self, view: View) -> list[Any]:
-        """The lines `initcli check` prints: one per finding, then the summary and coverage."""
-        from initcli.render.tables import text
-        from initcli.render.views import check_lines
-
-        return [text(line) for line in check_lines(self)]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -499,11 +540,6 @@ class ExplainReport(ReportViews):
         "pytorch",
         "flax",
     )
-
-    def renderables(self, view: View) -> list[Any]:
-        from initcli.render.tables import explain_renderables
-
-        return explain_renderables(self, view)
 
     @property
     def exact_code(self) -> str | None:

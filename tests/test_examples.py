@@ -1,4 +1,4 @@
-"""The examples and the README's commands run."""
+"""The examples and the commands of the README and docs/*.md run."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import HAS_TENSORFLOW
 
@@ -32,17 +34,29 @@ def test_ci_script_passes_on_the_examples(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
-def test_readme_initcli_commands_run(tmp_path):
-    """Every `initcli ...` line in the README's code blocks exits 0 (none is documented to fail)."""
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        pytest.param(path, id=str(path.relative_to(ROOT)), marks=() if path.name == "README.md" else pytest.mark.slow)
+        for path in DOCUMENTS
+    ],
+)
+def test_documented_initcli_commands_run(tmp_path, document):
+    """Every `initcli ...` line in the README's and docs/*.md's code blocks exits 0 (none is documented
+    to fail). The README's few run in the core suite; the reference's many are slow."""
     env = _path_with_initcli(tmp_path)
-    readme = (ROOT / "README.md").read_text()
+    text = document.read_text()
     commands = [
-        line.strip()
-        for block in re.findall(r"```(?:bash|console)?\n(.*?)```", readme, re.S)
+        line.strip().removeprefix("$ ")
+        for block in re.findall(r"```(?:bash|console)?\n(.*?)```", text, re.S)
         for line in block.splitlines()
-        if line.strip().startswith("initcli ")
+        if line.strip().removeprefix("$ ").startswith("initcli ")
     ]
-    assert len(commands) >= 5
+    if document.name in ("README.md", "reference.md"):
+        assert len(commands) >= 5
     if not HAS_TENSORFLOW:  # the core suite runs without TensorFlow: skip the commands that build models
         commands = [c for c in commands if not re.search(r"--spec|\.py:|--fresh|--source keras", c)]
     for command in commands:

@@ -143,6 +143,7 @@ def test_holm_adjusted_pvalues_reject_what_the_step_down_procedure_rejects(pvalu
     assert all(a >= p for a, p in zip(adjusted, pvalues)) and all(a <= 1.0 for a in adjusted)
 
 
+@pytest.mark.slow
 def test_fresh_models_stay_within_the_stated_false_alarm_budget():
     """120 fresh 40-weight models (fixed seeds): any-suspicious rate is stated <= 5%.
 
@@ -211,6 +212,7 @@ def test_variance_test_is_the_exact_chi_square_test_for_normal_values():
         ("normal", lambda rng, size: rng.standard_normal(size)),
     ],
 )
+@pytest.mark.slow
 def test_variance_test_rejects_at_its_stated_rate(name, draw_values):
     """Small samples (n = 16), 200,000 of them from numpy's generator: the share with p < 0.001.
 

@@ -158,6 +158,7 @@ def _mutants(seed: int, count: int) -> list[tuple[str, bytes]]:
     return mutants
 
 
+@pytest.mark.slow
 def test_fuzzed_example_models_never_crash_hang_or_blow_up(tmp_path: Path) -> None:
     mutants = _mutants(seed=20261124, count=6)
     paths = []

@@ -75,20 +75,6 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-def select_columns(requested: str | None, available: tuple[str, ...]) -> tuple[str, ...]:
-    """The columns `--columns` names, in its order; a usage error for unknown names."""
-    if not requested:
-        return available
-    names = tuple(name.strip() for name in requested.split(",") if name.strip())
-    unknown = [name for name in names if name not in available]
-    if unknown or not names:
-        raise click.BadParameter(
-            f"unknown column(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(available)}",
-            param_hint="'--columns'",
-        )
-    return names
-
-
 INITIALIZER_PARAMETERS: tuple[tuple[str, Any, str], ...] = (
     ("--scale", FINITE_FLOAT, "VarianceScaling scale (> 0)."),
     ("--mode", str, "VarianceScaling mode: fan_in, fan_out or fan_avg."),

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from initcli.initializers import InitializerSpec
 from initcli.initializers.base import receptive_rule
-from initcli.render.formats import format_value
 from initcli.stats.theory import Theory
 
 
@@ -21,7 +20,7 @@ def formula_lines(spec: InitializerSpec, theory: Theory | None, shape: tuple[int
     if shape is None or theory is None:
         lines.append("Pass --shape to see the numbers for a tensor (and --seed for its values).")
         return lines
-    shape_text = format_value(list(shape)) or "()"
+    shape_text = "x".join(str(d) for d in shape) or "()"
     lines.append(
         f"shape {shape_text}: fan_in = {theory.fan_in}, fan_out = {theory.fan_out}" + receptive_rule(shape, spec)
     )

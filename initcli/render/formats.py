@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 FORMATS = ("table", "json", "csv", "markdown")
-SCHEMA_VERSION = 1
 
 
 def _jsonable(value: Any) -> Any:

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import click
 
-from initcli.cli.params import select_columns
-from initcli.render.formats import SCHEMA_VERSION, render_csv, render_json, render_markdown, stdout_console
+from initcli.render.formats import render_csv, render_json, render_markdown, stdout_console
+from initcli.reports import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from initcli.render.progress import BarProgress
@@ -25,6 +25,20 @@ class Report(Protocol):
     def to_json(self) -> dict[str, Any]: ...
 
     def flat_rows(self) -> list[dict[str, Any]]: ...
+
+
+def select_columns(requested: str | None, available: tuple[str, ...]) -> tuple[str, ...]:
+    """The columns `--columns` names, in its order; a usage error for unknown names."""
+    if not requested:
+        return available
+    names = tuple(name.strip() for name in requested.split(",") if name.strip())
+    unknown = [name for name in names if name not in available]
+    if unknown or not names:
+        raise click.BadParameter(
+            f"unknown column(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(available)}",
+            param_hint="'--columns'",
+        )
+    return names
 
 
 def print_json(payload: dict[str, Any], err: bool = False) -> None:
