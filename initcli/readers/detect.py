@@ -1,8 +1,9 @@
 """Which kind of model a path holds, judged cheaply, so that only the reader it needs is imported.
 
-`tensorflow_path` says whether a path is a SavedModel directory or a TF checkpoint (the bundle readers,
-`tfmodel`/`tfbundle`, are imported only then); `unsupported_format` names model files initcli does not
-read (ONNX, TFLite, PyTorch pickles, frozen graphs) from their first bytes.
+`looks_like_safetensors` and `tensorflow_path` say whether a file is safetensors, and whether a path
+is a SavedModel directory or a TF checkpoint (the readers, `safetensors`, `tfmodel`/`tfbundle`, are
+imported only then); `unsupported_format` names model files initcli does not read (ONNX, TFLite,
+PyTorch pickles, frozen graphs) from their first bytes.
 """
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ def _checkpoint_state_names_one(path: Path) -> bool:
     return match is not None and (path / f"{Path(match[1]).name}.index").is_file()
 
 
+def looks_like_safetensors(head: bytes, size: int, name: str) -> bool:
+    """Whether a file is safetensors: by its name, or by its first bytes (at least 9), a little-endian
+    header length the file can hold, then `{` (for a misnamed file the reader then says what is wrong)."""
+    if name.endswith(".safetensors"):
+        return len(head) >= 8
+    return len(head) >= 9 and head[8:9] == b"{" and 2 <= int.from_bytes(head[:8], "little") <= size - 8
+
+
 def tensorflow_path(path: Path) -> bool:
     """Whether `tfmodel.open_tensorflow` would take `path`: a SavedModel directory, a SavedModel's
     `variables` directory, a directory whose `checkpoint` file names a checkpoint, a checkpoint prefix,
@@ -50,7 +59,10 @@ def tensorflow_path(path: Path) -> bool:
     return _index_path(path).is_file() or bool(_DATA_SHARD.match(path.name) and path.is_file())
 
 
-_READS = "initcli reads Keras models (.keras, .h5, .weights.h5, SavedModel directories, TF checkpoints)"
+_READS = (
+    "initcli reads Keras models (.keras, .h5, .weights.h5, .weights.json, SavedModel directories, TF checkpoints,"
+    " KerasHub presets) and safetensors files"
+)
 
 
 def unsupported_format(path: Path) -> str | None:
@@ -78,8 +90,6 @@ def unsupported_format(path: Path) -> str | None:
         return None
     if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         return f"a Python pickle (a PyTorch .pt/.pth file?); {_READS}, and never unpickles files"
-    if len(head) >= 10 and head[8:10] == b'{"' and int.from_bytes(head[:8], "little") < path.stat().st_size:
-        return f"a safetensors file; {_READS}"
     return _protobuf_kind(path, head)
 
 

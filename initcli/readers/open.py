@@ -15,7 +15,7 @@ from initcli.errors import BadInputError, InitcliError
 from initcli.keras.eras import era_of
 from initcli.parallel.fanout import worker_count
 from initcli.readers.configcheck import check_model_config
-from initcli.readers.detect import tensorflow_path, unsupported_format
+from initcli.readers.detect import looks_like_safetensors, tensorflow_path, unsupported_format
 from initcli.readers.h5snapshot import H5Group, H5Source, Limits, snapshot
 from initcli.readers.h5tree import TreeWalker, tree_era
 from initcli.readers.records import ModelFile, WeightRecord
@@ -428,10 +428,15 @@ def _open_model(
         head = os.pread(fd, 8, 0)
         if not head:
             raise InitcliError(f"{label}: empty file")
-        unsupported = unsupported_format(Path(path))  # ONNX, TFLite, PyTorch, frozen graphs: named, not read
-        if unsupported is not None:
+        if looks_like_safetensors(os.pread(fd, 9, 0), identity.size, label):
+            if config is not None:
+                raise BadInputError(f"--config is for weights-only HDF5 files, not the safetensors file {label}")
+            from initcli.readers.safetensors import open_safetensors
+
+            model = open_safetensors(label, fd, identity, limits)
+        elif (unsupported := unsupported_format(Path(path))) is not None:  # ONNX, TFLite, PyTorch: named, not read
             raise InitcliError(f"{label}: {unsupported}")
-        if head.startswith(_ZIP_SIGNATURE) or head.startswith(_END_OF_DIRECTORY):
+        elif head.startswith(_ZIP_SIGNATURE) or head.startswith(_END_OF_DIRECTORY):
             if config is not None:
                 raise BadInputError(f"--config is for weights-only files; {label} is a .keras archive with its own")
             model = _open_keras_archive(label, fd, identity, limits, background_checks)
