@@ -15,6 +15,8 @@ HAS_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None and importli
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # JAX's tests last: once JAX has started its threads, every os.fork warns (and may deadlock).
+    items.sort(key=lambda item: item.path.name == "test_rng_jax.py")
     if HAS_TENSORFLOW:
         return
     if os.environ.get("CI"):

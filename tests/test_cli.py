@@ -230,6 +230,7 @@ _VERSION_MODULES = {
     "initcli.cli.errors",
     "initcli.errors",
     "initcli.safety.numbers",
+    "initcli.safety.budget",
     "initcli.cli.params",
     "initcli.propagate",
     "initcli.cli.propagate",

@@ -11,9 +11,24 @@ import pytest
 from initcli.rng import jax as rj
 from initcli.rng import threefry, xla
 
-jax = pytest.importorskip("jax")
-jnp = pytest.importorskip("jax.numpy")
-lax = jax.lax
+
+class _Imported:
+    """JAX, imported by the first test that uses it (skipping it if JAX is absent), not at collection.
+
+    JAX starts threads and warns at every later `os.fork`, so it must not be imported while the
+    suite's forking tests still run: conftest.py runs this module's tests last.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str):
+        return getattr(pytest.importorskip(self._name), attribute)
+
+
+jax = _Imported("jax")
+jnp = _Imported("jax.numpy")
+lax = _Imported("jax.lax")
 
 SEEDS = (0, 1, 7, 42, 1337, 2**31 - 1, 2**32 - 1, 123456789)
 SIZES = (1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 100, 1023, 4097)

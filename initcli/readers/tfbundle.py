@@ -102,6 +102,11 @@ class _Dtypes(Mapping[int, "np.dtype[Any]"]):
 
 
 DTYPES: Mapping[int, np.dtype[Any]] = _Dtypes(_NUMPY_DTYPES)
+# Bytes per value of each code, known without importing ml_dtypes (sizes are checked for every entry).
+_ITEMSIZES = {
+    code: 1 if name.startswith("float8") else 2 if name == "bfloat16" else np.dtype(name).itemsize
+    for code, name in _NUMPY_DTYPES.items()
+}
 _OTHER_DTYPES = {
     7: "string",
     11: "qint8",
@@ -382,7 +387,7 @@ class TensorBundle:
         if entry.offset < 0 or entry.size < 0:
             raise InitcliError(f"{where} has a negative offset or size")
         if entry.dtype_code in DTYPES:
-            expected = entry.count * DTYPES[entry.dtype_code].itemsize
+            expected = entry.count * _ITEMSIZES[entry.dtype_code]
             if entry.size != expected:
                 raise InitcliError(
                     f"{where}: {entry.dtype}{list(entry.shape)} needs {expected} bytes, the index says {entry.size}"
