@@ -172,7 +172,12 @@ def test_custom_objects_one_class_and_check(saved):
 
 @pytest.mark.parametrize(
     ("reference", "code"),
-    [("not a module", 2), ("tests.no_such_module_here", 1), ("tests.custom_layers_example:Missing", 2)],
+    [
+        ("not a module", 2),
+        ("tests.no_such_module_here", 1),
+        ("tests.custom_layers_example:Missing", 2),
+        ("no/such/file.py", 2),
+    ],
 )
 def test_bad_custom_objects_are_one_line_errors(saved, reference, code):
     path = saved[0]
@@ -181,6 +186,8 @@ def test_bad_custom_objects_are_one_line_errors(saved, reference, code):
     assert "Traceback" not in result.output
     lines = result.output.splitlines()
     assert [line for line in lines if line.startswith("Error:")] == [lines[-1]]
+    if reference.endswith(".py"):
+        assert lines[-1] == "Error: --custom-objects: no/such/file.py: no such file"
 
 
 def test_custom_objects_with_fresh(saved):

@@ -168,22 +168,34 @@ def build_from_function(reference: str, seed: int | None) -> Any:
         return _call_model_function(keras, reference, target, function_name)
 
 
+def import_user_module(
+    target: str, *, module_prefix: str, label: str = "", missing: type[InitcliError] = InitcliError
+) -> Any:
+    """Import the user's code: a `path/file.py`, or a dotted module found as `python -m` would.
+
+    `module_prefix` names a file's module (`{module_prefix}{stem}`); `label` starts the one-line
+    errors; `missing` is the error for a file that is not there. Errors of the user's module itself
+    propagate to the caller, which words them.
+    """
+    if target.endswith(".py"):
+        file = Path(target)
+        if not file.is_file():
+            raise missing(f"{label}{file}: no such file")
+        spec = importlib.util.spec_from_file_location(f"{module_prefix}{file.stem}", file)
+        if spec is None or spec.loader is None:
+            raise InitcliError(f"{label}{'cannot' if label else 'Cannot'} load {file}")
+        module = importlib.util.module_from_spec(spec)
+        sys.path.insert(0, str(file.resolve().parent))
+        spec.loader.exec_module(module)
+        return module
+    # As `python -m` would: modules are found from the current directory first.
+    sys.path.insert(0, os.getcwd())
+    return importlib.import_module(target)
+
+
 def _call_model_function(keras: Any, reference: str, target: str, function_name: str) -> Any:
     try:
-        if target.endswith(".py"):
-            file = Path(target)
-            if not file.is_file():
-                raise InitcliError(f"{file}: no such file")
-            spec = importlib.util.spec_from_file_location(f"initcli_user_{file.stem}", file)
-            if spec is None or spec.loader is None:
-                raise InitcliError(f"Cannot load {file}")
-            module = importlib.util.module_from_spec(spec)
-            sys.path.insert(0, str(file.resolve().parent))
-            spec.loader.exec_module(module)
-        else:
-            # As `python -m` would: modules are found from the current directory first.
-            sys.path.insert(0, os.getcwd())
-            module = importlib.import_module(target)
+        module = import_user_module(target, module_prefix="initcli_user_")
     except InitcliError:
         raise
     except Exception as error:  # the user's module failed to import

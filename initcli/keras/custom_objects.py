@@ -15,11 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
-import importlib.util
 import inspect
-import os
-import sys
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -59,21 +55,12 @@ def parse_reference(text: str) -> tuple[str, str | None]:
 
 
 def _import(target: str) -> Any:
+    from initcli.keras.building import import_user_module
+
     try:
-        if target.endswith(".py"):
-            file = Path(target)
-            if not file.is_file():
-                raise BadInputError(f"--custom-objects: {file}: no such file")
-            spec = importlib.util.spec_from_file_location(f"initcli_custom_{file.stem}", file)
-            if spec is None or spec.loader is None:
-                raise InitcliError(f"--custom-objects: cannot load {file}")
-            module = importlib.util.module_from_spec(spec)
-            sys.path.insert(0, str(file.resolve().parent))
-            spec.loader.exec_module(module)
-            return module
-        # As `python -m` would: modules are found from the current directory first.
-        sys.path.insert(0, os.getcwd())
-        return importlib.import_module(target)
+        return import_user_module(
+            target, module_prefix="initcli_custom_", label="--custom-objects: ", missing=BadInputError
+        )
     except InitcliError:
         raise
     except Exception as error:  # the user's module failed to import
