@@ -6,12 +6,11 @@ import csv
 import io
 import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from fresh_process import modules_after
 
 from initcli.analysis.sampling import draw
 from initcli.cli import cli
@@ -191,17 +190,7 @@ def test_version():
     assert "initcli, version" in run("--version").stdout
 
 
-def _run_in_fresh_process(argv: list[str]) -> tuple[int, set[str]]:
-    """Run the CLI in a new interpreter; return its exit code and every module it imported."""
-    code = (
-        "import json, sys\nfrom initcli.cli import cli\n"
-        f"try:\n    cli({argv!r}, prog_name='initcli')\n"
-        "except SystemExit as stop:\n    code = stop.code\nelse:\n    code = 0\n"
-        "print(json.dumps({'exit_code': code, 'modules': sorted(sys.modules)}))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    report = json.loads(out.splitlines()[-1])
-    return report["exit_code"], set(report["modules"])
+_run_in_fresh_process = modules_after
 
 
 @pytest.mark.parametrize(

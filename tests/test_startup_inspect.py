@@ -7,27 +7,16 @@ only for those formats. benchmarks/bench_startup.py times the whole process.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from fresh_process import modules_after
 
 ROOT = Path(__file__).resolve().parent.parent
 MLP = ROOT / "examples" / "models" / "mlp.keras"
 
 
-def _modules_of(argv: list[str]) -> tuple[int, set[str]]:
-    code = (
-        "import json, sys\nfrom initcli.cli import cli\n"
-        f"try:\n    cli({argv!r}, prog_name='initcli')\n"
-        "except SystemExit as stop:\n    code = stop.code\nelse:\n    code = 0\n"
-        "print(json.dumps({'exit_code': code, 'modules': sorted(sys.modules)}))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    report = json.loads(out.splitlines()[-1])
-    return report["exit_code"], set(report["modules"])
+_modules_of = modules_after
 
 
 _NEVER_FOR_KERAS = {"ml_dtypes", "tensorflow", "keras", "tf_keras", "scipy", "jax", "torch", "safetensors"}
