@@ -9,3 +9,16 @@ model with the user's `--custom-objects` code (`custom_objects`).
 May import: `initcli.initializers`, `initcli.safety.documents`, `initcli.safety`, `initcli.errors`.
 TensorFlow/Keras are imported only inside `bridge`, `building` and `custom_objects`, when asked for.
 """
+
+from typing import Any as _Any
+
+_CALLBACK_NAMES = ("InitCheck", "InitCheckError", "InitCheckWarning")
+
+
+def __getattr__(name: str) -> _Any:
+    """`InitCheck` (the training callback, `initcli.keras.callback`), imported on first use."""
+    if name in _CALLBACK_NAMES:
+        from initcli.keras import callback
+
+        return getattr(callback, name)
+    raise AttributeError(f"module 'initcli.keras' has no attribute {name!r}")
