@@ -52,6 +52,11 @@ def test_importing_initcli_keras_imports_no_keras():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"]
+    import initcli.callback
+    import initcli.keras
+
+    assert initcli.keras.InitCheck is initcli.callback.InitCheck
+    assert initcli.keras.InitCheckError is initcli.callback.InitCheckError
 
 
 @pytest.mark.parametrize("library", _libraries())

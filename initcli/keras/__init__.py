@@ -6,7 +6,8 @@ BatchNormalization's moving statistics (`batchnorm`), importing Keras when a req
 (`bridge`), building a model from a spec or a `module:function` (`building`), and loading a saved
 model with the user's `--custom-objects` code (`custom_objects`).
 
-May import: `initcli.initializers`, `initcli.safety.documents`, `initcli.safety`, `initcli.errors`.
+May import: `initcli.initializers`, `initcli.safety.documents`, `initcli.safety`, `initcli.errors`; and, for
+the name `initcli.keras.InitCheck` only, `initcli.callback` (lazily).
 TensorFlow/Keras are imported only inside `bridge`, `building` and `custom_objects`, when asked for.
 """
 
@@ -16,9 +17,11 @@ _CALLBACK_NAMES = ("InitCheck", "InitCheckError", "InitCheckWarning")
 
 
 def __getattr__(name: str) -> _Any:
-    """`InitCheck` (the training callback, `initcli.keras.callback`), imported on first use."""
+    """`InitCheck` and its error and warning, from `initcli.callback` (the training callback, which sits
+    at the public API's level, above this package), imported on first use: the one upward import of
+    this package, a name only, listed in pyproject.toml's import contract."""
     if name in _CALLBACK_NAMES:
-        from initcli.keras import callback
+        from initcli import callback
 
         return getattr(callback, name)
     raise AttributeError(f"module 'initcli.keras' has no attribute {name!r}")

@@ -5,6 +5,9 @@
 It works with Keras 3 and tf_keras without importing either: it is a plain object with every hook
 both libraries call (Keras only calls a callback's methods; tf_keras also asks which batch hooks it
 implements). The check reads the live model as `initcli.check(model)` does.
+
+It lives at the public API's level (it calls `initcli.public.check` and renders the findings) and is
+also reachable as `initcli.keras.InitCheck`, which imports this module on first use.
 """
 
 from __future__ import annotations
