@@ -268,7 +268,7 @@ def _batchnorm_rule_note(keras: int, fused: bool, bessel: float, rank: int) -> s
 
 @contextlib.contextmanager
 def open_source(
-    model: str | None,
+    model: str | ModelFile | None,
     spec_path: Path | None,
     seed: int | None,
     timeout: float | None = None,
@@ -277,8 +277,20 @@ def open_source(
 ) -> Iterator[tuple[ModelFile, Built | None, Path]]:
     """The model to inspect: a file read as it is, or a spec or function built with Keras and saved.
 
-    Yields (the opened model, how it was built or None, a scratch folder removed afterwards).
+    Yields (the opened model, how it was built or None, a scratch folder removed afterwards). An
+    already opened model (a live one, `initcli.readers.live`) is yielded as it is, and closed after.
     """
+    from initcli.readers.records import ModelFile
+
+    if isinstance(model, ModelFile):
+        from initcli.keras.building import scratch_directory
+
+        with scratch_directory() as scratch:
+            try:
+                yield model, None, scratch
+            finally:
+                model.close()
+        return
     if (model is None) == (spec_path is None):
         raise BadInputError("Give a MODEL (file or module:function) or --spec FILE, exactly one.")
     from initcli.keras.building import scratch_directory
@@ -379,7 +391,7 @@ def _note_findings(rows: Sequence[WeightRow], findings: Iterable[Finding]) -> li
 
 
 def inspect_model(
-    model: str | None = None,
+    model: str | ModelFile | None = None,
     *,
     spec_path: Path | None = None,
     seed: int | None = None,
@@ -392,8 +404,12 @@ def inspect_model(
     custom_objects: Sequence[str] = (),
 ) -> InspectReport:
     """Every weight of a model beside its initializer's theory, with cheap check findings as notes."""
+    from initcli.readers.records import ModelFile
+
     # Checked before anything is built: a usage error needs no TensorFlow.
-    if fresh and (spec_path is not None or (model is not None and _is_function_reference(model))):
+    if isinstance(model, ModelFile) and (spec_path is not None or config_path is not None or custom_objects):
+        raise BadInputError("a live model has its own config: it takes no spec, config or custom objects")
+    if fresh and (spec_path is not None or (isinstance(model, str) and _is_function_reference(model))):
         raise BadInputError("--fresh compares a saved model with a rebuilt one; a spec or function is already fresh.")
     if config_path is not None and (spec_path is not None or fresh):
         raise BadInputError("--config names the weights of a weights-only MODEL file; it takes no --spec or --fresh.")
@@ -504,7 +520,7 @@ def plan_checks(only: Sequence[str] = (), skip: Sequence[str] = (), rules_path: 
 
 
 def check_model(
-    model: Path,
+    model: Path | ModelFile,
     *,
     only: Sequence[str] = (),
     skip: Sequence[str] = (),
@@ -528,14 +544,19 @@ def check_model(
     `many`: one of several models in a run (a rule matching nothing here is then a warning unless it
     is `required`); rules with a `model` glob apply only to the models it takes in.
     """
+    from initcli.readers.records import ModelFile
+
     plan = plan or plan_checks(only, skip, rules_path)
     selected = list(plan.selected)
-    model_rules = rules_for(plan.rules, str(model))
+    model_rules = rules_for(plan.rules, model.source if isinstance(model, ModelFile) else str(model))
     from initcli.readers import open_model
 
-    saved = open_model(model, timeout=timeout, config=_model_json(config_path), background_checks=True)
+    if isinstance(model, ModelFile):
+        saved = model  # a live model, opened from memory (`initcli.readers.live`)
+    else:
+        saved = open_model(model, timeout=timeout, config=_model_json(config_path), background_checks=True)
     try:
-        if custom_objects:
+        if custom_objects and not isinstance(model, ModelFile):
             from initcli.analysis.custom import use_custom_objects
 
             use_custom_objects(saved, model, custom_objects)

@@ -11,10 +11,12 @@ optional: `pip install 'initcli[pandas]'`), and the terminal's table for Rich (`
 Jupyter (`_repr_html_`).
 
 A model `source` is a path to a saved model (`.keras`, legacy `.h5`, `.weights.h5`, a SavedModel
-directory, a TF checkpoint) or a live Keras model (Keras 3 or tf_keras). A live model is saved with
-`model.save()` to a private temporary directory, read back exactly as a saved file is, and the
-directory removed: the report equals the one for the file `model.save("x.keras")` writes, except for
-its `source`, which names the model (`<keras model 'name'>`).
+directory, a TF checkpoint) or a live Keras model (Keras 3 or tf_keras). A live model is read from
+memory: its config as its Keras serializes it for `model.save()`, its weights tree by Keras's own
+saver walk, each variable's values read when the report measures it; nothing is written. The report
+equals the one for the file `model.save("x.keras")` writes, except for its `source`, which names the
+model (`<keras model 'name'>`). A model whose Keras version initcli cannot walk so is saved to a
+private temporary directory instead, read back as a file, and the directory removed.
 
 Errors are the exceptions the command line turns into exit codes, all subclasses of `InitcliError`:
 `BadInputError` (arguments no run could succeed with; exit 2), `MissingDependencyError` (Keras or
@@ -38,6 +40,7 @@ from initcli.types import DEFAULT_ALPHA, CheckName, Engine, FloatDType
 
 if TYPE_CHECKING:
     from initcli.initializers import InitializerSpec
+    from initcli.readers.records import ModelFile
     from initcli.reports import CheckReport, ExplainReport, InspectReport, SampleReport
 
 __all__ = [
@@ -83,6 +86,38 @@ def model_label(model: Any) -> str:
 
 
 @contextlib.contextmanager
+def opened_model(source: Source) -> Iterator[tuple[str | ModelFile, str | None]]:
+    """What to read for `source`: a path, or a live model opened from memory; and the live model's label.
+
+    A live model's config and weights are taken from memory (`initcli.readers.live`): the records
+    are those of the file `model.save("x.keras")` writes. A model whose Keras initcli cannot walk
+    that way is saved to a private temporary file instead (`saved_model`).
+    """
+    if is_keras_model(source):
+        from initcli.keras.live import LiveModelUnsupported
+        from initcli.readers.live import open_live
+
+        model = cast(KerasModel, source)
+        name = model_label(model)
+        if not getattr(model, "built", True):
+            raise InitcliError(f"{name}: the model is not built (no input shape), so its weights do not exist yet")
+        try:
+            opened = open_live(model, name)
+        except LiveModelUnsupported:
+            pass
+        except InitcliError:
+            raise
+        except Exception as error:  # noqa: BLE001 - Keras raises many types for models it cannot serialize
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise InitcliError(f"{name}: Keras cannot serialize this model: {first}") from None
+        else:
+            yield opened, name
+            return
+    with saved_model(source) as (path, label):
+        yield path, label
+
+
+@contextlib.contextmanager
 def saved_model(source: Source) -> Iterator[tuple[str, str | None]]:
     """The path to read for `source`, and the label of a live model (None for a path).
 
@@ -123,9 +158,9 @@ def _patterns(layer: str | Sequence[str] | None) -> tuple[str, ...]:
 _Report = TypeVar("_Report", "InspectReport", "CheckReport")
 
 
-def _relabeled(report: _Report, label: str | None, path: str) -> _Report:
+def _relabeled(report: _Report, label: str | None, path: str | ModelFile) -> _Report:
     """A report of a saved live model, with the model's label where the temporary path was."""
-    if label is None:
+    if label is None or not isinstance(path, str):
         return report
     changes: dict[str, Any] = {"source": label}
     notes = getattr(report, "notes", None)
@@ -165,7 +200,7 @@ def inspect(
     """
     from initcli import api
 
-    with saved_model(source) as (path, label):
+    with opened_model(source) as (path, label):
         report = api.inspect_model(
             path,
             seed=seed,
@@ -228,9 +263,9 @@ def check(
                 raise BadInputError(f"rules must be mappings of plain values: {error}") from None
         elif rules is not None:
             rules_path = Path(rules)
-        path, label = stack.enter_context(saved_model(source))
+        path, label = stack.enter_context(opened_model(source))
         report = api.check_model(
-            Path(path),
+            path if not isinstance(path, str) else Path(path),
             only=tuple(only or ()),
             skip=tuple(skip or ()),
             alpha=alpha,
