@@ -52,6 +52,8 @@ if TYPE_CHECKING:
     from initcli.analysis.diff import DiffReport
     from initcli.analysis.inspection import ProgressSink, WeightRow
     from initcli.initializers.explanation import Code
+    from initcli.propagate.report import PropagateReport
+    from initcli.propagate.run import Options as PropagateOptions
     from initcli.readers import ModelFile, WeightRecord
 
 
@@ -654,3 +656,76 @@ def diff_models(
     from initcli.analysis.diff import diff_models as compute
 
     return compute(path_a, path_b, threshold=threshold, timeout=timeout)
+
+
+def propagate_model(
+    model: str | None, spec_path: Path | None, options: PropagateOptions, *, static: bool = False
+) -> PropagateReport:
+    """`initcli propagate`: the signal's scale through a saved model, a spec or a `module:function`.
+
+    Measured (one TensorFlow pass, the model loaded with Keras) unless `static` (the mean-field
+    prediction from the file alone, no TensorFlow for a saved file).
+
+    Raises:
+        BadInputError: neither or both of a model and a spec.
+        InitcliError: an unreadable file, a `.weights.h5` file (no model to run), or a model Keras cannot load.
+    """
+    if (model is None) == (spec_path is None):
+        raise BadInputError("Give a MODEL (file or module:function) or --spec FILE, exactly one.")
+    from initcli.keras.building import is_function_reference, scratch_directory
+    from initcli.propagate import run
+    from initcli.readers import open_model
+
+    with scratch_directory() as scratch:
+        if spec_path is not None or is_function_reference(str(model)):
+            from initcli.keras import building
+
+            if spec_path is not None:
+                built, source, kind = building.build_from_spec(spec_path, options.seed), str(spec_path), "spec"
+            else:
+                built, source, kind = building.build_from_function(str(model), options.seed), str(model), "function"
+            if not static:
+                return run.measured_report(built, source, kind, options)
+            saved = open_model(building.save_temporary(built, scratch))
+            saved.source, saved.format = source, kind
+        else:
+            saved = open_model(Path(str(model)))
+        try:
+            if saved.format == "weights.h5":
+                raise InitcliError(f"{saved.source}: a .weights.h5 file has no model to run; use the .keras file")
+            if static:
+                return run.static_report(saved, options)
+        finally:
+            saved.close()
+        return run.measured_report(_load_keras_model(Path(str(model))), saved.source, saved.format, options)
+
+
+def propagate_live(
+    opened: ModelFile, keras_model: Any, options: PropagateOptions, *, static: bool = False
+) -> PropagateReport:
+    """`propagate_model` for a live Keras model: `opened` is it read from memory (`initcli.readers.live`).
+
+    The measured pass runs on a copy of the model (`initcli.keras.live.copy_model`): redrawing the
+    kernels (`inits`) and a training-mode pass (BatchNormalization's moving statistics) leave the
+    user's model as it was.
+    """
+    from initcli.keras.live import copy_model
+    from initcli.propagate import run
+
+    try:
+        if static:
+            return run.static_report(opened, options)
+    finally:
+        opened.close()
+    return run.measured_report(copy_model(keras_model, opened.source), opened.source, opened.format, options)
+
+
+def _load_keras_model(path: Path) -> Any:
+    from initcli.keras.bridge import import_keras
+
+    keras = import_keras()
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as error:  # Keras raises many types for models it cannot rebuild
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise InitcliError(f"{path}: Keras cannot load this model: {first}") from None

@@ -32,14 +32,16 @@ import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, Union, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, Union, cast, runtime_checkable
 
 from initcli.errors import BadInputError, InitcliError, MissingDependencyError
 from initcli.render import views as _report_views  # noqa: F401  (registers the reports' views)
 from initcli.types import DEFAULT_ALPHA, CheckName, Engine, FloatDType
 
 if TYPE_CHECKING:
+    from initcli.analysis.diff import DiffReport
     from initcli.initializers import InitializerSpec
+    from initcli.propagate.report import PropagateReport
     from initcli.readers.records import ModelFile
     from initcli.reports import CheckReport, ExplainReport, InspectReport, SampleReport
 
@@ -50,8 +52,10 @@ __all__ = [
     "MissingDependencyError",
     "Source",
     "check",
+    "diff",
     "explain",
     "inspect",
+    "propagate",
     "sample",
 ]
 
@@ -356,3 +360,145 @@ def explain(
     return api.explain(
         _spec(init, parameters), None if shape is None else tuple(int(size) for size in shape), dtype, seed=seed
     )
+
+
+def propagate(
+    source: Source | None = None,
+    *,
+    spec: str | os.PathLike[str] | None = None,
+    batch: int = 32,
+    input: str | os.PathLike[str] = "normal",  # noqa: A002 - the command's --input
+    seed: int = 0,
+    backward: bool = False,
+    static: bool = False,
+    mode: Literal["training", "inference"] = "training",
+    dtype: FloatDType = "float32",
+    init: str | None = None,
+    compare: Sequence[str] | None = None,
+    factor: float = 10.0,
+) -> PropagateReport:
+    """Will this initialization train? The signal's scale through the model at init, layer by layer.
+
+    One forward pass (and with `backward` one backward pass) of a random batch through the model,
+    every layer's output measured (mean, std, rms, dead ReLU and saturated fractions, the first
+    NaN/inf) beside the mean-field prediction; a verdict per run: stable, exploding, vanishing, nan.
+
+    `initcli.propagate` is also the name of the subpackage that computes it (`initcli.propagate.run`,
+    `.verdict`...): calling the package calls this function.
+
+    Args:
+        source: a saved `.keras`/`.h5` model, a `module:function` that builds one, or a live Keras
+            model (run on a copy: the model itself is not changed). None with `spec`.
+        spec: a YAML/JSON model spec to build instead of `source`.
+        batch: inputs in the batch.
+        input: `normal` (N(0, 1)), `uniform` (U(0, 1)), or the path of a `.npy` batch.
+        seed: seeds the build, the input batch, the redraws and the backward pass's g.
+        backward: also a backward pass (gradient rms per layer output and per weight).
+        static: only the mean-field prediction (no TensorFlow for a saved file).
+        mode: `training` (BatchNormalization uses batch statistics, Dropout drops) or `inference`.
+        dtype: the dtype of the pass.
+        init: redraw every kernel with this initializer (`NAME[:param=value]...`).
+        compare: run once per initializer, side by side (two or more).
+        factor: exploding/vanishing when the rms changes by more than this factor.
+
+    Returns:
+        The report: `runs` (one per initializer), each with `layers` and `verdicts`.
+
+    Raises:
+        BadInputError: arguments that cannot work together, an unknown initializer.
+        InitcliError: an unreadable model, or one Keras cannot load or copy.
+        MissingDependencyError: TensorFlow is needed (a measured pass) and absent.
+    """
+    from initcli import api
+    from initcli.propagate import run
+
+    if (source is None) == (spec is None):
+        raise BadInputError("propagate: give a source or a spec, exactly one")
+    if init is not None and compare is not None:
+        raise BadInputError("propagate: init and compare exclude each other (compare runs each initializer in turn)")
+    if mode not in ("training", "inference"):
+        raise BadInputError(f"propagate: mode is 'training' or 'inference'; received {mode!r}")
+    if not 1 <= batch <= 65536:
+        raise BadInputError(f"propagate: batch is 1 to 65536; received {batch}")
+    if not factor > 1:
+        raise BadInputError(f"propagate: factor must be more than 1; received {factor}")
+    kind = os.fspath(input)
+    if kind not in run.INPUT_KINDS and not (kind.endswith(".npy") and Path(kind).is_file()):
+        raise BadInputError(f"propagate: input is 'normal', 'uniform' or an existing .npy file; received {kind!r}")
+    inits: tuple[run.InitChoice | None, ...] = (None,)
+    if init is not None:
+        inits = (run.parse_init(init),)
+    elif compare is not None:
+        if isinstance(compare, str) or len(compare) < 2:
+            raise BadInputError("propagate: compare needs a list of at least two initializers")
+        inits = tuple(run.parse_init(name) for name in compare)
+    options = run.Options(
+        batch=batch,
+        input=kind,
+        seed=seed,
+        dtype=dtype,
+        training=mode == "training",
+        backward=backward,
+        factor=factor,
+        inits=inits,
+    )
+    if source is not None and is_keras_model(source):
+        with opened_model(source) as (opened, label):
+            if isinstance(opened, str):  # a Keras initcli cannot read in memory: saved, read as a file
+                if static:
+                    return _relabeled_run(api.propagate_model(opened, None, options, static=True), label)
+                from initcli.keras.live import copy_model
+
+                copied = copy_model(source, label or "")
+                return run.measured_report(copied, label or opened, "keras", options)
+            return api.propagate_live(opened, source, options, static=static)
+    if source is not None and not isinstance(source, (str, os.PathLike)):
+        raise BadInputError(f"source must be a path or a Keras model; received a {type(source).__name__}")
+    return api.propagate_model(
+        None if source is None else os.fspath(source),
+        None if spec is None else Path(spec),
+        options,
+        static=static,
+    )
+
+
+def _relabeled_run(report: PropagateReport, label: str | None) -> PropagateReport:
+    return report if label is None else dataclasses.replace(report, source=label)
+
+
+def diff(
+    a: Source,
+    b: Source,
+    *,
+    threshold: float | None = None,
+    timeout: float | None = None,
+) -> DiffReport:
+    """How far each weight of `b` is from the same weight of `a`: relative change, max |b-a|, cosine.
+
+    Weights are matched by path, then by position where the names differ; totals per layer and for
+    the model; weights only in one side are listed. Any mix of formats, or live Keras models (each
+    saved to a private temporary file for the comparison).
+
+    Args:
+        a, b: saved models' paths, or live Keras models.
+        threshold: `report.exceeded` lists the weights that moved more than this relative change
+            (||b-a||/||a||) or changed shape (the command exits 3 when any did).
+        timeout: give up reading after this many seconds.
+
+    Raises:
+        BadInputError: a negative threshold.
+        InitcliError: an unreadable file.
+    """
+    from initcli import api
+
+    if threshold is not None and not threshold >= 0:
+        raise BadInputError(f"diff: threshold must be 0 or more; received {threshold}")
+    with saved_model(a) as (path_a, label_a), saved_model(b) as (path_b, label_b):
+        report = api.diff_models(path_a, path_b, threshold=threshold, timeout=timeout)
+        changes: dict[str, Any] = {}
+        notes = list(report.notes)
+        for label, path, field_name in ((label_a, path_a, "source_a"), (label_b, path_b, "source_b")):
+            if label is not None:
+                changes[field_name] = label
+                notes = [note.replace(path, label) for note in notes]
+        return dataclasses.replace(report, **changes, notes=tuple(notes)) if changes else report

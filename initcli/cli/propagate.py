@@ -1,4 +1,4 @@
-"""The `initcli propagate` command: a thin Click layer over `initcli.propagate.run`.
+"""The `initcli propagate` command: a thin Click layer over `initcli.api.propagate_model`.
 
 Importing this module imports neither TensorFlow, nor Rich, nor matplotlib: `initcli --help` stays fast.
 """
@@ -31,17 +31,6 @@ class _InputType(click.ParamType):
         if not Path(text).is_file():
             self.fail(f"{text}: no such file", param, ctx)
         return text
-
-
-def _load_keras_model(path: Path) -> Any:
-    from initcli.keras.bridge import import_keras
-
-    keras = import_keras()
-    try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as error:  # Keras raises many types for models it cannot rebuild
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise InitcliError(f"{path}: Keras cannot load this model: {first}") from None
 
 
 @click.command(name="propagate")
@@ -152,7 +141,9 @@ def propagate_command(
         factor=factor,
         inits=inits,
     )
-    report = _report(model, spec_path, options, static_only)
+    from initcli import api
+
+    report = api.propagate_model(model, spec_path, options, static=static_only)
     if plot_path is not None:
         from initcli.render.propagate import save_plot
 
@@ -160,39 +151,6 @@ def propagate_command(
     _print(report, output_format)
     if gate and any(r.verdict != "stable" for r in report.runs):
         raise click.exceptions.Exit(ExitCode.CHECK_FAILED)
-
-
-def _report(model: str | None, spec_path: Path | None, options: Any, static_only: bool) -> Any:
-    import tempfile
-
-    from initcli.keras.building import is_function_reference
-    from initcli.propagate import run
-    from initcli.readers import open_model
-
-    with tempfile.TemporaryDirectory(prefix="initcli-") as scratch:
-        built = None
-        if spec_path is not None or is_function_reference(str(model)):
-            from initcli.keras import building
-
-            if spec_path is not None:
-                built, source, kind = building.build_from_spec(spec_path, options.seed), str(spec_path), "spec"
-            else:
-                built, source, kind = building.build_from_function(str(model), options.seed), str(model), "function"
-            if not static_only:
-                return run.measured_report(built, source, kind, options)
-            saved = open_model(building.save_temporary(built, Path(scratch)))
-            saved.source, saved.format = source, kind
-        else:
-            path = Path(str(model))
-            saved = open_model(path)
-        try:
-            if saved.format == "weights.h5":
-                raise InitcliError(f"{saved.source}: a .weights.h5 file has no model to run; use the .keras file")
-            if static_only:
-                return run.static_report(saved, options)
-        finally:
-            saved.close()
-        return run.measured_report(_load_keras_model(Path(str(model))), saved.source, saved.format, options)
 
 
 def _print(report: Any, output_format: str) -> None:

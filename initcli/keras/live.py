@@ -164,3 +164,37 @@ def _capture_keras2(model: Any, root: str, saving_lib: Any, version: str) -> Cap
         return str(np.asarray(value).dtype) if not hasattr(value, "dtype") else str(np.dtype(value.dtype))
 
     return Captured(root, version, config_json, groups, np.asarray, dtype_of)
+
+
+def copy_model(model: Any, label: str) -> Any:
+    """A private copy of the model: saved to a temporary `.keras` file and loaded back by its own Keras.
+
+    The copy is what loading the file `model.save("x.keras")` writes gives (the variables' paths
+    included), so a run on it equals a run on that file; the user's model is never touched. A model
+    that cannot make that round trip is cloned (`clone_model`, then `set_weights`) instead.
+
+    Raises:
+        InitcliError: a model its Keras can neither reload nor clone: save it and pass the file.
+    """
+    from initcli.errors import InitcliError
+    from initcli.keras.building import scratch_directory
+
+    root = library_of(model)
+    library = sys.modules.get(root) or importlib.import_module(root)
+    loader = getattr(getattr(library, "saving", None), "load_model", None) or library.models.load_model
+    try:
+        with scratch_directory() as scratch:
+            path = str(scratch / "model.keras")
+            model.save(path)
+            return loader(path, compile=False, safe_mode=False)  # our own file of the user's own model
+    except Exception:  # noqa: BLE001 - Keras raises many types for models it cannot save or reload
+        pass
+    try:
+        clone = library.models.clone_model(model)
+        clone.set_weights(model.get_weights())
+    except Exception as error:  # noqa: BLE001 - Keras raises many types for models it cannot clone
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise InitcliError(
+            f"{label}: Keras cannot copy this model to run it ({first}); save it and pass the file"
+        ) from None
+    return clone
