@@ -1,8 +1,8 @@
 """initcli: inspect what Keras initialized a weight with, and whether it looks right.
 
-The public API (`inspect`, `sample`, `check`, `explain`, `propagate`, `diff`, the reports and the
-errors) lives in `initcli.public` and is imported on first use, so `import initcli` (and
-`initcli --version`) loads neither numpy nor Rich.
+The public API (`inspect`, `sample`, `check`, `explain`, `propagate`, `diff`, `list_initializers`,
+`defaults`, `batchnorm`, the reports and the errors) lives in `initcli.public` and is imported on
+first use, so `import initcli` (and `initcli --version`) loads neither numpy nor Rich.
 
 `initcli.propagate` is both the subpackage that computes a propagation (`initcli.propagate.run`,
 `initcli.propagate.verdict`...) and, called, the public function `initcli.public.propagate`: the
@@ -21,26 +21,35 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BadInputError",
+    "BatchnormReport",
     "CheckReport",
+    "DefaultsReport",
     "DiffReport",
     "ExplainReport",
     "InitcliError",
     "InspectReport",
+    "ListReport",
     "MissingDependencyError",
     "PropagateReport",
     "SampleReport",
     "__version__",
+    "batchnorm",
     "check",
+    "defaults",
     "diff",
     "explain",
     "inspect",
+    "list_initializers",
     "propagate",
     "sample",
 ]
 
-_PUBLIC = {"check", "diff", "explain", "inspect", "sample"}
+_PUBLIC = {"batchnorm", "check", "defaults", "diff", "explain", "inspect", "list_initializers", "sample"}
 _REPORTS = {
+    "BatchnormReport": "initcli.reports",
     "CheckReport": "initcli.reports",
+    "DefaultsReport": "initcli.reports",
+    "ListReport": "initcli.reports",
     "ExplainReport": "initcli.reports",
     "InspectReport": "initcli.reports",
     "SampleReport": "initcli.reports",
@@ -53,8 +62,16 @@ if TYPE_CHECKING:
     from initcli.analysis.diff import DiffReport
     from initcli.errors import BadInputError, InitcliError, MissingDependencyError
     from initcli.propagate.report import PropagateReport
-    from initcli.public import check, diff, explain, inspect, propagate, sample
-    from initcli.reports import CheckReport, ExplainReport, InspectReport, SampleReport
+    from initcli.public import batchnorm, check, defaults, diff, explain, inspect, list_initializers, propagate, sample
+    from initcli.reports import (
+        BatchnormReport,
+        CheckReport,
+        DefaultsReport,
+        ExplainReport,
+        InspectReport,
+        ListReport,
+        SampleReport,
+    )
 
 
 class _CallablePackage(_types.ModuleType):

@@ -43,7 +43,15 @@ if TYPE_CHECKING:
     from initcli.initializers import InitializerSpec
     from initcli.propagate.report import PropagateReport
     from initcli.readers.records import ModelFile
-    from initcli.reports import CheckReport, ExplainReport, InspectReport, SampleReport
+    from initcli.reports import (
+        BatchnormReport,
+        CheckReport,
+        DefaultsReport,
+        ExplainReport,
+        InspectReport,
+        ListReport,
+        SampleReport,
+    )
 
 __all__ = [
     "BadInputError",
@@ -51,10 +59,13 @@ __all__ = [
     "KerasModel",
     "MissingDependencyError",
     "Source",
+    "batchnorm",
     "check",
+    "defaults",
     "diff",
     "explain",
     "inspect",
+    "list_initializers",
     "propagate",
     "sample",
 ]
@@ -502,3 +513,100 @@ def diff(
                 changes[field_name] = label
                 notes = [note.replace(path, label) for note in notes]
         return dataclasses.replace(report, **changes, notes=tuple(notes)) if changes else report
+
+
+def list_initializers() -> ListReport:
+    """Every Keras initializer initcli knows: names, aliases, parameters, formula, PyTorch and Flax calls."""
+    from initcli import api
+
+    return api.list_initializers()
+
+
+def defaults(
+    layers: Sequence[str] = (),
+    *,
+    frameworks: Sequence[Literal["keras", "torch", "flax"]] = ("keras",),
+    source: Literal["table", "keras"] = "table",
+) -> DefaultsReport:
+    """The default initializer of every initializer argument of Keras layers.
+
+    Args:
+        layers: the layer classes (`"Dense"`, `"Conv2D"`...); none: every layer initcli knows.
+        frameworks: also the defaults of the equivalent PyTorch (`torch`) and Flax (`flax`) layers.
+        source: `table` (initcli's shipped table, no TensorFlow, tested equal to Keras) or `keras`
+            (read from the installed Keras's signatures).
+
+    Raises:
+        BadInputError: an unknown framework or layer.
+    """
+    from initcli import api
+
+    if isinstance(layers, str):
+        layers = (layers,)
+    return api.layer_defaults(tuple(layers), list(frameworks), source)
+
+
+def batchnorm(
+    values: Sequence[float] | Any | None = None,
+    *,
+    shape: Sequence[int] | None = None,
+    init: str = "random_normal",
+    seed: int = 0,
+    momentum: float = 0.99,
+    epsilon: float = 1e-3,
+    steps: int = 1,
+    keras: Literal[2, 3] = 3,
+    input_rank: int | None = None,
+    unfused: bool = False,
+) -> BatchnormReport:
+    """What Keras's BatchNormalization does with a batch, step by step: moving statistics and outputs.
+
+    Args:
+        values: the batch of one feature (a list or array of finite numbers), or an array
+            (batch, ..., features); or None with `shape`.
+        shape: draw the batch (batch, ..., features) with `init` and `seed` instead.
+        init: the initializer `shape` draws with.
+        seed: its seed.
+        momentum: the layer's momentum, in [0, 1].
+        epsilon: the layer's epsilon, more than 0.
+        steps: training steps that see this batch (1 to 10000).
+        keras: 3 (Keras 3), or 2 (tf_keras, whose fused kernel on rank 4-5 input adds Bessel's n/(n-1)).
+        input_rank: the rank of the layer's input for a one-feature `values` list (default 2).
+        unfused: Keras 2's `fused=False`: the unfused rule on any rank.
+
+    Raises:
+        BadInputError: neither or both of `values` and `shape`, values that are not finite numbers,
+            or settings out of range.
+    """
+    import numpy as np
+
+    from initcli import api
+    from initcli.initializers import resolve
+
+    if (values is None) == (shape is None):
+        raise BadInputError("batchnorm: give values or a shape to draw from, exactly one")
+    if keras not in (2, 3):
+        raise BadInputError(f"batchnorm: keras is 2 or 3; received {keras!r}")
+    if keras == 3 and unfused:
+        raise BadInputError("batchnorm: unfused is Keras 2's fused=False; Keras 3 has no fused kernel")
+    if not 0 <= momentum <= 1 or not epsilon > 0 or not 1 <= steps <= 10_000:
+        raise BadInputError("batchnorm: momentum is in [0, 1], epsilon more than 0, steps 1 to 10000")
+    if input_rank is not None and not 2 <= input_rank <= 5:
+        raise BadInputError(f"batchnorm: input_rank is 2 to 5; received {input_rank}")
+    if values is not None:
+        try:
+            batch = np.array(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise BadInputError("batchnorm: values must be numbers") from None
+        if batch.size == 0 or not np.all(np.isfinite(batch)):
+            raise BadInputError("batchnorm: values must be finite numbers, at least one")
+        if batch.ndim == 1:
+            batch = batch.reshape((-1,) + (1,) * ((input_rank or 2) - 1))
+        elif input_rank is not None and input_rank != batch.ndim:
+            raise BadInputError(f"batchnorm: input_rank {input_rank} disagrees with the values' rank {batch.ndim}")
+    else:
+        dims = tuple(int(size) for size in shape or ())
+        if input_rank is not None and input_rank != len(dims):
+            raise BadInputError(f"batchnorm: input_rank {input_rank} disagrees with the shape's rank {len(dims)}")
+        batch = api.draw_batch(resolve(init), dims, seed)
+    return api.batchnorm(batch, momentum, epsilon, steps, keras=keras, fused=False if unfused else None)

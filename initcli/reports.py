@@ -415,7 +415,7 @@ class CheckManyReport(_SeveralModels):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ListReport:
+class ListReport(ReportViews):
     """`initcli list`: every built-in initializer."""
 
     kinds: tuple[InitializerKind, ...]
@@ -547,7 +547,7 @@ class ExplainReport(ReportViews):
 
 
 @dataclass(frozen=True, kw_only=True)
-class DefaultsReport:
+class DefaultsReport(ReportViews):
     """`initcli defaults`: the default initializer of every initializer argument of Keras layers."""
 
     source: str
@@ -566,7 +566,7 @@ class DefaultsReport:
 
 
 @dataclass(frozen=True, kw_only=True)
-class BatchnormReport:
+class BatchnormReport(ReportViews):
     """`initcli batchnorm`: the moving statistics step by step and the outputs."""
 
     momentum: float

@@ -58,7 +58,9 @@ def test_the_site_builds_strict(tmp_path):
     assert public | views | {"initcli.callback.InitCheck", "initcli.errors.BadInputError"} <= documented
 
 
-@pytest.mark.parametrize("name", ["inspect", "check", "sample", "explain", "propagate", "diff"])
+@pytest.mark.parametrize(
+    "name", ["inspect", "check", "sample", "explain", "propagate", "diff", "defaults", "batchnorm"]
+)
 def test_each_public_functions_args_are_its_parameters(name):
     import inspect
 

@@ -384,3 +384,45 @@ def test_propagate_html_shows_the_table_and_the_verdicts():
     for row, html_row in zip(rows, html_rows):  # a cell narrower at 120 columns ends in "…"
         assert len(row) == len(html_row)
         assert all(a == b or (b.endswith("…") and a.startswith(b[:-1])) for a, b in zip(row, html_row))
+
+
+# --- every command's --format json is its public function's to_dict() ----------------------------------
+
+H5 = str(ROOT / "examples" / "models" / "cnn.h5")
+CASES = {
+    "sample": (
+        lambda: initcli.sample("lecun_normal", (6, 5), seed=2),
+        ["sample", "--init", "lecun_normal", "--shape", "6x5", "--seed", "2"],
+    ),
+    "inspect": (lambda: initcli.inspect(CNN), ["inspect", CNN]),
+    "check": (lambda: initcli.check(MLP, strict=True), ["check", MLP, "--strict"]),
+    "explain": (
+        lambda: initcli.explain("orthogonal", (3, 4), gain=2.0),
+        ["explain", "orthogonal", "--shape", "3x4", "--gain", "2"],
+    ),
+    "propagate": (
+        lambda: initcli.propagate(CNN, static=True, backward=True),
+        ["propagate", CNN, "--static", "--backward"],
+    ),
+    "diff": (lambda: initcli.diff(CNN, H5), ["diff", CNN, H5]),
+    "list": (initcli.list_initializers, ["list"]),
+    "defaults": (
+        lambda: initcli.defaults(["Dense", "LSTM"], frameworks=["keras", "torch"]),
+        ["defaults", "Dense", "LSTM", "--framework", "keras,torch"],
+    ),
+    "batchnorm": (
+        lambda: initcli.batchnorm([0, 1.4, 0.3, 2], keras=2, input_rank=4, momentum=0.9),
+        ["batchnorm", "--values", "0,1.4,0.3,2", "--keras", "2", "--input-rank", "4", "--momentum", "0.9"],
+    ),
+}
+
+
+def test_every_command_has_a_public_function():
+    assert set(CASES) == set(cli.commands)
+
+
+@pytest.mark.parametrize("command", sorted(CASES))
+def test_the_commands_json_is_its_functions_to_dict(command):
+    call, args = CASES[command]
+    expect = 3 if command == "check" and not call().passed else 0
+    assert call().to_dict() == cli_json(*args, expect=expect)

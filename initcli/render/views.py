@@ -70,7 +70,15 @@ class ReportViewsImpl:
 def renderables(report: Any, view: View) -> list[Any]:
     """The Rich renderables the terminal shows for a report."""
     from initcli.render import tables
-    from initcli.reports import CheckReport, ExplainReport, InspectReport, SampleReport
+    from initcli.reports import (
+        BatchnormReport,
+        CheckReport,
+        DefaultsReport,
+        ExplainReport,
+        InspectReport,
+        ListReport,
+        SampleReport,
+    )
 
     if isinstance(report, SampleReport):
         return tables.sample_renderables(report, view, hist=False)
@@ -80,6 +88,12 @@ def renderables(report: Any, view: View) -> list[Any]:
         return tables.explain_renderables(report, view)
     if isinstance(report, CheckReport):
         return [tables.text(line) for line in check_lines(report)]
+    if isinstance(report, ListReport):
+        return tables.list_renderables(report, view)
+    if isinstance(report, DefaultsReport):
+        return tables.defaults_renderables(report, view)
+    if isinstance(report, BatchnormReport):
+        return tables.batchnorm_renderables(report, view)
     if _is_propagate(report):
         from initcli.render import propagate
 
