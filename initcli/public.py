@@ -313,6 +313,8 @@ def sample(
     engine: Engine = "numpy",
     alpha: float = DEFAULT_ALPHA,
     values: bool = False,
+    save: str | os.PathLike[str] | None = None,
+    force: bool = False,
     **parameters: Any,
 ) -> SampleReport:
     """Draw exactly what a Keras initializer draws for `shape`, and compare it with the theory.
@@ -325,6 +327,8 @@ def sample(
         engine: `numpy` (initcli's bit-exact reproduction, no TensorFlow) or `keras` (Keras itself).
         alpha: the false-alarm rate of the `inconsistent` verdict.
         values: keep the first 1000 values drawn in `report.values`.
+        save: also write every value drawn to this `.npy` file as it streams by (`"-"`: standard output).
+        force: let `save` replace an existing file.
         **parameters: the initializer's parameters (`stddev=0.1`, `scale=2.0`, `mode="fan_in"`...).
 
     Raises:
@@ -339,6 +343,8 @@ def sample(
         seed=seed,
         engine=engine,
         alpha=alpha,
+        save_path=None if save is None else Path(save),
+        force=force,
         show_values=values,
     )
 
@@ -378,7 +384,7 @@ def propagate(
     *,
     spec: str | os.PathLike[str] | None = None,
     batch: int = 32,
-    input: str | os.PathLike[str] = "normal",  # noqa: A002 - the command's --input
+    input: str | os.PathLike[str] | Any = "normal",  # noqa: A002 - the command's --input
     seed: int = 0,
     backward: bool = False,
     static: bool = False,
@@ -402,7 +408,8 @@ def propagate(
             model (run on a copy: the model itself is not changed). None with `spec`.
         spec: a YAML/JSON model spec to build instead of `source`.
         batch: inputs in the batch.
-        input: `normal` (N(0, 1)), `uniform` (U(0, 1)), or the path of a `.npy` batch.
+        input: `normal` (N(0, 1)), `uniform` (U(0, 1)), the path of a `.npy` batch, or the batch
+            itself, an array (batch, *input_shape) (the report's `input` is then `array`).
         seed: seeds the build, the input batch, the redraws and the backward pass's g.
         backward: also a backward pass (gradient rms per layer output and per weight).
         static: only the mean-field prediction (no TensorFlow for a saved file).
@@ -433,6 +440,8 @@ def propagate(
         raise BadInputError(f"propagate: batch is 1 to 65536; received {batch}")
     if not factor > 1:
         raise BadInputError(f"propagate: factor must be more than 1; received {factor}")
+    if not isinstance(input, (str, os.PathLike)):
+        return _propagate_array(source, spec, input, locals())
     kind = os.fspath(input)
     if kind not in run.INPUT_KINDS and not (kind.endswith(".npy") and Path(kind).is_file()):
         raise BadInputError(f"propagate: input is 'normal', 'uniform' or an existing .npy file; received {kind!r}")
@@ -471,6 +480,29 @@ def propagate(
         options,
         static=static,
     )
+
+
+def _propagate_array(source: Any, spec: Any, batch: Any, arguments: dict[str, Any]) -> PropagateReport:
+    """`propagate` of a batch given as an array: written to a private `.npy` file, run, relabeled `array`."""
+    import numpy as np
+
+    from initcli.keras.building import scratch_directory
+
+    try:
+        values = np.asarray(batch, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise BadInputError("propagate: input is 'normal', 'uniform', a .npy path or an array of numbers") from None
+    if values.ndim < 2:
+        raise BadInputError(f"propagate: an input array is (batch, *input_shape); received shape {values.shape}")
+    keep = ("batch", "seed", "backward", "static", "mode", "dtype", "init", "compare", "factor")
+    options = {name: arguments[name] for name in keep}
+    options["batch"] = int(values.shape[0])
+    with scratch_directory() as scratch:
+        path = scratch / "input.npy"
+        np.save(path, values)
+        report = propagate(source, spec=spec, input=str(path), **options)
+    notes = [note.replace(str(path), "array") for note in report.notes]
+    return dataclasses.replace(report, input="array", notes=notes)
 
 
 def _relabeled_run(report: PropagateReport, label: str | None) -> PropagateReport:

@@ -260,6 +260,7 @@ _SAMPLE_MODULES = _VERSION_MODULES | {
     "initcli.render.tables",
     "initcli.render.views",
     "initcli.report_views",
+    "initcli.public",
     "initcli.stats.theory",
 }
 _NEVER_AT_START = {"h5py", "scipy", "tensorflow", "keras", "concurrent", "multiprocessing", "matplotlib"}

@@ -31,7 +31,7 @@ from initcli.cli.params import (
 from initcli.cli.propagate import propagate_command
 from initcli.errors import ExitCode
 from initcli.safety.numbers import POSITIVE_FLOAT, UNIT_INTERVAL
-from initcli.types import CHECK_FORMATS, CHECK_NAMES, ENGINES
+from initcli.types import CHECK_FORMATS, CHECK_NAMES, ENGINES, Engine, FloatDType
 
 if TYPE_CHECKING:
     import numpy as np
@@ -101,21 +101,20 @@ def sample(
       initcli sample --init glorot_uniform --shape 2x2 --seed 0 --values
       initcli sample --init he_uniform --shape 784x256 --seed 1 --format json
     """
-    from initcli import api
-    from initcli.initializers import resolve
+    from initcli import public
     from initcli.render import printing, tables
 
-    spec = resolve(init_name, **parameters)
-    report = api.sample(
-        spec,
+    report = public.sample(
+        init_name,
         shape,
-        dtype,
         seed=seed,
-        engine=engine,
+        dtype=cast(FloatDType, dtype),
+        engine=cast(Engine, engine),
         alpha=alpha,
-        save_path=save_path,
+        values=show_values,
+        save=save_path,
         force=force,
-        show_values=show_values,
+        **parameters,
     )
     renderables = functools.partial(tables.sample_renderables, report, hist=hist)
     # With --save -, standard output carries the .npy: the report goes to standard error.
@@ -162,11 +161,12 @@ def explain(
       initcli explain glorot_uniform --shape 3x3x64x128
       initcli explain glorot_uniform --shape 2x2 --seed 0
     """
-    from initcli import api
-    from initcli.initializers import resolve
+    from initcli import public
     from initcli.render import printing, tables
 
-    report = api.explain(resolve(name, **parameters), shape, dtype, seed=seed)
+    if seed is not None and shape is None:
+        raise click.UsageError("Invalid value for '--seed': the values need a shape too (--shape)")
+    report = public.explain(name, shape, seed=seed, dtype=cast(FloatDType, dtype), **parameters)
     printing.print_report(report, output_format, columns, functools.partial(tables.explain_renderables, report), wide)
 
 

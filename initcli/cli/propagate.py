@@ -1,4 +1,4 @@
-"""The `initcli propagate` command: a thin Click layer over `initcli.api.propagate_model`.
+"""The `initcli propagate` command: a thin Click layer over `initcli.public.propagate`.
 
 Importing this module imports neither TensorFlow, nor Rich, nor matplotlib: `initcli --help` stays fast.
 """
@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import click
 
 from initcli.cli.params import SPEC_OPTION
 from initcli.errors import ExitCode, InitcliError
+from initcli.types import FloatDType
 
 _FORMATS = ("table", "json", "csv")
 
@@ -113,7 +114,7 @@ def propagate_command(
       initcli propagate --spec examples/specs/deep_relu.yaml --compare he_normal,truncated_normal:stddev=0.1
       initcli propagate examples/models/mlp.keras --static
     """
-    from initcli.propagate import run
+    from initcli import public
 
     if (model is None) == (spec_path is None):
         raise click.UsageError("Give a MODEL (file or module:function) or --spec FILE, exactly one.")
@@ -123,27 +124,25 @@ def propagate_command(
         raise click.UsageError("--force only applies to --plot.")
     if plot_path is not None and plot_path.exists() and not force:
         raise InitcliError(f"{plot_path} already exists; pass --force to overwrite it.")
-    inits: tuple[run.InitChoice | None, ...] = (None,)
-    if init_text:
-        inits = (run.parse_init(init_text),)
-    elif compare_text:
+    names = None
+    if compare_text:
         names = [part for part in compare_text.split(",") if part.strip()]
         if len(names) < 2:
             raise click.UsageError("--compare needs at least two initializers, e.g. he_normal,glorot_uniform")
-        inits = tuple(run.parse_init(name) for name in names)
-    options = run.Options(
+    report = public.propagate(
+        model,
+        spec=spec_path,
         batch=batch,
         input=input_kind,
         seed=seed,
-        dtype=dtype,
-        training=mode == "training",
         backward=backward,
+        static=static_only,
+        mode=cast(Literal["training", "inference"], mode),
+        dtype=cast(FloatDType, dtype),
+        init=init_text or None,
+        compare=names,
         factor=factor,
-        inits=inits,
     )
-    from initcli import api
-
-    report = api.propagate_model(model, spec_path, options, static=static_only)
     if plot_path is not None:
         from initcli.render.propagate import save_plot
 
