@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from initcli.errors import BadInputError, ExitCode, InitcliError
 
 if TYPE_CHECKING:
+    from initcli.propagate.report import PropagateReport
     from initcli.reports import CheckReport
     from initcli.types import CheckName
 
 OnFail = Literal["raise", "warn"]
 FINDINGS_SHOWN = 20
+FAILING_VERDICTS = ("exploding", "vanishing", "nan")
 
 
 class InitCheckError(InitcliError):
@@ -32,17 +34,19 @@ class InitCheckError(InitcliError):
 
     exit_code = ExitCode.CHECK_FAILED
 
-    def __init__(self, message: str, report: CheckReport) -> None:
+    def __init__(self, message: str, report: CheckReport, propagation: PropagateReport | None = None) -> None:
         super().__init__(message)
         self.report = report
+        self.propagation = propagation
 
 
 class InitCheckWarning(UserWarning):
     """`InitCheck(on_fail="warn")` found problems with the model's initial weights."""
 
 
-def failure_message(report: CheckReport) -> str:
-    """The findings as `initcli check` prints them (the first `FINDINGS_SHOWN`), then the summary."""
+def failure_message(report: CheckReport, propagation: PropagateReport | None = None) -> str:
+    """The findings as `initcli check` prints them (the first `FINDINGS_SHOWN`), then the summary; then
+    the failing verdicts of the forward pass, if one ran."""
     from initcli.render.views import check_lines
 
     lines = check_lines(report)
@@ -50,7 +54,18 @@ def failure_message(report: CheckReport) -> str:
     shown = findings[:FINDINGS_SHOWN]
     if len(findings) > len(shown):
         shown.append(f"... and {len(findings) - len(shown)} more findings (InitCheck.report has them all)")
-    return "\n".join(["initcli InitCheck: the initial weights failed the checks", *shown, summary])
+    passes = [] if propagation is None else _unstable(propagation)
+    return "\n".join(["initcli InitCheck: the initial weights failed the checks", *shown, summary, *passes])
+
+
+def _unstable(propagation: PropagateReport) -> list[str]:
+    """`propagate: ...` for each verdict of the forward pass that fails (`n/a`, nothing to judge, does not)."""
+    return [
+        f"propagate: {verdict.message}"
+        for run in propagation.runs
+        for verdict in run.verdicts
+        if verdict.kind in FAILING_VERDICTS
+    ]
 
 
 class InitCheck:
@@ -63,10 +78,14 @@ class InitCheck:
         skip: leave these checks out.
         rules: a rule file, or the rules themselves (a list of mappings with a `layer` glob and
             any of `initializer`, `max_abs_mean`, `std_range`).
+        propagate: also one training-mode forward pass (`initcli.propagate`, on a copy
+            of the model): True feeds a batch of N(0, 1) inputs, an array (batch, *input_shape) feeds
+            that batch. A verdict exploding, vanishing or nan fails.
         **options: any other keyword argument of `initcli.check` (`alpha`, `strict`, `layer`...).
 
     Attributes:
         report: the `CheckReport` of the last check, or None before training began.
+        propagation: the `PropagateReport` of the last forward pass, or None.
     """
 
     def __init__(
@@ -76,6 +95,7 @@ class InitCheck:
         only: Sequence[CheckName] | None = None,
         skip: Sequence[CheckName] | None = None,
         rules: str | os.PathLike[str] | Sequence[Mapping[str, Any]] | None = None,
+        propagate: bool | Any = False,
         **options: Any,
     ) -> None:
         if on_fail not in ("raise", "warn"):
@@ -85,7 +105,9 @@ class InitCheck:
         self.skip = None if skip is None else list(skip)
         self.rules = rules
         self.options = options
+        self.propagate = propagate
         self.report: CheckReport | None = None
+        self.propagation: PropagateReport | None = None
         self.model: Any = None
         self.params: dict[str, Any] = {}
 
@@ -104,11 +126,18 @@ class InitCheck:
             raise InitcliError("InitCheck: no model to check (is the callback passed to model.fit?)")
         report = check(self.model, only=self.only, skip=self.skip, rules=self.rules, **self.options)
         self.report = report
-        if report.passed:
+        propagation = None
+        if self.propagate is not False:
+            from initcli.public import propagate
+
+            batch = "normal" if self.propagate is True else self.propagate
+            propagation = propagate(self.model, input=batch, mode="training")
+        self.propagation = propagation
+        if report.passed and (propagation is None or not _unstable(propagation)):
             return
-        message = failure_message(report)
+        message = failure_message(report, propagation)
         if self.on_fail == "raise":
-            raise InitCheckError(message, report)
+            raise InitCheckError(message, report, propagation)
         warnings.warn(message, InitCheckWarning, stacklevel=2)
 
     # tf_keras asks which batch hooks a callback implements, and whether it takes TF logs.

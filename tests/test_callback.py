@@ -120,3 +120,33 @@ def test_bad_on_fail_is_a_usage_error():
 
     with pytest.raises(initcli.BadInputError, match="on_fail"):
         initcli.keras.InitCheck(on_fail="explode")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("library", _libraries())
+def test_a_forward_pass_on_the_users_batch_stops_an_exploding_model(library):
+    import initcli.keras
+
+    model = _deep(library, lambda: library.initializers.RandomNormal(stddev=10.0))
+    x, y = _data()
+    # Keras's own forward pass on this batch: the signal explodes.
+    assert np.sqrt(np.mean(model(x).numpy().astype(np.float64) ** 2)) > 1e9
+    before = [w.copy() for w in model.get_weights()]
+    # The checks alone (nonfinite) pass: the forward pass is what stops it.
+    callback = initcli.keras.InitCheck(only=["nonfinite"], propagate=x)
+    with pytest.raises(initcli.keras.InitCheckError, match=r"propagate: activations: exploding") as raised:
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
+    assert callback.report is not None and callback.report.passed
+    assert raised.value.propagation is callback.propagation is not None
+    assert callback.propagation.input == "array" and callback.propagation.batch == len(x)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))  # nothing trained, nothing moved
+
+
+def test_a_forward_pass_lets_a_he_normal_model_train(keras):
+    import initcli.keras
+
+    model = _deep(keras, lambda: "he_normal")
+    x, y = _data()
+    callback = initcli.keras.InitCheck(propagate=True)
+    history = model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
+    assert len(history.history["loss"]) == 1
+    assert callback.propagation is not None and [run.verdict for run in callback.propagation.runs] == ["stable"]

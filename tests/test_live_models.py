@@ -109,3 +109,16 @@ def test_a_live_model_takes_no_config_file(keras, tmp_path):
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     with pytest.raises(initcli.BadInputError, match="live model"):
         initcli.inspect(model, config=tmp_path / "model.json")
+
+
+@pytest.mark.parametrize("library", _libraries())
+def test_propagate_of_a_live_model_equals_its_file(library, tmp_path):
+    library.utils.set_random_seed(0)
+    model = library.Sequential(
+        [library.Input((6,)), library.layers.Dense(8, activation="tanh"), library.layers.Dense(2)], name="small"
+    )
+    model.save(tmp_path / "small.keras")
+    for options in ({"backward": True, "batch": 8}, {"static": True}):
+        live = initcli.propagate(model, **options)
+        saved = initcli.propagate(tmp_path / "small.keras", **options)
+        assert _without_source(live.to_dict()) == _without_source(saved.to_dict())

@@ -167,34 +167,35 @@ def _capture_keras2(model: Any, root: str, saving_lib: Any, version: str) -> Cap
 
 
 def copy_model(model: Any, label: str) -> Any:
-    """A private copy of the model: saved to a temporary `.keras` file and loaded back by its own Keras.
+    """A private Keras 3 copy of the model, to run: saved to a temporary `.keras` file by its own Keras
+    and loaded back by Keras 3, as `initcli propagate` loads that file.
 
     The copy is what loading the file `model.save("x.keras")` writes gives (the variables' paths
-    included), so a run on it equals a run on that file; the user's model is never touched. A model
-    that cannot make that round trip is cloned (`clone_model`, then `set_weights`) instead.
+    included), so a run on it equals a run on that file; the user's model is never touched. A Keras 3
+    model that cannot make that round trip is cloned (`clone_model`, then `set_weights`) instead.
 
     Raises:
-        InitcliError: a model its Keras can neither reload nor clone: save it and pass the file.
+        InitcliError: a model that can be neither reloaded nor cloned: save it and pass the file.
     """
     from initcli.errors import InitcliError
+    from initcli.keras.bridge import import_keras
     from initcli.keras.building import scratch_directory
 
+    keras = import_keras()
     root = library_of(model)
-    library = sys.modules.get(root) or importlib.import_module(root)
-    loader = getattr(getattr(library, "saving", None), "load_model", None) or library.models.load_model
+    reason = ""
     try:
         with scratch_directory() as scratch:
             path = str(scratch / "model.keras")
             model.save(path)
-            return loader(path, compile=False, safe_mode=False)  # our own file of the user's own model
-    except Exception:  # noqa: BLE001 - Keras raises many types for models it cannot save or reload
-        pass
-    try:
-        clone = library.models.clone_model(model)
-        clone.set_weights(model.get_weights())
-    except Exception as error:  # noqa: BLE001 - Keras raises many types for models it cannot clone
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise InitcliError(
-            f"{label}: Keras cannot copy this model to run it ({first}); save it and pass the file"
-        ) from None
-    return clone
+            return keras.saving.load_model(path, compile=False, safe_mode=False)  # our file of the user's model
+    except Exception as error:  # noqa: BLE001 - Keras raises many types for models it cannot save or reload
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    if root == "keras":
+        try:
+            clone = keras.models.clone_model(model)
+            clone.set_weights(model.get_weights())
+            return clone
+        except Exception as error:  # noqa: BLE001 - Keras raises many types for models it cannot clone
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    raise InitcliError(f"{label}: Keras 3 cannot copy this model to run it ({reason}); save it and pass the file")
