@@ -238,6 +238,7 @@ def check(
     alpha: float = DEFAULT_ALPHA,
     strict: bool = False,
     allow_unchecked: bool = False,
+    require: Literal["fresh"] | None = None,
     config: str | os.PathLike[str] | None = None,
     timeout: float | None = None,
 ) -> CheckReport:
@@ -254,6 +255,7 @@ def check(
         alpha: the false-alarm rate of the distribution check for the whole model.
         strict: count warnings (fan caveats) as failures.
         allow_unchecked: pass even when a named check tested no weight.
+        require: `"fresh"`: a trained model (weights moved from their initializers) fails.
         config: the `model.to_json()` file of a weights-only source.
         timeout: give up reading after this many seconds.
 
@@ -267,6 +269,8 @@ def check(
     from initcli import api
     from initcli.keras.building import scratch_directory
 
+    if require not in (None, "fresh"):
+        raise BadInputError(f"check: require is 'fresh' or None; received {require!r}")
     with contextlib.ExitStack() as stack:
         rules_path: Path | None = None
         if rules is not None and not isinstance(rules, (str, os.PathLike)):
@@ -290,6 +294,7 @@ def check(
             allow_unchecked=allow_unchecked,
             timeout=timeout,
             config_path=None if config is None else Path(config),
+            require_fresh=require == "fresh",
         )
         return _relabeled(report, label, path)
 

@@ -74,6 +74,13 @@ def test_inspect_and_check_to_dict_are_the_cli_json():
     )
 
 
+def test_check_require_fresh_is_the_cli_json():
+    trained = str(ROOT / "tests" / "fixtures" / "public" / "tfkeras2.15.0_sequential_dense_batchnorm.keras")
+    report = initcli.check(trained, require="fresh")
+    assert not report.passed and initcli.check(trained).passed
+    assert report.to_dict() == cli_json("check", trained, "--require", "fresh", expect=3)
+
+
 def test_explain_to_dict_is_the_cli_json():
     report = initcli.explain("glorot_uniform", (2, 2), seed=0)
     assert report.to_dict() == cli_json("explain", "glorot_uniform", "--shape", "2x2", "--seed", "0")

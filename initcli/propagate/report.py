@@ -261,7 +261,7 @@ class PropagationRun:
         }
 
 
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class PropagateReport(ReportViews):
     """What `initcli propagate` found: the settings of the pass and one run per initializer.
 
