@@ -52,6 +52,8 @@ if TYPE_CHECKING:
     from initcli.analysis.diff import DiffReport
     from initcli.analysis.inspection import ProgressSink, WeightRow
     from initcli.initializers.explanation import Code
+    from initcli.propagate.report import PropagateReport
+    from initcli.propagate.run import Options as PropagateOptions
     from initcli.readers import ModelFile, WeightRecord
 
 
@@ -268,7 +270,7 @@ def _batchnorm_rule_note(keras: int, fused: bool, bessel: float, rank: int) -> s
 
 @contextlib.contextmanager
 def open_source(
-    model: str | None,
+    model: str | ModelFile | None,
     spec_path: Path | None,
     seed: int | None,
     timeout: float | None = None,
@@ -277,8 +279,20 @@ def open_source(
 ) -> Iterator[tuple[ModelFile, Built | None, Path]]:
     """The model to inspect: a file read as it is, or a spec or function built with Keras and saved.
 
-    Yields (the opened model, how it was built or None, a scratch folder removed afterwards).
+    Yields (the opened model, how it was built or None, a scratch folder removed afterwards). An
+    already opened model (a live one, `initcli.readers.live`) is yielded as it is, and closed after.
     """
+    from initcli.readers.records import ModelFile
+
+    if isinstance(model, ModelFile):
+        from initcli.keras.building import scratch_directory
+
+        with scratch_directory() as scratch:
+            try:
+                yield model, None, scratch
+            finally:
+                model.close()
+        return
     if (model is None) == (spec_path is None):
         raise BadInputError("Give a MODEL (file or module:function) or --spec FILE, exactly one.")
     from initcli.keras.building import scratch_directory
@@ -379,7 +393,7 @@ def _note_findings(rows: Sequence[WeightRow], findings: Iterable[Finding]) -> li
 
 
 def inspect_model(
-    model: str | None = None,
+    model: str | ModelFile | None = None,
     *,
     spec_path: Path | None = None,
     seed: int | None = None,
@@ -392,8 +406,12 @@ def inspect_model(
     custom_objects: Sequence[str] = (),
 ) -> InspectReport:
     """Every weight of a model beside its initializer's theory, with cheap check findings as notes."""
+    from initcli.readers.records import ModelFile
+
     # Checked before anything is built: a usage error needs no TensorFlow.
-    if fresh and (spec_path is not None or (model is not None and _is_function_reference(model))):
+    if isinstance(model, ModelFile) and (spec_path is not None or config_path is not None or custom_objects):
+        raise BadInputError("a live model has its own config: it takes no spec, config or custom objects")
+    if fresh and (spec_path is not None or (isinstance(model, str) and _is_function_reference(model))):
         raise BadInputError("--fresh compares a saved model with a rebuilt one; a spec or function is already fresh.")
     if config_path is not None and (spec_path is not None or fresh):
         raise BadInputError("--config names the weights of a weights-only MODEL file; it takes no --spec or --fresh.")
@@ -504,7 +522,7 @@ def plan_checks(only: Sequence[str] = (), skip: Sequence[str] = (), rules_path: 
 
 
 def check_model(
-    model: Path,
+    model: Path | ModelFile,
     *,
     only: Sequence[str] = (),
     skip: Sequence[str] = (),
@@ -528,14 +546,19 @@ def check_model(
     `many`: one of several models in a run (a rule matching nothing here is then a warning unless it
     is `required`); rules with a `model` glob apply only to the models it takes in.
     """
+    from initcli.readers.records import ModelFile
+
     plan = plan or plan_checks(only, skip, rules_path)
     selected = list(plan.selected)
-    model_rules = rules_for(plan.rules, str(model))
+    model_rules = rules_for(plan.rules, model.source if isinstance(model, ModelFile) else str(model))
     from initcli.readers import open_model
 
-    saved = open_model(model, timeout=timeout, config=_model_json(config_path), background_checks=True)
+    if isinstance(model, ModelFile):
+        saved = model  # a live model, opened from memory (`initcli.readers.live`)
+    else:
+        saved = open_model(model, timeout=timeout, config=_model_json(config_path), background_checks=True)
     try:
-        if custom_objects:
+        if custom_objects and not isinstance(model, ModelFile):
             from initcli.analysis.custom import use_custom_objects
 
             use_custom_objects(saved, model, custom_objects)
@@ -633,3 +656,76 @@ def diff_models(
     from initcli.analysis.diff import diff_models as compute
 
     return compute(path_a, path_b, threshold=threshold, timeout=timeout)
+
+
+def propagate_model(
+    model: str | None, spec_path: Path | None, options: PropagateOptions, *, static: bool = False
+) -> PropagateReport:
+    """`initcli propagate`: the signal's scale through a saved model, a spec or a `module:function`.
+
+    Measured (one TensorFlow pass, the model loaded with Keras) unless `static` (the mean-field
+    prediction from the file alone, no TensorFlow for a saved file).
+
+    Raises:
+        BadInputError: neither or both of a model and a spec.
+        InitcliError: an unreadable file, a `.weights.h5` file (no model to run), or a model Keras cannot load.
+    """
+    if (model is None) == (spec_path is None):
+        raise BadInputError("Give a MODEL (file or module:function) or --spec FILE, exactly one.")
+    from initcli.keras.building import is_function_reference, scratch_directory
+    from initcli.propagate import run
+    from initcli.readers import open_model
+
+    with scratch_directory() as scratch:
+        if spec_path is not None or is_function_reference(str(model)):
+            from initcli.keras import building
+
+            if spec_path is not None:
+                built, source, kind = building.build_from_spec(spec_path, options.seed), str(spec_path), "spec"
+            else:
+                built, source, kind = building.build_from_function(str(model), options.seed), str(model), "function"
+            if not static:
+                return run.measured_report(built, source, kind, options)
+            saved = open_model(building.save_temporary(built, scratch))
+            saved.source, saved.format = source, kind
+        else:
+            saved = open_model(Path(str(model)))
+        try:
+            if saved.format == "weights.h5":
+                raise InitcliError(f"{saved.source}: a .weights.h5 file has no model to run; use the .keras file")
+            if static:
+                return run.static_report(saved, options)
+        finally:
+            saved.close()
+        return run.measured_report(_load_keras_model(Path(str(model))), saved.source, saved.format, options)
+
+
+def propagate_live(
+    opened: ModelFile, keras_model: Any, options: PropagateOptions, *, static: bool = False
+) -> PropagateReport:
+    """`propagate_model` for a live Keras model: `opened` is it read from memory (`initcli.readers.live`).
+
+    The measured pass runs on a copy of the model (`initcli.keras.live.copy_model`): redrawing the
+    kernels (`inits`) and a training-mode pass (BatchNormalization's moving statistics) leave the
+    user's model as it was.
+    """
+    from initcli.keras.live import copy_model
+    from initcli.propagate import run
+
+    try:
+        if static:
+            return run.static_report(opened, options)
+    finally:
+        opened.close()
+    return run.measured_report(copy_model(keras_model, opened.source), opened.source, opened.format, options)
+
+
+def _load_keras_model(path: Path) -> Any:
+    from initcli.keras.bridge import import_keras
+
+    keras = import_keras()
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as error:  # Keras raises many types for models it cannot rebuild
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise InitcliError(f"{path}: Keras cannot load this model: {first}") from None

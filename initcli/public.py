@@ -11,10 +11,12 @@ optional: `pip install 'initcli[pandas]'`), and the terminal's table for Rich (`
 Jupyter (`_repr_html_`).
 
 A model `source` is a path to a saved model (`.keras`, legacy `.h5`, `.weights.h5`, a SavedModel
-directory, a TF checkpoint) or a live Keras model (Keras 3 or tf_keras). A live model is saved with
-`model.save()` to a private temporary directory, read back exactly as a saved file is, and the
-directory removed: the report equals the one for the file `model.save("x.keras")` writes, except for
-its `source`, which names the model (`<keras model 'name'>`).
+directory, a TF checkpoint) or a live Keras model (Keras 3 or tf_keras). A live model is read from
+memory: its config as its Keras serializes it for `model.save()`, its weights tree by Keras's own
+saver walk, each variable's values read when the report measures it; nothing is written. The report
+equals the one for the file `model.save("x.keras")` writes, except for its `source`, which names the
+model (`<keras model 'name'>`). A model whose Keras version initcli cannot walk so is saved to a
+private temporary directory instead, read back as a file, and the directory removed.
 
 Errors are the exceptions the command line turns into exit codes, all subclasses of `InitcliError`:
 `BadInputError` (arguments no run could succeed with; exit 2), `MissingDependencyError` (Keras or
@@ -30,15 +32,26 @@ import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, Union, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, Union, cast, runtime_checkable
 
 from initcli.errors import BadInputError, InitcliError, MissingDependencyError
 from initcli.render import views as _report_views  # noqa: F401  (registers the reports' views)
 from initcli.types import DEFAULT_ALPHA, CheckName, Engine, FloatDType
 
 if TYPE_CHECKING:
+    from initcli.analysis.diff import DiffReport
     from initcli.initializers import InitializerSpec
-    from initcli.reports import CheckReport, ExplainReport, InspectReport, SampleReport
+    from initcli.propagate.report import PropagateReport
+    from initcli.readers.records import ModelFile
+    from initcli.reports import (
+        BatchnormReport,
+        CheckReport,
+        DefaultsReport,
+        ExplainReport,
+        InspectReport,
+        ListReport,
+        SampleReport,
+    )
 
 __all__ = [
     "BadInputError",
@@ -46,9 +59,14 @@ __all__ = [
     "KerasModel",
     "MissingDependencyError",
     "Source",
+    "batchnorm",
     "check",
+    "defaults",
+    "diff",
     "explain",
     "inspect",
+    "list_initializers",
+    "propagate",
     "sample",
 ]
 
@@ -80,6 +98,38 @@ def is_keras_model(source: object) -> bool:
 def model_label(model: Any) -> str:
     """How a report names a live model: `<keras model 'name'>`."""
     return f"<keras model {str(getattr(model, 'name', '') or type(model).__name__)!r}>"
+
+
+@contextlib.contextmanager
+def opened_model(source: Source) -> Iterator[tuple[str | ModelFile, str | None]]:
+    """What to read for `source`: a path, or a live model opened from memory; and the live model's label.
+
+    A live model's config and weights are taken from memory (`initcli.readers.live`): the records
+    are those of the file `model.save("x.keras")` writes. A model whose Keras initcli cannot walk
+    that way is saved to a private temporary file instead (`saved_model`).
+    """
+    if is_keras_model(source):
+        from initcli.keras.live import LiveModelUnsupported
+        from initcli.readers.live import open_live
+
+        model = cast(KerasModel, source)
+        name = model_label(model)
+        if not getattr(model, "built", True):
+            raise InitcliError(f"{name}: the model is not built (no input shape), so its weights do not exist yet")
+        try:
+            opened = open_live(model, name)
+        except LiveModelUnsupported:
+            pass
+        except InitcliError:
+            raise
+        except Exception as error:  # noqa: BLE001 - Keras raises many types for models it cannot serialize
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise InitcliError(f"{name}: Keras cannot serialize this model: {first}") from None
+        else:
+            yield opened, name
+            return
+    with saved_model(source) as (path, label):
+        yield path, label
 
 
 @contextlib.contextmanager
@@ -123,9 +173,9 @@ def _patterns(layer: str | Sequence[str] | None) -> tuple[str, ...]:
 _Report = TypeVar("_Report", "InspectReport", "CheckReport")
 
 
-def _relabeled(report: _Report, label: str | None, path: str) -> _Report:
+def _relabeled(report: _Report, label: str | None, path: str | ModelFile) -> _Report:
     """A report of a saved live model, with the model's label where the temporary path was."""
-    if label is None:
+    if label is None or not isinstance(path, str):
         return report
     changes: dict[str, Any] = {"source": label}
     notes = getattr(report, "notes", None)
@@ -165,7 +215,7 @@ def inspect(
     """
     from initcli import api
 
-    with saved_model(source) as (path, label):
+    with opened_model(source) as (path, label):
         report = api.inspect_model(
             path,
             seed=seed,
@@ -188,6 +238,7 @@ def check(
     alpha: float = DEFAULT_ALPHA,
     strict: bool = False,
     allow_unchecked: bool = False,
+    require: Literal["fresh"] | None = None,
     config: str | os.PathLike[str] | None = None,
     timeout: float | None = None,
 ) -> CheckReport:
@@ -204,6 +255,7 @@ def check(
         alpha: the false-alarm rate of the distribution check for the whole model.
         strict: count warnings (fan caveats) as failures.
         allow_unchecked: pass even when a named check tested no weight.
+        require: `"fresh"`: a trained model (weights moved from their initializers) fails.
         config: the `model.to_json()` file of a weights-only source.
         timeout: give up reading after this many seconds.
 
@@ -217,6 +269,8 @@ def check(
     from initcli import api
     from initcli.keras.building import scratch_directory
 
+    if require not in (None, "fresh"):
+        raise BadInputError(f"check: require is 'fresh' or None; received {require!r}")
     with contextlib.ExitStack() as stack:
         rules_path: Path | None = None
         if rules is not None and not isinstance(rules, (str, os.PathLike)):
@@ -228,9 +282,9 @@ def check(
                 raise BadInputError(f"rules must be mappings of plain values: {error}") from None
         elif rules is not None:
             rules_path = Path(rules)
-        path, label = stack.enter_context(saved_model(source))
+        path, label = stack.enter_context(opened_model(source))
         report = api.check_model(
-            Path(path),
+            path if not isinstance(path, str) else Path(path),
             only=tuple(only or ()),
             skip=tuple(skip or ()),
             alpha=alpha,
@@ -240,6 +294,7 @@ def check(
             allow_unchecked=allow_unchecked,
             timeout=timeout,
             config_path=None if config is None else Path(config),
+            require_fresh=require == "fresh",
         )
         return _relabeled(report, label, path)
 
@@ -263,6 +318,8 @@ def sample(
     engine: Engine = "numpy",
     alpha: float = DEFAULT_ALPHA,
     values: bool = False,
+    save: str | os.PathLike[str] | None = None,
+    force: bool = False,
     **parameters: Any,
 ) -> SampleReport:
     """Draw exactly what a Keras initializer draws for `shape`, and compare it with the theory.
@@ -275,6 +332,8 @@ def sample(
         engine: `numpy` (initcli's bit-exact reproduction, no TensorFlow) or `keras` (Keras itself).
         alpha: the false-alarm rate of the `inconsistent` verdict.
         values: keep the first 1000 values drawn in `report.values`.
+        save: also write every value drawn to this `.npy` file as it streams by (`"-"`: standard output).
+        force: let `save` replace an existing file.
         **parameters: the initializer's parameters (`stddev=0.1`, `scale=2.0`, `mode="fan_in"`...).
 
     Raises:
@@ -289,6 +348,8 @@ def sample(
         seed=seed,
         engine=engine,
         alpha=alpha,
+        save_path=None if save is None else Path(save),
+        force=force,
         show_values=values,
     )
 
@@ -321,3 +382,268 @@ def explain(
     return api.explain(
         _spec(init, parameters), None if shape is None else tuple(int(size) for size in shape), dtype, seed=seed
     )
+
+
+def propagate(
+    source: Source | None = None,
+    *,
+    spec: str | os.PathLike[str] | None = None,
+    batch: int = 32,
+    input: str | os.PathLike[str] | Any = "normal",  # noqa: A002 - the command's --input
+    seed: int = 0,
+    backward: bool = False,
+    static: bool = False,
+    mode: Literal["training", "inference"] = "training",
+    dtype: FloatDType = "float32",
+    init: str | None = None,
+    compare: Sequence[str] | None = None,
+    factor: float = 10.0,
+) -> PropagateReport:
+    """Will this initialization train? The signal's scale through the model at init, layer by layer.
+
+    One forward pass (and with `backward` one backward pass) of a random batch through the model,
+    every layer's output measured (mean, std, rms, dead ReLU and saturated fractions, the first
+    NaN/inf) beside the mean-field prediction; a verdict per run: stable, exploding, vanishing, nan.
+
+    `initcli.propagate` is also the name of the subpackage that computes it (`initcli.propagate.run`,
+    `.verdict`...): calling the package calls this function.
+
+    Args:
+        source: a saved `.keras`/`.h5` model, a `module:function` that builds one, or a live Keras
+            model (run on a copy: the model itself is not changed). None with `spec`.
+        spec: a YAML/JSON model spec to build instead of `source`.
+        batch: inputs in the batch.
+        input: `normal` (N(0, 1)), `uniform` (U(0, 1)), the path of a `.npy` batch, or the batch
+            itself, an array (batch, *input_shape) (the report's `input` is then `array`).
+        seed: seeds the build, the input batch, the redraws and the backward pass's g.
+        backward: also a backward pass (gradient rms per layer output and per weight).
+        static: only the mean-field prediction (no TensorFlow for a saved file).
+        mode: `training` (BatchNormalization uses batch statistics, Dropout drops) or `inference`.
+        dtype: the dtype of the pass.
+        init: redraw every kernel with this initializer (`NAME[:param=value]...`).
+        compare: run once per initializer, side by side (two or more).
+        factor: exploding/vanishing when the rms changes by more than this factor.
+
+    Returns:
+        The report: `runs` (one per initializer), each with `layers` and `verdicts`.
+
+    Raises:
+        BadInputError: arguments that cannot work together, an unknown initializer.
+        InitcliError: an unreadable model, or one Keras cannot load or copy.
+        MissingDependencyError: TensorFlow is needed (a measured pass) and absent.
+    """
+    from initcli import api
+    from initcli.propagate import run
+
+    if (source is None) == (spec is None):
+        raise BadInputError("propagate: give a source or a spec, exactly one")
+    if init is not None and compare is not None:
+        raise BadInputError("propagate: init and compare exclude each other (compare runs each initializer in turn)")
+    if mode not in ("training", "inference"):
+        raise BadInputError(f"propagate: mode is 'training' or 'inference'; received {mode!r}")
+    if not 1 <= batch <= 65536:
+        raise BadInputError(f"propagate: batch is 1 to 65536; received {batch}")
+    if not factor > 1:
+        raise BadInputError(f"propagate: factor must be more than 1; received {factor}")
+    if not isinstance(input, (str, os.PathLike)):
+        return _propagate_array(source, spec, input, locals())
+    kind = os.fspath(input)
+    if kind not in run.INPUT_KINDS and not (kind.endswith(".npy") and Path(kind).is_file()):
+        raise BadInputError(f"propagate: input is 'normal', 'uniform' or an existing .npy file; received {kind!r}")
+    inits: tuple[run.InitChoice | None, ...] = (None,)
+    if init is not None:
+        inits = (run.parse_init(init),)
+    elif compare is not None:
+        if isinstance(compare, str) or len(compare) < 2:
+            raise BadInputError("propagate: compare needs a list of at least two initializers")
+        inits = tuple(run.parse_init(name) for name in compare)
+    options = run.Options(
+        batch=batch,
+        input=kind,
+        seed=seed,
+        dtype=dtype,
+        training=mode == "training",
+        backward=backward,
+        factor=factor,
+        inits=inits,
+    )
+    if source is not None and is_keras_model(source):
+        with opened_model(source) as (opened, label):
+            if isinstance(opened, str):  # a Keras initcli cannot read in memory: saved, read as a file
+                if static:
+                    return _relabeled_run(api.propagate_model(opened, None, options, static=True), label)
+                from initcli.keras.live import copy_model
+
+                copied = copy_model(source, label or "")
+                return run.measured_report(copied, label or opened, "keras", options)
+            return api.propagate_live(opened, source, options, static=static)
+    if source is not None and not isinstance(source, (str, os.PathLike)):
+        raise BadInputError(f"source must be a path or a Keras model; received a {type(source).__name__}")
+    return api.propagate_model(
+        None if source is None else os.fspath(source),
+        None if spec is None else Path(spec),
+        options,
+        static=static,
+    )
+
+
+def _propagate_array(source: Any, spec: Any, batch: Any, arguments: dict[str, Any]) -> PropagateReport:
+    """`propagate` of a batch given as an array: written to a private `.npy` file, run, relabeled `array`."""
+    import numpy as np
+
+    from initcli.keras.building import scratch_directory
+
+    try:
+        values = np.asarray(batch, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise BadInputError("propagate: input is 'normal', 'uniform', a .npy path or an array of numbers") from None
+    if values.ndim < 2:
+        raise BadInputError(f"propagate: an input array is (batch, *input_shape); received shape {values.shape}")
+    keep = ("batch", "seed", "backward", "static", "mode", "dtype", "init", "compare", "factor")
+    options = {name: arguments[name] for name in keep}
+    options["batch"] = int(values.shape[0])
+    with scratch_directory() as scratch:
+        path = scratch / "input.npy"
+        np.save(path, values)
+        report = propagate(source, spec=spec, input=str(path), **options)
+    notes = [note.replace(str(path), "array") for note in report.notes]
+    return dataclasses.replace(report, input="array", notes=notes)
+
+
+def _relabeled_run(report: PropagateReport, label: str | None) -> PropagateReport:
+    return report if label is None else dataclasses.replace(report, source=label)
+
+
+def diff(
+    a: Source,
+    b: Source,
+    *,
+    threshold: float | None = None,
+    timeout: float | None = None,
+) -> DiffReport:
+    """How far each weight of `b` is from the same weight of `a`: relative change, max |b-a|, cosine.
+
+    Weights are matched by path, then by position where the names differ; totals per layer and for
+    the model; weights only in one side are listed. Any mix of formats, or live Keras models (each
+    saved to a private temporary file for the comparison).
+
+    Args:
+        a, b: saved models' paths, or live Keras models.
+        threshold: `report.exceeded` lists the weights that moved more than this relative change
+            (||b-a||/||a||) or changed shape (the command exits 3 when any did).
+        timeout: give up reading after this many seconds.
+
+    Raises:
+        BadInputError: a negative threshold.
+        InitcliError: an unreadable file.
+    """
+    from initcli import api
+
+    if threshold is not None and not threshold >= 0:
+        raise BadInputError(f"diff: threshold must be 0 or more; received {threshold}")
+    with saved_model(a) as (path_a, label_a), saved_model(b) as (path_b, label_b):
+        report = api.diff_models(path_a, path_b, threshold=threshold, timeout=timeout)
+        changes: dict[str, Any] = {}
+        notes = list(report.notes)
+        for label, path, field_name in ((label_a, path_a, "source_a"), (label_b, path_b, "source_b")):
+            if label is not None:
+                changes[field_name] = label
+                notes = [note.replace(path, label) for note in notes]
+        return dataclasses.replace(report, **changes, notes=tuple(notes)) if changes else report
+
+
+def list_initializers() -> ListReport:
+    """Every Keras initializer initcli knows: names, aliases, parameters, formula, PyTorch and Flax calls."""
+    from initcli import api
+
+    return api.list_initializers()
+
+
+def defaults(
+    layers: Sequence[str] = (),
+    *,
+    frameworks: Sequence[Literal["keras", "torch", "flax"]] = ("keras",),
+    source: Literal["table", "keras"] = "table",
+) -> DefaultsReport:
+    """The default initializer of every initializer argument of Keras layers.
+
+    Args:
+        layers: the layer classes (`"Dense"`, `"Conv2D"`...); none: every layer initcli knows.
+        frameworks: also the defaults of the equivalent PyTorch (`torch`) and Flax (`flax`) layers.
+        source: `table` (initcli's shipped table, no TensorFlow, tested equal to Keras) or `keras`
+            (read from the installed Keras's signatures).
+
+    Raises:
+        BadInputError: an unknown framework or layer.
+    """
+    from initcli import api
+
+    if isinstance(layers, str):
+        layers = (layers,)
+    return api.layer_defaults(tuple(layers), list(frameworks), source)
+
+
+def batchnorm(
+    values: Sequence[float] | Any | None = None,
+    *,
+    shape: Sequence[int] | None = None,
+    init: str = "random_normal",
+    seed: int = 0,
+    momentum: float = 0.99,
+    epsilon: float = 1e-3,
+    steps: int = 1,
+    keras: Literal[2, 3] = 3,
+    input_rank: int | None = None,
+    unfused: bool = False,
+) -> BatchnormReport:
+    """What Keras's BatchNormalization does with a batch, step by step: moving statistics and outputs.
+
+    Args:
+        values: the batch of one feature (a list or array of finite numbers), or an array
+            (batch, ..., features); or None with `shape`.
+        shape: draw the batch (batch, ..., features) with `init` and `seed` instead.
+        init: the initializer `shape` draws with.
+        seed: its seed.
+        momentum: the layer's momentum, in [0, 1].
+        epsilon: the layer's epsilon, more than 0.
+        steps: training steps that see this batch (1 to 10000).
+        keras: 3 (Keras 3), or 2 (tf_keras, whose fused kernel on rank 4-5 input adds Bessel's n/(n-1)).
+        input_rank: the rank of the layer's input for a one-feature `values` list (default 2).
+        unfused: Keras 2's `fused=False`: the unfused rule on any rank.
+
+    Raises:
+        BadInputError: neither or both of `values` and `shape`, values that are not finite numbers,
+            or settings out of range.
+    """
+    import numpy as np
+
+    from initcli import api
+    from initcli.initializers import resolve
+
+    if (values is None) == (shape is None):
+        raise BadInputError("batchnorm: give values or a shape to draw from, exactly one")
+    if keras not in (2, 3):
+        raise BadInputError(f"batchnorm: keras is 2 or 3; received {keras!r}")
+    if keras == 3 and unfused:
+        raise BadInputError("batchnorm: unfused is Keras 2's fused=False; Keras 3 has no fused kernel")
+    if not 0 <= momentum <= 1 or not epsilon > 0 or not 1 <= steps <= 10_000:
+        raise BadInputError("batchnorm: momentum is in [0, 1], epsilon more than 0, steps 1 to 10000")
+    if input_rank is not None and not 2 <= input_rank <= 5:
+        raise BadInputError(f"batchnorm: input_rank is 2 to 5; received {input_rank}")
+    if values is not None:
+        try:
+            batch = np.array(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise BadInputError("batchnorm: values must be numbers") from None
+        if batch.size == 0 or not np.all(np.isfinite(batch)):
+            raise BadInputError("batchnorm: values must be finite numbers, at least one")
+        if batch.ndim == 1:
+            batch = batch.reshape((-1,) + (1,) * ((input_rank or 2) - 1))
+        elif input_rank is not None and input_rank != batch.ndim:
+            raise BadInputError(f"batchnorm: input_rank {input_rank} disagrees with the values' rank {batch.ndim}")
+    else:
+        dims = tuple(int(size) for size in shape or ())
+        if input_rank is not None and input_rank != len(dims):
+            raise BadInputError(f"batchnorm: input_rank {input_rank} disagrees with the shape's rank {len(dims)}")
+        batch = api.draw_batch(resolve(init), dims, seed)
+    return api.batchnorm(batch, momentum, epsilon, steps, keras=keras, fused=False if unfused else None)

@@ -11,74 +11,19 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from initcli.initializers import InitializerSpec
 from initcli.initializers.seeding import Seed
+from initcli.report_views import ReportViews as ReportViews  # the views every report has (a dict, pandas, Rich, HTML)
+from initcli.report_views import Views as Views
+from initcli.report_views import register_views as register_views
 from initcli.stats.assessment import FLAT_COLUMNS, Assessment, flat_fields
 from initcli.types import BuiltFrom, CheckName
 
 SCHEMA_VERSION = 1  # of the JSON output contract; the renderers add it to every document
-
-
-class Views(Protocol):
-    """How reports show themselves outside the command line; `initcli.render.views` supplies it."""
-
-    def to_dict(self, report: Any) -> dict[str, Any]: ...
-
-    def to_pandas(self, report: Any) -> Any: ...
-
-    def rich(self, report: Any) -> Any: ...
-
-    def html(self, report: Any) -> str: ...
-
-
-_VIEWS: list[Views] = []
-
-
-def register_views(views: Views) -> None:
-    """Called once by `initcli.render.views` when it is imported (the public API imports it)."""
-    _VIEWS[:] = [views]
-
-
-def _views() -> Views:
-    if not _VIEWS:
-        raise RuntimeError("report views need the renderers: import initcli (its public API) or initcli.render.views")
-    return _VIEWS[0]
-
-
-class ReportViews:
-    """A report's views: a dict (`--format json`), a DataFrame (`--format csv` records), Rich and HTML.
-
-    The reports import no renderer (they sit below `initcli.render`): the views are registered by
-    `initcli.render.views`, which `initcli`'s public functions import.
-    """
-
-    def to_dict(self) -> dict[str, Any]:
-        """The report as the JSON object the command line prints with `--format json`.
-
-        Plain Python values only (numbers, strings, lists, dicts, None): numpy scalars become numbers
-        and NaN or infinite numbers become None, exactly as in the printed JSON.
-        """
-        return _views().to_dict(self)
-
-    def to_pandas(self) -> Any:
-        """One row per record (a weight, a finding, ...), the columns of `--format csv`, as a DataFrame.
-
-        Raises:
-            ImportError: pandas is not installed (`pip install 'initcli[pandas]'`).
-        """
-        return _views().to_pandas(self)
-
-    def __rich__(self) -> Any:
-        """The table `initcli` prints in a terminal, fitted to the console it is printed on."""
-        return _views().rich(self)
-
-    def _repr_html_(self) -> str:
-        """The terminal's table as HTML, for Jupyter."""
-        return _views().html(self)
 
 
 if TYPE_CHECKING:
@@ -470,7 +415,7 @@ class CheckManyReport(_SeveralModels):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ListReport:
+class ListReport(ReportViews):
     """`initcli list`: every built-in initializer."""
 
     kinds: tuple[InitializerKind, ...]
@@ -602,7 +547,7 @@ class ExplainReport(ReportViews):
 
 
 @dataclass(frozen=True, kw_only=True)
-class DefaultsReport:
+class DefaultsReport(ReportViews):
     """`initcli defaults`: the default initializer of every initializer argument of Keras layers."""
 
     source: str
@@ -621,7 +566,7 @@ class DefaultsReport:
 
 
 @dataclass(frozen=True, kw_only=True)
-class BatchnormReport:
+class BatchnormReport(ReportViews):
     """`initcli batchnorm`: the moving statistics step by step and the outputs."""
 
     momentum: float

@@ -259,6 +259,8 @@ _SAMPLE_MODULES = _VERSION_MODULES | {
     "initcli.stats.moments",
     "initcli.render.tables",
     "initcli.render.views",
+    "initcli.report_views",
+    "initcli.public",
     "initcli.stats.theory",
 }
 _NEVER_AT_START = {"h5py", "scipy", "tensorflow", "keras", "concurrent", "multiprocessing", "matplotlib"}

@@ -46,7 +46,8 @@ def test_import_is_light_and_names_are_exported():
 def test_public_module_is_mypy_strict_clean():
     done = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", "initcli/public.py",
-         "initcli/render/views.py"],
+         "initcli/render/views.py", "initcli/callback.py", "initcli/report_views.py", "initcli/keras/live.py",
+         "initcli/readers/live.py"],
         capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
@@ -71,6 +72,13 @@ def test_inspect_and_check_to_dict_are_the_cli_json():
     assert initcli.check(MLP, only=["distribution", "fans"], strict=True).to_dict() == cli_json(
         "check", MLP, "--only", "distribution", "--only", "fans", "--strict"
     )
+
+
+def test_check_require_fresh_is_the_cli_json():
+    trained = str(ROOT / "tests" / "fixtures" / "public" / "tfkeras2.15.0_sequential_dense_batchnorm.keras")
+    report = initcli.check(trained, require="fresh")
+    assert not report.passed and initcli.check(trained).passed
+    assert report.to_dict() == cli_json("check", trained, "--require", "fresh", expect=3)
 
 
 def test_explain_to_dict_is_the_cli_json():
@@ -167,6 +175,7 @@ def _plain(text: str) -> list[str]:
         (lambda: initcli.sample("he_normal", (3, 3, 8, 16), seed=0), ["sample", "--init", "he_normal", "--shape",
                                                                       "3x3x8x16", "--seed", "0"]),
         (lambda: initcli.explain("lecun_uniform", (4, 4)), ["explain", "lecun_uniform", "--shape", "4x4"]),
+        (lambda: initcli.diff(CNN, MLP), ["diff", CNN, MLP]),
     ],
 )  # fmt: skip
 def test_html_and_rich_show_the_terminal_table(call, args):
@@ -254,3 +263,174 @@ def test_live_mobilenet_v2_equals_its_saved_file(keras, tmp_path):
     frame = live.to_pandas()
     assert frame.shape[0] == len(model.weights)
     assert sorted(tuple(shape) for shape in frame["shape"]) == sorted(tuple(w.shape) for w in model.weights)
+
+
+# --- propagate and diff ---------------------------------------------------------------------------------
+
+
+def test_initcli_propagate_is_the_function_and_the_subpackage():
+    # Both import orders, each in a fresh process: the submodules import as ever, the package calls.
+    for first in ("import initcli.propagate.verdict", "import initcli"):
+        code = (
+            f"{first}\nimport initcli, initcli.propagate.run, inspect\n"
+            "from initcli.propagate import verdict\n"
+            "assert initcli.propagate.verdict is verdict and callable(initcli.propagate.run.static_report)\n"
+            f"r = initcli.propagate({MLP!r}, static=True)\n"
+            "print(type(r).__name__, r.mode, list(inspect.signature(initcli.propagate).parameters)[:2])"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["PropagateReport", "static", "['source',", "'spec']"]
+
+
+def test_propagate_to_dict_is_the_cli_json():
+    assert initcli.propagate(MLP, static=True).to_dict() == cli_json("propagate", MLP, "--static")
+    static = initcli.propagate(CNN, static=True, compare=["he_normal", "glorot_uniform"], mode="inference")
+    assert static.to_dict() == cli_json(
+        "propagate", CNN, "--static", "--compare", "he_normal,glorot_uniform", "--mode", "inference"
+    )
+    frame = static.to_pandas()
+    assert list(frame.columns)[:2] == ["init", "index"] and len(frame) == sum(len(r.layers) for r in static.runs)
+
+
+@pytest.mark.tensorflow
+def test_propagate_measured_to_dict_is_the_cli_json():
+    spec = str(ROOT / "examples" / "specs" / "mlp.yaml")
+    report = initcli.propagate(spec=spec, backward=True, batch=8, seed=3)
+    assert report.to_dict() == cli_json("propagate", "--spec", spec, "--backward", "--batch", "8", "--seed", "3")
+
+
+def test_propagate_bad_arguments_are_usage_errors():
+    with pytest.raises(initcli.BadInputError, match="exactly one"):
+        initcli.propagate()
+    with pytest.raises(initcli.BadInputError, match="exclude"):
+        initcli.propagate(MLP, init="he_normal", compare=["a", "b"])
+    with pytest.raises(initcli.BadInputError, match="at least two"):
+        initcli.propagate(MLP, compare=["he_normal"])
+    with pytest.raises(initcli.BadInputError, match="input"):
+        initcli.propagate(MLP, input="nothing.npy")
+    with pytest.raises(initcli.BadInputError, match="factor"):
+        initcli.propagate(MLP, factor=1.0)
+
+
+def _deep_bn(keras):
+    keras.utils.set_random_seed(0)
+    layers = [keras.Input((16,))]
+    for _ in range(4):
+        layers += [keras.layers.Dense(16, activation="relu"), keras.layers.BatchNormalization()]
+    return keras.Sequential([*layers, keras.layers.Dense(2)], name="deep_bn")
+
+
+@pytest.mark.tensorflow
+def test_propagate_of_a_live_model_equals_its_file_and_leaves_the_model_alone(keras, tmp_path):
+    model = _deep_bn(keras)
+    model.save(tmp_path / "x.keras")
+    before = [np.array(w) for w in model.get_weights()]
+    options = {"compare": ["he_normal", "truncated_normal:stddev=0.5"], "backward": True, "batch": 16}
+    live = initcli.propagate(model, **options)
+    saved = initcli.propagate(tmp_path / "x.keras", **options)
+    assert live.source == "<keras model 'deep_bn'>"
+    assert _without_source(live.to_dict()) == _without_source(saved.to_dict())
+    static = initcli.propagate(model, static=True)
+    assert _without_source(static.to_dict()) == _without_source(
+        initcli.propagate(tmp_path / "x.keras", static=True).to_dict()
+    )
+    # Oracle: the model's own weights, unchanged by the redraws and the training-mode pass.
+    after = model.get_weights()
+    assert len(after) == len(before) and all(np.array_equal(a, b) for a, b in zip(before, after))
+
+
+def test_diff_to_dict_is_the_cli_json(tmp_path):
+    report = initcli.diff(MLP, MLP, threshold=0)
+    assert report.to_dict() == cli_json("diff", MLP, MLP, "--threshold", "0")
+    assert report.exceeded == ()
+    frame = report.to_pandas()
+    assert list(frame["path"]) == [row.path for row in report.rows]
+    with pytest.raises(initcli.BadInputError, match="threshold"):
+        initcli.diff(MLP, MLP, threshold=-1.0)
+
+
+@pytest.mark.tensorflow
+def test_diff_of_live_models_is_numpy_on_their_weights(keras, tmp_path):
+    keras.utils.set_random_seed(0)
+    a = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4), keras.layers.Dense(3)], name="a")
+    b = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4), keras.layers.Dense(3)], name="b")
+    b.set_weights([w * 1.5 if w.ndim == 2 else w for w in a.get_weights()])
+    report = initcli.diff(a, b, threshold=0.4)
+    assert (report.source_a, report.source_b) == ("<keras model 'a'>", "<keras model 'b'>")
+    a.save(tmp_path / "a.keras")
+    b.save(tmp_path / "b.keras")
+    from_files = initcli.diff(tmp_path / "a.keras", tmp_path / "b.keras", threshold=0.4).to_dict()
+    live = report.to_dict()
+    assert live["a"] == {"source": "<keras model 'a'>", "format": "keras"} and live["b"]["format"] == "keras"
+    assert {k: v for k, v in live.items() if k not in "ab"} == {k: v for k, v in from_files.items() if k not in "ab"}
+    # Oracle: numpy on the models' own arrays.
+    for row, wa, wb in zip(report.rows, a.get_weights(), b.get_weights()):
+        wa64, wb64 = wa.astype(np.float64), wb.astype(np.float64)
+        expected = (
+            np.linalg.norm(wb64 - wa64) / np.linalg.norm(wa64) if np.any(wa64) else (np.inf if np.any(wb64) else 0.0)
+        )
+        assert row.relative_change == pytest.approx(expected, rel=1e-6)
+    assert [row.path for row in report.exceeded] == [
+        row.path for row in report.rows if row.shape_a and len(row.shape_a) == 2
+    ]
+
+
+def test_propagate_html_shows_the_table_and_the_verdicts():
+    report = initcli.propagate(CNN, static=True)
+    terminal = CliRunner().invoke(cli, ["propagate", CNN, "--static"])
+    shown = _plain(_html_text(report._repr_html_()))
+    # The terminal (200 wide when piped) and the HTML (120 wide): the same rows and verdict lines.
+    verdicts = [line for line in _plain(terminal.stdout) if line.startswith("as saved:")]
+    assert verdicts and all(line in shown for line in verdicts)
+
+    def cells(lines):
+        return [[cell.strip() for cell in line.strip("│").split("│")] for line in lines if line.startswith("│ ")]
+
+    rows, html_rows = cells(_plain(terminal.stdout)), cells(shown)
+    assert len(rows) == len(html_rows) == len(report.runs[0].layers)
+    for row, html_row in zip(rows, html_rows):  # a cell narrower at 120 columns ends in "…"
+        assert len(row) == len(html_row)
+        assert all(a == b or (b.endswith("…") and a.startswith(b[:-1])) for a, b in zip(row, html_row))
+
+
+# --- every command's --format json is its public function's to_dict() ----------------------------------
+
+H5 = str(ROOT / "examples" / "models" / "cnn.h5")
+CASES = {
+    "sample": (
+        lambda: initcli.sample("lecun_normal", (6, 5), seed=2),
+        ["sample", "--init", "lecun_normal", "--shape", "6x5", "--seed", "2"],
+    ),
+    "inspect": (lambda: initcli.inspect(CNN), ["inspect", CNN]),
+    "check": (lambda: initcli.check(MLP, strict=True), ["check", MLP, "--strict"]),
+    "explain": (
+        lambda: initcli.explain("orthogonal", (3, 4), gain=2.0),
+        ["explain", "orthogonal", "--shape", "3x4", "--gain", "2"],
+    ),
+    "propagate": (
+        lambda: initcli.propagate(CNN, static=True, backward=True),
+        ["propagate", CNN, "--static", "--backward"],
+    ),
+    "diff": (lambda: initcli.diff(CNN, H5), ["diff", CNN, H5]),
+    "list": (initcli.list_initializers, ["list"]),
+    "defaults": (
+        lambda: initcli.defaults(["Dense", "LSTM"], frameworks=["keras", "torch"]),
+        ["defaults", "Dense", "LSTM", "--framework", "keras,torch"],
+    ),
+    "batchnorm": (
+        lambda: initcli.batchnorm([0, 1.4, 0.3, 2], keras=2, input_rank=4, momentum=0.9),
+        ["batchnorm", "--values", "0,1.4,0.3,2", "--keras", "2", "--input-rank", "4", "--momentum", "0.9"],
+    ),
+}
+
+
+def test_every_command_has_a_public_function():
+    assert set(CASES) == set(cli.commands)
+
+
+@pytest.mark.parametrize("command", sorted(CASES))
+def test_the_commands_json_is_its_functions_to_dict(command):
+    call, args = CASES[command]
+    expect = 3 if command == "check" and not call().passed else 0
+    assert call().to_dict() == cli_json(*args, expect=expect)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from initcli.readers.records import ModelFile, WeightRecord
+from initcli.report_views import ReportViews
 
 CHUNK_ELEMENTS = 1 << 20
 """Elements read from each side at a time: 8 MB of float64 per side while reducing."""
@@ -180,7 +181,7 @@ class OneSided:
 
 
 @dataclass(frozen=True, kw_only=True)
-class DiffReport:
+class DiffReport(ReportViews):
     """`initcli diff A B`: one row per matched weight, totals per layer and for the model."""
 
     source_a: str

@@ -1,4 +1,4 @@
-"""The `initcli diff` command: a thin Click layer over `initcli.api.diff_models`."""
+"""The `initcli diff` command: a thin Click layer over `initcli.public.diff`."""
 
 from __future__ import annotations
 
@@ -45,11 +45,11 @@ def diff_command(
       initcli diff init.keras trained.keras
       initcli diff base.keras finetuned.keras --threshold 0 --columns path,relative_change
     """
-    from initcli import api
+    from initcli import public
     from initcli.render import printing
     from initcli.render.diff import diff_renderables, exceeded_line
 
-    report = api.diff_models(model_a, model_b, threshold=threshold, timeout=timeout)
+    report = public.diff(model_a, model_b, threshold=threshold, timeout=timeout)
     printing.print_report(report, output_format, columns, functools.partial(diff_renderables, report), wide)
     if output_format != "table":
         line = exceeded_line(report)

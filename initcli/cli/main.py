@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import click
 
@@ -31,7 +31,7 @@ from initcli.cli.params import (
 from initcli.cli.propagate import propagate_command
 from initcli.errors import ExitCode
 from initcli.safety.numbers import POSITIVE_FLOAT, UNIT_INTERVAL
-from initcli.types import CHECK_FORMATS, CHECK_NAMES, ENGINES
+from initcli.types import CHECK_FORMATS, CHECK_NAMES, ENGINES, Engine, FloatDType
 
 if TYPE_CHECKING:
     import numpy as np
@@ -101,21 +101,20 @@ def sample(
       initcli sample --init glorot_uniform --shape 2x2 --seed 0 --values
       initcli sample --init he_uniform --shape 784x256 --seed 1 --format json
     """
-    from initcli import api
-    from initcli.initializers import resolve
+    from initcli import public
     from initcli.render import printing, tables
 
-    spec = resolve(init_name, **parameters)
-    report = api.sample(
-        spec,
+    report = public.sample(
+        init_name,
         shape,
-        dtype,
         seed=seed,
-        engine=engine,
+        dtype=cast(FloatDType, dtype),
+        engine=cast(Engine, engine),
         alpha=alpha,
-        save_path=save_path,
+        values=show_values,
+        save=save_path,
         force=force,
-        show_values=show_values,
+        **parameters,
     )
     renderables = functools.partial(tables.sample_renderables, report, hist=hist)
     # With --save -, standard output carries the .npy: the report goes to standard error.
@@ -131,10 +130,10 @@ def list_command(output_format: str, columns: str | None, wide: bool) -> None:
     Example:
       initcli list --format markdown
     """
-    from initcli import api
+    from initcli import public
     from initcli.render import printing, tables
 
-    report = api.list_initializers()
+    report = public.list_initializers()
     printing.print_report(report, output_format, columns, functools.partial(tables.list_renderables, report), wide)
 
 
@@ -162,11 +161,12 @@ def explain(
       initcli explain glorot_uniform --shape 3x3x64x128
       initcli explain glorot_uniform --shape 2x2 --seed 0
     """
-    from initcli import api
-    from initcli.initializers import resolve
+    from initcli import public
     from initcli.render import printing, tables
 
-    report = api.explain(resolve(name, **parameters), shape, dtype, seed=seed)
+    if seed is not None and shape is None:
+        raise click.UsageError("Invalid value for '--seed': the values need a shape too (--shape)")
+    report = public.explain(name, shape, seed=seed, dtype=cast(FloatDType, dtype), **parameters)
     printing.print_report(report, output_format, columns, functools.partial(tables.explain_renderables, report), wide)
 
 
@@ -370,11 +370,11 @@ def defaults(
     Example:
       initcli defaults Dense Conv2D BatchNormalization --framework keras,torch,flax
     """
-    from initcli import api
+    from initcli import public
     from initcli.render import printing, tables
 
-    chosen = [name.strip() for name in frameworks.split(",") if name.strip()]
-    report = api.layer_defaults(layers, chosen, source)
+    chosen: Any = [name.strip() for name in frameworks.split(",") if name.strip()]
+    report = public.defaults(layers, frameworks=chosen, source=cast(Literal["table", "keras"], source))
     printing.print_report(report, output_format, columns, functools.partial(tables.defaults_renderables, report), wide)
 
 
@@ -429,21 +429,27 @@ def batchnorm(
       initcli batchnorm --values 0,1.405974 --momentum 0.5
       initcli batchnorm --values 0,1.4,0.3,2 --keras 2 --input-rank 4
     """
-    from initcli import api
-    from initcli.initializers import resolve
+    from initcli import public
     from initcli.render import printing, tables
 
     if (values is None) == (shape is None):
         raise click.UsageError("Give the batch with --values or draw one with --shape (exactly one of them).")
     if keras_version == "3" and unfused:
         raise click.UsageError("--unfused is Keras 2's fused=False; Keras 3 has no fused kernel.")
-    if values is not None:
-        batch = values.reshape((-1,) + (1,) * ((input_rank or 2) - 1))
-    else:
-        if input_rank is not None and input_rank != len(shape or ()):
-            raise click.UsageError(f"--input-rank {input_rank} disagrees with --shape's rank {len(shape or ())}.")
-        batch = api.draw_batch(resolve(init_name), shape or (), seed)
-    report = api.batchnorm(batch, momentum, epsilon, steps, keras=int(keras_version), fused=False if unfused else None)
+    if shape is not None and input_rank is not None and input_rank != len(shape):
+        raise click.UsageError(f"--input-rank {input_rank} disagrees with --shape's rank {len(shape)}.")
+    report = public.batchnorm(
+        values,
+        shape=shape,
+        init=init_name,
+        seed=seed,
+        momentum=momentum,
+        epsilon=epsilon,
+        steps=steps,
+        keras=2 if keras_version == "2" else 3,
+        input_rank=input_rank,
+        unfused=unfused,
+    )
     printing.print_report(report, output_format, columns, functools.partial(tables.batchnorm_renderables, report), wide)
 
 

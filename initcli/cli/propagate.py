@@ -1,4 +1,4 @@
-"""The `initcli propagate` command: a thin Click layer over `initcli.propagate.run`.
+"""The `initcli propagate` command: a thin Click layer over `initcli.public.propagate`.
 
 Importing this module imports neither TensorFlow, nor Rich, nor matplotlib: `initcli --help` stays fast.
 """
@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import click
 
 from initcli.cli.params import SPEC_OPTION
 from initcli.errors import ExitCode, InitcliError
+from initcli.types import FloatDType
 
 _FORMATS = ("table", "json", "csv")
 
@@ -31,17 +32,6 @@ class _InputType(click.ParamType):
         if not Path(text).is_file():
             self.fail(f"{text}: no such file", param, ctx)
         return text
-
-
-def _load_keras_model(path: Path) -> Any:
-    from initcli.keras.bridge import import_keras
-
-    keras = import_keras()
-    try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as error:  # Keras raises many types for models it cannot rebuild
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise InitcliError(f"{path}: Keras cannot load this model: {first}") from None
 
 
 @click.command(name="propagate")
@@ -124,7 +114,7 @@ def propagate_command(
       initcli propagate --spec examples/specs/deep_relu.yaml --compare he_normal,truncated_normal:stddev=0.1
       initcli propagate examples/models/mlp.keras --static
     """
-    from initcli.propagate import run
+    from initcli import public
 
     if (model is None) == (spec_path is None):
         raise click.UsageError("Give a MODEL (file or module:function) or --spec FILE, exactly one.")
@@ -134,25 +124,25 @@ def propagate_command(
         raise click.UsageError("--force only applies to --plot.")
     if plot_path is not None and plot_path.exists() and not force:
         raise InitcliError(f"{plot_path} already exists; pass --force to overwrite it.")
-    inits: tuple[run.InitChoice | None, ...] = (None,)
-    if init_text:
-        inits = (run.parse_init(init_text),)
-    elif compare_text:
+    names = None
+    if compare_text:
         names = [part for part in compare_text.split(",") if part.strip()]
         if len(names) < 2:
             raise click.UsageError("--compare needs at least two initializers, e.g. he_normal,glorot_uniform")
-        inits = tuple(run.parse_init(name) for name in names)
-    options = run.Options(
+    report = public.propagate(
+        model,
+        spec=spec_path,
         batch=batch,
         input=input_kind,
         seed=seed,
-        dtype=dtype,
-        training=mode == "training",
         backward=backward,
+        static=static_only,
+        mode=cast(Literal["training", "inference"], mode),
+        dtype=cast(FloatDType, dtype),
+        init=init_text or None,
+        compare=names,
         factor=factor,
-        inits=inits,
     )
-    report = _report(model, spec_path, options, static_only)
     if plot_path is not None:
         from initcli.render.propagate import save_plot
 
@@ -160,39 +150,6 @@ def propagate_command(
     _print(report, output_format)
     if gate and any(r.verdict != "stable" for r in report.runs):
         raise click.exceptions.Exit(ExitCode.CHECK_FAILED)
-
-
-def _report(model: str | None, spec_path: Path | None, options: Any, static_only: bool) -> Any:
-    import tempfile
-
-    from initcli.keras.building import is_function_reference
-    from initcli.propagate import run
-    from initcli.readers import open_model
-
-    with tempfile.TemporaryDirectory(prefix="initcli-") as scratch:
-        built = None
-        if spec_path is not None or is_function_reference(str(model)):
-            from initcli.keras import building
-
-            if spec_path is not None:
-                built, source, kind = building.build_from_spec(spec_path, options.seed), str(spec_path), "spec"
-            else:
-                built, source, kind = building.build_from_function(str(model), options.seed), str(model), "function"
-            if not static_only:
-                return run.measured_report(built, source, kind, options)
-            saved = open_model(building.save_temporary(built, Path(scratch)))
-            saved.source, saved.format = source, kind
-        else:
-            path = Path(str(model))
-            saved = open_model(path)
-        try:
-            if saved.format == "weights.h5":
-                raise InitcliError(f"{saved.source}: a .weights.h5 file has no model to run; use the .keras file")
-            if static_only:
-                return run.static_report(saved, options)
-        finally:
-            saved.close()
-        return run.measured_report(_load_keras_model(Path(str(model))), saved.source, saved.format, options)
 
 
 def _print(report: Any, output_format: str) -> None:

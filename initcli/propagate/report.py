@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from initcli.report_views import ReportViews
+
 #: Flat per-layer columns, in order: the CSV header and the keys of each JSON layer object.
 LAYER_COLUMNS = (
     "index",
@@ -259,9 +261,13 @@ class PropagationRun:
         }
 
 
-@dataclass(kw_only=True)
-class PropagateReport:
-    """What `initcli propagate` found: the settings of the pass and one run per initializer."""
+@dataclass(frozen=True, kw_only=True)
+class PropagateReport(ReportViews):
+    """What `initcli propagate` found: the settings of the pass and one run per initializer.
+
+    `to_json()` is the `--format json` object without `schema_version`; `to_dict()` (from
+    `ReportViews`) is that object exactly, with `to_pandas()` and the terminal's tables beside it.
+    """
 
     source: str
     format: str
@@ -276,7 +282,7 @@ class PropagateReport:
     runs: list[PropagationRun]
     notes: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "source": self.source,
             "format": self.format,

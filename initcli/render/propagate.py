@@ -34,7 +34,7 @@ def _jsonable(value: Any) -> Any:
 
 def render_json(report: PropagateReport, indent: int | None = None) -> str:
     """One object with `schema_version` 1; NaN and infinities become null."""
-    payload = {"schema_version": SCHEMA_VERSION, **report.to_dict()}
+    payload = {"schema_version": SCHEMA_VERSION, **report.to_json()}
     return json.dumps(_jsonable(payload), indent=indent, allow_nan=False)
 
 

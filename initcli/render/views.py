@@ -14,7 +14,8 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from initcli.render.formats import render_json
-from initcli.reports import SCHEMA_VERSION, register_views
+from initcli.report_views import register_views
+from initcli.reports import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
@@ -29,7 +30,13 @@ class ReportViewsImpl:
     """The views of a report that has `to_json()`, `flat_rows()` and `columns` (see `reports.py`)."""
 
     def to_dict(self, report: Any) -> dict[str, Any]:
-        loaded: dict[str, Any] = json.loads(render_json({"schema_version": SCHEMA_VERSION, **report.to_json()}))
+        if _is_propagate(report):
+            from initcli.render import propagate
+
+            text = propagate.render_json(report)
+        else:
+            text = render_json({"schema_version": SCHEMA_VERSION, **report.to_json()})
+        loaded: dict[str, Any] = json.loads(text)
         return loaded
 
     def to_pandas(self, report: Any) -> Any:
@@ -37,8 +44,15 @@ class ReportViewsImpl:
             import pandas
         except ImportError:
             raise ImportError(f"to_pandas() needs pandas, which is not installed: {PANDAS_HINT}") from None
-        rows = report.flat_rows()
-        columns = list(dict.fromkeys(key for row in rows for key in row)) or list(getattr(report, "columns", ()))
+        if _is_propagate(report):
+            from initcli.propagate.report import COMPARE_COLUMNS, LAYER_COLUMNS
+            from initcli.render import propagate
+
+            rows = propagate.flat_rows(report)
+            columns = list(COMPARE_COLUMNS if len(report.runs) > 1 else LAYER_COLUMNS)
+        else:
+            rows = report.flat_rows()
+            columns = list(dict.fromkeys(key for row in rows for key in row)) or list(getattr(report, "columns", ()))
         return pandas.DataFrame(rows, columns=columns)
 
     def rich(self, report: Any) -> _Shown:
@@ -56,7 +70,15 @@ class ReportViewsImpl:
 def renderables(report: Any, view: View) -> list[Any]:
     """The Rich renderables the terminal shows for a report."""
     from initcli.render import tables
-    from initcli.reports import CheckReport, ExplainReport, InspectReport, SampleReport
+    from initcli.reports import (
+        BatchnormReport,
+        CheckReport,
+        DefaultsReport,
+        ExplainReport,
+        InspectReport,
+        ListReport,
+        SampleReport,
+    )
 
     if isinstance(report, SampleReport):
         return tables.sample_renderables(report, view, hist=False)
@@ -66,7 +88,29 @@ def renderables(report: Any, view: View) -> list[Any]:
         return tables.explain_renderables(report, view)
     if isinstance(report, CheckReport):
         return [tables.text(line) for line in check_lines(report)]
+    if isinstance(report, ListReport):
+        return tables.list_renderables(report, view)
+    if isinstance(report, DefaultsReport):
+        return tables.defaults_renderables(report, view)
+    if isinstance(report, BatchnormReport):
+        return tables.batchnorm_renderables(report, view)
+    if _is_propagate(report):
+        from initcli.render import propagate
+
+        return propagate.renderables(report)
+    from initcli.analysis.diff import DiffReport
+
+    if isinstance(report, DiffReport):
+        from initcli.render.diff import diff_renderables
+
+        return list(diff_renderables(report, view))
     raise TypeError(f"no terminal view of {type(report).__name__}")
+
+
+def _is_propagate(report: Any) -> bool:
+    from initcli.propagate.report import PropagateReport
+
+    return isinstance(report, PropagateReport)
 
 
 class _Shown:
