@@ -101,6 +101,8 @@ def test_diff_equals_numpy_on_keras_arrays(keras, saved, suffix_a, suffix_b):
         _close(row["mean_b"], float(right64.mean()))
         _close(row["std_b"], float(right64.std()))
         _close(row["cosine"], float(np.dot(left64, right64) / (norm_a * norm_b)) if norm_a and norm_b else None)
+        spread = left64.std() > 0 and right64.std() > 0
+        _close(row["correlation"], float(np.corrcoef(left64, right64)[0, 1]) if spread else None)
         squared_a += float(np.dot(left64, left64))
         squared_b += float(np.dot(right64, right64))
         squared_d += float(np.dot(difference, difference))
@@ -136,6 +138,9 @@ def test_chunked_reduction_equals_one_shot(keras, saved):
         _close(row.mean_a, float(a[name].astype(np.float64).mean()))
         assert row.sums is not None
         _close(row.sums.dot, float(np.dot(a[name].astype(np.float64).ravel(), b[name].astype(np.float64).ravel())))
+        left64, right64 = a[name].astype(np.float64).ravel(), b[name].astype(np.float64).ravel()
+        if left64.std() > 0 and right64.std() > 0:
+            _close(row.correlation, float(np.corrcoef(left64, right64)[0, 1]))
 
 
 def _largest_relative_change(keras, saved) -> float:
