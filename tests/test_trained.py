@@ -101,11 +101,79 @@ def test_one_moved_scalar_bias_is_not_evidence_of_training():
     assert output_bias.shape == (1,) and output_bias[0] != 0
 
 
-@pytest.mark.parametrize("name", ["mlp.keras", "cnn.keras", "cnn.h5", "rnn.keras"])
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in MODELS.iterdir()))
 def test_fresh_example_models_are_fresh(name):
     document = _inspect(str(MODELS / name))
+    # A weights-only file has no initializer information: unknown, never trained.
+    assert document["state"]["state"] == ("unknown" if name.endswith(".weights.h5") else "fresh")
+    assert "trained" not in _verdicts(document).values()
+
+
+@pytest.mark.tensorflow
+@pytest.mark.parametrize(
+    "source",
+    [
+        *(["--spec", str(path)] for path in sorted((EXAMPLES / "specs").iterdir())),
+        ["examples/model_code.py:build_model"],
+    ],
+    ids=lambda source: Path(source[-1]).name,
+)
+@pytest.mark.parametrize("seed", ["0", "1", "2"])
+def test_fresh_specs_and_model_code_are_never_trained(source, seed):
+    document = _inspect(*source, "--seed", seed)
     assert document["state"]["state"] == "fresh"
     assert "trained" not in _verdicts(document).values()
+
+
+def _architectures(keras) -> dict:
+    layers = keras.layers
+    return {
+        "conv_bn_separable": lambda: keras.Sequential(
+            [
+                keras.Input((12, 12, 3)),
+                layers.Conv2D(8, 3, kernel_initializer="he_normal"),
+                layers.BatchNormalization(),
+                layers.SeparableConv2D(8, 3),
+                layers.DepthwiseConv2D(3),
+                layers.Flatten(),
+                layers.Dense(4),
+            ]
+        ),
+        "embedding_lstm_gru": lambda: keras.Sequential(
+            [
+                keras.Input((None,), dtype="int32"),
+                layers.Embedding(50, 8),
+                layers.LSTM(6, return_sequences=True),
+                layers.GRU(5),
+                layers.Dense(1),
+            ]
+        ),
+        "layernorm_conv1d": lambda: keras.Sequential(
+            [keras.Input((6, 16)), layers.LayerNormalization(), layers.Conv1D(4, 3), layers.Dense(2)]
+        ),
+    }
+
+
+@pytest.mark.tensorflow
+@pytest.mark.parametrize("framework", ["keras3", "tf_keras"])
+@pytest.mark.parametrize("architecture", ["conv_bn_separable", "embedding_lstm_gru", "layernorm_conv1d"])
+def test_fresh_keras3_and_tf_keras_architectures_are_never_trained(keras, tmp_path, framework, architecture):
+    """Three seeds of each: the calibration run (docs/trained-models.md) measures many more."""
+    if framework == "tf_keras":
+        import tf_keras as module
+    else:
+        module = keras
+    for seed in range(3):
+        module.backend.clear_session()
+        module.utils.set_random_seed(seed)
+        model = _architectures(module)[architecture]()
+        model.save(tmp_path / f"{seed}.keras")
+        document = _inspect(str(tmp_path / f"{seed}.keras"))
+        assert document["state"]["state"] == "fresh", (seed, document["state"])
+        assert "trained" not in _verdicts(document).values()
 
 
 @pytest.mark.tensorflow
