@@ -459,7 +459,7 @@ def _fresh_rows(
     from initcli.readers import open_model
 
     if saved.config is None:
-        raise InitcliError(f"--fresh needs the model config of a .keras file; {saved.source} has none")
+        raise InitcliError(building.no_config_reason(saved.source, saved.format, saved.keras_version))
     if custom_objects:
         from initcli.analysis.custom import rebuild_fresh_with
 

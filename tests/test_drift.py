@@ -195,3 +195,21 @@ def test_fresh_runs_on_public_files_keras_can_load(name):
     document = _inspect(str(PUBLIC / name), "--fresh", "--seed", "0")
     assert all(weight["fresh"] is not None for weight in document["weights"])
     assert all(weight["drift"]["init"] in ("exact", "global-seed") for weight in document["weights"])
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("keras1.2.2_tensorflow_sequential_conv2d_dense.h5", "it was written by Keras 1.2.2, whose initializers"),
+        ("keras2.0.6_tensorflow_sequential_lstm_dense.h5", "it was written by Keras 2.0.6, whose initializers"),
+        ("keras3_save_weights_dense.weights.h5", "holds weights only"),
+        ("tfkeras_save_weights_tf_checkpoint_dense", "holds weights only"),
+        ("tfkeras2.13.1_savedmodel_dense", "(savedmodel) has none initcli reads"),
+    ],
+)
+def test_fresh_refuses_files_it_cannot_rebuild_in_one_line(name, reason):
+    """Keras 1 and multi-backend Keras 2 files are refused with the era; weights-only files as such."""
+    result = CliRunner().invoke(cli, ["inspect", str(PUBLIC / name), "--fresh"])
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and result.output.startswith("Error: --fresh ")
+    assert reason in result.output

@@ -269,6 +269,23 @@ def rebuild_fresh(config: Mapping[str, Any], seed: int | None, keras_version: st
     return _ensure_built(_within_budget(keras, rebuild, seed, "the saved config"), "the saved config")
 
 
+def no_config_reason(source: str, file_format: str, keras_version: str | None) -> str:
+    """Why `--fresh` cannot rebuild a file without a usable model config, in one line."""
+    from initcli.keras.eras import era_of
+
+    era = era_of(keras_version)
+    if era.line in ("keras1", "keras2"):
+        return (
+            f"--fresh cannot rebuild {source}: it was written by {era.label}, whose initializers drew otherwise "
+            "(e.g. Keras 2.0's he_normal was truncated) and neither Keras 3 nor tf_keras rebuilds it as that Keras did"
+        )
+    if file_format in ("weights.h5", "tf-checkpoint", "sharded-weights") or "weights" in file_format:
+        return f"--fresh needs a model config; {source} holds weights only (--fresh rebuilds a .keras or full .h5)"
+    return (
+        f"--fresh needs the model config of a .keras or full .h5 file; {source} ({file_format}) has none initcli reads"
+    )
+
+
 def _rebuild_with_tf_keras(config: dict[str, Any], seed: int | None, keras_version: str | None) -> Any:
     """tf_keras rebuilds a tf.keras config; its parameters are counted first in a graph (no values)."""
     from initcli.keras.bridge import import_keras
