@@ -103,6 +103,7 @@ def test_diff_equals_numpy_on_keras_arrays(keras, saved, suffix_a, suffix_b):
         _close(row["cosine"], float(np.dot(left64, right64) / (norm_a * norm_b)) if norm_a and norm_b else None)
         spread = left64.std() > 0 and right64.std() > 0
         _close(row["correlation"], float(np.corrcoef(left64, right64)[0, 1]) if spread else None)
+        _close(row["std_ratio"], float(right64.std() / left64.std()) if left64.std() > 0 else None)
         squared_a += float(np.dot(left64, left64))
         squared_b += float(np.dot(right64, right64))
         squared_d += float(np.dot(difference, difference))

@@ -145,6 +145,13 @@ class WeightDiff:
     def relative_change(self) -> float | None:
         return None if self.sums is None else self.sums.relative_change
 
+    @property
+    def std_ratio(self) -> float | None:
+        """std_b / std_a: how much the spread grew (None when A is constant)."""
+        if self.std_a is None or self.std_b is None or self.std_a == 0:
+            return None
+        return self.std_b / self.std_a
+
     def moved_more_than(self, threshold: float) -> bool:
         """The weight changed by more than `threshold` (relative), or its shape changed."""
         return self.sums is None or self.sums.relative_change > threshold
@@ -166,6 +173,7 @@ class WeightDiff:
             "std_a": self.std_a,
             "mean_b": self.mean_b,
             "std_b": self.std_b,
+            "std_ratio": self.std_ratio,
             "cosine": None if sums is None else sums.cosine,
             "correlation": self.correlation,
             "norm_a": None if sums is None else sums.norm_a,
@@ -211,7 +219,9 @@ class DiffReport:
         "std_a",
         "mean_b",
         "std_b",
+        "std_ratio",
         "cosine",
+        "correlation",
     )
 
     @property
