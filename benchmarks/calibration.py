@@ -299,8 +299,10 @@ def _fresh_state(model: Any, path: Path) -> tuple[str, int, int, int]:
     return state["state"], int(state["trained"]), int(verdicts.get("inconsistent", 0)), int(state["tested"])
 
 
-def fresh_keras(seeds: int, applications: int, folder: Path) -> dict[str, list[tuple[str, int, int, int]]]:
-    """Each architecture's fresh states over `seeds` seeds (Keras 3 .keras, tf_keras .keras and .h5)."""
+def fresh_keras(
+    seeds: int, applications: int, folder: Path, first_seed: int = 0
+) -> dict[str, list[tuple[str, int, int, int]]]:
+    """Each architecture's fresh states over seeds first_seed.. (Keras 3 .keras, tf_keras .keras and .h5)."""
     from initcli.keras.bridge import import_keras
 
     keras = import_keras()
@@ -314,7 +316,7 @@ def fresh_keras(seeds: int, applications: int, folder: Path) -> dict[str, list[t
         for name, build in builders.items():
             for suffix in suffixes:
                 key = f"{label} {name} {suffix}"
-                for seed in range(seeds):
+                for seed in range(first_seed, first_seed + seeds):
                     module.backend.clear_session()
                     module.utils.set_random_seed(seed)
                     results.setdefault(key, []).append(_fresh_state(build(), folder / f"model{suffix}"))
@@ -366,6 +368,7 @@ def main() -> None:
     parser.add_argument("--save", help="also write the models' p-values to this .npz (for --combine)")
     parser.add_argument("--combine", nargs="+", help="report on consecutive --save files instead of simulating")
     parser.add_argument("--keras-seeds", type=int, default=0, help="seeds per fresh Keras 3 / tf_keras model")
+    parser.add_argument("--first-keras-seed", type=int, default=0, help="first seed of --keras-seeds")
     parser.add_argument("--applications", type=int, default=0, help="seeds of MobileNetV2 and ResNet50 (weights=None)")
     parser.add_argument("--trained-files", nargs="+", default=[], help="trained files whose model line to print")
     args = parser.parse_args()
@@ -374,7 +377,7 @@ def main() -> None:
         import tempfile
 
         with tempfile.TemporaryDirectory() as folder:
-            print_fresh_keras(fresh_keras(args.keras_seeds, args.applications, Path(folder)))
+            print_fresh_keras(fresh_keras(args.keras_seeds, args.applications, Path(folder), args.first_keras_seed))
         print(f"({time.perf_counter() - start:.0f} s)\n")
     if args.trained_files:
         print_trained_files(args.trained_files)

@@ -341,9 +341,13 @@ def _select(saved: ModelFile, patterns: Sequence[str]) -> list[WeightRecord]:
 
 
 def _measure(
-    records: Sequence[WeightRecord], alpha: float, progress: ProgressSink | None, source: str = ""
+    records: Sequence[WeightRecord],
+    alpha: float,
+    progress: ProgressSink | None,
+    source: str = "",
+    unselected: Sequence[WeightRecord] = (),
 ) -> list[WeightRow]:
-    from initcli.analysis.inspection import inspect_records, judge_rows, weight_bytes
+    from initcli.analysis.inspection import inspect_records, judge_rows, training_evidence, weight_bytes
 
     if progress is not None:
         progress.begin(source, len(records), sum(weight_bytes(r.shape, r.dtype) for r in records))
@@ -352,7 +356,8 @@ def _measure(
         rows.append(row)
         if progress is not None:
             progress.advance(row)
-    return judge_rows(rows, alpha)
+    # Trained or fresh is the whole model's state: the weights --layer left out count as evidence.
+    return judge_rows(rows, alpha, training_evidence(unselected))
 
 
 def _measured(
@@ -360,7 +365,12 @@ def _measured(
 ) -> list[WeightRow]:
     """The selected weights measured, once the file's background checks (`ModelFile.finish`) passed."""
     try:
-        rows = _measure(_select(saved, patterns), alpha, progress, saved.source)
+        selected = _select(saved, patterns)
+        unselected = []
+        if patterns:
+            chosen = {record.path for record in selected}
+            unselected = [record for record in saved.records() if record.path not in chosen]
+        rows = _measure(selected, alpha, progress, saved.source, unselected)
     except InitcliError:
         saved.finish()  # a failed integrity check explains a failed read best
         raise

@@ -20,6 +20,18 @@ from initcli.cli.main import cli
 PUBLIC = Path(__file__).parent / "fixtures" / "public"
 
 
+@pytest.fixture(autouse=True)
+def _keras_names_reset_afterwards():
+    """Models built here must not shift the auto-names (sequential_1, ...) later tests' models get."""
+    yield
+    import sys
+
+    for name in ("keras", "tf_keras"):
+        module = sys.modules.get(name)
+        if module is not None and hasattr(module, "backend"):
+            module.backend.clear_session()
+
+
 def _inspect(*args: str) -> dict:
     result = CliRunner().invoke(cli, ["inspect", *args, "--format", "json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output

@@ -15,6 +15,19 @@ from initcli.cli.main import cli
 PUBLIC = Path(__file__).parent / "fixtures" / "public"
 MODELS = Path(__file__).parent.parent / "examples" / "models"
 
+
+@pytest.fixture(autouse=True)
+def _keras_names_reset_afterwards():
+    """Models built here must not shift the auto-names (sequential_1, ...) later tests' models get."""
+    yield
+    import sys
+
+    for name in ("keras", "tf_keras"):
+        module = sys.modules.get(name)
+        if module is not None and hasattr(module, "backend"):
+            module.backend.clear_session()
+
+
 # Real files other people trained (tests/fixtures/public/ORIGINS.md): constant-initialized weights
 # (biases, BatchNormalization) that are no longer constant show it.
 TRAINED = {
@@ -294,3 +307,35 @@ def test_require_fresh_fails_a_trained_model_only():
     assert fresh.exit_code == 0 and "model: trained" not in fresh.stderr
     usage = _check(str(MODELS / "mlp.keras"), "--require", "stale")
     assert usage.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "layer", "line"),
+    [
+        # The output layer alone: a kernel off its initializer and a one-element bias off zero, which
+        # alone would not say trained; the biases and BatchNormalization left out do.
+        (
+            "keras3.5.0_sequential_dense_batchnorm.keras",
+            "dense_8",
+            "trained (2 of 2 weights moved from their initializer)",
+        ),
+        (
+            "tfkeras2.15.0_sequential_dense_batchnorm.keras",
+            "dense_6",
+            "trained (2 of 2 weights moved from their initializer)",
+        ),
+    ],
+)
+def test_layer_filter_keeps_the_whole_models_state(name, layer, line):
+    document = _inspect(str(PUBLIC / name), "--layer", layer)
+    assert document["state"]["line"] == line
+    assert "inconsistent" not in _verdicts(document).values()
+
+
+@pytest.mark.parametrize("name", ["mlp.keras", "cnn.keras", "rnn.keras"])
+def test_layer_filter_on_a_fresh_model_stays_fresh(name):
+    full = _inspect(str(MODELS / name))
+    first_layer = full["weights"][0]["layer"]
+    document = _inspect(str(MODELS / name), "--layer", first_layer)
+    assert document["state"]["state"] == "fresh"
+    assert "trained" not in _verdicts(document).values()
