@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from initcli.render.tables import View
 
 
-COMPACT = ("relative_change", "max_abs_diff", "std_a", "std_b", "cosine", "correlation")
+COMPACT = ("relative_change", "max_abs_diff", "std_a", "std_b", "cosine")
 """The table's columns after the path when neither --columns nor --wide asks for others."""
 
 
