@@ -225,3 +225,22 @@ def test_fresh_refuses_files_it_cannot_rebuild_in_one_line(name, reason):
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and result.output.startswith("Error: --fresh ")
     assert reason in result.output
+
+
+@pytest.mark.tensorflow
+def test_tf_keras_rebuild_refuses_a_config_over_budget(tmp_path):
+    """A tf.keras file whose config declares 5,000,000 units: counted in a graph (no values) and refused."""
+    source = PUBLIC / "tfkeras2.15.0_sequential_dense_batchnorm.keras"
+    with zipfile.ZipFile(source) as original:
+        members = {info.filename: original.read(info.filename) for info in original.infolist()}
+    config = json.loads(members["config.json"])
+    first_dense = next(layer for layer in config["config"]["layers"] if layer["class_name"] == "Dense")
+    first_dense["config"]["units"] = 5_000_000  # 38 inputs: 190 million kernel values
+    path = tmp_path / "big.keras"
+    with zipfile.ZipFile(path, "w") as out:
+        for member, data in {**members, "config.json": json.dumps(config).encode()}.items():
+            out.writestr(member, data)
+    result = CliRunner().invoke(cli, ["inspect", str(path), "--fresh"])
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1
+    assert "declares" in result.output and "parameters, more than the 150000000 initcli builds" in result.output
