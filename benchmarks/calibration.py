@@ -19,6 +19,16 @@ A long measurement can run in consecutive pieces and be reported on together:
     python benchmarks/calibration.py --models 2000 --first-model 2000 --repeats 0 --save part1.npz
     python benchmarks/calibration.py --combine part0.npz part1.npz --repeats 0
 
+"Trained" on fresh Keras models (`--keras-seeds N`): real models built by Keras 3 and by tf_keras
+(dense, convolutional, recurrent, attention, embedding, separable; `--applications` adds
+MobileNetV2 and ResNet50 with weights=None), each with N seeds, saved and inspected: how many are
+called trained (the false-alarm rate of `initcli.stats.assessment.trained_model`), how many have
+any inconsistent weight, and the most inconsistent weights seen in one fresh model.
+
+    python benchmarks/calibration.py --models 0 --repeats 0 --keras-seeds 100 --applications 2
+
+Detection on trained files (`--trained-files PATH...`): each file's model line.
+
 Needs scipy (a test dependency) for the interval.
 """
 
@@ -38,7 +48,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import math  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -234,6 +246,118 @@ def power(sizes: list[int], repeats: int) -> dict[str, list[float]]:
     return table
 
 
+def _keras3_models(keras: Any) -> dict[str, Callable[[], Any]]:
+    layers = keras.layers
+    return {
+        "mlp_bn": lambda: keras.Sequential(
+            [keras.Input((20,)), layers.Dense(64, activation="relu"), layers.BatchNormalization(), layers.Dense(3)]
+        ),
+        "cnn": lambda: keras.Sequential(
+            [
+                keras.Input((16, 16, 3)),
+                layers.Conv2D(16, 3, kernel_initializer="he_normal"),
+                layers.BatchNormalization(),
+                layers.SeparableConv2D(8, 3),
+                layers.DepthwiseConv2D(3),
+                layers.Flatten(),
+                layers.Dense(10),
+            ]
+        ),
+        "rnn": lambda: keras.Sequential(
+            [
+                keras.Input((None,), dtype="int32"),
+                layers.Embedding(100, 16),
+                layers.LSTM(12, return_sequences=True),
+                layers.GRU(8),
+                layers.Dense(1),
+            ]
+        ),
+        "attention": lambda: _attention(keras),
+        "small": lambda: keras.Sequential([keras.Input((3,)), layers.Dense(2), layers.Dense(1)]),
+    }
+
+
+def _attention(keras: Any) -> Any:
+    inputs = keras.Input((10, 32))
+    attended = keras.layers.MultiHeadAttention(num_heads=4, key_dim=8)(inputs, inputs)
+    normed = keras.layers.LayerNormalization()(attended + inputs)
+    return keras.Model(inputs, keras.layers.Dense(5)(keras.layers.Conv1D(4, 3)(normed)))
+
+
+def _fresh_state(model: Any, path: Path) -> tuple[str, int, int, int]:
+    """(state, trained weights, inconsistent weights, tested weights) of a saved fresh model."""
+    import warnings
+
+    from initcli import api
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tf_keras calls .h5 legacy
+        model.save(path)
+    report = api.inspect_model(str(path))
+    state = report.state
+    verdicts = report.totals["verdicts"]
+    return state["state"], int(state["trained"]), int(verdicts.get("inconsistent", 0)), int(state["tested"])
+
+
+def fresh_keras(
+    seeds: int, applications: int, folder: Path, first_seed: int = 0
+) -> dict[str, list[tuple[str, int, int, int]]]:
+    """Each architecture's fresh states over seeds first_seed.. (Keras 3 .keras, tf_keras .keras and .h5)."""
+    from initcli.keras.bridge import import_keras
+
+    keras = import_keras()
+    import tf_keras
+
+    results: dict[str, list[tuple[str, int, int, int]]] = {}
+    for label, module, builders, suffixes in (
+        ("keras3", keras, _keras3_models(keras), (".keras",)),
+        ("tf_keras", tf_keras, _keras3_models(tf_keras), (".keras", ".h5")),
+    ):
+        for name, build in builders.items():
+            for suffix in suffixes:
+                key = f"{label} {name} {suffix}"
+                for seed in range(first_seed, first_seed + seeds):
+                    module.backend.clear_session()
+                    module.utils.set_random_seed(seed)
+                    results.setdefault(key, []).append(_fresh_state(build(), folder / f"model{suffix}"))
+        for name in ("MobileNetV2", "ResNet50"):
+            for seed in range(applications):
+                module.backend.clear_session()
+                module.utils.set_random_seed(seed)
+                model = getattr(module.applications, name)(weights=None)
+                results.setdefault(f"{label} {name} .keras", []).append(_fresh_state(model, folder / "app.keras"))
+    return results
+
+
+def print_fresh_keras(results: dict[str, list[tuple[str, int, int, int]]]) -> None:
+    print("Fresh Keras models: how many are called trained (each row: one architecture over its seeds)")
+    print(
+        "| model | seeds | weights tested | called trained | with any inconsistent weight | most inconsistent in one |"
+    )
+    print("|---|---|---|---|---|---|")
+    total = trained_total = 0
+    for key, states in results.items():
+        trained = sum(1 for state in states if state[0] == "trained")
+        inconsistent = sum(1 for state in states if state[2])
+        most = max(state[2] for state in states)
+        print(f"| {key} | {len(states)} | {states[0][3]} | {trained} | {inconsistent} | {most} |")
+        total += len(states)
+        trained_total += trained
+    print(_rate_line("fresh models called trained", trained_total, total, DEFAULT_ALPHA))
+
+
+def print_trained_files(paths: list[str]) -> None:
+    from initcli import api
+
+    print("Trained files: the model line")
+    for path in paths:
+        try:
+            line = api.inspect_model(path).state["line"]
+        except Exception as error:  # report and go on
+            line = f"error: {str(error).splitlines()[0]}"
+        print(f"| {Path(path).name} | {line} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=2000)
@@ -243,8 +367,20 @@ def main() -> None:
     parser.add_argument("--first-model", type=int, default=0, help="number of the first model (seeds follow from it)")
     parser.add_argument("--save", help="also write the models' p-values to this .npz (for --combine)")
     parser.add_argument("--combine", nargs="+", help="report on consecutive --save files instead of simulating")
+    parser.add_argument("--keras-seeds", type=int, default=0, help="seeds per fresh Keras 3 / tf_keras model")
+    parser.add_argument("--first-keras-seed", type=int, default=0, help="first seed of --keras-seeds")
+    parser.add_argument("--applications", type=int, default=0, help="seeds of MobileNetV2 and ResNet50 (weights=None)")
+    parser.add_argument("--trained-files", nargs="+", default=[], help="trained files whose model line to print")
     args = parser.parse_args()
     start = time.perf_counter()
+    if args.keras_seeds or args.applications:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            print_fresh_keras(fresh_keras(args.keras_seeds, args.applications, Path(folder), args.first_keras_seed))
+        print(f"({time.perf_counter() - start:.0f} s)\n")
+    if args.trained_files:
+        print_trained_files(args.trained_files)
     if args.combine:
         parts = [np.load(path) for path in args.combine]
         parts.sort(key=lambda part: int(part["first_model"]))

@@ -49,7 +49,7 @@ from initcli.types import DEFAULT_ALPHA, CheckName
 
 if TYPE_CHECKING:
     # Reading models needs h5py: commands that only draw or explain do not import it.
-    from initcli.analysis.diff import DiffReport
+    from initcli.analysis.diff import DiffReport, Drift
     from initcli.analysis.inspection import ProgressSink, WeightRow
     from initcli.initializers.explanation import Code
     from initcli.propagate.report import PropagateReport
@@ -355,9 +355,13 @@ def _select(saved: ModelFile, patterns: Sequence[str]) -> list[WeightRecord]:
 
 
 def _measure(
-    records: Sequence[WeightRecord], alpha: float, progress: ProgressSink | None, source: str = ""
+    records: Sequence[WeightRecord],
+    alpha: float,
+    progress: ProgressSink | None,
+    source: str = "",
+    unselected: Sequence[WeightRecord] = (),
 ) -> list[WeightRow]:
-    from initcli.analysis.inspection import inspect_records, judge_rows, weight_bytes
+    from initcli.analysis.inspection import inspect_records, judge_rows, training_evidence, weight_bytes
 
     if progress is not None:
         progress.begin(source, len(records), sum(weight_bytes(r.shape, r.dtype) for r in records))
@@ -366,7 +370,8 @@ def _measure(
         rows.append(row)
         if progress is not None:
             progress.advance(row)
-    return judge_rows(rows, alpha)
+    # Trained or fresh is the whole model's state: the weights --layer left out count as evidence.
+    return judge_rows(rows, alpha, training_evidence(unselected))
 
 
 def _measured(
@@ -374,7 +379,12 @@ def _measured(
 ) -> list[WeightRow]:
     """The selected weights measured, once the file's background checks (`ModelFile.finish`) passed."""
     try:
-        rows = _measure(_select(saved, patterns), alpha, progress, saved.source)
+        selected = _select(saved, patterns)
+        unselected = []
+        if patterns:
+            chosen = {record.path for record in selected}
+            unselected = [record for record in saved.records() if record.path not in chosen]
+        rows = _measure(selected, alpha, progress, saved.source, unselected)
     except InitcliError:
         saved.finish()  # a failed integrity check explains a failed read best
         raise
@@ -432,12 +442,21 @@ def inspect_model(
                     else "no --seed: the values are not reproducible."
                 )
             )
-        fresh_rows = _fresh_rows(saved, seed, patterns, alpha, scratch, timeout, custom_objects) if fresh else None
+        from initcli.analysis.diff import drift_rows
+
         if fresh:
+            fresh_rows, drift = _fresh_rows(saved, rows, seed, patterns, alpha, scratch, timeout, custom_objects)
             notes.append(
                 "fresh: the model rebuilt from its config and re-initialized"
                 + (f" with seed {seed}" if seed is not None else " (no --seed: not reproducible)")
             )
+            from initcli.analysis.diff import drift_note
+
+            line = drift_note(drift)
+            if line is not None:
+                notes.append(line)
+        else:
+            fresh_rows, drift = None, drift_rows(rows)
         return InspectReport(
             source=saved.source,
             format=saved.format,
@@ -447,40 +466,51 @@ def inspect_model(
             findings=findings,
             built=built,
             fresh=fresh_rows,
+            drift=drift,
         )
 
 
 def _fresh_rows(
     saved: ModelFile,
+    rows: Sequence[WeightRow],
     seed: int | None,
     patterns: Sequence[str],
     alpha: float,
     scratch: Path,
     timeout: float | None,
     custom_objects: Sequence[str] = (),
-) -> dict[str, WeightRow]:
+) -> tuple[dict[str, WeightRow], dict[str, Drift]]:
+    """The rebuilt model's rows and each saved weight's drift from them, by the saved weight's path."""
+    from initcli.analysis.diff import drift_rows, pair_fresh
     from initcli.analysis.inspection import matches
     from initcli.keras import building
     from initcli.readers import open_model
 
     if saved.config is None:
-        raise InitcliError(f"--fresh needs the model config of a .keras file; {saved.source} has none")
+        raise InitcliError(building.no_config_reason(saved.source, saved.format, saved.keras_version))
     if custom_objects:
         from initcli.analysis.custom import rebuild_fresh_with
 
         rebuilt = rebuild_fresh_with(saved.config, seed, custom_objects, scratch, timeout)
     else:
-        fresh_model = building.rebuild_fresh(saved.config, seed)
+        fresh_model = building.rebuild_fresh(saved.config, seed, saved.keras_version)
         rebuilt = open_model(building.save_temporary(fresh_model, scratch), timeout=timeout)
     try:
         records = [record for record in rebuilt.records() if matches(record, patterns)]
-        measured = _measure(records, alpha, None)
         if custom_objects:
             # Rebuilt, Keras may auto-name nested custom layers differently: paired by weights-file location.
-            by_location = {row.record.location: row for row in measured if row.record.location}
-            paths = {record.location: record.path for record in saved.records() if record.location}
-            return {paths.get(location, row.record.path): row for location, row in by_location.items()}
-        return {row.record.path: row for row in measured}
+            by_location = {record.location: record for record in records if record.location}
+            pairs = {
+                row.record.path: (by_location[row.record.location], "location")
+                for row in rows
+                if row.record.location in by_location
+            }
+        else:
+            # By path, then layer/weight name, then position: a file of another Keras may scope paths otherwise.
+            pairs = pair_fresh([row.record for row in rows], records)
+        paths = list(pairs)
+        measured = _measure([pairs[path][0] for path in paths], alpha, None)
+        return dict(zip(paths, measured)), drift_rows(rows, pairs, seed)
     finally:
         rebuilt.close()
 

@@ -28,6 +28,7 @@ SCHEMA_VERSION = 1  # of the JSON output contract; the renderers add it to every
 
 if TYPE_CHECKING:
     from initcli.analysis.checks import Coverage, Finding
+    from initcli.analysis.diff import Drift
     from initcli.analysis.inspection import WeightRow
     from initcli.initializers import InitializerKind
     from initcli.initializers.equivalents import Equivalent
@@ -167,6 +168,8 @@ class InspectReport(ReportViews):
     Attributes:
         format: the file format read (a built model is saved to a `.keras` file and read as one).
         fresh: with --fresh, each weight of the model rebuilt from its config, by path.
+        drift: each weight's drift from its initializer, by path (`initcli.analysis.diff.Drift`):
+            std ratio to theory, and with --fresh the change from the re-drawn init.
     """
 
     source: str
@@ -177,6 +180,7 @@ class InspectReport(ReportViews):
     findings: list[Finding] = field(default_factory=list)
     built: Built | None = None
     fresh: dict[str, WeightRow] | None = None
+    drift: dict[str, Drift] | None = None
 
     columns = (
         "path",
@@ -218,6 +222,9 @@ class InspectReport(ReportViews):
                     if fresh_row is None
                     else {"sample": fresh_row.assessment.sample.to_dict(), "verdict": fresh_row.assessment.verdict}
                 )
+            drift = None if self.drift is None else self.drift.get(row.record.path)
+            if drift is not None:
+                entry["drift"] = drift.to_json()
             weights.append(entry)
         payload: dict[str, Any] = {
             "source": self.source,

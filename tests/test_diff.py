@@ -101,6 +101,9 @@ def test_diff_equals_numpy_on_keras_arrays(keras, saved, suffix_a, suffix_b):
         _close(row["mean_b"], float(right64.mean()))
         _close(row["std_b"], float(right64.std()))
         _close(row["cosine"], float(np.dot(left64, right64) / (norm_a * norm_b)) if norm_a and norm_b else None)
+        spread = left64.std() > 0 and right64.std() > 0
+        _close(row["correlation"], float(np.corrcoef(left64, right64)[0, 1]) if spread else None)
+        _close(row["std_ratio"], float(right64.std() / left64.std()) if left64.std() > 0 else None)
         squared_a += float(np.dot(left64, left64))
         squared_b += float(np.dot(right64, right64))
         squared_d += float(np.dot(difference, difference))
@@ -136,6 +139,9 @@ def test_chunked_reduction_equals_one_shot(keras, saved):
         _close(row.mean_a, float(a[name].astype(np.float64).mean()))
         assert row.sums is not None
         _close(row.sums.dot, float(np.dot(a[name].astype(np.float64).ravel(), b[name].astype(np.float64).ravel())))
+        left64, right64 = a[name].astype(np.float64).ravel(), b[name].astype(np.float64).ravel()
+        if left64.std() > 0 and right64.std() > 0:
+            _close(row.correlation, float(np.corrcoef(left64, right64)[0, 1]))
 
 
 def _largest_relative_change(keras, saved) -> float:
@@ -201,3 +207,70 @@ def test_unreadable_input_is_one_line_exit_1(saved, tmp_path):
     assert result.output.count("\n") == 1 and result.output.startswith("Error: ")
     usage = CliRunner().invoke(cli, ["diff", str(saved / "a.keras"), str(saved / "b.keras"), "--threshold", "-1"])
     assert usage.exit_code == 2
+
+
+TF_FORMATS = ("savedmodel", "checkpoint", ".keras", ".h5")
+
+
+@pytest.fixture(scope="module")
+def tf_written(tmp_path_factory):
+    """A tf_keras model written by TensorFlow as a SavedModel, a `save_weights` TF checkpoint, `.keras`
+    and `.h5`, fresh (a) and after one Adam step (b); with the arrays tf_keras held each time (the oracle)."""
+    import warnings
+
+    import tf_keras
+
+    folder = tmp_path_factory.mktemp("tf_written")
+    tf_keras.backend.clear_session()
+    tf_keras.utils.set_random_seed(0)
+    model = tf_keras.Sequential(
+        [
+            tf_keras.Input((8,)),
+            tf_keras.layers.Dense(16, activation="relu", name="dense"),
+            tf_keras.layers.BatchNormalization(name="bn"),
+            tf_keras.layers.Dense(3, name="out"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="mse")
+    arrays = {}
+    for stem in ("a", "b"):
+        if stem == "b":
+            rng = np.random.RandomState(0)
+            model.fit(rng.randn(32, 8).astype("float32"), rng.randn(32, 3).astype("float32"), epochs=1, verbose=0)
+        arrays[stem] = {w.name.removesuffix(":0"): w.numpy().copy() for w in model.weights}
+        model.save(folder / f"{stem}_savedmodel", save_format="tf")
+        model.save_weights(str(folder / f"{stem}_checkpoint" / "ckpt"))
+        model.save(folder / f"{stem}.keras")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # tf_keras calls .h5 legacy
+            model.save(folder / f"{stem}.h5")
+    return folder, arrays
+
+
+def _tf_path(folder, stem: str, kind: str) -> str:
+    return str(folder / (f"{stem}{kind}" if kind.startswith(".") else f"{stem}_{kind}"))
+
+
+@pytest.mark.parametrize(
+    ("kind_a", "kind_b"), [(a, b) for a in TF_FORMATS for b in TF_FORMATS if {a, b} & {"savedmodel", "checkpoint"}]
+)
+def test_diff_of_savedmodel_and_checkpoint_equals_numpy(tf_written, kind_a, kind_b):
+    """Every pair with a SavedModel or a TF checkpoint on a side: numpy on tf_keras's own arrays."""
+    folder, arrays = tf_written
+    result = _run(_tf_path(folder, "a", kind_a), _tf_path(folder, "b", kind_b), "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    rows = {"/".join(row["path"].split("/")[-2:]).removesuffix(":0"): row for row in data["weights"]}
+    a, b = arrays["a"], arrays["b"]
+    assert sorted(rows) == sorted(a) and data["only"] == []  # optimizer slots are not weights
+    assert {row["matched"] for row in rows.values()} == {"path"}
+    for name, left in a.items():
+        left64, right64 = left.astype(np.float64).ravel(), b[name].astype(np.float64).ravel()
+        row = rows[name]
+        norm_a = np.linalg.norm(left64)
+        _close(row["relative_change"], np.linalg.norm(right64 - left64) / norm_a if norm_a else math.inf)
+        _close(row["max_abs_diff"], float(np.max(np.abs(right64 - left64))))
+        _close(row["std_b"], float(right64.std()))
+        _close(row["mean_a"], float(left64.mean()))
+        norm_b = np.linalg.norm(right64)
+        _close(row["cosine"], float(np.dot(left64, right64) / (norm_a * norm_b)) if norm_a and norm_b else None)

@@ -15,6 +15,19 @@ from initcli.cli.main import cli
 PUBLIC = Path(__file__).parent / "fixtures" / "public"
 MODELS = Path(__file__).parent.parent / "examples" / "models"
 
+
+@pytest.fixture(autouse=True)
+def _keras_names_reset_afterwards():
+    """Models built here must not shift the auto-names (sequential_1, ...) later tests' models get."""
+    yield
+    import sys
+
+    for name in ("keras", "tf_keras"):
+        module = sys.modules.get(name)
+        if module is not None and hasattr(module, "backend"):
+            module.backend.clear_session()
+
+
 # Real files other people trained (tests/fixtures/public/ORIGINS.md): constant-initialized weights
 # (biases, BatchNormalization) that are no longer constant show it.
 TRAINED = {
@@ -70,6 +83,34 @@ def test_real_trained_files_say_trained(name, moved):
     assert "inconsistent" not in _verdicts(document).values()
 
 
+FETCHED = Path(__file__).parent / "fixtures" / "trained"
+FETCHED_TRAINED = {  # tests/fixtures/trained/ORIGINS.md
+    "keras2.3.1_sequential_lstm_dense.h5": (4, 5),
+    "keras3.7.0_sequential_dense_churn.h5": (5, 6),
+    "keras3.7.0_sequential_dense_regression.h5": (6, 6),
+}
+
+
+@pytest.mark.parametrize(("name", "counts"), FETCHED_TRAINED.items())
+def test_fetched_trained_files_say_trained(name, counts):
+    """h5py's oracle that training moved them: some bias of each holds more than one value."""
+    document = _inspect(str(FETCHED / name))
+    assert document["state"]["line"] == f"trained ({counts[0]} of {counts[1]} weights moved from their initializer)"
+    assert "inconsistent" not in _verdicts(document).values()
+    raw = _raw_values(FETCHED / name)
+    assert any(np.ptp(value) > 0 for key, value in raw.items() if key.rsplit("/", 1)[-1].startswith("bias"))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="readers: a Windows-saved tf.keras .keras names groups layers\\dense; read as 0 weights (tf_keras cannot "
+    "load it either)",
+)
+def test_windows_saved_keras_file_is_read():
+    document = _inspect(str(FETCHED / "tfkeras2.15.0_windows_backslash_paths.keras"))
+    assert document["state"]["state"] == "trained"
+
+
 @pytest.mark.parametrize("name", AT_INIT)
 def test_public_files_saved_at_init_say_fresh(name):
     document = _inspect(str(PUBLIC / name))
@@ -101,11 +142,79 @@ def test_one_moved_scalar_bias_is_not_evidence_of_training():
     assert output_bias.shape == (1,) and output_bias[0] != 0
 
 
-@pytest.mark.parametrize("name", ["mlp.keras", "cnn.keras", "cnn.h5", "rnn.keras"])
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in MODELS.iterdir()))
 def test_fresh_example_models_are_fresh(name):
     document = _inspect(str(MODELS / name))
+    # A weights-only file has no initializer information: unknown, never trained.
+    assert document["state"]["state"] == ("unknown" if name.endswith(".weights.h5") else "fresh")
+    assert "trained" not in _verdicts(document).values()
+
+
+@pytest.mark.tensorflow
+@pytest.mark.parametrize(
+    "source",
+    [
+        *(["--spec", str(path)] for path in sorted((EXAMPLES / "specs").iterdir())),
+        ["examples/model_code.py:build_model"],
+    ],
+    ids=lambda source: Path(source[-1]).name,
+)
+@pytest.mark.parametrize("seed", ["0", "1", "2"])
+def test_fresh_specs_and_model_code_are_never_trained(source, seed):
+    document = _inspect(*source, "--seed", seed)
     assert document["state"]["state"] == "fresh"
     assert "trained" not in _verdicts(document).values()
+
+
+def _architectures(keras) -> dict:
+    layers = keras.layers
+    return {
+        "conv_bn_separable": lambda: keras.Sequential(
+            [
+                keras.Input((12, 12, 3)),
+                layers.Conv2D(8, 3, kernel_initializer="he_normal"),
+                layers.BatchNormalization(),
+                layers.SeparableConv2D(8, 3),
+                layers.DepthwiseConv2D(3),
+                layers.Flatten(),
+                layers.Dense(4),
+            ]
+        ),
+        "embedding_lstm_gru": lambda: keras.Sequential(
+            [
+                keras.Input((None,), dtype="int32"),
+                layers.Embedding(50, 8),
+                layers.LSTM(6, return_sequences=True),
+                layers.GRU(5),
+                layers.Dense(1),
+            ]
+        ),
+        "layernorm_conv1d": lambda: keras.Sequential(
+            [keras.Input((6, 16)), layers.LayerNormalization(), layers.Conv1D(4, 3), layers.Dense(2)]
+        ),
+    }
+
+
+@pytest.mark.tensorflow
+@pytest.mark.parametrize("framework", ["keras3", "tf_keras"])
+@pytest.mark.parametrize("architecture", ["conv_bn_separable", "embedding_lstm_gru", "layernorm_conv1d"])
+def test_fresh_keras3_and_tf_keras_architectures_are_never_trained(keras, tmp_path, framework, architecture):
+    """Three seeds of each: the calibration run (docs/trained-models.md) measures many more."""
+    if framework == "tf_keras":
+        import tf_keras as module
+    else:
+        module = keras
+    for seed in range(3):
+        module.backend.clear_session()
+        module.utils.set_random_seed(seed)
+        model = _architectures(module)[architecture]()
+        model.save(tmp_path / f"{seed}.keras")
+        document = _inspect(str(tmp_path / f"{seed}.keras"))
+        assert document["state"]["state"] == "fresh", (seed, document["state"])
+        assert "trained" not in _verdicts(document).values()
 
 
 @pytest.mark.tensorflow
@@ -198,3 +307,35 @@ def test_require_fresh_fails_a_trained_model_only():
     assert fresh.exit_code == 0 and "model: trained" not in fresh.stderr
     usage = _check(str(MODELS / "mlp.keras"), "--require", "stale")
     assert usage.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "layer", "line"),
+    [
+        # The output layer alone: a kernel off its initializer and a one-element bias off zero, which
+        # alone would not say trained; the biases and BatchNormalization left out do.
+        (
+            "keras3.5.0_sequential_dense_batchnorm.keras",
+            "dense_8",
+            "trained (2 of 2 weights moved from their initializer)",
+        ),
+        (
+            "tfkeras2.15.0_sequential_dense_batchnorm.keras",
+            "dense_6",
+            "trained (2 of 2 weights moved from their initializer)",
+        ),
+    ],
+)
+def test_layer_filter_keeps_the_whole_models_state(name, layer, line):
+    document = _inspect(str(PUBLIC / name), "--layer", layer)
+    assert document["state"]["line"] == line
+    assert "inconsistent" not in _verdicts(document).values()
+
+
+@pytest.mark.parametrize("name", ["mlp.keras", "cnn.keras", "rnn.keras"])
+def test_layer_filter_on_a_fresh_model_stays_fresh(name):
+    full = _inspect(str(MODELS / name))
+    first_layer = full["weights"][0]["layer"]
+    document = _inspect(str(MODELS / name), "--layer", first_layer)
+    assert document["state"]["state"] == "fresh"
+    assert "trained" not in _verdicts(document).values()

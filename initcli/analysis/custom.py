@@ -54,6 +54,7 @@ def rebuild_fresh_with(
     objects = custom_objects.load_custom_objects(references)
     custom_objects.refuse_unprovided(config, objects)
     keras = building._keras(seed)
+    config = building.without_compile_config(config)  # compiling would create variables in the probe
 
     def rebuild() -> Any:
         try:

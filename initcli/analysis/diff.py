@@ -12,14 +12,17 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from initcli.readers.records import ModelFile, WeightRecord
 from initcli.report_views import ReportViews
+
+if TYPE_CHECKING:
+    from initcli.analysis.inspection import WeightRow
 
 CHUNK_ELEMENTS = 1 << 20
 """Elements read from each side at a time: 8 MB of float64 per side while reducing."""
@@ -120,6 +123,8 @@ class WeightDiff:
             `.weights.h5` file's paths lack the model's name); "position" when file order paired them.
         sums: the reductions (None when the shapes differ and nothing was compared).
         mean_a, std_a, mean_b, std_b: each side's mean and population std (ddof=0).
+        correlation: Pearson's correlation of A and B (numpy's `corrcoef`), from co-moments merged
+            chunk by chunk; None when either side is constant.
     """
 
     path: str
@@ -135,10 +140,18 @@ class WeightDiff:
     std_a: float | None = None
     mean_b: float | None = None
     std_b: float | None = None
+    correlation: float | None = None
 
     @property
     def relative_change(self) -> float | None:
         return None if self.sums is None else self.sums.relative_change
+
+    @property
+    def std_ratio(self) -> float | None:
+        """std_b / std_a: how much the spread grew (None when A is constant)."""
+        if self.std_a is None or self.std_b is None or self.std_a == 0:
+            return None
+        return self.std_b / self.std_a
 
     def moved_more_than(self, threshold: float) -> bool:
         """The weight changed by more than `threshold` (relative), or its shape changed."""
@@ -161,7 +174,9 @@ class WeightDiff:
             "std_a": self.std_a,
             "mean_b": self.mean_b,
             "std_b": self.std_b,
+            "std_ratio": self.std_ratio,
             "cosine": None if sums is None else sums.cosine,
+            "correlation": self.correlation,
             "norm_a": None if sums is None else sums.norm_a,
             "norm_b": None if sums is None else sums.norm_b,
         }
@@ -205,7 +220,9 @@ class DiffReport(ReportViews):
         "std_a",
         "mean_b",
         "std_b",
+        "std_ratio",
         "cosine",
+        "correlation",
     )
 
     @property
@@ -339,6 +356,7 @@ def compare(a: WeightRecord, b: WeightRecord, matched: str, elements: int = CHUN
     squared_a = squared_b = squared_difference = dot = 0.0
     max_abs = 0.0
     size = 0
+    comoment = 0.0  # sum of (a - mean_a)(b - mean_b), merged as the moments are
     chunks_b = _float64_chunks(b, elements)
     for left in _float64_chunks(a, elements):
         right = next(chunks_b, None)
@@ -351,6 +369,13 @@ def compare(a: WeightRecord, b: WeightRecord, matched: str, elements: int = CHUN
         dot += float(np.dot(left, right))
         if difference.size:
             max_abs = max(max_abs, float(np.max(np.abs(difference))))
+        if left.size:
+            chunk_a, chunk_b = float(left.mean()), float(right.mean())
+            chunk_comoment = float(np.dot(left - chunk_a, right - chunk_b))
+            total = size + left.size
+            comoment += (
+                chunk_comoment + (chunk_a - moments_a.mean) * (chunk_b - moments_b.mean) * size * left.size / total
+            )
         moments_a.add(left)
         moments_b.add(right)
         size += left.size
@@ -363,6 +388,7 @@ def compare(a: WeightRecord, b: WeightRecord, matched: str, elements: int = CHUN
         dot=dot,
         max_abs_difference=max_abs,
     )
+    spread = math.sqrt(max(moments_a.m2, 0.0) * max(moments_b.m2, 0.0))
     return WeightDiff(
         **common,
         sums=sums,
@@ -370,6 +396,7 @@ def compare(a: WeightRecord, b: WeightRecord, matched: str, elements: int = CHUN
         std_a=moments_a.std,
         mean_b=moments_b.mean if size else None,
         std_b=moments_b.std,
+        correlation=max(-1.0, min(1.0, comoment / spread)) if spread > 0 else None,
     )
 
 
@@ -432,3 +459,125 @@ def diff_models(
             saved_b.close()
     finally:
         saved_a.close()
+
+
+InitDraw = Literal["exact", "global-seed", "independent"]
+"""What the re-drawn init of `inspect --fresh` is to a saved weight:
+
+- "exact": the file's own init, for a constant initializer or one whose config carries a seed
+  (Keras of the file's line, Keras 3 or tf_keras, draws a seeded initializer the same every time);
+- "global-seed": the file's own init only if the model was built after
+  `keras.utils.set_random_seed(N)` with the `--seed N` given (Keras cannot tell);
+- "independent": no seed anywhere, an independent draw of the same initializer: the change and
+  correlation are then statistical (an unmoved weight shows a correlation near 0 and a relative
+  change near sqrt(1 + std_ratio²)), not the weight's own movement.
+"""
+
+INIT_DRAW_NOTES: dict[str, str] = {
+    "exact": "the re-drawn init is the file's own (a constant, or a seeded initializer)",
+    "global-seed": "the re-drawn init is the file's own only if the model was built with this --seed",
+    "independent": "the re-drawn init is an independent draw (no seed): change and correlation are statistical, "
+    "not this file's own movement",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Drift:
+    """How far one weight of a model is from its initializer (`inspect`).
+
+    Attributes:
+        std_ratio: the weight's std over its initializer's theoretical std (population std, ddof=0;
+            None for a constant initializer, whose theoretical std is 0).
+        init: with --fresh, what the re-drawn init is to this file (`InitDraw`), else None.
+        fresh: with --fresh, the saved weight (B) against the re-drawn init (A): relative change
+            ||W - W0|| / ||W0||, max |W - W0|, cosine and correlation; None without --fresh or when
+            the rebuilt model has no such weight.
+    """
+
+    std_ratio: float | None
+    init: InitDraw | None = None
+    fresh: WeightDiff | None = None
+
+    @property
+    def relative_change(self) -> float | None:
+        return None if self.fresh is None else self.fresh.relative_change
+
+    @property
+    def correlation(self) -> float | None:
+        return None if self.fresh is None else self.fresh.correlation
+
+    @property
+    def cosine(self) -> float | None:
+        return None if self.fresh is None or self.fresh.sums is None else self.fresh.sums.cosine
+
+    def to_json(self) -> dict[str, Any]:
+        fresh = self.fresh
+        return {
+            "std_ratio": self.std_ratio,
+            "init": self.init,
+            "fresh_path": None if fresh is None else fresh.path,
+            "matched": None if fresh is None else fresh.matched,
+            "relative_change": self.relative_change,
+            "max_abs_diff": None if fresh is None or fresh.sums is None else fresh.sums.max_abs_difference,
+            "cosine": self.cosine,
+            "correlation": self.correlation,
+        }
+
+
+def std_ratio(row: WeightRow) -> float | None:
+    """The weight's population std over its initializer's theoretical std (None when that is 0 or unknown)."""
+    theory, sample = row.assessment.theory, row.assessment.sample
+    if theory is None or not theory.std or sample.std is None:
+        return None
+    return sample.std / theory.std
+
+
+def init_draw(row: WeightRow, seed: int | None) -> InitDraw:
+    """What the re-drawn init of `--fresh` is to this weight (see `InitDraw`)."""
+    spec = row.initializer
+    if spec is not None and (not spec.family.random or spec.config.get("seed") is not None):
+        return "exact"
+    return "global-seed" if seed is not None else "independent"
+
+
+def pair_fresh(saved: Sequence[WeightRecord], rebuilt: Sequence[WeightRecord]) -> dict[str, tuple[WeightRecord, str]]:
+    """Each saved weight's counterpart in the rebuilt model (by path, name, then position; see `match`)."""
+    pairs, _, _ = match(saved, rebuilt)
+    return {left.path: (right, how) for left, right, how in pairs}
+
+
+def drift_rows(
+    rows: Sequence[WeightRow],
+    fresh: Mapping[str, tuple[WeightRecord, str]] | None = None,
+    seed: int | None = None,
+    elements: int = CHUNK_ELEMENTS,
+) -> dict[str, Drift]:
+    """Each row's drift from its initializer; with `fresh` (`pair_fresh`), from the re-drawn init too.
+
+    Reads each saved weight and its re-drawn init side by side (`compare`, A = the init).
+    """
+    out: dict[str, Drift] = {}
+    for row in rows:
+        path = row.record.path
+        if fresh is None:
+            out[path] = Drift(std_ratio=std_ratio(row))
+            continue
+        pair = fresh.get(path)
+        measured = None if pair is None else compare(pair[0], row.record, pair[1], elements)
+        out[path] = Drift(std_ratio=std_ratio(row), init=init_draw(row, seed), fresh=measured)
+    return out
+
+
+def drift_note(drift: Mapping[str, Drift]) -> str | None:
+    """One line saying what the --fresh change and correlation are measured against, or None without --fresh."""
+    kinds = Counter(entry.init for entry in drift.values() if entry.fresh is not None and entry.init is not None)
+    if not kinds:
+        return None
+    parts = []
+    if kinds["exact"]:
+        parts.append(f"{kinds['exact']} exact (a constant or seeded initializer: the file's own init)")
+    if kinds["global-seed"]:
+        parts.append(f"{kinds['global-seed']} exact only if the model was built with this --seed")
+    if kinds["independent"]:
+        parts.append(f"{kinds['independent']} against an independent draw (no seed; marked ~: statistical)")
+    return "change = ||W - W0|| / ||W0||, corr = correlation with the re-drawn init W0: " + "; ".join(parts)

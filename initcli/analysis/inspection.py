@@ -220,11 +220,34 @@ def inspect_record(record: WeightRecord, interval_alpha: float = DEFAULT_ALPHA) 
     return weight_row(record, measure_record(record, interval_alpha))
 
 
-def judge_rows(rows: Sequence[WeightRow], alpha: float = DEFAULT_ALPHA) -> list[WeightRow]:
+def judge_rows(
+    rows: Sequence[WeightRow], alpha: float = DEFAULT_ALPHA, evidence: Sequence[Assessment] = ()
+) -> list[WeightRow]:
     """The rows with their verdicts, decided together for the whole model (Holm); in a trained
-    model, the weights that training explains are `trained` (`mark_trained`)."""
-    judged = mark_trained(judge([row.assessment for row in rows], alpha))
+    model, the weights that training explains are `trained` (`mark_trained`, which also weighs the
+    `evidence` of `training_evidence`)."""
+    judged = mark_trained(judge([row.assessment for row in rows], alpha), evidence)
     return [replace(row, assessment=assessment) for row, assessment in zip(rows, judged)]
+
+
+EVIDENCE_ELEMENTS = 1 << 20
+"""The largest unselected weight `training_evidence` reads (biases and normalization are far smaller)."""
+
+
+def training_evidence(records: Sequence[WeightRecord]) -> list[Assessment]:
+    """The judged assessments of the constant-initialized weights among `records` (biases, gammas,
+    moving statistics): the weights `--layer` left out still show whether the model was trained.
+
+    Only constant-initialized weights of at most EVIDENCE_ELEMENTS values are read: they are
+    compared value by value, so no multiplicity correction links them to the selected weights.
+    """
+    assessments = []
+    for record in records:
+        spec, _ = _initializers(record, [])
+        if spec is None or spec.family.random or math.prod(record.shape) > EVIDENCE_ELEMENTS:
+            continue
+        assessments.append(measure_record(record).assessment)
+    return judge(assessments)
 
 
 def model_state(rows: Sequence[WeightRow]) -> dict[str, Any]:

@@ -214,14 +214,43 @@ def _call_model_function(keras: Any, reference: str, target: str, function_name:
     return _ensure_built(model, reference)
 
 
-def rebuild_fresh(config: Mapping[str, Any], seed: int | None) -> Any:
+def without_compile_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a saved config without its `compile_config` (anywhere in it).
+
+    Deserializing a compiled model's config also compiles it, and Keras's optimizer creates its
+    variables in `__init__`, which the parameter-counting probe's stateless scope forbids ("You are
+    attempting to create a variable while in a stateless scope"). A rebuilt fresh model is only read
+    for its weights: it needs no optimizer, loss or metrics.
+    """
+    copied = copy.deepcopy(dict(config))
+    pending: list[Any] = [copied]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            item.pop("compile_config", None)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return copied
+
+
+def rebuild_fresh(config: Mapping[str, Any], seed: int | None, keras_version: str | None = None) -> Any:
     """Re-create a saved model from its config, freshly initialized (safe mode: no Lambda code).
+
+    A config written by tf.keras (`keras_version` 2.4+ or "-tf", `initcli.keras.eras`) is rebuilt by
+    tf_keras, which reads its arguments (`batch_input_shape`, ...) and draws as that Keras did;
+    any other by Keras 3.
 
     Raises:
         InitcliError: a config naming code, files or custom objects, declaring more than
             MAX_BUILT_PARAMETERS parameters, or that Keras cannot build.
     """
     check_arguments(config, "the saved config")
+    config = without_compile_config(config)
+    from initcli.keras.eras import era_of
+
+    if era_of(keras_version).line == "tf.keras":
+        return _rebuild_with_tf_keras(config, seed, keras_version)
     keras = _keras(seed)
 
     def rebuild() -> Any:
@@ -232,12 +261,71 @@ def rebuild_fresh(config: Mapping[str, Any], seed: int | None) -> Any:
                 # path-naming layers were refused above, so nothing runs that the file names.
                 from keras.src.legacy.saving import saving_utils
 
-                return saving_utils.model_from_config(copy.deepcopy(dict(config)))
-            return keras.saving.deserialize_keras_object(copy.deepcopy(dict(config)), safe_mode=True)
+                return saving_utils.model_from_config(copy.deepcopy(config))
+            return keras.saving.deserialize_keras_object(copy.deepcopy(config), safe_mode=True)
         except Exception as error:  # custom or unsafe layers
             raise InitcliError(f"Keras cannot rebuild the model from its config: {_first_line(error)}") from None
 
     return _ensure_built(_within_budget(keras, rebuild, seed, "the saved config"), "the saved config")
+
+
+def no_config_reason(source: str, file_format: str, keras_version: str | None) -> str:
+    """Why `--fresh` cannot rebuild a file without a usable model config, in one line."""
+    from initcli.keras.eras import era_of
+
+    era = era_of(keras_version)
+    if era.line in ("keras1", "keras2"):
+        return (
+            f"--fresh cannot rebuild {source}: it was written by {era.label}, whose initializers drew otherwise "
+            "(e.g. Keras 2.0's he_normal was truncated) and neither Keras 3 nor tf_keras rebuilds it as that Keras did"
+        )
+    if file_format in ("weights.h5", "tf-checkpoint", "sharded-weights") or "weights" in file_format:
+        return f"--fresh needs a model config; {source} holds weights only (--fresh rebuilds a .keras or full .h5)"
+    return (
+        f"--fresh needs the model config of a .keras or full .h5 file; {source} ({file_format}) has none initcli reads"
+    )
+
+
+def _rebuild_with_tf_keras(config: dict[str, Any], seed: int | None, keras_version: str | None) -> Any:
+    """tf_keras rebuilds a tf.keras config; its parameters are counted first in a graph (no values)."""
+    from initcli.keras.bridge import import_keras
+
+    import_keras()  # TensorFlow, started quietly
+    try:
+        import tensorflow as tf
+        import tf_keras
+    except ImportError:
+        raise InitcliError(
+            f"--fresh rebuilds a file of tf.keras {keras_version} with tf_keras, which is not installed: "
+            "pip install tf_keras"
+        ) from None
+
+    def rebuild() -> Any:
+        try:
+            if "module" not in config:
+                return tf_keras.models.model_from_config(copy.deepcopy(config))
+            return tf_keras.saving.deserialize_keras_object(copy.deepcopy(config), safe_mode=True)
+        except Exception as error:  # custom or unsafe layers
+            raise InitcliError(f"tf_keras cannot rebuild the model from its config: {_first_line(error)}") from None
+
+    tf_keras.backend.clear_session()
+    # In a graph, variables are declared, not allocated: the probe costs no memory for the values.
+    from tensorflow.python.util import deprecation
+
+    # deprecation.silence: tf_keras's graph-mode BatchNormalization logs a TensorFlow deprecation.
+    with tf.Graph().as_default(), deprecation.silence():
+        probe = rebuild()
+        declared = sum(math.prod(int(d or 0) for d in variable.shape) for variable in probe.weights)
+    del probe
+    tf_keras.backend.clear_session()
+    if declared > MAX_BUILT_PARAMETERS:
+        raise InitcliError(
+            f"the saved config: the model declares {declared} parameters, more than the "
+            f"{MAX_BUILT_PARAMETERS} initcli builds"
+        )
+    if seed is not None:
+        tf_keras.utils.set_random_seed(seed)
+    return _ensure_built(rebuild(), "the saved config")
 
 
 def check_arguments(value: Any, where: str) -> None:

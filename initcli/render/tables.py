@@ -281,7 +281,17 @@ _FULL: list[tuple[str, Literal["left", "right"]]] = [
 _COMPACT = ("weight (path)", "shape", "initializer", "theory std", "std", "verdict")
 
 
-def _inspect_cells(row: WeightRow, fresh: dict[str, WeightRow] | None, short: bool) -> dict[str, Text]:
+def _drift_columns(report: InspectReport) -> list[tuple[str, Literal["left", "right"]]]:
+    """The drift columns: std over theory on a trained model; the change from the re-drawn init with --fresh."""
+    columns: list[tuple[str, Literal["left", "right"]]] = []
+    if report.drift is not None and report.state["state"] == "trained":
+        columns.append(("std / theory", "right"))
+    if report.fresh is not None:
+        columns += [("fresh std", "right"), ("std / fresh", "right"), ("change", "right"), ("corr", "right")]
+    return columns
+
+
+def _inspect_cells(row: WeightRow, report: InspectReport, short: bool) -> dict[str, Text]:
     record, theory, sample = row.record, row.assessment.theory, row.assessment.sample
     cells = {
         "weight (path)": text(record.path + (" *" if row.notes else "")),
@@ -293,48 +303,58 @@ def _inspect_cells(row: WeightRow, fresh: dict[str, WeightRow] | None, short: bo
         "std": text(format_value(sample.std, 4)),
         "verdict": text(row.assessment.verdict, VERDICT_STYLES.get(row.assessment.verdict, "")),
     }
+    fresh = report.fresh
     if fresh is not None:
         fresh_row = fresh.get(record.path)
         fresh_std = fresh_row.assessment.sample.std if fresh_row is not None else None
         ratio = sample.std / fresh_std if fresh_std and sample.std is not None else None
         cells["fresh std"] = text(format_value(fresh_std, 4))
         cells["std / fresh"] = text(format_value(ratio, 4))
+    drift = None if report.drift is None else report.drift.get(record.path)
+    if drift is not None:
+        cells["std / theory"] = text(format_value(drift.std_ratio, 4))
+        # An independent re-draw is not the file's init: its change and correlation are marked "~".
+        approximate = "~" if drift.init == "independent" else ""
+        change = drift.relative_change
+        cells["change"] = text(approximate + format_value(change, 4) if change is not None else "")
+        correlation = drift.correlation
+        cells["corr"] = text(approximate + format_value(correlation, 4) if correlation is not None else "")
     return cells
 
 
-def inspect_table(rows: Sequence[WeightRow], title: str, fresh: dict[str, WeightRow] | None, compact: bool) -> Table:
+def inspect_table(report: InspectReport, title: str, compact: bool) -> Table:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", show_lines=False)
     columns = [(name, justify) for name, justify in _FULL if not compact or name in _COMPACT]
-    if fresh is not None:
-        columns += [("fresh std", "right"), ("std / fresh", "right")]
+    columns += _drift_columns(report)
     for column, justify in columns:
         table.add_column(column, justify=justify)
     previous_layer = None
-    for row in rows:
+    for row in report.weights:
         if previous_layer is not None and row.record.layer != previous_layer:
             table.add_section()
         previous_layer = row.record.layer
-        cells = _inspect_cells(row, fresh, short=compact)
-        table.add_row(*(cells[name] for name, _ in columns))
+        cells = _inspect_cells(row, report, short=compact)
+        table.add_row(*(cells.get(name, text("")) for name, _ in columns))
     return table
 
 
-def inspect_stacked(rows: Sequence[WeightRow], title: str, fresh: dict[str, WeightRow] | None) -> RenderableType:
+def inspect_stacked(report: InspectReport, title: str) -> RenderableType:
     """One block per weight, for terminals too narrow for any table."""
     from rich.console import Group
 
+    shown = [name for name, _ in _drift_columns(report)]
     parts: list[RenderableType] = [text(title, "bold")]
-    for row in rows:
-        cells = _inspect_cells(row, fresh, short=False)
+    for row in report.weights:
+        cells = _inspect_cells(row, report, short=False)
         heading = text(f"{cells['weight (path)'].plain}  {cells['shape'].plain}  ", "bold")
         heading.append_text(cells["verdict"])
         parts.append(heading)
         details = [f"initializer {cells['initializer'].plain}", f"fans {cells['fan_in/out'].plain}"]
         details += [
             f"{name} {cells[name].plain}"
-            for name in ("theory std", "mean", "std", "fresh std", "std / fresh")
+            for name in ("theory std", "mean", "std", *shown)
             if name in cells and cells[name].plain
         ]
         parts.append(text("  " + "; ".join(details)))
@@ -390,18 +410,18 @@ def values_block(values: ShownValues, width: int) -> list[RenderableType]:
 
 def inspect_renderables(report: InspectReport, view: View) -> list[RenderableType]:
     title = f"{report.source} · {report.format} · Keras {report.keras_version or 'unknown'}"
-    rows, fresh = report.weights, report.fresh
+    rows = report.weights
     if view.columns != report.columns:
         out: list[RenderableType] = [fitted_rows(report.flat_rows(), view, title)]
     else:
         out = [
             fitted(
                 [
-                    lambda: inspect_table(rows, title, fresh, compact=False),
-                    lambda: inspect_table(rows, title, fresh, compact=True),
+                    lambda: inspect_table(report, title, compact=False),
+                    lambda: inspect_table(report, title, compact=True),
                 ],
                 view,
-                lambda: inspect_stacked(rows, title, fresh),
+                lambda: inspect_stacked(report, title),
             )
         ]
     totals = report.totals
