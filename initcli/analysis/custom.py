@@ -96,8 +96,9 @@ def with_real(record: WeightRecord, real: RealVariable | None, era: Era) -> Weig
             "add_weight (imported with --custom-objects)"
         )
     prefix = record.path[: len(record.path) - len(record.weight)] if record.path.endswith(record.weight) else ""
+    path = f"{prefix}{real.name}" if prefix or record.path == record.weight else record.path
     return resolution.record(
-        path=f"{prefix}{real.name}" if prefix or record.path == record.weight else record.path,
+        path=real.path or path,
         layer=record.layer,
         weight=real.name,
         shape=record.shape,

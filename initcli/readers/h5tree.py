@@ -263,6 +263,10 @@ class TreeWalker:
                 child_prefix = path_prefix if class_name == "Sequential" and not self.keras2 else ""
                 if class_name not in CONTAINERS and class_name is not None:
                     child_prefix = path_prefix
+                elif class_name is None and self.custom is not None:
+                    # Sequential or Functional, the file does not say (no layer names): keep the
+                    # attribute path so the layers of two such blocks do not share names.
+                    child_prefix = path_prefix
                 yield from self._container(child, entry, child_prefix)
             elif key == "cell" and class_name in RNN_CELLS:
                 cell = RNN_CELLS[class_name]
@@ -385,6 +389,8 @@ def _is_custom(entry: Mapping[str, Any] | None) -> bool:
     registered = entry.get("registered_name")
     if isinstance(registered, str) and ">" in registered:
         return True
+    if module is None:  # Keras 3 writes a registered name without a module only for the user's classes
+        return isinstance(registered, str)
     return isinstance(module, str) and module != "keras" and not module.startswith("keras.")
 
 
@@ -400,7 +406,7 @@ def _custom_summary(entry: Mapping[str, Any] | None) -> dict[str, Any] | None:
         "class_name": entry.get("class_name"),
         "registered_name": entry.get("registered_name"),
         "module": entry.get("module"),
-        "name": config.get("name"),
+        "name": entry_name(entry),  # Keras 3.1 keeps it beside the config, later Keras in it
         "config": {key: value for key, value in config.items() if key not in _BASE_LAYER_KEYS},
     }
 
