@@ -35,8 +35,8 @@ class RealVariable:
         owner_class: the owning layer's class name.
         custom: the owning layer's class is not Keras's own.
         initializer: the initializer its layer passed to `add_weight`, serialized ({class_name, config}).
-        path: Keras's `variable.path` in the rebuilt model, when the file records no layer names
-            (Keras 3.1 and tf_keras write none): initcli's own path would be by attribute only.
+        path: Keras's `variable.path` in the rebuilt model.
+        file_names: the weights file records its layers' names (Keras 3.1 and tf_keras write none).
     """
 
     name: str
@@ -45,6 +45,7 @@ class RealVariable:
     custom: bool
     initializer: Mapping[str, Any] | None
     path: str | None = None
+    file_names: bool = True
 
 
 def parse_reference(text: str) -> tuple[str, str | None]:
@@ -265,7 +266,8 @@ def real_variables(path: Path, objects: Mapping[str, Any]) -> dict[str, RealVari
             owner_class=type(layer).__name__,
             custom=custom,
             initializer=_serialized_initializer(keras, seen.get(id(variable)), variable.dtype),
-            path=None if named else variable.path,
+            path=variable.path,
+            file_names=named,
         )
     return out
 

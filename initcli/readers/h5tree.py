@@ -267,7 +267,10 @@ class TreeWalker:
                     # Sequential or Functional, the file does not say (no layer names): keep the
                     # attribute path so the layers of two such blocks do not share names.
                     child_prefix = path_prefix
-                yield from self._container(child, entry, child_prefix)
+                records = self._container(child, entry, child_prefix)
+                if class_name == "Sequential" and entry is not None and entry.get("inferred") and custom_before:
+                    records = _built_elsewhere(records, child_prefix, entry_name(custom_before))
+                yield from records
             elif key == "cell" and class_name in RNN_CELLS:
                 cell = RNN_CELLS[class_name]
                 yield from self._layer(child, entry, path_prefix, class_override=cell, name_hint=snake_case(cell))
@@ -379,6 +382,23 @@ class TreeWalker:
                 location=dataset.name,
                 custom_layer=_custom_summary(self.custom),
             )
+
+
+def _built_elsewhere(records: Iterator[WeightRecord], prefix: str, custom: str | None) -> Iterator[WeightRecord]:
+    """A Sequential inside a custom layer: the path if its layers were built inside it, with the other path.
+
+    A Sequential made with an `Input` builds its layers when it is made, in the custom layer's
+    `__init__`, outside its name scope; without one it builds in the custom layer's `build`/`call`,
+    inside. The file stores no InputLayer for it, so which one the file does not say.
+    """
+    scope = prefix.rstrip("/").rsplit("/", 1)[-1] + "/"
+    for record in records:
+        if prefix != scope and record.path.startswith(prefix):
+            record.notes.append(
+                f"path as if {custom or 'the custom layer'} built this Sequential; made with an Input it builds "
+                f"when made, and Keras names it {scope}{record.path.removeprefix(prefix)} (the file does not say which)"
+            )
+        yield record
 
 
 def _is_custom(entry: Mapping[str, Any] | None) -> bool:
