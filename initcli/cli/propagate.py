@@ -6,12 +6,13 @@ Importing this module imports neither TensorFlow, nor Rich, nor matplotlib: `ini
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 import click
 
-from initcli.cli.params import SPEC_OPTION
+from initcli.cli.params import CUSTOM_OBJECTS_OPTION, SPEC_OPTION
 from initcli.errors import ExitCode, InitcliError
 
 _FORMATS = ("table", "json", "csv")
@@ -33,15 +34,26 @@ class _InputType(click.ParamType):
         return text
 
 
-def _load_keras_model(path: Path) -> Any:
+def _load_keras_model(path: Path, config: Any = None, custom_objects: tuple[str, ...] = ()) -> Any:
     from initcli.keras.bridge import import_keras
 
+    objects: dict[str, Any] = {}
+    if custom_objects:
+        # The user's own layer code, imported because the command line names it (docs/custom-layers.md).
+        from initcli.keras import custom_objects as user_code
+
+        objects = user_code.load_custom_objects(custom_objects)
+        user_code.refuse_unprovided(config, objects)
     keras = import_keras()
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        with warnings.catch_warnings(), keras.saving.custom_object_scope(objects):
+            # Keras warns about custom layers without a build(); initcli's stderr is for its own messages.
+            warnings.simplefilter("ignore")
+            return keras.saving.load_model(path, custom_objects=objects or None, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many types for models it cannot rebuild
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise InitcliError(f"{path}: Keras cannot load this model: {first}") from None
+        hint = "" if custom_objects else " (a model with custom layers needs their code: --custom-objects MODULE)"
+        raise InitcliError(f"{path}: Keras cannot load this model: {first}{hint}") from None
 
 
 @click.command(name="propagate")
@@ -90,6 +102,7 @@ def _load_keras_model(path: Path) -> Any:
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path), help="Also write scale vs depth to a .png/.svg.")
 @click.option("--force", is_flag=True, help="Allow --plot to overwrite an existing file.")
 @click.option("--format", "output_format", type=click.Choice(_FORMATS), default="table", show_default=True)
+@CUSTOM_OBJECTS_OPTION
 def propagate_command(
     model: str | None,
     spec_path: Path | None,
@@ -107,6 +120,7 @@ def propagate_command(
     plot_path: Path | None,
     force: bool,
     output_format: str,
+    custom_objects: tuple[str, ...],
 ) -> None:
     """Will this initialization train? The signal's scale through the model at init.
 
@@ -124,12 +138,19 @@ def propagate_command(
       initcli propagate --spec examples/specs/deep_relu.yaml --compare he_normal,truncated_normal:stddev=0.1
       initcli propagate examples/models/mlp.keras --static
     """
+    from initcli.keras.building import is_function_reference
     from initcli.propagate import run
 
     if (model is None) == (spec_path is None):
         raise click.UsageError("Give a MODEL (file or module:function) or --spec FILE, exactly one.")
     if init_text and compare_text:
         raise click.UsageError("--init and --compare exclude each other: --compare runs each initializer in turn.")
+    if custom_objects and (spec_path is not None or is_function_reference(str(model))):
+        raise click.UsageError(
+            "--custom-objects loads a saved MODEL file with your layer code; it takes no --spec or function."
+        )
+    if custom_objects and static_only:
+        raise click.UsageError("--static runs no Keras, so it takes no --custom-objects (the measured pass does).")
     if force and plot_path is None:
         raise click.UsageError("--force only applies to --plot.")
     if plot_path is not None and plot_path.exists() and not force:
@@ -152,7 +173,7 @@ def propagate_command(
         factor=factor,
         inits=inits,
     )
-    report = _report(model, spec_path, options, static_only)
+    report = _report(model, spec_path, options, static_only, custom_objects)
     if plot_path is not None:
         from initcli.render.propagate import save_plot
 
@@ -162,7 +183,9 @@ def propagate_command(
         raise click.exceptions.Exit(ExitCode.CHECK_FAILED)
 
 
-def _report(model: str | None, spec_path: Path | None, options: Any, static_only: bool) -> Any:
+def _report(
+    model: str | None, spec_path: Path | None, options: Any, static_only: bool, custom_objects: tuple[str, ...] = ()
+) -> Any:
     import tempfile
 
     from initcli.keras.building import is_function_reference
@@ -192,7 +215,8 @@ def _report(model: str | None, spec_path: Path | None, options: Any, static_only
                 return run.static_report(saved, options)
         finally:
             saved.close()
-        return run.measured_report(_load_keras_model(Path(str(model))), saved.source, saved.format, options)
+        loaded = _load_keras_model(Path(str(model)), saved.config, custom_objects)
+        return run.measured_report(loaded, saved.source, saved.format, options)
 
 
 def _print(report: Any, output_format: str) -> None:
