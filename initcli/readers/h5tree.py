@@ -264,12 +264,14 @@ class TreeWalker:
                 if class_name not in CONTAINERS and class_name is not None:
                     child_prefix = path_prefix
                 elif class_name is None and self.custom is not None:
-                    # Sequential or Functional, the file does not say (no layer names): keep the
-                    # attribute path so the layers of two such blocks do not share names.
+                    # Sequential or Functional, the file does not say: keep the attribute path so the
+                    # layers of two such blocks do not share names.
                     child_prefix = path_prefix
                 records = self._container(child, entry, child_prefix)
                 if class_name == "Sequential" and entry is not None and entry.get("inferred") and custom_before:
                     records = _built_elsewhere(records, child_prefix, entry_name(custom_before))
+                elif class_name is None and self.custom is not None and not self.keras2:
+                    records = _maybe_functional(records, child_prefix, unknown_reason)
                 yield from records
             elif key == "cell" and class_name in RNN_CELLS:
                 cell = RNN_CELLS[class_name]
@@ -397,6 +399,17 @@ def _built_elsewhere(records: Iterator[WeightRecord], prefix: str, custom: str |
             record.notes.append(
                 f"path as if {custom or 'the custom layer'} built this Sequential; made with an Input it builds "
                 f"when made, and Keras names it {scope}{record.path.removeprefix(prefix)} (the file does not say which)"
+            )
+        yield record
+
+
+def _maybe_functional(records: Iterator[WeightRecord], prefix: str, reason: str | None) -> Iterator[WeightRecord]:
+    """Layers of a model of unknown class inside a custom layer: a Functional builds them when made."""
+    for record in records:
+        if record.path.startswith(prefix):
+            record.notes.append(
+                f"path by the file's groups: {reason or 'a model of layers of unknown class'}; a Functional "
+                f"builds its layers when made, and Keras names this {record.path.removeprefix(prefix)}"
             )
         yield record
 
