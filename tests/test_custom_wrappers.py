@@ -59,7 +59,9 @@ def test_without_the_code_wrapped_and_nested_layers_are_keras_s(saved, keras):
         if _made_with_input(keras_path):
             # The file cannot tell: named as if built inside with_input, Keras's path in a note.
             row = rows[f"with_input/{keras_path}"]
-            assert f"Keras names it {keras_path} (the file does not say which)" in row["notes"][-1]
+            note = row["notes"][-1]
+            assert f"Keras names it {keras_path} if this Sequential was made with an Input" in note
+            assert "(built then, outside with_input; the file does not say which)" in note
         else:
             row = rows[keras_path]
         assert row["weight"] == variable.name and tuple(row["shape"]) == tuple(variable.shape)

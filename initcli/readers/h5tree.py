@@ -397,8 +397,8 @@ def _built_elsewhere(records: Iterator[WeightRecord], prefix: str, custom: str |
     for record in records:
         if prefix != scope and record.path.startswith(prefix):
             record.notes.append(
-                f"path as if {custom or 'the custom layer'} built this Sequential; made with an Input it builds "
-                f"when made, and Keras names it {scope}{record.path.removeprefix(prefix)} (the file does not say which)"
+                f"Keras names it {scope}{record.path.removeprefix(prefix)} if this Sequential was made with an "
+                f"Input (built then, outside {custom or 'the custom layer'}; the file does not say which)"
             )
         yield record
 
