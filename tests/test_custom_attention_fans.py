@@ -139,3 +139,19 @@ def test_keras_3_14_fans_are_those_of_the_kernel_shape(keras, tmp_path):
     newer = _rows(_with_version(saved, "3.15.0"))
     verdicts = {newer[p]["verdict"] for p, _ in _kernels(attentions) if p.startswith("plain/")}
     assert "consistent" not in verdicts, verdicts
+
+
+def test_a_file_without_a_keras_version_says_which_rule_its_fans_follow(keras, tmp_path):
+    """A Keras 3 `.weights.h5` records no version: the einsum axes, with a note naming the other rule."""
+    from keras.src.initializers.random_initializers import compute_fans
+
+    model, attentions = _attention_model(keras)
+    path = tmp_path / "attention.weights.h5"
+    model.save_weights(path)
+    rows = _rows(path)
+    plain = [(p, sublayer) for p, sublayer in _kernels(attentions) if p.startswith("plain/")]
+    for initcli_path, sublayer in plain:
+        row = rows[initcli_path]
+        assert (row["fan_in"], row["fan_out"]) == compute_fans(tuple(sublayer.kernel.shape), *_einsum_axes(sublayer))
+        assert "Keras version not recorded: fans by the einsum axes, as Keras 3.15+ draws them" in row["notes"][0]
+    assert not any("Keras version not recorded" in " ".join(r["notes"]) for r in rows.values() if len(r["shape"]) < 3)

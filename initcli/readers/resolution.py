@@ -230,6 +230,11 @@ def resolve_slot(
         if fan_axes is None and class_name == "EinsumDense":
             fan_axes = einsum_fan_axes(config.get("equation", ""))
         out.fan_axes = fan_axes
+        if fan_axes is not None and era.numbers is None and len(shape) > 2:
+            out.notes.append(
+                f"Keras version not recorded: fans by the einsum axes, as Keras {_EINSUM_FANS_FROM}+ draws them "
+                "(Keras 3.0-3.14 used the kernel shape's)"
+            )
     elif slot.name == "kernel" and class_name in _EINSUM_OWNERS:
         out.notes.append(f"{era.label}: fans of the kernel shape (Keras 2 ignores the einsum axes)")
     defaults = DEFAULTS.get(entry_class or "") or DEFAULTS.get(
