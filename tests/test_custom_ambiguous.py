@@ -111,3 +111,27 @@ def test_with_the_code_every_ambiguous_weight_is_named_as_keras_names_it(saved):
     rows = _rows(str(path), "--custom-objects", "tests.custom_ambiguous_example")
     expected = {variable.path: type(layer).__name__ for layer, variables in by_layer.values() for variable in variables}
     assert {p: row["layer_class"] for p, row in rows.items()} == expected
+
+
+def test_near_misses_of_attention_and_recurrent_cells_stay_unnamed(keras):
+    """Keras-built MultiHeadAttention and LSTM shapes, altered one rule at a time."""
+    from initcli.readers.structure import infer
+
+    attention = keras.layers.MultiHeadAttention(num_heads=2, key_dim=3)
+    attention.build((None, 5, 6), (None, 5, 6))
+    parts = {"query_dense": "_query_dense", "key_dense": "_key_dense", "value_dense": "_value_dense"}
+    parts["output_dense"] = "_output_dense"
+    shapes = {name: [tuple(v.shape) for v in getattr(attention, attr).weights] for name, attr in parts.items()}
+    assert infer("att", "multi_head_attention", [], shapes).entry["class_name"] == "MultiHeadAttention"
+    one_bias_less = {**shapes, "key_dense": shapes["key_dense"][:1]}
+    assert "some projections have a bias and others not" in infer("att", None, [], one_bias_less).reason
+    other_heads = {**shapes, "key_dense": [(6, 3, 3), (3, 3)]}
+    assert "query and key kernels disagree" in infer("att", None, [], other_heads).reason
+
+    lstm = keras.layers.LSTM(4)
+    lstm.build((None, 5, 3))
+    cell = [tuple(v.shape) for v in lstm.cell.weights]
+    assert infer("rnn", "lstm", [], {"cell": cell}).entry["class_name"] == "LSTM"
+    two_gates = [(3, 8), (4, 8), (8,)]
+    assert "2 gates: not SimpleRNN, GRU or LSTM" in infer("rnn", None, [], {"cell": two_gates}).reason
+    assert "cell bias (4) does not fit LSTM" in infer("rnn", None, [], {"cell": [*cell[:2], (4,)]}).reason
