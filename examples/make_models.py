@@ -6,6 +6,8 @@ mlp.keras     a Dense network with default and non-default initializers
 cnn.keras     Conv2D / DepthwiseConv2D / Conv2DTranspose / BatchNormalization (also saved as cnn.h5)
 rnn.keras     Embedding, LSTM, Bidirectional GRU, MultiHeadAttention
 cnn.weights.h5  the CNN's weights only (no config)
+transformer.keras  custom layers (examples/custom_layers.py) holding MultiHeadAttention, a Sequential
+              of Dense, LayerNormalization and Embedding (docs/custom-layers.md)
 Seeds are fixed, so the files are the same on every run (apart from the saved date).
 """
 
@@ -57,12 +59,27 @@ def rnn() -> keras.Model:
     return keras.Model(tokens, outputs, name="rnn")
 
 
+def transformer() -> keras.Model:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import custom_layers
+
+    tokens = layers.Input((16,), dtype="int32")
+    x = custom_layers.TokenAndPositionEmbedding(16, 100, 16)(tokens)
+    x = custom_layers.TransformerBlock(16, 2, 32)(x)
+    outputs = layers.Dense(2)(layers.GlobalAveragePooling1D()(x))
+    return keras.Model(tokens, outputs, name="transformer")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "models")
+    parser.add_argument("names", nargs="*", help="only these models (default: all)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, build in [("mlp", mlp), ("cnn", cnn), ("rnn", rnn)]:
+    builds = [("mlp", mlp), ("cnn", cnn), ("rnn", rnn), ("transformer", transformer)]
+    for name, build in [(n, b) for n, b in builds if not args.names or n in args.names]:
         keras.utils.set_random_seed(0)
         model = build()
         model.save(args.out / f"{name}.keras")

@@ -689,7 +689,12 @@ def diff_models(
 
 
 def propagate_model(
-    model: str | None, spec_path: Path | None, options: PropagateOptions, *, static: bool = False
+    model: str | None,
+    spec_path: Path | None,
+    options: PropagateOptions,
+    *,
+    static: bool = False,
+    custom_objects: tuple[str, ...] = (),
 ) -> PropagateReport:
     """`initcli propagate`: the signal's scale through a saved model, a spec or a `module:function`.
 
@@ -727,7 +732,8 @@ def propagate_model(
                 return run.static_report(saved, options)
         finally:
             saved.close()
-        return run.measured_report(_load_keras_model(Path(str(model))), saved.source, saved.format, options)
+        loaded = _load_keras_model(Path(str(model)), saved.config, custom_objects)
+        return run.measured_report(loaded, saved.source, saved.format, options)
 
 
 def propagate_live(
@@ -750,12 +756,26 @@ def propagate_live(
     return run.measured_report(copy_model(keras_model, opened.source), opened.source, opened.format, options)
 
 
-def _load_keras_model(path: Path) -> Any:
+def _load_keras_model(path: Path, config: Any = None, custom_objects: tuple[str, ...] = ()) -> Any:
+    """The saved model loaded by Keras for a measured pass, with the user's layer code when given."""
+    import warnings
+
     from initcli.keras.bridge import import_keras
 
+    objects: dict[str, Any] = {}
+    if custom_objects:
+        # The user's own layer code, imported because the command line names it (docs/custom-layers.md).
+        from initcli.keras import custom_objects as user_code
+
+        objects = user_code.load_custom_objects(custom_objects)
+        user_code.refuse_unprovided(config, objects)
     keras = import_keras()
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        with warnings.catch_warnings(), keras.saving.custom_object_scope(objects):
+            # Keras warns about custom layers without a build(); initcli's stderr is for its own messages.
+            warnings.simplefilter("ignore")
+            return keras.saving.load_model(path, custom_objects=objects or None, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many types for models it cannot rebuild
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise InitcliError(f"{path}: Keras cannot load this model: {first}") from None
+        hint = "" if custom_objects else " (a model with custom layers needs their code: --custom-objects MODULE)"
+        raise InitcliError(f"{path}: Keras cannot load this model: {first}{hint}") from None

@@ -398,6 +398,7 @@ def propagate(
     init: str | None = None,
     compare: Sequence[str] | None = None,
     factor: float = 10.0,
+    custom_objects: Sequence[str] = (),
 ) -> PropagateReport:
     """Will this initialization train? The signal's scale through the model at init, layer by layer.
 
@@ -423,6 +424,8 @@ def propagate(
         init: redraw every kernel with this initializer (`NAME[:param=value]...`).
         compare: run once per initializer, side by side (two or more).
         factor: exploding/vanishing when the rms changes by more than this factor.
+        custom_objects: `MODULE[:NAME]` references of the user's layer code, imported to load a saved
+            model file with custom layers for the measured pass (`--custom-objects`).
 
     Returns:
         The report: `runs` (one per initializer), each with `layers` and `verdicts`.
@@ -484,6 +487,7 @@ def propagate(
         None if spec is None else Path(spec),
         options,
         static=static,
+        custom_objects=tuple(custom_objects),
     )
 
 

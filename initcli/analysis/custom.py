@@ -97,8 +97,14 @@ def with_real(record: WeightRecord, real: RealVariable | None, era: Era) -> Weig
             "add_weight (imported with --custom-objects)"
         )
     prefix = record.path[: len(record.path) - len(record.weight)] if record.path.endswith(record.weight) else ""
+    path = f"{prefix}{real.name}" if prefix or record.path == record.weight else record.path
+    # Keras's own path where the file has no layer names, or where Keras's drops a scope the file
+    # implied (a Sequential made with an Input inside a custom layer); else the file's names, which
+    # a reload can auto-name differently (docs/custom-layers.md).
+    if real.path and (not real.file_names or path.endswith("/" + real.path)):
+        path = real.path
     return resolution.record(
-        path=f"{prefix}{real.name}" if prefix or record.path == record.weight else record.path,
+        path=path,
         layer=record.layer,
         weight=real.name,
         shape=record.shape,

@@ -11,7 +11,7 @@ from typing import Any, Literal, cast
 
 import click
 
-from initcli.cli.params import SPEC_OPTION
+from initcli.cli.params import CUSTOM_OBJECTS_OPTION, SPEC_OPTION
 from initcli.errors import ExitCode, InitcliError
 from initcli.types import FloatDType
 
@@ -80,6 +80,7 @@ class _InputType(click.ParamType):
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path), help="Also write scale vs depth to a .png/.svg.")
 @click.option("--force", is_flag=True, help="Allow --plot to overwrite an existing file.")
 @click.option("--format", "output_format", type=click.Choice(_FORMATS), default="table", show_default=True)
+@CUSTOM_OBJECTS_OPTION
 def propagate_command(
     model: str | None,
     spec_path: Path | None,
@@ -97,6 +98,7 @@ def propagate_command(
     plot_path: Path | None,
     force: bool,
     output_format: str,
+    custom_objects: tuple[str, ...],
 ) -> None:
     """Will this initialization train? The signal's scale through the model at init.
 
@@ -115,11 +117,18 @@ def propagate_command(
       initcli propagate examples/models/mlp.keras --static
     """
     from initcli import public
+    from initcli.keras.building import is_function_reference
 
     if (model is None) == (spec_path is None):
         raise click.UsageError("Give a MODEL (file or module:function) or --spec FILE, exactly one.")
     if init_text and compare_text:
         raise click.UsageError("--init and --compare exclude each other: --compare runs each initializer in turn.")
+    if custom_objects and (spec_path is not None or is_function_reference(str(model))):
+        raise click.UsageError(
+            "--custom-objects loads a saved MODEL file with your layer code; it takes no --spec or function."
+        )
+    if custom_objects and static_only:
+        raise click.UsageError("--static runs no Keras, so it takes no --custom-objects (the measured pass does).")
     if force and plot_path is None:
         raise click.UsageError("--force only applies to --plot.")
     if plot_path is not None and plot_path.exists() and not force:
@@ -142,6 +151,7 @@ def propagate_command(
         init=init_text or None,
         compare=names,
         factor=factor,
+        custom_objects=custom_objects,
     )
     if plot_path is not None:
         from initcli.render.propagate import save_plot

@@ -35,6 +35,8 @@ class RealVariable:
         owner_class: the owning layer's class name.
         custom: the owning layer's class is not Keras's own.
         initializer: the initializer its layer passed to `add_weight`, serialized ({class_name, config}).
+        path: Keras's `variable.path` in the rebuilt model.
+        file_names: the weights file records its layers' names (Keras 3.1 and tf_keras write none).
     """
 
     name: str
@@ -42,6 +44,8 @@ class RealVariable:
     owner_class: str
     custom: bool
     initializer: Mapping[str, Any] | None
+    path: str | None = None
+    file_names: bool = True
 
 
 def parse_reference(text: str) -> tuple[str, str | None]:
@@ -106,6 +110,9 @@ def load_custom_objects(references: Sequence[str]) -> dict[str, Any]:
     return objects
 
 
+_KERAS_PACKAGES = ("keras", "keras_hub", "keras_cv", "keras_nlp")
+
+
 def refuse_unprovided(config: Any, objects: Mapping[str, Any]) -> None:
     """Refuse a config naming a custom object the given modules do not provide (before Keras sees it)."""
     pending = [config]
@@ -115,8 +122,13 @@ def refuse_unprovided(config: Any, objects: Mapping[str, Any]) -> None:
             module = item.get("module")
             registered = item.get("registered_name")
             class_name = item.get("class_name")
-            custom = (isinstance(registered, str) and ">" in registered) or (
-                isinstance(module, str) and module.split(".")[0] not in ("keras", "keras_hub", "keras_cv", "keras_nlp")
+            custom = (
+                (isinstance(registered, str) and ">" in registered)
+                or (module is None and isinstance(registered, str) and isinstance(class_name, str))
+                or (
+                    isinstance(module, str)
+                    and module.split(".")[0] not in ("keras", "keras_hub", "keras_cv", "keras_nlp")
+                )
             )
             if custom and registered not in objects and class_name not in objects:
                 shown = registered if isinstance(registered, str) else class_name
@@ -236,6 +248,7 @@ def real_variables(path: Path, objects: Mapping[str, Any]) -> dict[str, RealVari
     for layer in model._flatten_layers(include_self=True, recursive=True):
         for variable in [*layer._trainable_variables, *layer._non_trainable_variables]:
             owners.setdefault(id(variable), layer)
+    named = _records_layer_names(path)
     out = {}
     for location, variable in _locations(keras, model).items():
         layer = owners.get(id(variable))
@@ -253,5 +266,24 @@ def real_variables(path: Path, objects: Mapping[str, Any]) -> dict[str, RealVari
             owner_class=type(layer).__name__,
             custom=custom,
             initializer=_serialized_initializer(keras, seen.get(id(variable)), variable.dtype),
+            path=variable.path,
+            file_names=named,
         )
     return out
+
+
+def _records_layer_names(path: Path) -> bool:
+    """Whether the archive's weights file names its layers (`vars` groups with a `name` attribute)."""
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as raw, h5py.File(raw, "r") as weights:
+        found = weights.visititems(
+            lambda name, item: (
+                True
+                if isinstance(item, h5py.Group) and name.endswith("vars") and item.attrs.get("name") is not None
+                else None
+            )
+        )
+    return bool(found)

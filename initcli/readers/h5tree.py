@@ -263,7 +263,16 @@ class TreeWalker:
                 child_prefix = path_prefix if class_name == "Sequential" and not self.keras2 else ""
                 if class_name not in CONTAINERS and class_name is not None:
                     child_prefix = path_prefix
-                yield from self._container(child, entry, child_prefix)
+                elif class_name is None and self.custom is not None:
+                    # Sequential or Functional, the file does not say: keep the attribute path so the
+                    # layers of two such blocks do not share names.
+                    child_prefix = path_prefix
+                records = self._container(child, entry, child_prefix)
+                if class_name == "Sequential" and entry is not None and entry.get("inferred") and custom_before:
+                    records = _built_elsewhere(records, child_prefix, entry_name(custom_before))
+                elif class_name is None and self.custom is not None and not self.keras2:
+                    records = _maybe_functional(records, child_prefix, unknown_reason)
+                yield from records
             elif key == "cell" and class_name in RNN_CELLS:
                 cell = RNN_CELLS[class_name]
                 yield from self._layer(child, entry, path_prefix, class_override=cell, name_hint=snake_case(cell))
@@ -377,6 +386,34 @@ class TreeWalker:
             )
 
 
+def _built_elsewhere(records: Iterator[WeightRecord], prefix: str, custom: str | None) -> Iterator[WeightRecord]:
+    """A Sequential inside a custom layer: the path if its layers were built inside it, with the other path.
+
+    A Sequential made with an `Input` builds its layers when it is made, in the custom layer's
+    `__init__`, outside its name scope; without one it builds in the custom layer's `build`/`call`,
+    inside. The file stores no InputLayer for it, so which one the file does not say.
+    """
+    scope = prefix.rstrip("/").rsplit("/", 1)[-1] + "/"
+    for record in records:
+        if prefix != scope and record.path.startswith(prefix):
+            record.notes.append(
+                f"Keras names it {scope}{record.path.removeprefix(prefix)} if this Sequential was made with an "
+                f"Input (built then, outside {custom or 'the custom layer'}; the file does not say which)"
+            )
+        yield record
+
+
+def _maybe_functional(records: Iterator[WeightRecord], prefix: str, reason: str | None) -> Iterator[WeightRecord]:
+    """Layers of a model of unknown class inside a custom layer: a Functional builds them when made."""
+    for record in records:
+        if record.path.startswith(prefix):
+            record.notes.append(
+                f"path by the file's groups: {reason or 'a model of layers of unknown class'}; a Functional "
+                f"builds its layers when made, and Keras names this {record.path.removeprefix(prefix)}"
+            )
+        yield record
+
+
 def _is_custom(entry: Mapping[str, Any] | None) -> bool:
     """A layer of a class that is not Keras's own: its module is the user's, or it is registered."""
     if entry is None:
@@ -385,6 +422,8 @@ def _is_custom(entry: Mapping[str, Any] | None) -> bool:
     registered = entry.get("registered_name")
     if isinstance(registered, str) and ">" in registered:
         return True
+    if module is None:  # Keras 3 writes a registered name without a module only for the user's classes
+        return isinstance(registered, str)
     return isinstance(module, str) and module != "keras" and not module.startswith("keras.")
 
 
@@ -400,7 +439,7 @@ def _custom_summary(entry: Mapping[str, Any] | None) -> dict[str, Any] | None:
         "class_name": entry.get("class_name"),
         "registered_name": entry.get("registered_name"),
         "module": entry.get("module"),
-        "name": config.get("name"),
+        "name": entry_name(entry),  # Keras 3.1 keeps it beside the config, later Keras in it
         "config": {key: value for key, value in config.items() if key not in _BASE_LAYER_KEYS},
     }
 

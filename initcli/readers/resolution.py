@@ -53,6 +53,14 @@ _DERIVED: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
 _CELL_DEFAULTS = {"ConvLSTMCell": "ConvLSTM2D", "SimpleRNNCell": "SimpleRNN", "LSTMCell": "LSTM", "GRUCell": "GRU"}
 # Keras 2 and 3 say a Keras 2 era uses the plain `compute_fans` of the kernel shape for these.
 _EINSUM_OWNERS = ("EinsumDense", "MultiHeadAttention")
+# EinsumDense.build passes its equation's input/output axes to a VarianceScaling kernel initializer
+# from Keras 3.15.0 (keras-team/keras#22789); Keras 3.0-3.14 used `compute_fans` of the kernel shape
+# (a rank-3 attention kernel as a convolution kernel), as the wheels' einsum_dense.py show.
+_EINSUM_FANS_FROM = "3.15"
+
+
+def _before_einsum_fans(era: Era) -> bool:
+    return era.line == "keras3" and era.numbers is not None and era.numbers < (3, 15, 0)
 
 
 def variable_name(class_name: str | None, slot_name: str, era: Era) -> str:
@@ -216,10 +224,17 @@ def resolve_slot(
     out.forget_gate_bias = (
         slot.name == "bias" and class_name in FORGET_GATE_CELLS and bool(out.settings.get("unit_forget_bias"))
     )
-    if slot.name == "kernel" and era.line not in ("keras2", "tf.keras"):
+    if slot.name == "kernel" and class_name in _EINSUM_OWNERS and _before_einsum_fans(era):
+        out.notes.append(f"{era.label}: fans of the kernel shape (einsum axes count from Keras {_EINSUM_FANS_FROM})")
+    elif slot.name == "kernel" and era.line not in ("keras2", "tf.keras"):
         if fan_axes is None and class_name == "EinsumDense":
             fan_axes = einsum_fan_axes(config.get("equation", ""))
         out.fan_axes = fan_axes
+        if fan_axes is not None and era.numbers is None and len(shape) > 2:
+            out.notes.append(
+                f"Keras version not recorded: fans by the einsum axes, as Keras {_EINSUM_FANS_FROM}+ draws them "
+                "(Keras 3.0-3.14 used the kernel shape's)"
+            )
     elif slot.name == "kernel" and class_name in _EINSUM_OWNERS:
         out.notes.append(f"{era.label}: fans of the kernel shape (Keras 2 ignores the einsum axes)")
     defaults = DEFAULTS.get(entry_class or "") or DEFAULTS.get(

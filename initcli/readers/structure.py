@@ -110,7 +110,8 @@ def infer(
     rule = _LEAF_RULES.get(class_name)
     config = rule(shapes) if rule else None
     if config is None:
-        return Inference(None, f"the {said} suggests {class_name}, but its variables {_shown(shapes)} do not fit one")
+        why = _why_not(class_name, shapes) or "do not fit one"
+        return Inference(None, f"the {said} suggests {class_name}, but its variables {_shown(shapes)} {why}")
     return _entry(class_name, config, f"the {said} and variable shapes {_shown(shapes)}")
 
 
@@ -206,6 +207,19 @@ def _batch_normalization(shapes: Sequence[tuple[int, ...]]) -> dict[str, Any] | 
     if len(shapes) == 2:
         return {"scale": False, "center": False}  # only the moving statistics
     return None  # three: gamma or beta is missing, which one the file does not say
+
+
+def _why_not(class_name: str, shapes: Sequence[tuple[int, ...]]) -> str | None:
+    """Why variables that almost fit a class stay by index (the ambiguous cases)."""
+    if class_name in ("LayerNormalization", "GroupNormalization") and len(shapes) == 1:
+        return "are one vector: gamma (center=False) or beta (scale=False), the file does not say"
+    if class_name == "BatchNormalization" and len(shapes) == 3 and _same_vectors(shapes):
+        return "are three vectors: gamma or beta is missing (scale=False or center=False), the file does not say which"
+    if class_name == "EinsumDense" and shapes and len(shapes[0]) > 2:
+        return (
+            f"hold a rank-{len(shapes[0])} kernel: its names and fans follow the equation, which only its config holds"
+        )
+    return None
 
 
 _LEAF_RULES = {
