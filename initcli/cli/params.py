@@ -75,12 +75,15 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
+NON_NEGATIVE_FLOAT = FloatType(0)
+"""stddev: Keras 3 accepts a negative stddev and draws the mirrored values (z·stddev), never what was meant."""
+
 INITIALIZER_PARAMETERS: tuple[tuple[str, Any, str], ...] = (
     ("--scale", FINITE_FLOAT, "VarianceScaling scale (> 0)."),
     ("--mode", str, "VarianceScaling mode: fan_in, fan_out or fan_avg."),
     ("--distribution", str, "VarianceScaling distribution: truncated_normal, untruncated_normal, uniform."),
     ("--mean", FINITE_FLOAT, "RandomNormal/TruncatedNormal mean."),
-    ("--stddev", FINITE_FLOAT, "RandomNormal/TruncatedNormal stddev (of the normal before truncation)."),
+    ("--stddev", NON_NEGATIVE_FLOAT, "RandomNormal/TruncatedNormal stddev (>= 0; of the normal before truncation)."),
     ("--minval", FINITE_FLOAT, "RandomUniform lower bound."),
     ("--maxval", FINITE_FLOAT, "RandomUniform upper bound."),
     ("--gain", FINITE_FLOAT, "Orthogonal/Identity gain."),

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import click
 
 from initcli.render.formats import render_csv, render_json, render_markdown, stdout_console
+from initcli.render.wording import plural
 from initcli.reports import SCHEMA_VERSION
 
 if TYPE_CHECKING:
@@ -139,7 +140,8 @@ def print_check(report: CheckReport, output_format: str, prefix: str = "") -> No
             )
         verdict = "passed" if report.passed else "FAILED"
         summary = (
-            f"{report.source}: {verdict}: {report.weights} weights, {report.errors} errors, {report.warnings} warnings"
+            f"{report.source}: {verdict}: {plural(report.weights, 'weight')}, {plural(report.errors, 'error')}, "
+            f"{plural(report.warnings, 'warning')}"
         )
         click.echo(one_line(f"{summary}; tested: {coverage}", max_length=None), err=True)
 
@@ -165,9 +167,9 @@ def print_check_many(many: CheckManyReport, output_format: str) -> None:
             print_file_errors([result])
     verdict = "passed" if many.passed else "FAILED"
     summary = (
-        f"{totals['models']} models: {verdict}: {totals['passed']} passed, {totals['failed']} failed, "
-        f"{totals['unreadable']} unreadable; {totals['weights']} weights, {totals['errors']} errors, "
-        f"{totals['warnings']} warnings"
+        f"{plural(totals['models'], 'model')}: {verdict}: {totals['passed']} passed, {totals['failed']} failed, "
+        f"{totals['unreadable']} unreadable; {plural(totals['weights'], 'weight')}, "
+        f"{plural(totals['errors'], 'error')}, {plural(totals['warnings'], 'warning')}"
     )
     if output_format == "github":
         click.echo(f"::notice title=initcli::{github_escape_data(summary)}")

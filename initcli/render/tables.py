@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from initcli.render.formats import VERDICT_STYLES, format_value
+from initcli.render.wording import plural
 from initcli.reports import (
     BatchnormReport,
     DefaultsReport,
@@ -170,9 +171,7 @@ def assessment_table(assessment: Assessment, title: str) -> Table:
     table.add_row("mean", theory_cell(theory, "mean"), format_value(sample.mean), mean_check)
     std_check = ""
     if checks.std_ratio is not None:
-        std_check = (
-            f"ratio {checks.std_ratio:.4f}, expected within [{checks.std_ratio_low:.4f}, {checks.std_ratio_high:.4f}]"
-        )
+        std_check = std_interval_text(checks.std_ratio, checks.std_ratio_low, checks.std_ratio_high, sample.count)
     table.add_row("std (of the values)", theory_cell(theory, "std"), format_value(sample.std), std_check)
     table.add_row("var", theory_cell(theory, "var"), format_value(sample.var), "")
     if theory is not None and theory.stddev_param is not None:
@@ -406,7 +405,12 @@ def inspect_renderables(report: InspectReport, view: View) -> list[RenderableTyp
         ]
     totals = report.totals
     verdicts = ", ".join(f"{count} {verdict}" for verdict, count in sorted(totals["verdicts"].items()))
-    out.append(text(f"{totals['weights']} weights, {totals['parameters']:,} parameters: {verdicts or 'none'}"))
+    out.append(
+        text(
+            f"{plural(totals['weights'], 'weight')}, {totals['parameters']:,} "
+            f"{'parameter' if totals['parameters'] == 1 else 'parameters'}: {verdicts or 'none'}"
+        )
+    )
     out.append(text(f"model: {report.state['line']}", "bold"))
     footnotes = [f"* {row.record.path}: {'; '.join(row.notes)}" for row in rows if row.notes]
     settings = [
@@ -431,7 +435,8 @@ def inspect_many_renderables(many: InspectManyReport, view: View) -> list[Render
     failed = f"; {totals['failed']} could not be read" if totals["failed"] else ""
     out.append(
         text(
-            f"{totals['models']} models: {totals['weights']} weights, {totals['parameters']:,} parameters: "
+            f"{plural(totals['models'], 'model')}: {plural(totals['weights'], 'weight')}, "
+            f"{totals['parameters']:,} {'parameter' if totals['parameters'] == 1 else 'parameters'}: "
             f"{verdicts or 'none'}{failed}",
             "bold",
         )
@@ -471,6 +476,19 @@ def explain_renderables(report: ExplainReport, view: View) -> list[RenderableTyp
 
 def defaults_renderables(report: DefaultsReport, view: View) -> list[RenderableType]:
     return [fitted_rows(report.flat_rows(), view, "Keras default initializers")]
+
+
+SMALL_SAMPLE_STD_LOW = 0.5
+"""Below this lower end of the expected std ratio, a sample cannot tell a std half the theory's."""
+
+
+def std_interval_text(ratio: float, low: float | None, high: float | None, count: int) -> str:
+    """The std check: the ratio and its expected interval, or that the sample is too small to judge."""
+    if low is None or high is None:
+        return f"ratio {ratio:.4f}"
+    if low < SMALL_SAMPLE_STD_LOW:
+        return f"ratio {ratio:.4f}; {count} values: too few to judge the std (passes in [{low:.3g}, {high:.4g}])"
+    return f"ratio {ratio:.4f}, expected within [{low:.4f}, {high:.4f}]"
 
 
 def batchnorm_renderables(report: BatchnormReport, view: View) -> list[RenderableType]:

@@ -1,0 +1,60 @@
+"""Issue 26's small ones: negative stddev refused, tiny-sample std interval, plural agreement."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from initcli.cli import cli
+from initcli.render.wording import plural
+from tests.test_check import MODELS, _dataset, _edited
+
+
+def _run(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(cli, list(args), env=env)
+
+
+@pytest.mark.parametrize("init", ["truncated_normal", "random_normal"])
+def test_negative_stddev_is_a_usage_error(init):
+    result = _run("sample", "--init", init, "--stddev", "-0.1", "--shape", "3")
+    assert result.exit_code == 2
+    assert "--stddev" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.tensorflow
+def test_keras3_accepts_negative_stddev_and_mirrors_the_draw(keras):
+    """Why we refuse: Keras 3 raises nothing and draws -1 times the values of stddev=+0.1."""
+    negative = np.asarray(keras.initializers.TruncatedNormal(stddev=-0.1, seed=3)((64,)))
+    positive = np.asarray(keras.initializers.TruncatedNormal(stddev=0.1, seed=3)((64,)))
+    np.testing.assert_array_equal(negative, -positive)
+
+
+def test_tiny_sample_std_interval_says_too_few():
+    small = _run("sample", "--init", "truncated_normal", "--shape", "12", "--seed", "1", env={"COLUMNS": "250"})
+    assert small.exit_code == 0, small.output
+    assert "12 values: too few to judge the std" in small.output
+    assert "[0.0000," not in small.output
+    large = _run("sample", "--init", "truncated_normal", "--shape", "100", "--seed", "1", env={"COLUMNS": "250"})
+    assert "expected within [" in large.output and "too few" not in large.output
+
+
+def test_plural_words():
+    assert [plural(n, "error") for n in (0, 1, 2)] == ["0 errors", "1 error", "2 errors"]
+    assert plural(1, "weight") == "1 weight"
+
+
+def test_check_summary_says_1_error(tmp_path):
+    def double(weights):
+        data = _dataset(weights, "layers/dense")
+        data[...] = data[()] * 2
+
+    bad = _edited(tmp_path, MODELS / "mlp.keras", double)
+    result = CliRunner().invoke(cli, ["check", str(bad)])
+    assert result.exit_code == 3
+    summary = result.stderr.strip().splitlines()[-1]
+    assert ", 1 error, 0 warnings;" in summary, summary
+    data = json.loads(CliRunner().invoke(cli, ["check", str(bad), "--format", "json"]).stdout)
+    assert data["errors"] == 1
