@@ -24,6 +24,31 @@ def test_negative_stddev_is_a_usage_error(init):
     assert "--stddev" in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--init", "truncated_normal:stddev=-1"), ("--compare", "he_normal,random_normal:stddev=-0.1")],
+)
+def test_negative_stddev_in_the_spec_form_is_a_usage_error(flag, value):
+    result = _run("propagate", "--spec", "examples/specs/deep_relu.yaml", flag, value)
+    assert result.exit_code == 2, result.output
+    error = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(error) == 1 and f"'{flag}'" in error[0] and "stddev must be >= 0" in error[0], result.output
+    assert "Traceback" not in result.output
+
+
+def test_negative_stddev_asked_is_refused_but_a_saved_config_is_read_as_keras_reads_it():
+    from initcli import public
+    from initcli.errors import BadInputError
+    from initcli.initializers import resolve
+
+    with pytest.raises(BadInputError, match="stddev must be >= 0"):
+        public.sample("truncated_normal", (3,), stddev=-1)
+    with pytest.raises(BadInputError, match="stddev must be >= 0"):
+        resolve({"class_name": "RandomNormal", "config": {}}, stddev=-0.5)
+    assert resolve({"class_name": "TruncatedNormal", "config": {"stddev": -0.1}}).config["stddev"] == -0.1
+    assert resolve("truncated_normal", stddev=0).config["stddev"] == 0.0
+
+
 @pytest.mark.tensorflow
 def test_keras3_accepts_negative_stddev_and_mirrors_the_draw(keras):
     """Why we refuse: Keras 3 raises nothing and draws -1 times the values of stddev=+0.1."""

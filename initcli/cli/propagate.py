@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from initcli.cli.params import SPEC_OPTION
-from initcli.errors import ExitCode, InitcliError
+from initcli.errors import BadInputError, ExitCode, InitcliError
+
+if TYPE_CHECKING:
+    from initcli.propagate.run import InitChoice
 
 _FORMATS = ("table", "json", "csv")
 
@@ -136,12 +139,12 @@ def propagate_command(
         raise InitcliError(f"{plot_path} already exists; pass --force to overwrite it.")
     inits: tuple[run.InitChoice | None, ...] = (None,)
     if init_text:
-        inits = (run.parse_init(init_text),)
+        inits = (_parse_init(init_text, "--init"),)
     elif compare_text:
         names = [part for part in compare_text.split(",") if part.strip()]
         if len(names) < 2:
             raise click.UsageError("--compare needs at least two initializers, e.g. he_normal,glorot_uniform")
-        inits = tuple(run.parse_init(name) for name in names)
+        inits = tuple(_parse_init(name, "--compare") for name in names)
     options = run.Options(
         batch=batch,
         input=input_kind,
@@ -208,3 +211,13 @@ def _print(report: Any, output_format: str) -> None:
         console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200, highlight=False)
         for renderable in render.renderables(report):
             console.print(renderable)
+
+
+def _parse_init(text: str, flag: str) -> InitChoice:
+    """`run.parse_init`, its refusal a usage error of the flag that gave the initializer."""
+    from initcli.propagate import run
+
+    try:
+        return run.parse_init(text)
+    except BadInputError as error:
+        raise click.BadParameter(str(error), param_hint=f"'{flag}'") from None
