@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -83,3 +84,50 @@ def test_check_summary_says_1_error(tmp_path):
     assert ", 1 error, 0 warnings;" in summary, summary
     data = json.loads(CliRunner().invoke(cli, ["check", str(bad), "--format", "json"]).stdout)
     assert data["errors"] == 1
+
+
+def _title_lines(output: str) -> list[str]:
+    """The lines before the table's top border or the first stacked block."""
+    lines = output.splitlines()
+    return lines[: next(i for i, line in enumerate(lines) if not line.startswith(("· ", "tests/")))]
+
+
+@pytest.mark.parametrize(
+    ("name", "label", "columns", "extra"),
+    [
+        ("keras1.2.2_tensorflow_sequential_conv2d_dense.h5", "h5", 80, ()),
+        ("tfkeras2.4.0_functional_embedding_conv1d_dense.hdf5", "h5", 80, ()),
+        ("keras1.2.2_tensorflow_sequential_conv2d_dense.h5", "h5", 72, ("--columns", "path,shape")),
+        ("tfkeras2.4.0_save_weights_dense.h5", "weights.h5", 150, ("--columns", "path,shape")),
+    ],
+)
+def test_the_title_fits_the_terminal_never_breaking_a_part(monkeypatch, name, label, columns, extra):
+    """The title's parts (file, format, the Keras version of the file's root attribute, read with h5py)
+    stay whole: lines of at most COLUMNS, broken only between parts, never at a table's narrower width."""
+    import h5py
+
+    monkeypatch.chdir(Path(__file__).parent.parent)
+    path = f"tests/fixtures/public/{name}"
+    with h5py.File(path, "r") as handle:
+        version = handle.attrs["keras_version"]
+    expected = [path, label, f"Keras {version.decode() if isinstance(version, bytes) else version}"]
+    result = _run("inspect", path, *extra, env={"COLUMNS": str(columns)})
+    assert result.exit_code == 0, result.output
+    title = _title_lines(result.stdout)
+    assert all(len(line) <= columns for line in title), title
+    assert [part for line in title for part in line.removeprefix("· ").split(" · ")] == expected, title
+    joined = " · ".join(expected)
+    if len(joined) <= columns:
+        assert title == [joined]
+    else:  # as few lines as fit
+        assert len(title) == 2 and len(title[0] + " · " + title[1].removeprefix("· ").split(" · ")[0]) > columns
+
+
+def test_savedmodel_title_is_one_line_at_150_columns(monkeypatch):
+    """The issue's "Keras\\nunknown": a narrow table's title was wrapped to the table's width."""
+    monkeypatch.chdir(Path(__file__).parent.parent)
+    path = "tests/fixtures/public/tfkeras_save_weights_tf_checkpoint_dense"
+    result = _run("inspect", path, "--columns", "path,shape", env={"COLUMNS": "150"})
+    assert result.exit_code == 0, result.output
+    first = result.stdout.splitlines()[0]
+    assert first.startswith(path) and first.endswith(" · Keras unknown"), result.stdout

@@ -58,6 +58,8 @@ def print_report(
 ) -> None:
     """Print a report in the chosen format; `--columns` applies to tables, CSV and Markdown.
 
+    Markdown defaults to the report's `markdown_columns` (the compact set), `--wide` to all.
+
     Tables fit the terminal's width; piped, they are plain text with no trailing padding.
     """
     chosen = select_columns(requested, report.columns)
@@ -66,6 +68,8 @@ def print_report(
     elif output_format == "csv":
         click.echo(render_csv(report.flat_rows(), chosen), nl=False, err=err)
     elif output_format == "markdown":
+        if not requested and not wide:
+            chosen = getattr(report, "markdown_columns", chosen)
         click.echo(render_markdown(report.flat_rows(), chosen), nl=False, err=err)
     else:
         from initcli.render.formats import stderr_console

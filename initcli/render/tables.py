@@ -56,6 +56,54 @@ def text(value: Any, style: str = "") -> Text:
     return Text(clean_text(value if isinstance(value, str) else format_value(value)), style=style)
 
 
+TITLE_SEPARATOR = " · "
+
+
+def title_lines(title: str, width: int) -> list[str]:
+    """`title` in lines of at most `width` cells, broken only between its ` · ` parts, never inside one.
+
+    A continuation line starts with `· `; a part wider than `width` alone stays whole on its own line
+    (the terminal folds it, as it would a long path anywhere).
+    """
+    from rich.cells import cell_len
+
+    parts = title.split(TITLE_SEPARATOR)
+    lines = [parts[0]]
+    for part in parts[1:]:
+        joined = lines[-1] + TITLE_SEPARATOR + part
+        if cell_len(joined) <= width:
+            lines[-1] = joined
+        else:
+            lines.append("· " + part)
+    return lines
+
+
+class Title:
+    """A table's title as its own lines, fitted to the console's width (not the table's, as Rich would)."""
+
+    def __init__(self, title: str, style: str = "bold") -> None:
+        from initcli.safety.sanitize import clean_text
+
+        self.title = clean_text(title)
+        self.style = style
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.text import Text
+
+        for line in title_lines(self.title, options.max_width):
+            yield Text(line, style=self.style)
+
+
+def titled(table: Table) -> RenderableType:
+    """The table with its title taken out and printed above it as a `Title`."""
+    from rich.console import Group
+
+    if not table.title:
+        return table
+    title, table.title = str(table.title), None
+    return Group(Title(title), table)
+
+
 def fit_columns(table: Table, width: int) -> bool:
     """Give each column a width so that no word or number is broken; False when `width` is too narrow.
 
@@ -94,7 +142,7 @@ def fitted(
     for make in candidates:
         table = make()
         if view.wide or fit_columns(table, view.width):
-            return table
+            return titled(table)
     return stacked()
 
 
@@ -102,7 +150,7 @@ def stacked_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: 
     """One block per row: the first column as a heading, then `column: value` lines."""
     from rich.console import Group
 
-    parts: list[RenderableType] = [text(title, "bold")] if title else []
+    parts: list[RenderableType] = [Title(title)] if title else []
     for row in rows:
         parts.append(text(format_value(row.get(columns[0])), "bold"))
         for column in columns[1:]:
@@ -117,7 +165,7 @@ def _stacked_table(table: Table) -> RenderableType:
     from rich.console import Group
 
     columns = table.columns
-    parts: list[RenderableType] = [text(str(table.title), "bold")] if table.title else []
+    parts: list[RenderableType] = [Title(str(table.title))] if table.title else []
     for index in range(table.row_count):
         cells = [list(column.cells)[index] for column in columns]
         parts.append(text(_plain(cells[0]), "bold"))
@@ -324,7 +372,7 @@ def inspect_stacked(rows: Sequence[WeightRow], title: str, fresh: dict[str, Weig
     """One block per weight, for terminals too narrow for any table."""
     from rich.console import Group
 
-    parts: list[RenderableType] = [text(title, "bold")]
+    parts: list[RenderableType] = [Title(title)]
     for row in rows:
         cells = _inspect_cells(row, fresh, short=False)
         heading = text(f"{cells['weight (path)'].plain}  {cells['shape'].plain}  ", "bold")
