@@ -131,3 +131,13 @@ def test_savedmodel_title_is_one_line_at_150_columns(monkeypatch):
     assert result.exit_code == 0, result.output
     first = result.stdout.splitlines()[0]
     assert first.startswith(path) and first.endswith(" · Keras unknown"), result.stdout
+
+
+def test_every_help_is_readable_at_80_columns():
+    """`--help` of the group and of every command: no line wider than COLUMNS=80 (examples break with `\\`)."""
+    commands = ["", *cli.commands]
+    for command in commands:
+        result = _run(*([command] if command else []), "--help", env={"COLUMNS": "80"})
+        assert result.exit_code == 0, result.output
+        wide = [line for line in result.output.splitlines() if len(line) > 80]
+        assert not wide, (command, wide)

@@ -124,7 +124,8 @@ def propagate_command(
     \b
     Example:
       initcli propagate --spec examples/specs/deep_relu.yaml --backward
-      initcli propagate --spec examples/specs/deep_relu.yaml --compare he_normal,truncated_normal:stddev=0.1
+      initcli propagate --spec examples/specs/deep_relu.yaml \\
+          --compare he_normal,truncated_normal:stddev=0.1
       initcli propagate examples/models/mlp.keras --static
     """
     from initcli.propagate import run
