@@ -1,0 +1,118 @@
+"""The static prediction of `propagate`, op by op, against Keras's own forward pass (the oracle).
+
+Each model isolates one op behind 1x1 convolutions of an i.i.d. N(0, 1) input: every position's
+pre-activation is then exactly Gaussian and independent of the other positions, so the mean-field
+prediction is exact (given the model's actual weights) and any difference from Keras is sampling
+noise. The tolerance is 5 standard errors of the measured second moment, the standard error taken
+over the batch's samples (independent draws); a wrong rule (a pooling count, a BN shift, a
+concatenation's order, ReLU6's cap) is off by far more.
+
+The approximations (correlated positions after wider kernels, residual branches that share an input,
+max pooling of a signal that is not a function of a Gaussian) are measured on whole architectures in
+test_the_prediction_on_whole_cnns_is_within_its_stated_quality.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.tensorflow
+
+BATCH = 512
+
+
+def _predict(model, path, training=True):
+    from initcli.propagate import static
+
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))
+    weights = {
+        layer.name: {variable.name: np.asarray(variable) for variable in layer.weights} for layer in model.layers
+    }
+    signal = static.InputSignal.named("normal")
+    return static.predict(config=config, weights=weights, signal=signal, training=training)
+
+
+def _measured(keras, model, seed=0, training=True):
+    """Per layer: the second moment of Keras's output, and its standard error over the batch."""
+    rng = np.random.default_rng(seed)
+    inputs = [rng.standard_normal((BATCH, *tensor.shape[1:])).astype("float32") for tensor in model.inputs]
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    probe = keras.Model(model.inputs, [layer.output for layer in layers])
+    outputs = probe(inputs if len(inputs) > 1 else inputs[0], training=training)
+    measured = {}
+    for layer, output in zip(layers, outputs):
+        squares = np.asarray(output, dtype=np.float64) ** 2
+        per_sample = squares.reshape(BATCH, -1).mean(axis=1)
+        measured[layer.name] = (per_sample.mean(), per_sample.std(ddof=1) / np.sqrt(BATCH))
+    return measured
+
+
+def _assert_agrees(keras, model, path, names, training=True):
+    prediction = _predict(model, path, training)
+    measured = _measured(keras, model, training=training)
+    for name in names:
+        predicted = prediction.predicted[name]
+        assert predicted is not None, (name, prediction.notes)
+        second = predicted.var + predicted.mean**2
+        value, error = measured[name]
+        assert abs(second - value) <= 5 * error, (name, second, value, error)
+    return prediction
+
+
+def _pointwise(keras, inputs, channels=8, activation="relu", name=None):
+    return keras.layers.Conv2D(channels, 1, activation=activation, name=name)(inputs)
+
+
+OPS = {
+    "max_pooling": lambda k, x: k.layers.MaxPooling2D(2, name="op")(_pointwise(k, x)),
+    "max_pooling_3x3_stride_1": lambda k, x: k.layers.MaxPooling2D(3, strides=1, name="op")(_pointwise(k, x)),
+    "average_pooling": lambda k, x: k.layers.AveragePooling2D(2, name="op")(_pointwise(k, x)),
+    "global_max_pooling": lambda k, x: k.layers.GlobalMaxPooling2D(name="op")(_pointwise(k, x, activation="tanh")),
+    "global_average_pooling": lambda k, x: k.layers.GlobalAveragePooling2D(name="op")(_pointwise(k, x)),
+    "flatten": lambda k, x: k.layers.Flatten(name="op")(_pointwise(k, x)),
+    "dropout": lambda k, x: k.layers.Dropout(0.3, name="op")(_pointwise(k, x)),
+    "batch_normalization": lambda k, x: k.layers.BatchNormalization(name="op")(_pointwise(k, x)),
+    "batch_normalization_then_max_pooling": lambda k, x: k.layers.MaxPooling2D(2, name="op")(
+        k.layers.BatchNormalization()(_pointwise(k, x))
+    ),
+    "concatenate_then_max_pooling": lambda k, x: k.layers.MaxPooling2D(2, name="op")(
+        k.layers.Concatenate()([_pointwise(k, x, 4), _pointwise(k, x, 6, activation="tanh")])
+    ),
+    "relu6": lambda k, x: k.layers.ReLU(6.0, name="op")(
+        k.layers.Conv2D(8, 1, kernel_initializer=k.initializers.RandomNormal(stddev=2.0))(x)
+    ),
+}
+
+
+@pytest.mark.parametrize("op", sorted(OPS))
+def test_each_op_matches_keras_where_the_prediction_is_exact(keras, tmp_path, op):
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((8, 8, 4))
+    model = keras.Model(inputs, OPS[op](keras, inputs))
+    prediction = _assert_agrees(keras, model, tmp_path / "m.keras", ["op"])
+    assert not prediction.notes, prediction.notes  # exact: no approximation said
+
+
+def test_residual_add_of_independent_branches_matches_keras(keras, tmp_path):
+    keras.utils.set_random_seed(2)
+    first, second = keras.Input((8, 8, 4)), keras.Input((8, 8, 4))
+    added = keras.layers.Add(name="op")([_pointwise(keras, first), _pointwise(keras, second, activation=None)])
+    model = keras.Model([first, second], keras.layers.Activation("relu", name="after")(added))
+    _assert_agrees(keras, model, tmp_path / "m.keras", ["op"])
+
+
+def test_max_pooling_of_a_sum_is_said_to_be_an_approximation(keras, tmp_path):
+    """After an Add the signal is not φ(Gaussian): max pooling takes it as Gaussian, and says so."""
+    keras.utils.set_random_seed(3)
+    first, second = keras.Input((8, 8, 4)), keras.Input((8, 8, 4))
+    added = keras.layers.Add()([_pointwise(keras, first, activation=None), _pointwise(keras, second, activation=None)])
+    model = keras.Model([first, second], keras.layers.MaxPooling2D(2, name="op")(added))
+    # A sum of independent Gaussians is Gaussian: the approximation is exact here, and is said.
+    prediction = _assert_agrees(keras, model, tmp_path / "m.keras", ["op"])
+    assert prediction.notes == ["static prediction of op (MaxPooling2D): its input taken as Gaussian per channel"]
