@@ -170,3 +170,46 @@ def test_propagate_says_what_it_does_not_read(name, said):
     assert result.exit_code == 1, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and said in lines[0] and "Traceback" not in result.output, result.output
+
+
+def _lines(*args: str, columns: int) -> list[str]:
+    from click.testing import CliRunner
+
+    from initcli.cli import cli
+
+    result = CliRunner().invoke(cli, ["propagate", *args], env={"COLUMNS": str(columns)})
+    assert result.exit_code == 0, result.output
+    return result.stdout.splitlines()
+
+
+def _header(lines: list[str]) -> list[str]:
+    row = next(line for line in lines if line.startswith("┃ #") or line.startswith("┃   "))
+    return [cell.strip() for cell in row.strip("┃").split("┃")]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("examples/models/cnn.keras", "--static"),
+        ("examples/models/cnn.keras", "--static", "--backward"),
+        ("examples/models/mlp.keras", "--static", "--compare", "he_normal,glorot_uniform,lecun_normal"),
+    ],
+)
+def test_the_table_fits_80_columns_piped_without_trailing_spaces(args):
+    """Full columns where they fit, else the compact ones, else stacked blocks; no line over the width."""
+    wide = _lines(*args, columns=250)
+    narrow = _lines(*args, columns=80)
+    for lines, columns in ((wide, 250), (narrow, 80)):
+        assert all(len(line) <= columns and line == line.rstrip() for line in lines), [
+            line for line in lines if len(line) > columns or line != line.rstrip()
+        ]
+    if "--compare" in args:
+        assert _header(narrow) == _header(wide) == ["#", "layer", "he_normal", "glorot_uniform", "lecun_normal"]
+        return
+    full = _header(wide)
+    assert full[:4] == ["#", "layer", "class", "activation"] and "pred. rms" in full
+    compact = ("#", "layer", "rms", "pred. rms", "rms / pred.", "grad rms", "pred. grad rms")
+    assert _header(narrow) == [column for column in full if column in compact]
+    stacked = _lines(*args, columns=30)
+    assert not any(line.startswith("┏") for line in stacked)
+    assert "  pred. rms: " in "\n".join(stacked)

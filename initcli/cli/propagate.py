@@ -207,11 +207,18 @@ def _print(report: Any, output_format: str) -> None:
     elif output_format == "csv":
         click.echo(render.render_csv(report), nl=False)
     else:
-        from rich.console import Console
+        from initcli.render.formats import stdout_console
 
-        console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200, highlight=False)
-        for renderable in render.renderables(report):
-            console.print(renderable)
+        console = stdout_console()
+        parts = render.renderables(report, width=console.width)
+        if console.is_terminal:
+            for renderable in parts:
+                console.print(renderable)
+            return
+        with console.capture() as capture:  # piped: plain lines, no trailing padding
+            for renderable in parts:
+                console.print(renderable)
+        click.echo("\n".join(line.rstrip() for line in capture.get().splitlines()))
 
 
 def _parse_init(text: str, flag: str) -> InitChoice:

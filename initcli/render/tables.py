@@ -160,7 +160,7 @@ def stacked_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: 
     return Group(*parts)
 
 
-def _stacked_table(table: Table) -> RenderableType:
+def stacked_table(table: Table) -> RenderableType:
     """A table's rows as blocks: each row's first cell, then `header: cell` lines."""
     from rich.console import Group
 
@@ -400,7 +400,7 @@ def sample_renderables(report: SampleReport, view: View, *, hist: bool) -> list[
         out: list[RenderableType] = [fitted_rows(report.flat_rows(), view, title)]
     else:
         table = assessment_table(report.assessment, title)
-        out = [fitted([lambda: table], view, lambda: _stacked_table(table))]
+        out = [fitted([lambda: table], view, lambda: stacked_table(table))]
     if hist:
         out.append(histogram_table(report.assessment))
     if values is not None:
