@@ -492,7 +492,15 @@ def _step(node: LayerNode, inputs: list[_State], weights: Mapping[str, np.ndarra
         inside = math.prod(d or 1 for d in state.shape[:-1]) / math.prod(d or 1 for d in padded[:-1])
         seconds = inside * (state.variances + state.means**2)
         means = inside * state.means
-        out = _State(means=means, variances=np.maximum(seconds - means**2, 0.0), shape=padded)
+        # A max over a window of φ(h) ≥ 0 = φ(-∞) with padded zeros in it is the max of its φ(h) alone:
+        # ReLU-like outputs keep their source for max pooling (a border window's count is overstated).
+        keeps = state.source is not None and state.source[0].name.startswith("relu")
+        out = _State(
+            means=means,
+            variances=np.maximum(seconds - means**2, 0.0),
+            shape=padded,
+            source=state.source if keeps else None,
+        )
         return _Step(state=out, backward=lambda g: [g])
     if "Pooling" in name:
         return _pool(node, state)
