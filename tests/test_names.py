@@ -43,3 +43,29 @@ def test_tf_keras_keras_archive_rows_are_named_and_ordered_as_tf_keras_names_the
     expected = [(w.name.removesuffix(":0"), "x".join(str(d) for d in w.shape)) for w in model.weights]
     assert [(row["path"], row["shape"]) for row in rows] == expected
     assert all(row["initializer"] for row in rows), rows  # each row knows its initializer
+
+
+def test_a_keras2_h5_keeps_the_names_the_keras_that_wrote_it_gave():
+    """Keras 2.0.6 named an LSTM's variables `lstm_1/kernel:0` (no cell scope; tf_keras later adds
+    `lstm_cell/`): the file's own `weight_names`, read with h5py, are the oracle."""
+    import h5py
+
+    path = "tests/fixtures/public/keras2.0.6_tensorflow_sequential_lstm_dense.h5"
+    with h5py.File(path, "r") as handle:
+        weights = handle["model_weights"]
+        expected = [
+            name.decode().removesuffix(":0")
+            for layer in weights.attrs["layer_names"]
+            for name in weights[layer].attrs["weight_names"]
+        ]
+    assert [row["path"] for row in _rows(path)] == expected
+
+
+def test_a_tf_keras_h5_lstm_has_its_cell_scope(tmp_path):
+    tf_keras = pytest.importorskip("tf_keras")
+    model = tf_keras.Sequential(
+        [tf_keras.Input((5, 3)), tf_keras.layers.LSTM(4, name="lstm_1"), tf_keras.layers.Dense(2)]
+    )
+    with pytest.warns(UserWarning, match="legacy"):
+        model.save(tmp_path / "model.h5")
+    assert [row["path"] for row in _rows(tmp_path / "model.h5")] == [w.name.removesuffix(":0") for w in model.weights]
