@@ -29,6 +29,7 @@ from initcli.analysis.checks import (
 )
 from initcli.errors import BadInputError, ExitCode, InitcliError, debugging, internal_error_message
 from initcli.initializers import DEFAULT_CHUNK_ELEMENTS, KINDS, InitializerSpec
+from initcli.render.wording import counted, plural
 from initcli.reports import (
     VALUES_SHOWN,
     BatchnormReport,
@@ -229,7 +230,8 @@ def batchnorm(
     notes = [_batchnorm_rule_note(result.keras, result.fused, result.bessel, batch.ndim)]
     if result.steps_omitted or result.features_omitted:
         notes.append(
-            f"history: {result.steps_omitted} middle steps and {result.features_omitted} features not shown "
+            f"history: {plural(result.steps_omitted, 'middle step')} and {plural(result.features_omitted, 'feature')} "
+            f"not shown "
             f"(every step and feature is computed; moving_mean/moving_variance list every feature)"
         )
     if batch.size > VALUES_SHOWN:
@@ -349,7 +351,7 @@ def _select(saved: ModelFile, patterns: Sequence[str]) -> list[WeightRecord]:
         examples = ", ".join(record.path for record in records[:3])
         raise BadInputError(
             f"--layer {' '.join(repr(p) for p in patterns)} matches no weight of {saved.source} "
-            f"(its {len(records)} weights are named like {examples})"
+            f"(its {plural(len(records), 'weight')} {counted(len(records), 'is')} named like {examples})"
         )
     return selected
 

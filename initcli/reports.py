@@ -115,6 +115,13 @@ class SampleReport(ReportViews):
         """The summary's columns, or with `--values` the values' (an index per axis, and the value)."""
         return self.values.columns if self.values is not None else self.summary_columns
 
+    @property
+    def markdown_columns(self) -> tuple[str, ...]:
+        """Markdown's default (a PR comment's width); `--wide` or `--columns` for the others."""
+        if self.values is not None:
+            return self.values.columns
+        return ("initializer", "shape", "dtype", "seed", "theory_std", "std", "std_ratio", "verdict")
+
     def to_json(self) -> dict[str, Any]:
         theory = self.assessment.theory
         values = self.values
@@ -194,6 +201,8 @@ class InspectReport(ReportViews):
         "is_default",
         *FLAT_COLUMNS,
     )
+    markdown_columns = ("path", "shape", "initializer", "theory_std", "std", "verdict")
+    """Markdown's default, the compact table's columns (a PR comment's width); `--wide` for all."""
 
     @property
     def totals(self) -> dict[str, Any]:
@@ -352,6 +361,7 @@ class InspectManyReport(_SeveralModels):
         return [result for result in self.results if isinstance(result, InspectReport)]
 
     columns = ("source", *InspectReport.columns)
+    markdown_columns = ("source", *InspectReport.markdown_columns)
 
     @property
     def totals(self) -> dict[str, Any]:

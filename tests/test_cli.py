@@ -126,7 +126,10 @@ def test_sample_other_formats(output_format):
         assert len(rows) == 1 and rows[0]["initializer"] == "HeNormal" and rows[0]["fan_in"] == "64"
         assert float(rows[0]["theory_std"]) == pytest.approx(math.sqrt(2 / 64))
     elif output_format == "markdown":
-        assert out.startswith("| initializer | config | shape |") and "| HeNormal |" in out
+        assert out.startswith("| initializer | shape | dtype | seed | theory_std | std | std_ratio | verdict |")
+        assert "| HeNormal | 64x32 | float32 | 3 | 0.176777 |" in out  # sqrt(2/64)
+        wide = run("sample", "--init", "he_normal", "--shape", "64x32", "--format", "markdown", "--wide").stdout
+        assert wide.startswith("| initializer | config | shape |")
     else:
         assert "HeNormal" in out and "fan_in 64" in out and "verdict" in out
         assert "\x1b[" not in out  # plain when not a terminal
@@ -261,6 +264,7 @@ _SAMPLE_MODULES = _VERSION_MODULES | {
     "initcli.render.views",
     "initcli.report_views",
     "initcli.public",
+    "initcli.render.wording",
     "initcli.stats.theory",
 }
 _NEVER_AT_START = {"h5py", "scipy", "tensorflow", "keras", "concurrent", "multiprocessing", "matplotlib"}

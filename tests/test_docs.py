@@ -2,8 +2,9 @@
 
 Every ```console block holds `$ initcli ...` lines, each followed by the output it prints (stdout,
 then stderr) at a terminal 110 columns wide; that output is compared line by line (trailing spaces
-aside) with what the command prints here. Commands that build models with Keras run only with
-TensorFlow installed.
+aside) with what the command prints here. A command may start with `COLUMNS=N` (that width instead)
+and end with `| grep 'PATTERN'` (only the printed lines matching it, as the shell would show).
+Commands that build models with Keras run only with TensorFlow installed.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ def quoted_runs(text: str) -> list[tuple[str, list[str]]]:
                 runs.append((line[2:].strip(), []))
             elif runs:
                 runs[-1][1].append(line)
-    return [(command, output) for command, output in runs if command.startswith("initcli ")]
+    return [
+        (command, output) for command, output in runs if re.sub(r"^COLUMNS=\d+ ", "", command).startswith("initcli ")
+    ]
 
 
 def _runs() -> list[object]:
@@ -52,9 +55,16 @@ def test_the_readme_quotes_five_examples_with_their_output():
 def test_quoted_output_is_what_the_command_prints(command, expected):
     if not HAS_TENSORFLOW and re.search(r"--spec|\.py:|--fresh|--source keras", command):
         pytest.skip("builds a model with Keras")
-    env = {**os.environ, "COLUMNS": "110", "PYTHONPATH": str(ROOT)}
+    columns = re.match(r"COLUMNS=(\d+) ", command)
+    command = command[columns.end() :] if columns else command
+    command, _, grep = command.partition(" | grep ")
+    env = {**os.environ, "COLUMNS": columns.group(1) if columns else "110", "PYTHONPATH": str(ROOT)}
     env.pop("NO_COLOR", None)
     argv = [sys.executable, "-m", "initcli", *shlex.split(command)[1:]]
     result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
-    printed = [line.rstrip() for line in (result.stdout + result.stderr).splitlines()]
+    output = result.stdout if grep else result.stdout + result.stderr
+    printed = [line.rstrip() for line in output.splitlines()]
+    if grep:
+        pattern = shlex.split(grep)[0]
+        printed = [line for line in printed if re.search(pattern, line)]
     assert printed == [line.rstrip() for line in expected], command

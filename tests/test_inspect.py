@@ -110,7 +110,10 @@ def test_layer_filter_and_flat_formats():
     assert rows[0]["path"] == "mlp/hidden1/kernel" and rows[0]["initializer"] == "HeNormal()"
     assert rows[0]["default_initializer"] == "GlorotUniform()" and rows[0]["is_default"] == "false"
     markdown = run("inspect", str(MODELS / "mlp.keras"), "--format", "markdown").stdout
-    assert markdown.startswith("| path | layer |") and markdown.count("\n") == 2 + 6
+    assert markdown.startswith("| path | shape | initializer | theory_std | std | verdict |\n")
+    assert markdown.count("\n") == 2 + 6
+    wide = run("inspect", str(MODELS / "mlp.keras"), "--format", "markdown", "--wide").stdout
+    assert wide.splitlines()[0] == "| " + " | ".join(rows[0]) + " |" and wide.count("\n") == 2 + 6
     table = run("inspect", str(MODELS / "mlp.keras")).stdout
     assert "HeNormal() (default GlorotUniform)" in table and "6 weights, 235,146 parameters" in table
 

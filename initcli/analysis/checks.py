@@ -340,7 +340,7 @@ def coverage_findings(
                 check=entry.check,
                 severity="warning" if allow_unchecked else "error",
                 path=MODEL,
-                message=f"tested nothing: 0 of {entry.total} weights ({why})"
+                message=f"tested nothing: 0 of {entry.total} weight{'' if entry.total == 1 else 's'} ({why})"
                 + ("" if allow_unchecked else "; pass --allow-unchecked to accept an untested model"),
             )
         )

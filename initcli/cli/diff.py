@@ -43,7 +43,8 @@ def diff_command(
     \b
     Example:
       initcli diff init.keras trained.keras
-      initcli diff base.keras finetuned.keras --threshold 0 --columns path,relative_change
+      initcli diff base.keras finetuned.keras --threshold 0 \\
+          --columns path,relative_change
     """
     from initcli import public
     from initcli.render import printing

@@ -47,7 +47,8 @@ def cli() -> None:
     """Inspect what Keras initializes weights with, and whether they look right.
 
     \b
-    Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 a check failed, 130 interrupted.
+    Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 a check failed,
+    130 interrupted.
     Example: initcli sample --init glorot_normal --shape 3x3x64x128 --seed 0
     """
 
@@ -292,7 +293,6 @@ def check(
 ) -> None:
     """Gate a build on freshly initialized models: exit 0 if every check passes, 3 if any fails.
 
-    \b
     Checks: distribution, nonfinite, constant, duplicate, fans (a warning unless --strict), rules;
     propagation (the mean-field prediction of the signal's scale, no TensorFlow) with --only.
     The distribution check's --alpha is the false-alarm rate for the whole model (Holm's
@@ -300,6 +300,7 @@ def check(
     (verdict trained) fail no check; --require fresh makes a trained model fail (exit 3). A check that tested no
     weight never passes silently: see the coverage line. Several MODELs (or quoted globs) are
     checked in one run: the gate passes only if every model is read and passes.
+
     \b
     Example: initcli check examples/models/cnn.keras --format github
              initcli check 'models/**/*.keras'
@@ -368,7 +369,8 @@ def defaults(
 
     \b
     Example:
-      initcli defaults Dense Conv2D BatchNormalization --framework keras,torch,flax
+      initcli defaults Dense Conv2D BatchNormalization \\
+          --framework keras,torch,flax
     """
     from initcli import public
     from initcli.render import printing, tables

@@ -49,14 +49,27 @@ def _table_flag(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
+def _wide_flag(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value and ctx.params.get("output_format", "table") not in ("table", "markdown"):
+        raise click.BadParameter(
+            f"applies to --format table and markdown only, not to --format {ctx.params['output_format']}", ctx, param
+        )
+    return value
+
+
 def table_flag(name: str, help_text: str) -> Callable[..., Any]:
-    """A flag that only tables use (--hist, --wide): an error with another format."""
+    """A flag that only tables use (--hist): an error with another format."""
     return click.option(name, is_flag=True, help=help_text, callback=_table_flag)
 
 
 def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The --format, --columns and --wide options every data command shares."""
-    command = table_flag("--wide", "Tables: all columns, whatever the terminal's width.")(command)
+    command = click.option(
+        "--wide",
+        is_flag=True,
+        help="All columns: tables whatever the terminal's width; Markdown (default: the compact set).",
+        callback=_wide_flag,
+    )(command)
     command = click.option(
         "--columns",
         "columns",
@@ -75,12 +88,15 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
+NON_NEGATIVE_FLOAT = FloatType(0)
+"""stddev: Keras 3 accepts a negative stddev and draws the mirrored values (z·stddev), never what was meant."""
+
 INITIALIZER_PARAMETERS: tuple[tuple[str, Any, str], ...] = (
     ("--scale", FINITE_FLOAT, "VarianceScaling scale (> 0)."),
     ("--mode", str, "VarianceScaling mode: fan_in, fan_out or fan_avg."),
     ("--distribution", str, "VarianceScaling distribution: truncated_normal, untruncated_normal, uniform."),
     ("--mean", FINITE_FLOAT, "RandomNormal/TruncatedNormal mean."),
-    ("--stddev", FINITE_FLOAT, "RandomNormal/TruncatedNormal stddev (of the normal before truncation)."),
+    ("--stddev", NON_NEGATIVE_FLOAT, "RandomNormal/TruncatedNormal stddev (>= 0; of the normal before truncation)."),
     ("--minval", FINITE_FLOAT, "RandomUniform lower bound."),
     ("--maxval", FINITE_FLOAT, "RandomUniform upper bound."),
     ("--gain", FINITE_FLOAT, "Orthogonal/Identity gain."),

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import click
 
 from initcli.cli.params import CUSTOM_OBJECTS_OPTION, SPEC_OPTION
-from initcli.errors import ExitCode, InitcliError
+from initcli.errors import BadInputError, ExitCode, InitcliError
 from initcli.types import FloatDType
+
+if TYPE_CHECKING:
+    from initcli.propagate.run import InitChoice
 
 _FORMATS = ("table", "json", "csv")
 
@@ -113,7 +116,8 @@ def propagate_command(
     \b
     Example:
       initcli propagate --spec examples/specs/deep_relu.yaml --backward
-      initcli propagate --spec examples/specs/deep_relu.yaml --compare he_normal,truncated_normal:stddev=0.1
+      initcli propagate --spec examples/specs/deep_relu.yaml \\
+          --compare he_normal,truncated_normal:stddev=0.1
       initcli propagate examples/models/mlp.keras --static
     """
     from initcli import public
@@ -138,6 +142,11 @@ def propagate_command(
         names = [part for part in compare_text.split(",") if part.strip()]
         if len(names) < 2:
             raise click.UsageError("--compare needs at least two initializers, e.g. he_normal,glorot_uniform")
+    # Each initializer is checked here so that a refusal names the flag that gave it (a usage error).
+    if init_text:
+        _parse_init(init_text, "--init")
+    for name in names or ():
+        _parse_init(name, "--compare")
     report = public.propagate(
         model,
         spec=spec_path,
@@ -170,8 +179,25 @@ def _print(report: Any, output_format: str) -> None:
     elif output_format == "csv":
         click.echo(render.render_csv(report), nl=False)
     else:
-        from rich.console import Console
+        from initcli.render.formats import stdout_console
 
-        console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200, highlight=False)
-        for renderable in render.renderables(report):
-            console.print(renderable)
+        console = stdout_console()
+        parts = render.renderables(report, width=console.width)
+        if console.is_terminal:
+            for renderable in parts:
+                console.print(renderable)
+            return
+        with console.capture() as capture:  # piped: plain lines, no trailing padding
+            for renderable in parts:
+                console.print(renderable)
+        click.echo("\n".join(line.rstrip() for line in capture.get().splitlines()))
+
+
+def _parse_init(text: str, flag: str) -> InitChoice:
+    """`run.parse_init`, its refusal a usage error of the flag that gave the initializer."""
+    from initcli.propagate import run
+
+    try:
+        return run.parse_init(text)
+    except BadInputError as error:
+        raise click.BadParameter(str(error), param_hint=f"'{flag}'") from None

@@ -102,6 +102,13 @@ class Family(ABC):
         """
         return config
 
+    def check_asked(self, kind: InitializerKind, asked: dict[str, Any]) -> None:  # noqa: B027
+        """Raise BadInputError for a value a user typed that Keras accepts but draws other than meant (default: none).
+
+        `asked` holds the validated values of the parameters given as overrides (flags, `NAME:param=value`,
+        the public API's keyword arguments); a saved model's config is read as Keras read it.
+        """
+
     def check_request(self, spec: SpecLike, shape: tuple[int, ...], dtype: str) -> None:  # noqa: B027
         """Raise BadInputError, with Keras's reason, when the initializer cannot fill this tensor (default: any)."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from initcli.errors import BadInputError
 from initcli.initializers.base import InitializerKind, SpecLike, as_float
 from initcli.initializers.elementwise import (
     AffineDraw,
@@ -21,6 +22,14 @@ class _Normal(ElementwiseFamily):
         for key in ("mean", "stddev"):
             config[key] = as_float(key, config[key], kind.class_name)
         return config
+
+    def check_asked(self, kind: InitializerKind, asked: dict[str, Any]) -> None:
+        stddev = asked.get("stddev")
+        if stddev is not None and stddev < 0:
+            raise BadInputError(
+                f"{kind.class_name} stddev must be >= 0; received stddev={stddev:g} (Keras accepts it and draws "
+                f"the mirrored values, -1 times those of stddev={-stddev:g})"
+            )
 
 
 class RandomNormalFamily(_Normal):
@@ -73,6 +82,14 @@ class RandomUniformFamily(ElementwiseFamily):
         for key in ("minval", "maxval"):
             config[key] = as_float(key, config[key], kind.class_name)
         return config
+
+    def check_asked(self, kind: InitializerKind, asked: dict[str, Any]) -> None:
+        stddev = asked.get("stddev")
+        if stddev is not None and stddev < 0:
+            raise BadInputError(
+                f"{kind.class_name} stddev must be >= 0; received stddev={stddev:g} (Keras accepts it and draws "
+                f"the mirrored values, -1 times those of stddev={-stddev:g})"
+            )
 
     def affine_draw(self, spec: SpecLike, shape: tuple[int, ...], dtype: str) -> AffineDraw:
         return uniform_draw(spec.config["minval"], spec.config["maxval"], dtype)

@@ -92,10 +92,11 @@ def resolve(identifier: str | Mapping[str, Any], **overrides: Any) -> Initialize
     Args:
         identifier: a name (`glorot_uniform`, `GlorotUniform`, `xavier_uniform`, ...) or a dict
             as found in a saved model's config.json.
-        **overrides: parameters to set (None values are ignored).
+        **overrides: parameters to set (None values are ignored): what a user asks for.
 
     Raises:
-        BadInputError: unknown name, unknown parameter, or a value Keras would reject.
+        BadInputError: unknown name, unknown parameter, or a value Keras would reject; or an override
+            Keras accepts but draws other than meant (a negative stddev; a saved config's is read as is).
     """
     if isinstance(identifier, Mapping):
         if "class_name" not in identifier:
@@ -122,7 +123,9 @@ def resolve(identifier: str | Mapping[str, Any], **overrides: Any) -> Initialize
     config = {**kind.defaults, **given}
     if "seed" in config:
         seed_from_config(config["seed"])
-    config = family_of(kind.class_name).validate(kind, config)
+    family = family_of(kind.class_name)
+    config = family.validate(kind, config)
+    family.check_asked(kind, {k: config[k] for k, v in overrides.items() if v is not None})
     return InitializerSpec(kind.class_name, config)
 
 

@@ -230,6 +230,9 @@ LAYER_SLOTS["LayerScale"] = lambda config: [
 ]
 for _name in ("Conv1D", "Conv2D", "Conv3D"):
     LAYER_SLOTS[_name] = _kernel_bias()
+# tf_keras only (Keras 3 removed them): kernel (output positions, receptive field · channels, filters), bias.
+for _name in ("LocallyConnected1D", "LocallyConnected2D"):
+    LAYER_SLOTS[_name] = _kernel_bias()
 for _name in ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"):
     LAYER_SLOTS[_name] = _kernel_bias(_TRANSPOSE_NOTE)
 

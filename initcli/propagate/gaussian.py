@@ -103,12 +103,24 @@ def _softplus(x: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, x)
 
 
+def _capped_relu(cap: float) -> Activation:
+    """min(max(x, 0), cap): ReLU(max_value=cap), relu6. The kink at `cap` is not a piece boundary of the
+    quadrature; for MobileNetV2's cap of 6 on a unit-variance input its weight is below 1e-8."""
+    return Activation(
+        name="relu6" if cap == 6 else f"relu(max_value={cap:g})",
+        function=lambda x: np.clip(x, 0.0, cap),
+        derivative=lambda x: ((x > 0) & (x < cap)) * 1.0,
+    )
+
+
 def activation(
-    name: str | None, *, negative_slope: float | None = None, alpha: float | None = None
+    name: str | None, *, negative_slope: float | None = None, alpha: float | None = None, max_value: float | None = None
 ) -> Activation | None:
     """The activation Keras applies for `name` (its defaults unless given), or None if unknown."""
     if name is None or name == "linear":
         return Activation(name="linear", function=lambda x: x, derivative=np.ones_like)
+    if name == "relu6" or (name == "relu" and max_value is not None):
+        return _capped_relu(6.0 if max_value is None else float(max_value))
     if name == "relu":
         return Activation(name="relu", function=lambda x: np.maximum(x, 0.0), derivative=lambda x: (x > 0) * 1.0)
     if name == "leaky_relu":

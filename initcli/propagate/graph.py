@@ -1,7 +1,9 @@
 """A saved model's layer graph, read from its Keras config (no TensorFlow).
 
-Sequential and Functional models of Keras 3 (`.keras`) are understood; each layer is called once
-and has one output (shared layers and nested models are left to the measurement).
+Sequential and Functional models of Keras 3 (`.keras`) and of Keras 2 / tf.keras (an `.h5`'s
+`model_config`: Sequential as a list or a dict of layers, `Model`/`Functional` with Keras 2's
+`[[name, node, tensor, kwargs], ...]` inbound nodes) are understood; each layer is called once and
+has one output (shared layers and nested models are left to the measurement).
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ def layer_activation(class_name: str, config: Mapping[str, Any]) -> str | None:
 def _tensor_sources(value: Any) -> list[str]:
     """Layer names in a Keras 3 inbound-node argument structure (`__keras_tensor__` histories)."""
     found: list[str] = []
+    if _keras2_inbound(value):
+        return [str(value[0])]
     if isinstance(value, Mapping):
         if value.get("class_name") == "__keras_tensor__":
             history = (value.get("config") or {}).get("keras_history")
@@ -73,6 +77,17 @@ def _tensor_sources(value: Any) -> list[str]:
     return found
 
 
+def _keras2_inbound(value: Any) -> bool:
+    """Keras 2's reference to a layer's output: [name, node_index, tensor_index(, kwargs)]."""
+    return (
+        isinstance(value, list)
+        and len(value) in (3, 4)
+        and isinstance(value[0], str)
+        and isinstance(value[1], int)
+        and isinstance(value[2], int)
+    )
+
+
 def read_graph(config: Mapping[str, Any] | None) -> list[LayerNode]:
     """The model's layers in graph order, each with the layers it reads from.
 
@@ -83,7 +98,8 @@ def read_graph(config: Mapping[str, Any] | None) -> list[LayerNode]:
         raise InitcliError("the file has no model config (a .weights.h5 or legacy .h5): nothing to propagate through")
     class_name = config.get("class_name")
     inner = config.get("config") or {}
-    layers = inner.get("layers") if isinstance(inner, Mapping) else None
+    # Keras 2.0-2.2.2 wrote a Sequential's config as the list of its layers.
+    layers = inner if isinstance(inner, list) else inner.get("layers") if isinstance(inner, Mapping) else None
     if not isinstance(layers, list):
         raise InitcliError(f"cannot read the layers of a {class_name} model from its config")
     nodes: list[LayerNode] = []

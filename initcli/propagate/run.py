@@ -145,14 +145,45 @@ def _input_shape_from_config(config: Any) -> list[int | None]:
     raise InitcliError("the model config has no input layer")
 
 
+def static_config(saved: Any) -> Any:
+    """The model config the static prediction reads: a Keras 3 file's, or a Keras 2 `.h5`'s own.
+
+    Raises:
+        InitcliError: the file has a config propagate does not read (Keras 1), or none, saying which.
+    """
+    from initcli.keras.eras import era_of
+
+    if saved.config is not None:
+        return saved.config
+    older = getattr(saved, "older_config", None)
+    version = saved.keras_version
+    if older is not None and era_of(version).line == "keras1":
+        raise InitcliError(
+            f"{saved.source}: a Keras {version} model config: propagate does not read Keras 1 layers "
+            "(Convolution2D(nb_filter, ...), Dense(output_dim, init=...)); inspect reads the file; "
+            "load and re-save it with Keras 2 or 3 to propagate through it"
+        )
+    if older is not None:
+        return older
+    if saved.format == "savedmodel":
+        raise InitcliError(
+            f"{saved.source}: propagate does not read a SavedModel's layer config (keras_metadata.pb); "
+            "save the model as .keras (or pass a module:function that builds it)"
+        )
+    raise InitcliError(
+        f"{saved.source}: the file has no model config ({saved.format}: weights only): nothing to propagate through"
+    )
+
+
 def static_report(saved: Any, options: Options) -> PropagateReport:
     """The mean-field prediction for a saved model, without TensorFlow."""
     from initcli.analysis.sampling import draw
     from initcli.initializers import resolve
 
+    config = static_config(saved)
     file_values = None
     if options.input not in INPUT_KINDS:
-        file_values = make_inputs(options.input, _input_shape_from_config(saved.config), options.batch, options.seed)
+        file_values = make_inputs(options.input, _input_shape_from_config(config), options.batch, options.seed)
     signal = _signal(options.input, file_values)
     runs = []
     for choice in options.inits:
@@ -164,7 +195,7 @@ def static_report(saved: Any, options: Options) -> PropagateReport:
                 return draw(spec, tuple(record.shape), "float32", seed)
 
         weights = static.saved_weights(saved.records(), replacement, seed=options.seed)
-        prediction = static.predict(config=saved.config, weights=weights, signal=signal, training=options.training)
+        prediction = static.predict(config=config, weights=weights, signal=signal, training=options.training)
         layers = records_from_static(prediction)
         runs.append(
             PropagationRun(

@@ -14,8 +14,10 @@ variance of its elements within the channel, and pushed through the layers in gr
   chi is the backward gain of the layer for a unit gradient at its output (Pennington et al.'s
   χ = fan_out · v_w · E[φ'(h)²] for a square Dense layer).
 - BatchNormalization (training mode: each channel's batch statistics; inference mode: the moving
-  statistics), residual Add (branches uncorrelated), Dropout, pooling (positions treated as
-  independent), padding and shape-only layers. Other layers end the prediction (a note says where).
+  statistics), residual Add (branches uncorrelated), Concatenate (on the channels), Dropout,
+  pooling (positions treated as independent; max pooling of φ(h), h Gaussian, exactly, and of any
+  other signal as if Gaussian per channel, said in a note), padding and shape-only layers. Other
+  layers end the prediction (a note says where).
 """
 
 from __future__ import annotations
@@ -96,6 +98,42 @@ class _State:
 class _Step:
     state: _State
     backward: Backward  # E[(dL/dy)²] per output channel -> per input, E[(dL/dx)²] per input channel
+    approximation: str | None = None  # said in the notes: where the prediction assumes more than usual
+
+
+def _per_channel(phi: gaussian.Activation, scale: Vector, shift: Vector) -> gaussian.Activation:
+    """x -> scale[c]·φ(x) + shift[c] on rows of channels (the (channels, points) grids of `gaussian`)."""
+
+    def function(x: np.ndarray) -> np.ndarray:
+        return scale[:, None] * phi.function(x) + shift[:, None]
+
+    def derivative(x: np.ndarray) -> np.ndarray:
+        return scale[:, None] * phi.derivative(x)
+
+    return gaussian.Activation(
+        name=f"affine {phi.name}", function=function, derivative=derivative, monotone=phi.monotone
+    )
+
+
+def _stacked(parts: Sequence[tuple[gaussian.Activation, int]]) -> gaussian.Activation:
+    """The activations of concatenated channel blocks, each on its own rows."""
+    bounds = np.cumsum([0, *(count for _, count in parts)])
+
+    def apply(x: np.ndarray, derivative: bool) -> np.ndarray:
+        pieces = [
+            (phi.derivative if derivative else phi.function)(x[low:high])
+            for (phi, _), low, high in zip(parts, bounds, bounds[1:])
+        ]
+        return np.concatenate(
+            [np.broadcast_to(piece, x[low:high].shape) for piece, low, high in zip(pieces, bounds, bounds[1:])]
+        )
+
+    return gaussian.Activation(
+        name="concatenated",
+        function=lambda x: apply(x, False),
+        derivative=lambda x: apply(x, True),
+        monotone=all(phi.monotone for phi, _ in parts),
+    )
 
 
 @dataclass(kw_only=True)
@@ -174,9 +212,10 @@ def _activation_of(node: LayerNode) -> gaussian.Activation | None:
         return None
     slope = node.config.get("negative_slope") if node.class_name in ("LeakyReLU", "ReLU") else None
     alpha = node.config.get("alpha") if node.class_name == "ELU" else None
-    if node.class_name == "ReLU" and (node.config.get("max_value") is not None or node.config.get("threshold")):
-        raise Unsupported("ReLU with max_value or threshold")
-    phi = gaussian.activation(name, negative_slope=slope, alpha=alpha)
+    max_value = node.config.get("max_value") if node.class_name == "ReLU" else None
+    if node.class_name == "ReLU" and (node.config.get("threshold") or (max_value is not None and slope)):
+        raise Unsupported("ReLU with a threshold, or with both max_value and negative_slope")
+    phi = gaussian.activation(name, negative_slope=slope, alpha=alpha, max_value=max_value)
     if phi is None:
         raise Unsupported(f"activation {name!r}")
     return phi
@@ -335,7 +374,13 @@ def _batch_norm(node: LayerNode, state: _State, weights: Mapping[str, np.ndarray
         moving_var = np.asarray(weights.get("moving_variance", np.ones(channels)), dtype=np.float64)
         scale = gamma / np.sqrt(moving_var + epsilon)
         out_means = scale * (means - moving_mean) + beta
-    out = _State(means=out_means, variances=scale * scale * variances, shape=state.shape)
+    source = None
+    if state.source is not None and np.all(scale > 0) and state.source[1].size == channels:
+        # BN is an increasing affine map per channel: its output is still a function of a Gaussian.
+        phi, pre_means, pre_variances = state.source
+        shift = out_means - scale * means
+        source = (_per_channel(phi, scale, shift), pre_means, pre_variances)
+    out = _State(means=out_means, variances=scale * scale * variances, shape=state.shape, source=source)
     return _Step(state=out, backward=lambda g: [scale * scale * g])
 
 
@@ -361,13 +406,20 @@ def _pool(node: LayerNode, state: _State) -> _Step:
         count = max(round(taps), 1)
         ratio = math.prod(d or 1 for d in out_spatial) / math.prod(d or 1 for d in state.shape[:-1])
     if "Max" in node.class_name:
-        if state.source is None or not state.source[0].monotone:
-            raise Unsupported("max pooling of a non-Gaussian signal")
-        phi, pre_means, pre_variances = state.source
+        approximation = None
+        if state.source is not None and state.source[0].monotone and state.source[1].size == state.means.size:
+            phi, pre_means, pre_variances = state.source
+        else:
+            # Not known as φ(Gaussian) (after an Add, a pooling, dropout...): each channel's elements
+            # are taken as Gaussian with the channel's mean and variance.
+            linear = gaussian.activation("linear")
+            assert linear is not None  # always known
+            phi, pre_means, pre_variances = linear, state.means, state.variances
+            approximation = "its input taken as Gaussian per channel"
         mean, second = gaussian.max_moments_per_channel(phi, pre_means, pre_variances, count)
         out = _State(means=mean, variances=np.maximum(second - mean * mean, 0.0), shape=out_shape)
         # The gradient goes to one input of each window.
-        return _Step(state=out, backward=lambda g: [ratio * g])
+        return _Step(state=out, backward=lambda g: [ratio * g], approximation=approximation)
     out = _State(means=state.means, variances=state.variances / count, shape=out_shape)
     return _Step(state=out, backward=lambda g: [ratio / count * g])
 
@@ -414,6 +466,8 @@ def _step(node: LayerNode, inputs: list[_State], weights: Mapping[str, np.ndarra
         variances = sum(_broadcast(s.variances, channels) for s in inputs)
         out = _State(means=np.asarray(means), variances=np.asarray(variances), shape=inputs[0].shape)
         return _Step(state=out, backward=lambda g: [g] * len(inputs))
+    if name == "Concatenate":
+        return _concatenate(node, inputs)
     if len(inputs) != 1:
         raise Unsupported(f"{len(inputs)} inputs")
     state = inputs[0]
@@ -438,11 +492,40 @@ def _step(node: LayerNode, inputs: list[_State], weights: Mapping[str, np.ndarra
         inside = math.prod(d or 1 for d in state.shape[:-1]) / math.prod(d or 1 for d in padded[:-1])
         seconds = inside * (state.variances + state.means**2)
         means = inside * state.means
-        out = _State(means=means, variances=np.maximum(seconds - means**2, 0.0), shape=padded)
+        # A max over a window of φ(h) ≥ 0 = φ(-∞) with padded zeros in it is the max of its φ(h) alone:
+        # ReLU-like outputs keep their source for max pooling (a border window's count is overstated).
+        keeps = state.source is not None and state.source[0].name.startswith("relu")
+        out = _State(
+            means=means,
+            variances=np.maximum(seconds - means**2, 0.0),
+            shape=padded,
+            source=state.source if keeps else None,
+        )
         return _Step(state=out, backward=lambda g: [g])
     if "Pooling" in name:
         return _pool(node, state)
     raise Unsupported(f"{name} is not modelled")
+
+
+def _concatenate(node: LayerNode, inputs: list[_State]) -> _Step:
+    """Channels side by side (the last axis): each keeps its statistics; the gradient splits back."""
+    rank = len(inputs[0].shape)
+    if node.config.get("axis", -1) not in (-1, rank) or any(len(s.shape) != rank for s in inputs):
+        raise Unsupported(f"concatenation on axis {node.config.get('axis')}")
+    counts = [int(s.shape[-1] or s.means.size) for s in inputs]
+    means = np.concatenate([_broadcast(s.means, n) for s, n in zip(inputs, counts)])
+    variances = np.concatenate([_broadcast(s.variances, n) for s, n in zip(inputs, counts)])
+    source = None
+    if all(s.source is not None and s.source[1].size == n for s, n in zip(inputs, counts)):
+        sources = [s.source for s in inputs if s.source is not None]
+        source = (
+            _stacked([(found[0], n) for found, n in zip(sources, counts)]),
+            np.concatenate([found[1] for found in sources]),
+            np.concatenate([found[2] for found in sources]),
+        )
+    out = _State(means=means, variances=variances, shape=(*inputs[0].shape[:-1], sum(counts)), source=source)
+    bounds = np.cumsum([0, *counts])
+    return _Step(state=out, backward=lambda g: [g[low:high] for low, high in zip(bounds, bounds[1:])])
 
 
 def _padded(node: LayerNode, shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
@@ -510,6 +593,8 @@ def predict(
                 notes.append(f"static prediction stops at layer {node.name} ({node.class_name}: {reason})")
             continue
         states[node.name], steps[node.name] = step.state, step
+        if step.approximation:
+            notes.append(f"static prediction of {node.name} ({node.class_name}): {step.approximation}")
     gradients = _backward(nodes, states, steps, output_names(config, nodes))
     predicted: dict[str, Predicted | None] = {}
     for node in nodes:

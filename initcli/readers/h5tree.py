@@ -88,7 +88,7 @@ def _key(group_key: str) -> str:
 
 def snake_case(name: str) -> str:
     """tf_keras's `generic_utils.to_snake_case` (and Keras 3's `naming.to_snake_case`)."""
-    intermediate = re.sub("(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    intermediate = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
     insecure = re.sub("([a-z])([A-Z])", r"\1_\2", intermediate).lower()
     return insecure if not insecure.startswith("_") else "private" + insecure
 
@@ -275,7 +275,12 @@ class TreeWalker:
                 yield from records
             elif key == "cell" and class_name in RNN_CELLS:
                 cell = RNN_CELLS[class_name]
-                yield from self._layer(child, entry, path_prefix, class_override=cell, name_hint=snake_case(cell))
+                # tf_keras's ConvLSTM cells create their variables in the layer's own scope
+                # (`conv_lstm2d/kernel:0`); its LSTM/GRU/SimpleRNN cells in the cell's (`lstm/lstm_cell/kernel:0`).
+                unscoped = name if self.keras2 and class_name.startswith("ConvLSTM") else None
+                yield from self._layer(
+                    child, entry, path_prefix, class_override=cell, name_hint=snake_case(cell), unscoped_in=unscoped
+                )
             elif key in ("forward_layer", "backward_layer") and class_name == "Bidirectional":
                 backward = mapping(config.get("backward_layer"))
                 inner = backward if key == "backward_layer" and backward else mapping(config.get("layer"))

@@ -127,6 +127,7 @@ def open_legacy_h5(
         close,
         notes,
         model_config if era.line not in ("keras1", "keras2") else None,
+        older_config=config if era.line in ("keras1", "keras2") and isinstance(config, Mapping) else None,
     )
 
 

@@ -95,3 +95,6 @@ class ModelFile:
     config: Mapping[str, Any] | None = None
     finish: Callable[[], None] = field(default=lambda: None, repr=False)
     """Raises if a check left running in the background (`open_model(background_checks=True)`) failed."""
+    older_config: Mapping[str, Any] | None = None
+    """A Keras 1/2 file's own model config, which `config` leaves out (Keras 3 cannot rebuild it for
+    `inspect --fresh`); `propagate --static` reads it (Keras 2) or names why not (Keras 1)."""

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import click
 
 from initcli.render.formats import render_csv, render_json, render_markdown, stdout_console
+from initcli.render.wording import plural
 from initcli.reports import SCHEMA_VERSION
 
 if TYPE_CHECKING:
@@ -57,6 +58,8 @@ def print_report(
 ) -> None:
     """Print a report in the chosen format; `--columns` applies to tables, CSV and Markdown.
 
+    Markdown defaults to the report's `markdown_columns` (the compact set), `--wide` to all.
+
     Tables fit the terminal's width; piped, they are plain text with no trailing padding.
     """
     chosen = select_columns(requested, report.columns)
@@ -65,6 +68,8 @@ def print_report(
     elif output_format == "csv":
         click.echo(render_csv(report.flat_rows(), chosen), nl=False, err=err)
     elif output_format == "markdown":
+        if not requested and not wide:
+            chosen = getattr(report, "markdown_columns", chosen)
         click.echo(render_markdown(report.flat_rows(), chosen), nl=False, err=err)
     else:
         from initcli.render.formats import stderr_console
@@ -139,7 +144,8 @@ def print_check(report: CheckReport, output_format: str, prefix: str = "") -> No
             )
         verdict = "passed" if report.passed else "FAILED"
         summary = (
-            f"{report.source}: {verdict}: {report.weights} weights, {report.errors} errors, {report.warnings} warnings"
+            f"{report.source}: {verdict}: {plural(report.weights, 'weight')}, {plural(report.errors, 'error')}, "
+            f"{plural(report.warnings, 'warning')}"
         )
         click.echo(one_line(f"{summary}; tested: {coverage}", max_length=None), err=True)
 
@@ -165,9 +171,9 @@ def print_check_many(many: CheckManyReport, output_format: str) -> None:
             print_file_errors([result])
     verdict = "passed" if many.passed else "FAILED"
     summary = (
-        f"{totals['models']} models: {verdict}: {totals['passed']} passed, {totals['failed']} failed, "
-        f"{totals['unreadable']} unreadable; {totals['weights']} weights, {totals['errors']} errors, "
-        f"{totals['warnings']} warnings"
+        f"{plural(totals['models'], 'model')}: {verdict}: {totals['passed']} passed, {totals['failed']} failed, "
+        f"{totals['unreadable']} unreadable; {plural(totals['weights'], 'weight')}, "
+        f"{plural(totals['errors'], 'error')}, {plural(totals['warnings'], 'warning')}"
     )
     if output_format == "github":
         click.echo(f"::notice title=initcli::{github_escape_data(summary)}")

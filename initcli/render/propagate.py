@@ -131,8 +131,12 @@ def _format(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def layer_table(report: PropagateReport, run: PropagationRun) -> Any:
-    """The per-layer table of one run: measured beside predicted, gains, gradients."""
+#: The compact table's columns (when the full one does not fit): where it is, measured and predicted.
+COMPACT_COLUMNS = ("#", "layer", "rms", "pred. rms", "rms / pred.", "grad rms", "pred. grad rms")
+
+
+def layer_table(report: PropagateReport, run: PropagationRun, compact: bool = False) -> Any:
+    """The per-layer table of one run: measured beside predicted, gains, gradients (`compact`: fewer)."""
     from rich.table import Table
 
     measured = report.mode == "measured"
@@ -150,7 +154,8 @@ def layer_table(report: PropagateReport, run: PropagationRun) -> Any:
         columns += ["grad rms", "pred. grad rms", "kernel grad/weight"]
     elif not measured:
         columns += ["pred. grad rms"]
-    for column in columns:
+    shown = [column for column in columns if not compact or column in COMPACT_COLUMNS]
+    for column in shown:
         table.add_column(column, justify="left" if column in ("layer", "class", "activation") else "right")
     for layer in run.layers:
         row = layer.to_flat()
@@ -167,7 +172,8 @@ def layer_table(report: PropagateReport, run: PropagationRun) -> Any:
         elif not measured:
             cells.append(_format(row["predicted_grad_rms"]))
         nonfinite = row["nonfinite"]
-        table.add_row(*cells, style="red" if nonfinite else None)
+        by_column = dict(zip(columns, cells))
+        table.add_row(*(by_column[column] for column in shown), style="red" if nonfinite else None)
     return table
 
 
@@ -188,15 +194,29 @@ def compare_table(report: PropagateReport) -> Any:
     return table
 
 
-def renderables(report: PropagateReport) -> list[Any]:
-    """The tables, the verdicts, the plot of scale against depth, and the notes."""
+def renderables(report: PropagateReport, width: int = 80, wide: bool = False) -> list[Any]:
+    """The tables, the verdicts, the plot of scale against depth, and the notes.
+
+    The table fits `width` as inspect's does: the full columns, else the compact ones, else one
+    stacked block per layer (`wide`: the full table whatever the width).
+    """
     from rich.text import Text
 
+    from initcli.render.tables import View, fitted, stacked_table
+
+    view = View(columns=(), width=width, wide=wide)
     out: list[Any] = []
     if len(report.runs) > 1:
-        out.append(compare_table(report))
+        out.append(fitted([lambda: compare_table(report)], view, lambda: stacked_table(compare_table(report))))
     else:
-        out.append(layer_table(report, report.runs[0]))
+        run = report.runs[0]
+        out.append(
+            fitted(
+                [lambda: layer_table(report, run), lambda: layer_table(report, run, compact=True)],
+                view,
+                lambda: stacked_table(layer_table(report, run)),
+            )
+        )
     out.append(depth_plot(plot_series(report)))
     for run in report.runs:
         label = run.init or "as saved"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from initcli.render.formats import VERDICT_STYLES, format_value
+from initcli.render.wording import plural
 from initcli.reports import (
     BatchnormReport,
     DefaultsReport,
@@ -55,6 +56,54 @@ def text(value: Any, style: str = "") -> Text:
     return Text(clean_text(value if isinstance(value, str) else format_value(value)), style=style)
 
 
+TITLE_SEPARATOR = " · "
+
+
+def title_lines(title: str, width: int) -> list[str]:
+    """`title` in lines of at most `width` cells, broken only between its ` · ` parts, never inside one.
+
+    A continuation line starts with `· `; a part wider than `width` alone stays whole on its own line
+    (the terminal folds it, as it would a long path anywhere).
+    """
+    from rich.cells import cell_len
+
+    parts = title.split(TITLE_SEPARATOR)
+    lines = [parts[0]]
+    for part in parts[1:]:
+        joined = lines[-1] + TITLE_SEPARATOR + part
+        if cell_len(joined) <= width:
+            lines[-1] = joined
+        else:
+            lines.append("· " + part)
+    return lines
+
+
+class Title:
+    """A table's title as its own lines, fitted to the console's width (not the table's, as Rich would)."""
+
+    def __init__(self, title: str, style: str = "bold") -> None:
+        from initcli.safety.sanitize import clean_text
+
+        self.title = clean_text(title)
+        self.style = style
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.text import Text
+
+        for line in title_lines(self.title, options.max_width):
+            yield Text(line, style=self.style)
+
+
+def titled(table: Table) -> RenderableType:
+    """The table with its title taken out and printed above it as a `Title`."""
+    from rich.console import Group
+
+    if not table.title:
+        return table
+    title, table.title = str(table.title), None
+    return Group(Title(title), table)
+
+
 def fit_columns(table: Table, width: int) -> bool:
     """Give each column a width so that no word or number is broken; False when `width` is too narrow.
 
@@ -93,7 +142,7 @@ def fitted(
     for make in candidates:
         table = make()
         if view.wide or fit_columns(table, view.width):
-            return table
+            return titled(table)
     return stacked()
 
 
@@ -101,7 +150,7 @@ def stacked_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: 
     """One block per row: the first column as a heading, then `column: value` lines."""
     from rich.console import Group
 
-    parts: list[RenderableType] = [text(title, "bold")] if title else []
+    parts: list[RenderableType] = [Title(title)] if title else []
     for row in rows:
         parts.append(text(format_value(row.get(columns[0])), "bold"))
         for column in columns[1:]:
@@ -111,12 +160,12 @@ def stacked_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: 
     return Group(*parts)
 
 
-def _stacked_table(table: Table) -> RenderableType:
+def stacked_table(table: Table) -> RenderableType:
     """A table's rows as blocks: each row's first cell, then `header: cell` lines."""
     from rich.console import Group
 
     columns = table.columns
-    parts: list[RenderableType] = [text(str(table.title), "bold")] if table.title else []
+    parts: list[RenderableType] = [Title(str(table.title))] if table.title else []
     for index in range(table.row_count):
         cells = [list(column.cells)[index] for column in columns]
         parts.append(text(_plain(cells[0]), "bold"))
@@ -170,9 +219,7 @@ def assessment_table(assessment: Assessment, title: str) -> Table:
     table.add_row("mean", theory_cell(theory, "mean"), format_value(sample.mean), mean_check)
     std_check = ""
     if checks.std_ratio is not None:
-        std_check = (
-            f"ratio {checks.std_ratio:.4f}, expected within [{checks.std_ratio_low:.4f}, {checks.std_ratio_high:.4f}]"
-        )
+        std_check = std_interval_text(checks.std_ratio, checks.std_ratio_low, checks.std_ratio_high, sample.count)
     table.add_row("std (of the values)", theory_cell(theory, "std"), format_value(sample.std), std_check)
     table.add_row("var", theory_cell(theory, "var"), format_value(sample.var), "")
     if theory is not None and theory.stddev_param is not None:
@@ -345,7 +392,7 @@ def inspect_stacked(report: InspectReport, title: str) -> RenderableType:
     from rich.console import Group
 
     shown = [name for name, _ in _drift_columns(report)]
-    parts: list[RenderableType] = [text(title, "bold")]
+    parts: list[RenderableType] = [Title(title)]
     for row in report.weights:
         cells = _inspect_cells(row, report, short=False)
         heading = text(f"{cells['weight (path)'].plain}  {cells['shape'].plain}  ", "bold")
@@ -373,7 +420,7 @@ def sample_renderables(report: SampleReport, view: View, *, hist: bool) -> list[
         out: list[RenderableType] = [fitted_rows(report.flat_rows(), view, title)]
     else:
         table = assessment_table(report.assessment, title)
-        out = [fitted([lambda: table], view, lambda: _stacked_table(table))]
+        out = [fitted([lambda: table], view, lambda: stacked_table(table))]
     if hist:
         out.append(histogram_table(report.assessment))
     if values is not None:
@@ -426,7 +473,12 @@ def inspect_renderables(report: InspectReport, view: View) -> list[RenderableTyp
         ]
     totals = report.totals
     verdicts = ", ".join(f"{count} {verdict}" for verdict, count in sorted(totals["verdicts"].items()))
-    out.append(text(f"{totals['weights']} weights, {totals['parameters']:,} parameters: {verdicts or 'none'}"))
+    out.append(
+        text(
+            f"{plural(totals['weights'], 'weight')}, {totals['parameters']:,} "
+            f"{'parameter' if totals['parameters'] == 1 else 'parameters'}: {verdicts or 'none'}"
+        )
+    )
     out.append(text(f"model: {report.state['line']}", "bold"))
     footnotes = [f"* {row.record.path}: {'; '.join(row.notes)}" for row in rows if row.notes]
     settings = [
@@ -451,7 +503,8 @@ def inspect_many_renderables(many: InspectManyReport, view: View) -> list[Render
     failed = f"; {totals['failed']} could not be read" if totals["failed"] else ""
     out.append(
         text(
-            f"{totals['models']} models: {totals['weights']} weights, {totals['parameters']:,} parameters: "
+            f"{plural(totals['models'], 'model')}: {plural(totals['weights'], 'weight')}, "
+            f"{totals['parameters']:,} {'parameter' if totals['parameters'] == 1 else 'parameters'}: "
             f"{verdicts or 'none'}{failed}",
             "bold",
         )
@@ -491,6 +544,19 @@ def explain_renderables(report: ExplainReport, view: View) -> list[RenderableTyp
 
 def defaults_renderables(report: DefaultsReport, view: View) -> list[RenderableType]:
     return [fitted_rows(report.flat_rows(), view, "Keras default initializers")]
+
+
+SMALL_SAMPLE_STD_LOW = 0.5
+"""Below this lower end of the expected std ratio, a sample cannot tell a std half the theory's."""
+
+
+def std_interval_text(ratio: float, low: float | None, high: float | None, count: int) -> str:
+    """The std check: the ratio and its expected interval, or that the sample is too small to judge."""
+    if low is None or high is None:
+        return f"ratio {ratio:.4f}"
+    if low < SMALL_SAMPLE_STD_LOW:
+        return f"ratio {ratio:.4f}; {count} values: too few to judge the std (passes in [{low:.3g}, {high:.4g}])"
+    return f"ratio {ratio:.4f}, expected within [{low:.4f}, {high:.4f}]"
 
 
 def batchnorm_renderables(report: BatchnormReport, view: View) -> list[RenderableType]:
