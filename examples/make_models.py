@@ -3,6 +3,8 @@
     python examples/make_models.py [--out examples/models]
 
 mlp.keras     a Dense network with default and non-default initializers
+mlp_trained.keras  the same network (same seed, so the same init) after 300 Adam steps on a
+              synthetic task: the trained model of docs/trained-models.md
 cnn.keras     Conv2D / DepthwiseConv2D / Conv2DTranspose / BatchNormalization (also saved as cnn.h5)
 rnn.keras     Embedding, LSTM, Bidirectional GRU, MultiHeadAttention
 cnn.weights.h5  the CNN's weights only (no config)
@@ -34,6 +36,19 @@ def mlp() -> keras.Model:
         ],
         name="mlp",
     )
+
+
+def mlp_trained() -> keras.Model:
+    """mlp() trained on random inputs labelled by a random linear teacher (numpy, seed 0)."""
+    import numpy as np
+
+    model = mlp()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((19200, 784)).astype("float32")
+    y = np.argmax(x @ rng.standard_normal((784, 10)), axis=1)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.SparseCategoricalCrossentropy(True))
+    model.fit(x, y, batch_size=64, epochs=1, shuffle=False, verbose=0)  # 300 steps
+    return model
 
 
 def cnn() -> keras.Model:
@@ -78,7 +93,7 @@ def main() -> None:
     parser.add_argument("names", nargs="*", help="only these models (default: all)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    builds = [("mlp", mlp), ("cnn", cnn), ("rnn", rnn), ("transformer", transformer)]
+    builds = [("mlp", mlp), ("mlp_trained", mlp_trained), ("cnn", cnn), ("rnn", rnn), ("transformer", transformer)]
     for name, build in [(n, b) for n, b in builds if not args.names or n in args.names]:
         keras.utils.set_random_seed(0)
         model = build()

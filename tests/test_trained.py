@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -83,8 +84,28 @@ def test_real_trained_files_say_trained(name, moved):
     assert "inconsistent" not in _verdicts(document).values()
 
 
-FETCHED = Path(__file__).parent / "fixtures" / "trained"
-FETCHED_TRAINED = {  # tests/fixtures/trained/ORIGINS.md
+FETCHED_SIZES = {  # tests/public_trained/ORIGINS.md: fetched files, kept out of this repository
+    "keras2.3.1_sequential_lstm_dense.h5": 279216,
+    "keras3.7.0_sequential_dense_churn.h5": 62504,
+    "keras3.7.0_sequential_dense_regression.h5": 62504,
+    "tfkeras2.15.0_windows_backslash_paths.keras": 59899,
+}
+
+
+def _fetched(name: str) -> Path:
+    """A fetched trained file from `$INITCLI_PUBLIC_TRAINED` or shared/public-trained/; skips when absent."""
+    root = Path(__file__).resolve().parents[1]
+    given = os.environ.get("INITCLI_PUBLIC_TRAINED")
+    folders = [Path(given)] if given else []
+    for folder in [*folders, root.parent / "shared" / "public-trained", root / "shared" / "public-trained"]:
+        path = folder / name
+        if path.is_file():
+            assert path.stat().st_size == FETCHED_SIZES[name], f"{path}: not the file ORIGINS.md names"
+            return path
+    pytest.skip(f"fetched file {name} not in shared/public-trained/ (tests/public_trained/ORIGINS.md)")
+
+
+FETCHED_TRAINED = {
     "keras2.3.1_sequential_lstm_dense.h5": (4, 5),
     "keras3.7.0_sequential_dense_churn.h5": (5, 6),
     "keras3.7.0_sequential_dense_regression.h5": (6, 6),
@@ -94,10 +115,11 @@ FETCHED_TRAINED = {  # tests/fixtures/trained/ORIGINS.md
 @pytest.mark.parametrize(("name", "counts"), FETCHED_TRAINED.items())
 def test_fetched_trained_files_say_trained(name, counts):
     """h5py's oracle that training moved them: some bias of each holds more than one value."""
-    document = _inspect(str(FETCHED / name))
+    path = _fetched(name)
+    document = _inspect(str(path))
     assert document["state"]["line"] == f"trained ({counts[0]} of {counts[1]} weights moved from their initializer)"
     assert "inconsistent" not in _verdicts(document).values()
-    raw = _raw_values(FETCHED / name)
+    raw = _raw_values(path)
     assert any(np.ptp(value) > 0 for key, value in raw.items() if key.rsplit("/", 1)[-1].startswith("bias"))
 
 
@@ -107,7 +129,7 @@ def test_fetched_trained_files_say_trained(name, counts):
     "load it either)",
 )
 def test_windows_saved_keras_file_is_read():
-    document = _inspect(str(FETCHED / "tfkeras2.15.0_windows_backslash_paths.keras"))
+    document = _inspect(str(_fetched("tfkeras2.15.0_windows_backslash_paths.keras")))
     assert document["state"]["state"] == "trained"
 
 
@@ -142,10 +164,27 @@ def test_one_moved_scalar_bias_is_not_evidence_of_training():
     assert output_bias.shape == (1,) and output_bias[0] != 0
 
 
+def test_trained_example_model_says_trained():
+    """examples/make_models.py trains mlp() 300 Adam steps; h5py's oracle: every bias moved off 0."""
+    document = _inspect(str(MODELS / "mlp_trained.keras"))
+    assert document["state"]["line"] == "trained (6 of 6 weights moved from their initializer)"
+    import io
+    import zipfile
+
+    import h5py
+
+    with (
+        zipfile.ZipFile(MODELS / "mlp_trained.keras") as archive,
+        h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as weights,
+    ):
+        biases = [weights[f"layers/{name}/vars/1"][()] for name in ("dense", "dense_1", "dense_2")]
+    assert all(np.ptp(bias) > 0 for bias in biases)
+
+
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
-@pytest.mark.parametrize("name", sorted(path.name for path in MODELS.iterdir()))
+@pytest.mark.parametrize("name", sorted(path.name for path in MODELS.iterdir() if "trained" not in path.name))
 def test_fresh_example_models_are_fresh(name):
     document = _inspect(str(MODELS / name))
     # A weights-only file has no initializer information: unknown, never trained.
