@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import os
 import pickle
 import select
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from initcli.errors import BadInputError
+from initcli.parallel.scratch import Scratch, replace_thread_scratch
 
 Task = TypeVar("Task")
 Result = TypeVar("Result")
@@ -150,6 +152,7 @@ class _Child:
     results: int  # read end of its result pipe
     buffer: bytearray = field(default_factory=bytearray)
     open: bool = True
+    reaped: bool = False
     last_heard: float = field(default_factory=time.monotonic)
     activity: tuple[int, int] | None = None  # its CPU ticks and bytes read when last looked at
 
@@ -201,6 +204,8 @@ def map_in_order(
         for child in children:
             if child.open:
                 os.close(child.results)
+            if child.reaped:  # its pid may be another process's by now
+                continue
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child.pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
@@ -212,14 +217,15 @@ def _task_queue(count: int) -> int | None:
     read_end, write_end = os.pipe()
     data = b"".join(_INDEX.pack(index) for index in range(count))
     try:
-        if len(data) > 65536:
+        if len(data) > select.PIPE_BUF:  # a pipe holds 64 KiB, or 4 KiB once the user has many pipe pages
             import fcntl
 
-            with contextlib.suppress(OSError):
-                fcntl.fcntl(write_end, _F_SETPIPE_SZ, len(data))
             if fcntl.fcntl(write_end, _F_GETPIPE_SZ) < len(data):
-                os.close(read_end)
-                return None
+                with contextlib.suppress(OSError):
+                    fcntl.fcntl(write_end, _F_SETPIPE_SZ, len(data))
+                if fcntl.fcntl(write_end, _F_GETPIPE_SZ) < len(data):
+                    os.close(read_end)
+                    return None
         view = memoryview(data)
         while view:
             view = view[os.write(write_end, view) :]
@@ -248,6 +254,8 @@ def _child(
         release(mask)  # a signal meant for this child now ends it here, quietly
         if not settle_child(parent):
             return
+        gc.disable()  # a collection would touch, and so copy, every page of the inherited heap
+        replace_thread_scratch(Scratch())  # fresh buffers: writing the inherited ones copies them first
         while (index := _next_task(queue)) is not None:
             try:
                 try:
@@ -380,5 +388,8 @@ def _stop_stalled(children: list[_Child]) -> None:
                 continue
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(child.pid, 0)  # gone before its task is redone (a draw's child writes shared memory)
+            child.reaped = True
             os.close(child.results)
             child.open = False
