@@ -10,11 +10,16 @@ killed, or its result would not pickle) the parent computes itself, so the resul
 exceptions, are those of a plain loop, raised at the same task. Children die with the parent, print
 nothing, and are reaped before `map_in_order` returns or is closed.
 
-What it is worth to a user (measured 2026-12-07, `benchmarks/bench_inspect.py --models resnet50
---repeat 2`, best of 2): `inspect` of ResNet50 takes 0.89 s with the fan-out and 0.92 s with
-`INITCLI_WORKERS=1` on a quiet machine, and 1.87 s against 1.76 s with `--load 2` (two busy
-processes): no measurable gain on ResNet50. Whether to keep it (and its /proc stall detection) for
-larger models, or remove it, is open work of issue 23.
+What it is worth to a user (measured 2026-12-07 on this 2-core VM shared with other jobs; whole
+processes, interleaved, best of 5 unless said, against `INITCLI_WORKERS=1`, as
+benchmarks/bench_fanout.py does): `inspect --format json` of a 402M-parameter model (six
+Dense(8192), 1.6 GB) takes 0.83-0.84 s against 1.35-1.36 s serial at load average 0.4-1.9, and
+beside two busy processes 1.51-1.64 s against 2.09-2.10 s (best of 5 and 7; medians 1.6-3.2 s
+against 4.3-5.3 s). On ResNet50 (98 MB, 320 weights) the two are within 10% either way: 0.40-0.44 s
+against 0.43-0.47 s quiet, 0.77-0.80 s against 0.73-0.76 s loaded. Large draws use it too
+(`initcli.rng.parallel`): one fan-out in initcli. The stall check (/proc CPU time and bytes read)
+is what keeps a child that deadlocked after the fork (a lock a thread held) from hanging the
+command, without killing a child busy on one huge weight.
 """
 
 from __future__ import annotations

@@ -10,15 +10,19 @@ killed and reaped) is computed again by the caller. The processes are forked for
 leave with it: `map_in_order` does the forking, the failures, the signals and the reaping for
 inspect as well, so there is one fan-out in initcli.
 
-What it is worth to a user (measured 2026-12-07 on this 2-core machine, interleaved whole
-processes, best of 5, `INITCLI_WORKERS=1` for serial; /tmp/s23ab.py in issue 23's report):
-`initcli sample --init he_normal --seed 0` at 4096x4096 takes 0.40 s with the fan-out (the
-persistent pool this replaced) and 0.55 s serial on a quiet machine; at 3x3x512x512 0.24 s against
-0.25 s; glorot_uniform 4096x4096 0.28 s against 0.31 s. Beside two busy processes: 1.78 against
-1.81 s, 0.77 against 0.82 s, 0.98 against 1.05 s. So the fan-out pays for a large normal draw on
-free cores and costs nothing under load. The pool of helpers kept between draws (841 lines: a
-ring buffer, huge-page arenas, idle exits) made a CLI run no faster, since the CLI draws once per
-process; it paid only in a library loop of draws, and was removed.
+What it is worth to a user (measured 2026-12-07 on this 2-core VM shared with other jobs, so
+"quiet" means load average 0.4-1.9: whole processes, interleaved, best of 5 unless said, fan-out
+against `INITCLI_WORKERS=1`: benchmarks/bench_fanout.py). `initcli sample --init he_normal
+--seed 0` at 4096x4096: 0.43-0.46 s against 0.55-0.56 s serial quiet; beside two busy processes
+0.71-0.73 s against 0.76-0.77 s (best of 7 and 5). At 3x3x512x512 and for glorot_uniform 4096x4096
+the two are within 5% either way. Under the other jobs' load alone (load average near 5), two runs
+gave 0.67 s against 0.60 s and 1.48 s against 1.24 s serial. So the fan-out pays for a large draw
+on free CPUs (20%), is even beside two busy processes, and costs 12-20% when many other jobs are
+running; a check of the load before forking (/proc/loadavg) was tried and measured no steadier.
+The pool of helpers kept between draws that this replaced (841 lines: a ring buffer, huge-page
+arenas, idle exits, draw numbers) measured 0.40 s / 0.55 s serial quiet and 1.78 / 1.81 s loaded:
+no better for a CLI run, which draws once per process. It paid only in a library loop of draws
+(about 2x on free CPUs), which now forks at every large draw.
 """
 
 from __future__ import annotations
