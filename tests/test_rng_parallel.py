@@ -50,6 +50,18 @@ parent = os.getpid()
 def note(text):
     os.write(log, (text + "\n").encode())
 
+def wait_for_a_child():
+    # The caller's first piece waits (a minute at most) until a child has taken one, so that the
+    # children take part however loaded the machine is.
+    if os.environ.get("CALLER_WAITED") or os.environ.get("INITCLI_WORKERS") == "1":
+        return  # waited already, or no child to wait for (the serial reference draw)
+    os.environ["CALLER_WAITED"] = "1"
+    for _ in range(6000):
+        with open(os.path.join(out_dir, "log")) as handle:
+            if "piece " in handle.read():
+                return
+        time.sleep(0.01)
+
 fanout.STALL_SECONDS = 0.5  # a hung child is killed soon (its task is redone)
 scenario = args["scenario"]
 summary = {}
@@ -58,9 +70,8 @@ if scenario in ("stream", "sampling"):
     def logged_fill_range(*fill_args):
         if os.getpid() != parent:
             note(f"piece {os.getpid()}")
-        elif not os.environ.get("CALLER_WAITED"):
-            os.environ["CALLER_WAITED"] = "1"
-            time.sleep(0.05)  # let the children start even on a loaded machine
+        else:
+            wait_for_a_child()
         real_fill_range(*fill_args)
     stateless._fill_range = logged_fill_range
 if scenario == "stream":
@@ -80,6 +91,8 @@ else:
         if os.getpid() == parent:
             if scenario == "interrupt":
                 raise KeyboardInterrupt
+            if scenario != "fork_fails":
+                wait_for_a_child()
             time.sleep(0.005)  # leave the children pieces to misbehave on
             out[:] = np.arange(low, high)
             return
