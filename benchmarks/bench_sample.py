@@ -11,10 +11,9 @@ max(repeat, 7) runs alternating with TensorFlow's, and prints the ratio against 
 met / NOT MET. initcli's draws run in a second process that never imports TensorFlow, as
 `initcli sample` does not: initcli spreads a large draw over forked processes, which it never
 does once TensorFlow (whose thread pools make a fork unsafe) is loaded. That process times each
-draw itself and reports the time on a pipe. Like any process that draws again, it keeps its helper
-processes between draws (5 s idle at most), so only its first large draw pays for the fork; a
-shape's best of several runs is a draw with helpers waiting. The load average is printed: other
-processes on the machine slow both sides, not always alike. Needs the tensorflow extra.
+draw itself and reports the time on a pipe; every large draw forks its own children, so each time
+includes the fork. The load average is printed: other processes on the machine slow both sides,
+not always alike. Needs the tensorflow extra.
 
     python benchmarks/bench_sample.py --in-process-only [--dtype float64] [--shape 3x3x256x256 ...]
 

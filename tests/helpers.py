@@ -39,11 +39,7 @@ INITIALIZER_ARGUMENTS = {
 
 
 def no_children_left() -> bool:
-    """This process has no child, running or waiting to be reaped, once the engine's pool helpers
-    (which wait between draws by design; an earlier test's draw may have started them) are stopped."""
-    from initcli.rng import parallel
-
-    parallel.shut_down_pool()
+    """This process has no child, running or waiting to be reaped."""
     try:
         os.waitpid(-1, os.WNOHANG)
     except ChildProcessError:

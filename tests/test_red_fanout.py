@@ -214,7 +214,8 @@ def test_a_signal_that_reaches_a_child_as_it_starts_does_not_unwind_the_parents_
 
 
 def test_a_signal_that_reaches_a_draw_child_as_it_starts_changes_nothing() -> None:
-    """rng/parallel's children: the draw is the one a single process makes, and nothing is printed."""
+    """A draw's children (rng/parallel, through map_in_order): the draw is the one a single process
+    makes, and nothing is printed."""
     command = ["sample", "--init", "he_normal", "--shape", "1024x1024", "--seed", "3", "--format", "json"]
     reference = subprocess.run(
         [sys.executable, "-m", "initcli", *command],
@@ -224,7 +225,7 @@ def test_a_signal_that_reaches_a_draw_child_as_it_starts_changes_nothing() -> No
     )
     assert reference.returncode == 0, reference.stderr
     done = subprocess.run(
-        [sys.executable, "-c", _SIGNAL_RIGHT_AFTER_FORK, "run", "SIGINT", "-", *command],
+        [sys.executable, "-c", _SIGNAL_RIGHT_AFTER_FORK, "map_in_order", "SIGINT", "-", *command],
         capture_output=True,
         text=True,
         env={**os.environ, "INITCLI_WORKERS": "2"},

@@ -10,17 +10,23 @@ killed, or its result would not pickle) the parent computes itself, so the resul
 exceptions, are those of a plain loop, raised at the same task. Children die with the parent, print
 nothing, and are reaped before `map_in_order` returns or is closed.
 
-What it is worth to a user (measured 2026-12-07, `benchmarks/bench_inspect.py --models resnet50
---repeat 2`, best of 2): `inspect` of ResNet50 takes 0.89 s with the fan-out and 0.92 s with
-`INITCLI_WORKERS=1` on a quiet machine, and 1.87 s against 1.76 s with `--load 2` (two busy
-processes): no measurable gain on ResNet50. Whether to keep it (and its /proc stall detection) for
-larger models, or remove it, is open work of issue 23.
+What it is worth to a user (measured 2026-12-07 on this 2-core VM shared with other jobs; whole
+processes, interleaved, best of 5 unless said, against `INITCLI_WORKERS=1`, as
+benchmarks/bench_fanout.py does): `inspect --format json` of a 402M-parameter model (six
+Dense(8192), 1.6 GB) takes 0.83-0.84 s against 1.35-1.36 s serial at load average 0.4-1.9, and
+beside two busy processes 1.51-1.64 s against 2.09-2.10 s (best of 5 and 7; medians 1.6-3.2 s
+against 4.3-5.3 s). On ResNet50 (98 MB, 320 weights) the two are within 10% either way: 0.40-0.44 s
+against 0.43-0.47 s quiet, 0.77-0.80 s against 0.73-0.76 s loaded. Large draws use it too
+(`initcli.rng.parallel`): one fan-out in initcli. The stall check (/proc CPU time and bytes read)
+is what keeps a child that deadlocked after the fork (a lock a thread held) from hanging the
+command, without killing a child busy on one huge weight.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import os
 import pickle
 import select
@@ -34,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from initcli.errors import BadInputError
+from initcli.parallel.scratch import Scratch, replace_thread_scratch
 
 Task = TypeVar("Task")
 Result = TypeVar("Result")
@@ -150,6 +157,7 @@ class _Child:
     results: int  # read end of its result pipe
     buffer: bytearray = field(default_factory=bytearray)
     open: bool = True
+    reaped: bool = False
     last_heard: float = field(default_factory=time.monotonic)
     activity: tuple[int, int] | None = None  # its CPU ticks and bytes read when last looked at
 
@@ -201,6 +209,8 @@ def map_in_order(
         for child in children:
             if child.open:
                 os.close(child.results)
+            if child.reaped:  # its pid may be another process's by now
+                continue
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child.pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
@@ -212,14 +222,15 @@ def _task_queue(count: int) -> int | None:
     read_end, write_end = os.pipe()
     data = b"".join(_INDEX.pack(index) for index in range(count))
     try:
-        if len(data) > 65536:
+        if len(data) > select.PIPE_BUF:  # a pipe holds 64 KiB, or 4 KiB once the user has many pipe pages
             import fcntl
 
-            with contextlib.suppress(OSError):
-                fcntl.fcntl(write_end, _F_SETPIPE_SZ, len(data))
             if fcntl.fcntl(write_end, _F_GETPIPE_SZ) < len(data):
-                os.close(read_end)
-                return None
+                with contextlib.suppress(OSError):
+                    fcntl.fcntl(write_end, _F_SETPIPE_SZ, len(data))
+                if fcntl.fcntl(write_end, _F_GETPIPE_SZ) < len(data):
+                    os.close(read_end)
+                    return None
         view = memoryview(data)
         while view:
             view = view[os.write(write_end, view) :]
@@ -248,6 +259,8 @@ def _child(
         release(mask)  # a signal meant for this child now ends it here, quietly
         if not settle_child(parent):
             return
+        gc.disable()  # a collection would touch, and so copy, every page of the inherited heap
+        replace_thread_scratch(Scratch())  # fresh buffers: writing the inherited ones copies them first
         while (index := _next_task(queue)) is not None:
             try:
                 try:
@@ -380,5 +393,8 @@ def _stop_stalled(children: list[_Child]) -> None:
                 continue
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(child.pid, 0)  # gone before its task is redone (a draw's child writes shared memory)
+            child.reaped = True
             os.close(child.results)
             child.open = False

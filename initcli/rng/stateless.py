@@ -12,11 +12,10 @@ import functools
 import math
 import sys
 from collections.abc import Callable
-from types import ModuleType
 
 import numpy as np
 
-from initcli.parallel.fanout import requested_workers
+from initcli.parallel.fanout import worker_count
 from initcli.parallel.scratch import Scratch, thread_scratch
 from initcli.rng.glibc import logf_into, sincosf_into
 from initcli.rng.philox import PhiloxStream
@@ -429,24 +428,16 @@ def _in_pieces(
     """Elements [start, stop) of `kernel`'s draw, piece by piece, on several processes from
     `min_parallel` elements on."""
     elements = max(stop - start, 0)
-    # A module-level function and its arguments, so that it pickles: parallel's pool helpers take it.
     fill_piece = functools.partial(_fill_range, kernel, stream, dtype, start)
-    # Below min_parallel, only a process whose earlier draws started pool helpers shares the work
-    # (and only such a process has imported rng/parallel).
-    parallel = sys.modules.get("initcli.rng.parallel") if elements < min_parallel else _parallel()
-    if parallel is None or (workers := parallel.worker_count(elements, min_parallel)) <= 1:
-        requested_workers()  # INITCLI_WORKERS is checked whatever the draw's size
+    workers = worker_count()  # checks INITCLI_WORKERS whatever the draw's size
+    if elements < min_parallel or workers <= 1:
         output = np.empty(elements, dtype=numpy_dtype(dtype))
         for low in range(0, elements, _PIECE_ELEMENTS):
             fill_piece(low, min(elements, low + _PIECE_ELEMENTS), output[low : low + _PIECE_ELEMENTS])
         return output
-    return parallel.fill(fill_piece, elements, numpy_dtype(dtype), workers, _PIECE_ELEMENTS)
-
-
-def _parallel() -> ModuleType:
     from initcli.rng import parallel
 
-    return parallel
+    return parallel.fill(fill_piece, elements, numpy_dtype(dtype), workers, _PIECE_ELEMENTS)
 
 
 def _fill_range(
