@@ -34,19 +34,21 @@ class AffineDraw:
     unit: UnitDistribution
     multiplier: np.ndarray
     offset: np.ndarray
+    #: As the config gives them: (minval, maxval) of a uniform, (mean, stddev) of a normal.
+    parameters: tuple[float, float] = (0.0, 1.0)
 
 
 def uniform_draw(minval: float, maxval: float, dtype: str) -> AffineDraw:
     """`keras.random.uniform(minval, maxval)`: bounds float32-rounded, then `u·width + low` in the dtype."""
     low, width = keras_uniform_bounds(minval, maxval, dtype)
-    return AffineDraw("uniform", width, low)
+    return AffineDraw("uniform", width, low, (minval, maxval))
 
 
 def normal_draw(unit: UnitDistribution, mean: float, stddev: float, dtype: str) -> AffineDraw:
     """`keras.random.normal`/`truncated_normal`: `z·stddev + mean` with both converted to the dtype."""
     target = numpy_dtype(dtype)
     with np.errstate(over="ignore", under="ignore"):
-        return AffineDraw(unit, np.asarray(stddev, target), np.asarray(mean, target))
+        return AffineDraw(unit, np.asarray(stddev, target), np.asarray(mean, target), (mean, stddev))
 
 
 def as_drawn(value: float, dtype: str) -> float:
@@ -118,6 +120,15 @@ class ElementwiseFamily(Family):
             np.multiply(values, draw.multiplier, out=values)
             np.add(values, draw.offset, out=values)
             yield values
+
+    def draw_chunks(
+        self, spec: SpecLike, shape: tuple[int, ...], dtype: str, seed: int, chunk_elements: int, backend: str
+    ) -> Iterator[np.ndarray]:
+        if backend == "tensorflow":
+            return self.chunks(spec, shape, dtype, seed, chunk_elements)
+        from initcli.initializers.backends import elementwise_chunks
+
+        return elementwise_chunks(self.affine_draw(spec, shape, dtype), shape, dtype, seed, chunk_elements, backend)
 
     def comparator(
         self, spec: SpecLike, shape: tuple[int, ...], dtype: str, theory: Theory, *, interval_alpha: float

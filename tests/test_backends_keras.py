@@ -1,0 +1,125 @@
+"""`--backend jax|torch` against Keras 3 itself on that backend (CPU), bit for bit.
+
+Keras runs in a subprocess (tests/backend_oracle.py with KERAS_BACKEND set), so JAX's and torch's
+threads never enter the test process. 100 random (initializer, shape, seed) cases per backend, plus
+float64 on torch where reproduced, plus `initcli sample --save` for a Dense kernel.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from initcli.analysis.sampling import draw_whole
+from initcli.cli.main import cli
+from initcli.errors import BadInputError
+from initcli.initializers import resolve
+
+ORACLE = Path(__file__).with_name("backend_oracle.py")
+SHAPES = ((1,), (3,), (2, 2), (3, 4), (5, 3), (2, 8), (17,), (4, 5), (3, 3, 4, 8), (64, 33), (1000,))
+SEEDS = (0, 1, 7, 42, 1337, 2**31 - 1, 2**32 - 1, 123456789)
+
+
+def _initializers(rng: np.random.Generator) -> list[tuple[str, dict]]:
+    low = float(rng.uniform(-2, 0))
+    return [
+        ("RandomUniform", {"minval": low, "maxval": low + float(rng.uniform(0.01, 3))}),
+        ("RandomUniform", {}),
+        ("RandomNormal", {"mean": float(rng.normal()), "stddev": float(rng.uniform(0.01, 2))}),
+        ("RandomNormal", {}),
+        ("TruncatedNormal", {"mean": float(rng.normal()), "stddev": float(rng.uniform(0.01, 2))}),
+        ("TruncatedNormal", {}),
+        ("VarianceScaling", {"scale": 0.7, "mode": "fan_out", "distribution": "untruncated_normal"}),
+        ("VarianceScaling", {"scale": 2.5, "mode": "fan_avg", "distribution": "uniform"}),
+        ("VarianceScaling", {}),
+        ("GlorotUniform", {}),
+        ("GlorotNormal", {}),
+        ("HeUniform", {}),
+        ("HeNormal", {}),
+        ("LecunUniform", {}),
+        ("LecunNormal", {}),
+    ]
+
+
+def _cases(backend: str, count: int = 100) -> list[dict]:
+    rng = np.random.default_rng({"jax": 1, "torch": 2}[backend])
+    cases = []
+    for _ in range(count):
+        choices = _initializers(rng)
+        name, config = choices[int(rng.integers(len(choices)))]
+        shape = SHAPES[int(rng.integers(len(SHAPES)))]
+        if len(shape) < 2 and name not in ("RandomUniform", "RandomNormal", "TruncatedNormal"):
+            shape = (3, 5)
+        seed = SEEDS[int(rng.integers(len(SEEDS)))] if rng.random() < 0.5 else int(rng.integers(2**32))
+        cases.append({"class_name": name, "config": {**config, "seed": seed}, "shape": list(shape), "dtype": "float32"})
+    return cases
+
+
+def _keras(backend: str, cases: list[dict]) -> list[np.ndarray]:
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} not installed (pip install -e '.[backends]')")
+    environment = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(
+        [sys.executable, str(ORACLE)], input=json.dumps(cases), capture_output=True, text=True, env=environment
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["backend"] == backend
+    return [np.frombuffer(bytes.fromhex(r["hex"]), r["dtype"]).reshape(tuple(r["shape"])) for r in report["results"]]
+
+
+def _ours(case: dict, backend: str) -> np.ndarray:
+    config = dict(case["config"])
+    seed = config.pop("seed")
+    return draw_whole(resolve(case["class_name"], **config), tuple(case["shape"]), case["dtype"], seed, backend)
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_100_random_cases_equal_keras_on_the_backend(backend):
+    cases = _cases(backend)
+    if backend == "torch":
+        cases += [
+            {"class_name": name, "config": {"seed": seed}, "shape": list(shape), "dtype": "float64"}
+            for name, shape in (("RandomUniform", (3, 4)), ("GlorotUniform", (64, 33)), ("RandomNormal", (3, 5)))
+            for seed in (0, 5)
+        ] + [{"class_name": "TruncatedNormal", "config": {"seed": 3}, "shape": [3], "dtype": "float64"}]
+    wrong = [c for c, k in zip(cases, _keras(backend, cases), strict=True) if not _same(_ours(c, backend), k)]
+    assert wrong == []
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_sample_save_of_a_dense_kernel_equals_keras(backend, tmp_path):
+    case = {"class_name": "GlorotUniform", "config": {"seed": 11}, "shape": [784, 256], "dtype": "float32"}
+    (expected,) = _keras(backend, [case])
+    saved = tmp_path / "kernel.npy"
+    arguments = ["sample", "--init", "glorot_uniform", "--shape", "784x256", "--seed", "11", "--backend", backend]
+    result = CliRunner().invoke(cli, [*arguments, "--save", str(saved)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert _same(np.load(saved), expected)
+
+
+def test_what_is_not_reproduced_is_a_one_line_error():
+    spec = resolve("RandomNormal")
+    with pytest.raises(BadInputError, match="float32 only"):
+        draw_whole(spec, (3,), "float64", 0, "jax")
+    with pytest.raises(BadInputError, match="2\\^32"):
+        draw_whole(spec, (3,), "float32", -1, "jax")
+    with pytest.raises(BadInputError, match="fewer than 16"):
+        draw_whole(spec, (16,), "float64", 0, "torch")
+    result = CliRunner().invoke(cli, ["sample", "--init", "orthogonal", "--shape", "3x3", "--backend", "jax"])
+    assert result.exit_code == 2
+    assert (
+        result.output.splitlines()[-1] == "Error: initcli reproduces Orthogonal's draws on the tensorflow backend only"
+    )
