@@ -123,3 +123,31 @@ def test_what_is_not_reproduced_is_a_one_line_error():
     assert (
         result.output.splitlines()[-1] == "Error: initcli reproduces Orthogonal's draws on the tensorflow backend only"
     )
+
+
+_GLOBAL_SEED = """
+import json, sys, keras
+keras.utils.set_random_seed(5)
+first = keras.ops.convert_to_numpy(keras.initializers.GlorotUniform()((3, 4)))
+second = keras.ops.convert_to_numpy(keras.initializers.HeNormal()((5, 4)))
+json.dump([first.tobytes().hex(), second.tobytes().hex()], sys.stdout)
+"""
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_unseeded_initializers_after_set_random_seed(backend):
+    """Keras gives the k-th unseeded initializer built after set_random_seed(S) the k-th
+    random.Random(S).randint(1, 10**9) as its seed, on every backend: the values are reproducible."""
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} not installed")
+    environment = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run(
+        [sys.executable, "-c", _GLOBAL_SEED], capture_output=True, text=True, env=environment, check=True
+    )
+    first, second = (np.frombuffer(bytes.fromhex(h), np.float32) for h in json.loads(done.stdout))
+    import random
+
+    python_random = random.Random(5)
+    seeds = python_random.randint(1, 10**9), python_random.randint(1, 10**9)
+    assert _same(draw_whole(resolve("glorot_uniform"), (3, 4), "float32", seeds[0], backend).ravel(), first)
+    assert _same(draw_whole(resolve("he_normal"), (5, 4), "float32", seeds[1], backend).ravel(), second)
