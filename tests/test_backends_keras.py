@@ -118,11 +118,23 @@ def test_what_is_not_reproduced_is_a_one_line_error():
         draw_whole(spec, (3,), "float32", -1, "jax")
     with pytest.raises(BadInputError, match="fewer than 16"):
         draw_whole(spec, (16,), "float64", 0, "torch")
-    result = CliRunner().invoke(cli, ["sample", "--init", "orthogonal", "--shape", "3x3", "--backend", "jax"])
+    arguments = ["sample", "--init", "he_normal", "--shape", "3x3", "--dtype", "float16", "--backend", "jax"]
+    result = CliRunner().invoke(cli, arguments)
     assert result.exit_code == 2
-    assert (
-        result.output.splitlines()[-1] == "Error: initcli reproduces Orthogonal's draws on the tensorflow backend only"
-    )
+    assert result.output.splitlines()[-1].startswith("Error: --backend jax draws float32 only")
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_orthogonal_draws_the_backends_normals(backend):
+    """The normal matrix is the backend's, bit for bit; the QR is numpy's LAPACK, not the backend's."""
+    cases = [
+        {"class_name": "Orthogonal", "config": {"seed": 3}, "shape": [6, 4], "dtype": "float32"},
+        {"class_name": "Orthogonal", "config": {"seed": 9, "gain": 1.5}, "shape": [3, 3, 4, 8], "dtype": "float32"},
+    ]
+    for case, expected in zip(cases, _keras(backend, cases), strict=True):
+        got = _ours(case, backend)
+        assert got.shape == expected.shape
+        assert np.abs(got - expected).max() < 1e-6
 
 
 _GLOBAL_SEED = """

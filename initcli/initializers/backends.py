@@ -49,10 +49,12 @@ def check_request(backend: str, unit: str, size: int, dtype: str) -> None:
         BadInputError: the dtype (or, on torch, a float64 normal of 16 values or more).
     """
     if backend == "jax" and dtype not in rj.SUPPORTED_DTYPES:
-        raise BadInputError(
-            f"--backend jax draws float32 only: JAX gives float32 for {dtype} unless jax_enable_x64 is set, "
-            "and that mode is not reproduced."
+        why = (
+            "without jax_enable_x64 JAX returns float32 for float64, and that mode is not reproduced"
+            if dtype == "float64"
+            else f"JAX's {dtype} draws (16-bit words) are not reproduced"
         )
+        raise BadInputError(f"--backend jax draws float32 only: {why}.")
     if backend == "torch":
         if dtype not in rt.SUPPORTED_DTYPES:
             raise BadInputError(f"--backend torch reproduces float32 and float64, not {dtype}.")
@@ -76,6 +78,16 @@ def elementwise_chunks(
     if backend == "torch":
         return _torch(draw, size, dtype, seed, chunk_elements)
     raise BadInputError(f"Unknown backend {backend!r}; expected tensorflow, jax or torch")
+
+
+def unit_normal(shape: tuple[int, ...], dtype: str, seed: int, backend: str) -> np.ndarray:
+    """`keras.random.normal(shape, seed=seed, dtype=dtype)` (mean 0, stddev 1) on `backend`, whole."""
+    size = math.prod(shape)
+    check_backend_seed(seed, backend)
+    check_request(backend, "normal", size, dtype)
+    if backend == "jax":
+        return rj.normal(rj.keras_key(seed), size, 0, size).reshape(shape)
+    return rt.normal(seed, size, 0.0, 1.0, dtype).reshape(shape)
 
 
 def _jax(draw: AffineDraw, size: int, seed: int, chunk_elements: int) -> Iterator[np.ndarray]:
