@@ -163,3 +163,24 @@ def test_unseeded_initializers_after_set_random_seed(backend):
     seeds = python_random.randint(1, 10**9), python_random.randint(1, 10**9)
     assert _same(draw_whole(resolve("glorot_uniform"), (3, 4), "float32", seeds[0], backend).ravel(), first)
     assert _same(draw_whole(resolve("he_normal"), (5, 4), "float32", seeds[1], backend).ravel(), second)
+
+
+def test_explains_numpy_code_for_torch_uniforms_equals_keras():
+    """`explain --backend torch --seed N`'s numpy program, run alone, prints Keras-on-torch's values."""
+    import initcli
+
+    cases = [
+        ("HeUniform", {}, (3, 4), "float32", 5),
+        ("GlorotUniform", {}, (64, 33), "float32", 2**32 - 1),
+        ("RandomUniform", {"minval": -0.3, "maxval": 0.7}, (7,), "float64", 11),
+    ]
+    oracle = [
+        {"class_name": n, "config": {**c, "seed": seed}, "shape": list(shape), "dtype": d}
+        for n, c, shape, d, seed in cases
+    ]
+    for (name, config, shape, dtype, seed), expected in zip(cases, _keras("torch", oracle), strict=True):
+        report = initcli.explain(name, shape, seed=seed, dtype=dtype, backend="torch", **config)
+        code = next(c for c in report.code if c.exact).code
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        printed = np.array(eval(done.stdout), dtype=dtype)  # noqa: S307 - the printed array literal
+        assert _same(printed.reshape(shape), expected), name

@@ -155,6 +155,12 @@ class Family(ABC):
         """numpy-only code printing exactly the values Keras draws with `seed`, where such code is short."""
         return None
 
+    def exact_backend_snippet(
+        self, spec: SpecLike, shape: tuple[int, ...], dtype: str, seed: int, backend: str
+    ) -> str | None:
+        """numpy-only code printing the values Keras 3 draws on a backend other than TensorFlow, where short."""
+        return None
+
     def why_not_exact(self, spec: SpecLike, theory: Theory, dtype: str) -> str:
         """Why `exact_numpy_snippet` gives no code for this initializer and dtype."""
         return "no short numpy code reproduces these values exactly"

@@ -163,6 +163,17 @@ class ElementwiseFamily(Family):
             return None  # bounds given high to low: Keras's arithmetic is not the snippet's
         return uniform_exact(theory.low, theory.high, shape, dtype, seed, f"{spec.class_name}'s bounds for this shape")
 
+    def exact_backend_snippet(
+        self, spec: SpecLike, shape: tuple[int, ...], dtype: str, seed: int, backend: str
+    ) -> str | None:
+        """Keras-on-torch's uniforms: mt19937 (numpy has it) and torch's float conversion."""
+        from initcli.initializers.snippets import torch_uniform_exact
+
+        draw = self.affine_draw(spec, shape, dtype)
+        if backend != "torch" or draw.unit != "uniform" or dtype not in ("float32", "float64"):
+            return None
+        return torch_uniform_exact(*draw.parameters, shape, dtype, seed)
+
     def why_not_exact(self, spec: SpecLike, theory: Theory, dtype: str) -> str:
         if theory.distribution == "uniform":
             return (

@@ -87,6 +87,10 @@ def numpy_code(
     if backend != "tensorflow":
         from initcli.initializers.backends import generator_line
 
+        backend_code = family.exact_backend_snippet(spec, shape, dtype, seed, backend)
+        if backend_code is not None:
+            title = f"numpy alone, the exact values Keras draws with seed {seed} ({generator_line(backend, seed)})"
+            return [*codes, Code(title=title, code=backend_code, exact=True)], None
         return codes, (
             f"{generator_line(backend, seed)} No short numpy program is printed for this backend: "
             f"initcli sample --backend {backend} --seed {seed} --save FILE.npy writes the exact values "
