@@ -65,6 +65,7 @@ def sample(
     *,
     seed: int | None = None,
     engine: str = "numpy",
+    backend: str = "tensorflow",
     alpha: float = DEFAULT_ALPHA,
     save_path: Path | None = None,
     force: bool = False,
@@ -77,7 +78,9 @@ def sample(
         save_path: also write the values to this `.npy` file as they stream by ("-": standard output).
         force: let `save_path` replace an existing regular file.
         show_values: keep the values (the first `VALUES_SHOWN`) for the report.
+        backend: the Keras 3 backend whose draws to reproduce (tensorflow, jax or torch; CPU).
     """
+    _check_backend(backend, engine)
     spec.check_request(shape, dtype)
     family = spec.family
     theory = family.theory(spec, shape, dtype)
@@ -93,7 +96,9 @@ def sample(
 
         chunks: Iterator[np.ndarray] = iter([draw(spec, shape, dtype, used.value, "keras").reshape(-1)])
     else:
-        chunks = family.chunks(spec, shape, dtype, used.value, chunk_elements)
+        chunks = family.draw_chunks(spec, shape, dtype, used.value, chunk_elements, backend)
+        if backend != "tensorflow" and family.random:
+            notes.append(f"Drawn as Keras 3 draws with KERAS_BACKEND={backend} (CPU).")
     if save_path is not None:
         from initcli.render.npy_writer import write_npy
 
@@ -154,8 +159,21 @@ def list_initializers() -> ListReport:
     return ListReport(kinds=KINDS)
 
 
+def _check_backend(backend: str, engine: str = "numpy") -> None:
+    from initcli.initializers.seeding import BACKENDS
+
+    if backend not in BACKENDS:
+        raise BadInputError(f"Invalid value for '--backend': {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if engine == "keras" and backend != "tensorflow":
+        raise BadInputError("--engine keras runs Keras on TensorFlow: use --backend tensorflow with it")
+
+
 def explain(
-    spec: InitializerSpec, shape: tuple[int, ...] | None, dtype: str = "float32", seed: int | None = None
+    spec: InitializerSpec,
+    shape: tuple[int, ...] | None,
+    dtype: str = "float32",
+    seed: int | None = None,
+    backend: str = "tensorflow",
 ) -> ExplainReport:
     """The formula with the numbers for `shape` plugged in, the Keras call, the values for `seed`, numpy
     code (exact where short), and the PyTorch/Flax equivalents.
@@ -168,6 +186,7 @@ def explain(
 
     if seed is not None and shape is None:
         raise BadInputError("Invalid value for '--seed': the values need a shape too (--shape)")
+    _check_backend(backend)
     theory = values = None
     code: list[Code] = []
     not_exact = None
@@ -175,9 +194,9 @@ def explain(
     if shape is not None:
         spec.check_request(shape, dtype)
         theory = spec.theory(shape, dtype)
-        code, not_exact = numpy_code(spec, theory, shape, dtype, seed_value)
+        code, not_exact = numpy_code(spec, theory, shape, dtype, seed_value, backend)
         if seed_value is not None or not spec.family.random:
-            chunks = spec.family.chunks(spec, shape, dtype, seed_value or 0, VALUES_SHOWN)
+            chunks = spec.family.draw_chunks(spec, shape, dtype, seed_value or 0, VALUES_SHOWN, backend)
             values = _first_values(chunks, shape, dtype)
     return ExplainReport(
         spec=spec,
@@ -185,7 +204,7 @@ def explain(
         dtype=dtype,
         theory=theory,
         lines=formula_lines(spec, theory, shape),
-        keras=keras_call(spec, shape, dtype, seed_value),
+        keras=keras_call(spec, shape, dtype, seed_value, backend),
         seed=seed_value if spec.family.random else None,
         values=values,
         values_note=None if values is None else values.note(),

@@ -316,6 +316,7 @@ def sample(
     seed: int | None = 0,
     dtype: FloatDType = "float32",
     engine: Engine = "numpy",
+    backend: str = "tensorflow",
     alpha: float = DEFAULT_ALPHA,
     values: bool = False,
     save: str | os.PathLike[str] | None = None,
@@ -330,6 +331,7 @@ def sample(
         seed: the Keras seed (None: a random one, as Keras picks; the report says which).
         dtype: `float16`, `bfloat16`, `float32` or `float64`.
         engine: `numpy` (initcli's bit-exact reproduction, no TensorFlow) or `keras` (Keras itself).
+        backend: the Keras 3 backend whose draws to reproduce: `tensorflow`, `jax` or `torch` (CPU).
         alpha: the false-alarm rate of the `inconsistent` verdict.
         values: keep the first 1000 values drawn in `report.values`.
         save: also write every value drawn to this `.npy` file as it streams by (`"-"`: standard output).
@@ -347,6 +349,7 @@ def sample(
         dtype,
         seed=seed,
         engine=engine,
+        backend=backend,
         alpha=alpha,
         save_path=None if save is None else Path(save),
         force=force,
@@ -360,6 +363,7 @@ def explain(
     *,
     seed: int | None = None,
     dtype: FloatDType = "float32",
+    backend: str = "tensorflow",
     **parameters: Any,
 ) -> ExplainReport:
     """An initializer explained: its formula, the numbers for `shape`, the Keras call, the values for
@@ -370,6 +374,7 @@ def explain(
         shape: plug in the numbers for this tensor shape.
         seed: with `shape`, the values Keras draws with this seed.
         dtype: the tensor's dtype.
+        backend: the Keras 3 backend whose draws to show: `tensorflow`, `jax` or `torch`.
         **parameters: the initializer's parameters.
 
     Raises:
@@ -380,7 +385,11 @@ def explain(
     if seed is not None and shape is None:
         raise BadInputError("explain: a seed needs a shape too (the values are drawn for a shape)")
     return api.explain(
-        _spec(init, parameters), None if shape is None else tuple(int(size) for size in shape), dtype, seed=seed
+        _spec(init, parameters),
+        None if shape is None else tuple(int(size) for size in shape),
+        dtype,
+        seed=seed,
+        backend=backend,
     )
 
 

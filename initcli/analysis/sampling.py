@@ -27,6 +27,7 @@ def iter_chunks(
     dtype: str = "float32",
     seed: int | None = None,
     chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+    backend: str = "tensorflow",
 ) -> Iterator[np.ndarray]:
     """Yield the flattened tensor Keras would draw, in order, about `chunk_elements` at a time.
 
@@ -36,16 +37,21 @@ def iter_chunks(
         dtype: float16, bfloat16, float32 or float64.
         seed: overrides the spec's seed; with neither, a random seed as Keras picks one.
         chunk_elements: size of each chunk for initializers that stream.
+        backend: the Keras 3 backend whose draws to reproduce (tensorflow, jax or torch; CPU).
     """
     spec.check_request(shape, dtype)
-    return spec.family.chunks(spec, shape, dtype, spec.draw_seed(seed).value, chunk_elements)
+    return spec.family.draw_chunks(spec, shape, dtype, spec.draw_seed(seed).value, chunk_elements, backend)
 
 
 def draw_whole(
-    spec: InitializerSpec, shape: tuple[int, ...], dtype: str = "float32", seed: int | None = None
+    spec: InitializerSpec,
+    shape: tuple[int, ...],
+    dtype: str = "float32",
+    seed: int | None = None,
+    backend: str = "tensorflow",
 ) -> np.ndarray:
     """The whole tensor, for any initializer."""
-    parts = list(iter_chunks(spec, shape, dtype, seed, chunk_elements=max(math.prod(shape), 1)))
+    parts = list(iter_chunks(spec, shape, dtype, seed, max(math.prod(shape), 1), backend))
     if not parts:
         return np.empty(shape, dtype=numpy_dtype(dtype))
     flat = parts[0] if len(parts) == 1 else np.concatenate(parts)
@@ -58,8 +64,9 @@ def draw(
     dtype: str = "float32",
     seed: int | None = None,
     engine: str = "numpy",
+    backend: str = "tensorflow",
 ) -> np.ndarray:
-    """The tensor `spec` produces at `shape`, through the numpy engine or Keras itself."""
+    """The tensor `spec` produces at `shape`, through the numpy engine or Keras itself (TensorFlow)."""
     if engine == "keras":
         from initcli.keras import bridge as keras_bridge
 
@@ -67,4 +74,4 @@ def draw(
         return keras_bridge.draw(spec, shape, dtype, spec.draw_seed(seed).value)
     if engine != "numpy":
         raise BadInputError(f"Unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
-    return draw_whole(spec, shape, dtype, seed)
+    return draw_whole(spec, shape, dtype, seed, backend)

@@ -53,6 +53,15 @@ def cli() -> None:
     """
 
 
+BACKEND_OPTION = click.option(
+    "--backend",
+    type=click.Choice(("tensorflow", "jax", "torch")),
+    default="tensorflow",
+    show_default=True,
+    help="The Keras 3 backend whose draws to reproduce (CPU); see docs/backends.md.",
+)
+
+
 @cli.command()
 @click.option("--init", "init_name", required=True, metavar="NAME", help="Initializer: snake or Camel name or alias.")
 @click.option("--shape", type=SHAPE, required=True, help="Tensor shape: 3x3x64x128, 3,3,64,128 or '(3, 3, 64, 128)'.")
@@ -65,6 +74,7 @@ def cli() -> None:
     show_default=True,
     help="numpy: initcli's bit-exact reproduction (no TensorFlow); keras: call Keras itself.",
 )
+@BACKEND_OPTION
 @initializer_options
 @click.option("--input-axes", type=AXES, help="Axes counted in fan_in, e.g. 0,1 (with --output-axes).")
 @click.option("--output-axes", type=AXES, help="Axes counted in fan_out, e.g. 2.")
@@ -84,6 +94,7 @@ def sample(
     seed: int | None,
     dtype: str,
     engine: str,
+    backend: str,
     alpha: float,
     save_path: Path | None,
     force: bool,
@@ -111,6 +122,7 @@ def sample(
         seed=seed,
         dtype=cast(FloatDType, dtype),
         engine=cast(Engine, engine),
+        backend=backend,
         alpha=alpha,
         values=show_values,
         save=save_path,
@@ -143,6 +155,7 @@ def list_command(output_format: str, columns: str | None, wide: bool) -> None:
 @click.option("--shape", type=SHAPE, help="Plug in the numbers for this shape.")
 @click.option("--seed", type=int, help="With --shape: the values Keras draws with this seed, and exact numpy code.")
 @DTYPE_OPTION
+@BACKEND_OPTION
 @initializer_options
 @output_options
 def explain(
@@ -150,6 +163,7 @@ def explain(
     shape: tuple[int, ...] | None,
     seed: int | None,
     dtype: str,
+    backend: str,
     output_format: str,
     columns: str | None,
     wide: bool,
@@ -167,7 +181,7 @@ def explain(
 
     if seed is not None and shape is None:
         raise click.UsageError("Invalid value for '--seed': the values need a shape too (--shape)")
-    report = public.explain(name, shape, seed=seed, dtype=cast(FloatDType, dtype), **parameters)
+    report = public.explain(name, shape, seed=seed, dtype=cast(FloatDType, dtype), backend=backend, **parameters)
     printing.print_report(report, output_format, columns, functools.partial(tables.explain_renderables, report), wide)
 
 

@@ -125,6 +125,20 @@ class Family(ABC):
     ) -> Iterator[np.ndarray]:
         """The flattened tensor Keras (TensorFlow backend, CPU) draws, in order, piece by piece."""
 
+    def draw_chunks(
+        self, spec: SpecLike, shape: tuple[int, ...], dtype: str, seed: int, chunk_elements: int, backend: str
+    ) -> Iterator[np.ndarray]:
+        """`chunks` as Keras 3 draws them on `backend` (tensorflow, jax or torch; CPU).
+
+        A deterministic family's values are the same on every backend.
+
+        Raises:
+            BadInputError: initcli does not reproduce this family's draws on that backend.
+        """
+        if backend != "tensorflow" and self.random:
+            raise BadInputError(f"initcli reproduces {spec.class_name}'s draws on the tensorflow backend only")
+        return self.chunks(spec, shape, dtype, seed, chunk_elements)
+
     @abstractmethod
     def comparator(
         self, spec: SpecLike, shape: tuple[int, ...], dtype: str, theory: Theory, *, interval_alpha: float
@@ -146,6 +160,12 @@ class Family(ABC):
         self, spec: SpecLike, theory: Theory, shape: tuple[int, ...], dtype: str, seed: int
     ) -> str | None:
         """numpy-only code printing exactly the values Keras draws with `seed`, where such code is short."""
+        return None
+
+    def exact_backend_snippet(
+        self, spec: SpecLike, shape: tuple[int, ...], dtype: str, seed: int, backend: str
+    ) -> str | None:
+        """numpy-only code printing the values Keras 3 draws on a backend other than TensorFlow, where short."""
         return None
 
     def why_not_exact(self, spec: SpecLike, theory: Theory, dtype: str) -> str:

@@ -34,19 +34,21 @@ class AffineDraw:
     unit: UnitDistribution
     multiplier: np.ndarray
     offset: np.ndarray
+    #: As the config gives them: (minval, maxval) of a uniform, (mean, stddev) of a normal.
+    parameters: tuple[float, float] = (0.0, 1.0)
 
 
 def uniform_draw(minval: float, maxval: float, dtype: str) -> AffineDraw:
     """`keras.random.uniform(minval, maxval)`: bounds float32-rounded, then `u·width + low` in the dtype."""
     low, width = keras_uniform_bounds(minval, maxval, dtype)
-    return AffineDraw("uniform", width, low)
+    return AffineDraw("uniform", width, low, (minval, maxval))
 
 
 def normal_draw(unit: UnitDistribution, mean: float, stddev: float, dtype: str) -> AffineDraw:
     """`keras.random.normal`/`truncated_normal`: `z·stddev + mean` with both converted to the dtype."""
     target = numpy_dtype(dtype)
     with np.errstate(over="ignore", under="ignore"):
-        return AffineDraw(unit, np.asarray(stddev, target), np.asarray(mean, target))
+        return AffineDraw(unit, np.asarray(stddev, target), np.asarray(mean, target), (mean, stddev))
 
 
 def as_drawn(value: float, dtype: str) -> float:
@@ -119,6 +121,15 @@ class ElementwiseFamily(Family):
             np.add(values, draw.offset, out=values)
             yield values
 
+    def draw_chunks(
+        self, spec: SpecLike, shape: tuple[int, ...], dtype: str, seed: int, chunk_elements: int, backend: str
+    ) -> Iterator[np.ndarray]:
+        if backend == "tensorflow":
+            return self.chunks(spec, shape, dtype, seed, chunk_elements)
+        from initcli.initializers.backends import elementwise_chunks
+
+        return elementwise_chunks(self.affine_draw(spec, shape, dtype), shape, dtype, seed, chunk_elements, backend)
+
     def comparator(
         self, spec: SpecLike, shape: tuple[int, ...], dtype: str, theory: Theory, *, interval_alpha: float
     ) -> Comparator:
@@ -151,6 +162,17 @@ class ElementwiseFamily(Family):
         if not (np.array_equal(low, draw.offset) and np.array_equal(width, draw.multiplier)):
             return None  # bounds given high to low: Keras's arithmetic is not the snippet's
         return uniform_exact(theory.low, theory.high, shape, dtype, seed, f"{spec.class_name}'s bounds for this shape")
+
+    def exact_backend_snippet(
+        self, spec: SpecLike, shape: tuple[int, ...], dtype: str, seed: int, backend: str
+    ) -> str | None:
+        """Keras-on-torch's uniforms: mt19937 (numpy has it) and torch's float conversion."""
+        from initcli.initializers.snippets import torch_uniform_exact
+
+        draw = self.affine_draw(spec, shape, dtype)
+        if backend != "torch" or draw.unit != "uniform" or dtype not in ("float32", "float64"):
+            return None
+        return torch_uniform_exact(*draw.parameters, shape, dtype, seed)
 
     def why_not_exact(self, spec: SpecLike, theory: Theory, dtype: str) -> str:
         if theory.distribution == "uniform":

@@ -27,8 +27,10 @@ def formula_lines(spec: InitializerSpec, theory: Theory | None, shape: tuple[int
     return lines + spec.family.explain(spec, theory, shape)
 
 
-def keras_call(spec: InitializerSpec, shape: tuple[int, ...] | None, dtype: str, seed: int | None) -> str:
-    """The Keras 3 line that builds the initializer (and calls it, given a shape)."""
+def keras_call(
+    spec: InitializerSpec, shape: tuple[int, ...] | None, dtype: str, seed: int | None, backend: str = "tensorflow"
+) -> str:
+    """The Keras 3 line that builds the initializer (and calls it, given a shape), on `backend`."""
     defaults = spec.kind.defaults
     arguments = {
         key: value
@@ -38,9 +40,10 @@ def keras_call(spec: InitializerSpec, shape: tuple[int, ...] | None, dtype: str,
     if spec.family.random and seed is not None:
         arguments["seed"] = seed
     constructor = f"keras.initializers.{spec.class_name}({', '.join(f'{k}={v!r}' for k, v in arguments.items())})"
+    prefix = "" if backend == "tensorflow" else f"KERAS_BACKEND={backend}: "
     if shape is None:
-        return constructor
-    return f"{constructor}(shape={tuple(shape)!r}, dtype={dtype!r})"
+        return prefix + constructor
+    return f"{prefix}{constructor}(shape={tuple(shape)!r}, dtype={dtype!r})"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,7 +59,12 @@ class Code:
 
 
 def numpy_code(
-    spec: InitializerSpec, theory: Theory, shape: tuple[int, ...], dtype: str, seed: int | None
+    spec: InitializerSpec,
+    theory: Theory,
+    shape: tuple[int, ...],
+    dtype: str,
+    seed: int | None,
+    backend: str = "tensorflow",
 ) -> tuple[list[Code], str | None]:
     """numpy snippets for `shape`, and why exact values need more than numpy where they do.
 
@@ -76,6 +84,18 @@ def numpy_code(
     ]
     if seed is None:
         return codes, "pass --seed to see the exact values Keras draws"
+    if backend != "tensorflow":
+        from initcli.initializers.backends import generator_line
+
+        backend_code = family.exact_backend_snippet(spec, shape, dtype, seed, backend)
+        if backend_code is not None:
+            title = f"numpy alone, the exact values Keras draws with seed {seed} ({generator_line(backend, seed)})"
+            return [*codes, Code(title=title, code=backend_code, exact=True)], None
+        return codes, (
+            f"{generator_line(backend, seed)} No short numpy program is printed for this backend: "
+            f"initcli sample --backend {backend} --seed {seed} --save FILE.npy writes the exact values "
+            f"(initcli.rng.{backend} is the numpy code)"
+        )
     exact = family.exact_numpy_snippet(spec, theory, shape, dtype, seed)
     if exact is None:
         return codes, family.why_not_exact(spec, theory, dtype)

@@ -73,11 +73,22 @@ class OrthogonalFamily(Family):
     def chunks(
         self, spec: SpecLike, shape: tuple[int, ...], dtype: str, seed: int, chunk_elements: int
     ) -> Iterator[np.ndarray]:
+        return self.draw_chunks(spec, shape, dtype, seed, chunk_elements, "tensorflow")
+
+    def draw_chunks(
+        self, spec: SpecLike, shape: tuple[int, ...], dtype: str, seed: int, chunk_elements: int, backend: str
+    ) -> Iterator[np.ndarray]:
+        """The normal matrix exactly as the backend draws it; the QR is numpy's (LAPACK), not the backend's."""
         target = numpy_dtype(dtype)
         rows, cols = math.prod(shape[:-1]), shape[-1]
         flat_shape = (max(rows, cols), min(rows, cols))
-        stream = PhiloxStream.from_seed(*tf_seed(seed))
-        normal = stateless.normal(stream, dtype, 0, math.prod(flat_shape)).reshape(flat_shape)
+        if backend == "tensorflow":
+            stream = PhiloxStream.from_seed(*tf_seed(seed))
+            normal = stateless.normal(stream, dtype, 0, math.prod(flat_shape)).reshape(flat_shape)
+        else:
+            from initcli.initializers.backends import unit_normal
+
+            normal = unit_normal(flat_shape, dtype, seed, backend)
         # Keras runs the QR in the dtype; numpy's LAPACK has float32/float64 only.
         work = np.float64 if dtype == "float64" else np.float32
         q, r = np.linalg.qr(normal.astype(work))
@@ -98,7 +109,8 @@ class OrthogonalFamily(Family):
     def why_not_exact(self, spec: SpecLike, theory: Theory, dtype: str) -> str:
         return (
             "Keras takes the QR decomposition of a normal matrix: TensorFlow's QR (Eigen) and numpy's (LAPACK) "
-            "round differently, so no numpy code, initcli's included, gives the same bits (they agree to about 1e-6)"
+            "round differently, so no numpy code, initcli's included, gives the same bits (they agree to about 1e-6; "
+            "on the jax and torch backends too, whose normal matrix initcli draws exactly)"
         )
 
     def numpy_snippet(self, spec: SpecLike, theory: Theory, shape: tuple[int, ...], dtype: str) -> str:

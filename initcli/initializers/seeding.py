@@ -51,3 +51,24 @@ def effective_seed(requested: int | None, configured: int | None) -> Seed:
         if candidate is not None:
             return Seed(value=check_seed(candidate), reproducible=True)
     return Seed(value=keras_default_seed(), reproducible=False)
+
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def check_backend_seed(seed: int, backend: str) -> int:
+    """The seed, if Keras 3 can use it on `backend`.
+
+    JAX's key is the uint32 pair `[seed, 0]`: numpy refuses a seed outside [0, 2^32) (Keras raises
+    OverflowError); torch bit-casts any seed to int32 and seeds mt19937 with `seed & 0xFFFFFFFF`.
+
+    Raises:
+        BadInputError: a seed Keras refuses on that backend.
+    """
+    check_seed(seed)
+    if backend == "jax" and not 0 <= seed < 2**32:
+        raise BadInputError(
+            f"Seed {seed} is outside [0, 2^32): Keras's JAX backend makes the uint32 key [seed, 0] and "
+            "cannot convert it (OverflowError)."
+        )
+    return seed

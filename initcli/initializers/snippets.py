@@ -98,3 +98,35 @@ def _product(shape: tuple[int, ...]) -> int:
     for dimension in shape:
         total *= dimension
     return total
+
+
+def torch_uniform_exact(minval: float, maxval: float, shape: tuple[int, ...], dtype: str, seed: int) -> str:
+    """numpy code printing what Keras 3's torch backend draws for `uniform(shape, minval, maxval, dtype, seed)`."""
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"no exact torch numpy snippet for {dtype}")
+    if dtype == "float32":
+        unit = (
+            "words = mt.random_raw(n)\n"
+            "u = (words & 0xFFFFFF).astype(np.float32) * np.float32(2.0**-24)  # torch.rand: 24 bits\n"
+        )
+    else:
+        unit = (
+            "words = mt.random_raw(2 * n).reshape(-1, 2)  # two words per value, the first high\n"
+            "bits = ((words[:, 0] << np.uint64(32)) | words[:, 1]) & np.uint64(2**53 - 1)\n"
+            "u = bits.astype(np.float64) * 2.0**-53  # torch.rand: 53 bits\n"
+        )
+    return (
+        "import numpy as np\n\n"
+        f"seed, shape, dtype = {seed!r}, {tuple(shape)!r}, np.{dtype}\n"
+        f"minval, maxval = {minval!r}, {maxval!r}\n"
+        f"n = {_product(shape)}\n"
+        "# torch.Generator().manual_seed(seed & 0xFFFFFFFF): mt19937's init_genrand, as numpy's legacy seeding\n"
+        "_, key, pos, *_ = np.random.RandomState(seed & 0xFFFFFFFF).get_state(legacy=True)\n"
+        "mt = np.random.MT19937()\n"
+        'mt.state = {"bit_generator": "MT19937", "state": {"key": key, "pos": int(pos)}}\n'
+        + unit
+        + "# Keras: (maxval - minval) * rand + minval, each op rounded in the dtype\n"
+        "w = (dtype(maxval - minval) * u.astype(dtype) + dtype(minval)).reshape(shape)\n"
+        'print(np.array2string(w, separator=", ", floatmode="unique",\n'
+        "                      threshold=w.size + 1))\n"
+    )

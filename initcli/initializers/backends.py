@@ -1,0 +1,140 @@
+"""How Keras 3 draws the elementwise families on its JAX and torch backends (CPU), without either.
+
+- jax: key `[seed, 0]`; `jax.random.uniform(key, shape, float32, minval, maxval)`,
+  `jax.random.normal(...) * stddev + mean`, `jax.random.truncated_normal(key, -2, 2, ...) * stddev + mean`
+  (each operation rounded to float32). float32 only: without `jax_enable_x64` JAX draws float32 even
+  when float64 is asked for.
+- torch: `torch.Generator().manual_seed(seed & 0xFFFFFFFF)` per draw; uniform is
+  `(maxval - minval) * torch.rand(...) + minval` (the width rounded once to the dtype), normal is
+  `torch.normal(mean, stddev, ...)`, truncated normal takes `normal(shape + (4,))` and keeps the
+  first candidate inside (-2, 2) (the first when none is), then `* stddev + mean`.
+
+`initcli.rng.jax` and `initcli.rng.torch` hold the generators; this module applies Keras's arithmetic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from initcli.errors import BadInputError
+from initcli.initializers.base import flat_index_chunks
+from initcli.initializers.seeding import check_backend_seed
+from initcli.rng import jax as rj
+from initcli.rng import torch as rt
+
+if TYPE_CHECKING:
+    from initcli.initializers.elementwise import AffineDraw
+
+
+GENERATORS = {
+    "tensorflow": "Philox4x32-10 as TensorFlow's stateless ops run it on CPU",
+    "jax": "threefry2x32 with the raw key [seed, 0], jax_threefry_partitionable=True (JAX's default since 0.5)",
+    "torch": "mt19937 seeded with seed & 0xFFFFFFFF, torch's CPU kernels (the AVX2 normal kernel)",
+}
+
+
+def generator_line(backend: str, seed: int) -> str:
+    """What draws the values on `backend`, for explanations."""
+    return f"Keras 3 with KERAS_BACKEND={backend}, seed {seed}: {GENERATORS[backend]}."
+
+
+def check_request(backend: str, unit: str, size: int, dtype: str) -> None:
+    """Refuse, with the reason, what initcli does not reproduce on the backend.
+
+    Raises:
+        BadInputError: the dtype (or, on torch, a float64 normal of 16 values or more).
+    """
+    if backend == "jax" and dtype not in rj.SUPPORTED_DTYPES:
+        why = (
+            "without jax_enable_x64 JAX returns float32 for float64, and that mode is not reproduced"
+            if dtype == "float64"
+            else f"JAX's {dtype} draws (16-bit words) are not reproduced"
+        )
+        raise BadInputError(f"--backend jax draws float32 only: {why}.")
+    if backend == "torch":
+        if dtype not in rt.SUPPORTED_DTYPES:
+            raise BadInputError(f"--backend torch reproduces float32 and float64, not {dtype}.")
+        drawn = 4 * size if unit == "truncated_normal" else size
+        if dtype == "float64" and unit != "uniform" and drawn >= 16:
+            raise BadInputError(
+                "--backend torch reproduces float64 normals of fewer than 16 values only "
+                "(torch's float64 Box-Muller uses the C library's double log/sin/cos, not ported)."
+            )
+
+
+def elementwise_chunks(
+    draw: AffineDraw, shape: tuple[int, ...], dtype: str, seed: int, chunk_elements: int, backend: str
+) -> Iterator[np.ndarray]:
+    """The flattened tensor Keras draws on `backend`, about `chunk_elements` at a time."""
+    size = math.prod(shape)
+    check_backend_seed(seed, backend)
+    check_request(backend, draw.unit, size, dtype)
+    if backend == "jax":
+        return _jax(draw, size, seed, chunk_elements)
+    if backend == "torch":
+        return _torch(draw, size, dtype, seed, chunk_elements)
+    raise BadInputError(f"Unknown backend {backend!r}; expected tensorflow, jax or torch")
+
+
+def unit_normal(shape: tuple[int, ...], dtype: str, seed: int, backend: str) -> np.ndarray:
+    """`keras.random.normal(shape, seed=seed, dtype=dtype)` (mean 0, stddev 1) on `backend`, whole."""
+    size = math.prod(shape)
+    check_backend_seed(seed, backend)
+    check_request(backend, "normal", size, dtype)
+    if backend == "jax":
+        return rj.normal(rj.keras_key(seed), size, 0, size).reshape(shape)
+    return rt.normal(seed, size, 0.0, 1.0, dtype).reshape(shape)
+
+
+def _jax(draw: AffineDraw, size: int, seed: int, chunk_elements: int) -> Iterator[np.ndarray]:
+    key = rj.keras_key(seed)
+    first, second = draw.parameters
+    for start, stop in flat_index_chunks(size, chunk_elements):
+        if draw.unit == "uniform":
+            yield rj.uniform(key, size, start, stop, first, second)
+            continue
+        unit = rj.normal if draw.unit == "normal" else rj.truncated_normal
+        values = unit(key, size, start, stop)
+        np.multiply(values, np.float32(second), out=values)
+        np.add(values, np.float32(first), out=values)
+        yield values
+
+
+def _torch(draw: AffineDraw, size: int, dtype: str, seed: int, chunk_elements: int) -> Iterator[np.ndarray]:
+    first, second = draw.parameters
+    target = np.dtype(dtype)
+    if draw.unit == "uniform":
+        stream = rt.WordStream(seed)
+        width, low = target.type(second - first), target.type(first)
+        for start, stop in flat_index_chunks(size, chunk_elements):
+            count = stop - start
+            unit = rt.unit_float32(stream.take(count)) if dtype == "float32" else rt.unit_float64(stream.take64(count))
+            values = (unit * width).astype(target)
+            np.add(values, low, out=values)
+            yield values
+        return
+    if draw.unit == "normal":
+        yield from rt.NormalDraw(seed, size, first, second, dtype).chunks(chunk_elements)
+        return
+    # truncated: normal(shape + (4,)) in order, 4 candidates per element
+    for candidates in _regrouped(rt.NormalDraw(seed, 4 * size, 0.0, 1.0, dtype).chunks(4 * chunk_elements), 4):
+        inside = (candidates > -2) & (candidates < 2)
+        values = candidates[np.arange(candidates.shape[0]), np.argmax(inside, axis=1)]
+        values = (values * target.type(second)).astype(target)
+        np.add(values, target.type(first), out=values)
+        yield values
+
+
+def _regrouped(chunks: Iterator[np.ndarray], width: int) -> Iterator[np.ndarray]:
+    """Rows of `width` values from a stream of chunks of any size."""
+    carry: np.ndarray | None = None
+    for chunk in chunks:
+        joined = chunk if carry is None or not carry.size else np.concatenate([carry, chunk])
+        whole = joined.size // width * width
+        if whole:
+            yield joined[:whole].reshape(-1, width)
+        carry = joined[whole:]

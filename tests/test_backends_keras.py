@@ -1,0 +1,186 @@
+"""`--backend jax|torch` against Keras 3 itself on that backend (CPU), bit for bit.
+
+Keras runs in a subprocess (tests/backend_oracle.py with KERAS_BACKEND set), so JAX's and torch's
+threads never enter the test process. 100 random (initializer, shape, seed) cases per backend, plus
+float64 on torch where reproduced, plus `initcli sample --save` for a Dense kernel.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from initcli.analysis.sampling import draw_whole
+from initcli.cli.main import cli
+from initcli.errors import BadInputError
+from initcli.initializers import resolve
+
+ORACLE = Path(__file__).with_name("backend_oracle.py")
+SHAPES = ((1,), (3,), (2, 2), (3, 4), (5, 3), (2, 8), (17,), (4, 5), (3, 3, 4, 8), (64, 33), (1000,))
+SEEDS = (0, 1, 7, 42, 1337, 2**31 - 1, 2**32 - 1, 123456789)
+
+
+def _initializers(rng: np.random.Generator) -> list[tuple[str, dict]]:
+    low = float(rng.uniform(-2, 0))
+    return [
+        ("RandomUniform", {"minval": low, "maxval": low + float(rng.uniform(0.01, 3))}),
+        ("RandomUniform", {}),
+        ("RandomNormal", {"mean": float(rng.normal()), "stddev": float(rng.uniform(0.01, 2))}),
+        ("RandomNormal", {}),
+        ("TruncatedNormal", {"mean": float(rng.normal()), "stddev": float(rng.uniform(0.01, 2))}),
+        ("TruncatedNormal", {}),
+        ("VarianceScaling", {"scale": 0.7, "mode": "fan_out", "distribution": "untruncated_normal"}),
+        ("VarianceScaling", {"scale": 2.5, "mode": "fan_avg", "distribution": "uniform"}),
+        ("VarianceScaling", {}),
+        ("GlorotUniform", {}),
+        ("GlorotNormal", {}),
+        ("HeUniform", {}),
+        ("HeNormal", {}),
+        ("LecunUniform", {}),
+        ("LecunNormal", {}),
+    ]
+
+
+def _cases(backend: str, count: int = 100) -> list[dict]:
+    rng = np.random.default_rng({"jax": 1, "torch": 2}[backend])
+    cases = []
+    for _ in range(count):
+        choices = _initializers(rng)
+        name, config = choices[int(rng.integers(len(choices)))]
+        shape = SHAPES[int(rng.integers(len(SHAPES)))]
+        if len(shape) < 2 and name not in ("RandomUniform", "RandomNormal", "TruncatedNormal"):
+            shape = (3, 5)
+        seed = SEEDS[int(rng.integers(len(SEEDS)))] if rng.random() < 0.5 else int(rng.integers(2**32))
+        cases.append({"class_name": name, "config": {**config, "seed": seed}, "shape": list(shape), "dtype": "float32"})
+    return cases
+
+
+def _keras(backend: str, cases: list[dict]) -> list[np.ndarray]:
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} not installed (pip install -e '.[backends]')")
+    environment = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(
+        [sys.executable, str(ORACLE)], input=json.dumps(cases), capture_output=True, text=True, env=environment
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["backend"] == backend
+    return [np.frombuffer(bytes.fromhex(r["hex"]), r["dtype"]).reshape(tuple(r["shape"])) for r in report["results"]]
+
+
+def _ours(case: dict, backend: str) -> np.ndarray:
+    config = dict(case["config"])
+    seed = config.pop("seed")
+    return draw_whole(resolve(case["class_name"], **config), tuple(case["shape"]), case["dtype"], seed, backend)
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_100_random_cases_equal_keras_on_the_backend(backend):
+    cases = _cases(backend)
+    if backend == "torch":
+        cases += [
+            {"class_name": name, "config": {"seed": seed}, "shape": list(shape), "dtype": "float64"}
+            for name, shape in (("RandomUniform", (3, 4)), ("GlorotUniform", (64, 33)), ("RandomNormal", (3, 5)))
+            for seed in (0, 5)
+        ] + [{"class_name": "TruncatedNormal", "config": {"seed": 3}, "shape": [3], "dtype": "float64"}]
+    wrong = [c for c, k in zip(cases, _keras(backend, cases), strict=True) if not _same(_ours(c, backend), k)]
+    assert wrong == []
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_sample_save_of_a_dense_kernel_equals_keras(backend, tmp_path):
+    case = {"class_name": "GlorotUniform", "config": {"seed": 11}, "shape": [784, 256], "dtype": "float32"}
+    (expected,) = _keras(backend, [case])
+    saved = tmp_path / "kernel.npy"
+    arguments = ["sample", "--init", "glorot_uniform", "--shape", "784x256", "--seed", "11", "--backend", backend]
+    result = CliRunner().invoke(cli, [*arguments, "--save", str(saved)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert _same(np.load(saved), expected)
+
+
+def test_what_is_not_reproduced_is_a_one_line_error():
+    spec = resolve("RandomNormal")
+    with pytest.raises(BadInputError, match="float32 only"):
+        draw_whole(spec, (3,), "float64", 0, "jax")
+    with pytest.raises(BadInputError, match="2\\^32"):
+        draw_whole(spec, (3,), "float32", -1, "jax")
+    with pytest.raises(BadInputError, match="fewer than 16"):
+        draw_whole(spec, (16,), "float64", 0, "torch")
+    arguments = ["sample", "--init", "he_normal", "--shape", "3x3", "--dtype", "float16", "--backend", "jax"]
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1].startswith("Error: --backend jax draws float32 only")
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_orthogonal_draws_the_backends_normals(backend):
+    """The normal matrix is the backend's, bit for bit; the QR is numpy's LAPACK, not the backend's."""
+    cases = [
+        {"class_name": "Orthogonal", "config": {"seed": 3}, "shape": [6, 4], "dtype": "float32"},
+        {"class_name": "Orthogonal", "config": {"seed": 9, "gain": 1.5}, "shape": [3, 3, 4, 8], "dtype": "float32"},
+    ]
+    for case, expected in zip(cases, _keras(backend, cases), strict=True):
+        got = _ours(case, backend)
+        assert got.shape == expected.shape
+        assert np.abs(got - expected).max() < 1e-6
+
+
+_GLOBAL_SEED = """
+import json, sys, keras
+keras.utils.set_random_seed(5)
+first = keras.ops.convert_to_numpy(keras.initializers.GlorotUniform()((3, 4)))
+second = keras.ops.convert_to_numpy(keras.initializers.HeNormal()((5, 4)))
+json.dump([first.tobytes().hex(), second.tobytes().hex()], sys.stdout)
+"""
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_unseeded_initializers_after_set_random_seed(backend):
+    """Keras gives the k-th unseeded initializer built after set_random_seed(S) the k-th
+    random.Random(S).randint(1, 10**9) as its seed, on every backend: the values are reproducible."""
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} not installed")
+    environment = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run(
+        [sys.executable, "-c", _GLOBAL_SEED], capture_output=True, text=True, env=environment, check=True
+    )
+    first, second = (np.frombuffer(bytes.fromhex(h), np.float32) for h in json.loads(done.stdout))
+    import random
+
+    python_random = random.Random(5)
+    seeds = python_random.randint(1, 10**9), python_random.randint(1, 10**9)
+    assert _same(draw_whole(resolve("glorot_uniform"), (3, 4), "float32", seeds[0], backend).ravel(), first)
+    assert _same(draw_whole(resolve("he_normal"), (5, 4), "float32", seeds[1], backend).ravel(), second)
+
+
+def test_explains_numpy_code_for_torch_uniforms_equals_keras():
+    """`explain --backend torch --seed N`'s numpy program, run alone, prints Keras-on-torch's values."""
+    import initcli
+
+    cases = [
+        ("HeUniform", {}, (3, 4), "float32", 5),
+        ("GlorotUniform", {}, (64, 33), "float32", 2**32 - 1),
+        ("RandomUniform", {"minval": -0.3, "maxval": 0.7}, (7,), "float64", 11),
+    ]
+    oracle = [
+        {"class_name": n, "config": {**c, "seed": seed}, "shape": list(shape), "dtype": d}
+        for n, c, shape, d, seed in cases
+    ]
+    for (name, config, shape, dtype, seed), expected in zip(cases, _keras("torch", oracle), strict=True):
+        report = initcli.explain(name, shape, seed=seed, dtype=dtype, backend="torch", **config)
+        code = next(c for c in report.code if c.exact).code
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        printed = np.array(eval(done.stdout), dtype=dtype)  # noqa: S307 - the printed array literal
+        assert _same(printed.reshape(shape), expected), name
