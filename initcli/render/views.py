@@ -97,7 +97,7 @@ def renderables(report: Any, view: View) -> list[Any]:
     if _is_propagate(report):
         from initcli.render import propagate
 
-        return propagate.renderables(report)
+        return propagate.renderables(report, width=view.width, wide=view.wide)
     from initcli.analysis.diff import DiffReport
 
     if isinstance(report, DiffReport):
