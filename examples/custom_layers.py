@@ -1,4 +1,4 @@
-"""Custom layers of examples/models/transformer.keras: the keras.io text-classification Transformer's
+"""Custom layers of examples/models/custom/transformer.keras: the keras.io text-classification Transformer's
 `TokenAndPositionEmbedding` and `TransformerBlock` (docs/custom-layers.md).
 
 initcli reads the model without this file, naming the standard layers inside these classes from the

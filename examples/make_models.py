@@ -3,12 +3,12 @@
     python examples/make_models.py [--out examples/models]
 
 mlp.keras     a Dense network with default and non-default initializers
-mlp_trained.keras  the same network (same seed, so the same init) after 300 Adam steps on a
+trained/mlp_trained.keras  the same network (same seed, so the same init) after 300 Adam steps on a
               synthetic task: the trained model of docs/trained-models.md
 cnn.keras     Conv2D / DepthwiseConv2D / Conv2DTranspose / BatchNormalization (also saved as cnn.h5)
 rnn.keras     Embedding, LSTM, Bidirectional GRU, MultiHeadAttention
 cnn.weights.h5  the CNN's weights only (no config)
-transformer.keras  custom layers (examples/custom_layers.py) holding MultiHeadAttention, a Sequential
+custom/transformer.keras  custom layers (examples/custom_layers.py) holding MultiHeadAttention, a Sequential
               of Dense, LayerNormalization and Embedding (docs/custom-layers.md)
 Seeds are fixed, so the files are the same on every run (apart from the saved date).
 """
@@ -97,11 +97,14 @@ def main() -> None:
     for name, build in [(n, b) for n, b in builds if not args.names or n in args.names]:
         keras.utils.set_random_seed(0)
         model = build()
-        model.save(args.out / f"{name}.keras")
+        # The CI example (examples/ci) gates the fresh standard models, the files directly in models/.
+        folder = {"mlp_trained": "trained", "transformer": "custom"}.get(name, "")
+        (args.out / folder).mkdir(exist_ok=True)
+        model.save(args.out / folder / f"{name}.keras")
         if name == "cnn":
             model.save(args.out / "cnn.h5")
             model.save_weights(args.out / "cnn.weights.h5")
-        print(f"wrote {args.out / name}.keras ({model.count_params():,} parameters)")
+        print(f"wrote {args.out / folder / name}.keras ({model.count_params():,} parameters)")
 
 
 if __name__ == "__main__":

@@ -143,7 +143,7 @@ def test_hostile_file(tmp_path: Path, case: Case) -> None:
 def _mutants(seed: int, count: int) -> list[tuple[str, bytes]]:
     rng = random.Random(seed)
     mutants = []
-    for model in sorted(MODELS.iterdir()):
+    for model in sorted(path for path in MODELS.iterdir() if path.is_file()):
         original = model.read_bytes()
         for index in range(count):
             data = bytearray(original)

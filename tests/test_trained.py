@@ -166,7 +166,7 @@ def test_one_moved_scalar_bias_is_not_evidence_of_training():
 
 def test_trained_example_model_says_trained():
     """examples/make_models.py trains mlp() 300 Adam steps; h5py's oracle: every bias moved off 0."""
-    document = _inspect(str(MODELS / "mlp_trained.keras"))
+    document = _inspect(str(MODELS / "trained" / "mlp_trained.keras"))
     assert document["state"]["line"] == "trained (6 of 6 weights moved from their initializer)"
     import io
     import zipfile
@@ -174,7 +174,7 @@ def test_trained_example_model_says_trained():
     import h5py
 
     with (
-        zipfile.ZipFile(MODELS / "mlp_trained.keras") as archive,
+        zipfile.ZipFile(MODELS / "trained" / "mlp_trained.keras") as archive,
         h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as weights,
     ):
         biases = [weights[f"layers/{name}/vars/1"][()] for name in ("dense", "dense_1", "dense_2")]
@@ -184,7 +184,7 @@ def test_trained_example_model_says_trained():
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
-@pytest.mark.parametrize("name", sorted(path.name for path in MODELS.iterdir() if "trained" not in path.name))
+@pytest.mark.parametrize("name", sorted(path.name for path in MODELS.iterdir() if path.is_file()))
 def test_fresh_example_models_are_fresh(name):
     document = _inspect(str(MODELS / name))
     # A weights-only file has no initializer information: unknown, never trained.
