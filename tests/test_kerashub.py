@@ -28,12 +28,18 @@ def _gpt2(keras_hub):
     )
 
 
-@pytest.fixture(scope="module", params=[_bert, _gpt2], ids=["bert", "gpt2"])
+@pytest.fixture(
+    scope="module", params=[(_bert, None), (_gpt2, None), (_gpt2, 2000 / 1024**3)], ids=["bert", "gpt2", "gpt2-sharded"]
+)
 def preset(request, keras, tmp_path_factory):
     keras_hub = pytest.importorskip("keras_hub")
     keras.utils.set_random_seed(5)
     folder = tmp_path_factory.mktemp("preset")
-    request.param(keras_hub).save_to_preset(str(folder))
+    build, shard_gb = request.param
+    if shard_gb is None:
+        build(keras_hub).save_to_preset(str(folder))
+    else:  # keras-hub writes model.weights.json and its shards
+        build(keras_hub).save_to_preset(str(folder), max_shard_size=shard_gb)
     loaded = keras_hub.models.Backbone.from_preset(str(folder))
     return folder, [(v.path, np.asarray(v.numpy())) for v in loaded.weights], type(loaded).__name__
 
@@ -41,7 +47,11 @@ def preset(request, keras, tmp_path_factory):
 @pytest.mark.tensorflow
 def test_rows_equal_the_variables_keras_hub_loads(preset) -> None:
     folder, variables, class_name = preset
-    assert {p.name for p in folder.iterdir()} >= {"config.json", "metadata.json", "model.weights.h5"}
+    names = {p.name for p in folder.iterdir()}
+    weights = "model.weights.json" if "model.weights.json" in names else "model.weights.h5"
+    assert names >= {"config.json", "metadata.json", weights}
+    if weights == "model.weights.json":
+        assert len([n for n in names if n.endswith(".weights.h5")]) >= 2
     # Keras's variables grouped by layer path, in the order the layer creates them; the file's
     # `vars/0, 1, ...` are that order, so the i-th row under a layer is that layer's i-th variable.
     by_layer: dict[str, list[tuple[str, np.ndarray]]] = defaultdict(list)
@@ -49,7 +59,7 @@ def test_rows_equal_the_variables_keras_hub_loads(preset) -> None:
         by_layer[path.rsplit("/", 1)[0]].append((path, values))
     model = open_model(folder)
     try:
-        assert model.notes[0] == f"KerasHub preset: {class_name} (config.json), weights from model.weights.h5"
+        assert model.notes[0] == f"KerasHub preset: {class_name} (config.json), weights from {weights}"
         records = list(model.records())
         assert len(records) == len(variables)
         seen: dict[str, int] = defaultdict(int)
