@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -477,4 +478,7 @@ def main() -> None:
     """Console-script entry point."""
     # A file-size limit (ulimit -f) then fails a write with "File too large" instead of killing the process.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    # One OpenBLAS thread unless the user asks for more: numpy starts its pool at import (issue #25:
+    # ~20 ms of CPU a run, more beside busy processes), and initcli's statistics avoid BLAS.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     cli(prog_name="initcli")

@@ -354,6 +354,11 @@ def _open_large_model(path: Path, limits: Limits, config: Mapping[str, Any] | No
         from initcli.readers.sharded import open_sharded
 
         return open_sharded(path, limits, config)
+    if path.is_dir() and (path / "config.json").is_file():
+        from initcli.readers.kerashub import is_preset_directory, open_preset
+
+        if is_preset_directory(path):
+            return open_preset(path, limits, config)
     return None
 
 
