@@ -150,7 +150,8 @@ def test_real_models_with_keras_mistakes(keras, tmp_path):
     findings = run_check(tmp_path / "shared.keras", expect=3)["findings"]
     assert [(f["check"], f["path"]) for f in findings] == [("duplicate", "shared/b/kernel")]
     model = keras.Sequential(
-        [keras.layers.Input((4, 4, 3)), keras.layers.Conv2DTranspose(16, 3, kernel_initializer="he_normal", name="up")]
+        [keras.layers.Input((4, 4, 3)), keras.layers.Conv2DTranspose(16, 3, kernel_initializer="he_normal", name="up")],
+        name="sequential",  # named: Keras numbers unnamed models after those built before in the process
     )
     model.save(tmp_path / "up.keras")
     assert run_check(tmp_path / "up.keras", expect=0)["warnings"] == 1

@@ -63,6 +63,11 @@ def import_keras() -> Any:
     try:
         with _environment(TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow"), _quiet_native_stderr():
             import keras
+            import tensorflow as tf
+
+            # A GPU build of TensorFlow logs "failed call to cuInit" when it first looks for devices
+            # (seen in CI, inside --fresh and --custom-objects runs): look now, while quiet.
+            tf.config.list_physical_devices()
     except ImportError as error:
         raise MissingDependencyError(
             f"This needs Keras with TensorFlow, which is not installed ({error.name}): {INSTALL_HINT}"
