@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from initcli import __version__
-from initcli.cli.diff import diff_command
 from initcli.cli.errors import InitcliGroup
 from initcli.cli.params import (
     AXES,
@@ -28,7 +27,6 @@ from initcli.cli.params import (
     output_options,
     table_flag,
 )
-from initcli.cli.propagate import propagate_command
 from initcli.errors import ExitCode
 from initcli.safety.numbers import POSITIVE_FLOAT, UNIT_INTERVAL
 from initcli.types import CHECK_FORMATS, CHECK_NAMES, ENGINES
@@ -41,7 +39,12 @@ if TYPE_CHECKING:
 # tests/test_cli.py's import guard).
 
 
-@click.group(cls=InitcliGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=InitcliGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    # Imported when run or listed: `inspect` and `sample` do not load them.
+    lazy_commands={"diff": "initcli.cli.diff:diff_command", "propagate": "initcli.cli.propagate:propagate_command"},
+)
 @click.version_option(__version__, prog_name="initcli")
 def cli() -> None:
     """Inspect what Keras initializes weights with, and whether they look right.
@@ -445,10 +448,6 @@ def batchnorm(
         batch = api.draw_batch(resolve(init_name), shape or (), seed)
     report = api.batchnorm(batch, momentum, epsilon, steps, keras=int(keras_version), fused=False if unfused else None)
     printing.print_report(report, output_format, columns, functools.partial(tables.batchnorm_renderables, report), wide)
-
-
-cli.add_command(propagate_command)
-cli.add_command(diff_command)
 
 
 def main() -> None:

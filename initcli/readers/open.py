@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -133,6 +132,8 @@ def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: str, limits
     limit = min(info.file_size, 4 * limits.max_weight_bytes)
     if info.file_size > limit:
         raise InitcliError(f"{label}: model.weights.h5 declares {info.file_size} bytes, more than initcli inflates")
+    import tempfile  # only compressed archives need it (it brings shutil, random, bz2 and lzma)
+
     handle = tempfile.TemporaryFile(prefix="initcli-")
     try:
         written = 0
