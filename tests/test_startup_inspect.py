@@ -31,7 +31,11 @@ def test_keras_inspect_imports_no_ml_dtypes_and_no_bundle_readers(fmt: str) -> N
     assert not {m.split(".")[0] for m in modules} & _NEVER_FOR_KERAS
     assert not modules & _BUNDLE_READERS, sorted(modules & _BUNDLE_READERS)
     # Nor the new large-model readers a .keras file does not need.
-    assert not {m for m in modules if m.startswith(("initcli.readers.safetensors", "initcli.readers.sharded"))}
+    assert not {
+        m
+        for m in modules
+        if m.startswith(("initcli.readers.safetensors", "initcli.readers.sharded", "initcli.readers.preset"))
+    }
     # Made lazy for the 0.25 s target: the building code (with tempfile) is for specs, functions
     # and --fresh; custom_objects for --custom-objects; the diff and propagate commands for themselves.
     assert not modules & _LAZY_FOR_KERAS, sorted(modules & _LAZY_FOR_KERAS)

@@ -355,6 +355,12 @@ def _open_large_model(path: Path, limits: Limits, config: Mapping[str, Any] | No
         from initcli.readers.sharded import open_sharded
 
         return open_sharded(path, limits, config)
+    if path.is_dir() and (path / "config.json").is_file():  # readers/preset.py's is_preset_directory
+        from initcli.readers.preset import open_preset
+
+        if config is not None:
+            raise BadInputError(f"--config is for weights-only files; {path} is a KerasHub preset with its own")
+        return open_preset(path, lambda weights: _open_model(weights, limits.timeout, limits, None, False))
     return None
 
 

@@ -1,0 +1,93 @@
+"""KerasHub preset directories: `config.json`, the backbone's weights, `metadata.json`, assets.
+
+`Backbone.save_to_preset(dir, max_shard_size=10)` (keras_hub/src/utils/preset_utils.py,
+`KerasPresetSaver.save_backbone`) writes `config.json` (the backbone serialized: `module`,
+`class_name`, `config` of its constructor arguments, `registered_name`), `metadata.json`
+(`keras_version`, `keras_hub_version`, `parameter_count`, ...), and the weights with Keras's own
+`save_weights`: `model.weights.h5`, or, for a backbone larger than `max_shard_size` GB, the index
+`model.weights.json` and its shards `model_00000.weights.h5`, ... (readers/sharded.py). Tokenizer
+and preprocessor files and `assets/` are not weights and are not read.
+
+The weights are read by the `.weights.h5` and sharded readers, the rows named as Keras names the
+backbone's variables. `config.json` holds the backbone's constructor arguments, not the layer graph
+a Keras model config has, so the rows have no initializer information from it (a note says so);
+the backbone class and the versions from `metadata.json` are given as notes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from initcli.errors import InitcliError
+from initcli.readers.records import ModelFile
+from initcli.safety.documents import MAX_DOCUMENT_BYTES, parse_json
+from initcli.safety.files import read_regular
+
+CONFIG_FILE = "config.json"
+METADATA_FILE = "metadata.json"
+WEIGHTS_FILE = "model.weights.h5"
+SHARDED_INDEX = "model.weights.json"
+
+
+def is_preset_directory(path: Path) -> bool:
+    """A directory with KerasHub's `config.json` (what KerasHub's own loader requires first)."""
+    return path.is_dir() and (path / CONFIG_FILE).is_file()
+
+
+def open_preset(path: Path, open_weights: Callable[[Path], ModelFile]) -> ModelFile:
+    """Open a KerasHub preset directory: its backbone weights through `open_weights`, its config as notes.
+
+    Raises:
+        InitcliError: a config.json that is not a KerasHub backbone's, no weights file, or unreadable files.
+    """
+    label = str(path)
+    config = _document(path / CONFIG_FILE, f"{label}: {CONFIG_FILE}")
+    class_name = config.get("class_name") if isinstance(config, Mapping) else None
+    if not isinstance(class_name, str) or not isinstance(config.get("config"), Mapping):
+        raise InitcliError(f"{label}: {CONFIG_FILE} is not a KerasHub preset config (no class_name and config)")
+    metadata: Mapping[str, Any] = {}
+    if (path / METADATA_FILE).exists():
+        read = _document(path / METADATA_FILE, f"{label}: {METADATA_FILE}")
+        metadata = read if isinstance(read, Mapping) else {}
+    if (path / SHARDED_INDEX).exists():
+        weights_path = path / SHARDED_INDEX
+    elif (path / WEIGHTS_FILE).exists():
+        weights_path = path / WEIGHTS_FILE
+    else:
+        raise InitcliError(f"{label}: a KerasHub preset config, but neither {WEIGHTS_FILE} nor {SHARDED_INDEX}")
+    model = open_weights(weights_path)
+    versions = ", ".join(
+        f"{key} {value}"
+        for key in ("keras_hub_version", "keras_version")
+        if isinstance(value := metadata.get(key), str) and len(value) <= 40
+    )
+    notes = [
+        f"KerasHub preset: {_short(class_name)} backbone ({weights_path.name}"
+        + (f"; saved by {versions}" if versions else "")
+        + ")",
+        f"{CONFIG_FILE} gives the backbone's constructor arguments, not its layers' initializers: "
+        "fans and statistics only",
+        *(note for note in model.notes if not note.startswith("weights-only file")),
+    ]
+    keras_version = metadata.get("keras_version")
+    return ModelFile(
+        label,
+        "kerashub-preset",
+        keras_version if isinstance(keras_version, str) and len(keras_version) <= 40 else model.keras_version,
+        model.records,
+        model.close,
+        notes,
+        None,
+    )
+
+
+def _document(path: Path, label: str) -> Any:
+    return parse_json(read_regular(path, MAX_DOCUMENT_BYTES, label.rsplit(": ", 1)[-1]), label)
+
+
+def _short(text: str) -> str:
+    from initcli.safety.sanitize import one_line
+
+    return one_line(text, max_length=80)
