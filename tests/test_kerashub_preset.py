@@ -106,3 +106,20 @@ def test_a_directory_with_a_config_but_no_weights_is_a_one_line_error(tmp_path: 
     result = CliRunner().invoke(cli, ["inspect", str(tmp_path)])
     assert result.exit_code == 1 and "not a KerasHub preset config" in result.output
     assert result.output.count("\n") == 1
+
+
+def test_links_out_of_the_preset_are_refused(tmp_path: Path) -> None:
+    """A downloaded preset cannot make initcli read a file elsewhere (config.json or the weights as a symlink)."""
+    outside = tmp_path / "secret.json"
+    outside.write_text(json.dumps({"class_name": "BertBackbone", "config": {}}))
+    preset = tmp_path / "preset"
+    preset.mkdir()
+    (preset / "config.json").symlink_to(outside)
+    result = CliRunner().invoke(cli, ["inspect", str(preset)])
+    assert result.exit_code == 1 and "outside" in result.output and result.output.count("\n") == 1
+    (preset / "config.json").unlink()
+    (preset / "config.json").write_text(outside.read_text())
+    (preset / "model.weights.h5").symlink_to(tmp_path / "elsewhere.weights.h5")
+    (tmp_path / "elsewhere.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
+    result = CliRunner().invoke(cli, ["inspect", str(preset)])
+    assert result.exit_code == 1 and "outside" in result.output and result.output.count("\n") == 1

@@ -11,11 +11,13 @@ and preprocessor files and `assets/` are not weights and are not read.
 The weights are read by the `.weights.h5` and sharded readers, the rows named as Keras names the
 backbone's variables. `config.json` holds the backbone's constructor arguments, not the layer graph
 a Keras model config has, so the rows have no initializer information from it (a note says so);
-the backbone class and the versions from `metadata.json` are given as notes.
+the backbone class and the versions from `metadata.json` are given as notes. The preset's own files are read only from
+inside its directory (a symlink out of it is refused, `safety.files.open_inside`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from typing import Any
 from initcli.errors import InitcliError
 from initcli.readers.records import ModelFile
 from initcli.safety.documents import MAX_DOCUMENT_BYTES, parse_json
-from initcli.safety.files import read_regular
+from initcli.safety.files import open_inside, read_regular
 
 CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
@@ -43,13 +45,13 @@ def open_preset(path: Path, open_weights: Callable[[Path], ModelFile]) -> ModelF
         InitcliError: a config.json that is not a KerasHub backbone's, no weights file, or unreadable files.
     """
     label = str(path)
-    config = _document(path / CONFIG_FILE, f"{label}: {CONFIG_FILE}")
+    config = _document(path, CONFIG_FILE)
     class_name = config.get("class_name") if isinstance(config, Mapping) else None
     if not isinstance(class_name, str) or not isinstance(config.get("config"), Mapping):
         raise InitcliError(f"{label}: {CONFIG_FILE} is not a KerasHub preset config (no class_name and config)")
     metadata: Mapping[str, Any] = {}
     if (path / METADATA_FILE).exists():
-        read = _document(path / METADATA_FILE, f"{label}: {METADATA_FILE}")
+        read = _document(path, METADATA_FILE)
         metadata = read if isinstance(read, Mapping) else {}
     if (path / SHARDED_INDEX).exists():
         weights_path = path / SHARDED_INDEX
@@ -57,6 +59,7 @@ def open_preset(path: Path, open_weights: Callable[[Path], ModelFile]) -> ModelF
         weights_path = path / WEIGHTS_FILE
     else:
         raise InitcliError(f"{label}: a KerasHub preset config, but neither {WEIGHTS_FILE} nor {SHARDED_INDEX}")
+    os.close(open_inside(weights_path, path))  # a link out of the preset is refused, as for its documents
     model = open_weights(weights_path)
     versions = ", ".join(
         f"{key} {value}"
@@ -83,8 +86,11 @@ def open_preset(path: Path, open_weights: Callable[[Path], ModelFile]) -> ModelF
     )
 
 
-def _document(path: Path, label: str) -> Any:
-    return parse_json(read_regular(path, MAX_DOCUMENT_BYTES, label.rsplit(": ", 1)[-1]), label)
+def _document(directory: Path, name: str) -> Any:
+    """A JSON file of the preset, bounded by the document budget and read only from inside its directory."""
+    return parse_json(
+        read_regular(directory / name, MAX_DOCUMENT_BYTES, name, inside=directory), f"{directory}: {name}"
+    )
 
 
 def _short(text: str) -> str:
