@@ -4,9 +4,10 @@ Tiny BertBackbone and GPT2Backbone presets are made by keras-hub in the test (on
 `model.weights.h5`, one sharded as `model.weights.json` + shards); keras-hub's own
 `Backbone.from_preset` loads them, and every row initcli reads must equal, bit for bit, a variable
 keras-hub loads with the same shape, one to one. Where initcli names a weight by its slot (Dense,
-LayerNormalization, ...), the name must be the variable's Keras path; KerasHub's own layers
-(ReversibleEmbedding, PositionEmbedding, ...) are not known to initcli and are named by their index
-in the weights file (`token_embedding/0`), which the test states rather than hides.
+LayerNormalization, and KerasHub's top-level ReversibleEmbedding and PositionEmbedding), the name
+must be the variable's Keras path; the sublayers of KerasHub's transformer layers are not known to
+initcli and are named by their index in the weights file (`.../feedforward_intermediate_dense/0`),
+which the test states rather than hides.
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ def test_rows_equal_the_variables_keras_hub_loads(preset) -> None:
                 same = named
             del unmatched[same[0]]
         assert not unmatched
+        # KerasHub's own embedding layers are named as Keras names their variables (checked against
+        # keras-hub's paths in the loop above), not by index.
+        assert {"token_embedding/embeddings", "position_embedding/embeddings"} <= {r.path for r in records}
     finally:
         model.close()
 

@@ -9,21 +9,25 @@
 and preprocessor files and `assets/` are not weights and are not read.
 
 The weights are read by the `.weights.h5` and sharded readers, the rows named as Keras names the
-backbone's variables. `config.json` holds the backbone's constructor arguments, not the layer graph
-a Keras model config has, so the rows have no initializer information from it (a note says so);
-the backbone class and the versions from `metadata.json` are given as notes. The preset's own files are read only from
-inside its directory (a symlink out of it is refused, `safety.files.open_inside`).
+backbone's variables (KerasHub's top-level embedding layers by `KERAS_HUB_VARIABLES`; the sublayers
+of its transformer layers by their index in the file). `config.json` holds the backbone's
+constructor arguments, not the layer graph a Keras model config has, so the rows have no initializer
+information from it (a note says so); the backbone class and the versions from `metadata.json` are
+given as notes. The preset's own files are read only from inside its directory (a symlink out of it
+is refused, `safety.files.open_inside`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from initcli.errors import InitcliError
-from initcli.readers.records import ModelFile
+from initcli.readers.records import ModelFile, WeightRecord
 from initcli.safety.documents import MAX_DOCUMENT_BYTES, parse_json
 from initcli.safety.files import open_inside, read_regular
 
@@ -31,6 +35,17 @@ CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
 WEIGHTS_FILE = "model.weights.h5"
 SHARDED_INDEX = "model.weights.json"
+
+# KerasHub's own layers at a backbone's top level, by their group in the weights file (Keras names a
+# functional model's layer groups by the class in snake case, `_1`, `_2`, ... for repeats): their
+# variables in creation order. keras_hub/src/layers/modeling/reversible_embedding.py (a
+# keras.layers.Embedding: `embeddings`, then `reverse_embeddings` when tie_weights=False) and
+# position_embedding.py (`add_weight(name="embeddings")`).
+KERAS_HUB_VARIABLES = {
+    "reversible_embedding": ("embeddings", "reverse_embeddings"),
+    "position_embedding": ("embeddings",),
+}
+_TOP_LEVEL = re.compile(r"^/?layers/(?P<group>[a-z_]+?)(?:_\d+)?/vars/(?P<index>\d+)$")
 
 
 def is_preset_directory(path: Path) -> bool:
@@ -79,11 +94,23 @@ def open_preset(path: Path, open_weights: Callable[[Path], ModelFile]) -> ModelF
         label,
         "kerashub-preset",
         keras_version if isinstance(keras_version, str) and len(keras_version) <= 40 else model.keras_version,
-        model.records,
+        lambda: _named(model.records()),
         model.close,
         notes,
         None,
     )
+
+
+def _named(records: Iterator[WeightRecord]) -> Iterator[WeightRecord]:
+    """Records of KerasHub's own top-level layers named as Keras names their variables (not `token_embedding/0`)."""
+    for record in records:
+        found = _TOP_LEVEL.match(record.location or "")
+        names = KERAS_HUB_VARIABLES.get(found["group"], ()) if found else ()
+        if found and record.path == f"{record.layer}/{record.weight}" and record.weight == found["index"]:
+            index = int(found["index"])
+            if index < len(names):
+                record = replace(record, path=f"{record.layer}/{names[index]}", weight=names[index])
+        yield record
 
 
 def _document(directory: Path, name: str) -> Any:
