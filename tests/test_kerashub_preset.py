@@ -103,7 +103,8 @@ def test_inspect_and_check_take_the_directory(preset) -> None:
 
 
 def test_a_directory_with_a_config_but_no_weights_is_a_one_line_error(tmp_path: Path) -> None:
-    (tmp_path / "config.json").write_text(json.dumps({"class_name": "BertBackbone", "config": {}}))
+    hub = {"module": "keras_hub.src.models.bert.bert_backbone", "class_name": "BertBackbone", "config": {}}
+    (tmp_path / "config.json").write_text(json.dumps(hub))
     result = CliRunner().invoke(cli, ["inspect", str(tmp_path)])
     assert result.exit_code == 1 and "neither model.weights.h5 nor model.weights.json" in result.output
     (tmp_path / "config.json").write_text("[1, 2]")
@@ -115,7 +116,7 @@ def test_a_directory_with_a_config_but_no_weights_is_a_one_line_error(tmp_path: 
 def test_links_out_of_the_preset_are_refused(tmp_path: Path) -> None:
     """A downloaded preset cannot make initcli read a file elsewhere (config.json or the weights as a symlink)."""
     outside = tmp_path / "secret.json"
-    outside.write_text(json.dumps({"class_name": "BertBackbone", "config": {}}))
+    outside.write_text(json.dumps({"registered_name": "keras_hub>BertBackbone", "class_name": "B", "config": {}}))
     preset = tmp_path / "preset"
     preset.mkdir()
     (preset / "config.json").symlink_to(outside)
@@ -127,3 +128,15 @@ def test_links_out_of_the_preset_are_refused(tmp_path: Path) -> None:
     (tmp_path / "elsewhere.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
     result = CliRunner().invoke(cli, ["inspect", str(preset)])
     assert result.exit_code == 1 and "outside" in result.output and result.output.count("\n") == 1
+
+
+def test_an_unpacked_keras_archive_is_not_taken_for_a_preset(tmp_path: Path) -> None:
+    """The same three files, but a Keras model's config: a one-line error pointing to the .keras file."""
+    import zipfile
+
+    with zipfile.ZipFile(Path(__file__).resolve().parent.parent / "examples" / "models" / "mlp.keras") as archive:
+        archive.extractall(tmp_path)
+    assert (tmp_path / "config.json").is_file() and (tmp_path / "model.weights.h5").is_file()
+    result = CliRunner().invoke(cli, ["inspect", str(tmp_path)])
+    assert result.exit_code == 1 and "not a KerasHub backbone's" in result.output
+    assert result.output.count("\n") == 1

@@ -64,6 +64,16 @@ def open_preset(path: Path, open_weights: Callable[[Path], ModelFile]) -> ModelF
     class_name = config.get("class_name") if isinstance(config, Mapping) else None
     if not isinstance(class_name, str) or not isinstance(config.get("config"), Mapping):
         raise InitcliError(f"{label}: {CONFIG_FILE} is not a KerasHub preset config (no class_name and config)")
+    module, registered = config.get("module"), config.get("registered_name")
+    if not (
+        (isinstance(module, str) and module.startswith("keras_hub"))
+        or (isinstance(registered, str) and registered.startswith("keras_hub>"))
+    ):
+        # An unzipped .keras archive has the same three files; its config is a Keras model's.
+        raise InitcliError(
+            f"{label}: {CONFIG_FILE} is not a KerasHub backbone's (its module is not keras_hub); "
+            "an unpacked .keras archive is read zipped, as the .keras file"
+        )
     metadata: Mapping[str, Any] = {}
     if (path / METADATA_FILE).exists():
         read = _document(path, METADATA_FILE)
