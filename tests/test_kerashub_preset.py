@@ -23,36 +23,39 @@ from click.testing import CliRunner
 from initcli.cli import cli
 from initcli.readers import open_model
 
-keras_hub = pytest.importorskip("keras_hub")
 
-pytestmark = pytest.mark.tensorflow
+@pytest.fixture(scope="module")
+def keras_hub(keras):
+    """keras-hub, imported by the first test that needs it (it imports TensorFlow), not at collection."""
+    return pytest.importorskip("keras_hub")
 
 
-def _bert(keras):
+def _bert(keras_hub):
     return keras_hub.models.BertBackbone(
         vocabulary_size=50, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16, max_sequence_length=16
     )
 
 
-def _gpt2(keras):
+def _gpt2(keras_hub):
     return keras_hub.models.GPT2Backbone(
         vocabulary_size=40, num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=16, max_sequence_length=12
     )
 
 
 @pytest.fixture(scope="module", params=["bert", "gpt2-sharded"])
-def preset(request, keras, tmp_path_factory):
+def preset(request, keras, keras_hub, tmp_path_factory):
     keras.utils.set_random_seed(5)
     folder = tmp_path_factory.mktemp(request.param)
     if request.param == "bert":
-        _bert(keras).save_to_preset(str(folder))
+        _bert(keras_hub).save_to_preset(str(folder))
     else:  # ~8 kB of weights in shards of ~2 kB: keras-hub writes model.weights.json and its shards
-        _gpt2(keras).save_to_preset(str(folder), max_shard_size=2000 / 1024**3)
+        _gpt2(keras_hub).save_to_preset(str(folder), max_shard_size=2000 / 1024**3)
     loaded = keras_hub.models.Backbone.from_preset(str(folder))
     variables = [(v.path, np.asarray(v.numpy())) for v in loaded.weights]
     return request.param, folder, variables
 
 
+@pytest.mark.tensorflow
 def test_rows_equal_the_variables_keras_hub_loads(preset) -> None:
     kind, folder, variables = preset
     if kind == "gpt2-sharded":
@@ -87,6 +90,7 @@ def test_rows_equal_the_variables_keras_hub_loads(preset) -> None:
         model.close()
 
 
+@pytest.mark.tensorflow
 def test_inspect_and_check_take_the_directory(preset) -> None:
     _, folder, variables = preset
     result = CliRunner().invoke(cli, ["inspect", str(folder), "--format", "json"])
