@@ -297,18 +297,17 @@ def open_source(
     timeout: float | None = None,
     config_path: Path | None = None,
     custom_objects: Sequence[str] = (),
-) -> Iterator[tuple[ModelFile, Built | None, Path]]:
+) -> Iterator[tuple[ModelFile, Built | None, _LazyScratch]]:
     """The model to inspect: a file read as it is, or a spec or function built with Keras and saved.
 
-    Yields (the opened model, how it was built or None, a scratch folder removed afterwards). An
-    already opened model (a live one, `initcli.readers.live`) is yielded as it is, and closed after.
+    Yields (the opened model, how it was built or None, a scratch folder made on first `.path()` and
+    removed afterwards). An already opened model (a live one, `initcli.readers.live`) is yielded as it
+    is, and closed after.
     """
     from initcli.readers.records import ModelFile
 
     if isinstance(model, ModelFile):
-        from initcli.keras.building import scratch_directory
-
-        with scratch_directory() as scratch:
+        with _LazyScratch() as scratch:
             try:
                 yield model, None, scratch
             finally:
@@ -316,10 +315,9 @@ def open_source(
         return
     if (model is None) == (spec_path is None):
         raise BadInputError("Give a MODEL (file or module:function) or --spec FILE, exactly one.")
-    from initcli.keras.building import scratch_directory
     from initcli.readers import open_model
 
-    with scratch_directory() as scratch:
+    with _LazyScratch() as scratch:
         built = None
         if spec_path is not None or _is_function_reference(str(model)):
             from initcli.keras import building
@@ -330,7 +328,7 @@ def open_source(
             else:
                 keras_model = building.build_from_function(str(model), seed)
                 built = Built(kind="function", source=str(model), seed=seed)
-            saved = open_model(building.save_temporary(keras_model, scratch), timeout=timeout)
+            saved = open_model(building.save_temporary(keras_model, scratch.path()), timeout=timeout)
             saved.source = built.source
         else:
             saved = open_model(
@@ -346,6 +344,30 @@ def open_source(
             saved.close()
 
 
+class _LazyScratch:
+    """The scratch folder of `open_source`, made (by `keras.building.scratch_directory`) only when asked for.
+
+    Reading a saved file needs none: it then imports neither the building code nor tempfile and shutil.
+    """
+
+    def __init__(self) -> None:
+        self._stack = contextlib.ExitStack()
+        self._path: Path | None = None
+
+    def path(self) -> Path:
+        if self._path is None:
+            from initcli.keras.building import scratch_directory
+
+            self._path = self._stack.enter_context(scratch_directory())
+        return self._path
+
+    def __enter__(self) -> _LazyScratch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+
 def _model_json(config_path: Path | None) -> Mapping[str, Any] | None:
     """The `--config` model.to_json() file, if one was given."""
     if config_path is None:
@@ -356,6 +378,8 @@ def _model_json(config_path: Path | None) -> Mapping[str, Any] | None:
 
 
 def _is_function_reference(text: str) -> bool:
+    if ":" not in text:  # not `module:function`: a file, read without importing the building code
+        return False
     from initcli.keras.building import is_function_reference
 
     return is_function_reference(text)
@@ -497,7 +521,7 @@ def _fresh_rows(
     seed: int | None,
     patterns: Sequence[str],
     alpha: float,
-    scratch: Path,
+    scratch: _LazyScratch,
     timeout: float | None,
     custom_objects: Sequence[str] = (),
 ) -> tuple[dict[str, WeightRow], dict[str, Drift]]:
@@ -512,10 +536,10 @@ def _fresh_rows(
     if custom_objects:
         from initcli.analysis.custom import rebuild_fresh_with
 
-        rebuilt = rebuild_fresh_with(saved.config, seed, custom_objects, scratch, timeout)
+        rebuilt = rebuild_fresh_with(saved.config, seed, custom_objects, scratch.path(), timeout)
     else:
         fresh_model = building.rebuild_fresh(saved.config, seed, saved.keras_version)
-        rebuilt = open_model(building.save_temporary(fresh_model, scratch), timeout=timeout)
+        rebuilt = open_model(building.save_temporary(fresh_model, scratch.path()), timeout=timeout)
     try:
         records = [record for record in rebuilt.records() if matches(record, patterns)]
         if custom_objects:

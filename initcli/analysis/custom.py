@@ -9,13 +9,16 @@ import copy
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from initcli.errors import BadInputError, InitcliError
-from initcli.keras.custom_objects import RealVariable
 from initcli.keras.eras import Era, era_of
 from initcli.readers.records import ModelFile, WeightRecord
 from initcli.readers.resolution import Resolution, canonical_class, resolve_slot, slots_of
+
+if TYPE_CHECKING:
+    # The --custom-objects machinery is imported when asked for: a plain inspect needs only the notes.
+    from initcli.keras.custom_objects import RealVariable
 
 
 def use_custom_objects(saved: ModelFile, path: Path, references: Sequence[str]) -> None:

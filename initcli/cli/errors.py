@@ -59,9 +59,28 @@ class InitcliCommand(click.Command):
 
 
 class InitcliGroup(click.Group):
-    """The top-level group: its subcommands translate domain errors into one-line messages."""
+    """The top-level group: its subcommands translate domain errors into one-line messages.
+
+    `lazy_commands` names commands by "module:attribute", imported when they are looked up (run,
+    or listed by `--help`): a command that runs does not pay for the others' modules.
+    """
 
     command_class = InitcliCommand
+
+    def __init__(self, *args: Any, lazy_commands: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy_commands and cmd_name not in self.commands:
+            import importlib
+
+            module, attribute = self.lazy_commands[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

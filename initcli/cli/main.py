@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import click
 
 from initcli import __version__
-from initcli.cli.diff import diff_command
 from initcli.cli.errors import InitcliGroup
 from initcli.cli.params import (
     AXES,
@@ -29,7 +28,6 @@ from initcli.cli.params import (
     output_options,
     table_flag,
 )
-from initcli.cli.propagate import propagate_command
 from initcli.errors import ExitCode
 from initcli.safety.numbers import POSITIVE_FLOAT, UNIT_INTERVAL
 from initcli.types import CHECK_FORMATS, CHECK_NAMES, ENGINES, Engine, FloatDType
@@ -42,7 +40,12 @@ if TYPE_CHECKING:
 # tests/test_cli.py's import guard).
 
 
-@click.group(cls=InitcliGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=InitcliGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    # Imported when run or listed: `inspect` and `sample` do not load them.
+    lazy_commands={"diff": "initcli.cli.diff:diff_command", "propagate": "initcli.cli.propagate:propagate_command"},
+)
 @click.version_option(__version__, prog_name="initcli")
 def cli() -> None:
     """Inspect what Keras initializes weights with, and whether they look right.
@@ -468,10 +471,6 @@ def batchnorm(
         unfused=unfused,
     )
     printing.print_report(report, output_format, columns, functools.partial(tables.batchnorm_renderables, report), wide)
-
-
-cli.add_command(propagate_command)
-cli.add_command(diff_command)
 
 
 def main() -> None:

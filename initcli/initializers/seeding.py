@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 from initcli.errors import BadInputError
@@ -34,6 +33,8 @@ def check_seed(seed: int) -> int:
 
 def keras_default_seed() -> int:
     """What Keras does for seed=None: a fresh seed from Python's `random` at construction."""
+    import random  # only a draw without --seed needs it
+
     return random.randint(1, 10**9)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -133,6 +132,8 @@ def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: str, limits
     limit = min(info.file_size, 4 * limits.max_weight_bytes)
     if info.file_size > limit:
         raise InitcliError(f"{label}: model.weights.h5 declares {info.file_size} bytes, more than initcli inflates")
+    import tempfile  # only compressed archives need it (it brings shutil, random, bz2 and lzma)
+
     handle = tempfile.TemporaryFile(prefix="initcli-")
     try:
         written = 0
@@ -354,11 +355,12 @@ def _open_large_model(path: Path, limits: Limits, config: Mapping[str, Any] | No
         from initcli.readers.sharded import open_sharded
 
         return open_sharded(path, limits, config)
-    if path.is_dir() and (path / "config.json").is_file():
-        from initcli.readers.kerashub import is_preset_directory, open_preset
+    if path.is_dir() and (path / "config.json").is_file():  # readers/preset.py's is_preset_directory
+        from initcli.readers.preset import open_preset
 
-        if is_preset_directory(path):
-            return open_preset(path, limits, config)
+        if config is not None:
+            raise BadInputError(f"--config is for weights-only files; {path} is a KerasHub preset with its own")
+        return open_preset(path, lambda weights: _open_model(weights, limits.timeout, limits, None, False))
     return None
 
 
