@@ -83,14 +83,6 @@ class RandomUniformFamily(ElementwiseFamily):
             config[key] = as_float(key, config[key], kind.class_name)
         return config
 
-    def check_asked(self, kind: InitializerKind, asked: dict[str, Any]) -> None:
-        stddev = asked.get("stddev")
-        if stddev is not None and stddev < 0:
-            raise BadInputError(
-                f"{kind.class_name} stddev must be >= 0; received stddev={stddev:g} (Keras accepts it and draws "
-                f"the mirrored values, -1 times those of stddev={-stddev:g})"
-            )
-
     def affine_draw(self, spec: SpecLike, shape: tuple[int, ...], dtype: str) -> AffineDraw:
         return uniform_draw(spec.config["minval"], spec.config["maxval"], dtype)
 
