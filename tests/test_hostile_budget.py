@@ -235,3 +235,56 @@ def test_a_flipped_byte_anywhere_in_an_example_model_is_answered_within_10_s(tmp
             assert "\n" not in str(error)
         seconds = time.monotonic() - started
         assert seconds < 10.0, f"{name}, byte {offset} flipped: {seconds:.1f} s"
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. The propagate graph: a layer limit
+
+
+def _dense_spec(path: Path, count: int) -> Path:
+    path.write_text("input_shape: [4]\nlayers:\n" + "  - Dense: {units: 4}\n" * count)
+    return path
+
+
+@pytest.mark.parametrize("command", ["propagate", "inspect"])
+def test_a_spec_of_2000_layers_is_refused_before_keras_builds_it(tmp_path: Path, command: str) -> None:
+    run = run_cli(command, "--spec", str(_dense_spec(tmp_path / "deep.yaml", 2000)))
+    assert_one_line_error(run, "2,000 layers, more than the 1,500 initcli builds or propagates")
+
+
+def test_nested_sequential_layers_are_counted_too(tmp_path: Path) -> None:
+    inner = "  - Sequential: {layers: [" + ", ".join(["{Dense: {units: 4}}"] * 800) + "]}\n"
+    path = tmp_path / "nested.yaml"
+    path.write_text("input_shape: [4]\nlayers:\n" + inner * 2)
+    assert_one_line_error(run_cli("propagate", "--spec", str(path)), "1,602 layers")
+
+
+def _sequential_config(count: int) -> dict[str, object]:
+    layers: list[dict[str, object]] = [{"class_name": "InputLayer", "config": {"batch_shape": [None, 4]}}]
+    layers += [{"class_name": "Dense", "config": {"name": f"d{i}", "units": 4}} for i in range(count - 1)]
+    return {"class_name": "Sequential", "config": {"layers": layers}}
+
+
+def test_the_static_graph_holds_at_most_the_layer_limit() -> None:
+    from initcli.propagate.graph import read_graph
+    from initcli.safety.budget import Budget, BudgetError, scope
+
+    assert len(read_graph(_sequential_config(1041))) == 1041  # NASNetLarge's count: read
+    with pytest.raises(BudgetError, match="1,501 layers, more than the 1,500"):
+        read_graph(_sequential_config(1501))
+    with scope(Budget(max_layers=3)), pytest.raises(BudgetError, match="4 layers"):
+        read_graph(_sequential_config(4))
+
+
+@pytest.mark.tensorflow
+def test_the_measured_run_holds_at_most_the_layer_limit(keras) -> None:
+    import numpy as np
+
+    from initcli.propagate.measure import measure
+    from initcli.safety.budget import Budget, BudgetError, scope
+
+    model = keras.Sequential([keras.Input((4,)), *(keras.layers.Dense(4) for _ in range(3))])
+    inputs = np.zeros((2, 4), dtype=np.float32)
+    assert len(measure(model, inputs).layers) == 3
+    with scope(Budget(max_layers=2)), pytest.raises(BudgetError, match="3 layers"):
+        measure(model, inputs)
