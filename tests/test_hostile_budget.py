@@ -9,6 +9,7 @@ protobuf, table and bundle writer (independent of initcli's readers).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from initcli.safety.budget import Budget
 from tests.test_hostile import _MEASURED_CLI, _limit_memory, _peak_mb
 from tests.test_tfbundle import GRAPH, KERNEL, KERNEL_KEY, good_bundle, pb_bytes, pb_int, write_bundle
 
@@ -267,7 +269,7 @@ def _sequential_config(count: int) -> dict[str, object]:
 
 def test_the_static_graph_holds_at_most_the_layer_limit() -> None:
     from initcli.propagate.graph import read_graph
-    from initcli.safety.budget import Budget, BudgetError, scope
+    from initcli.safety.budget import BudgetError, scope
 
     assert len(read_graph(_sequential_config(1041))) == 1041  # NASNetLarge's count: read
     with pytest.raises(BudgetError, match="1,501 layers, more than the 1,500"):
@@ -281,10 +283,101 @@ def test_the_measured_run_holds_at_most_the_layer_limit(keras) -> None:
     import numpy as np
 
     from initcli.propagate.measure import measure
-    from initcli.safety.budget import Budget, BudgetError, scope
+    from initcli.safety.budget import BudgetError, scope
 
     model = keras.Sequential([keras.Input((4,)), *(keras.layers.Dense(4) for _ in range(3))])
     inputs = np.zeros((2, 4), dtype=np.float32)
     assert len(measure(model, inputs).layers) == 3
     with scope(Budget(max_layers=2)), pytest.raises(BudgetError, match="3 layers"):
         measure(model, inputs)
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. The deadline and the counts cover the checkpoint index and the object graph
+
+
+def big_bundle(prefix: Path, count: int) -> Path:
+    """A checkpoint whose index lists `count` one-float tensors besides the one-kernel object graph's.
+
+    Written here in one block (test_tfbundle's writer compresses keys and checksums bit by bit: minutes
+    for 57 MB); the block's CRC32C comes from google-crc32c, independent of initcli's.
+    """
+    google_crc32c = pytest.importorskip("google_crc32c")
+    from tests.test_tfbundle import block, masked, pb_fixed32, string_tensor, varint, with_trailer
+
+    value = KERNEL[:1, :1].tobytes()
+    graph_raw, graph_crc = string_tensor(GRAPH)
+    one_float = pb_bytes(2, pb_bytes(2, pb_int(1, 1)))
+    entry = pb_int(1, 1) + one_float + pb_int(3, 0) + pb_int(4, 0) + pb_int(5, 4)
+    entry += pb_fixed32(6, masked(google_crc32c.value(value)))
+    graph_entry = pb_int(1, 7) + pb_bytes(2, b"") + pb_int(3, 0) + pb_int(4, 4) + pb_int(5, len(graph_raw))
+    graph_entry += pb_fixed32(6, masked(graph_crc))
+    keys = [f"v{index:07d}/.ATTRIBUTES/VARIABLE_VALUE".encode() for index in range(count)]
+    keys = sorted([b"_CHECKPOINTABLE_OBJECT_GRAPH", KERNEL_KEY.encode(), *keys])
+    header = pb_int(1, 1) + pb_int(2, 0) + pb_bytes(3, pb_int(1, 1))
+    out = bytearray(varint(0) + varint(0) + varint(len(header)) + header)
+    for key in keys:
+        body = graph_entry if key.startswith(b"_") else entry
+        out += varint(0) + varint(len(key)) + varint(len(body)) + key + body
+    typed = bytes(out) + (0).to_bytes(4, "little") + (1).to_bytes(4, "little") + b"\0"
+    table = typed + masked(google_crc32c.value(typed)).to_bytes(4, "little")
+    stored = len(table) - 5
+    metaindex_offset = len(table)
+    table += with_trailer(block([]))
+    index = block([(b"\xff", varint(0) + varint(stored))])
+    index_offset = len(table)
+    table += with_trailer(index)
+    footer = varint(metaindex_offset) + varint(len(block([]))) + varint(index_offset) + varint(len(index))
+    table += footer.ljust(40, b"\0") + (0xDB4775248B80FB57).to_bytes(8, "little")
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    Path(f"{prefix}.index").write_bytes(table)
+    Path(f"{prefix}.data-00000-of-00001").write_bytes(value + graph_raw)
+    return prefix
+
+
+def _spent() -> contextlib.AbstractContextManager[Budget]:
+    from initcli.safety.budget import scope
+
+    budget = Budget(timeout=1)
+    budget.deadline -= 2  # already past: the first look at the clock stops the parser
+    return scope(budget)
+
+
+def test_an_index_of_999_999_tensors_is_refused_while_its_table_is_read(tmp_path: Path) -> None:
+    run = run_cli("inspect", str(big_bundle(tmp_path / "ckpt", 999_999)))
+    assert_one_line_error(run, "more than 200,000 index entries, more than initcli reads")
+
+
+def test_an_index_of_120_000_tensors_is_read(tmp_path: Path) -> None:
+    run = run_cli("inspect", "--format", "json", str(big_bundle(tmp_path / "ckpt", 120_000)))
+    assert run.returncode == 0, run.stderr
+    assert '"dense/kernel"' in run.stdout
+    assert run.seconds < ATTACK_SECONDS, f"{run.seconds:.1f} s"
+
+
+def test_the_deadline_stops_reading_a_big_index(tmp_path: Path) -> None:
+    from initcli.readers import open_model
+    from initcli.safety.budget import BudgetError
+
+    prefix = big_bundle(tmp_path / "ckpt", 20_000)
+    with _spent(), pytest.raises(BudgetError, match=r"ckpt\.index took longer than the 1 s timeout"):
+        open_model(prefix)
+
+
+def test_the_deadline_stops_parsing_a_checkpoint_object_graph(tmp_path: Path) -> None:
+    from initcli.readers import open_model
+    from initcli.safety.budget import BudgetError
+
+    prefix = tmp_path / "ckpt"
+    write_bundle(prefix, {"_CHECKPOINTABLE_OBJECT_GRAPH": GRAPH + b"\x0a\x00" * 50_000, KERNEL_KEY: KERNEL})
+    with _spent(), pytest.raises(BudgetError, match="took longer than the 1 s timeout"):
+        open_model(prefix)
+
+
+def test_the_deadline_stops_parsing_a_saved_model(tmp_path: Path) -> None:
+    from initcli.readers import open_model
+    from initcli.safety.budget import BudgetError
+
+    path = saved_model(tmp_path / "model", object_graph_saved_model(b"\x0a\x00" * 50_000))
+    with _spent(), pytest.raises(BudgetError, match=r"saved_model\.pb took longer than the 1 s timeout"):
+        open_model(path)
