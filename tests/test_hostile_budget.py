@@ -381,3 +381,68 @@ def test_the_deadline_stops_parsing_a_saved_model(tmp_path: Path) -> None:
     path = saved_model(tmp_path / "model", object_graph_saved_model(b"\x0a\x00" * 50_000))
     with _spent(), pytest.raises(BudgetError, match=r"saved_model\.pb took longer than the 1 s timeout"):
         open_model(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Internal errors: closed streams, memory running out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sample", "--init", "glorot_uniform", "--shape", "3,3"],
+        ["inspect", str(ROOT / "examples" / "models" / "mlp.keras")],
+        ["--version"],
+    ],
+)
+def test_a_closed_stdout_is_one_line_on_stderr_and_exit_1(argv: list[str]) -> None:
+    run = run_cli(*argv, stdout_closed=True)
+    assert_one_line_error(run, "standard output is closed")
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"), [(["inspect", "missing.keras"], 1), (["sample", "--init", "nope", "--shape", "3,3"], 2)]
+)
+def test_a_closed_stderr_keeps_the_exit_code_and_nothing_goes_to_stdout(argv: list[str], code: int) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "initcli", *argv],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=False,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: os.close(2),
+        timeout=60,
+    )
+    assert completed.returncode == code
+    assert completed.stdout == b""  # Click fell back to stdout for the usage error
+
+
+def _memory_error_as_system_error() -> SystemError:
+    try:
+        try:
+            raise MemoryError
+        except MemoryError as cause:
+            raise SystemError("<built-in method decode> returned a result with an exception set") from cause
+    except SystemError as error:
+        return error
+
+
+def test_a_memory_error_surfacing_as_system_error_is_said_as_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from initcli import api
+    from initcli.cli import cli
+
+    models = ROOT / "examples" / "models"
+
+    def failing(model: str, **options: object) -> object:
+        raise _memory_error_as_system_error()
+
+    monkeypatch.setattr(api, "inspect_model", failing)
+    alone = CliRunner().invoke(cli, ["inspect", str(models / "mlp.keras")])
+    assert alone.exit_code == 1
+    assert alone.stderr == "Error: not enough memory\n"
+    many = CliRunner().invoke(cli, ["inspect", str(models / "mlp.keras"), str(models / "cnn.keras")])
+    assert many.exit_code == 1
+    assert f"{models / 'cnn.keras'}: not enough memory to read it" in many.stderr, many.stderr
+    assert "internal error" not in alone.stderr + many.stderr

@@ -11,7 +11,7 @@ import click
 
 from initcli import __version__
 from initcli.cli.diff import diff_command
-from initcli.cli.errors import InitcliGroup
+from initcli.cli.errors import InitcliGroup, refuse_closed_stdout
 from initcli.cli.params import (
     AXES,
     BATCH_SHAPE,
@@ -455,4 +455,5 @@ def main() -> None:
     """Console-script entry point."""
     # A file-size limit (ulimit -f) then fails a write with "File too large" instead of killing the process.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    refuse_closed_stdout()
     cli(prog_name="initcli")
