@@ -55,6 +55,14 @@ def text(value: Any, style: str = "") -> Text:
     return Text(clean_text(value if isinstance(value, str) else format_value(value)), style=style)
 
 
+def title_text(value: str | None) -> Text | None:
+    """A table's title from data (it holds the model's path): plain text, control characters made visible.
+
+    Rich renders a `str` title as markup and passes its escape sequences through raw.
+    """
+    return None if value is None else text(value, "table.title")
+
+
 def fit_columns(table: Table, width: int) -> bool:
     """Give each column a width so that no word or number is broken; False when `width` is too narrow.
 
@@ -133,7 +141,7 @@ def _plain(cell: Any) -> str:
 def rows_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str | None = None) -> Table:
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title_text(title), title_justify="left")
     for column in columns:
         table.add_column(column)
     for row in rows:
@@ -159,7 +167,7 @@ def assessment_table(assessment: Assessment, title: str) -> Table:
     theory, sample, checks = assessment.theory, assessment.sample, assessment.checks
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title_text(title), title_justify="left")
     table.add_column("quantity")
     table.add_column("theory", justify="right")
     table.add_column("sample", justify="right")
@@ -305,7 +313,7 @@ def _inspect_cells(row: WeightRow, fresh: dict[str, WeightRow] | None, short: bo
 def inspect_table(rows: Sequence[WeightRow], title: str, fresh: dict[str, WeightRow] | None, compact: bool) -> Table:
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left", show_lines=False)
+    table = Table(title=title_text(title), title_justify="left", show_lines=False)
     columns = [(name, justify) for name, justify in _FULL if not compact or name in _COMPACT]
     if fresh is not None:
         columns += [("fresh std", "right"), ("std / fresh", "right")]
