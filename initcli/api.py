@@ -27,7 +27,7 @@ from initcli.analysis.checks import (
     rules_for,
     run_checks,
 )
-from initcli.errors import BadInputError, ExitCode, InitcliError, debugging, internal_error_message
+from initcli.errors import BadInputError, ExitCode, InitcliError, debugging, internal_error_message, out_of_memory
 from initcli.initializers import DEFAULT_CHUNK_ELEMENTS, KINDS, InitializerSpec
 from initcli.render.wording import counted, plural
 from initcli.reports import (
@@ -706,6 +706,10 @@ def each_model(models: Sequence[str], run: Callable[[str], Result]) -> list[Resu
                 FileError(source=model, message=_refused(model, error), exit_code=int(ExitCode.RUNTIME_ERROR))
             )
         except Exception as error:  # noqa: BLE001 - a bug of ours, met on this file: said as one, the others still run
+            if out_of_memory(error):  # a SystemError that a MemoryError caused
+                message = one_line(f"{model}: not enough memory to read it")
+                results.append(FileError(source=model, message=message, exit_code=int(ExitCode.RUNTIME_ERROR)))
+                continue
             if debugging():
                 raise
             message = one_line(f"{model}: {internal_error_message(error)}")

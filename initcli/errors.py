@@ -37,6 +37,22 @@ def debugging() -> bool:
     return bool(os.environ.get("INITCLI_DEBUG"))
 
 
+def out_of_memory(error: BaseException) -> bool:
+    """Whether `error` is memory running out: a MemoryError, or an error a MemoryError caused.
+
+    C code that meets a MemoryError under an address-space limit can surface it as a SystemError
+    ("... returned a result with an exception set"), with the MemoryError as its cause or context.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, MemoryError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def internal_error_message(error: BaseException) -> str:
     """What the user is told of an error initcli did not anticipate (a bug of ours), before one_line."""
     return f"internal error: {type(error).__name__}: {error} (set INITCLI_DEBUG=1 for a traceback)"

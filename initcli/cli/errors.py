@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from initcli.errors import BadInputError, ExitCode, InitcliError, debugging, internal_error_message
+from initcli.errors import BadInputError, ExitCode, InitcliError, debugging, internal_error_message, out_of_memory
 
 # One ClickException subclass per exit code: Click reads `exit_code` from the class (a ClassVar).
 _FAILURES: dict[int, type[click.ClickException]] = {
@@ -32,12 +32,24 @@ def _translated(error: BaseException, ctx: click.Context) -> BaseException:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return click.exceptions.Exit(ExitCode.OK)
-    if isinstance(error, MemoryError):  # the machine, not initcli: say so, exit 1
+    if out_of_memory(error):  # the machine, not initcli: say so, exit 1 (also a SystemError a MemoryError caused)
         return click.ClickException("not enough memory")
     if isinstance(error, OSError) and error.strerror:  # a read or write the system refused (EIO, ENOSPC, ...)
         where = f"{error.filename}: " if error.filename else ""
         return click.ClickException(one_line(f"{where}{error.strerror}"))
     return click.ClickException(one_line(internal_error_message(error)))
+
+
+def refuse_closed_stdout() -> None:
+    """Exit 1 with one line on stderr if stdout was closed (`initcli ... >&-`): Python then has no
+    sys.stdout at all, and every result would be lost (or end in an AttributeError). A closed stderr
+    (`2>&-`) is taken as the wish to see no messages: they go to the null device, the exit code stays."""
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # the process's stderr from now on, closed at exit
+    if sys.stdout is None:
+        sys.stderr.write("Error: standard output is closed (>&-): initcli has nowhere to write its results\n")
+        sys.stderr.flush()
+        raise SystemExit(int(ExitCode.RUNTIME_ERROR))
 
 
 class InitcliCommand(click.Command):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import click
 
 from initcli import __version__
-from initcli.cli.errors import InitcliGroup
+from initcli.cli.errors import InitcliGroup, refuse_closed_stdout
 from initcli.cli.params import (
     AXES,
     BATCH_SHAPE,
@@ -480,4 +480,5 @@ def main() -> None:
     # One OpenBLAS thread unless the user asks for more: numpy starts its pool at import (issue #25:
     # ~20 ms of CPU a run, more beside busy processes), and initcli's statistics avoid BLAS.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    refuse_closed_stdout()
     cli(prog_name="initcli")

@@ -167,27 +167,28 @@ SPEC_OPTION = click.option(
 )
 
 
-_GLOB_CHARACTERS = frozenset("*?[")
-
-
 def expand_models(values: tuple[str, ...]) -> list[str]:
     """The MODEL arguments with glob patterns expanded (for shells and CI files that pass them quoted).
 
     A path that exists, or a `module:function`, is taken as it is; a pattern is expanded in sorted
-    order (`**` reaches into subfolders). A pattern that matches nothing is a usage error, so a gate
-    over `models/*.keras` cannot pass by checking no model.
+    order (`**` reaches into subfolders, never through a symlinked one; `initcli.safety.globs`), all
+    patterns together within the command's match limit. A pattern that matches nothing is a usage
+    error, so a gate over `models/*.keras` cannot pass by checking no model.
     """
-    import glob
     from pathlib import Path
 
+    from initcli.safety import budget, globs
+
     models: list[str] = []
+    matched = 0
     for value in values:
-        if Path(value).exists() or not _GLOB_CHARACTERS & set(value):
+        if Path(value).exists() or not globs.has_magic(value):
             models.append(value)
             continue
-        matches = sorted(glob.glob(value, recursive=True))
+        matches = globs.expand(value, budget.active(), already=matched)
         if not matches:
             raise click.BadParameter(f"{value!r} matches no file", param_hint="'MODEL'")
+        matched += len(matches)
         models += matches
     return list(dict.fromkeys(models))
 

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from initcli.errors import InitcliError
+from initcli.safety import budget
 from initcli.safety.documents import load_document
 
 MAX_BUILT_PARAMETERS = 150_000_000
@@ -89,6 +90,22 @@ def _layer_entry(entry: Any, where: str) -> tuple[str, dict[str, Any]]:
     raise InitcliError(f"{where}: expected `ClassName: {{arguments}}` or a mapping with `class_name`")
 
 
+def _declared_layers(document: Any) -> int:
+    """How many layers a spec or model JSON declares, nested Sequential and Functional models included."""
+    count = 0
+    stack = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, Mapping):
+            stack += value.values()
+            layers = value.get("layers")
+            if isinstance(layers, list):
+                count += len(layers)
+        elif isinstance(value, list):
+            stack += value
+    return count
+
+
 def _build_layers(keras: Any, entries: Any, where: str) -> list[Any]:
     if not isinstance(entries, list) or not entries:
         raise InitcliError(f"{where}: expected a non-empty list of layers")
@@ -122,6 +139,8 @@ def build_from_spec(path: Path, seed: int | None) -> Any:
         InitcliError: with Keras's reason and the spec location (`layers[2]`) for bad specs.
     """
     document = load_document(path, "spec")
+    # Counted before Keras builds anything: building thousands of layers alone takes minutes.
+    budget.active().check_layers(_declared_layers(document), str(path))
     keras = _keras(seed)
     if isinstance(document, Mapping) and "class_name" in document and "config" in document:
         check_arguments(document, str(path))

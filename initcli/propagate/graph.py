@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from initcli.errors import InitcliError
+from initcli.safety import budget
 
 
 @dataclass(kw_only=True)
@@ -93,6 +94,7 @@ def read_graph(config: Mapping[str, Any] | None) -> list[LayerNode]:
 
     Raises:
         InitcliError: no config, or a model class other than Sequential/Functional.
+        BudgetError: more layers than the command's budget allows (`Budget.max_layers`).
     """
     if not isinstance(config, Mapping):
         raise InitcliError("the file has no model config (a .weights.h5 or legacy .h5): nothing to propagate through")
@@ -102,6 +104,7 @@ def read_graph(config: Mapping[str, Any] | None) -> list[LayerNode]:
     layers = inner if isinstance(inner, list) else inner.get("layers") if isinstance(inner, Mapping) else None
     if not isinstance(layers, list):
         raise InitcliError(f"cannot read the layers of a {class_name} model from its config")
+    budget.active().check_layers(len(layers), "the model config")
     nodes: list[LayerNode] = []
     if class_name == "Sequential":
         previous: str | None = None

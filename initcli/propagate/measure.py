@@ -21,6 +21,7 @@ import numpy as np
 from initcli.errors import InitcliError
 from initcli.propagate.graph import layer_activation
 from initcli.propagate.report import Measured, WeightGradient
+from initcli.safety import budget
 
 _RELU_FAMILY = ("relu", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "relu6")
 SATURATION = 0.99
@@ -167,6 +168,7 @@ def measure(
     infos, outputs = layer_infos(model)
     if not infos:
         raise InitcliError("the model has no layers to measure")
+    budget.active().check_layers(len(infos), "the model")
     probe = keras.Model(model.inputs, outputs)
     kinds = [_activation_kind(info.activation) for info in infos]
     final = _model_output_indices(model, outputs)

@@ -1,4 +1,14 @@
-"""CRC-32C (Castagnoli), as TensorFlow checksums its checkpoint blocks and tensors, in numpy.
+"""CRC-32C (Castagnoli), as TensorFlow checksums its checkpoint blocks and tensors.
+
+`google-crc32c` (the `fast` extra; Google's C library, SSE4.2/ARMv8 CRC instructions) is used when it
+is installed with its C extension: measured here on 64 MB of random bytes 5,440 MB/s against 716 MB/s
+for the numpy code below, and 0.2 us against 80 us for a 4 KB block; its import costs 4.5 ms in a fresh
+process (`python -X importtime`), paid only when a checkpoint is read. The numpy code stays as the
+fallback because initcli's readers need no compiled extra: the core installs on any platform numpy
+does, and a checkpoint is still checked at 700 MB/s without it. Both are tested against a bitwise
+CRC and against each other (tests/test_hostile_codecs.py).
+
+The fallback, in numpy:
 
 A byte-at-a-time table loop in Python runs at ~10 MB/s, too slow for a 100 MB checkpoint. A CRC
 register is linear over GF(2): feeding n zero bytes is a 32x32 bit matrix (applied through four
@@ -10,6 +20,7 @@ as L one-word pieces in stream order. About 1.3 ns per byte here (~770 MB/s).
 
 from __future__ import annotations
 
+import os
 from functools import cache
 
 import numpy as np
@@ -137,8 +148,31 @@ def _register(register: int, data: memoryview) -> int:
     return register
 
 
+def _library() -> object | None:
+    """google_crc32c with its C extension, or None (not installed, or only its pure-Python fallback)."""
+    if os.environ.get("INITCLI_PURE_CODECS"):  # tests run the fallback with it
+        return None
+    try:
+        import google_crc32c
+    except ImportError:
+        return None
+    return google_crc32c if getattr(google_crc32c, "implementation", "") == "c" else None
+
+
+_FAST = _library()
+
+
 def crc32c(data: bytes | bytearray | memoryview, value: int = 0) -> int:
     """CRC-32C of `data`, continuing from the checksum `value` of earlier data (0 to start)."""
+    view = memoryview(data).cast("B")
+    if _FAST is not None:
+        # It takes bytes or an array (not a memoryview): a uint8 array over the same memory, no copy.
+        return int(_FAST.extend(value, np.frombuffer(view, dtype=np.uint8)))  # type: ignore[attr-defined]
+    return numpy_crc32c(view, value)
+
+
+def numpy_crc32c(data: bytes | bytearray | memoryview, value: int = 0) -> int:
+    """`crc32c` without google-crc32c: the numpy lanes described in the module docstring."""
     view = memoryview(data).cast("B")
     return _register(value ^ 0xFFFFFFFF, view) ^ 0xFFFFFFFF
 

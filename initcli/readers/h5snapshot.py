@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from initcli.errors import InitcliError
-from initcli.readers.worker import run_isolated
+from initcli.readers.worker import progress, run_isolated, stall_seconds_for
 from initcli.safety.files import FileIdentity, pread_into, shown
 from initcli.safety.numbers import check_holdable_shape
 
@@ -241,6 +241,7 @@ def _read_through_hdf5(dataset: H5Dataset, buffer: np.ndarray) -> None:
             memory=source.limits.worker_memory,
             label=source.label,
             what=f"reading {shown(dataset.name)}",
+            stall=stall_seconds_for(dataset.nbytes),
         )
         buffer[:] = np.frombuffer(shared, dtype=np.uint8, count=dataset.nbytes)
     finally:
@@ -262,6 +263,7 @@ def snapshot(source: H5Source, meanwhile: Callable[[], None] | None = None) -> H
         label=source.label,
         what="reading the HDF5 structure",
         meanwhile=meanwhile,
+        stall=stall_seconds_for(source.size),
     )
     root = _from_plain(tree, source)
     if not isinstance(root, H5Group):
@@ -325,6 +327,7 @@ class _Walk:
         info = self._info(group_id, path)
         children = []
         for raw in list(group_id):
+            progress()
             self.count += 1
             if self.count > self.limits.max_objects:
                 raise InitcliError(f"more than {self.limits.max_objects} HDF5 objects")
@@ -373,6 +376,7 @@ class _Walk:
         return found
 
     def _dataset(self, dataset_id: Any, path: str) -> dict[str, Any]:
+        progress()
         h5py = self.h5py
         h5d = h5py.h5d
         info = self._info(dataset_id, path)
@@ -445,6 +449,7 @@ class _Walk:
 
         def visit(info: Any) -> None:
             nonlocal end
+            progress()
             end = max(end, int(info.byte_offset) + int(info.size))
 
         dataset_id.chunk_iter(visit)

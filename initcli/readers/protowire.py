@@ -14,7 +14,11 @@ generated classes of TensorFlow's `.proto` files (tensor_bundle, saved_object_gr
 versions...), which would mean vendoring TensorFlow's descriptors or importing TensorFlow; it also
 materializes every field of a message, where this decoder splits only the few messages initcli
 reads and leaves the rest as views into the buffer. Either way the work must be bounded by count,
-which a generic parser does not do (its limit is recursion depth, not fields).
+which a generic parser does not do (its limit is recursion depth, not fields). Measured (protobuf
+7.36, upb backend): `FileDescriptorSet.FromString(b"\\x0a\\x00" * 5_000_000)`, 10 MB of empty
+repeated submessages, takes 0.33 s and 791 MB more peak memory, with no way to stop it at a field
+count; the red team's 40 MB `saved_model.pb` would need some 3 GB before any check of ours could run.
+Here the same input stops at the 1,000,000-field budget with a one-line error.
 """
 
 from __future__ import annotations

@@ -4,6 +4,13 @@ A corrupt HDF5 file can make the HDF5 C library loop forever without returning t
 neither Ctrl-C nor a timer can reach it. The work therefore runs in a child process with a memory
 and CPU limit; the parent waits for its answer (a JSON document on a pipe) for at most `timeout`
 seconds and kills it otherwise. The child answers `{"ok": ...}` or `{"error": "one line"}`.
+
+A flipped byte can make HDF5 spin inside one call. Waiting for the whole timeout (60 s by default)
+to call a 100 KB file corrupt makes the user wait a minute for a one-line error, so the task reports
+progress (`progress()`: a space before the JSON answer, at most ten a second) and the parent gives up
+once no progress came for `stall` seconds (a few seconds, plus time for the bytes the task must
+get through): a small file's structure walk takes milliseconds per object. The timeout stays the
+bound of last resort, and is itself capped by the command's deadline (`initcli.safety.budget`).
 """
 
 from __future__ import annotations
@@ -21,9 +28,34 @@ from typing import Any
 
 from initcli.errors import InitcliError
 from initcli.parallel.fanout import fork_held, release, settle_child
+from initcli.safety import budget
 from initcli.safety.files import shown
 
 MAX_ANSWER_BYTES = 256 * 1024 * 1024
+STALL_SECONDS = 3.0
+"""No progress for this long (plus `stall_seconds_for`'s allowance for size) means HDF5 is spinning."""
+_STALL_BYTES_PER_SECOND = 20e6
+_PROGRESS_EVERY = 0.1
+
+_progress_fd: int | None = None  # set in a worker child: where `progress` reports
+_last_progress = 0.0
+
+
+def stall_seconds_for(size: int) -> float:
+    """How long a task over `size` bytes may go without progress: STALL_SECONDS + 1 s per 20 MB."""
+    return STALL_SECONDS + size / _STALL_BYTES_PER_SECOND
+
+
+def progress() -> None:
+    """In a worker child: tell the parent the task is moving (cheap; rate-limited). Elsewhere: nothing."""
+    global _last_progress
+    if _progress_fd is None:
+        return
+    now = time.monotonic()
+    if now - _last_progress >= _PROGRESS_EVERY:
+        _last_progress = now
+        with contextlib.suppress(OSError):
+            os.write(_progress_fd, b" ")  # JSON allows whitespace before the answer
 
 
 def _address_space() -> int:
@@ -62,6 +94,8 @@ def _child(
         if not settle_child(parent):  # the caller died before prctl took effect: nobody wants the answer
             return
         _limit_child(timeout, memory)
+        global _progress_fd
+        _progress_fd = write_end
         release(mask)
         try:
             answer: dict[str, Any] = {"ok": task()}
@@ -90,6 +124,7 @@ def run_isolated(
     label: str,
     what: str,
     meanwhile: Callable[[], None] | None = None,
+    stall: float | None = None,
 ) -> Any:
     """Run `task` in a forked child and return its JSON-serializable result.
 
@@ -100,12 +135,14 @@ def run_isolated(
         label: the file, for messages.
         what: what the child does ("reading the HDF5 structure"), for the timeout message.
         meanwhile: work for the parent while the child runs (its exceptions kill the child).
+        stall: seconds without progress (see `progress`) after which the child is killed and
+            the file called corrupt; None waits for the timeout.
 
     Raises:
         InitcliError: the child refused, failed, crashed or ran out of time.
         KeyboardInterrupt: Ctrl-C (the child is killed first).
     """
-    background = Isolated(task, timeout=timeout, memory=memory, label=label, what=what)
+    background = Isolated(task, timeout=timeout, memory=memory, label=label, what=what, stall=stall)
     try:
         if meanwhile is not None:
             meanwhile()
@@ -124,10 +161,25 @@ class Isolated:
     """
 
     def __init__(
-        self, task: Callable[[], Any], *, timeout: float, memory: int, label: str, what: str, runs_hdf5: bool = True
+        self,
+        task: Callable[[], Any],
+        *,
+        timeout: float,
+        memory: int,
+        label: str,
+        what: str,
+        runs_hdf5: bool = True,
+        stall: float | None = None,
     ) -> None:
         self.task, self.timeout, self.label, self.what, self.runs_hdf5 = task, timeout, label, what, runs_hdf5
-        self.deadline = time.monotonic() + timeout
+        self.stall = stall
+        self.command_timeout: float | None = None
+        if budget.is_active():  # the command's deadline bounds every worker too
+            command = budget.active()
+            command.check_time(f"{label}: {what}")
+            if command.remaining() < timeout:
+                self.timeout, self.command_timeout = command.remaining(), command.timeout
+        self.deadline = time.monotonic() + self.timeout
         self.pid: int | None = None
         self.forked = hasattr(os, "fork")
         if not self.forked:
@@ -162,19 +214,27 @@ class Isolated:
             raise RuntimeError("Isolated.wait: the child was already waited for or cancelled")
         chunks: list[bytes] = []
         received = 0
-        finished = False
+        finished = stalled = False
+        last_progress = time.monotonic()
         try:
             while True:
-                remaining = self.deadline - time.monotonic()
+                now = time.monotonic()
+                remaining = self.deadline - now
                 if remaining <= 0:
                     break
-                ready, _, _ = select.select([self.read_end], [], [], min(remaining, 1.0))
+                if self.stall is not None and now - last_progress > self.stall:
+                    stalled = True
+                    break
+                ready, _, _ = select.select([self.read_end], [], [], min(remaining, 0.25))
                 if not ready:
                     continue
                 chunk = os.read(self.read_end, 1 << 20)
                 if not chunk:
                     finished = True
                     break
+                last_progress = time.monotonic()
+                if not chunks and not chunk.strip():
+                    continue  # progress only
                 chunks.append(chunk)
                 received += len(chunk)
                 if received > MAX_ANSWER_BYTES:
@@ -185,6 +245,15 @@ class Isolated:
         if not finished:
             if received > MAX_ANSWER_BYTES:
                 raise InitcliError(f"{label}: the HDF5 structure is too large to describe")
+            if stalled:
+                raise InitcliError(
+                    f"{label}: {what} made no progress for {self.stall:.0f} s: a corrupt file (it made HDF5 loop)"
+                )
+            if self.command_timeout is not None:
+                raise InitcliError(
+                    f"{label}: {what} took longer than {self.command_timeout:g} s, the command's timeout "
+                    "(--timeout or INITCLI_TIMEOUT; a corrupt file can make HDF5 loop)"
+                )
             raise InitcliError(
                 f"{label}: {what} took longer than {self.timeout:g} s (a corrupt file can make HDF5 loop)"
             )

@@ -15,6 +15,7 @@ from typing import Any
 
 from initcli.errors import InitcliError
 from initcli.propagate.report import COMPARE_COLUMNS, LAYER_COLUMNS, PropagateReport, PropagationRun
+from initcli.render.tables import text, title_text
 
 SCHEMA_VERSION = 1
 _MARKERS = "●▲■◆✚○△□"
@@ -47,7 +48,9 @@ def _cell(value: Any) -> str:
         return f"{value:.6g}" if math.isfinite(value) else ""
     if isinstance(value, (list, tuple)):
         return "x".join("?" if v is None else str(v) for v in value)
-    return str(value)
+    from initcli.safety.sanitize import clean_text
+
+    return clean_text(str(value))  # layer names come from the model file
 
 
 def flat_rows(report: PropagateReport) -> list[dict[str, Any]]:
@@ -98,6 +101,8 @@ def depth_plot(series: Mapping[str, Sequence[float | None]], *, width: int = 64,
     """A terminal scatter plot of log10(rms) against layer index, one marker per series."""
     from rich.text import Text
 
+    from initcli.safety.sanitize import clean_text
+
     points = [(name, i, v) for name, values in series.items() for i, v in enumerate(values) if v is not None]
     if not points:
         return Text("(nothing to plot)")
@@ -112,15 +117,15 @@ def depth_plot(series: Mapping[str, Sequence[float | None]], *, width: int = 64,
         column = 0 if depth <= 1 else round(index * (width - 1) / (depth - 1))
         row = round((math.log10(value) - low) / (high - low) * (height - 1))
         grid[height - 1 - row][column] = markers[name]
-    text = Text()
+    plot = Text()
     for number, line in enumerate(grid):
         level = high - number * (high - low) / (height - 1)
         label = f"1e{level:+.0f}" if abs(level - round(level)) < 1e-9 else ""
-        text.append(f"{label:>7} │{''.join(line)}\n")
-    text.append(" " * 8 + "└" + "─" * width + "\n")
-    text.append(" " * 9 + f"layer 0{' ' * max(width - 14 - len(str(depth - 1)), 1)}layer {depth - 1}\n")
-    text.append(" " * 9 + "   ".join(f"{marker} {name}" for name, marker in markers.items()))
-    return text
+        plot.append(f"{label:>7} │{''.join(line)}\n")
+    plot.append(" " * 8 + "└" + "─" * width + "\n")
+    plot.append(" " * 9 + f"layer 0{' ' * max(width - 14 - len(str(depth - 1)), 1)}layer {depth - 1}\n")
+    plot.append(" " * 9 + "   ".join(f"{marker} {clean_text(name)}" for name, marker in markers.items()))
+    return plot
 
 
 def _format(value: Any, digits: int = 4) -> str:
@@ -143,7 +148,7 @@ def layer_table(report: PropagateReport, run: PropagationRun, compact: bool = Fa
     title = f"{report.source} · {run.init or 'as saved'} · {report.mode} · input {report.input}"
     if measured:
         title += f", batch {report.batch}, seed {report.seed}, {report.dtype}"
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title_text(title), title_justify="left")
     columns = ["#", "layer", "class", "activation"]
     if measured:
         columns += ["mean", "std", "rms", "ch. sq. mean", "ch. var", "dead/sat."]
@@ -159,7 +164,7 @@ def layer_table(report: PropagateReport, run: PropagationRun, compact: bool = Fa
         table.add_column(column, justify="left" if column in ("layer", "class", "activation") else "right")
     for layer in run.layers:
         row = layer.to_flat()
-        cells = [str(row["index"]), row["layer"], row["layer_class"], row["activation"] or ""]
+        cells: list[Any] = [str(row["index"]), *(text(row[k] or "") for k in ("layer", "layer_class", "activation"))]
         if measured:
             fraction = row["dead_fraction"] if row["dead_fraction"] is not None else row["saturated_fraction"]
             cells += [_format(row[k]) for k in ("mean", "std", "rms", "channel_sq_mean", "channel_var")]
@@ -182,14 +187,14 @@ def compare_table(report: PropagateReport) -> Any:
     from rich.table import Table
 
     basis = "measured" if report.mode == "measured" else "predicted"
-    table = Table(title=f"{report.source} · rms per layer ({basis}) by initializer", title_justify="left")
+    table = Table(title=title_text(f"{report.source} · rms per layer ({basis}) by initializer"), title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("layer")
     for run in report.runs:
-        table.add_column(run.init or "as saved", justify="right")
+        table.add_column(text(run.init or "as saved"), justify="right")
     scales = [_scale(run, basis) for run in report.runs]
     for index, layer in enumerate(report.runs[0].layers):
-        table.add_row(str(index), layer.layer, *[_format(values[index]) for values in scales])
+        table.add_row(str(index), text(layer.layer), *[_format(values[index]) for values in scales])
     table.add_row("", "verdict", *[run.verdict for run in report.runs], style="bold")
     return table
 
@@ -200,7 +205,6 @@ def renderables(report: PropagateReport, width: int = 80, wide: bool = False) ->
     The table fits `width` as inspect's does: the full columns, else the compact ones, else one
     stacked block per layer (`wide`: the full table whatever the width).
     """
-    from rich.text import Text
 
     from initcli.render.tables import View, fitted, stacked_table
 
@@ -222,9 +226,9 @@ def renderables(report: PropagateReport, width: int = 80, wide: bool = False) ->
         label = run.init or "as saved"
         style = "green" if run.verdict == "stable" else "bold red" if run.verdict != "n/a" else "yellow"
         for verdict in run.verdicts:
-            out.append(Text(f"{label}: {verdict.message}", style=style if verdict.kind != "stable" else "green"))
-        out += [Text(f"{label}: {note}", style="dim") for note in run.notes]
-    out += [Text(note, style="dim") for note in report.notes]
+            out.append(text(f"{label}: {verdict.message}", style if verdict.kind != "stable" else "green"))
+        out += [text(f"{label}: {note}", "dim") for note in run.notes]
+    out += [text(note, "dim") for note in report.notes]
     return out
 
 

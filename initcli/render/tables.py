@@ -104,6 +104,14 @@ def titled(table: Table) -> RenderableType:
     return Group(Title(title), table)
 
 
+def title_text(value: str | None) -> Text | None:
+    """A table's title from data (it holds the model's path): plain text, control characters made visible.
+
+    Rich renders a `str` title as markup and passes its escape sequences through raw.
+    """
+    return None if value is None else text(value, "table.title")
+
+
 def fit_columns(table: Table, width: int) -> bool:
     """Give each column a width so that no word or number is broken; False when `width` is too narrow.
 
@@ -182,7 +190,7 @@ def _plain(cell: Any) -> str:
 def rows_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str | None = None) -> Table:
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title_text(title), title_justify="left")
     for column in columns:
         table.add_column(column)
     for row in rows:
@@ -208,7 +216,7 @@ def assessment_table(assessment: Assessment, title: str) -> Table:
     theory, sample, checks = assessment.theory, assessment.sample, assessment.checks
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title_text(title), title_justify="left")
     table.add_column("quantity")
     table.add_column("theory", justify="right")
     table.add_column("sample", justify="right")
@@ -372,7 +380,7 @@ def _inspect_cells(row: WeightRow, report: InspectReport, short: bool) -> dict[s
 def inspect_table(report: InspectReport, title: str, compact: bool) -> Table:
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left", show_lines=False)
+    table = Table(title=title_text(title), title_justify="left", show_lines=False)
     columns = [(name, justify) for name, justify in _FULL if not compact or name in _COMPACT]
     columns += _drift_columns(report)
     for column, justify in columns:

@@ -1,0 +1,164 @@
+"""Seeded mutation fuzzing of the protobuf decoder and the TensorFlow checkpoint readers (issue 24).
+
+Each input is a good file (test_tfbundle's independent writer) mutated by a seeded generator: bits
+flipped, bytes set, ranges inserted, deleted, duplicated or cut off, runs of 0xff (endless varints).
+Every outcome must be a decoded message / the model's records, or an InitcliError of one line:
+never another exception, never a hang (each case runs under a 10 s budget). The short runs are in
+every test run; the long ones are marked `slow`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from initcli.errors import InitcliError
+from initcli.readers import open_model
+from initcli.readers.protowire import Message, parse_message
+from initcli.safety.budget import Budget, scope
+from tests.test_hostile_budget import object_graph_saved_model, saved_model
+from tests.test_tfbundle import GRAPH, KERNEL, KERNEL_KEY, good_bundle
+
+
+def mutate(data: bytes, rng: random.Random) -> bytes:
+    """One to four random edits of `data`."""
+    out = bytearray(data)
+    for _ in range(rng.randrange(1, 5)):
+        size = len(out)
+        kind = rng.randrange(7)
+        at = rng.randrange(size + 1)
+        if kind == 0 and size:
+            out[min(at, size - 1)] ^= 1 << rng.randrange(8)
+        elif kind == 1 and size:
+            out[min(at, size - 1)] = rng.getrandbits(8)
+        elif kind == 2:
+            out[at:at] = rng.randbytes(rng.randrange(1, 16))
+        elif kind == 3:
+            del out[at : at + rng.randrange(1, 32)]
+        elif kind == 4:
+            end = min(size, at + rng.randrange(1, 64))
+            out[at:at] = out[at:end] * rng.randrange(1, 4)
+        elif kind == 5:
+            del out[at:]
+        else:
+            out[at:at] = b"\xff" * rng.randrange(1, 12)
+    return bytes(out)
+
+
+def _walk(message: Message, depth: int = 0) -> int:
+    """Read every field every way initcli's readers may: ints, text, bytes, nested messages."""
+    seen = 0
+    for number, values in message.fields.items():
+        seen += len(values)
+        for accessor in (message.integers, message.text, message.data):
+            try:
+                accessor(number)
+            except InitcliError as error:
+                _one_line(error)
+        if depth < 8:
+            try:
+                nested = message.messages(number)
+            except InitcliError as error:
+                _one_line(error)
+            else:
+                seen += sum(_walk(child, depth + 1) for child in nested)
+    return seen
+
+
+def _one_line(error: InitcliError) -> None:
+    text = str(error)
+    assert text and "\n" not in text and "\r" not in text, repr(text)
+
+
+SEEDS_PROTOBUF = [
+    GRAPH,
+    object_graph_saved_model(GRAPH),
+    bytes.fromhex("0801120a0a0568656c6c6f1001"),  # a message with a nested one
+]
+
+
+def _fuzz_protobuf(count: int, seed: int) -> None:
+    rng = random.Random(seed)
+    for index in range(count):
+        data = mutate(rng.choice(SEEDS_PROTOBUF), rng)
+        with scope(Budget(timeout=10)):
+            try:
+                _walk(parse_message(data, "fuzz"))
+            except InitcliError as error:
+                _one_line(error)
+            except Exception as error:  # pragma: no cover - the failure being looked for
+                pytest.fail(f"case {index} (seed {seed}): {type(error).__name__}: {error}: {data.hex()}")
+
+
+def test_protobuf_fuzz_short() -> None:
+    _fuzz_protobuf(2000, seed=24)
+
+
+@pytest.mark.slow
+def test_protobuf_fuzz_long() -> None:
+    _fuzz_protobuf(50_000, seed=2024)
+
+
+def _read_whole(path: Path) -> None:
+    model = open_model(path)
+    try:
+        for record in model.records():
+            record.read()
+    finally:
+        model.close()
+
+
+def _fuzz_files(tmp_path: Path, count: int, seed: int, build: Callable[[Path], tuple[Path, list[Path]]]) -> None:
+    """Mutate one of the files `build` names per case and read the model whole."""
+    rng = random.Random(seed)
+    model, files = build(tmp_path / "good")
+    originals = {file: file.read_bytes() for file in files}
+    for index in range(count):
+        target = rng.choice(files)
+        for file, data in originals.items():
+            file.write_bytes(mutate(data, rng) if file == target else data)
+        with scope(Budget(timeout=10)):
+            try:
+                _read_whole(model)
+            except InitcliError as error:
+                _one_line(error)
+            except Exception as error:  # pragma: no cover - the failure being looked for
+                pytest.fail(f"case {index} (seed {seed}, {target.name}): {type(error).__name__}: {error}")
+
+
+def _bundle(root: Path) -> tuple[Path, list[Path]]:
+    prefix = good_bundle(root)
+    return prefix, [Path(f"{prefix}.index"), Path(f"{prefix}.data-00000-of-00001")]
+
+
+def _saved(root: Path) -> tuple[Path, list[Path]]:
+    from tests.test_tfbundle import object_graph
+
+    objects = object_graph(
+        [([("layer_with_weights-0", 1)], None), ([("kernel", 2)], None), ([], ("dense/kernel", KERNEL_KEY))]
+    )
+    directory = saved_model(root / "model", object_graph_saved_model(objects))
+    variables = directory / "variables" / "variables"
+    return directory, [directory / "saved_model.pb", Path(f"{variables}.index")]
+
+
+def test_bundle_fuzz_short(tmp_path: Path) -> None:
+    assert KERNEL.shape == (4, 3)
+    _fuzz_files(tmp_path, 400, 24, _bundle)
+
+
+def test_saved_model_fuzz_short(tmp_path: Path) -> None:
+    _fuzz_files(tmp_path, 300, 24, _saved)
+
+
+@pytest.mark.slow
+def test_bundle_fuzz_long(tmp_path: Path) -> None:
+    _fuzz_files(tmp_path, 5000, 2024, _bundle)
+
+
+@pytest.mark.slow
+def test_saved_model_fuzz_long(tmp_path: Path) -> None:
+    _fuzz_files(tmp_path, 3000, 2024, _saved)
