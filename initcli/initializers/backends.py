@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
@@ -26,8 +26,19 @@ from initcli.initializers.seeding import check_backend_seed
 from initcli.rng import jax as rj
 from initcli.rng import torch as rt
 
-if TYPE_CHECKING:
-    from initcli.initializers.elementwise import AffineDraw
+
+class AffineDraw(Protocol):
+    """What is drawn (`initcli.initializers.elementwise.AffineDraw`, which calls this module): the unit
+    distribution and Keras's affine map of it, in the dtype."""
+
+    @property
+    def unit(self) -> str: ...
+    @property
+    def multiplier(self) -> np.ndarray: ...
+    @property
+    def offset(self) -> np.ndarray: ...
+    @property
+    def parameters(self) -> tuple[float, float]: ...
 
 
 GENERATORS = {
