@@ -4,7 +4,8 @@ Keras 3 builds each saved layer as `load_model` deserializes it, outside its Seq
 Functional's or wrapper's name scope: a Sequential `mlp`'s layer is `hidden1/kernel` although the
 process that saved it called it `mlp/hidden1/kernel`. The oracle is the installed Keras: every
 row's path against `v.path` of `load_model(file).weights`, in that order, for models made here
-(Keras 3.15), files Keras 3.10 and 3.5 wrote, and the shipped examples.
+(Keras 3.15; `.keras` and legacy `.h5`), files Keras 3.10, 3.5 and 3.13 wrote, and the shipped
+examples.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ WRITTEN = [
     ROOT / "tests/fixtures/made/keras3.10.0_sequential_wrappers.keras",
     ROOT / "tests/fixtures/made/keras3.10.0_functional_nested_sequential.keras",
     ROOT / "tests/fixtures/public/keras3.5.0_sequential_dense_batchnorm.keras",
+    ROOT / "tests/fixtures/public/keras3.13.2_sequential_dense_legacy.h5",
     *sorted((ROOT / "examples/models").glob("*.keras")),
+    ROOT / "examples/models/cnn.h5",
 ]
 
 
@@ -61,12 +64,14 @@ def _models(keras):
 
 @pytest.fixture(scope="module")
 def made(keras, tmp_path_factory):
-    """The models above, saved by the Keras installed (once for the module)."""
+    """The models above, saved by the Keras installed as `.keras` and as legacy `.h5` (once for the module)."""
     folder = tmp_path_factory.mktemp("keras3_names")
     paths = {}
     for name, model in _models(keras):
         paths[name] = folder / f"{name}.keras"
         model.save(paths[name])
+        paths[f"{name}.h5"] = folder / f"{name}.h5"
+        model.save(paths[f"{name}.h5"])  # legacy: weight_names hold the saving process's paths
     return paths
 
 
@@ -88,6 +93,14 @@ def _loaded_paths(keras, path: Path) -> list[str]:
 @pytest.mark.parametrize("case", CASES)
 def test_a_keras3_file_has_the_paths_keras_gives_after_loading(keras, made, case):
     assert _paths(made[case]) == _loaded_paths(keras, made[case])
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_keras3_legacy_h5_has_the_paths_keras_gives_after_loading(keras, made, case):
+    """Loading a legacy `.h5`, Keras 3 scopes a Sequential's layers by that Sequential only
+    (`unbuilt_inner/nb/kernel`), and a wrapper's layer not at all (`tdd/kernel`); the file's
+    `weight_names` are the saving process's (`called_outer/unbuilt_inner/nb/kernel`)."""
+    assert _paths(made[f"{case}.h5"]) == _loaded_paths(keras, made[f"{case}.h5"])
 
 
 @pytest.mark.parametrize("path", WRITTEN, ids=lambda p: p.name)
