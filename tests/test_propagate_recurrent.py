@@ -25,9 +25,13 @@ def _prediction(model, path, **signal):
     model.save(path)
     with zipfile.ZipFile(path) as archive:
         config = json.loads(archive.read("config.json"))
-    weights = {
-        layer.name: {variable.name: np.asarray(variable) for variable in layer.weights} for layer in model.layers
-    }
+    from initcli.readers.open import open_model
+
+    saved = open_model(path)  # the weights as `propagate --static` reads them from the file
+    try:
+        weights = static.saved_weights(saved.records())
+    finally:
+        saved.close()
     return static.predict(config=config, weights=weights, signal=static.InputSignal.named("normal"))
 
 
@@ -126,3 +130,22 @@ def test_the_mean_field_gradient_at_the_input_is_within_15_percent_of_keras(kera
     predicted = prediction.predicted["x"]
     assert predicted is not None and predicted.grad_rms is not None, prediction.notes
     assert abs(predicted.grad_rms / measured - 1) < 0.15, (predicted.grad_rms, measured)
+
+
+@pytest.mark.parametrize("merge", ["concat", "sum"])
+def test_a_bidirectional_layer_and_the_layer_after_it_are_within_10_percent_of_keras(
+    keras, tmp_path, normal_batch, merge
+):
+    keras.utils.set_random_seed(8)
+    model = keras.Sequential(
+        [
+            keras.Input((12, 6)),
+            keras.layers.Bidirectional(keras.layers.LSTM(8, return_sequences=True), merge_mode=merge, name="op"),
+            keras.layers.GRU(8, name="after"),
+        ]
+    )
+    prediction = _prediction(model, tmp_path / "m.keras")
+    for name in ("op", "after"):
+        value, _ = _second(keras, model, normal_batch, name)
+        ratio = np.sqrt(value / _predicted_second(prediction, name))
+        assert abs(ratio - 1) < 0.10, (name, ratio)

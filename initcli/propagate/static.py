@@ -461,7 +461,13 @@ def _reshape_layer(node: LayerNode, state: _State) -> _Step:
     return _Step(state=out, backward=lambda g: [np.full(state.shape[-1] or 1, float(np.mean(g)))])
 
 
-def _step(node: LayerNode, inputs: list[_State], weights: Mapping[str, np.ndarray], training: bool) -> _Step:
+def _step(
+    node: LayerNode,
+    inputs: list[_State],
+    weights: Mapping[str, np.ndarray],
+    training: bool,
+    all_weights: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+) -> _Step:
     name = node.class_name
     if node.config.get("_shared"):
         raise Unsupported("a layer called more than once")
@@ -511,11 +517,75 @@ def _step(node: LayerNode, inputs: list[_State], weights: Mapping[str, np.ndarra
         return _pool(node, state)
     if name in RECURRENT:
         return _recurrent(node, state, weights)
+    if name == "Bidirectional":
+        return _bidirectional(node, state, all_weights or {})
     if name == "Embedding":
         return _embedding(node, state, weights)
     if name == "PReLU":
         return _prelu(node, state, weights)
     raise Unsupported(f"{name} is not modelled")
+
+
+def _bidirectional(node: LayerNode, state: _State, weights: Mapping[str, Mapping[str, np.ndarray]]) -> _Step:
+    """A forward and a backward recurrent layer on the same input, their outputs concatenated (or summed)."""
+    forward_entry = node.config.get("layer")
+    backward_entry = node.config.get("backward_layer") or forward_entry
+    if not isinstance(forward_entry, Mapping) or not isinstance(backward_entry, Mapping):
+        raise Unsupported("no wrapped layer in the config")
+    merge = node.config.get("merge_mode", "concat")
+    if merge not in ("concat", "sum", "ave"):
+        raise Unsupported(f"merge_mode {merge!r}")
+    steps: list[_Step] = []
+    for entry, side in ((forward_entry, "forward"), (backward_entry, "backward")):
+        config = dict(entry.get("config") or {})
+        inner = str(config.get("name", ""))
+        scoped = inner if inner.startswith(f"{side}_") else f"{side}_{inner}"
+        found = weights.get(f"{node.name}/{scoped}") or weights.get(scoped) or {}
+        if side == "backward" and not node.config.get("backward_layer"):
+            # Made from the forward layer's config, reversed (a saved backward_layer is already).
+            config["go_backwards"] = not config.get("go_backwards", False)
+        layer = LayerNode(name=scoped, class_name=str(entry.get("class_name")), config=config)
+        if layer.class_name not in RECURRENT:
+            raise Unsupported(f"a wrapped {layer.class_name}")
+        step = _recurrent(layer, state, found)
+        if side == "backward" and step.state.sequence is not None:
+            # Keras reverses the backward layer's sequence back into time order.
+            step.state.sequence = step.state.sequence[:, ::-1, :]
+        steps.append(step)
+    first, second = steps[0].state, steps[1].state
+    units = first.means.size
+    if merge == "concat":
+        means = np.concatenate([first.means, second.means])
+        variances = np.concatenate([first.variances, second.variances])
+        shape = (*first.shape[:-1], 2 * units)
+        sequence = None
+        if first.sequence is not None and second.sequence is not None:
+            sequence = np.concatenate([first.sequence, second.sequence], axis=-1)
+
+        def backward(g: Vector) -> list[Vector]:
+            return [steps[0].backward(g[:units])[0] + steps[1].backward(g[units:])[0]]
+
+    else:
+        scale = 1.0 if merge == "sum" else 0.5
+        means = scale * (first.means + second.means)
+        sequence = None
+        if first.sequence is not None and second.sequence is not None:
+            sequence = scale * (first.sequence + second.sequence)
+        shape = first.shape
+        if sequence is not None:
+            flat = sequence.reshape(-1, units)
+            means, variances = flat.mean(axis=0), flat.var(axis=0)
+        else:
+            variances = scale * scale * (first.variances + second.variances)  # the two taken as independent
+
+        def backward(g: Vector) -> list[Vector]:
+            return [scale * scale * (steps[0].backward(g)[0] + steps[1].backward(g)[0])]
+
+    return _Step(
+        state=_State(means=means, variances=variances, shape=shape, sequence=sequence),
+        backward=backward,
+        approximation=steps[0].approximation,
+    )
 
 
 def _recurrent(node: LayerNode, state: _State, weights: Mapping[str, np.ndarray]) -> _Step:
@@ -661,7 +731,7 @@ def predict(
             states[node.name] = steps[node.name] = None
             continue
         try:
-            step = _step(node, [s for s in inputs if s is not None], weights.get(node.name, {}), training)
+            step = _step(node, [s for s in inputs if s is not None], weights.get(node.name, {}), training, weights)
         except Unsupported as reason:
             states[node.name] = steps[node.name] = None
             if stopped_at is None:
@@ -748,3 +818,5 @@ def _by_scope(weights: dict[str, dict[str, np.ndarray]], path: str, weight: str,
     parts = path.split("/")
     if len(parts) > 2:
         weights.setdefault(parts[0], {}).setdefault(weight, np.asarray(values))
+    if len(parts) > 3:  # tf_keras: `bidirectional/forward_lstm/lstm_cell/kernel`
+        weights.setdefault(f"{parts[0]}/{parts[1]}", {}).setdefault(weight, np.asarray(values))
