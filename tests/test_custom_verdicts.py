@@ -111,6 +111,10 @@ def test_trained_copies_are_trained_with_or_without_configured_weights(models):
             assert row["verdict"] in expected, (with_head, path, row["verdict"])
         code, checked = _invoke("check", str(paths[with_head, True]), "--allow-unchecked")
         assert code == 0 and checked["errors"] == 0, checked["findings"]
+    # --layer keeps the model's state: the moved biases left out still say trained.
+    code, report = _invoke("inspect", str(paths[False, True]), "--layer", "mixed_block/dense/kernel")
+    assert code == 0 and [row["verdict"] for row in report["weights"]] == ["trained"]
+    assert report["state"]["state"] == "trained"
 
 
 def test_a_fresh_model_of_custom_layers_only_is_fresh_and_its_gate_is_unchecked(models):
