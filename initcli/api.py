@@ -416,7 +416,7 @@ def _measure(
         if progress is not None:
             progress.advance(row)
     # Trained or fresh is the whole model's state: the weights --layer left out count as evidence.
-    return judge_rows(rows, alpha, training_evidence(unselected))
+    return judge_rows(rows, alpha, training_evidence(unselected), training_evidence(unselected, inferred=True))
 
 
 def _measured(

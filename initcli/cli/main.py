@@ -269,7 +269,9 @@ def inspect_command(
 @click.option("--only", multiple=True, type=click.Choice(CHECK_NAMES), help="Run only these checks (repeatable).")
 @click.option("--skip", multiple=True, type=click.Choice(CHECK_NAMES), help="Skip these checks (repeatable).")
 @alpha_option("False-alarm rate of the distribution check for the whole model.")
-@click.option("--strict", is_flag=True, help="Treat warnings (fan caveats) as failures.")
+@click.option(
+    "--strict", is_flag=True, help="Treat warnings (fan caveats, weights unlike an inferred default) as failures."
+)
 @click.option(
     "--rules",
     "rules_path",
