@@ -276,3 +276,45 @@ def test_memory_stays_bounded_by_the_chunk_not_the_weight(tmp_path: Path) -> Non
         assert measured[name]["max"] == exact.max()
     # A worker is a fork of the process: its peak is the parent's plus what it reads, never the weight.
     assert measured["children"] < measured["self"] + weight / 4, measured
+
+
+def _sharded_and_safetensors(folder: Path) -> tuple[Path, Path, dict[str, np.ndarray]]:
+    """The same tensors as a two-shard Keras index (a layer's variables split over the shards) and as safetensors."""
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    rng = np.random.default_rng(4)
+    arrays = {
+        "dense/0": rng.normal(0.1, 0.05, (300, 40)).astype(np.float32),
+        "dense/1": rng.normal(0, 1, 40).astype(np.float32),
+        "embedding/0": rng.normal(0, 0.02, (500, 64)).astype(ml_dtypes.bfloat16),
+    }
+    for shard, names in (("m_00000.weights.h5", ["dense/0"]), ("m_00001.weights.h5", ["dense/1", "embedding/0"])):
+        with h5py.File(folder / shard, "w") as handle:
+            for name in names:
+                layer, index = name.split("/")
+                created = handle.create_dataset(f"layers/{layer}/vars/{index}", data=arrays[name])
+                if arrays[name].dtype == ml_dtypes.bfloat16:
+                    created.attrs["dtype"] = "bfloat16"
+    weight_map = {
+        "/layers/dense/vars": ["m_00000.weights.h5", "m_00001.weights.h5"],
+        "/layers/embedding/vars": ["m_00001.weights.h5"],
+    }
+    index = folder / "m.weights.json"
+    index.write_text(json.dumps({"metadata": {"total_size": 0}, "weight_map": weight_map}))
+    tensors = folder / "m.safetensors"
+    safetensors_numpy.save_file(arrays, str(tensors))
+    return index, tensors, arrays
+
+
+def test_sharded_and_safetensors_rows_of_streamed_weights_equal_the_held_rows_and_numpy(tmp_path: Path) -> None:
+    index, tensors, arrays = _sharded_and_safetensors(tmp_path)
+    for path in (index, tensors):
+        held = _rows(inspect_model(open_model(path)))
+        streamed = _rows(inspect_model(open_model(path, limits=LOW)))
+        assert streamed == held, path
+        assert len(streamed) == len(arrays)
+        for row in streamed:
+            values = next(v for v in arrays.values() if v.shape == tuple(row["shape"])).astype(np.float64)
+            sample = row["sample"]
+            assert (sample["count"], sample["min"], sample["max"]) == (values.size, values.min(), values.max())
+            assert sample["mean"] == pytest.approx(values.mean(), rel=1e-12)
+            assert sample["std"] == pytest.approx(values.std(), rel=1e-12)
