@@ -25,7 +25,7 @@ from initcli.readers import open_model
 from initcli.readers.h5snapshot import Limits, _hyperslabs
 from initcli.readers.open import read_model_json
 from initcli.stats.moments import StatsAccumulator
-from tests.helpers import assert_bit_equal
+from tests.helpers import assert_bit_equal, no_children_left
 
 ROOT = Path(__file__).resolve().parent.parent
 MLP = ROOT / "examples" / "models" / "mlp.keras"
@@ -318,3 +318,47 @@ def test_sharded_and_safetensors_rows_of_streamed_weights_equal_the_held_rows_an
             assert (sample["count"], sample["min"], sample["max"]) == (values.size, values.min(), values.max())
             assert sample["mean"] == pytest.approx(values.mean(), rel=1e-12)
             assert sample["std"] == pytest.approx(values.std(), rel=1e-12)
+
+
+def test_a_stream_goes_on_in_fresh_workers(storages, monkeypatch) -> None:
+    """Each worker hands over after its first slab (its lifetime 0): the values are still all there, in order."""
+    import initcli.readers.h5snapshot as h5snapshot
+
+    monkeypatch.setattr(h5snapshot, "WORKER_LIFETIME", 0.0)
+    path, arrays = storages
+    model = open_model(path, limits=LOW)
+    try:
+        record = next(r for r in model.records() if r.layer == "chunked_big_endian")
+        assert_bit_equal(
+            np.concatenate([c.copy() for c in record.chunks(20000)]), _native(arrays[record.layer]).ravel()
+        )
+    finally:
+        model.close()
+    assert no_children_left()
+
+
+def test_a_corrupt_chunk_met_while_streaming_is_a_one_line_error(tmp_path: Path) -> None:
+    from initcli.errors import InitcliError
+
+    path = tmp_path / "corrupt.weights.h5"
+    values = np.random.default_rng(1).standard_normal((400, 100)).astype(np.float32)
+    with h5py.File(path, "w") as handle:
+        handle.create_dataset("layers/dense/vars/0", data=values, chunks=(50, 100), compression="gzip")
+    with h5py.File(path, "r") as handle:
+        last = handle["layers/dense/vars/0"].id.get_chunk_info(7)  # the last of 8 chunks
+    data = bytearray(path.read_bytes())
+    data[last.byte_offset : last.byte_offset + last.size] = b"\xff" * last.size
+    path.write_bytes(bytes(data))
+    model = open_model(path, limits=LOW)
+    try:
+        record = next(iter(model.records()))
+        seen = 0
+        with pytest.raises(InitcliError) as caught:
+            for chunk in record.chunks(5000):
+                assert_bit_equal(chunk, values.reshape(-1)[seen : seen + chunk.size])
+                seen += chunk.size
+        assert seen == 35000  # the seven good chunks were streamed first
+        assert "\n" not in str(caught.value) and "HDF5" in str(caught.value), caught.value
+    finally:
+        model.close()
+    assert no_children_left()

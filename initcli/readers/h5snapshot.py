@@ -232,6 +232,9 @@ def _exactly(pieces: Iterator[np.ndarray], elements: int) -> Iterator[np.ndarray
         yield buffer[:filled]
 
 
+WORKER_LIFETIME = 0.5
+"""A streaming worker hands over to a fresh one after this fraction of the read timeout."""
+
 Selection = tuple[int | slice, ...]
 Slab = tuple[Selection, tuple[int, ...]]
 
@@ -381,7 +384,7 @@ def _streaming_worker(
             progress()
             os.write(ready_write, b"r")
             index += 1
-            if time.monotonic() - started > limits.timeout / 2:
+            if time.monotonic() - started > limits.timeout * WORKER_LIFETIME:
                 break
         return index
 
