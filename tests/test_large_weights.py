@@ -362,3 +362,24 @@ def test_a_corrupt_chunk_met_while_streaming_is_a_one_line_error(tmp_path: Path)
     finally:
         model.close()
     assert no_children_left()
+
+
+def test_streaming_works_in_the_fanned_out_processes(tmp_path: Path) -> None:
+    """10 MB of chunked weights: inspect measures them in forked processes (where it may fork), each one streaming
+    through HDF5 workers of its own."""
+    from initcli.analysis.inspection import FAN_OUT_BYTES
+
+    path = tmp_path / "fan.weights.h5"
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal((640, 1024)).astype(np.float32) for _ in range(4)]
+    with h5py.File(path, "w") as handle:
+        for index, values in enumerate(arrays):
+            compression = "gzip" if index % 2 else None
+            handle.create_dataset(f"layers/d{index}/vars/0", data=values, chunks=(128, 1024), compression=compression)
+    assert sum(values.nbytes for values in arrays) > FAN_OUT_BYTES
+    held = _rows(inspect_model(open_model(path)))
+    streamed = _rows(inspect_model(open_model(path, limits=Limits(max_weight_bytes=1 << 20))))
+    assert streamed == held
+    for row, values in zip(streamed, arrays, strict=True):
+        assert row["sample"]["std"] == pytest.approx(values.astype(np.float64).std(), rel=1e-12)
+    assert no_children_left()
