@@ -383,3 +383,27 @@ def test_streaming_works_in_the_fanned_out_processes(tmp_path: Path) -> None:
     for row, values in zip(streamed, arrays, strict=True):
         assert row["sample"]["std"] == pytest.approx(values.astype(np.float64).std(), rel=1e-12)
     assert no_children_left()
+
+
+def test_diff_reads_a_streamed_chunked_weight_against_a_contiguous_one(tmp_path: Path) -> None:
+    """`diff` pairs chunk with chunk: hyperslabs regrouped to exactly `elements` values meet positioned reads."""
+    from initcli.analysis.diff import compare
+
+    rng = np.random.default_rng(9)
+    a_values = rng.standard_normal((3, 5, 7001)).astype(np.float32)
+    b_values = a_values + rng.normal(0, 0.01, a_values.shape).astype(np.float32)
+    paths = []
+    for name, values, chunks in (("a", a_values, None), ("b", b_values, (2, 3, 999))):
+        paths.append(tmp_path / f"{name}.weights.h5")
+        with h5py.File(paths[-1], "w") as handle:
+            handle.create_dataset("layers/dense/vars/0", data=values, chunks=chunks)
+    first, second = open_model(paths[0], limits=LOW), open_model(paths[1], limits=LOW)
+    try:
+        result = compare(next(iter(first.records())), next(iter(second.records())), "path", elements=4099)
+    finally:
+        first.close()
+        second.close()
+    a, b = a_values.astype(np.float64).ravel(), b_values.astype(np.float64).ravel()
+    assert result.sums is not None
+    assert result.correlation == pytest.approx(np.corrcoef(a, b)[0, 1], rel=1e-12)
+    assert result.std_b == pytest.approx(b.std(), rel=1e-12)
