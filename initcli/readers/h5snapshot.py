@@ -4,9 +4,10 @@ The HDF5 structure is read once, in a worker process (`initcli.readers.worker`),
 follows only hard links, visits every object once (the same object reached twice, e.g. through
 hard-link cycles, is refused), caps depth and object count, refuses soft and external links and
 datasets stored outside the file, reads only the few attributes Keras writes, and checks every
-dataset's declared size against the storage the file holds for it and against a memory budget.
-The parent then reads contiguous data with plain file reads (interruptible) and everything else
-through HDF5 in a worker, and checks that the file did not change meanwhile.
+dataset's declared size against the storage the file holds for it. The parent then reads
+contiguous data with plain file reads (interruptible) and everything else through HDF5 in a
+worker, and checks that the file did not change meanwhile. A weight over the per-weight budget
+(`Limits.max_weight_bytes`) is only streamed in chunks (`H5Dataset.read_chunks`), never held whole.
 """
 
 from __future__ import annotations
@@ -167,13 +168,15 @@ class H5Dataset:
         return values
 
     def read_chunks(self, elements: int) -> Iterator[np.ndarray]:
-        """The flattened values in C order, about `elements` at a time, each valid only until the next is asked for.
+        """The flattened values in C order, `elements` at a time (the last chunk shorter), each valid
+        only until the next is asked for.
 
         Contiguous data is read piece by piece into one buffer (no memory the size of the weight,
         no fresh pages to fault in). Data stored otherwise (chunked, compressed, compact) is read
         whole through HDF5 in a worker when it fits the per-weight budget, and otherwise streamed:
-        hyperslabs of at most `elements` values, each read by a worker into one shared buffer
-        (`_hyperslabs`). The file's identity is checked after the last chunk, as `read` checks it.
+        hyperslabs of at most `elements` values (`_hyperslabs`) read by a worker into two shared
+        slots (`_stream_through_hdf5`), regrouped into chunks of exactly `elements` (`_exactly`).
+        The file's identity is checked after the last chunk, as `read` checks it.
         """
         self.checked_dtype()
         dtype = _numpy_dtype(str(self.dtype))
