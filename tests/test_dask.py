@@ -9,6 +9,7 @@ which the workers finish in any order.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -35,8 +36,16 @@ CUTS = (6, 10)  # cnn.keras's datasets 0-5, 6-9, 10-12: conv2d_1's and dense's v
 
 @pytest.fixture(scope="module")
 def cluster():
+    # In-process workers, but over TCP: tasks and results are pickled, and --scheduler's probe meets
+    # a real scheduler's handshake.
     local = distributed.LocalCluster(
-        n_workers=2, processes=False, threads_per_worker=1, dashboard_address=None, silence_logs=50
+        n_workers=2,
+        processes=False,
+        threads_per_worker=1,
+        protocol="tcp",
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=50,
     )
     try:
         yield local
@@ -300,6 +309,33 @@ def test_an_unreachable_scheduler_is_one_line_and_exit_1() -> None:
     code, output = _inspect([str(MODELS / "mlp.keras"), "--scheduler", f"tcp://127.0.0.1:{port}"])
     assert code == 1
     assert output.count("\n") == 1 and f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}" in output
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [(None, "no answer within 0.3 s"), (b"HTTP/1.1 400 Bad Request\r\n\r\n", "is not a Dask scheduler")],
+)
+def test_a_server_that_is_not_a_scheduler_is_one_line(monkeypatch, answer, message) -> None:
+    import socket
+
+    from initcli.parallel import dask
+
+    monkeypatch.setattr(dask, "CONNECT_SECONDS", 0.3)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def serve() -> None:
+            connection, _ = server.accept()
+            with connection, contextlib.suppress(OSError):  # the client closes first
+                if answer is not None:
+                    connection.sendall(answer)
+                connection.recv(1)
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        code, output = _inspect([str(MODELS / "mlp.keras"), "--scheduler", f"127.0.0.1:{server.getsockname()[1]}"])
+    assert code == 1 and output.count("\n") == 1 and message in output, output
 
 
 @pytest.mark.parametrize("address", ["not an address", "tcp://host-without-port", "http://host:8786"])

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import re
 import socket
+import struct
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -32,6 +33,8 @@ CONNECT_SECONDS = 5.0
 """The longest a connection to the scheduler may take (less when the command has less time left)."""
 LOCAL_WORKERS = 4
 _ADDRESS = re.compile(r"^(?:(?P<scheme>tcp|tls|inproc|ucx|ws|wss)://)?(?P<rest>[^\s/][^\s]*)$")
+_HEADER = struct.Struct("<Q")
+_MAX_HANDSHAKE = 1 << 20
 _TCP = re.compile(r"^(?:tcp://)?(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
 
 
@@ -84,19 +87,33 @@ def _quiet() -> None:
 
 
 def _probe(address: str, seconds: float) -> None:
-    """A TCP scheduler that refuses connections is said so at once (Dask would retry until its timeout)."""
+    """A TCP address is tried before Dask is given it: a refused port is said at once (Dask retries until
+    its timeout), and something that is not a Dask scheduler is said so (Dask would read its bytes as
+    a message length: an HTTP server behind the port made it allocate 3 EiB).
+
+    A Dask scheduler speaks first: on a connection it sends its handshake (distributed/comm/core.py,
+    `Listener.on_connection` writes before it reads), framed by an 8-byte length (comm/tcp.py). The
+    scheduler logs the probe's early close at INFO ("closed before handshake completed").
+    """
     found = _TCP.match(address)
     if found is None:
         return
     host, port = found["host"].strip("[]"), int(found["port"])
     try:
-        with socket.create_connection((host, port), timeout=seconds):
-            pass
+        with socket.create_connection((host, port), timeout=seconds) as connection:
+            header = b""
+            while len(header) < _HEADER.size:
+                piece = connection.recv(_HEADER.size - len(header))
+                if not piece:
+                    break
+                header += piece
     except TimeoutError:
-        raise InitcliError(f"cannot reach the Dask scheduler at {address} within {seconds:g} s") from None
+        raise InitcliError(f"cannot reach the Dask scheduler at {address}: no answer within {seconds:g} s") from None
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise InitcliError(f"cannot reach the Dask scheduler at {address}: {reason}") from None
+    if len(header) < _HEADER.size or not 0 < _HEADER.unpack(header)[0] <= _MAX_HANDSHAKE:
+        raise InitcliError(f"cannot reach the Dask scheduler at {address}: what answers there is not a Dask scheduler")
 
 
 @contextlib.contextmanager
@@ -135,9 +152,10 @@ def connected(address: str, *, remaining: float | None = None) -> Iterator[Clust
             client = distributed.Client(address, timeout=seconds, set_as_default=False)
     except InitcliError:
         raise
-    except (OSError, TimeoutError, ValueError) as error:
+    except Exception as error:  # noqa: BLE001 - Dask raises OSError, TimeoutError, ValueError, MemoryError...
         if local is not None:
-            local.close()
+            with contextlib.suppress(Exception):
+                local.close()
         reason = " ".join(str(error).split()) or type(error).__name__
         raise InitcliError(f"cannot reach the Dask scheduler at {address}: {reason}") from None
     cluster = Cluster(address=address, client=client, local=local)
