@@ -18,6 +18,7 @@ import logging
 import re
 import socket
 import struct
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -148,8 +149,10 @@ def connected(address: str, *, remaining: float | None = None) -> Iterator[Clust
             )
             client = distributed.Client(local, timeout=seconds, set_as_default=False)
         else:
+            started = time.monotonic()
             _probe(address, seconds)
-            client = distributed.Client(address, timeout=seconds, set_as_default=False)
+            left = max(0.1, seconds - (time.monotonic() - started))  # the probe and the connection: `seconds` in all
+            client = distributed.Client(address, timeout=left, set_as_default=False)
     except InitcliError:
         raise
     except Exception as error:  # noqa: BLE001 - Dask raises OSError, TimeoutError, ValueError, MemoryError...
