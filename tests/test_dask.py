@@ -2,9 +2,9 @@
 
 The oracle is the local path (`initcli inspect` without --scheduler, itself tested against Keras,
 keras-hub and safetensors elsewhere): the Dask path must give its JSON report exactly. One
-`distributed.LocalCluster` of two in-process workers serves the module; MIN_TASK_BYTES is set to 0
-so that every input is split into several tasks (one per weight, per shard for sharded weights),
-which the workers finish in any order.
+`distributed.LocalCluster` of two in-process workers (over TCP) serves the module; MIN_TASK_BYTES is
+set to 0 and TASKS_PER_WORKER to 1 so that every input is split into several tasks (two or three per
+file, at least one per shard for sharded weights), which the workers finish in any order.
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ def _planned(inputs, name: str, budget_seconds: float = 60.0):
 def test_sharded_weights_are_split_by_shard(inputs, monkeypatch) -> None:
     from initcli.analysis import remote
 
-    monkeypatch.setattr(remote, "MIN_TASK_BYTES", 8 << 20)  # the default: small shards are not split
+    monkeypatch.setattr(remote, "MIN_TASK_BYTES", 256 << 20)  # the default: small shards are not split
     (tasks, members), records = _planned(inputs, "sharded+config")
     assert sorted(Path(task.path).name for task in tasks) == [f"m_{i:05}.weights.h5" for i in range(SHARDS)]
     assert all(task.shard and task.directory == str(Path(inputs["sharded"][0]).parent) for task in tasks)

@@ -41,10 +41,11 @@ from initcli.parallel.dask import Cluster, map_in_order
 from initcli.readers import ModelFile, WeightRecord
 from initcli.safety import budget
 
-MIN_TASK_BYTES = 8 << 20
-"""A task reads at least this much (or one weight): fewer, larger tasks amortize the file's opening."""
-TASKS_PER_WORKER = 4
-"""Tasks per worker of the cluster, so that a slow worker leaves work to the others."""
+MIN_TASK_BYTES = 256 << 20
+"""A task reads at least this much (or one weight): a task costs some 40 ms (its file opened and
+walked, the round trip), and one process measures ~1 GB/s of float32 (benchmarks/bench_dask.py)."""
+TASKS_PER_WORKER = 2
+"""Tasks per worker of the cluster (when the bytes allow), so that a slow worker leaves work to the others."""
 _SHARDED_FORMATS = ("sharded-weights", "kerashub-preset")
 
 

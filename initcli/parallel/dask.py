@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import socket
 import struct
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -33,6 +35,7 @@ LOCAL = "local"
 CONNECT_SECONDS = 5.0
 """The longest a connection to the scheduler may take (less when the command has less time left)."""
 LOCAL_WORKERS = 4
+"""`--scheduler local` starts one worker process per CPU this process may use, at most this many."""
 _ADDRESS = re.compile(r"^(?:(?P<scheme>tcp|tls|inproc|ucx|ws|wss)://)?(?P<rest>[^\s/][^\s]*)$")
 _HEADER = struct.Struct("<Q")
 _MAX_HANDSHAKE = 1 << 20
@@ -117,6 +120,16 @@ def _probe(address: str, seconds: float) -> None:
         raise InitcliError(f"cannot reach the Dask scheduler at {address}: what answers there is not a Dask scheduler")
 
 
+def _local_cluster(distributed: Any) -> Any:
+    return distributed.LocalCluster(
+        n_workers=max(1, min(LOCAL_WORKERS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)),
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.CRITICAL,
+    )
+
+
 @contextlib.contextmanager
 def connected(address: str, *, remaining: float | None = None) -> Iterator[Cluster]:
     """A client of the scheduler at `address` (or of a LocalCluster for `local`), closed afterwards.
@@ -140,13 +153,9 @@ def connected(address: str, *, remaining: float | None = None) -> Iterator[Clust
     local = None
     try:
         if address == LOCAL:
-            local = distributed.LocalCluster(
-                n_workers=LOCAL_WORKERS,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.CRITICAL,
-            )
+            with warnings.catch_warnings():  # "Port 8787 is already in use": initcli speaks one line
+                warnings.simplefilter("ignore")
+                local = _local_cluster(distributed)
             client = distributed.Client(local, timeout=seconds, set_as_default=False)
         else:
             started = time.monotonic()
