@@ -492,6 +492,8 @@ def inspect_model(
         isinstance(model, ModelFile) or spec_path is not None or model is None or _is_function_reference(str(model))
     ):
         raise BadInputError("--scheduler measures a saved MODEL file on Dask workers; it takes no --spec or function.")
+    if scheduler is not None and custom_objects:
+        raise BadInputError("--scheduler does not take --custom-objects (not yet: the workers read the file as it is).")
     with open_source(model, spec_path, seed, timeout, config_path, custom_objects) as (saved, built, scratch):
         with _dask_cluster(scheduler) as cluster:
             remote = None

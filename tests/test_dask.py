@@ -142,6 +142,7 @@ def inputs(tmp_path_factory) -> dict[str, list[str]]:
         "sharded": [str(index)],
         "preset": [str(preset)],
         "safetensors": [str(safetensors_file)],
+        "savedmodel": [str(ROOT / "tests" / "fixtures" / "tfbundle" / "savedmodel")],
         "layer": [str(index), "--config", str(config), "--layer", "conv2d*"],
     }
 
@@ -152,10 +153,10 @@ def _inspect(arguments: list[str]) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize(
-    # One input per way a worker finds the values (the whole model by position: a .keras archive, a
-    # legacy .h5, safetensors; one shard by dataset: sharded weights, a preset) and a --layer selection.
+    # One input per way a worker finds the values (the whole model by position: a .keras archive,
+    # safetensors, a SavedModel; one shard by dataset: sharded weights, a preset) and a --layer selection.
     "name",
-    ["keras", "legacy-h5", "safetensors", "sharded+config", "preset", "layer"],
+    ["keras", "safetensors", "savedmodel", "sharded+config", "preset", "layer"],
 )
 def test_rows_on_dask_equal_the_local_rows(cluster, client, inputs, name) -> None:
     arguments = inputs[name]
@@ -344,9 +345,13 @@ def test_a_bad_address_is_a_usage_error(address) -> None:
     assert code == 2 and "is not a Dask scheduler address" in output
 
 
-def test_a_spec_or_function_is_refused_with_a_scheduler() -> None:
+def test_a_spec_a_function_or_custom_objects_are_refused_with_a_scheduler() -> None:
     code, output = _inspect(["--spec", str(ROOT / "examples" / "specs" / "mlp.yaml"), "--scheduler", "local"])
     assert code == 2 and "--scheduler measures a saved MODEL file" in output
+    code, output = _inspect([str(ROOT / "examples" / "model_code.py:build_model"), "--scheduler", "local"])
+    assert code == 2 and "--scheduler measures a saved MODEL file" in output
+    code, output = _inspect([str(MODELS / "mlp.keras"), "--custom-objects", "no_such_module", "--scheduler", "local"])
+    assert code == 2 and "--scheduler does not take --custom-objects" in output
 
 
 def test_dask_is_imported_only_with_a_scheduler() -> None:
