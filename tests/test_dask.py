@@ -177,6 +177,16 @@ def test_rows_on_dask_equal_the_local_rows(cluster, client, inputs, name) -> Non
     assert len(ran) == len(tasks) > 1
 
 
+def test_several_models_share_one_connection(cluster, client, inputs) -> None:
+    models = [*inputs["safetensors"], str(MODELS / "mlp.keras")]
+    local = _inspect(models)
+    with distributed.get_task_stream(client) as stream:
+        remote = _inspect([*models, "--scheduler", cluster.scheduler_address])
+    assert local[0] == remote[0] == 0
+    assert len([task for task in stream.data if "measure_task" in str(task["key"])]) >= 2
+    assert json.loads(remote[1]) == json.loads(local[1]) and len(json.loads(local[1])["models"]) == 2
+
+
 def _planned(inputs, name: str, budget_seconds: float = 60.0):
     """The tasks `--scheduler` would send for input `name`, planned as the client plans them."""
     from initcli.analysis import remote
