@@ -91,9 +91,9 @@ def measure_task(task: Task) -> list[Outcome]:
     returned as the last outcome, so that the client raises the error a plain loop would)."""
     if task.version != _version():
         raise InitcliError(f"a Dask worker runs initcli {_version()}, the client {task.version}: install the same")
-    command = budget.Budget(timeout=task.timeout, deadline=time.monotonic() + task.remaining)
-    with budget.scope(command):
-        return _measure_shard(task, command) if task.shard else _measure_model(task, command)
+    # The command's budget again, with the time it has left: every parser, walk and read here spends from it.
+    with budget.scope(budget.Budget(timeout=task.timeout, deadline=time.monotonic() + task.remaining)):
+        return _measure_shard(task) if task.shard else _measure_model(task)
 
 
 def _measured(record: WeightRecord, reader: WeightRecord | Any, task: Task, outcomes: list[Outcome]) -> bool:
@@ -107,12 +107,12 @@ def _measured(record: WeightRecord, reader: WeightRecord | Any, task: Task, outc
     return True
 
 
-def _measure_model(task: Task, command: budget.Budget) -> list[Outcome]:
+def _measure_model(task: Task) -> list[Outcome]:
     from initcli.readers import open_model
 
     outcomes: list[Outcome] = []
     try:
-        model = open_model(task.path, timeout=max(0.1, command.remaining()), config=task.config)
+        model = open_model(task.path, timeout=task.timeout, config=task.config)  # the budget caps it
     except Exception as error:  # noqa: BLE001 - said at the task's first weight
         return [error]
     try:
@@ -132,7 +132,7 @@ def _measure_model(task: Task, command: budget.Budget) -> list[Outcome]:
     return outcomes
 
 
-def _measure_shard(task: Task, command: budget.Budget) -> list[Outcome]:
+def _measure_shard(task: Task) -> list[Outcome]:
     from initcli.readers.h5snapshot import H5Dataset, H5Source, Limits, snapshot
     from initcli.safety.files import FileIdentity, open_inside
 
@@ -151,7 +151,7 @@ def _measure_shard(task: Task, command: budget.Budget) -> list[Outcome]:
                     "the workers must see the same files at the same path"
                 )
             ]
-        limits = Limits(timeout=max(0.1, command.remaining()))
+        limits = Limits(timeout=task.timeout)  # the HDF5 walk's worker is capped by the budget, as locally
         source = H5Source(fd=fd, start=0, size=identity.size, label=task.path, identity=identity, limits=limits)
         root = snapshot(source)
         for name, record in zip(task.locators, task.records):
