@@ -187,6 +187,18 @@ def test_several_models_share_one_connection(cluster, client, inputs) -> None:
     assert json.loads(remote[1]) == json.loads(local[1]) and len(json.loads(local[1])["models"]) == 2
 
 
+def test_the_public_api_takes_a_scheduler(cluster, client, inputs) -> None:
+    import initcli
+
+    path = inputs["sharded+config"][0]
+    config = inputs["sharded+config"][2]
+    local = initcli.inspect(path, config=config)
+    with distributed.get_task_stream(client) as stream:
+        remote = initcli.inspect(path, config=config, scheduler=cluster.scheduler_address)
+    assert remote.to_dict() == local.to_dict() and len(remote.weights) == len(local.weights) > 1
+    assert len([task for task in stream.data if "measure_task" in str(task["key"])]) >= SHARDS
+
+
 def _planned(inputs, name: str, budget_seconds: float = 60.0):
     """The tasks `--scheduler` would send for input `name`, planned as the client plans them."""
     from initcli.analysis import remote
