@@ -198,7 +198,11 @@ def map_in_order(
             s timeout"): the futures are cancelled; or the cluster lost the work (a worker died).
     """
     from distributed import as_completed
-    from distributed.client import FutureCancelledError
+
+    try:
+        from distributed.client import FutureCancelledError
+    except ImportError:  # older distributed raised the standard CancelledError
+        from concurrent.futures import CancelledError as FutureCancelledError  # type: ignore[assignment]
 
     if not tasks:
         return []
