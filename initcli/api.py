@@ -6,6 +6,7 @@ The CLI parses options, calls one of these, and renders the report; tests call t
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from initcli.analysis.diff import DiffReport, Drift
     from initcli.analysis.inspection import ProgressSink, WeightRow
     from initcli.initializers.explanation import Code
+    from initcli.parallel.dask import Cluster
     from initcli.propagate.report import PropagateReport
     from initcli.propagate.run import Options as PropagateOptions
     from initcli.readers import ModelFile, WeightRecord
@@ -405,22 +407,30 @@ def _measure(
     progress: ProgressSink | None,
     source: str = "",
     unselected: Sequence[WeightRecord] = (),
+    remote: Callable[..., list[WeightRow]] | None = None,
 ) -> list[WeightRow]:
     from initcli.analysis.inspection import inspect_records, judge_rows, training_evidence, weight_bytes
 
     if progress is not None:
         progress.begin(source, len(records), sum(weight_bytes(r.shape, r.dtype) for r in records))
     rows = []
-    for row in inspect_records(records, (), alpha / max(1, len(records))):
-        rows.append(row)
-        if progress is not None:
-            progress.advance(row)
+    if remote is not None:  # --scheduler: the same rows, measured on Dask workers (analysis/remote.py)
+        rows = remote(records, alpha / max(1, len(records)), progress.advance if progress is not None else None)
+    else:
+        for row in inspect_records(records, (), alpha / max(1, len(records))):
+            rows.append(row)
+            if progress is not None:
+                progress.advance(row)
     # Trained or fresh is the whole model's state: the weights --layer left out count as evidence.
     return judge_rows(rows, alpha, training_evidence(unselected), training_evidence(unselected, inferred=True))
 
 
 def _measured(
-    saved: ModelFile, patterns: Sequence[str], alpha: float, progress: ProgressSink | None
+    saved: ModelFile,
+    patterns: Sequence[str],
+    alpha: float,
+    progress: ProgressSink | None,
+    remote: Callable[..., list[WeightRow]] | None = None,
 ) -> list[WeightRow]:
     """The selected weights measured, once the file's background checks (`ModelFile.finish`) passed."""
     try:
@@ -429,7 +439,7 @@ def _measured(
         if patterns:
             chosen = {record.path for record in selected}
             unselected = [record for record in saved.records() if record.path not in chosen]
-        rows = _measure(selected, alpha, progress, saved.source, unselected)
+        rows = _measure(selected, alpha, progress, saved.source, unselected, remote)
     except InitcliError:
         saved.finish()  # a failed integrity check explains a failed read best
         raise
@@ -459,8 +469,14 @@ def inspect_model(
     progress: ProgressSink | None = None,
     config_path: Path | None = None,
     custom_objects: Sequence[str] = (),
+    scheduler: str | Cluster | None = None,
 ) -> InspectReport:
-    """Every weight of a model beside its initializer's theory, with cheap check findings as notes."""
+    """Every weight of a model beside its initializer's theory, with cheap check findings as notes.
+
+    `scheduler`: a Dask scheduler's address (`tcp://host:8786`, or `local` for a LocalCluster), or a
+    connected `initcli.parallel.dask.Cluster`: the weights are measured on its workers, which open the
+    saved file by the same path (`initcli.analysis.remote`); the report is the one this process gives.
+    """
     from initcli.readers.records import ModelFile
 
     # Checked before anything is built: a usage error needs no TensorFlow.
@@ -472,8 +488,21 @@ def inspect_model(
         raise BadInputError("--config names the weights of a weights-only MODEL file; it takes no --spec or --fresh.")
     if custom_objects and (spec_path is not None or config_path is not None or _is_function_reference(str(model))):
         raise BadInputError("--custom-objects rebuilds a saved .keras MODEL; it takes no --spec, --config or function.")
+    if scheduler is not None and (
+        isinstance(model, ModelFile) or spec_path is not None or model is None or _is_function_reference(str(model))
+    ):
+        raise BadInputError("--scheduler measures a saved MODEL file on Dask workers; it takes no --spec or function.")
+    if scheduler is not None and custom_objects:
+        raise BadInputError("--scheduler does not take --custom-objects (not yet: the workers read the file as it is).")
     with open_source(model, spec_path, seed, timeout, config_path, custom_objects) as (saved, built, scratch):
-        rows = _measured(saved, patterns, alpha, progress)
+        with _dask_cluster(scheduler) as cluster:
+            remote = None
+            if cluster is not None:
+                from initcli.analysis.remote import measure_on_cluster
+
+                config = _model_json(config_path)
+                remote = functools.partial(measure_on_cluster, cluster, saved, str(model), config)
+            rows = _measured(saved, patterns, alpha, progress, remote)
         findings = _note_findings(rows, run_checks(rows, NOTE_CHECKS))
         from initcli.analysis.custom import custom_layer_notes
 
@@ -513,6 +542,19 @@ def inspect_model(
             fresh=fresh_rows,
             drift=drift,
         )
+
+
+@contextlib.contextmanager
+def _dask_cluster(scheduler: str | Cluster | None) -> Iterator[Cluster | None]:
+    """No cluster, the one given, or a connection to the scheduler at the address given (closed after)."""
+    if scheduler is None or not isinstance(scheduler, str):
+        yield scheduler
+        return
+    from initcli.parallel.dask import connected
+    from initcli.safety.budget import active
+
+    with connected(scheduler, remaining=active().remaining()) as cluster:
+        yield cluster
 
 
 def _fresh_rows(
@@ -668,7 +710,10 @@ def check_model(
 
 def inspect_models(models: Sequence[str], **options: Any) -> InspectManyReport:
     """`inspect_model` for each model in turn (one start-up for many files); failures are recorded."""
-    return InspectManyReport(results=each_model(models, lambda model: inspect_model(model, **options)))
+    with _dask_cluster(options.pop("scheduler", None)) as cluster:  # one connection for all the models
+        if cluster is not None:
+            options["scheduler"] = cluster
+        return InspectManyReport(results=each_model(models, lambda model: inspect_model(model, **options)))
 
 
 def check_models(

@@ -193,6 +193,7 @@ def inspect(
     alpha: float = DEFAULT_ALPHA,
     config: str | os.PathLike[str] | None = None,
     timeout: float | None = None,
+    scheduler: str | None = None,
 ) -> InspectReport:
     """Every weight of a model beside its initializer's theory: fans, initializer, default, verdict.
 
@@ -205,13 +206,17 @@ def inspect(
         alpha: the false-alarm rate of the `inconsistent` verdict for the whole model.
         config: the `model.to_json()` file of a weights-only (`.weights.h5`) source.
         timeout: give up reading after this many seconds.
+        scheduler: a Dask scheduler's address (`"tcp://host:8786"`, or `"local"`) to measure a saved
+            model's weights on its workers, which open the file by the same path (the `dask` extra);
+            the report is the one this process gives.
 
     Returns:
         The report: `weights` (one row per weight), `totals`, `findings`, `notes`.
 
     Raises:
         BadInputError: arguments that cannot work together, or a `layer` that matches no weight.
-        InitcliError: an unreadable file, or a live model Keras cannot save.
+        InitcliError: an unreadable file, a live model Keras cannot save, or a scheduler that cannot
+            be reached.
     """
     from initcli import api
 
@@ -224,6 +229,7 @@ def inspect(
             alpha=alpha,
             timeout=timeout,
             config_path=None if config is None else Path(config),
+            scheduler=scheduler,
         )
         return _relabeled(report, label, path)
 

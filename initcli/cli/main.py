@@ -207,10 +207,17 @@ CONFIG_OPTION = click.option(
 @TIMEOUT_OPTION
 @CONFIG_OPTION
 @CUSTOM_OBJECTS_OPTION
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Measure the weights on a Dask cluster (tcp://HOST:8786, or local); its workers open MODEL "
+    "by the same path. Needs initcli[dask].",
+)
 @output_options
 def inspect_command(
     models: tuple[str, ...],
     custom_objects: tuple[str, ...],
+    scheduler: str | None,
     spec_path: Path | None,
     config_path: Path | None,
     seed: int | None,
@@ -244,6 +251,8 @@ def inspect_command(
     options: dict[str, Any] = {"seed": seed, "fresh": fresh, "patterns": patterns, "alpha": alpha, "timeout": timeout}
     if custom_objects:
         options["custom_objects"] = custom_objects
+    if scheduler is not None:
+        options["scheduler"] = scheduler
     if len(targets) > 1:
         if spec_path is not None or config_path is not None:
             raise click.UsageError("--spec and --config name one model: one MODEL with --config, none with --spec.")
