@@ -159,6 +159,27 @@ def test_hostile_indexes_are_one_line_errors(tmp_path: Path, index: str, fragmen
     assert output.startswith("Error: ") and output.count("\n") == 1 and fragment in output, output
 
 
+@pytest.mark.parametrize("target", ["outside", "fifo"])
+def test_a_shard_that_links_out_of_the_folder_or_is_no_file_is_refused(tmp_path: Path, target: str) -> None:
+    """Issue 24: a model's own files are regular files inside its folder, shards included."""
+    import os
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    if target == "outside":
+        _shard(tmp_path / "elsewhere.weights.h5", "d", {"0": np.ones(3, np.float32)})
+        (folder / "a.weights.h5").symlink_to(tmp_path / "elsewhere.weights.h5")
+        fragment = "outside"
+    else:
+        os.mkfifo(folder / "a.weights.h5")
+        fragment = "not a regular file"
+    path = folder / "m.weights.json"
+    path.write_text('{"weight_map": {"/layers/d/vars": ["a.weights.h5"]}}')
+    exit_code, output = _invoke(path)
+    assert exit_code == 1, output
+    assert output.startswith("Error: ") and output.count("\n") == 1 and fragment in output, output
+
+
 def test_an_index_over_the_document_budget_is_refused(tmp_path: Path) -> None:
     from initcli.safety.documents import MAX_DOCUMENT_BYTES
 
