@@ -57,7 +57,7 @@ KERAS_BUILDS = r"--spec|\.py:|--fresh|--source keras"
 # Runs commands one after another in one process, each as `python -m initcli` runs it (main(), stdout
 # and stderr on files at the descriptor level, so not a terminal, as when piped), and prints for each
 # [exit code, stdout, stderr] as JSON on the real stdout.
-_SHARED_PROCESS = """
+SHARED_PROCESS = """
 import json, os, sys, tempfile
 from initcli.cli import main
 results = []
@@ -118,7 +118,7 @@ def shared_runs(request: pytest.FixtureRequest) -> dict[str, tuple[int, str, str
     )
     jobs = [list(_invocation(command)[:2]) for command in commands]
     done = subprocess.run(
-        [sys.executable, "-c", _SHARED_PROCESS],
+        [sys.executable, "-c", SHARED_PROCESS],
         input=json.dumps(jobs),
         cwd=ROOT,
         capture_output=True,
