@@ -63,7 +63,7 @@ def _cases(backend: str, count: int = 100) -> list[dict]:
     return cases
 
 
-def _keras(backend: str, cases: list[dict]) -> list[np.ndarray]:
+def _run_oracle(backend: str, cases: list[dict]) -> list[np.ndarray]:
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"{backend} not installed (pip install -e '.[backends]')")
     environment = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": ""}
@@ -76,6 +76,24 @@ def _keras(backend: str, cases: list[dict]) -> list[np.ndarray]:
     return [np.frombuffer(bytes.fromhex(r["hex"]), r["dtype"]).reshape(tuple(r["shape"])) for r in report["results"]]
 
 
+def _key(case: dict) -> str:
+    return json.dumps(case, sort_keys=True)
+
+
+_ANSWERS: dict[str, dict[str, np.ndarray]] = {}
+
+
+def _keras(backend: str, cases: list[dict]) -> list[np.ndarray]:
+    """Keras's values for `cases` on `backend`. The first call asks the oracle for every case of this
+    module on that backend (`_all_cases`) in one process: each start imports Keras and the backend (~3 s).
+    Seeded Keras 3 initializers draw from their own seed, so a case's values do not depend on the others."""
+    answers = _ANSWERS.setdefault(backend, {})
+    missing = list({_key(case): case for case in [*_all_cases(backend), *cases] if _key(case) not in answers}.values())
+    if any(_key(case) not in answers for case in cases):
+        answers.update(zip(map(_key, missing), _run_oracle(backend, missing), strict=True))
+    return [answers[_key(case)] for case in cases]
+
+
 def _ours(case: dict, backend: str) -> np.ndarray:
     config = dict(case["config"])
     seed = config.pop("seed")
@@ -86,8 +104,31 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
-@pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_100_random_cases_equal_keras_on_the_backend(backend):
+DENSE_KERNEL = {"class_name": "GlorotUniform", "config": {"seed": 11}, "shape": [784, 256], "dtype": "float32"}
+ORTHOGONAL = [
+    {"class_name": "Orthogonal", "config": {"seed": 3}, "shape": [6, 4], "dtype": "float32"},
+    {"class_name": "Orthogonal", "config": {"seed": 9, "gain": 1.5}, "shape": [3, 3, 4, 8], "dtype": "float32"},
+]
+EXPLAINED = [
+    ("HeUniform", {}, (3, 4), "float32", 5),
+    ("GlorotUniform", {}, (64, 33), "float32", 2**32 - 1),
+    ("RandomUniform", {"minval": -0.3, "maxval": 0.7}, (7,), "float64", 11),
+]
+
+
+def _explained_cases() -> list[dict]:
+    return [
+        {"class_name": n, "config": {**c, "seed": seed}, "shape": list(shape), "dtype": d}
+        for n, c, shape, d, seed in EXPLAINED
+    ]
+
+
+def _all_cases(backend: str) -> list[dict]:
+    """Every case the tests of this module ask the oracle about on `backend`."""
+    return [*_hundred_cases(backend), DENSE_KERNEL, *ORTHOGONAL, *(_explained_cases() if backend == "torch" else [])]
+
+
+def _hundred_cases(backend: str) -> list[dict]:
     cases = _cases(backend)
     if backend == "torch":
         cases += [
@@ -95,14 +136,19 @@ def test_100_random_cases_equal_keras_on_the_backend(backend):
             for name, shape in (("RandomUniform", (3, 4)), ("GlorotUniform", (64, 33)), ("RandomNormal", (3, 5)))
             for seed in (0, 5)
         ] + [{"class_name": "TruncatedNormal", "config": {"seed": 3}, "shape": [3], "dtype": "float64"}]
+    return cases
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_100_random_cases_equal_keras_on_the_backend(backend):
+    cases = _hundred_cases(backend)
     wrong = [c for c, k in zip(cases, _keras(backend, cases), strict=True) if not _same(_ours(c, backend), k)]
     assert wrong == []
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_sample_save_of_a_dense_kernel_equals_keras(backend, tmp_path):
-    case = {"class_name": "GlorotUniform", "config": {"seed": 11}, "shape": [784, 256], "dtype": "float32"}
-    (expected,) = _keras(backend, [case])
+    (expected,) = _keras(backend, [DENSE_KERNEL])
     saved = tmp_path / "kernel.npy"
     arguments = ["sample", "--init", "glorot_uniform", "--shape", "784x256", "--seed", "11", "--backend", backend]
     result = CliRunner().invoke(cli, [*arguments, "--save", str(saved)], catch_exceptions=False)
@@ -127,10 +173,7 @@ def test_what_is_not_reproduced_is_a_one_line_error():
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_orthogonal_draws_the_backends_normals(backend):
     """The normal matrix is the backend's, bit for bit; the QR is numpy's LAPACK, not the backend's."""
-    cases = [
-        {"class_name": "Orthogonal", "config": {"seed": 3}, "shape": [6, 4], "dtype": "float32"},
-        {"class_name": "Orthogonal", "config": {"seed": 9, "gain": 1.5}, "shape": [3, 3, 4, 8], "dtype": "float32"},
-    ]
+    cases = ORTHOGONAL
     for case, expected in zip(cases, _keras(backend, cases), strict=True):
         got = _ours(case, backend)
         assert got.shape == expected.shape
@@ -169,15 +212,8 @@ def test_explains_numpy_code_for_torch_uniforms_equals_keras():
     """`explain --backend torch --seed N`'s numpy program, run alone, prints Keras-on-torch's values."""
     import initcli
 
-    cases = [
-        ("HeUniform", {}, (3, 4), "float32", 5),
-        ("GlorotUniform", {}, (64, 33), "float32", 2**32 - 1),
-        ("RandomUniform", {"minval": -0.3, "maxval": 0.7}, (7,), "float64", 11),
-    ]
-    oracle = [
-        {"class_name": n, "config": {**c, "seed": seed}, "shape": list(shape), "dtype": d}
-        for n, c, shape, d, seed in cases
-    ]
+    cases = EXPLAINED
+    oracle = _explained_cases()
     for (name, config, shape, dtype, seed), expected in zip(cases, _keras("torch", oracle), strict=True):
         report = initcli.explain(name, shape, seed=seed, dtype=dtype, backend="torch", **config)
         code = next(c for c in report.code if c.exact).code

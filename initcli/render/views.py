@@ -126,19 +126,26 @@ class _Shown:
         yield from renderables(self.report, View(columns=columns, width=options.max_width))
 
 
-def check_lines(report: Any) -> list[str]:
-    """`initcli check`'s text output: one line per finding, then the summary with the coverage."""
+def check_lines(report: Any, prefix: str = "") -> list[str]:
+    """`initcli check`'s text output: one line per finding, then the summary with the coverage.
+
+    The one source of these lines: the command prints them (the summary on stderr), the terminal and
+    HTML views show them and `InitCheck`'s error quotes them. `prefix` starts each finding (the model's
+    name, when a run checks several).
+    """
+    from initcli.render.wording import plural
     from initcli.safety.sanitize import one_line
 
     lines = [
-        one_line(f"{finding.severity}: {finding.path}: [{finding.check}] {finding.message}", max_length=None)
+        one_line(f"{prefix}{finding.severity}: {finding.path}: [{finding.check}] {finding.message}", max_length=None)
         for finding in report.findings
     ]
     coverage = "; ".join(entry.describe() for entry in report.coverage)
     verdict = "passed" if report.passed else "FAILED"
-    counts = f"{report.weights} weights, {report.errors} errors, {report.warnings} warnings"
-    summary = f"{report.source}: {verdict}: {counts}"
-    lines.append(one_line(f"{summary}; tested: {coverage}", max_length=None))
+    counts = (
+        f"{plural(report.weights, 'weight')}, {plural(report.errors, 'error')}, {plural(report.warnings, 'warning')}"
+    )
+    lines.append(one_line(f"{report.source}: {verdict}: {counts}; tested: {coverage}", max_length=None))
     return lines
 
 
