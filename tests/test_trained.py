@@ -123,14 +123,29 @@ def test_fetched_trained_files_say_trained(name, counts):
     assert any(np.ptp(value) > 0 for key, value in raw.items() if key.rsplit("/", 1)[-1].startswith("bias"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="readers: a Windows-saved tf.keras .keras names groups layers\\dense; read as 0 weights (tf_keras cannot "
-    "load it either)",
-)
+@pytest.mark.tensorflow
 def test_windows_saved_keras_file_is_read():
-    document = _inspect(str(_fetched("tfkeras2.15.0_windows_backslash_paths.keras")))
-    assert document["state"]["state"] == "trained"
+    """Its groups are `layers\\dense` (tests/test_windows_paths.py): tf_keras loads it only with the
+    path join Windows has, and that load is the oracle for the rows' names and values."""
+    path = _fetched("tfkeras2.15.0_windows_backslash_paths.keras")
+    import ntpath
+
+    import tensorflow.compat.v2 as tf2
+    import tf_keras
+
+    join = tf2.io.gfile.join
+    tf2.io.gfile.join = ntpath.join
+    try:
+        loaded = tf_keras.models.load_model(path)
+    finally:
+        tf2.io.gfile.join = join
+    oracle = {w.name.removesuffix(":0"): w.numpy().astype(np.float64) for w in loaded.weights}
+    document = _inspect(str(path))
+    assert [w["path"] for w in document["weights"]] == list(oracle)
+    for weight in document["weights"]:
+        assert weight["sample"]["mean"] == pytest.approx(oracle[weight["path"]].mean(), rel=1e-6)
+    assert document["state"]["line"] == "trained (5 of 6 weights moved from their initializer)"
+    assert all(np.ptp(value) > 0 for key, value in oracle.items() if key.endswith("bias") and value.size > 1)
 
 
 @pytest.mark.parametrize("name", AT_INIT)
