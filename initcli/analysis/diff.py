@@ -532,10 +532,18 @@ def std_ratio(row: WeightRow) -> float | None:
     return sample.std / theory.std
 
 
-def init_draw(row: WeightRow, seed: int | None) -> InitDraw:
-    """What the re-drawn init of `--fresh` is to this weight (see `InitDraw`)."""
+def init_draw(row: WeightRow, seed: int | None, same_draws: bool = True) -> InitDraw:
+    """What the re-drawn init of `--fresh` is to this weight (see `InitDraw`).
+
+    `same_draws`: the rebuilding Keras draws a seed as the file's did (not so for a multi-backend
+    Keras 2 file: `initcli.analysis.fresh.same_draws`); else only a constant is re-drawn exactly.
+    """
     spec = row.initializer
-    if spec is not None and (not spec.family.random or spec.config.get("seed") is not None):
+    if spec is not None and not spec.family.random:
+        return "exact"
+    if not same_draws:
+        return "independent"
+    if spec is not None and spec.config.get("seed") is not None:
         return "exact"
     return "global-seed" if seed is not None else "independent"
 
@@ -551,11 +559,15 @@ def drift_rows(
     fresh: Mapping[str, tuple[WeightRecord, str]] | None = None,
     seed: int | None = None,
     elements: int = CHUNK_ELEMENTS,
+    keras_version: str | None = None,
 ) -> dict[str, Drift]:
     """Each row's drift from its initializer; with `fresh` (`pair_fresh`), from the re-drawn init too.
 
     Reads each saved weight and its re-drawn init side by side (`compare`, A = the init).
     """
+    from initcli.analysis.fresh import same_draws
+
+    same = same_draws(keras_version)
     out: dict[str, Drift] = {}
     for row in rows:
         path = row.record.path
@@ -564,7 +576,7 @@ def drift_rows(
             continue
         pair = fresh.get(path)
         measured = None if pair is None else compare(pair[0], row.record, pair[1], elements)
-        out[path] = Drift(std_ratio=std_ratio(row), init=init_draw(row, seed), fresh=measured)
+        out[path] = Drift(std_ratio=std_ratio(row), init=init_draw(row, seed, same), fresh=measured)
     return out
 
 

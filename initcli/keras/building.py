@@ -256,9 +256,10 @@ def without_compile_config(config: Mapping[str, Any]) -> dict[str, Any]:
 def rebuild_fresh(config: Mapping[str, Any], seed: int | None, keras_version: str | None = None) -> Any:
     """Re-create a saved model from its config, freshly initialized (safe mode: no Lambda code).
 
-    A config written by tf.keras (`keras_version` 2.4+ or "-tf", `initcli.keras.eras`) is rebuilt by
-    tf_keras, which reads its arguments (`batch_input_shape`, ...) and draws as that Keras did;
-    any other by Keras 3.
+    A config written by tf.keras (`keras_version` 2.4+ or "-tf", `initcli.keras.eras`) or by
+    multi-backend Keras 2.0-2.3 is rebuilt by tf_keras, which reads its arguments
+    (`batch_input_shape`, ...) and draws as tf.keras does (where Keras 2 drew otherwise,
+    `initcli.analysis.fresh.era_redrawn` re-draws); any other by Keras 3.
 
     Raises:
         InitcliError: a config naming code, files or custom objects, declaring more than
@@ -268,7 +269,7 @@ def rebuild_fresh(config: Mapping[str, Any], seed: int | None, keras_version: st
     config = without_compile_config(config)
     from initcli.keras.eras import era_of
 
-    if era_of(keras_version).line == "tf.keras":
+    if era_of(keras_version).line in ("tf.keras", "keras2"):
         return _rebuild_with_tf_keras(config, seed, keras_version)
     keras = _keras(seed)
 
@@ -289,15 +290,8 @@ def rebuild_fresh(config: Mapping[str, Any], seed: int | None, keras_version: st
 
 
 def no_config_reason(source: str, file_format: str, keras_version: str | None) -> str:
-    """Why `--fresh` cannot rebuild a file without a usable model config, in one line."""
-    from initcli.keras.eras import era_of
-
-    era = era_of(keras_version)
-    if era.line in ("keras1", "keras2"):
-        return (
-            f"--fresh cannot rebuild {source}: it was written by {era.label}, whose initializers drew otherwise "
-            "(e.g. Keras 2.0's he_normal was truncated) and neither Keras 3 nor tf_keras rebuilds it as that Keras did"
-        )
+    """Why `--fresh` cannot rebuild a file without a model config, in one line (a Keras 1 config and a
+    SavedModel's: `initcli.analysis.fresh.rebuild_source`)."""
     if file_format in ("weights.h5", "tf-checkpoint", "sharded-weights") or "weights" in file_format:
         return f"--fresh needs a model config; {source} holds weights only (--fresh rebuilds a .keras or full .h5)"
     return (
@@ -315,7 +309,7 @@ def _rebuild_with_tf_keras(config: dict[str, Any], seed: int | None, keras_versi
         import tf_keras
     except ImportError:
         raise InitcliError(
-            f"--fresh rebuilds a file of tf.keras {keras_version} with tf_keras, which is not installed: "
+            f"--fresh rebuilds a file of Keras {keras_version} with tf_keras, which is not installed: "
             "pip install tf_keras"
         ) from None
 
