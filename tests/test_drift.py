@@ -327,3 +327,41 @@ def test_tf_keras_rebuild_refuses_a_config_over_budget(tmp_path):
     assert result.exit_code == 1
     assert result.output.count("\n") == 1
     assert "declares" in result.output and "parameters, more than the 150000000 initcli builds" in result.output
+
+
+@pytest.mark.tensorflow
+def test_fresh_drift_columns_in_csv_and_markdown():
+    """CSV and Markdown carry the change and correlation JSON has: checked against numpy on tf_keras's
+    arrays (the model from the file's config after set_random_seed(5), and the file's weights)."""
+    import csv
+    import io
+
+    import h5py
+
+    path = PUBLIC / "keras2.0.6_tensorflow_sequential_lstm_dense.h5"
+    saved, fresh = _tf_keras_oracle(path, json.loads(h5py.File(path, "r").attrs["model_config"]), 5)
+    expected = [_numpy_drift(w0, w) for w0, w in zip(fresh, saved)]
+    fresh_std = [float(w0.astype(np.float64).std()) for w0 in fresh]
+    run = ["inspect", str(path), "--fresh", "--seed", "5", "--format"]
+    rows = list(csv.DictReader(io.StringIO(CliRunner().invoke(cli, [*run, "csv"], catch_exceptions=False).stdout)))
+    assert len(rows) == len(expected)
+    for row, (change, correlation), std in zip(rows, expected, fresh_std):
+        assert float(row["fresh_std"]) == pytest.approx(std, rel=1e-6, abs=1e-12)
+        assert (
+            row["relative_change"] == "" if change is None else float(row["relative_change"]) == pytest.approx(change)
+        )
+        assert (
+            row["correlation"] == "" if correlation is None else float(row["correlation"]) == pytest.approx(correlation)
+        )
+        assert row["init"] in ("independent", "exact")
+    markdown = CliRunner().invoke(cli, [*run, "markdown"], catch_exceptions=False).stdout.splitlines()
+    header = [cell.strip() for cell in markdown[0].strip("|").split("|")]
+    assert header[-4:] == ["fresh_std", "init", "relative_change", "correlation"]
+    for line, (change, correlation) in zip(markdown[2:], expected):
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if change is not None:
+            assert float(cells[-2]) == pytest.approx(change, rel=1e-5)
+        if correlation is not None:
+            assert float(cells[-1]) == pytest.approx(correlation, rel=1e-5)
+    plain = CliRunner().invoke(cli, ["inspect", str(path), "--format", "csv"], catch_exceptions=False).stdout
+    assert "relative_change" not in plain.splitlines()[0]  # without --fresh: no drift columns
