@@ -60,5 +60,7 @@ def test_fresh_runs_on_every_fixture_keras_or_tf_keras_loads(keras):
             assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: "), (shown, result.stderr)
     # Keras 2.0-2.3 .h5, tf.keras .h5/.keras, both SavedModels, Keras 3 files.
     assert len(loadable) >= 20
-    for module in (keras, tf_keras):  # once, not per file: clear_session collects garbage (~0.3 s)
-        module.backend.clear_session()
+    from initcli.keras.building import clear_session
+
+    for module in (keras, tf_keras):  # names as a fresh process gives them, for the tests after this one
+        clear_session(module)

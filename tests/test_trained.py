@@ -26,7 +26,9 @@ def _keras_names_reset_afterwards():
     for name in ("keras", "tf_keras"):
         module = sys.modules.get(name)
         if module is not None and hasattr(module, "backend"):
-            module.backend.clear_session()
+            from initcli.keras.building import clear_session
+
+            clear_session(module)  # without Keras's gc.collect(), which costs ~1 s a test here
 
 
 # Real files other people trained (tests/fixtures/public/ORIGINS.md): constant-initialized weights
@@ -261,8 +263,10 @@ def test_fresh_keras3_and_tf_keras_architectures_are_never_trained(keras, tmp_pa
         import tf_keras as module
     else:
         module = keras
+    from initcli.keras.building import clear_session
+
     for seed in range(3):
-        module.backend.clear_session()
+        clear_session(module)
         module.utils.set_random_seed(seed)
         model = _architectures(module)[architecture]()
         model.save(tmp_path / f"{seed}.keras")
