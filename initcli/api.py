@@ -519,11 +519,14 @@ def inspect_model(
         from initcli.analysis.diff import drift_rows
 
         if fresh:
-            fresh_rows, drift = _fresh_rows(saved, rows, seed, patterns, alpha, scratch, timeout, custom_objects)
+            fresh_rows, drift, era_notes = _fresh_rows(
+                saved, rows, seed, patterns, alpha, scratch, timeout, custom_objects
+            )
             notes.append(
                 "fresh: the model rebuilt from its config and re-initialized"
                 + (f" with seed {seed}" if seed is not None else " (no --seed: not reproducible)")
             )
+            notes.extend(era_notes)
             from initcli.analysis.diff import drift_note
 
             line = drift_note(drift)
@@ -566,21 +569,22 @@ def _fresh_rows(
     scratch: _LazyScratch,
     timeout: float | None,
     custom_objects: Sequence[str] = (),
-) -> tuple[dict[str, WeightRow], dict[str, Drift]]:
-    """The rebuilt model's rows and each saved weight's drift from them, by the saved weight's path."""
+) -> tuple[dict[str, WeightRow], dict[str, Drift], list[str]]:
+    """The rebuilt model's rows and each saved weight's drift from them, by the saved weight's path, and
+    notes on the inits re-drawn as the file's Keras 2 drew them (`initcli.analysis.fresh`)."""
     from initcli.analysis.diff import drift_rows, pair_fresh
+    from initcli.analysis.fresh import era_redrawn, rebuild_source
     from initcli.analysis.inspection import matches
     from initcli.keras import building
     from initcli.readers import open_model
 
-    if saved.config is None:
-        raise InitcliError(building.no_config_reason(saved.source, saved.format, saved.keras_version))
+    config, keras_version = rebuild_source(saved)  # its Keras 1/2 or SavedModel config too
     if custom_objects:
         from initcli.analysis.custom import rebuild_fresh_with
 
-        rebuilt = rebuild_fresh_with(saved.config, seed, custom_objects, scratch.path(), timeout)
+        rebuilt = rebuild_fresh_with(config, seed, custom_objects, scratch.path(), timeout)
     else:
-        fresh_model = building.rebuild_fresh(saved.config, seed, saved.keras_version)
+        fresh_model = building.rebuild_fresh(config, seed, keras_version)
         rebuilt = open_model(building.save_temporary(fresh_model, scratch.path()), timeout=timeout)
     try:
         records = [record for record in rebuilt.records() if matches(record, patterns)]
@@ -595,9 +599,18 @@ def _fresh_rows(
         else:
             # By path, then layer/weight name, then position: a file of another Keras may scope paths otherwise.
             pairs = pair_fresh([row.record for row in rows], records)
+        pairs, redrawn, dropped = era_redrawn(rows, pairs, keras_version, seed)
         paths = list(pairs)
         measured = _measure([pairs[path][0] for path in paths], alpha, None)
-        return dict(zip(paths, measured)), drift_rows(rows, pairs, seed)
+        era_notes = []
+        if redrawn:
+            era_notes.append(
+                f"fresh: {redrawn} init(s) re-drawn as Keras {keras_version} drew them (tf_keras, which rebuilt "
+                "the model, draws them otherwise)"
+            )
+        if dropped:
+            era_notes.append(f"fresh: {dropped} weight(s) not compared: Keras {keras_version}'s draw has no equivalent")
+        return dict(zip(paths, measured)), drift_rows(rows, pairs, seed, keras_version=keras_version), era_notes
     finally:
         rebuilt.close()
 
