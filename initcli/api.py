@@ -297,12 +297,14 @@ def open_source(
     timeout: float | None = None,
     config_path: Path | None = None,
     custom_objects: Sequence[str] = (),
+    backend: str = "tensorflow",
 ) -> Iterator[tuple[ModelFile, Built | None, _LazyScratch]]:
     """The model to inspect: a file read as it is, or a spec or function built with Keras and saved.
 
     Yields (the opened model, how it was built or None, a scratch folder made on first `.path()` and
     removed afterwards). An already opened model (a live one, `initcli.readers.live`) is yielded as it
-    is, and closed after.
+    is, and closed after. A spec with `backend` jax or torch is predicted without Keras
+    (`initcli.analysis.predicted`).
     """
     from initcli.readers.records import ModelFile
 
@@ -317,9 +319,16 @@ def open_source(
         raise BadInputError("Give a MODEL (file or module:function) or --spec FILE, exactly one.")
     from initcli.readers import open_model
 
+    if backend != "tensorflow" and (spec_path is None or model is not None):
+        raise BadInputError(f"--backend {backend} predicts a --spec's weights; a saved file is read as it is.")
     with _LazyScratch() as scratch:
         built = None
-        if spec_path is not None or _is_function_reference(str(model)):
+        if spec_path is not None and backend != "tensorflow":
+            from initcli.analysis.predicted import open_predicted
+
+            saved = open_predicted(spec_path, seed, backend)
+            built = Built(kind="spec", source=str(spec_path), seed=seed)
+        elif spec_path is not None or _is_function_reference(str(model)):
             from initcli.keras import building
 
             if spec_path is not None:
@@ -459,8 +468,12 @@ def inspect_model(
     progress: ProgressSink | None = None,
     config_path: Path | None = None,
     custom_objects: Sequence[str] = (),
+    backend: str = "tensorflow",
 ) -> InspectReport:
-    """Every weight of a model beside its initializer's theory, with cheap check findings as notes."""
+    """Every weight of a model beside its initializer's theory, with cheap check findings as notes.
+
+    `backend` jax or torch (with a spec): the weights Keras 3 draws on that backend, predicted
+    without any framework (see `initcli.analysis.predicted`)."""
     from initcli.readers.records import ModelFile
 
     # Checked before anything is built: a usage error needs no TensorFlow.
@@ -472,7 +485,11 @@ def inspect_model(
         raise BadInputError("--config names the weights of a weights-only MODEL file; it takes no --spec or --fresh.")
     if custom_objects and (spec_path is not None or config_path is not None or _is_function_reference(str(model))):
         raise BadInputError("--custom-objects rebuilds a saved .keras MODEL; it takes no --spec, --config or function.")
-    with open_source(model, spec_path, seed, timeout, config_path, custom_objects) as (saved, built, scratch):
+    with open_source(model, spec_path, seed, timeout, config_path, custom_objects, backend) as (
+        saved,
+        built,
+        scratch,
+    ):
         rows = _measured(saved, patterns, alpha, progress)
         findings = _note_findings(rows, run_checks(rows, NOTE_CHECKS))
         from initcli.analysis.custom import custom_layer_notes

@@ -207,10 +207,12 @@ CONFIG_OPTION = click.option(
 @TIMEOUT_OPTION
 @CONFIG_OPTION
 @CUSTOM_OBJECTS_OPTION
+@BACKEND_OPTION
 @output_options
 def inspect_command(
     models: tuple[str, ...],
     custom_objects: tuple[str, ...],
+    backend: str,
     spec_path: Path | None,
     config_path: Path | None,
     seed: int | None,
@@ -244,6 +246,8 @@ def inspect_command(
     options: dict[str, Any] = {"seed": seed, "fresh": fresh, "patterns": patterns, "alpha": alpha, "timeout": timeout}
     if custom_objects:
         options["custom_objects"] = custom_objects
+    if backend != "tensorflow":
+        options["backend"] = backend
     if len(targets) > 1:
         if spec_path is not None or config_path is not None:
             raise click.UsageError("--spec and --config name one model: one MODEL with --config, none with --spec.")
