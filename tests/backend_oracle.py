@@ -1,9 +1,10 @@
 """Keras 3 itself as the oracle of `--backend jax|torch`: run as `KERAS_BACKEND=B python backend_oracle.py`.
 
 With `--spec`, reads a list of {"spec", "seed"} and prints, per request, every weight of the spec's
-model built after `keras.utils.set_random_seed(seed)` (see `spec_weights`). Otherwise reads a JSON list
-of cases from standard input, each {"class_name", "config", "shape", "dtype"} (the config holds the
-seed), builds `keras.initializers.<class_name>(**config)`, calls it on the shape and dtype, and prints one JSON
+model built after `keras.utils.set_random_seed(seed)` (see `spec_weights`). Otherwise reads a JSON
+list of cases from standard input, each {"class_name", "config", "shape", "dtype"} (the config holds
+the seed; an optional "jax_threefry_partitionable" sets JAX's mode), builds
+`keras.initializers.<class_name>(**config)`, calls it on the shape and dtype, and prints one JSON
 list: per case the values' bytes in hex (or the error's type).
 Run in a subprocess by the tests, so that JAX's and torch's threads never enter the test process.
 """
@@ -53,6 +54,10 @@ def main() -> None:
         return
     out = []
     for case in json.load(sys.stdin):
+        if "jax_threefry_partitionable" in case:  # JAX's mode for this case (jax only)
+            import jax
+
+            jax.config.update("jax_threefry_partitionable", case["jax_threefry_partitionable"])
         initializer = getattr(keras.initializers, case["class_name"])(**case["config"])
         try:
             values = keras.ops.convert_to_numpy(initializer(tuple(case["shape"]), dtype=case["dtype"]))

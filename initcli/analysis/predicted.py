@@ -305,7 +305,9 @@ def _seed_note(weight: PredictedWeight, seed: int | None, backend: str) -> str:
     origin = "its config's" if weight.spec.seed is not None else f"drawn after set_random_seed({seed})"
     if seed is None and weight.spec.seed is None:
         origin = "drawn at random (no --seed)"
-    return f"seed {weight.seed} ({origin}): `initcli sample --seed {weight.seed} --backend {backend}` draws it"
+    from initcli.initializers.backends import backend_flags
+
+    return f"seed {weight.seed} ({origin}): `initcli sample --seed {weight.seed} {backend_flags(backend)}` draws it"
 
 
 def open_predicted(path: Path, seed: int | None, backend: str) -> ModelFile:
@@ -335,5 +337,7 @@ def open_predicted(path: Path, seed: int | None, backend: str) -> ModelFile:
                 notes=[_seed_note(weight, seed, backend)] if weight.spec.family.random else [],
             )
 
-    note = f"Predicted without Keras for KERAS_BACKEND={backend} (CPU): see docs/backends.md."
+    from initcli.initializers.backends import keras_prefix
+
+    note = f"Predicted without Keras for {keras_prefix(backend).rstrip(': ')} (CPU): see docs/backends.md."
     return ModelFile(str(path), "keras", None, records, lambda: None, [note])
