@@ -92,7 +92,13 @@ def test_100_random_cases_equal_keras_on_the_backend(backend):
     if backend == "torch":
         cases += [
             {"class_name": name, "config": {"seed": seed}, "shape": list(shape), "dtype": "float64"}
-            for name, shape in (("RandomUniform", (3, 4)), ("GlorotUniform", (64, 33)), ("RandomNormal", (3, 5)))
+            for name, shape in (
+                ("RandomUniform", (3, 4)),
+                ("GlorotUniform", (64, 33)),
+                ("RandomNormal", (3, 5)),
+                ("HeNormal", (64, 33)),
+                ("TruncatedNormal", (5, 4)),
+            )
             for seed in (0, 5)
         ] + [{"class_name": "TruncatedNormal", "config": {"seed": 3}, "shape": [3], "dtype": "float64"}]
     wrong = [c for c, k in zip(cases, _keras(backend, cases), strict=True) if not _same(_ours(c, backend), k)]
@@ -110,14 +116,33 @@ def test_sample_save_of_a_dense_kernel_equals_keras(backend, tmp_path):
     assert _same(np.load(saved), expected)
 
 
+def test_float64_on_torch_equals_keras_golden_vectors():
+    """Keras-on-torch's float64 normal family (16+ normals: ATen's normal_fill<double>), without torch:
+    tests/golden/torch_float64.npz, made once by tests/golden/make_torch_float64.py."""
+    golden_path = Path(__file__).parent / "golden"
+    sys.path.insert(0, str(golden_path))
+    try:
+        from make_torch_float64 import KERAS_CASES
+    finally:
+        sys.path.remove(str(golden_path))
+    with np.load(golden_path / "torch_float64.npz") as golden:
+        for i, (name, config, shape) in enumerate(KERAS_CASES):
+            case = {"class_name": name, "config": config, "shape": shape, "dtype": "float64"}
+            got, expected = _ours(case, "torch"), golden[f"keras_{i}"]
+            if name == "Orthogonal":  # numpy's QR
+                assert got.shape == expected.shape and np.abs(got - expected).max() < 1e-12, name
+            else:
+                assert _same(got, expected), name
+
+
 def test_what_is_not_reproduced_is_a_one_line_error():
     spec = resolve("RandomNormal")
     with pytest.raises(BadInputError, match="float32 only"):
         draw_whole(spec, (3,), "float64", 0, "jax")
     with pytest.raises(BadInputError, match="2\\^32"):
         draw_whole(spec, (3,), "float32", -1, "jax")
-    with pytest.raises(BadInputError, match="fewer than 16"):
-        draw_whole(spec, (16,), "float64", 0, "torch")
+    with pytest.raises(BadInputError, match="float32 and float64, not float16"):
+        draw_whole(spec, (16,), "float16", 0, "torch")
     arguments = ["sample", "--init", "he_normal", "--shape", "3x3", "--dtype", "float16", "--backend", "jax"]
     result = CliRunner().invoke(cli, arguments)
     assert result.exit_code == 2

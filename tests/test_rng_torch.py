@@ -2,8 +2,8 @@
 
 Bit-exact over many seeds and sizes: every size 1..40 (the path below 16 values, 16-boundaries and
 recomputed tails), larger sizes, chunked streaming, float32 and float64 uniforms, float64 normals
-below 16 values. Those need torch (the `backends` extra); golden vectors made once by torch
-(tests/golden/make_torch_normals.py) keep the suite exact without it.
+below 16 values and from 16 on. Those need torch (the `backends` extra); golden vectors made once by
+torch (tests/golden/make_torch_normals.py, make_torch_float64.py) keep the suite exact without it.
 """
 
 from __future__ import annotations
@@ -79,9 +79,31 @@ def test_chunks_equal_the_whole_draw():
         assert _same(np.concatenate(parts), expected), chunk
 
 
-def test_float64_normals_of_16_or_more_are_refused():
-    with pytest.raises(ValueError, match="float64"):
-        rt.normal(0, 16, dtype="float64")
+@needs_torch
+def test_normal_float64_of_16_or_more():
+    """ATen's normal_fill<double>: glibc's log/sin/cos, the fused multiply-add, the recomputed tail."""
+    sizes = (16, 17, 31, 32, 33, 47, 64, 65, 1000, 4099, 70001)
+    cases = [("normal", s, n, m, d, "float64") for s in SEEDS[:4] for n in sizes for m, d in NORMAL_PARAMETERS]
+    wrong = [c for c, t in zip(cases, _torch(cases), strict=True) if not _same(rt.normal(*c[1:]), t)]
+    assert wrong == []
+    (expected,) = _torch([("normal", 3, 4099, 0.3, 0.05, "float64")])
+    for chunk in (16, 1000, 4083):
+        parts = list(rt.NormalDraw(3, 4099, 0.3, 0.05, "float64").chunks(chunk))
+        assert _same(np.concatenate(parts), expected), chunk
+
+
+def test_float64_golden_vectors_made_by_torch():
+    """Without torch: tests/golden/torch_float64.npz (make_torch_float64.py), float64 normals of 16+ values."""
+    from pathlib import Path
+
+    parameters = ((0.0, 1.0), (0.3, 0.05), (-1.7, 3.3))
+    with np.load(Path(__file__).parent / "golden" / "torch_float64.npz") as golden:
+        names = [name for name in golden.files if name.startswith("normal_")]
+        assert len(names) == 81
+        for name in names:
+            _, seed, size, case = name.split("_")
+            mean, std = parameters[int(case)]
+            assert _same(rt.normal(int(seed), int(size), mean, std, "float64"), golden[name]), name
 
 
 def test_golden_vectors_made_by_torch():

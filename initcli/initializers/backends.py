@@ -86,7 +86,7 @@ def check_request(backend: str, unit: str, size: int, dtype: str) -> None:
     """Refuse, with the reason, what initcli does not reproduce on the backend.
 
     Raises:
-        BadInputError: the dtype (or, on torch, a float64 normal of 16 values or more).
+        BadInputError: the dtype.
     """
     if keras_backend(backend) == "jax" and dtype not in rj.SUPPORTED_DTYPES:
         why = (
@@ -98,12 +98,6 @@ def check_request(backend: str, unit: str, size: int, dtype: str) -> None:
     if backend == "torch":
         if dtype not in rt.SUPPORTED_DTYPES:
             raise BadInputError(f"--backend torch reproduces float32 and float64, not {dtype}.")
-        drawn = 4 * size if unit == "truncated_normal" else size
-        if dtype == "float64" and unit != "uniform" and drawn >= 16:
-            raise BadInputError(
-                "--backend torch reproduces float64 normals of fewer than 16 values only "
-                "(torch's float64 Box-Muller uses the C library's double log/sin/cos, not ported)."
-            )
 
 
 def elementwise_chunks(
