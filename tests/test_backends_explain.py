@@ -146,3 +146,23 @@ def test_no_jax_threefry_partitionable_needs_the_jax_backend():
     assert result.output.splitlines()[-1] == (
         "Error: --no-jax-threefry-partitionable is a JAX mode: give it with --backend jax"
     )
+
+
+def test_explains_numpy_program_prints_keras_on_torch_values():
+    """Without torch: Keras-on-torch's uniforms in tests/golden/torch_keras_cases.npz
+    (make_torch_keras_cases.py), float32 and float64, against the printed program."""
+    golden_path = Path(__file__).parent / "golden"
+    sys.path.insert(0, str(golden_path))
+    try:
+        from make_torch_keras_cases import UNIFORM_CASES
+    finally:
+        sys.path.remove(str(golden_path))
+    wrong = []
+    with np.load(golden_path / "torch_keras_cases.npz") as golden:
+        for i, (name, config, shape, dtype) in enumerate(UNIFORM_CASES):
+            config = dict(config)
+            seed = config.pop("seed")
+            printed = _printed(_exact_code(name, config, tuple(shape), seed, dtype, "torch"), dtype)
+            if printed.reshape(shape).tobytes() != golden[f"uniform_{i}"].tobytes():
+                wrong.append((name, shape, dtype))
+    assert wrong == []

@@ -118,14 +118,14 @@ def test_sample_save_of_a_dense_kernel_equals_keras(backend, tmp_path):
 
 def test_float64_on_torch_equals_keras_golden_vectors():
     """Keras-on-torch's float64 normal family (16+ normals: ATen's normal_fill<double>), without torch:
-    tests/golden/torch_float64.npz, made once by tests/golden/make_torch_float64.py."""
+    tests/golden/torch_keras_cases.npz, made once by tests/golden/make_torch_keras_cases.py."""
     golden_path = Path(__file__).parent / "golden"
     sys.path.insert(0, str(golden_path))
     try:
-        from make_torch_float64 import KERAS_CASES
+        from make_torch_keras_cases import KERAS_CASES
     finally:
         sys.path.remove(str(golden_path))
-    with np.load(golden_path / "torch_float64.npz") as golden:
+    with np.load(golden_path / "torch_keras_cases.npz") as golden:
         for i, (name, config, shape) in enumerate(KERAS_CASES):
             case = {"class_name": name, "config": config, "shape": shape, "dtype": "float64"}
             got, expected = _ours(case, "torch"), golden[f"keras_{i}"]

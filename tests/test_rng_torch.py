@@ -3,7 +3,7 @@
 Bit-exact over many seeds and sizes: every size 1..40 (the path below 16 values, 16-boundaries and
 recomputed tails), larger sizes, chunked streaming, float32 and float64 uniforms, float64 normals
 below 16 values and from 16 on. Those need torch (the `backends` extra); golden vectors made once by
-torch (tests/golden/make_torch_normals.py, make_torch_float64.py) keep the suite exact without it.
+torch (tests/golden/make_torch_normals.py, make_torch_keras_cases.py) keep the suite exact without it.
 """
 
 from __future__ import annotations
@@ -93,11 +93,11 @@ def test_normal_float64_of_16_or_more():
 
 
 def test_float64_golden_vectors_made_by_torch():
-    """Without torch: tests/golden/torch_float64.npz (make_torch_float64.py), float64 normals of 16+ values."""
+    """Without torch: tests/golden/torch_keras_cases.npz (make_torch_keras_cases.py), float64 normals of 16+ values."""
     from pathlib import Path
 
     parameters = ((0.0, 1.0), (0.3, 0.05), (-1.7, 3.3))
-    with np.load(Path(__file__).parent / "golden" / "torch_float64.npz") as golden:
+    with np.load(Path(__file__).parent / "golden" / "torch_keras_cases.npz") as golden:
         names = [name for name in golden.files if name.startswith("normal_")]
         assert len(names) == 81
         for name in names:

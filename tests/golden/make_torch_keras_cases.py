@@ -1,12 +1,14 @@
-"""Made tests/golden/torch_float64.npz once with torch (CPU) and Keras 3 on torch: run with torch installed.
+"""Made tests/golden/torch_keras_cases.npz once with torch (CPU) and Keras 3 on torch: run with torch installed.
 
-    python tests/golden/make_torch_float64.py
+    python tests/golden/make_torch_keras_cases.py
 
 Keys `normal_<seed>_<size>_<case>` hold `torch.normal(mean, std, size=(size,), generator=
 torch.Generator().manual_seed(seed), dtype=torch.float64)` for the (mean, std) of NORMAL_PARAMETERS[case]
-(sizes 16 and up: ATen's `normal_fill<double>` with its recomputed tail), and `keras_<i>` what
-Keras 3 on torch draws for KERAS_CASES[i] in float64 (through tests/backend_oracle.py).
-tests/test_rng_torch.py and tests/test_backends_keras.py compare initcli with them, without torch.
+(sizes 16 and up: ATen's `normal_fill<double>` with its recomputed tail), `keras_<i>` what
+Keras 3 on torch draws for KERAS_CASES[i] in float64, and `uniform_<i>` for UNIFORM_CASES[i] (dtype
+included; the oracle of `explain --backend torch`'s printed program), through tests/backend_oracle.py.
+tests/test_rng_torch.py, test_backends_keras.py and test_backends_explain.py compare initcli with
+them, without torch.
 """
 
 import json
@@ -31,6 +33,14 @@ KERAS_CASES = [
     ("VarianceScaling", {"scale": 0.7, "mode": "fan_out", "distribution": "untruncated_normal", "seed": 9}, [16, 2]),
     ("Orthogonal", {"seed": 3}, [6, 4]),
 ]
+UNIFORM_CASES = [
+    ("HeUniform", {"seed": 5}, [3, 4], "float32"),
+    ("GlorotUniform", {"seed": 2**32 - 1}, [64, 33], "float32"),
+    ("RandomUniform", {"minval": -0.3, "maxval": 0.7, "seed": 11}, [7], "float64"),
+    ("RandomUniform", {"minval": 1e-30, "maxval": 1e30, "seed": 3}, [1001], "float32"),
+    ("VarianceScaling", {"scale": 2.5, "mode": "fan_avg", "distribution": "uniform", "seed": 9}, [17, 4, 3], "float64"),
+    ("LecunUniform", {"seed": 0}, [1, 1], "float32"),
+]
 
 if __name__ == "__main__":
     import torch
@@ -43,6 +53,7 @@ if __name__ == "__main__":
                 t = torch.normal(mean, std, size=(size,), generator=g, dtype=torch.float64)
                 arrays[f"normal_{seed}_{size}_{case}"] = t.numpy()
     cases = [{"class_name": n, "config": c, "shape": s, "dtype": "float64"} for n, c, s in KERAS_CASES]
+    cases += [{"class_name": n, "config": c, "shape": s, "dtype": d} for n, c, s, d in UNIFORM_CASES]
     environment = {**os.environ, "KERAS_BACKEND": "torch", "CUDA_VISIBLE_DEVICES": ""}
     done = subprocess.run(
         [sys.executable, str(HERE.parent / "backend_oracle.py")],
@@ -52,7 +63,9 @@ if __name__ == "__main__":
         env=environment,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    for i, r in enumerate(json.loads(done.stdout)["results"]):
-        arrays[f"keras_{i}"] = np.frombuffer(bytes.fromhex(r["hex"]), r["dtype"]).reshape(r["shape"])
-    np.savez_compressed(HERE / "torch_float64.npz", **arrays)
+    results = json.loads(done.stdout)["results"]
+    names = [f"keras_{i}" for i in range(len(KERAS_CASES))] + [f"uniform_{i}" for i in range(len(UNIFORM_CASES))]
+    for name, r in zip(names, results, strict=True):
+        arrays[name] = np.frombuffer(bytes.fromhex(r["hex"]), r["dtype"]).reshape(r["shape"])
+    np.savez_compressed(HERE / "torch_keras_cases.npz", **arrays)
     print(f"{len(arrays)} arrays, torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}")
