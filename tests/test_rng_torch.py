@@ -72,6 +72,29 @@ def test_normal_float64_below_16_and_uniforms():
 
 
 @needs_torch
+def test_float16_and_bfloat16_rand_and_normal():
+    """torch.rand rounds the float32 uniform (1 becomes 0); torch.normal is the float32 kernel rounded,
+    but for the tail, redrawn from the words right after the whole groups."""
+    sizes = (1, 5, 15, 16, 17, 31, 33, 1000, 4099)
+    for dtype in ("float16", "bfloat16"):
+        cases = [("normal", s, n, m, d, dtype) for s in SEEDS[:3] for n in sizes for m, d in NORMAL_PARAMETERS]
+        cases += [("rand", s, 100_000, 0.0, 1.0, dtype) for s in SEEDS[:3]]
+        for case, expected in zip(cases, _torch_bits(cases), strict=True):
+            kind, seed, size, mean, std, _ = case
+            got = rt.normal(seed, size, mean, std, dtype) if kind == "normal" else rt.rand(seed, size, dtype)
+            assert got.dtype.name == dtype and got.view(np.uint16).tobytes() == expected.tobytes(), case
+
+
+def _torch_bits(cases: list[tuple]) -> list[np.ndarray]:
+    """`_torch` for float16/bfloat16 draws: their uint16 bits."""
+    code = _TORCH.replace("t.numpy()", "t.view(torch.int16).numpy()")
+    done = subprocess.run(
+        [sys.executable, "-c", code], input=json.dumps(cases), capture_output=True, text=True, check=True
+    )
+    return [np.frombuffer(bytes.fromhex(h), np.uint16) for h in json.loads(done.stdout)]
+
+
+@needs_torch
 def test_chunks_equal_the_whole_draw():
     (expected,) = _torch([("normal", 3, 70001, 0.3, 0.05, "float32")])
     for chunk in (16, 1000, 4096, 69999):

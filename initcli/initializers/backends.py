@@ -5,7 +5,7 @@
   (each operation rounded to float32). float32 only: without `jax_enable_x64` JAX draws float32 even
   when float64 is asked for.
 - torch: `torch.Generator().manual_seed(seed & 0xFFFFFFFF)` per draw; uniform is
-  `(maxval - minval) * torch.rand(...) + minval` (the width rounded once to the dtype), normal is
+  `(maxval - minval) * torch.rand(...) + minval` (each op rounded to the dtype; see `_scale_shift`), normal is
   `torch.normal(mean, stddev, ...)`, truncated normal takes `normal(shape + (4,))` and keeps the
   first candidate inside (-2, 2) (the first when none is), then `* stddev + mean`.
 
@@ -97,7 +97,7 @@ def check_request(backend: str, unit: str, size: int, dtype: str) -> None:
         raise BadInputError(f"--backend jax draws float32 only: {why}.")
     if backend == "torch":
         if dtype not in rt.SUPPORTED_DTYPES:
-            raise BadInputError(f"--backend torch reproduces float32 and float64, not {dtype}.")
+            raise BadInputError(f"--backend torch reproduces float16, bfloat16, float32 and float64, not {dtype}.")
 
 
 def elementwise_chunks(
@@ -119,6 +119,10 @@ def unit_normal(shape: tuple[int, ...], dtype: str, seed: int, backend: str) -> 
     size = math.prod(shape)
     check_backend_seed(seed, keras_backend(backend))
     check_request(backend, "normal", size, dtype)
+    if backend == "torch" and dtype in rt.REDUCED_DTYPES:
+        raise BadInputError(
+            f"Keras's Orthogonal fails on torch in {dtype} (torch's QR: NotImplementedError); float32 or float64."
+        )
     if keras_backend(backend) == "jax":
         return rj.normal(rj.keras_key(seed), size, 0, size, partitionable=partitionable(backend)).reshape(shape)
     return rt.normal(seed, size, 0.0, 1.0, dtype).reshape(shape)
@@ -138,18 +142,23 @@ def _jax(draw: AffineDraw, size: int, seed: int, chunk_elements: int, mode: bool
         yield values
 
 
+def _scale_shift(values: np.ndarray, scale: float, shift: float, dtype: str) -> np.ndarray:
+    """torch's `values * scale + shift` with Python scalars, in the dtype: the product with the scale
+    in the op's compute type (float32 for float16/bfloat16), the sum with the shift cast to the dtype
+    first, each rounded to the dtype (measured against torch)."""
+    target = rt.numpy_dtype(dtype)
+    compute = np.float64 if dtype == "float64" else np.float32
+    product = (values.astype(compute) * compute(scale)).astype(target)
+    return (product.astype(compute) + compute(target.type(shift))).astype(target)
+
+
 def _torch(draw: AffineDraw, size: int, dtype: str, seed: int, chunk_elements: int) -> Iterator[np.ndarray]:
     first, second = draw.parameters
-    target = np.dtype(dtype)
     if draw.unit == "uniform":
         stream = rt.WordStream(seed)
-        width, low = target.type(second - first), target.type(first)
         for start, stop in flat_index_chunks(size, chunk_elements):
-            count = stop - start
-            unit = rt.unit_float32(stream.take(count)) if dtype == "float32" else rt.unit_float64(stream.take64(count))
-            values = (unit * width).astype(target)
-            np.add(values, low, out=values)
-            yield values
+            # Keras: (maxval - minval) * rand + minval
+            yield _scale_shift(rt.units(stream, stop - start, dtype), second - first, first, dtype)
         return
     if draw.unit == "normal":
         yield from rt.NormalDraw(seed, size, first, second, dtype).chunks(chunk_elements)
@@ -158,9 +167,7 @@ def _torch(draw: AffineDraw, size: int, dtype: str, seed: int, chunk_elements: i
     for candidates in _regrouped(rt.NormalDraw(seed, 4 * size, 0.0, 1.0, dtype).chunks(4 * chunk_elements), 4):
         inside = (candidates > -2) & (candidates < 2)
         values = candidates[np.arange(candidates.shape[0]), np.argmax(inside, axis=1)]
-        values = (values * target.type(second)).astype(target)
-        np.add(values, target.type(first), out=values)
-        yield values
+        yield _scale_shift(values, second, first, dtype)  # .mul_(stddev).add_(mean)
 
 
 def _regrouped(chunks: Iterator[np.ndarray], width: int) -> Iterator[np.ndarray]:
