@@ -160,10 +160,9 @@ def list_initializers() -> ListReport:
 
 
 def _check_backend(backend: str, engine: str = "numpy") -> None:
-    from initcli.initializers.backends import JAX_UNPARTITIONED
     from initcli.initializers.seeding import BACKENDS
 
-    if backend not in (*BACKENDS, JAX_UNPARTITIONED):
+    if backend not in BACKENDS and backend != "jax:unpartitioned":  # initializers.backends.JAX_UNPARTITIONED
         raise BadInputError(f"Invalid value for '--backend': {backend!r}; expected one of {', '.join(BACKENDS)}")
     if engine == "keras" and backend != "tensorflow":
         raise BadInputError("--engine keras runs Keras on TensorFlow: use --backend tensorflow with it")

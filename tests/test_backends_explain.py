@@ -1,6 +1,6 @@
-"""`explain --backend jax|torch --seed N`'s numpy program for the uniform family, and JAX's other threefry
-mode (`--no-jax-threefry-partitionable`), against Keras 3 on JAX itself (one subprocess) and torch's
-golden vectors.
+"""`explain --backend jax|torch --seed N`'s numpy program for the uniform family, JAX's other threefry
+mode (`--no-jax-threefry-partitionable`) and JAX's float16/bfloat16, against Keras 3 on JAX itself
+(one subprocess) and torch's golden vectors.
 
 The printed program is run (exec'd, numpy only) and what it prints must be Keras's values bit for bit.
 """
@@ -45,14 +45,31 @@ OTHER_MODE = [
     ("RandomUniform", {}, (1,), 8),
 ]
 ORTHOGONAL = ("Orthogonal", {}, (6, 4), 3)
+# float16/bfloat16 in both modes: 16/8-bit draws, XLA's roundings.
+REDUCED = [
+    (name, config, shape, seed, dtype)
+    for dtype in ("float16", "bfloat16")
+    for (name, config, shape), seed in zip(
+        (
+            ("RandomUniform", {}, (1001,)),
+            ("RandomUniform", {"minval": 1e-3, "maxval": 7.3}, (17, 1)),
+            ("RandomNormal", {"mean": 0.3, "stddev": 0.5}, (5,)),
+            ("TruncatedNormal", {"mean": -1.0, "stddev": 0.3}, (64, 33)),
+            ("HeNormal", {}, (3, 5)),
+            ("GlorotUniform", {}, (4, 4)),
+        ),
+        (0, 7, 2**32 - 1, 5, 9, 11),
+        strict=True,
+    )
+]
 
 
-def _case(name: str, config: dict, shape: tuple[int, ...], seed: int, mode: bool) -> dict:
+def _case(name: str, config: dict, shape: tuple[int, ...], seed: int, mode: bool, dtype: str = "float32") -> dict:
     return {
         "class_name": name,
         "config": {**config, "seed": seed},
         "shape": list(shape),
-        "dtype": "float32",
+        "dtype": dtype,
         "jax_threefry_partitionable": mode,
     }
 
@@ -67,6 +84,8 @@ def keras_jax() -> dict[str, list[np.ndarray]]:
         "uniform-other": [_case(*case, False) for case in UNIFORMS],
         "other": [_case(*case, False) for case in [*OTHER_MODE, ORTHOGONAL]],
         "default": [_case(*case, True) for case in OTHER_MODE],
+        "reduced": [_case(n, c, shape, seed, True, dtype) for n, c, shape, seed, dtype in REDUCED],
+        "reduced-other": [_case(n, c, shape, seed, False, dtype) for n, c, shape, seed, dtype in REDUCED],
     }
     cases = [case for group in groups.values() for case in group]
     environment = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": ""}
@@ -74,8 +93,10 @@ def keras_jax() -> dict[str, list[np.ndarray]]:
         [sys.executable, str(ORACLE)], input=json.dumps(cases), capture_output=True, text=True, env=environment
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    results = [
-        np.frombuffer(bytes.fromhex(r["hex"]), r["dtype"]).reshape(r["shape"])
+    results = [  # float16/bfloat16 as their uint16 bits
+        np.frombuffer(
+            bytes.fromhex(r["hex"]), "uint16" if r["dtype"] in ("float16", "bfloat16") else r["dtype"]
+        ).reshape(r["shape"])
         for r in json.loads(done.stdout)["results"]
     ]
     out, start = {}, 0
@@ -105,6 +126,20 @@ def test_explains_numpy_program_prints_keras_on_jax_values(keras_jax, group, bac
         if printed.reshape(shape).tobytes() != expected.tobytes():
             wrong.append((name, shape, seed))
     assert wrong == []
+
+
+@pytest.mark.parametrize(("group", "backend"), [("reduced", "jax"), ("reduced-other", UNPARTITIONED)])
+def test_float16_and_bfloat16_on_jax_equal_keras(keras_jax, group, backend):
+    from initcli.analysis.sampling import draw_whole
+    from initcli.initializers import resolve
+
+    wrong = []
+    for (name, config, shape, seed, dtype), expected in zip(REDUCED, keras_jax[group], strict=True):
+        got = draw_whole(resolve(name, **config), shape, dtype, seed, backend)
+        if got.dtype.name != dtype or got.view(np.uint16).tobytes() != expected.tobytes():
+            wrong.append((name, shape, dtype))
+    assert wrong == []
+    assert keras_jax["reduced"][0].tobytes() != keras_jax["reduced-other"][0].tobytes()
 
 
 def test_the_two_jax_modes_draw_differently(keras_jax):

@@ -2,12 +2,14 @@
 
 - jax: key `[seed, 0]`; `jax.random.uniform(key, shape, float32, minval, maxval)`,
   `jax.random.normal(...) * stddev + mean`, `jax.random.truncated_normal(key, -2, 2, ...) * stddev + mean`
-  (each operation rounded to float32). float32 only: without `jax_enable_x64` JAX draws float32 even
-  when float64 is asked for.
+  (each operation rounded to float32). float16, bfloat16 and float32: without `jax_enable_x64` JAX
+  draws float32 even when float64 is asked for.
 - torch: `torch.Generator().manual_seed(seed & 0xFFFFFFFF)` per draw; uniform is
   `(maxval - minval) * torch.rand(...) + minval` (each op rounded to the dtype; see `_scale_shift`), normal is
   `torch.normal(mean, stddev, ...)`, truncated normal takes `normal(shape + (4,))` and keeps the
   first candidate inside (-2, 2) (the first when none is), then `* stddev + mean`.
+- float16/bfloat16 on both: see `initcli.rng.jax` and `initcli.rng.torch` for the draws; Keras's
+  scale and shift are then rounded to the dtype op by op (`_jax_reduced`, `_scale_shift`).
 
 `initcli.rng.jax` and `initcli.rng.torch` hold the generators; this module applies Keras's arithmetic.
 """
@@ -88,13 +90,11 @@ def check_request(backend: str, unit: str, size: int, dtype: str) -> None:
     Raises:
         BadInputError: the dtype.
     """
-    if keras_backend(backend) == "jax" and dtype not in rj.SUPPORTED_DTYPES:
-        why = (
-            "without jax_enable_x64 JAX returns float32 for float64, and that mode is not reproduced"
-            if dtype == "float64"
-            else f"JAX's {dtype} draws (16-bit words) are not reproduced"
+    if keras_backend(backend) == "jax" and dtype not in (*rj.SUPPORTED_DTYPES, *rj.REDUCED_DTYPES):
+        raise BadInputError(
+            "--backend jax draws float16, bfloat16 and float32: without jax_enable_x64 JAX returns float32 "
+            "for float64, and that mode is not reproduced."
         )
-        raise BadInputError(f"--backend jax draws float32 only: {why}.")
     if backend == "torch":
         if dtype not in rt.SUPPORTED_DTYPES:
             raise BadInputError(f"--backend torch reproduces float16, bfloat16, float32 and float64, not {dtype}.")
@@ -108,6 +108,8 @@ def elementwise_chunks(
     check_backend_seed(seed, keras_backend(backend))
     check_request(backend, draw.unit, size, dtype)
     if keras_backend(backend) == "jax":
+        if dtype in rj.REDUCED_DTYPES:
+            return _jax_reduced(draw, size, dtype, seed, chunk_elements, partitionable(backend))
         return _jax(draw, size, seed, chunk_elements, partitionable(backend))
     if backend == "torch":
         return _torch(draw, size, dtype, seed, chunk_elements)
@@ -119,9 +121,10 @@ def unit_normal(shape: tuple[int, ...], dtype: str, seed: int, backend: str) -> 
     size = math.prod(shape)
     check_backend_seed(seed, keras_backend(backend))
     check_request(backend, "normal", size, dtype)
-    if backend == "torch" and dtype in rt.REDUCED_DTYPES:
+    if dtype in rt.REDUCED_DTYPES:
         raise BadInputError(
-            f"Keras's Orthogonal fails on torch in {dtype} (torch's QR: NotImplementedError); float32 or float64."
+            f"Orthogonal in {dtype} is not reproduced off TensorFlow "
+            "(Keras fails there: JAX's and torch's QR refuse it)."
         )
     if keras_backend(backend) == "jax":
         return rj.normal(rj.keras_key(seed), size, 0, size, partitionable=partitionable(backend)).reshape(shape)
@@ -150,6 +153,24 @@ def _scale_shift(values: np.ndarray, scale: float, shift: float, dtype: str) -> 
     compute = np.float64 if dtype == "float64" else np.float32
     product = (values.astype(compute) * compute(scale)).astype(target)
     return (product.astype(compute) + compute(target.type(shift))).astype(target)
+
+
+def _jax_reduced(
+    draw: AffineDraw, size: int, dtype: str, seed: int, chunk_elements: int, mode: bool
+) -> Iterator[np.ndarray]:
+    """float16/bfloat16: `initcli.rng.jax`'s reduced draws, then Keras's `* stddev + mean`, each operation
+    with the scalar cast to the dtype and rounded to it."""
+    key = rj.keras_key(seed)
+    first, second = draw.parameters
+    target = rj.reduced_dtype(dtype)
+    for start, stop in flat_index_chunks(size, chunk_elements):
+        if draw.unit == "uniform":
+            yield rj.uniform_reduced(key, size, start, stop, first, second, dtype, partitionable=mode)
+            continue
+        unit = rj.normal_reduced if draw.unit == "normal" else rj.truncated_normal_reduced
+        values = unit(key, size, start, stop, dtype, partitionable=mode).astype(np.float32)
+        scaled = (values * np.float32(target.type(second))).astype(target).astype(np.float32)
+        yield (scaled + np.float32(target.type(first))).astype(target)
 
 
 def _torch(draw: AffineDraw, size: int, dtype: str, seed: int, chunk_elements: int) -> Iterator[np.ndarray]:
