@@ -319,8 +319,6 @@ def open_source(
         raise BadInputError("Give a MODEL (file or module:function) or --spec FILE, exactly one.")
     from initcli.readers import open_model
 
-    if backend != "tensorflow" and (spec_path is None or model is not None):
-        raise BadInputError(f"--backend {backend} predicts a --spec's weights; a saved file is read as it is.")
     with _LazyScratch() as scratch:
         built = None
         if spec_path is not None and backend != "tensorflow":
@@ -485,6 +483,10 @@ def inspect_model(
         raise BadInputError("--config names the weights of a weights-only MODEL file; it takes no --spec or --fresh.")
     if custom_objects and (spec_path is not None or config_path is not None or _is_function_reference(str(model))):
         raise BadInputError("--custom-objects rebuilds a saved .keras MODEL; it takes no --spec, --config or function.")
+    if backend != "tensorflow" and (custom_objects or not (spec_path is not None or fresh)):
+        raise BadInputError(
+            f"--backend {backend} predicts a --spec's or a --fresh rebuild's weights; a saved file is read as it is."
+        )
     with open_source(model, spec_path, seed, timeout, config_path, custom_objects, backend) as (
         saved,
         built,
@@ -507,10 +509,17 @@ def inspect_model(
         from initcli.analysis.diff import drift_rows
 
         if fresh:
-            fresh_rows, drift = _fresh_rows(saved, rows, seed, patterns, alpha, scratch, timeout, custom_objects)
+            fresh_rows, drift = _fresh_rows(
+                saved, rows, seed, patterns, alpha, scratch, timeout, custom_objects, backend
+            )
             notes.append(
                 "fresh: the model rebuilt from its config and re-initialized"
                 + (f" with seed {seed}" if seed is not None else " (no --seed: not reproducible)")
+                + (
+                    f", as Keras 3 on {backend.split(':')[0]} would, predicted without Keras"
+                    if backend != "tensorflow"
+                    else ""
+                )
             )
             from initcli.analysis.diff import drift_note
 
@@ -541,12 +550,21 @@ def _fresh_rows(
     scratch: _LazyScratch,
     timeout: float | None,
     custom_objects: Sequence[str] = (),
+    backend: str = "tensorflow",
 ) -> tuple[dict[str, WeightRow], dict[str, Drift]]:
     """The rebuilt model's rows and each saved weight's drift from them, by the saved weight's path."""
     from initcli.analysis.diff import drift_rows, pair_fresh
     from initcli.analysis.inspection import matches
     from initcli.keras import building
     from initcli.readers import open_model
+
+    if backend != "tensorflow":  # predicted without Keras (initcli.analysis.predicted)
+        from initcli.analysis.predicted import fresh_records
+
+        predicted = {r.path: (r, "path") for r in fresh_records(saved, seed, backend) if matches(r, patterns)}
+        paths = [row.record.path for row in rows if row.record.path in predicted]
+        measured = _measure([predicted[path][0] for path in paths], alpha, None)
+        return dict(zip(paths, measured)), drift_rows(rows, predicted, seed)
 
     if saved.config is None:
         raise InitcliError(building.no_config_reason(saved.source, saved.format, saved.keras_version))

@@ -1,7 +1,8 @@
 """Keras 3 itself as the oracle of `--backend jax|torch`: run as `KERAS_BACKEND=B python backend_oracle.py`.
 
 With `--spec`, reads a list of {"spec", "seed"} and prints, per request, every weight of the spec's
-model built after `keras.utils.set_random_seed(seed)` (see `spec_weights`). Otherwise reads a JSON
+model built after `keras.utils.set_random_seed(seed)` (see `spec_weights`), or for a {"config", "seed"}
+request the saved model's config rebuilt (see `fresh_weights`). Otherwise reads a JSON
 list of cases from standard input, each {"class_name", "config", "shape", "dtype"} (the config holds
 the seed; an optional "jax_threefry_partitionable" sets JAX's mode), builds
 `keras.initializers.<class_name>(**config)`, calls it on the shape and dtype, and prints one JSON
@@ -44,12 +45,33 @@ def spec_weights(request: dict) -> dict:
     return out
 
 
+def fresh_weights(request: dict) -> dict:
+    """{"config": a saved model's Keras 3 config, "seed": S}: set_random_seed(S), the model rebuilt from
+    its config as initcli's --fresh does (deserialize_keras_object, safe mode); weights by `layer/weight`."""
+    import keras
+    import numpy as np
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(request["seed"])
+    model = keras.saving.deserialize_keras_object(request["config"], safe_mode=True)
+    out = {}
+    for layer in model.layers:
+        for weight in layer.weights:
+            values = np.ascontiguousarray(keras.ops.convert_to_numpy(weight.value))
+            out[f"{layer.name}/{weight.name}"] = {
+                "dtype": str(values.dtype),
+                "shape": list(values.shape),
+                "hex": values.tobytes().hex(),
+            }
+    return out
+
+
 def main() -> None:
     import keras
     import numpy as np
 
     if sys.argv[1:] == ["--spec"]:
-        models = [spec_weights(request) for request in json.load(sys.stdin)]
+        models = [spec_weights(r) if "spec" in r else fresh_weights(r) for r in json.load(sys.stdin)]
         json.dump({"backend": keras.backend.backend(), "models": models}, sys.stdout)
         return
     out = []

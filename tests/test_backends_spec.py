@@ -29,15 +29,27 @@ GOLDEN = Path(__file__).with_name("golden")
 ORACLE = Path(__file__).with_name("backend_oracle.py")
 REQUESTS = json.loads((GOLDEN / "backend_specs.json").read_text())
 NOT_BIT_EXACT = {(1, "conv1d/kernel")}  # Orthogonal: the backend's normals, numpy's QR
+FRESH_MODELS = ("examples/models/mlp.keras", "examples/models/cnn.keras")  # torch's golden: cnn only
+FRESH_SEED = 1
+
+
+def _fresh_requests() -> list[dict]:
+    sys.path.insert(0, str(GOLDEN))
+    try:
+        from make_torch_specs import fresh_requests
+    finally:
+        sys.path.remove(str(GOLDEN))
+    return fresh_requests(FRESH_MODELS)
 
 
 def _keras_jax() -> list[dict[str, np.ndarray]]:
+    """The specs' models, then FRESH_MODELS' configs rebuilt, all by Keras on JAX in one subprocess."""
     if importlib.util.find_spec("jax") is None:
         pytest.skip("jax not installed (pip install -e '.[backends]')")
     environment = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": ""}
     done = subprocess.run(
         [sys.executable, str(ORACLE), "--spec"],
-        input=json.dumps(REQUESTS),
+        input=json.dumps(REQUESTS + _fresh_requests()),
         capture_output=True,
         text=True,
         env=environment,
@@ -52,11 +64,12 @@ def _keras_jax() -> list[dict[str, np.ndarray]]:
 
 
 def _torch_golden() -> list[dict[str, np.ndarray]]:
-    models: list[dict[str, np.ndarray]] = [{} for _ in REQUESTS]
+    """The specs' models, then cnn.keras's config rebuilt (keys fresh0:...), as `_keras_jax`."""
+    models: list[dict[str, np.ndarray]] = [{} for _ in range(len(REQUESTS) + 1)]
     with np.load(GOLDEN / "torch_specs.npz") as golden:
         for key in golden.files:  # saved in the model's order
             index, path = key.split(":", 1)
-            models[int(index)][path] = golden[key]
+            models[len(REQUESTS) if index == "fresh0" else int(index)][path] = golden[key]
     return models
 
 
@@ -83,9 +96,28 @@ def _wrong(index: int, ours: dict[str, np.ndarray], keras: dict[str, np.ndarray]
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_predicted_spec_weights_equal_keras_on_the_backend(backend, request):
     keras = request.getfixturevalue("keras_jax") if backend == "jax" else _torch_golden()
-    for index, (spec_request, expected) in enumerate(zip(REQUESTS, keras, strict=True)):
+    for index, (spec_request, expected) in enumerate(zip(REQUESTS, keras[: len(REQUESTS)], strict=True)):
         ours = predict(spec_request["spec"], "spec", spec_request["seed"], backend)
         assert _wrong(index, ours, expected) == [], index
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_fresh_rebuild_equals_keras_on_the_backend(backend, request):
+    """`inspect MODEL --fresh --seed 1 --backend B`: the saved config rebuilt after set_random_seed(1), as
+    Keras rebuilds it on B (Sequential mlp.keras, Functional cnn.keras: Conv2DTranspose, DepthwiseConv2D,
+    BatchNormalization), through the report's fresh rows."""
+    if backend == "jax":
+        expected_models = request.getfixturevalue("keras_jax")[len(REQUESTS) :]
+        models = FRESH_MODELS
+    else:
+        expected_models, models = _torch_golden()[len(REQUESTS) :], ("examples/models/cnn.keras",)
+    for model, expected in zip(models, expected_models, strict=True):
+        report = api.inspect_model(model, fresh=True, seed=FRESH_SEED, backend=backend)
+        assert report.fresh is not None
+        got = {f"{row.record.layer}/{row.record.weight}": row.record.read() for row in report.fresh.values()}
+        assert sorted(got) == sorted(expected), model
+        wrong = [path for path in expected if got[path].tobytes() != expected[path].tobytes()]
+        assert wrong == [], model
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
@@ -116,7 +148,11 @@ def test_inspect_spec_backend_imports_no_framework(tmp_path):
     ("arguments", "message"),
     [
         (["--spec", "examples/specs/cnn.json"], "layers[2]: Conv2DTranspose is not predicted without Keras"),
-        (["examples/models/mlp.keras"], "--backend jax predicts a --spec's weights"),
+        (["examples/models/mlp.keras"], "--backend jax predicts a --spec's or a --fresh rebuild's weights"),
+        (
+            ["examples/models/rnn.keras", "--fresh"],
+            "--fresh --backend jax: examples/models/rnn.keras's layers[2] is LSTM, whose construction is not followed",
+        ),
     ],
 )
 def test_what_is_not_predicted_is_a_one_line_error(arguments, message):

@@ -179,6 +179,39 @@ CONSTRUCTION_ORDER = {
     ),
     "LayerNormalization": ("beta_initializer", "gamma_initializer"),
 }
+for _name in ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"):
+    CONSTRUCTION_ORDER[_name] = ("kernel_initializer", "bias_initializer")
+for _name in ("DepthwiseConv1D", "DepthwiseConv2D"):
+    CONSTRUCTION_ORDER[_name] = ("depthwise_initializer", "bias_initializer")
+for _name in ("SeparableConv1D", "SeparableConv2D"):
+    CONSTRUCTION_ORDER[_name] = ("depthwise_initializer", "pointwise_initializer", "bias_initializer")
+# Layers whose construction draws nothing from Python's `random` (a rebuilt config may hold them).
+NO_DRAWS = {
+    *(name for name in SHAPES if name not in CONSTRUCTION_ORDER),
+    "InputLayer",
+    "Reshape",
+    "Permute",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Concatenate",
+    "ZeroPadding1D",
+    "ZeroPadding2D",
+    "Cropping1D",
+    "Cropping2D",
+    "MaxPooling3D",
+    "AveragePooling3D",
+    "GlobalAveragePooling3D",
+    "GlobalMaxPooling3D",
+    "UpSampling1D",
+    "UpSampling2D",
+    "Identity",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+}
 # Layers that make an unseeded SeedGenerator in __init__ when this argument is above 0.
 SEED_GENERATORS = {"Dropout": "rate", "GaussianNoise": "stddev", "GaussianDropout": "rate", "AlphaDropout": "rate"}
 _KERAS_SETTINGS = {"momentum": 0.99, "epsilon": 0.001, "axis": -1}
@@ -341,3 +374,61 @@ def open_predicted(path: Path, seed: int | None, backend: str) -> ModelFile:
 
     note = f"Predicted without Keras for {keras_prefix(backend).rstrip(': ')} (CPU): see docs/backends.md."
     return ModelFile(str(path), "keras", None, records, lambda: None, [note])
+
+
+def fresh_records(saved: ModelFile, seed: int | None, backend: str) -> list[WeightRecord]:
+    """`--fresh --backend jax|torch`: the saved model rebuilt from its Keras 3 config after
+    `set_random_seed(seed)`, without Keras: each saved weight with the values Keras would draw.
+
+    The layers are constructed in the config's order (as `Sequential.from_config` and Functional's
+    do), each resolving its initializers as its `__init__` does; the shapes are the saved ones.
+
+    Raises:
+        BadInputError: no Keras 3 config, or a layer whose construction is not followed here.
+    """
+    import dataclasses
+
+    config = saved.config
+    if config is None or not (saved.keras_version or "").startswith("3"):
+        raise BadInputError(
+            f"--fresh --backend {backend} rebuilds a Keras 3 model's config without Keras; {saved.source} has none "
+            "(--backend tensorflow rebuilds it with Keras)"
+        )
+    layers = (config.get("config") or {}).get("layers") if isinstance(config, Mapping) else None
+    if config.get("class_name") not in ("Sequential", "Functional") or not isinstance(layers, list):
+        raise BadInputError(
+            f"--fresh --backend {backend}: {saved.source}'s config is not a Sequential or Functional model"
+        )
+    python_random = random.Random(seed) if seed is not None else random.Random()
+    drawn: dict[tuple[str, str], tuple[InitializerSpec, int]] = {}
+    for index, layer in enumerate(layers):
+        class_name = layer.get("class_name") if isinstance(layer, Mapping) else None
+        arguments = layer.get("config") if isinstance(layer, Mapping) else None
+        if not isinstance(class_name, str) or not isinstance(arguments, Mapping):
+            raise BadInputError(f"--fresh --backend {backend}: layers[{index}] of {saved.source} is not a layer config")
+        if class_name not in CONSTRUCTION_ORDER and class_name not in SEED_GENERATORS and class_name not in NO_DRAWS:
+            raise BadInputError(
+                f"--fresh --backend {backend}: {saved.source}'s layers[{index}] is {class_name}, whose construction "
+                "is not followed without Keras (--backend tensorflow rebuilds it with Keras)"
+            )
+        for argument in CONSTRUCTION_ORDER.get(class_name, ()):
+            spec = _initializer(arguments.get(argument, DEFAULTS[class_name][argument]), f"layers[{index}]: {argument}")
+            value = spec.seed
+            if spec.family.random and value is None:
+                value = python_random.randint(1, 10**9)
+            drawn[(str(arguments.get("name")), argument)] = (spec, value if value is not None else 0)
+        trigger = SEED_GENERATORS.get(class_name)
+        if trigger is not None and (arguments.get(trigger) or 0) > 0 and arguments.get("seed") is None:
+            python_random.randint(1, 10**9)
+    out = []
+    for record in saved.records():
+        found = drawn.get((record.layer, str(record.argument)))
+        if found is None:
+            raise BadInputError(f"--fresh --backend {backend}: {record.path} has no initializer in the config")
+        spec, value = found
+
+        def read(record: WeightRecord = record, spec: InitializerSpec = spec, value: int = value) -> np.ndarray:
+            return draw_whole(spec, record.shape, record.dtype, value, backend)
+
+        out.append(dataclasses.replace(record, read=read, read_chunks=None))
+    return out
