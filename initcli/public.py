@@ -193,6 +193,7 @@ def inspect(
     alpha: float = DEFAULT_ALPHA,
     config: str | os.PathLike[str] | None = None,
     timeout: float | None = None,
+    backend: str = "tensorflow",
 ) -> InspectReport:
     """Every weight of a model beside its initializer's theory: fans, initializer, default, verdict.
 
@@ -205,6 +206,8 @@ def inspect(
         alpha: the false-alarm rate of the `inconsistent` verdict for the whole model.
         config: the `model.to_json()` file of a weights-only (`.weights.h5`) source.
         timeout: give up reading after this many seconds.
+        backend: with `fresh`, `jax`, `jax:unpartitioned` or `torch`: the rebuild Keras 3 would draw on
+            that backend, predicted without any framework (docs/backends.md).
 
     Returns:
         The report: `weights` (one row per weight), `totals`, `findings`, `notes`.
@@ -224,6 +227,7 @@ def inspect(
             alpha=alpha,
             timeout=timeout,
             config_path=None if config is None else Path(config),
+            backend=backend,
         )
         return _relabeled(report, label, path)
 
@@ -331,7 +335,8 @@ def sample(
         seed: the Keras seed (None: a random one, as Keras picks; the report says which).
         dtype: `float16`, `bfloat16`, `float32` or `float64`.
         engine: `numpy` (initcli's bit-exact reproduction, no TensorFlow) or `keras` (Keras itself).
-        backend: the Keras 3 backend whose draws to reproduce: `tensorflow`, `jax` or `torch` (CPU).
+        backend: the Keras 3 backend whose draws to reproduce: `tensorflow`, `jax` or `torch` (CPU);
+            `jax:unpartitioned` is JAX with jax_threefry_partitionable=False.
         alpha: the false-alarm rate of the `inconsistent` verdict.
         values: keep the first 1000 values drawn in `report.values`.
         save: also write every value drawn to this `.npy` file as it streams by (`"-"`: standard output).

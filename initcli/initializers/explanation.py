@@ -40,9 +40,11 @@ def keras_call(
     if spec.family.random and seed is not None:
         arguments["seed"] = seed
     constructor = f"keras.initializers.{spec.class_name}({', '.join(f'{k}={v!r}' for k, v in arguments.items())})"
-    from initcli.initializers.backends import keras_prefix
+    prefix = ""
+    if backend != "tensorflow":  # initializers.backends loads the jax and torch generators
+        from initcli.initializers.backends import keras_prefix
 
-    prefix = keras_prefix(backend)
+        prefix = keras_prefix(backend)
     if shape is None:
         return prefix + constructor
     return f"{prefix}{constructor}(shape={tuple(shape)!r}, dtype={dtype!r})"
