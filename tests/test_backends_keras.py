@@ -1,7 +1,7 @@
 """`--backend jax|torch` against Keras 3 itself on that backend (CPU), bit for bit.
 
 Keras runs in a subprocess (tests/backend_oracle.py with KERAS_BACKEND set), so JAX's and torch's
-threads never enter the test process. 100 random (initializer, shape, seed) cases per backend, plus
+threads never enter the test process. 100 random (initializer, shape, seed, dtype) cases per backend, plus
 float64 on torch where reproduced, plus `initcli sample --save` for a Dense kernel.
 """
 
@@ -22,10 +22,12 @@ from initcli.analysis.sampling import draw_whole
 from initcli.cli.main import cli
 from initcli.errors import BadInputError
 from initcli.initializers import resolve
+from initcli.rng.stateless import numpy_dtype
 
 ORACLE = Path(__file__).with_name("backend_oracle.py")
 SHAPES = ((1,), (3,), (2, 2), (3, 4), (5, 3), (2, 8), (17,), (4, 5), (3, 3, 4, 8), (64, 33), (1000,))
 SEEDS = (0, 1, 7, 42, 1337, 2**31 - 1, 2**32 - 1, 123456789)
+DTYPES = {"jax": ("float32", "float16", "bfloat16"), "torch": ("float32", "float64", "float16", "bfloat16")}
 
 
 def _initializers(rng: np.random.Generator) -> list[tuple[str, dict]]:
@@ -59,7 +61,9 @@ def _cases(backend: str, count: int = 100) -> list[dict]:
         if len(shape) < 2 and name not in ("RandomUniform", "RandomNormal", "TruncatedNormal"):
             shape = (3, 5)
         seed = SEEDS[int(rng.integers(len(SEEDS)))] if rng.random() < 0.5 else int(rng.integers(2**32))
-        cases.append({"class_name": name, "config": {**config, "seed": seed}, "shape": list(shape), "dtype": "float32"})
+        dtypes = DTYPES[backend]
+        dtype = "float32" if rng.random() < 0.5 else dtypes[int(rng.integers(len(dtypes)))]
+        cases.append({"class_name": name, "config": {**config, "seed": seed}, "shape": list(shape), "dtype": dtype})
     return cases
 
 
@@ -73,7 +77,10 @@ def _keras(backend: str, cases: list[dict]) -> list[np.ndarray]:
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
     assert report["backend"] == backend
-    return [np.frombuffer(bytes.fromhex(r["hex"]), r["dtype"]).reshape(tuple(r["shape"])) for r in report["results"]]
+    return [
+        np.frombuffer(bytes.fromhex(r["hex"]), numpy_dtype(r["dtype"])).reshape(tuple(r["shape"]))
+        for r in report["results"]
+    ]
 
 
 def _ours(case: dict, backend: str) -> np.ndarray:
