@@ -164,7 +164,7 @@ def list_initializers() -> ListReport:
 def _check_backend(backend: str, engine: str = "numpy") -> None:
     from initcli.initializers.seeding import BACKENDS
 
-    if backend not in BACKENDS:
+    if backend not in BACKENDS and backend != "jax:unpartitioned":  # initializers.backends.JAX_UNPARTITIONED
         raise BadInputError(f"Invalid value for '--backend': {backend!r}; expected one of {', '.join(BACKENDS)}")
     if engine == "keras" and backend != "tensorflow":
         raise BadInputError("--engine keras runs Keras on TensorFlow: use --backend tensorflow with it")
@@ -299,12 +299,14 @@ def open_source(
     timeout: float | None = None,
     config_path: Path | None = None,
     custom_objects: Sequence[str] = (),
+    backend: str = "tensorflow",
 ) -> Iterator[tuple[ModelFile, Built | None, _LazyScratch]]:
     """The model to inspect: a file read as it is, or a spec or function built with Keras and saved.
 
     Yields (the opened model, how it was built or None, a scratch folder made on first `.path()` and
     removed afterwards). An already opened model (a live one, `initcli.readers.live`) is yielded as it
-    is, and closed after.
+    is, and closed after. A spec with `backend` jax or torch is predicted without Keras
+    (`initcli.analysis.predicted`).
     """
     from initcli.readers.records import ModelFile
 
@@ -321,7 +323,12 @@ def open_source(
 
     with _LazyScratch() as scratch:
         built = None
-        if spec_path is not None or _is_function_reference(str(model)):
+        if spec_path is not None and backend != "tensorflow":
+            from initcli.analysis.predicted import open_predicted
+
+            saved = open_predicted(spec_path, seed, backend)
+            built = Built(kind="spec", source=str(spec_path), seed=seed)
+        elif spec_path is not None or _is_function_reference(str(model)):
             from initcli.keras import building
 
             if spec_path is not None:
@@ -470,12 +477,16 @@ def inspect_model(
     config_path: Path | None = None,
     custom_objects: Sequence[str] = (),
     scheduler: str | Cluster | None = None,
+    backend: str = "tensorflow",
 ) -> InspectReport:
     """Every weight of a model beside its initializer's theory, with cheap check findings as notes.
 
     `scheduler`: a Dask scheduler's address (`tcp://host:8786`, or `local` for a LocalCluster), or a
     connected `initcli.parallel.dask.Cluster`: the weights are measured on its workers, which open the
     saved file by the same path (`initcli.analysis.remote`); the report is the one this process gives.
+
+    `backend` jax or torch (with a spec or `fresh`): the weights Keras 3 draws on that backend,
+    predicted without any framework (see `initcli.analysis.predicted`).
     """
     from initcli.readers.records import ModelFile
 
@@ -494,7 +505,15 @@ def inspect_model(
         raise BadInputError("--scheduler measures a saved MODEL file on Dask workers; it takes no --spec or function.")
     if scheduler is not None and custom_objects:
         raise BadInputError("--scheduler does not take --custom-objects (not yet: the workers read the file as it is).")
-    with open_source(model, spec_path, seed, timeout, config_path, custom_objects) as (saved, built, scratch):
+    if backend != "tensorflow" and (custom_objects or not (spec_path is not None or fresh)):
+        raise BadInputError(
+            f"--backend {backend} predicts a --spec's or a --fresh rebuild's weights; a saved file is read as it is."
+        )
+    with open_source(model, spec_path, seed, timeout, config_path, custom_objects, backend) as (
+        saved,
+        built,
+        scratch,
+    ):
         with _dask_cluster(scheduler) as cluster:
             remote = None
             if cluster is not None:
@@ -520,11 +539,16 @@ def inspect_model(
 
         if fresh:
             fresh_rows, drift, era_notes = _fresh_rows(
-                saved, rows, seed, patterns, alpha, scratch, timeout, custom_objects
+                saved, rows, seed, patterns, alpha, scratch, timeout, custom_objects, backend
             )
             notes.append(
                 "fresh: the model rebuilt from its config and re-initialized"
                 + (f" with seed {seed}" if seed is not None else " (no --seed: not reproducible)")
+                + (
+                    f", as Keras 3 on {backend.split(':')[0]} would, predicted without Keras"
+                    if backend != "tensorflow"
+                    else ""
+                )
             )
             notes.extend(era_notes)
             from initcli.analysis.diff import drift_note
@@ -569,6 +593,7 @@ def _fresh_rows(
     scratch: _LazyScratch,
     timeout: float | None,
     custom_objects: Sequence[str] = (),
+    backend: str = "tensorflow",
 ) -> tuple[dict[str, WeightRow], dict[str, Drift], list[str]]:
     """The rebuilt model's rows and each saved weight's drift from them, by the saved weight's path, and
     notes on the inits re-drawn as the file's Keras 2 drew them (`initcli.analysis.fresh`)."""
@@ -577,6 +602,14 @@ def _fresh_rows(
     from initcli.analysis.inspection import matches
     from initcli.keras import building
     from initcli.readers import open_model
+
+    if backend != "tensorflow":  # predicted without Keras (initcli.analysis.predicted)
+        from initcli.analysis.predicted import fresh_records
+
+        predicted = {r.path: (r, "path") for r in fresh_records(saved, seed, backend) if matches(r, patterns)}
+        paths = [row.record.path for row in rows if row.record.path in predicted]
+        measured = _measure([predicted[path][0] for path in paths], alpha, None)
+        return dict(zip(paths, measured)), drift_rows(rows, predicted, seed), []
 
     config, keras_version = rebuild_source(saved)  # its Keras 1/2 or SavedModel config too
     if custom_objects:

@@ -194,6 +194,7 @@ def inspect(
     config: str | os.PathLike[str] | None = None,
     timeout: float | None = None,
     scheduler: str | None = None,
+    backend: str = "tensorflow",
 ) -> InspectReport:
     """Every weight of a model beside its initializer's theory: fans, initializer, default, verdict.
 
@@ -209,6 +210,8 @@ def inspect(
         scheduler: a Dask scheduler's address (`"tcp://host:8786"`, or `"local"`) to measure a saved
             model's weights on its workers, which open the file by the same path (the `dask` extra);
             the report is the one this process gives.
+        backend: with `fresh`, `jax`, `jax:unpartitioned` or `torch`: the rebuild Keras 3 would draw on
+            that backend, predicted without any framework (docs/backends.md).
 
     Returns:
         The report: `weights` (one row per weight), `totals`, `findings`, `notes`.
@@ -230,6 +233,7 @@ def inspect(
             timeout=timeout,
             config_path=None if config is None else Path(config),
             scheduler=scheduler,
+            backend=backend,
         )
         return _relabeled(report, label, path)
 
@@ -337,7 +341,8 @@ def sample(
         seed: the Keras seed (None: a random one, as Keras picks; the report says which).
         dtype: `float16`, `bfloat16`, `float32` or `float64`.
         engine: `numpy` (initcli's bit-exact reproduction, no TensorFlow) or `keras` (Keras itself).
-        backend: the Keras 3 backend whose draws to reproduce: `tensorflow`, `jax` or `torch` (CPU).
+        backend: the Keras 3 backend whose draws to reproduce: `tensorflow`, `jax` or `torch` (CPU);
+            `jax:unpartitioned` is JAX with jax_threefry_partitionable=False.
         alpha: the false-alarm rate of the `inconsistent` verdict.
         values: keep the first 1000 values drawn in `report.values`.
         save: also write every value drawn to this `.npy` file as it streams by (`"-"`: standard output).

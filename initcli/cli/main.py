@@ -57,13 +57,33 @@ def cli() -> None:
     """
 
 
-BACKEND_OPTION = click.option(
+_BACKEND = click.option(
     "--backend",
     type=click.Choice(("tensorflow", "jax", "torch")),
     default="tensorflow",
     show_default=True,
     help="The Keras 3 backend whose draws to reproduce (CPU); see docs/backends.md.",
 )
+_PARTITIONABLE = click.option(
+    "--jax-threefry-partitionable/--no-jax-threefry-partitionable",
+    default=True,
+    show_default=True,
+    help="With --backend jax: JAX's jax_threefry_partitionable (True since JAX 0.5; False before).",
+)
+
+
+def BACKEND_OPTION(command: Any) -> Any:  # noqa: N802 - used as the other option decorators
+    """--backend and --[no-]jax-threefry-partitionable, passed on as one `backend` (jax:unpartitioned)."""
+
+    @functools.wraps(command)
+    def run(*args: Any, backend: str, jax_threefry_partitionable: bool, **kwargs: Any) -> Any:
+        if not jax_threefry_partitionable:
+            if backend != "jax":
+                raise click.UsageError("--no-jax-threefry-partitionable is a JAX mode: give it with --backend jax")
+            backend = "jax:unpartitioned"
+        return command(*args, backend=backend, **kwargs)
+
+    return _BACKEND(_PARTITIONABLE(run))
 
 
 @cli.command()
@@ -213,11 +233,13 @@ CONFIG_OPTION = click.option(
     help="Measure the weights on a Dask cluster (tcp://HOST:8786, or local); its workers open MODEL "
     "by the same path. Needs initcli[dask].",
 )
+@BACKEND_OPTION
 @output_options
 def inspect_command(
     models: tuple[str, ...],
     custom_objects: tuple[str, ...],
     scheduler: str | None,
+    backend: str,
     spec_path: Path | None,
     config_path: Path | None,
     seed: int | None,
@@ -253,6 +275,8 @@ def inspect_command(
         options["custom_objects"] = custom_objects
     if scheduler is not None:
         options["scheduler"] = scheduler
+    if backend != "tensorflow":
+        options["backend"] = backend
     if len(targets) > 1:
         if spec_path is not None or config_path is not None:
             raise click.UsageError("--spec and --config name one model: one MODEL with --config, none with --spec.")
