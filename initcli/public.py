@@ -28,11 +28,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect as pyinspect
+import itertools
 import json
 import os
+import sys
+import types
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, Union, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, Union, cast, overload, runtime_checkable
 
 from initcli.errors import BadInputError, InitcliError, MissingDependencyError
 from initcli.render import views as _report_views  # noqa: F401  (registers the reports' views)
@@ -40,14 +44,17 @@ from initcli.types import DEFAULT_ALPHA, CheckName, Engine, FloatDType
 
 if TYPE_CHECKING:
     from initcli.analysis.diff import DiffReport
+    from initcli.analysis.inspection import ProgressSink
     from initcli.initializers import InitializerSpec
     from initcli.propagate.report import PropagateReport
     from initcli.readers.records import ModelFile
     from initcli.reports import (
         BatchnormReport,
+        CheckManyReport,
         CheckReport,
         DefaultsReport,
         ExplainReport,
+        InspectManyReport,
         InspectReport,
         ListReport,
         SampleReport,
@@ -170,64 +177,276 @@ def _patterns(layer: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(layer)
 
 
+CustomObjects = Union[str, "types.ModuleType", Sequence[Any], Mapping[str, Any]]
+"""The user's own Keras classes, as `--custom-objects` takes them or as Keras's `load_model` does:
+`MODULE[:NAME]` references (`"my_layers"`, `"path/layers.py:Gate"`), imported modules, classes, a
+list of these, or a dict of classes by name (`{"Gate": Gate}`). A class is matched to the model's
+config by its class name and its Keras registered name."""
+
+ModelSpec = Union[str, "os.PathLike[str]", Mapping[str, Any]]
+"""A model spec: the path of a YAML/JSON spec (or a Keras model JSON), or the spec itself as a dict."""
+
+_GIVEN = itertools.count(1)
+
+
+@contextlib.contextmanager
+def _custom_references(custom_objects: CustomObjects) -> Iterator[tuple[tuple[str, ...], dict[str, str]]]:
+    """`custom_objects` as the `MODULE[:NAME]` references the core imports, and how a note shows each.
+
+    A string is a reference already, and so is a module imported under its name (importing it again
+    gives the same module). Other objects (a dict of classes, a class, a module not in `sys.modules`)
+    go into a private module registered in `sys.modules` for the call and removed after it.
+    """
+    items: list[Any]
+    if isinstance(custom_objects, (str, types.ModuleType, Mapping)) or pyinspect.isclass(custom_objects):
+        items = [custom_objects]
+    else:
+        items = list(custom_objects)
+    references: list[str] = []
+    shown: dict[str, str] = {}
+    given: dict[str, Any] = {}
+    name = f"initcli_given_objects_{next(_GIVEN)}"
+    for item in items:
+        if isinstance(item, str):
+            references.append(item)
+            continue
+        if isinstance(item, types.ModuleType) and sys.modules.get(item.__name__) is item:
+            references.append(item.__name__)
+            continue
+        if isinstance(item, types.ModuleType):
+            objects = {
+                key: value
+                for key, value in vars(item).items()
+                if pyinspect.isclass(value) and value.__module__ == item.__name__
+            }
+        elif pyinspect.isclass(item):
+            objects = {item.__name__: item}
+        elif isinstance(item, Mapping):
+            objects = {str(key): value for key, value in item.items()}
+        else:
+            raise BadInputError(
+                "custom_objects are MODULE[:NAME] strings, modules, classes or a dict of classes; "
+                f"received a {type(item).__name__}"
+            )
+        for key, value in objects.items():
+            attribute = key if key.isidentifier() else f"object_{len(given)}"
+            while attribute in given:
+                attribute += "_"
+            given[attribute] = value
+            references.append(f"{name}:{attribute}")
+            shown[f"{name}:{attribute}"] = str(getattr(value, "__name__", key))
+    if not given:
+        yield tuple(references), shown
+        return
+    module = types.ModuleType(name, "The custom objects given to one initcli call, removed after it.")
+    vars(module).update(given)
+    sys.modules[name] = module
+    try:
+        yield tuple(references), shown
+    finally:
+        sys.modules.pop(name, None)
+
+
+def _spec_path(spec: ModelSpec, stack: contextlib.ExitStack) -> tuple[Path, str | None]:
+    """The spec file to build, and the label of a spec given as a dict (written to a private file)."""
+    if isinstance(spec, (str, os.PathLike)):
+        return Path(spec), None
+    if not isinstance(spec, Mapping):
+        raise BadInputError(f"spec must be a path or a dict; received a {type(spec).__name__}")
+    from initcli.keras.building import scratch_directory
+
+    path = stack.enter_context(scratch_directory()) / "spec.json"
+    try:
+        path.write_text(json.dumps(dict(spec)), encoding="utf-8")
+    except (TypeError, ValueError) as error:
+        raise BadInputError(f"spec must be a dict of plain values: {error}") from None
+    return path, "<spec>"
+
+
+def _rules_path(
+    rules: str | os.PathLike[str] | Sequence[Mapping[str, Any]] | None, stack: contextlib.ExitStack
+) -> Path | None:
+    """The rule file to read: the one named, or the rules given as data written to a private file."""
+    if rules is None:
+        return None
+    if isinstance(rules, (str, os.PathLike)):
+        return Path(rules)
+    from initcli.keras.building import scratch_directory
+
+    path = stack.enter_context(scratch_directory()) / "rules.json"
+    try:
+        path.write_text(json.dumps({"rules": [dict(rule) for rule in rules]}), encoding="utf-8")
+    except (TypeError, ValueError) as error:
+        raise BadInputError(f"rules must be mappings of plain values: {error}") from None
+    return path
+
+
 _Report = TypeVar("_Report", "InspectReport", "CheckReport")
 
 
-def _relabeled(report: _Report, label: str | None, path: str | ModelFile) -> _Report:
-    """A report of a saved live model, with the model's label where the temporary path was."""
-    if label is None or not isinstance(path, str):
-        return report
-    changes: dict[str, Any] = {"source": label}
+def _relabeled(report: _Report, label: str | None, replacements: Mapping[str, str]) -> _Report:
+    """A report with `label` as its source (a live model's or a dict spec's) and private paths and
+    references in its notes shown as the user gave them."""
+    changes: dict[str, Any] = {}
+    if label is not None:
+        changes["source"] = label
+        built = getattr(report, "built", None)
+        if built is not None:
+            changes["built"] = dataclasses.replace(built, source=label)
     notes = getattr(report, "notes", None)
-    if notes is not None:
-        changes["notes"] = [note.replace(path, label) for note in notes]
-    return dataclasses.replace(report, **changes)
+    if notes is not None and replacements:
+        shown = []
+        for note in notes:
+            for private, public in replacements.items():
+                note = note.replace(private, public)
+            shown.append(note)
+        changes["notes"] = shown
+    return dataclasses.replace(report, **changes) if changes else report
 
 
+def _name(source: Source) -> str:
+    """How a run over several models names one: its path, or a live model's label."""
+    return model_label(source) if is_keras_model(source) else os.fspath(cast("os.PathLike[str]", source))
+
+
+@overload
 def inspect(
-    source: Source,
+    source: Source | None = None,
     *,
+    spec: ModelSpec | None = None,
     layer: str | Sequence[str] | None = None,
     fresh: bool = False,
     seed: int | None = None,
     alpha: float = DEFAULT_ALPHA,
     config: str | os.PathLike[str] | None = None,
+    custom_objects: CustomObjects = (),
     timeout: float | None = None,
-) -> InspectReport:
+    progress: ProgressSink | None = None,
+) -> InspectReport: ...
+
+
+@overload
+def inspect(
+    source: list[Source] | tuple[Source, ...],
+    *,
+    spec: None = None,
+    layer: str | Sequence[str] | None = None,
+    fresh: bool = False,
+    seed: int | None = None,
+    alpha: float = DEFAULT_ALPHA,
+    config: None = None,
+    custom_objects: CustomObjects = (),
+    timeout: float | None = None,
+    progress: ProgressSink | None = None,
+) -> InspectManyReport: ...
+
+
+def inspect(
+    source: Source | list[Source] | tuple[Source, ...] | None = None,
+    *,
+    spec: ModelSpec | None = None,
+    layer: str | Sequence[str] | None = None,
+    fresh: bool = False,
+    seed: int | None = None,
+    alpha: float = DEFAULT_ALPHA,
+    config: str | os.PathLike[str] | None = None,
+    custom_objects: CustomObjects = (),
+    timeout: float | None = None,
+    progress: ProgressSink | None = None,
+) -> InspectReport | InspectManyReport:
     """Every weight of a model beside its initializer's theory: fans, initializer, default, verdict.
 
+    `initcli inspect` is this function and a renderer: each keyword is the option of the same name
+    (`layer` is `--layer`, `custom_objects` is `--custom-objects`...), and `report.to_dict()` is the
+    command's `--format json`.
+
     Args:
-        source: a saved model's path, or a live Keras model (Keras 3 or tf_keras).
+        source: a saved model's path (`.keras`, legacy `.h5`, `.weights.h5`, a SavedModel directory, a
+            TF checkpoint, a KerasHub preset), a `package.module:function` or `path/file.py:function`
+            returning a Keras model (built with TensorFlow), or a live Keras model (Keras 3 or
+            tf_keras). A list or tuple of these inspects each in turn (one unreadable model does not
+            stop the others) and returns an `InspectManyReport`. None with `spec`.
+        spec: build the model from this spec instead of `source` (needs TensorFlow): the path of a
+            YAML/JSON spec or a Keras model JSON, or the spec itself as a dict
+            (`{"input_shape": [784], "layers": [{"Dense": {"units": 10}}]}`; the report's source is then
+            `<spec>`).
         layer: only the weights whose path or layer name matches this glob (or any of these globs).
-        fresh: also rebuild the model from its config, freshly initialized (needs TensorFlow), and
-            report each weight's fresh sample beside the saved one.
-        seed: with `fresh`, `keras.utils.set_random_seed(seed)` before the rebuild.
+        fresh: also rebuild the saved model from its config, freshly initialized (needs TensorFlow),
+            and report each weight's fresh sample beside the saved one.
+        seed: with a spec, a function or `fresh`: `keras.utils.set_random_seed(seed)` before the build
+            (the command's `--seed`; not an initializer's seed).
         alpha: the false-alarm rate of the `inconsistent` verdict for the whole model.
         config: the `model.to_json()` file of a weights-only (`.weights.h5`) source.
+        custom_objects: the user's own layer classes, so Keras rebuilds a saved `.keras` model with
+            custom layers and the rows get their real classes and initializers: `MODULE[:NAME]`
+            references as `--custom-objects` takes them, modules, classes, or a dict of classes as
+            Keras's `load_model(custom_objects=...)` takes it. The only way initcli runs user code.
         timeout: give up reading after this many seconds.
+        progress: told when a model begins and as each weight is measured (the command's progress
+            bar); an object with `begin(source, weights, nbytes)` and `advance(row)`.
 
     Returns:
-        The report: `weights` (one row per weight), `totals`, `findings`, `notes`.
+        The report: `weights` (one row per weight), `totals`, `findings`, `notes`; for a list of
+        sources, an `InspectManyReport` (`results`: a report or a `FileError` per source, `totals`).
 
     Raises:
-        BadInputError: arguments that cannot work together, or a `layer` that matches no weight.
-        InitcliError: an unreadable file, or a live model Keras cannot save.
+        BadInputError: arguments that cannot work together (a source and a spec; a spec with
+            `fresh`; several sources with `spec` or `config`), or a `layer` that matches no weight.
+        InitcliError: an unreadable file, a model that cannot be built, or a live model Keras cannot
+            serialize.
+        MissingDependencyError: TensorFlow is needed (a spec, a function, `fresh`) and absent.
     """
     from initcli import api
 
-    with opened_model(source) as (path, label):
+    options: dict[str, Any] = {
+        "layer": layer,
+        "fresh": fresh,
+        "seed": seed,
+        "alpha": alpha,
+        "custom_objects": custom_objects,
+        "timeout": timeout,
+        "progress": progress,
+    }
+    if isinstance(source, (list, tuple)):
+        if spec is not None or config is not None:
+            raise BadInputError("inspect: spec and config name one model: one source with config, none with spec")
+        from initcli.reports import InspectManyReport
+
+        pending = iter(source)  # each_model runs once per source, in order
+        return InspectManyReport(
+            results=api.each_model([_name(s) for s in source], lambda _: inspect(next(pending), **options))
+        )
+    if (source is None) == (spec is None):
+        raise BadInputError("inspect: give a source or a spec, exactly one")
+    with contextlib.ExitStack() as stack:
+        references, replacements = stack.enter_context(_custom_references(custom_objects))
+        label: str | None = None
+        path: str | ModelFile | None = None
+        spec_path: Path | None = None
+        if spec is not None:
+            spec_path, label = _spec_path(spec, stack)
+            if label is not None:
+                replacements[str(spec_path)] = label
+        else:
+            path, live = stack.enter_context(opened_model(cast(Source, source)))
+            if live is not None and isinstance(path, str):  # saved to a private file: named as the model
+                label, replacements[path] = live, live
         report = api.inspect_model(
             path,
+            spec_path=spec_path,
             seed=seed,
             fresh=fresh,
             patterns=_patterns(layer),
             alpha=alpha,
             timeout=timeout,
+            progress=progress,
             config_path=None if config is None else Path(config),
+            custom_objects=references,
         )
-        return _relabeled(report, label, path)
+        return _relabeled(report, label, replacements)
 
 
+@overload
 def check(
     source: Source,
     *,
@@ -240,12 +459,57 @@ def check(
     allow_unchecked: bool = False,
     require: Literal["fresh"] | None = None,
     config: str | os.PathLike[str] | None = None,
+    custom_objects: CustomObjects = (),
     timeout: float | None = None,
-) -> CheckReport:
+    progress: ProgressSink | None = None,
+) -> CheckReport: ...
+
+
+@overload
+def check(
+    source: list[Source] | tuple[Source, ...],
+    *,
+    only: Sequence[CheckName] | None = None,
+    skip: Sequence[CheckName] | None = None,
+    rules: str | os.PathLike[str] | Sequence[Mapping[str, Any]] | None = None,
+    layer: str | Sequence[str] | None = None,
+    alpha: float = DEFAULT_ALPHA,
+    strict: bool = False,
+    allow_unchecked: bool = False,
+    require: Literal["fresh"] | None = None,
+    config: None = None,
+    custom_objects: CustomObjects = (),
+    timeout: float | None = None,
+    progress: ProgressSink | None = None,
+) -> CheckManyReport: ...
+
+
+def check(
+    source: Source | list[Source] | tuple[Source, ...],
+    *,
+    only: Sequence[CheckName] | None = None,
+    skip: Sequence[CheckName] | None = None,
+    rules: str | os.PathLike[str] | Sequence[Mapping[str, Any]] | None = None,
+    layer: str | Sequence[str] | None = None,
+    alpha: float = DEFAULT_ALPHA,
+    strict: bool = False,
+    allow_unchecked: bool = False,
+    require: Literal["fresh"] | None = None,
+    config: str | os.PathLike[str] | None = None,
+    custom_objects: CustomObjects = (),
+    timeout: float | None = None,
+    progress: ProgressSink | None = None,
+) -> CheckReport | CheckManyReport:
     """Gate a freshly initialized model: the findings of the checks, and whether it passed.
 
+    `initcli check` is this function and a renderer: each keyword is the option of the same name
+    (`rules` is `--rules`, `require="fresh"` is `--require fresh`...), and `report.to_dict()` is the
+    command's `--format json`.
+
     Args:
-        source: a saved model's path, or a live Keras model (Keras 3 or tf_keras).
+        source: a saved model's path, or a live Keras model (Keras 3 or tf_keras); a list or tuple of
+            these checks each (the checks validated once) and returns a `CheckManyReport`, which
+            passes only if every model was read and passed.
         only: run only these checks (`distribution`, `nonfinite`, `constant`, `duplicate`, `fans`,
             `rules`, `propagation`).
         skip: leave these checks out.
@@ -257,46 +521,71 @@ def check(
         allow_unchecked: pass even when a named check tested no weight.
         require: `"fresh"`: a trained model (weights moved from their initializers) fails.
         config: the `model.to_json()` file of a weights-only source.
+        custom_objects: the user's own layer classes, as `inspect` takes them (`--custom-objects`).
         timeout: give up reading after this many seconds.
+        progress: told as each weight is measured, as `inspect`'s.
 
     Returns:
         The report; `report.passed` is False when a check found an error (the command exits 3).
 
     Raises:
         BadInputError: an unknown check, nothing left to run, or malformed arguments.
-        InitcliError: an unreadable file or rule file, or a live model Keras cannot save.
+        InitcliError: an unreadable file or rule file, or a live model Keras cannot serialize.
     """
     from initcli import api
-    from initcli.keras.building import scratch_directory
 
     if require not in (None, "fresh"):
         raise BadInputError(f"check: require is 'fresh' or None; received {require!r}")
+    several = isinstance(source, (list, tuple))
+    if several and config is not None:
+        raise BadInputError("check: config names the weights of one weights-only model (one source with config)")
     with contextlib.ExitStack() as stack:
-        rules_path: Path | None = None
-        if rules is not None and not isinstance(rules, (str, os.PathLike)):
-            directory = stack.enter_context(scratch_directory())
-            rules_path = directory / "rules.json"
-            try:
-                rules_path.write_text(json.dumps({"rules": [dict(rule) for rule in rules]}), encoding="utf-8")
-            except (TypeError, ValueError) as error:
-                raise BadInputError(f"rules must be mappings of plain values: {error}") from None
-        elif rules is not None:
-            rules_path = Path(rules)
-        path, label = stack.enter_context(opened_model(source))
-        report = api.check_model(
-            path if not isinstance(path, str) else Path(path),
-            only=tuple(only or ()),
-            skip=tuple(skip or ()),
-            alpha=alpha,
-            strict=strict,
-            rules_path=rules_path,
-            patterns=_patterns(layer),
-            allow_unchecked=allow_unchecked,
-            timeout=timeout,
-            config_path=None if config is None else Path(config),
-            require_fresh=require == "fresh",
+        plan = api.plan_checks(tuple(only or ()), tuple(skip or ()), _rules_path(rules, stack))
+        options: dict[str, Any] = {
+            "plan": plan,
+            "patterns": _patterns(layer),
+            "alpha": alpha,
+            "strict": strict,
+            "allow_unchecked": allow_unchecked,
+            "require_fresh": require == "fresh",
+            "timeout": timeout,
+            "progress": progress,
+        }
+        references, replacements = stack.enter_context(_custom_references(custom_objects))
+        if not isinstance(source, (list, tuple)):
+            return _check_one(source, config, references, replacements, many=False, **options)
+        from initcli.reports import CheckManyReport
+
+        pending = iter(source)  # each_model runs once per source, in order
+        many = len(source) > 1
+        return CheckManyReport(
+            results=api.each_model(
+                [_name(s) for s in source],
+                lambda _: _check_one(next(pending), None, references, replacements, many=many, **options),
+            )
         )
-        return _relabeled(report, label, path)
+
+
+def _check_one(
+    source: Source,
+    config: str | os.PathLike[str] | None,
+    references: tuple[str, ...],
+    replacements: Mapping[str, str],
+    **options: Any,
+) -> CheckReport:
+    from initcli import api
+
+    with opened_model(source) as (path, live):
+        label, shown = None, dict(replacements)
+        if live is not None and isinstance(path, str):  # saved to a private file: named as the model
+            label, shown[path] = live, live
+        report = api.check_model(
+            Path(path) if isinstance(path, str) else path,
+            config_path=None if config is None else Path(config),
+            custom_objects=references,
+            **options,
+        )
+        return _relabeled(report, label, shown)
 
 
 def _spec(init: Initializer, parameters: Mapping[str, Any]) -> InitializerSpec:

@@ -72,14 +72,20 @@ def renderables(report: Any, view: View) -> list[Any]:
     from initcli.render import tables
     from initcli.reports import (
         BatchnormReport,
+        CheckManyReport,
         CheckReport,
         DefaultsReport,
         ExplainReport,
+        InspectManyReport,
         InspectReport,
         ListReport,
         SampleReport,
     )
 
+    if isinstance(report, InspectManyReport):
+        return tables.inspect_many_renderables(report, view)
+    if isinstance(report, CheckManyReport):
+        return [tables.text(line) for line in check_many_lines(report)]
     if isinstance(report, SampleReport):
         return tables.sample_renderables(report, view, hist=False)
     if isinstance(report, InspectReport):
@@ -139,6 +145,30 @@ def check_lines(report: Any) -> list[str]:
     counts = f"{report.weights} weights, {report.errors} errors, {report.warnings} warnings"
     summary = f"{report.source}: {verdict}: {counts}"
     lines.append(one_line(f"{summary}; tested: {coverage}", max_length=None))
+    return lines
+
+
+def check_many_lines(many: Any) -> list[str]:
+    """`initcli check` of several models: each model's lines (findings prefixed by the model), its
+    unreadable models, and the run's total."""
+    from initcli.reports import CheckReport
+    from initcli.safety.sanitize import one_line
+
+    lines: list[str] = []
+    for result in many.results:
+        if isinstance(result, CheckReport):
+            shown = check_lines(result)
+            lines += [f"{result.source}: {line}" for line in shown[:-1]] + shown[-1:]
+        else:
+            where = "" if result.message.startswith(result.source) else f"{result.source}: "
+            lines.append(one_line(f"Error: {where}{result.message}", max_length=None))
+    totals = many.totals
+    verdict = "passed" if many.passed else "FAILED"
+    lines.append(
+        f"{totals['models']} models: {verdict}: {totals['passed']} passed, {totals['failed']} failed, "
+        f"{totals['unreadable']} unreadable; {totals['weights']} weights, {totals['errors']} errors, "
+        f"{totals['warnings']} warnings"
+    )
     return lines
 
 
