@@ -826,31 +826,32 @@ def diff(
     """How far each weight of `b` is from the same weight of `a`: relative change, max |b-a|, cosine.
 
     Weights are matched by path, then by position where the names differ; totals per layer and for
-    the model; weights only in one side are listed. Any mix of formats, or live Keras models (each
-    saved to a private temporary file for the comparison).
+    the model; weights only in one side are listed. Any mix of formats and live Keras models: a live
+    model's weights are read from memory, as `inspect` reads them (nothing is saved), and equal the
+    comparison of the file `model.save("x.keras")` writes.
 
     Args:
-        a, b: saved models' paths, or live Keras models.
+        a, b: saved models' paths, or live Keras models (Keras 3 or tf_keras).
         threshold: `report.exceeded` lists the weights that moved more than this relative change
             (||b-a||/||a||) or changed shape (the command exits 3 when any did).
         timeout: give up reading after this many seconds.
 
     Raises:
         BadInputError: a negative threshold.
-        InitcliError: an unreadable file.
+        InitcliError: an unreadable file, or a live model Keras cannot serialize.
     """
     from initcli import api
 
     if threshold is not None and not threshold >= 0:
         raise BadInputError(f"diff: threshold must be 0 or more; received {threshold}")
-    with saved_model(a) as (path_a, label_a), saved_model(b) as (path_b, label_b):
-        report = api.diff_models(path_a, path_b, threshold=threshold, timeout=timeout)
+    with opened_model(a) as (opened_a, label_a), opened_model(b) as (opened_b, label_b):
+        report = api.diff_models(opened_a, opened_b, threshold=threshold, timeout=timeout)
         changes: dict[str, Any] = {}
         notes = list(report.notes)
-        for label, path, field_name in ((label_a, path_a, "source_a"), (label_b, path_b, "source_b")):
-            if label is not None:
+        for label, opened, field_name in ((label_a, opened_a, "source_a"), (label_b, opened_b, "source_b")):
+            if label is not None and isinstance(opened, str):  # saved to a private file: named as the model
                 changes[field_name] = label
-                notes = [note.replace(path, label) for note in notes]
+                notes = [note.replace(opened, label) for note in notes]
         return dataclasses.replace(report, **changes, notes=tuple(notes)) if changes else report
 
 

@@ -351,19 +351,28 @@ def test_diff_to_dict_is_the_cli_json(tmp_path):
 
 
 @pytest.mark.tensorflow
-def test_diff_of_live_models_is_numpy_on_their_weights(keras, tmp_path):
+def test_diff_of_live_models_is_numpy_on_their_weights(keras, tmp_path, monkeypatch):
     keras.utils.set_random_seed(0)
     a = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4), keras.layers.Dense(3)], name="a")
     b = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4), keras.layers.Dense(3)], name="b")
     b.set_weights([w * 1.5 if w.ndim == 2 else w for w in a.get_weights()])
-    report = initcli.diff(a, b, threshold=0.4)
-    assert (report.source_a, report.source_b) == ("<keras model 'a'>", "<keras model 'b'>")
     a.save(tmp_path / "a.keras")
     b.save(tmp_path / "b.keras")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a live model was saved to a file")
+
+    for model in (a, b):  # read in memory: nothing is saved
+        monkeypatch.setattr(model, "save", refuse, raising=False)
+    report = initcli.diff(a, b, threshold=0.4)
+    assert (report.source_a, report.source_b) == ("<keras model 'a'>", "<keras model 'b'>")
     from_files = initcli.diff(tmp_path / "a.keras", tmp_path / "b.keras", threshold=0.4).to_dict()
     live = report.to_dict()
     assert live["a"] == {"source": "<keras model 'a'>", "format": "keras"} and live["b"]["format"] == "keras"
     assert {k: v for k, v in live.items() if k not in "ab"} == {k: v for k, v in from_files.items() if k not in "ab"}
+    mixed = initcli.diff(a, tmp_path / "b.keras", threshold=0.4).to_dict()
+    assert mixed["b"]["source"] == str(tmp_path / "b.keras")
+    assert {k: v for k, v in mixed.items() if k not in "ab"} == {k: v for k, v in from_files.items() if k not in "ab"}
     # Oracle: numpy on the models' own arrays.
     for row, wa, wb in zip(report.rows, a.get_weights(), b.get_weights()):
         wa64, wb64 = wa.astype(np.float64), wb.astype(np.float64)
@@ -434,3 +443,141 @@ def test_the_commands_json_is_its_functions_to_dict(command):
     call, args = CASES[command]
     expect = 3 if command == "check" and not call().passed else 0
     assert call().to_dict() == cli_json(*args, expect=expect)
+
+
+# --- every option the commands take, through the public functions ---------------------------------------
+
+SPEC = str(ROOT / "examples" / "specs" / "mlp.yaml")
+TRANSFORMER = str(ROOT / "examples" / "models" / "custom" / "transformer.keras")
+CUSTOM_LAYERS = str(ROOT / "examples" / "custom_layers.py")
+
+
+def test_several_sources_are_the_cli_json_of_several_models():
+    many = initcli.inspect([MLP, CNN], layer="*kernel*")
+    assert many.to_dict() == cli_json("inspect", MLP, CNN, "--layer", "*kernel*")
+    # Oracle: the one-model reports, each the CLI's own JSON of that model.
+    assert [report.to_dict() for report in many.reports] == [
+        cli_json("inspect", MLP, "--layer", "*kernel*"),
+        cli_json("inspect", CNN, "--layer", "*kernel*"),
+    ]
+    frame = many.to_pandas()
+    assert sorted(set(frame["source"])) == sorted([MLP, CNN]) and len(frame) == sum(
+        len(r.weights) for r in many.reports
+    )
+    readme = str(ROOT / "README.md")
+    broken = initcli.inspect((MLP, readme))
+    assert broken.exit_code == 1 and [error.source for error in broken.errors] == [readme]
+    assert broken.to_dict() == cli_json("inspect", MLP, readme, expect=1)
+    checked = initcli.check([MLP, CNN], only=["distribution", "fans"], strict=True)
+    assert checked.to_dict() == cli_json(
+        "check", MLP, CNN, "--only", "distribution", "--only", "fans", "--strict", expect=checked.exit_code
+    )
+    assert [report.to_dict() for report in checked.reports] == [
+        initcli.check(MLP, only=["distribution", "fans"], strict=True).to_dict(),
+        initcli.check(CNN, only=["distribution", "fans"], strict=True).to_dict(),
+    ]
+    with pytest.raises(initcli.BadInputError, match="one model"):
+        initcli.inspect([MLP, CNN], config=MLP)  # type: ignore[call-overload]
+    with pytest.raises(initcli.BadInputError, match="one weights-only model"):
+        initcli.check([MLP, CNN], config=MLP)  # type: ignore[call-overload]
+
+
+def test_progress_is_told_of_every_weight():
+    class Recorder:
+        def __init__(self) -> None:
+            self.begun: list[tuple[str, int]] = []
+            self.advanced: list[str] = []
+
+        def begin(self, source: str, weights: int, nbytes: int) -> None:
+            self.begun.append((source, weights))
+
+        def advance(self, row) -> None:
+            self.advanced.append(row.record.path)
+
+    recorder = Recorder()
+    report = initcli.inspect(CNN, progress=recorder)
+    assert recorder.begun == [(CNN, len(report.weights))]
+    assert recorder.advanced == [row.record.path for row in report.weights]
+
+
+def test_a_weights_only_file_with_its_config_is_the_cli_json():
+    weights = str(ROOT / "tests" / "fixtures" / "public" / "keras1.2.2_theano_save_weights_lstm_dense.h5")
+    config = str(ROOT / "tests" / "fixtures" / "public" / "keras1.2.2_theano_to_json_lstm_dense.json")
+    report = initcli.inspect(weights, config=config)
+    assert report.to_dict() == cli_json("inspect", weights, "--config", config)
+    assert report.weights[0].record.layer_class == "LSTM"  # named by the config, as the CLI names it
+    assert initcli.check(weights, config=config, allow_unchecked=True).to_dict() == cli_json(
+        "check", weights, "--config", config, "--allow-unchecked"
+    )
+
+
+@pytest.mark.tensorflow
+def test_spec_path_dict_and_function_are_the_cli_json(keras):
+    import yaml
+
+    report = initcli.inspect(spec=SPEC, seed=0)
+    assert report.to_dict() == cli_json("inspect", "--spec", SPEC, "--seed", "0")
+    document = yaml.safe_load(Path(SPEC).read_text())
+    from_dict = initcli.inspect(spec=document, seed=0)
+    assert from_dict.source == "<spec>" and from_dict.built is not None and from_dict.built.source == "<spec>"
+    expected = report.to_dict()
+    assert _without_source(from_dict.to_dict()) == {
+        **_without_source(expected),
+        "built": {**expected["built"], "source": "<spec>"},
+        "notes": [note.replace(SPEC, "<spec>") for note in expected["notes"]],
+    }
+    function = str(ROOT / "examples" / "model_code.py") + ":build_model"
+    assert initcli.inspect(function, seed=1).to_dict() == cli_json("inspect", function, "--seed", "1")
+    with pytest.raises(initcli.BadInputError, match="exactly one"):
+        initcli.inspect(MLP, spec=SPEC)
+    with pytest.raises(initcli.BadInputError, match="exactly one"):
+        initcli.inspect()
+    with pytest.raises(initcli.BadInputError, match="already fresh"):
+        initcli.inspect(spec=document, fresh=True)
+
+
+@pytest.mark.tensorflow
+def test_fresh_with_a_seed_is_the_cli_json(keras):
+    report = initcli.inspect(MLP, fresh=True, seed=0, layer="*kernel*")
+    assert report.fresh is not None and set(report.fresh) == {row.record.path for row in report.weights}
+    assert report.to_dict() == cli_json("inspect", MLP, "--fresh", "--seed", "0", "--layer", "*kernel*")
+
+
+def _load_file_module(path: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("my_custom_layers_not_in_sys_modules", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.tensorflow
+def test_custom_objects_as_references_modules_and_dicts_are_the_cli_json(keras):
+    by_reference = initcli.inspect(TRANSFORMER, custom_objects=[CUSTOM_LAYERS])
+    assert by_reference.to_dict() == cli_json("inspect", TRANSFORMER, "--custom-objects", CUSTOM_LAYERS)
+    # Oracle for what the code changes: without it the custom layers' rows have no real class.
+    assert by_reference.to_dict() != initcli.inspect(TRANSFORMER).to_dict()
+    module = _load_file_module(CUSTOM_LAYERS)
+    classes = {
+        "TokenAndPositionEmbedding": module.TokenAndPositionEmbedding,
+        "TransformerBlock": module.TransformerBlock,
+    }
+    import sys
+
+    before = set(sys.modules)
+    for given in (module, classes, [module.TokenAndPositionEmbedding, module.TransformerBlock]):
+        report = initcli.inspect(TRANSFORMER, custom_objects=given)
+        payload = report.to_dict()
+        assert {k: v for k, v in payload.items() if k != "notes"} == {
+            k: v for k, v in by_reference.to_dict().items() if k != "notes"
+        }
+        note = [n for n in payload["notes"] if n.startswith("--custom-objects")]
+        assert note and "TransformerBlock" in note[0] and "initcli_given" not in note[0]
+    assert set(sys.modules) - before == set()  # the private module of each call is gone
+    checked = initcli.check(TRANSFORMER, custom_objects=classes)
+    assert checked.to_dict() == cli_json(
+        "check", TRANSFORMER, "--custom-objects", CUSTOM_LAYERS, expect=3 if not checked.passed else 0
+    )
+    with pytest.raises(initcli.BadInputError, match="custom_objects are"):
+        initcli.inspect(TRANSFORMER, custom_objects=[42])
