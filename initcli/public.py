@@ -378,9 +378,9 @@ def inspect(
         alpha: the false-alarm rate of the `inconsistent` verdict for the whole model.
         config: the `model.to_json()` file of a weights-only (`.weights.h5`) source.
         custom_objects: the user's own layer classes, so Keras rebuilds a saved `.keras` model with
-            custom layers and the rows get their real classes and initializers: `MODULE[:NAME]`
+            custom layers and the rows get their real classes and initializers (`MODULE[:NAME]`
             references as `--custom-objects` takes them, modules, classes, or a dict of classes as
-            Keras's `load_model(custom_objects=...)` takes it. The only way initcli runs user code.
+            Keras's `load_model(custom_objects=...)` takes it). The only way initcli runs user code.
         timeout: give up reading after this many seconds.
         progress: told when a model begins and as each weight is measured (the command's progress
             bar); an object with `begin(source, weights, nbytes)` and `advance(row)`.
