@@ -672,7 +672,7 @@ def explain(
     from initcli import api
 
     if seed is not None and shape is None:
-        raise BadInputError("explain: a seed needs a shape too (the values are drawn for a shape)")
+        raise BadInputError("explain: a seed (--seed) needs a shape too (--shape): the values are drawn for a shape")
     return api.explain(
         _spec(init, parameters),
         None if shape is None else tuple(int(size) for size in shape),
@@ -924,11 +924,13 @@ def batchnorm(
     from initcli.initializers import resolve
 
     if (values is None) == (shape is None):
-        raise BadInputError("batchnorm: give values or a shape to draw from, exactly one")
+        raise BadInputError(
+            "batchnorm: give the batch as values (--values) or draw one for a shape (--shape), exactly one"
+        )
     if keras not in (2, 3):
         raise BadInputError(f"batchnorm: keras is 2 or 3; received {keras!r}")
     if keras == 3 and unfused:
-        raise BadInputError("batchnorm: unfused is Keras 2's fused=False; Keras 3 has no fused kernel")
+        raise BadInputError("batchnorm: unfused (--unfused) is Keras 2's fused=False; Keras 3 has no fused kernel")
     if not 0 <= momentum <= 1 or not epsilon > 0 or not 1 <= steps <= 10_000:
         raise BadInputError("batchnorm: momentum is in [0, 1], epsilon more than 0, steps 1 to 10000")
     if input_rank is not None and not 2 <= input_rank <= 5:
@@ -947,6 +949,8 @@ def batchnorm(
     else:
         dims = tuple(int(size) for size in shape or ())
         if input_rank is not None and input_rank != len(dims):
-            raise BadInputError(f"batchnorm: input_rank {input_rank} disagrees with the shape's rank {len(dims)}")
+            raise BadInputError(
+                f"batchnorm: input_rank (--input-rank) {input_rank} disagrees with the shape's rank {len(dims)}"
+            )
         batch = api.draw_batch(resolve(init), dims, seed)
     return api.batchnorm(batch, momentum, epsilon, steps, keras=keras, fused=False if unfused else None)

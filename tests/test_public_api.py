@@ -662,3 +662,23 @@ def test_custom_objects_as_references_modules_and_dicts_are_the_cli_json(keras):
     )
     with pytest.raises(initcli.BadInputError, match="custom_objects are"):
         initcli.inspect(TRANSFORMER, custom_objects=[42])
+
+
+@pytest.mark.parametrize(
+    ("call", "args"),
+    [
+        (lambda: initcli.explain("he_normal", seed=0), ["explain", "he_normal", "--seed", "0"]),
+        (lambda: initcli.batchnorm(), ["batchnorm"]),
+        (lambda: initcli.batchnorm([1.0, 2.0], unfused=True), ["batchnorm", "--values", "1,2", "--unfused"]),
+        (lambda: initcli.batchnorm(shape=(4, 3), input_rank=3), ["batchnorm", "--shape", "4x3", "--input-rank", "3"]),
+        (lambda: initcli.inspect([MLP, CNN], spec=SPEC), ["inspect", MLP, CNN, "--spec", SPEC]),  # type: ignore[call-overload]
+        (lambda: initcli.check([MLP, CNN], config=MLP), ["check", MLP, CNN, "--config", MLP]),  # type: ignore[call-overload]
+    ],
+)  # fmt: skip
+def test_the_commands_usage_errors_are_the_functions(call, args):
+    # The command holds no checks of its own: its usage error is the function's BadInputError.
+    with pytest.raises(initcli.BadInputError) as raised:
+        call()
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1] == f"Error: {raised.value}"

@@ -183,8 +183,6 @@ def explain(
     from initcli import public
     from initcli.render import printing, tables
 
-    if seed is not None and shape is None:
-        raise click.UsageError("Invalid value for '--seed': the values need a shape too (--shape)")
     report = public.explain(name, shape, seed=seed, dtype=cast(FloatDType, dtype), backend=backend, **parameters)
     printing.print_report(report, output_format, columns, functools.partial(tables.explain_renderables, report), wide)
 
@@ -449,12 +447,6 @@ def batchnorm(
     from initcli import public
     from initcli.render import printing, tables
 
-    if (values is None) == (shape is None):
-        raise click.UsageError("Give the batch with --values or draw one with --shape (exactly one of them).")
-    if keras_version == "3" and unfused:
-        raise click.UsageError("--unfused is Keras 2's fused=False; Keras 3 has no fused kernel.")
-    if shape is not None and input_rank is not None and input_rank != len(shape):
-        raise click.UsageError(f"--input-rank {input_rank} disagrees with --shape's rank {len(shape)}.")
     report = public.batchnorm(
         values,
         shape=shape,
