@@ -11,12 +11,17 @@ optional: `pip install 'initcli[pandas]'`), and the terminal's table for Rich (`
 Jupyter (`_repr_html_`).
 
 A model `source` is a path to a saved model (`.keras`, legacy `.h5`, `.weights.h5`, a SavedModel
-directory, a TF checkpoint) or a live Keras model (Keras 3 or tf_keras). A live model is read from
-memory: its config as its Keras serializes it for `model.save()`, its weights tree by Keras's own
-saver walk, each variable's values read when the report measures it; nothing is written. The report
-equals the one for the file `model.save("x.keras")` writes, except for its `source`, which names the
-model (`<keras model 'name'>`). A model whose Keras version initcli cannot walk so is saved to a
-private temporary directory instead, read back as a file, and the directory removed.
+directory, a TF checkpoint) or a live Keras model (Keras 3 or tf_keras); `inspect` and `check` also
+take a list of them (the command with several MODELs). A live model is read from memory
+(`initcli.keras.live`): its config by the public `serialize_keras_object`, its weights tree by
+Keras's own saver walk checked against `model.weights`, each variable's values read when the
+report measures it; nothing is written (by `inspect`, `check`, `diff` and a static `propagate`). The
+report equals the one for the file `model.save("x.keras")` writes, except for its `source`, which
+names the model (`<keras model 'name'>`). A model whose Keras version initcli cannot walk so is
+saved to a private temporary directory instead, read back as a file, and the directory removed.
+
+Each command of the command line is one of these functions and a renderer: the keywords are its
+options, and `report.to_dict()` is its `--format json` (tests/test_public_api.py).
 
 Errors are the exceptions the command line turns into exit codes, all subclasses of `InitcliError`:
 `BadInputError` (arguments no run could succeed with; exit 2), `MissingDependencyError` (Keras or

@@ -682,3 +682,21 @@ def test_the_commands_usage_errors_are_the_functions(call, args):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines()[-1] == f"Error: {raised.value}"
+
+
+@pytest.mark.tensorflow
+def test_several_sources_may_mix_live_models_and_files(keras, tmp_path, monkeypatch):
+    model = _shared(keras)
+    model.save(tmp_path / "x.keras")
+    _refuse_saving(model, monkeypatch)
+    many = initcli.inspect([model, MLP])
+    assert [report.source for report in many.reports] == ["<keras model 'shared_objects'>", MLP]
+    assert _without_source(many.reports[0].to_dict()) == _without_source(
+        initcli.inspect(tmp_path / "x.keras").to_dict()
+    )
+    assert many.reports[1].to_dict() == cli_json("inspect", MLP)
+    checked = initcli.check((model, tmp_path / "x.keras"))
+    first, second = (report.to_dict() for report in checked.reports)
+    assert _without_source(first) == _without_source(second) and checked.passed == all(
+        r.passed for r in checked.reports
+    )
