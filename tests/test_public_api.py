@@ -176,6 +176,7 @@ def _plain(text: str) -> list[str]:
                                                                       "3x3x8x16", "--seed", "0"]),
         (lambda: initcli.explain("lecun_uniform", (4, 4)), ["explain", "lecun_uniform", "--shape", "4x4"]),
         (lambda: initcli.diff(CNN, MLP), ["diff", CNN, MLP]),
+        (lambda: initcli.inspect([MLP, CNN]), ["inspect", MLP, CNN]),
     ],
 )  # fmt: skip
 def test_html_and_rich_show_the_terminal_table(call, args):
@@ -193,6 +194,21 @@ def test_html_and_rich_show_the_terminal_table(call, args):
     console = Console(record=True, width=120, file=__import__("io").StringIO())
     console.print(report)
     assert _plain(console.export_text()) == _plain(terminal.stdout)
+
+
+def test_several_models_check_html_shows_every_models_lines():
+    report = initcli.check([MLP, CNN], strict=True)
+    terminal = subprocess.run(
+        [sys.executable, "-m", "initcli", "check", MLP, CNN, "--strict"],
+        capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert terminal.returncode == report.exit_code
+    shown = _plain(_html_text(report._repr_html_()))
+    # The terminal's lines: findings on stdout, each model's summary and the total on stderr; the
+    # HTML wraps them at 120 columns: the same words.
+    printed = _plain(terminal.stdout) + _plain(terminal.stderr)
+    assert sorted(" ".join(shown).split()) == sorted(" ".join(printed).split())
+    assert shown[-1] == printed[-1] and printed[-1].startswith("2 models: FAILED")
 
 
 def test_check_html_shows_the_check_lines(tmp_path):
