@@ -196,16 +196,17 @@ def test_html_and_rich_show_the_terminal_table(call, args):
     assert _plain(console.export_text()) == _plain(terminal.stdout)
 
 
-def test_several_models_check_html_shows_every_models_lines():
-    report = initcli.check([MLP, CNN], strict=True)
+@pytest.mark.parametrize("models", [[MLP, CNN], [CNN, str(ROOT / "README.md")]])
+def test_several_models_check_html_shows_every_models_lines(models):
+    report = initcli.check(models, strict=True)
     terminal = subprocess.run(
-        [sys.executable, "-m", "initcli", "check", MLP, CNN, "--strict"],
+        [sys.executable, "-m", "initcli", "check", *models, "--strict"],
         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     assert terminal.returncode == report.exit_code
     shown = _plain(_html_text(report._repr_html_()))
-    # The terminal's lines: findings on stdout, each model's summary and the total on stderr; the
-    # HTML wraps them at 120 columns: the same words.
+    # The terminal's lines: findings on stdout, each model's summary, unreadable models and the total
+    # on stderr; the HTML wraps them at 120 columns: the same words.
     printed = _plain(terminal.stdout) + _plain(terminal.stderr)
     assert sorted(" ".join(shown).split()) == sorted(" ".join(printed).split())
     assert shown[-1] == printed[-1] and printed[-1].startswith("2 models: FAILED")

@@ -150,7 +150,7 @@ def check_lines(report: Any) -> list[str]:
 
 def check_many_lines(many: Any) -> list[str]:
     """`initcli check` of several models: each model's lines (findings prefixed by the model), its
-    unreadable models, and the run's total."""
+    unreadable models, and the run's total (`printing.print_check_many` prints the same lines)."""
     from initcli.reports import CheckReport
     from initcli.safety.sanitize import one_line
 
@@ -162,12 +162,14 @@ def check_many_lines(many: Any) -> list[str]:
         else:
             where = "" if result.message.startswith(result.source) else f"{result.source}: "
             lines.append(one_line(f"Error: {where}{result.message}", max_length=None))
+    from initcli.render.wording import plural
+
     totals = many.totals
     verdict = "passed" if many.passed else "FAILED"
-    lines.append(
-        f"{totals['models']} models: {verdict}: {totals['passed']} passed, {totals['failed']} failed, "
-        f"{totals['unreadable']} unreadable; {totals['weights']} weights, {totals['errors']} errors, "
-        f"{totals['warnings']} warnings"
+    lines.append(  # as printing.print_check_many words it
+        f"{plural(totals['models'], 'model')}: {verdict}: {totals['passed']} passed, {totals['failed']} failed, "
+        f"{totals['unreadable']} unreadable; {plural(totals['weights'], 'weight')}, "
+        f"{plural(totals['errors'], 'error')}, {plural(totals['warnings'], 'warning')}"
     )
     return lines
 
