@@ -639,6 +639,18 @@ def test_fresh_with_a_seed_is_the_cli_json(keras):
     assert report.to_dict() == cli_json("inspect", MLP, "--fresh", "--seed", "0", "--layer", "*kernel*")
 
 
+@pytest.mark.tensorflow
+def test_fresh_of_a_live_model_equals_fresh_of_its_file(keras, tmp_path, monkeypatch):
+    model = _shared(keras)
+    model.save(tmp_path / "x.keras")
+    _refuse_saving(model, monkeypatch)
+    live = initcli.inspect(model, fresh=True, seed=0)
+    assert live.fresh is not None and len(live.fresh) == len(model.weights)
+    assert _without_source(live.to_dict()) == _without_source(
+        initcli.inspect(tmp_path / "x.keras", fresh=True, seed=0).to_dict()
+    )
+
+
 def _load_file_module(path: str):
     import importlib.util
 
