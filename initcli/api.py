@@ -820,12 +820,31 @@ def _refused(model: str, error: OSError | MemoryError) -> str:
 
 
 def diff_models(
-    path_a: str, path_b: str, *, threshold: float | None = None, timeout: float | None = None
+    path_a: str | ModelFile, path_b: str | ModelFile, *, threshold: float | None = None, timeout: float | None = None
 ) -> DiffReport:
-    """`initcli diff`: compare every weight of two model files (see `initcli.analysis.diff`)."""
-    from initcli.analysis.diff import diff_models as compute
+    """`initcli diff`: compare every weight of two model files (see `initcli.analysis.diff`).
 
-    return compute(path_a, path_b, threshold=threshold, timeout=timeout)
+    Either side may be a model already opened (a live one, `initcli.readers.live`): it is read as it
+    is, and closed after.
+    """
+    from initcli.analysis.diff import diff_files
+    from initcli.analysis.diff import diff_models as compute
+    from initcli.readers.records import ModelFile
+
+    if not isinstance(path_a, ModelFile) and not isinstance(path_b, ModelFile):
+        return compute(path_a, path_b, threshold=threshold, timeout=timeout)
+    from initcli.readers import open_model
+
+    with contextlib.ExitStack() as stack:
+        opened = []
+        for model in (path_a, path_b):
+            saved = model if isinstance(model, ModelFile) else open_model(model, timeout=timeout)
+            stack.callback(saved.close)
+            opened.append(saved)
+        report = diff_files(opened[0], opened[1], threshold)
+        for saved in opened:
+            saved.finish()
+        return report
 
 
 def propagate_model(

@@ -390,7 +390,7 @@ class _SeveralModels:
 
 
 @dataclass(frozen=True, kw_only=True)
-class InspectManyReport(_SeveralModels):
+class InspectManyReport(_SeveralModels, ReportViews):
     """`initcli inspect` of several models: each model's report or error, in the order given, and totals."""
 
     results: list[InspectReport | FileError]
@@ -440,10 +440,16 @@ class InspectManyReport(_SeveralModels):
 
 
 @dataclass(frozen=True, kw_only=True)
-class CheckManyReport(_SeveralModels):
+class CheckManyReport(_SeveralModels, ReportViews):
     """`initcli check` of several models: the gate passes only if every model was read and passed."""
 
     results: list[CheckReport | FileError]
+
+    columns = ("source", *CheckReport.columns)
+
+    def flat_rows(self) -> list[dict[str, Any]]:
+        """One row per finding, with its model's source."""
+        return [{"source": report.source, **row} for report in self.reports for row in report.flat_rows()]
 
     @property
     def reports(self) -> list[CheckReport]:

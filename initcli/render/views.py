@@ -72,14 +72,20 @@ def renderables(report: Any, view: View) -> list[Any]:
     from initcli.render import tables
     from initcli.reports import (
         BatchnormReport,
+        CheckManyReport,
         CheckReport,
         DefaultsReport,
         ExplainReport,
+        InspectManyReport,
         InspectReport,
         ListReport,
         SampleReport,
     )
 
+    if isinstance(report, InspectManyReport):
+        return tables.inspect_many_renderables(report, view)
+    if isinstance(report, CheckManyReport):
+        return [tables.text(line) for line in check_many_lines(report)]
     if isinstance(report, SampleReport):
         return tables.sample_renderables(report, view, hist=False)
     if isinstance(report, InspectReport):
@@ -146,6 +152,32 @@ def check_lines(report: Any, prefix: str = "") -> list[str]:
         f"{plural(report.weights, 'weight')}, {plural(report.errors, 'error')}, {plural(report.warnings, 'warning')}"
     )
     lines.append(one_line(f"{report.source}: {verdict}: {counts}; tested: {coverage}", max_length=None))
+    return lines
+
+
+def check_many_lines(many: Any) -> list[str]:
+    """`initcli check` of several models: each model's lines (findings prefixed by the model), its
+    unreadable models, and the run's total (`printing.print_check_many` prints the same lines)."""
+    from initcli.reports import CheckReport
+    from initcli.safety.sanitize import one_line
+
+    lines: list[str] = []
+    for result in many.results:
+        if isinstance(result, CheckReport):
+            shown = check_lines(result)
+            lines += [f"{result.source}: {line}" for line in shown[:-1]] + shown[-1:]
+        else:
+            where = "" if result.message.startswith(result.source) else f"{result.source}: "
+            lines.append(one_line(f"Error: {where}{result.message}", max_length=None))
+    from initcli.render.wording import plural
+
+    totals = many.totals
+    verdict = "passed" if many.passed else "FAILED"
+    lines.append(  # as printing.print_check_many words it
+        f"{plural(totals['models'], 'model')}: {verdict}: {totals['passed']} passed, {totals['failed']} failed, "
+        f"{totals['unreadable']} unreadable; {plural(totals['weights'], 'weight')}, "
+        f"{plural(totals['errors'], 'error')}, {plural(totals['warnings'], 'warning')}"
+    )
     return lines
 
 
