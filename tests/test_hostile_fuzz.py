@@ -37,12 +37,11 @@ from tests.test_tfbundle import (
     KERNEL,
     KERNEL_KEY,
     block,
+    framed_table,
     good_bundle,
     pb_bytes,
     pb_int,
     table,
-    varint,
-    with_trailer,
     write_bundle,
 )
 
@@ -209,40 +208,32 @@ def _structured_bundle(prefix: Path, rng: random.Random) -> None:
         num_shards=rng.choice([1, 1, 1, 2, 0]),
     )
     index = Path(f"{prefix}.index")
+    header = pb_int(1, 1) + pb_int(2, 0) + pb_bytes(3, pb_int(1, 1))  # one shard, little-endian, version 1
+    entry = pb_int(1, 1) + pb_bytes(2, b"".join(pb_bytes(2, pb_int(1, d)) for d in KERNEL.shape))
+    entry += pb_int(3, 0) + pb_int(4, 0) + pb_int(5, 48)  # float32 (4, 3) at shard 0, offset 0, 48 bytes
     if rng.random() < 0.25:  # the entry's own bytes mutated, then framed with valid checksums again
-        header = pb_int(1, 1) + pb_int(2, 0) + pb_bytes(3, pb_int(1, 1))
-        entry = mutate(
-            pb_int(1, 1)
-            + pb_bytes(2, b"".join(pb_bytes(2, pb_int(1, d)) for d in KERNEL.shape))
-            + pb_int(3, 0)
-            + pb_int(4, 0)
-            + pb_int(5, 48),
-            rng,
-        )
-        index.write_bytes(table([(b"", header), (KERNEL_KEY.encode(), entry)]))
+        index.write_bytes(table([(b"", header), (KERNEL_KEY.encode(), mutate(entry, rng))]))
     elif rng.random() < 0.3:  # the data block's framing (key/value lengths, restarts) mutated, checksums valid
-        header = pb_int(1, 1) + pb_int(2, 0) + pb_bytes(3, pb_int(1, 1))
-        entry = pb_int(1, 1) + pb_bytes(2, b"".join(pb_bytes(2, pb_int(1, d)) for d in KERNEL.shape))
-        entry += pb_int(3, 0) + pb_int(4, 0) + pb_int(5, 48)
-        index.write_bytes(_framed_table(mutate(block([(b"", header), (KERNEL_KEY.encode(), entry)]), rng)))
+        index.write_bytes(framed_table(mutate(block([(b"", header), (KERNEL_KEY.encode(), entry)]), rng)))
     for shard in prefix.parent.glob(f"{prefix.name}.data-*"):
         if rng.random() < 0.3:
             data = shard.read_bytes()
             shard.write_bytes(data[: rng.randrange(len(data) + 1)])
 
 
-def _framed_table(data_block: bytes) -> bytes:
-    """A table (as tests/test_tfbundle.table lays it out) around a given data block, checksums valid."""
-    out = with_trailer(data_block)
-    stored_size = len(out) - 5
-    metaindex = block([])
-    metaindex_offset = len(out)
-    out += with_trailer(metaindex)
-    index = block([(b"\xff", varint(0) + varint(stored_size))])
-    index_offset = len(out)
-    out += with_trailer(index)
-    footer = varint(metaindex_offset) + varint(len(metaindex)) + varint(index_offset) + varint(len(index))
-    return out + footer.ljust(40, b"\0") + (0xDB4775248B80FB57).to_bytes(8, "little")
+def _read_traced(path: Path, case: str) -> None:
+    """Read the model whole under a 10 s budget: a one-line InitcliError or nothing, and under 1 GB traced
+    (tracemalloc must be tracing)."""
+    tracemalloc.reset_peak()
+    with scope(Budget(timeout=10)):
+        try:
+            _read_whole(path)
+        except InitcliError as error:
+            _one_line(error)
+        except Exception as error:  # pragma: no cover - the failure being looked for
+            pytest.fail(f"{case}: {type(error).__name__}: {error}")
+    peak = tracemalloc.get_traced_memory()[1]
+    assert peak < PEAK_BYTES, f"{case}: {peak:,} bytes traced"
 
 
 def _fuzz_structured(tmp_path: Path, count: int, seed: int) -> None:
@@ -255,16 +246,7 @@ def _fuzz_structured(tmp_path: Path, count: int, seed: int) -> None:
                 old.unlink()
             prefix = root / "ckpt"
             _structured_bundle(prefix, rng)
-            tracemalloc.reset_peak()
-            with scope(Budget(timeout=10)):
-                try:
-                    _read_whole(prefix)
-                except InitcliError as error:
-                    _one_line(error)
-                except Exception as error:  # pragma: no cover - the failure being looked for
-                    pytest.fail(f"case {index} (seed {seed}): {type(error).__name__}: {error}")
-            peak = tracemalloc.get_traced_memory()[1]
-            assert peak < PEAK_BYTES, f"case {index} (seed {seed}): {peak:,} bytes traced"
+            _read_traced(prefix, f"case {index} (seed {seed})")
     finally:
         tracemalloc.stop()
 
@@ -348,16 +330,7 @@ def _fuzz_safetensors(tmp_path: Path, count: int, seed: int) -> None:
                 _structured_safetensors(path, original, rng)
             else:
                 path.write_bytes(mutate(original, rng))
-            tracemalloc.reset_peak()
-            with scope(Budget(timeout=10)):
-                try:
-                    _read_whole(path)
-                except InitcliError as error:
-                    _one_line(error)
-                except Exception as error:  # pragma: no cover - the failure being looked for
-                    pytest.fail(f"case {index} (seed {seed}): {type(error).__name__}: {error}")
-            peak = tracemalloc.get_traced_memory()[1]
-            assert peak < PEAK_BYTES, f"case {index} (seed {seed}): {peak:,} bytes traced"
+            _read_traced(path, f"case {index} (seed {seed})")
     finally:
         tracemalloc.stop()
 

@@ -103,7 +103,11 @@ def with_trailer(contents: bytes, compression: int = 0) -> bytes:
 
 
 def table(entries: list[tuple[bytes, bytes]], *, compression: int = 0, magic: int = 0xDB4775248B80FB57) -> bytes:
-    data_block = block(entries)
+    return framed_table(block(entries), compression=compression, magic=magic)
+
+
+def framed_table(data_block: bytes, *, compression: int = 0, magic: int = 0xDB4775248B80FB57) -> bytes:
+    """A table around one data block as given (well formed or not), with valid block checksums."""
     out = with_trailer(data_block, compression)
     stored_size = len(out) - 5
     metaindex = block([])
