@@ -35,12 +35,10 @@ from initcli.reports import (
     VALUES_SHOWN,
     BatchnormReport,
     Built,
-    CheckManyReport,
     CheckReport,
     DefaultsReport,
     ExplainReport,
     FileError,
-    InspectManyReport,
     InspectReport,
     ListReport,
     SampleReport,
@@ -514,7 +512,7 @@ def inspect_model(
         built,
         scratch,
     ):
-        with _dask_cluster(scheduler) as cluster:
+        with dask_cluster(scheduler) as cluster:
             remote = None
             if cluster is not None:
                 from initcli.analysis.remote import measure_on_cluster
@@ -572,7 +570,7 @@ def inspect_model(
 
 
 @contextlib.contextmanager
-def _dask_cluster(scheduler: str | Cluster | None) -> Iterator[Cluster | None]:
+def dask_cluster(scheduler: str | Cluster | None) -> Iterator[Cluster | None]:
     """No cluster, the one given, or a connection to the scheduler at the address given (closed after)."""
     if scheduler is None or not isinstance(scheduler, str):
         yield scheduler
@@ -751,30 +749,6 @@ def check_model(
         findings=findings,
         coverage=covered,
         state=state,
-    )
-
-
-def inspect_models(models: Sequence[str], **options: Any) -> InspectManyReport:
-    """`inspect_model` for each model in turn (one start-up for many files); failures are recorded."""
-    with _dask_cluster(options.pop("scheduler", None)) as cluster:  # one connection for all the models
-        if cluster is not None:
-            options["scheduler"] = cluster
-        return InspectManyReport(results=each_model(models, lambda model: inspect_model(model, **options)))
-
-
-def check_models(
-    models: Sequence[str],
-    *,
-    only: Sequence[str] = (),
-    skip: Sequence[str] = (),
-    rules_path: Path | None = None,
-    **options: Any,
-) -> CheckManyReport:
-    """`check_model` for each model, with the checks validated once; failures are recorded."""
-    plan = plan_checks(only, skip, rules_path)
-    many = len(models) > 1
-    return CheckManyReport(
-        results=each_model(models, lambda model: check_model(Path(model), plan=plan, many=many, **options))
     )
 
 

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from initcli.analysis.diff import DiffReport
     from initcli.analysis.inspection import ProgressSink
     from initcli.initializers import InitializerSpec
+    from initcli.parallel.dask import Cluster
     from initcli.propagate.report import PropagateReport
     from initcli.readers.records import ModelFile
     from initcli.reports import (
@@ -327,7 +328,7 @@ def inspect(
     custom_objects: CustomObjects = (),
     timeout: float | None = None,
     progress: ProgressSink | None = None,
-    scheduler: str | None = None,
+    scheduler: str | Cluster | None = None,
     backend: str = "tensorflow",
 ) -> InspectReport: ...
 
@@ -345,7 +346,7 @@ def inspect(
     custom_objects: CustomObjects = (),
     timeout: float | None = None,
     progress: ProgressSink | None = None,
-    scheduler: str | None = None,
+    scheduler: str | Cluster | None = None,
     backend: str = "tensorflow",
 ) -> InspectManyReport: ...
 
@@ -362,7 +363,7 @@ def inspect(
     custom_objects: CustomObjects = (),
     timeout: float | None = None,
     progress: ProgressSink | None = None,
-    scheduler: str | None = None,
+    scheduler: str | Cluster | None = None,
     backend: str = "tensorflow",
 ) -> InspectReport | InspectManyReport:
     """Every weight of a model beside its initializer's theory: fans, initializer, default, verdict.
@@ -395,9 +396,10 @@ def inspect(
         timeout: give up reading after this many seconds.
         progress: told when a model begins and as each weight is measured (the command's progress
             bar); an object with `begin(source, weights, nbytes)` and `advance(row)`.
-        scheduler: a Dask scheduler's address (`"tcp://host:8786"`, or `"local"`) to measure a saved
-            model's weights on its workers, which open the file by the same path (the `dask` extra);
-            the report is the one this process gives.
+        scheduler: a Dask scheduler's address (`"tcp://host:8786"`, or `"local"`), or a connected
+            `initcli.parallel.dask.Cluster`, to measure a saved model's weights on its workers, which
+            open the file by the same path (the `dask` extra); several sources share one connection.
+            The report is the one this process gives.
         backend: with `fresh`, `jax`, `jax:unpartitioned` or `torch`: the rebuild Keras 3 would draw on
             that backend, predicted without any framework (docs/backends.md).
 
@@ -431,9 +433,11 @@ def inspect(
         from initcli.reports import InspectManyReport
 
         pending = iter(source)  # each_model runs once per source, in order
-        return InspectManyReport(
-            results=api.each_model([_name(s) for s in source], lambda _: inspect(next(pending), **options))
-        )
+        with api.dask_cluster(scheduler) as cluster:  # one connection (or LocalCluster) for all the sources
+            options["scheduler"] = cluster
+            return InspectManyReport(
+                results=api.each_model([_name(s) for s in source], lambda _: inspect(next(pending), **options))
+            )
     if (source is None) == (spec is None):
         raise BadInputError("inspect: give a source or a spec, exactly one")
     with contextlib.ExitStack() as stack:

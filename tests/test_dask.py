@@ -177,11 +177,22 @@ def test_rows_on_dask_equal_the_local_rows(cluster, client, inputs, name) -> Non
     assert len(ran) == len(tasks) > 1
 
 
-def test_several_models_share_one_connection(cluster, client, inputs) -> None:
+def test_several_models_share_one_connection(cluster, client, inputs, monkeypatch) -> None:
+    from initcli.parallel import dask as initcli_dask
+
+    connections = []
+    real_connected = initcli_dask.connected
+
+    def counted(address, **options):
+        connections.append(address)
+        return real_connected(address, **options)
+
+    monkeypatch.setattr(initcli_dask, "connected", counted)
     models = [*inputs["safetensors"], str(MODELS / "mlp.keras")]
     local = _inspect(models)
     with distributed.get_task_stream(client) as stream:
         remote = _inspect([*models, "--scheduler", cluster.scheduler_address])
+    assert connections == [cluster.scheduler_address]  # one connection for the command, not one per model
     assert local[0] == remote[0] == 0
     assert len([task for task in stream.data if "measure_task" in str(task["key"])]) >= 2
     assert json.loads(remote[1]) == json.loads(local[1]) and len(json.loads(local[1])["models"]) == 2
