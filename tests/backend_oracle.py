@@ -24,7 +24,6 @@ def spec_weights(request: dict) -> dict:
     built in order and put in a Sequential after keras.Input, as initcli's spec builder does; every
     weight's values by `layer/weight`."""
     import keras
-    import numpy as np
 
     keras.backend.clear_session()  # layer names restart, as in a fresh process
     keras.utils.set_random_seed(request["seed"])
@@ -33,6 +32,14 @@ def spec_weights(request: dict) -> dict:
         ((class_name, arguments),) = entry.items()
         layers.append(getattr(keras.layers, class_name)(**(arguments or {})))
     model = keras.Sequential([keras.Input(tuple(request["spec"]["input_shape"])), *layers])
+    return _weights(model)
+
+
+def _weights(model) -> dict:
+    """Every weight of `model` by `layer/weight`: its dtype, shape and bytes (hex)."""
+    import keras
+    import numpy as np
+
     out = {}
     for layer in model.layers:
         for weight in layer.weights:
@@ -49,21 +56,11 @@ def fresh_weights(request: dict) -> dict:
     """{"config": a saved model's Keras 3 config, "seed": S}: set_random_seed(S), the model rebuilt from
     its config as initcli's --fresh does (deserialize_keras_object, safe mode); weights by `layer/weight`."""
     import keras
-    import numpy as np
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(request["seed"])
     model = keras.saving.deserialize_keras_object(request["config"], safe_mode=True)
-    out = {}
-    for layer in model.layers:
-        for weight in layer.weights:
-            values = np.ascontiguousarray(keras.ops.convert_to_numpy(weight.value))
-            out[f"{layer.name}/{weight.name}"] = {
-                "dtype": str(values.dtype),
-                "shape": list(values.shape),
-                "hex": values.tobytes().hex(),
-            }
-    return out
+    return _weights(model)
 
 
 def main() -> None:

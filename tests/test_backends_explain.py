@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 import initcli
 from initcli.cli.main import cli
+from tests.helpers import GOLDEN, golden_script
 
 ORACLE = Path(__file__).with_name("backend_oracle.py")
 UNPARTITIONED = "jax:unpartitioned"
@@ -186,12 +187,8 @@ def test_no_jax_threefry_partitionable_needs_the_jax_backend():
 def test_explains_numpy_program_prints_keras_on_torch_values():
     """Without torch: Keras-on-torch's uniforms in tests/golden/torch_keras_cases.npz
     (make_torch_keras_cases.py), float32 and float64, against the printed program."""
-    golden_path = Path(__file__).parent / "golden"
-    sys.path.insert(0, str(golden_path))
-    try:
-        from make_torch_keras_cases import UNIFORM_CASES
-    finally:
-        sys.path.remove(str(golden_path))
+    golden_path = GOLDEN
+    UNIFORM_CASES = golden_script("make_torch_keras_cases").UNIFORM_CASES
     wrong = []
     with np.load(golden_path / "torch_keras_cases.npz") as golden:
         for i, (name, config, shape, dtype) in enumerate(UNIFORM_CASES):

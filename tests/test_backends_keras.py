@@ -23,6 +23,7 @@ from initcli.cli.main import cli
 from initcli.errors import BadInputError
 from initcli.initializers import resolve
 from initcli.rng.stateless import numpy_dtype
+from tests.helpers import GOLDEN, golden_script
 
 ORACLE = Path(__file__).with_name("backend_oracle.py")
 SHAPES = ((1,), (3,), (2, 2), (3, 4), (5, 3), (2, 8), (17,), (4, 5), (3, 3, 4, 8), (64, 33), (1000,))
@@ -172,12 +173,8 @@ def test_sample_save_of_a_dense_kernel_equals_keras(backend, tmp_path):
 def test_float64_on_torch_equals_keras_golden_vectors():
     """Keras-on-torch's float64 normal family (16+ normals: ATen's normal_fill<double>), without torch:
     tests/golden/torch_keras_cases.npz, made once by tests/golden/make_torch_keras_cases.py."""
-    golden_path = Path(__file__).parent / "golden"
-    sys.path.insert(0, str(golden_path))
-    try:
-        from make_torch_keras_cases import KERAS_CASES
-    finally:
-        sys.path.remove(str(golden_path))
+    golden_path = GOLDEN
+    KERAS_CASES = golden_script("make_torch_keras_cases").KERAS_CASES
     with np.load(golden_path / "torch_keras_cases.npz") as golden:
         for i, (name, config, shape) in enumerate(KERAS_CASES):
             case = {"class_name": name, "config": config, "shape": shape, "dtype": "float64"}
@@ -192,12 +189,8 @@ def test_float16_and_bfloat16_on_torch_equal_keras_golden_vectors():
     """torch.rand's rounding (1 made 0), the float32 normal kernel rounded (its own tail), the double
     path below 16 values, Keras's scale and shift in the dtype; golden bits made once by
     tests/golden/make_torch_keras_cases.py."""
-    golden_path = Path(__file__).parent / "golden"
-    sys.path.insert(0, str(golden_path))
-    try:
-        from make_torch_keras_cases import REDUCED_CASES
-    finally:
-        sys.path.remove(str(golden_path))
+    golden_path = GOLDEN
+    REDUCED_CASES = golden_script("make_torch_keras_cases").REDUCED_CASES
     wrong = []
     with np.load(golden_path / "torch_keras_cases.npz") as golden:
         for i, (name, config, shape, dtype) in enumerate(REDUCED_CASES):

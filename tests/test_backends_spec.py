@@ -24,8 +24,8 @@ from fresh_process import modules_after
 from initcli import api
 from initcli.analysis.predicted import predict
 from initcli.cli.main import cli
+from tests.helpers import GOLDEN, golden_script
 
-GOLDEN = Path(__file__).with_name("golden")
 ORACLE = Path(__file__).with_name("backend_oracle.py")
 REQUESTS = json.loads((GOLDEN / "backend_specs.json").read_text())
 NOT_BIT_EXACT = {(1, "conv1d/kernel")}  # Orthogonal: the backend's normals, numpy's QR
@@ -34,12 +34,7 @@ FRESH_SEED = 1
 
 
 def _fresh_requests() -> list[dict]:
-    sys.path.insert(0, str(GOLDEN))
-    try:
-        from make_torch_specs import fresh_requests
-    finally:
-        sys.path.remove(str(GOLDEN))
-    return fresh_requests(FRESH_MODELS)
+    return golden_script("make_torch_specs").fresh_requests(FRESH_MODELS)
 
 
 def _keras_jax() -> list[dict[str, np.ndarray]]:
