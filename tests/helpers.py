@@ -60,3 +60,18 @@ def golden_script(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def keras_libraries() -> list:
+    """Keras 3 and, when installed, tf_keras, as pytest params `keras3` / `tf_keras`."""
+    import keras
+    import pytest
+
+    libraries = [pytest.param(keras, id="keras3")]
+    try:
+        import tf_keras
+
+        libraries.append(pytest.param(tf_keras, id="tf_keras"))
+    except ImportError:  # pragma: no cover - tf_keras is in the tensorflow extra
+        pass
+    return libraries

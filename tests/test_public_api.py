@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 import initcli
 from initcli.cli import cli
+from tests.helpers import keras_libraries
 
 ROOT = Path(__file__).resolve().parent.parent
 MLP = str(ROOT / "examples" / "models" / "mlp.keras")
@@ -269,19 +270,6 @@ def test_unbuilt_live_model_is_a_one_line_error(keras):
         initcli.inspect(model)
 
 
-def _live_libraries():
-    import keras
-
-    libraries = [pytest.param(keras, id="keras3")]
-    try:
-        import tf_keras
-
-        libraries.append(pytest.param(tf_keras, id="tf_keras"))
-    except ImportError:  # pragma: no cover - tf_keras is in the tensorflow extra
-        pass
-    return libraries
-
-
 def _refuse_saving(model, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the live model was saved to a file")
@@ -302,7 +290,7 @@ def _shared(library):
 
 @pytest.mark.tensorflow
 @pytest.mark.slow  # about 5 s a library (MobileNetV2's 3.5 M weights read twice; 2 cores)
-@pytest.mark.parametrize("library", _live_libraries())
+@pytest.mark.parametrize("library", keras_libraries())
 def test_live_mobilenet_v2_equals_its_saved_file(library, tmp_path, monkeypatch):
     # The issue's done-when: initcli.inspect(MobileNetV2(weights=None)).to_pandas() equals inspecting
     # m.save("x.keras"), read from memory (saving refused), with Keras 3 and tf_keras.
@@ -322,7 +310,7 @@ def test_live_mobilenet_v2_equals_its_saved_file(library, tmp_path, monkeypatch)
 
 
 @pytest.mark.tensorflow
-@pytest.mark.parametrize("library", _live_libraries())
+@pytest.mark.parametrize("library", keras_libraries())
 def test_shared_objects_live_equal_their_saved_file(library, tmp_path, monkeypatch):
     model = _shared(library)
     model.save(tmp_path / "x.keras")
