@@ -6,6 +6,7 @@ The CLI parses options, calls one of these, and renders the report; tests call t
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,12 +35,10 @@ from initcli.reports import (
     VALUES_SHOWN,
     BatchnormReport,
     Built,
-    CheckManyReport,
     CheckReport,
     DefaultsReport,
     ExplainReport,
     FileError,
-    InspectManyReport,
     InspectReport,
     ListReport,
     SampleReport,
@@ -53,6 +52,7 @@ if TYPE_CHECKING:
     from initcli.analysis.diff import DiffReport, Drift
     from initcli.analysis.inspection import ProgressSink, WeightRow
     from initcli.initializers.explanation import Code
+    from initcli.parallel.dask import Cluster
     from initcli.propagate.report import PropagateReport
     from initcli.propagate.run import Options as PropagateOptions
     from initcli.readers import ModelFile, WeightRecord
@@ -162,7 +162,7 @@ def list_initializers() -> ListReport:
 def _check_backend(backend: str, engine: str = "numpy") -> None:
     from initcli.initializers.seeding import BACKENDS
 
-    if backend not in BACKENDS:
+    if backend not in BACKENDS and backend != "jax:unpartitioned":  # initializers.backends.JAX_UNPARTITIONED
         raise BadInputError(f"Invalid value for '--backend': {backend!r}; expected one of {', '.join(BACKENDS)}")
     if engine == "keras" and backend != "tensorflow":
         raise BadInputError("--engine keras runs Keras on TensorFlow: use --backend tensorflow with it")
@@ -297,12 +297,14 @@ def open_source(
     timeout: float | None = None,
     config_path: Path | None = None,
     custom_objects: Sequence[str] = (),
+    backend: str = "tensorflow",
 ) -> Iterator[tuple[ModelFile, Built | None, _LazyScratch]]:
     """The model to inspect: a file read as it is, or a spec or function built with Keras and saved.
 
     Yields (the opened model, how it was built or None, a scratch folder made on first `.path()` and
     removed afterwards). An already opened model (a live one, `initcli.readers.live`) is yielded as it
-    is, and closed after.
+    is, and closed after. A spec with `backend` jax or torch is predicted without Keras
+    (`initcli.analysis.predicted`).
     """
     from initcli.readers.records import ModelFile
 
@@ -319,7 +321,12 @@ def open_source(
 
     with _LazyScratch() as scratch:
         built = None
-        if spec_path is not None or _is_function_reference(str(model)):
+        if spec_path is not None and backend != "tensorflow":
+            from initcli.analysis.predicted import open_predicted
+
+            saved = open_predicted(spec_path, seed, backend)
+            built = Built(kind="spec", source=str(spec_path), seed=seed)
+        elif spec_path is not None or _is_function_reference(str(model)):
             from initcli.keras import building
 
             if spec_path is not None:
@@ -405,22 +412,30 @@ def _measure(
     progress: ProgressSink | None,
     source: str = "",
     unselected: Sequence[WeightRecord] = (),
+    remote: Callable[..., list[WeightRow]] | None = None,
 ) -> list[WeightRow]:
     from initcli.analysis.inspection import inspect_records, judge_rows, training_evidence, weight_bytes
 
     if progress is not None:
         progress.begin(source, len(records), sum(weight_bytes(r.shape, r.dtype) for r in records))
     rows = []
-    for row in inspect_records(records, (), alpha / max(1, len(records))):
-        rows.append(row)
-        if progress is not None:
-            progress.advance(row)
+    if remote is not None:  # --scheduler: the same rows, measured on Dask workers (analysis/remote.py)
+        rows = remote(records, alpha / max(1, len(records)), progress.advance if progress is not None else None)
+    else:
+        for row in inspect_records(records, (), alpha / max(1, len(records))):
+            rows.append(row)
+            if progress is not None:
+                progress.advance(row)
     # Trained or fresh is the whole model's state: the weights --layer left out count as evidence.
-    return judge_rows(rows, alpha, training_evidence(unselected))
+    return judge_rows(rows, alpha, training_evidence(unselected), training_evidence(unselected, inferred=True))
 
 
 def _measured(
-    saved: ModelFile, patterns: Sequence[str], alpha: float, progress: ProgressSink | None
+    saved: ModelFile,
+    patterns: Sequence[str],
+    alpha: float,
+    progress: ProgressSink | None,
+    remote: Callable[..., list[WeightRow]] | None = None,
 ) -> list[WeightRow]:
     """The selected weights measured, once the file's background checks (`ModelFile.finish`) passed."""
     try:
@@ -429,7 +444,7 @@ def _measured(
         if patterns:
             chosen = {record.path for record in selected}
             unselected = [record for record in saved.records() if record.path not in chosen]
-        rows = _measure(selected, alpha, progress, saved.source, unselected)
+        rows = _measure(selected, alpha, progress, saved.source, unselected, remote)
     except InitcliError:
         saved.finish()  # a failed integrity check explains a failed read best
         raise
@@ -459,8 +474,18 @@ def inspect_model(
     progress: ProgressSink | None = None,
     config_path: Path | None = None,
     custom_objects: Sequence[str] = (),
+    scheduler: str | Cluster | None = None,
+    backend: str = "tensorflow",
 ) -> InspectReport:
-    """Every weight of a model beside its initializer's theory, with cheap check findings as notes."""
+    """Every weight of a model beside its initializer's theory, with cheap check findings as notes.
+
+    `scheduler`: a Dask scheduler's address (`tcp://host:8786`, or `local` for a LocalCluster), or a
+    connected `initcli.parallel.dask.Cluster`: the weights are measured on its workers, which open the
+    saved file by the same path (`initcli.analysis.remote`); the report is the one this process gives.
+
+    `backend` jax or torch (with a spec or `fresh`): the weights Keras 3 draws on that backend,
+    predicted without any framework (see `initcli.analysis.predicted`).
+    """
     from initcli.readers.records import ModelFile
 
     # Checked before anything is built: a usage error needs no TensorFlow.
@@ -472,8 +497,29 @@ def inspect_model(
         raise BadInputError("--config names the weights of a weights-only MODEL file; it takes no --spec or --fresh.")
     if custom_objects and (spec_path is not None or config_path is not None or _is_function_reference(str(model))):
         raise BadInputError("--custom-objects rebuilds a saved .keras MODEL; it takes no --spec, --config or function.")
-    with open_source(model, spec_path, seed, timeout, config_path, custom_objects) as (saved, built, scratch):
-        rows = _measured(saved, patterns, alpha, progress)
+    if scheduler is not None and (
+        isinstance(model, ModelFile) or spec_path is not None or model is None or _is_function_reference(str(model))
+    ):
+        raise BadInputError("--scheduler measures a saved MODEL file on Dask workers; it takes no --spec or function.")
+    if scheduler is not None and custom_objects:
+        raise BadInputError("--scheduler does not take --custom-objects (not yet: the workers read the file as it is).")
+    if backend != "tensorflow" and (custom_objects or not (spec_path is not None or fresh)):
+        raise BadInputError(
+            f"--backend {backend} predicts a --spec's or a --fresh rebuild's weights; a saved file is read as it is."
+        )
+    with open_source(model, spec_path, seed, timeout, config_path, custom_objects, backend) as (
+        saved,
+        built,
+        scratch,
+    ):
+        with dask_cluster(scheduler) as cluster:
+            remote = None
+            if cluster is not None:
+                from initcli.analysis.remote import measure_on_cluster
+
+                config = _model_json(config_path)
+                remote = functools.partial(measure_on_cluster, cluster, saved, str(model), config)
+            rows = _measured(saved, patterns, alpha, progress, remote)
         findings = _note_findings(rows, run_checks(rows, NOTE_CHECKS))
         from initcli.analysis.custom import custom_layer_notes
 
@@ -490,11 +536,19 @@ def inspect_model(
         from initcli.analysis.diff import drift_rows
 
         if fresh:
-            fresh_rows, drift = _fresh_rows(saved, rows, seed, patterns, alpha, scratch, timeout, custom_objects)
+            fresh_rows, drift, era_notes = _fresh_rows(
+                saved, rows, seed, patterns, alpha, scratch, timeout, custom_objects, backend
+            )
             notes.append(
                 "fresh: the model rebuilt from its config and re-initialized"
                 + (f" with seed {seed}" if seed is not None else " (no --seed: not reproducible)")
+                + (
+                    f", as Keras 3 on {backend.split(':')[0]} would, predicted without Keras"
+                    if backend != "tensorflow"
+                    else ""
+                )
             )
+            notes.extend(era_notes)
             from initcli.analysis.diff import drift_note
 
             line = drift_note(drift)
@@ -515,6 +569,19 @@ def inspect_model(
         )
 
 
+@contextlib.contextmanager
+def dask_cluster(scheduler: str | Cluster | None) -> Iterator[Cluster | None]:
+    """No cluster, the one given, or a connection to the scheduler at the address given (closed after)."""
+    if scheduler is None or not isinstance(scheduler, str):
+        yield scheduler
+        return
+    from initcli.parallel.dask import connected
+    from initcli.safety.budget import active
+
+    with connected(scheduler, remaining=active().remaining()) as cluster:
+        yield cluster
+
+
 def _fresh_rows(
     saved: ModelFile,
     rows: Sequence[WeightRow],
@@ -524,21 +591,31 @@ def _fresh_rows(
     scratch: _LazyScratch,
     timeout: float | None,
     custom_objects: Sequence[str] = (),
-) -> tuple[dict[str, WeightRow], dict[str, Drift]]:
-    """The rebuilt model's rows and each saved weight's drift from them, by the saved weight's path."""
+    backend: str = "tensorflow",
+) -> tuple[dict[str, WeightRow], dict[str, Drift], list[str]]:
+    """The rebuilt model's rows and each saved weight's drift from them, by the saved weight's path, and
+    notes on the inits re-drawn as the file's Keras 2 drew them (`initcli.analysis.fresh`)."""
     from initcli.analysis.diff import drift_rows, pair_fresh
+    from initcli.analysis.fresh import era_redrawn, rebuild_source
     from initcli.analysis.inspection import matches
     from initcli.keras import building
     from initcli.readers import open_model
 
-    if saved.config is None:
-        raise InitcliError(building.no_config_reason(saved.source, saved.format, saved.keras_version))
+    if backend != "tensorflow":  # predicted without Keras (initcli.analysis.predicted)
+        from initcli.analysis.predicted import fresh_records
+
+        predicted = {r.path: (r, "path") for r in fresh_records(saved, seed, backend) if matches(r, patterns)}
+        paths = [row.record.path for row in rows if row.record.path in predicted]
+        measured = _measure([predicted[path][0] for path in paths], alpha, None)
+        return dict(zip(paths, measured)), drift_rows(rows, predicted, seed), []
+
+    config, keras_version = rebuild_source(saved)  # its Keras 1/2 or SavedModel config too
     if custom_objects:
         from initcli.analysis.custom import rebuild_fresh_with
 
-        rebuilt = rebuild_fresh_with(saved.config, seed, custom_objects, scratch.path(), timeout)
+        rebuilt = rebuild_fresh_with(config, seed, custom_objects, scratch.path(), timeout)
     else:
-        fresh_model = building.rebuild_fresh(saved.config, seed, saved.keras_version)
+        fresh_model = building.rebuild_fresh(config, seed, keras_version)
         rebuilt = open_model(building.save_temporary(fresh_model, scratch.path()), timeout=timeout)
     try:
         records = [record for record in rebuilt.records() if matches(record, patterns)]
@@ -553,9 +630,18 @@ def _fresh_rows(
         else:
             # By path, then layer/weight name, then position: a file of another Keras may scope paths otherwise.
             pairs = pair_fresh([row.record for row in rows], records)
+        pairs, redrawn, dropped = era_redrawn(rows, pairs, keras_version, seed)
         paths = list(pairs)
         measured = _measure([pairs[path][0] for path in paths], alpha, None)
-        return dict(zip(paths, measured)), drift_rows(rows, pairs, seed)
+        era_notes = []
+        if redrawn:
+            era_notes.append(
+                f"fresh: {redrawn} init(s) re-drawn as Keras {keras_version} drew them (tf_keras, which rebuilt "
+                "the model, draws them otherwise)"
+            )
+        if dropped:
+            era_notes.append(f"fresh: {dropped} weight(s) not compared: Keras {keras_version}'s draw has no equivalent")
+        return dict(zip(paths, measured)), drift_rows(rows, pairs, seed, keras_version=keras_version), era_notes
     finally:
         rebuilt.close()
 
@@ -666,27 +752,6 @@ def check_model(
     )
 
 
-def inspect_models(models: Sequence[str], **options: Any) -> InspectManyReport:
-    """`inspect_model` for each model in turn (one start-up for many files); failures are recorded."""
-    return InspectManyReport(results=each_model(models, lambda model: inspect_model(model, **options)))
-
-
-def check_models(
-    models: Sequence[str],
-    *,
-    only: Sequence[str] = (),
-    skip: Sequence[str] = (),
-    rules_path: Path | None = None,
-    **options: Any,
-) -> CheckManyReport:
-    """`check_model` for each model, with the checks validated once; failures are recorded."""
-    plan = plan_checks(only, skip, rules_path)
-    many = len(models) > 1
-    return CheckManyReport(
-        results=each_model(models, lambda model: check_model(Path(model), plan=plan, many=many, **options))
-    )
-
-
 Result = TypeVar("Result")
 
 
@@ -729,12 +794,31 @@ def _refused(model: str, error: OSError | MemoryError) -> str:
 
 
 def diff_models(
-    path_a: str, path_b: str, *, threshold: float | None = None, timeout: float | None = None
+    path_a: str | ModelFile, path_b: str | ModelFile, *, threshold: float | None = None, timeout: float | None = None
 ) -> DiffReport:
-    """`initcli diff`: compare every weight of two model files (see `initcli.analysis.diff`)."""
-    from initcli.analysis.diff import diff_models as compute
+    """`initcli diff`: compare every weight of two model files (see `initcli.analysis.diff`).
 
-    return compute(path_a, path_b, threshold=threshold, timeout=timeout)
+    Either side may be a model already opened (a live one, `initcli.readers.live`): it is read as it
+    is, and closed after.
+    """
+    from initcli.analysis.diff import diff_files
+    from initcli.analysis.diff import diff_models as compute
+    from initcli.readers.records import ModelFile
+
+    if not isinstance(path_a, ModelFile) and not isinstance(path_b, ModelFile):
+        return compute(path_a, path_b, threshold=threshold, timeout=timeout)
+    from initcli.readers import open_model
+
+    with contextlib.ExitStack() as stack:
+        opened = []
+        for model in (path_a, path_b):
+            saved = model if isinstance(model, ModelFile) else open_model(model, timeout=timeout)
+            stack.callback(saved.close)
+            opened.append(saved)
+        report = diff_files(opened[0], opened[1], threshold)
+        for saved in opened:
+            saved.finish()
+        return report
 
 
 def propagate_model(

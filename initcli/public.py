@@ -11,12 +11,17 @@ optional: `pip install 'initcli[pandas]'`), and the terminal's table for Rich (`
 Jupyter (`_repr_html_`).
 
 A model `source` is a path to a saved model (`.keras`, legacy `.h5`, `.weights.h5`, a SavedModel
-directory, a TF checkpoint) or a live Keras model (Keras 3 or tf_keras). A live model is read from
-memory: its config as its Keras serializes it for `model.save()`, its weights tree by Keras's own
-saver walk, each variable's values read when the report measures it; nothing is written. The report
-equals the one for the file `model.save("x.keras")` writes, except for its `source`, which names the
-model (`<keras model 'name'>`). A model whose Keras version initcli cannot walk so is saved to a
-private temporary directory instead, read back as a file, and the directory removed.
+directory, a TF checkpoint) or a live Keras model (Keras 3 or tf_keras); `inspect` and `check` also
+take a list of them (the command with several MODELs). A live model is read from memory
+(`initcli.keras.live`): its config by the public `serialize_keras_object`, its weights tree by
+Keras's own saver walk checked against `model.weights`, each variable's values read when the
+report measures it; nothing is written (by `inspect`, `check`, `diff` and a static `propagate`). The
+report equals the one for the file `model.save("x.keras")` writes, except for its `source`, which
+names the model (`<keras model 'name'>`). A model whose Keras version initcli cannot walk so is
+saved to a private temporary directory instead, read back as a file, and the directory removed.
+
+Each command of the command line is one of these functions and a renderer: the keywords are its
+options, and `report.to_dict()` is its `--format json` (tests/test_public_api.py).
 
 Errors are the exceptions the command line turns into exit codes, all subclasses of `InitcliError`:
 `BadInputError` (arguments no run could succeed with; exit 2), `MissingDependencyError` (Keras or
@@ -28,11 +33,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect as pyinspect
+import itertools
 import json
 import os
+import sys
+import types
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, Union, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, Union, cast, overload, runtime_checkable
 
 from initcli.errors import BadInputError, InitcliError, MissingDependencyError
 from initcli.render import views as _report_views  # noqa: F401  (registers the reports' views)
@@ -40,14 +49,18 @@ from initcli.types import DEFAULT_ALPHA, CheckName, Engine, FloatDType
 
 if TYPE_CHECKING:
     from initcli.analysis.diff import DiffReport
+    from initcli.analysis.inspection import ProgressSink
     from initcli.initializers import InitializerSpec
+    from initcli.parallel.dask import Cluster
     from initcli.propagate.report import PropagateReport
     from initcli.readers.records import ModelFile
     from initcli.reports import (
         BatchnormReport,
+        CheckManyReport,
         CheckReport,
         DefaultsReport,
         ExplainReport,
+        InspectManyReport,
         InspectReport,
         ListReport,
         SampleReport,
@@ -170,64 +183,294 @@ def _patterns(layer: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(layer)
 
 
+CustomObjects = Union[str, "types.ModuleType", Sequence[Any], Mapping[str, Any]]
+"""The user's own Keras classes, as `--custom-objects` takes them or as Keras's `load_model` does:
+`MODULE[:NAME]` references (`"my_layers"`, `"path/layers.py:Gate"`), imported modules, classes, a
+list of these, or a dict of classes by name (`{"Gate": Gate}`). A class is matched to the model's
+config by its class name and its Keras registered name."""
+
+ModelSpec = Union[str, "os.PathLike[str]", Mapping[str, Any]]
+"""A model spec: the path of a YAML/JSON spec (or a Keras model JSON), or the spec itself as a dict."""
+
+_GIVEN = itertools.count(1)
+
+
+@contextlib.contextmanager
+def _custom_references(custom_objects: CustomObjects) -> Iterator[tuple[tuple[str, ...], dict[str, str]]]:
+    """`custom_objects` as the `MODULE[:NAME]` references the core imports, and how a note shows each.
+
+    A string is a reference already, and so is a module imported under its name (importing it again
+    gives the same module). Other objects (a dict of classes, a class, a module not in `sys.modules`)
+    go into a private module registered in `sys.modules` for the call and removed after it.
+    """
+    items: list[Any]
+    if isinstance(custom_objects, (str, types.ModuleType, Mapping)) or pyinspect.isclass(custom_objects):
+        items = [custom_objects]
+    else:
+        items = list(custom_objects)
+    references: list[str] = []
+    shown: dict[str, str] = {}
+    given: dict[str, Any] = {}
+    name = f"initcli_given_objects_{next(_GIVEN)}"
+    for item in items:
+        if isinstance(item, str):
+            references.append(item)
+            continue
+        if isinstance(item, types.ModuleType) and sys.modules.get(item.__name__) is item:
+            references.append(item.__name__)
+            continue
+        if isinstance(item, types.ModuleType):
+            objects = {
+                key: value
+                for key, value in vars(item).items()
+                if pyinspect.isclass(value) and value.__module__ == item.__name__
+            }
+        elif pyinspect.isclass(item):
+            objects = {item.__name__: item}
+        elif isinstance(item, Mapping):
+            objects = {str(key): value for key, value in item.items()}
+        else:
+            raise BadInputError(
+                "custom_objects are MODULE[:NAME] strings, modules, classes or a dict of classes; "
+                f"received a {type(item).__name__}"
+            )
+        for key, value in objects.items():
+            attribute = key if key.isidentifier() else f"object_{len(given)}"
+            while attribute in given:
+                attribute += "_"
+            given[attribute] = value
+            references.append(f"{name}:{attribute}")
+            shown[f"{name}:{attribute}"] = str(getattr(value, "__name__", key))
+    if not given:
+        yield tuple(references), shown
+        return
+    module = types.ModuleType(name, "The custom objects given to one initcli call, removed after it.")
+    vars(module).update(given)
+    sys.modules[name] = module
+    try:
+        yield tuple(references), shown
+    finally:
+        sys.modules.pop(name, None)
+
+
+def _spec_path(spec: ModelSpec, stack: contextlib.ExitStack) -> tuple[Path, str | None]:
+    """The spec file to build, and the label of a spec given as a dict (written to a private file)."""
+    if isinstance(spec, (str, os.PathLike)):
+        return Path(spec), None
+    if not isinstance(spec, Mapping):
+        raise BadInputError(f"spec must be a path or a dict; received a {type(spec).__name__}")
+    from initcli.keras.building import scratch_directory
+
+    path = stack.enter_context(scratch_directory()) / "spec.json"
+    try:
+        path.write_text(json.dumps(dict(spec)), encoding="utf-8")
+    except (TypeError, ValueError) as error:
+        raise BadInputError(f"spec must be a dict of plain values: {error}") from None
+    return path, "<spec>"
+
+
+def _rules_path(
+    rules: str | os.PathLike[str] | Sequence[Mapping[str, Any]] | None, stack: contextlib.ExitStack
+) -> Path | None:
+    """The rule file to read: the one named, or the rules given as data written to a private file."""
+    if rules is None:
+        return None
+    if isinstance(rules, (str, os.PathLike)):
+        return Path(rules)
+    from initcli.keras.building import scratch_directory
+
+    path = stack.enter_context(scratch_directory()) / "rules.json"
+    try:
+        path.write_text(json.dumps({"rules": [dict(rule) for rule in rules]}), encoding="utf-8")
+    except (TypeError, ValueError) as error:
+        raise BadInputError(f"rules must be mappings of plain values: {error}") from None
+    return path
+
+
 _Report = TypeVar("_Report", "InspectReport", "CheckReport")
 
 
-def _relabeled(report: _Report, label: str | None, path: str | ModelFile) -> _Report:
-    """A report of a saved live model, with the model's label where the temporary path was."""
-    if label is None or not isinstance(path, str):
-        return report
-    changes: dict[str, Any] = {"source": label}
+def _relabeled(report: _Report, label: str | None, replacements: Mapping[str, str]) -> _Report:
+    """A report with `label` as its source (a live model's or a dict spec's) and private paths and
+    references in its notes shown as the user gave them."""
+    changes: dict[str, Any] = {}
+    if label is not None:
+        changes["source"] = label
+        built = getattr(report, "built", None)
+        if built is not None:
+            changes["built"] = dataclasses.replace(built, source=label)
     notes = getattr(report, "notes", None)
-    if notes is not None:
-        changes["notes"] = [note.replace(path, label) for note in notes]
-    return dataclasses.replace(report, **changes)
+    if notes is not None and replacements:
+        shown = []
+        for note in notes:
+            for private, public in replacements.items():
+                note = note.replace(private, public)
+            shown.append(note)
+        changes["notes"] = shown
+    return dataclasses.replace(report, **changes) if changes else report
 
 
+def _name(source: Source) -> str:
+    """How a run over several models names one: its path, or a live model's label."""
+    return model_label(source) if is_keras_model(source) else os.fspath(cast("os.PathLike[str]", source))
+
+
+@overload
 def inspect(
-    source: Source,
+    source: Source | None = None,
     *,
+    spec: ModelSpec | None = None,
     layer: str | Sequence[str] | None = None,
     fresh: bool = False,
     seed: int | None = None,
     alpha: float = DEFAULT_ALPHA,
     config: str | os.PathLike[str] | None = None,
+    custom_objects: CustomObjects = (),
     timeout: float | None = None,
-) -> InspectReport:
+    progress: ProgressSink | None = None,
+    scheduler: str | Cluster | None = None,
+    backend: str = "tensorflow",
+) -> InspectReport: ...
+
+
+@overload
+def inspect(
+    source: list[Source] | tuple[Source, ...],
+    *,
+    spec: None = None,
+    layer: str | Sequence[str] | None = None,
+    fresh: bool = False,
+    seed: int | None = None,
+    alpha: float = DEFAULT_ALPHA,
+    config: None = None,
+    custom_objects: CustomObjects = (),
+    timeout: float | None = None,
+    progress: ProgressSink | None = None,
+    scheduler: str | Cluster | None = None,
+    backend: str = "tensorflow",
+) -> InspectManyReport: ...
+
+
+def inspect(
+    source: Source | list[Source] | tuple[Source, ...] | None = None,
+    *,
+    spec: ModelSpec | None = None,
+    layer: str | Sequence[str] | None = None,
+    fresh: bool = False,
+    seed: int | None = None,
+    alpha: float = DEFAULT_ALPHA,
+    config: str | os.PathLike[str] | None = None,
+    custom_objects: CustomObjects = (),
+    timeout: float | None = None,
+    progress: ProgressSink | None = None,
+    scheduler: str | Cluster | None = None,
+    backend: str = "tensorflow",
+) -> InspectReport | InspectManyReport:
     """Every weight of a model beside its initializer's theory: fans, initializer, default, verdict.
 
+    `initcli inspect` is this function and a renderer: each keyword is the option of the same name
+    (`layer` is `--layer`, `custom_objects` is `--custom-objects`...), and `report.to_dict()` is the
+    command's `--format json`.
+
     Args:
-        source: a saved model's path, or a live Keras model (Keras 3 or tf_keras).
+        source: a saved model's path (`.keras`, legacy `.h5`, `.weights.h5`, a SavedModel directory, a
+            TF checkpoint, a KerasHub preset), a `package.module:function` or `path/file.py:function`
+            returning a Keras model (built with TensorFlow), or a live Keras model (Keras 3 or
+            tf_keras). A list or tuple of these inspects each in turn (one unreadable model does not
+            stop the others) and returns an `InspectManyReport`. None with `spec`.
+        spec: build the model from this spec instead of `source` (needs TensorFlow): the path of a
+            YAML/JSON spec or a Keras model JSON, or the spec itself as a dict
+            (`{"input_shape": [784], "layers": [{"Dense": {"units": 10}}]}`; the report's source is then
+            `<spec>`).
         layer: only the weights whose path or layer name matches this glob (or any of these globs).
-        fresh: also rebuild the model from its config, freshly initialized (needs TensorFlow), and
-            report each weight's fresh sample beside the saved one.
-        seed: with `fresh`, `keras.utils.set_random_seed(seed)` before the rebuild.
+        fresh: also rebuild the saved model from its config, freshly initialized (needs TensorFlow),
+            and report each weight's fresh sample beside the saved one.
+        seed: with a spec, a function or `fresh`: `keras.utils.set_random_seed(seed)` before the build
+            (the command's `--seed`; not an initializer's seed).
         alpha: the false-alarm rate of the `inconsistent` verdict for the whole model.
         config: the `model.to_json()` file of a weights-only (`.weights.h5`) source.
+        custom_objects: the user's own layer classes, so Keras rebuilds a saved `.keras` model with
+            custom layers and the rows get their real classes and initializers (`MODULE[:NAME]`
+            references as `--custom-objects` takes them, modules, classes, or a dict of classes as
+            Keras's `load_model(custom_objects=...)` takes it). The only way initcli runs user code.
         timeout: give up reading after this many seconds.
+        progress: told when a model begins and as each weight is measured (the command's progress
+            bar); an object with `begin(source, weights, nbytes)` and `advance(row)`.
+        scheduler: a Dask scheduler's address (`"tcp://host:8786"`, or `"local"`), or a connected
+            `initcli.parallel.dask.Cluster`, to measure a saved model's weights on its workers, which
+            open the file by the same path (the `dask` extra); several sources share one connection.
+            The report is the one this process gives.
+        backend: with `fresh`, `jax`, `jax:unpartitioned` or `torch`: the rebuild Keras 3 would draw on
+            that backend, predicted without any framework (docs/backends.md).
 
     Returns:
-        The report: `weights` (one row per weight), `totals`, `findings`, `notes`.
+        The report: `weights` (one row per weight), `totals`, `findings`, `notes`; for a list of
+        sources, an `InspectManyReport` (`results`: a report or a `FileError` per source, `totals`).
 
     Raises:
-        BadInputError: arguments that cannot work together, or a `layer` that matches no weight.
-        InitcliError: an unreadable file, or a live model Keras cannot save.
+        BadInputError: arguments that cannot work together (a source and a spec; a spec with
+            `fresh`; several sources with `spec` or `config`), or a `layer` that matches no weight.
+        InitcliError: an unreadable file, a model that cannot be built, a live model Keras cannot
+            serialize, or a scheduler that cannot be reached.
+        MissingDependencyError: TensorFlow is needed (a spec, a function, `fresh`) and absent.
     """
     from initcli import api
 
-    with opened_model(source) as (path, label):
+    options: dict[str, Any] = {
+        "layer": layer,
+        "fresh": fresh,
+        "seed": seed,
+        "alpha": alpha,
+        "custom_objects": custom_objects,
+        "timeout": timeout,
+        "progress": progress,
+        "scheduler": scheduler,
+        "backend": backend,
+    }
+    if isinstance(source, (list, tuple)):
+        if spec is not None or config is not None:
+            raise BadInputError("inspect: spec and config name one model: one source with config, none with spec")
+        from initcli.reports import InspectManyReport
+
+        pending = iter(source)  # each_model runs once per source, in order
+        with api.dask_cluster(scheduler) as cluster:  # one connection (or LocalCluster) for all the sources
+            options["scheduler"] = cluster
+            return InspectManyReport(
+                results=api.each_model([_name(s) for s in source], lambda _: inspect(next(pending), **options))
+            )
+    if (source is None) == (spec is None):
+        raise BadInputError("inspect: give a source or a spec, exactly one")
+    with contextlib.ExitStack() as stack:
+        references, replacements = stack.enter_context(_custom_references(custom_objects))
+        label: str | None = None
+        path: str | ModelFile | None = None
+        spec_path: Path | None = None
+        if spec is not None:
+            spec_path, label = _spec_path(spec, stack)
+            if label is not None:
+                replacements[str(spec_path)] = label
+        else:
+            path, live = stack.enter_context(opened_model(cast(Source, source)))
+            if live is not None and isinstance(path, str):  # saved to a private file: named as the model
+                label, replacements[path] = live, live
         report = api.inspect_model(
             path,
+            spec_path=spec_path,
             seed=seed,
             fresh=fresh,
             patterns=_patterns(layer),
             alpha=alpha,
             timeout=timeout,
+            progress=progress,
             config_path=None if config is None else Path(config),
+            scheduler=scheduler,
+            backend=backend,
+            custom_objects=references,
         )
-        return _relabeled(report, label, path)
+        return _relabeled(report, label, replacements)
 
 
+@overload
 def check(
     source: Source,
     *,
@@ -240,12 +483,57 @@ def check(
     allow_unchecked: bool = False,
     require: Literal["fresh"] | None = None,
     config: str | os.PathLike[str] | None = None,
+    custom_objects: CustomObjects = (),
     timeout: float | None = None,
-) -> CheckReport:
+    progress: ProgressSink | None = None,
+) -> CheckReport: ...
+
+
+@overload
+def check(
+    source: list[Source] | tuple[Source, ...],
+    *,
+    only: Sequence[CheckName] | None = None,
+    skip: Sequence[CheckName] | None = None,
+    rules: str | os.PathLike[str] | Sequence[Mapping[str, Any]] | None = None,
+    layer: str | Sequence[str] | None = None,
+    alpha: float = DEFAULT_ALPHA,
+    strict: bool = False,
+    allow_unchecked: bool = False,
+    require: Literal["fresh"] | None = None,
+    config: None = None,
+    custom_objects: CustomObjects = (),
+    timeout: float | None = None,
+    progress: ProgressSink | None = None,
+) -> CheckManyReport: ...
+
+
+def check(
+    source: Source | list[Source] | tuple[Source, ...],
+    *,
+    only: Sequence[CheckName] | None = None,
+    skip: Sequence[CheckName] | None = None,
+    rules: str | os.PathLike[str] | Sequence[Mapping[str, Any]] | None = None,
+    layer: str | Sequence[str] | None = None,
+    alpha: float = DEFAULT_ALPHA,
+    strict: bool = False,
+    allow_unchecked: bool = False,
+    require: Literal["fresh"] | None = None,
+    config: str | os.PathLike[str] | None = None,
+    custom_objects: CustomObjects = (),
+    timeout: float | None = None,
+    progress: ProgressSink | None = None,
+) -> CheckReport | CheckManyReport:
     """Gate a freshly initialized model: the findings of the checks, and whether it passed.
 
+    `initcli check` is this function and a renderer: each keyword is the option of the same name
+    (`rules` is `--rules`, `require="fresh"` is `--require fresh`...), and `report.to_dict()` is the
+    command's `--format json`.
+
     Args:
-        source: a saved model's path, or a live Keras model (Keras 3 or tf_keras).
+        source: a saved model's path, or a live Keras model (Keras 3 or tf_keras); a list or tuple of
+            these checks each (the checks validated once) and returns a `CheckManyReport`, which
+            passes only if every model was read and passed.
         only: run only these checks (`distribution`, `nonfinite`, `constant`, `duplicate`, `fans`,
             `rules`, `propagation`).
         skip: leave these checks out.
@@ -257,46 +545,71 @@ def check(
         allow_unchecked: pass even when a named check tested no weight.
         require: `"fresh"`: a trained model (weights moved from their initializers) fails.
         config: the `model.to_json()` file of a weights-only source.
+        custom_objects: the user's own layer classes, as `inspect` takes them (`--custom-objects`).
         timeout: give up reading after this many seconds.
+        progress: told as each weight is measured, as `inspect`'s.
 
     Returns:
         The report; `report.passed` is False when a check found an error (the command exits 3).
 
     Raises:
         BadInputError: an unknown check, nothing left to run, or malformed arguments.
-        InitcliError: an unreadable file or rule file, or a live model Keras cannot save.
+        InitcliError: an unreadable file or rule file, or a live model Keras cannot serialize.
     """
     from initcli import api
-    from initcli.keras.building import scratch_directory
 
     if require not in (None, "fresh"):
         raise BadInputError(f"check: require is 'fresh' or None; received {require!r}")
+    several = isinstance(source, (list, tuple))
+    if several and config is not None:
+        raise BadInputError("check: config names the weights of one weights-only model (one source with config)")
     with contextlib.ExitStack() as stack:
-        rules_path: Path | None = None
-        if rules is not None and not isinstance(rules, (str, os.PathLike)):
-            directory = stack.enter_context(scratch_directory())
-            rules_path = directory / "rules.json"
-            try:
-                rules_path.write_text(json.dumps({"rules": [dict(rule) for rule in rules]}), encoding="utf-8")
-            except (TypeError, ValueError) as error:
-                raise BadInputError(f"rules must be mappings of plain values: {error}") from None
-        elif rules is not None:
-            rules_path = Path(rules)
-        path, label = stack.enter_context(opened_model(source))
-        report = api.check_model(
-            path if not isinstance(path, str) else Path(path),
-            only=tuple(only or ()),
-            skip=tuple(skip or ()),
-            alpha=alpha,
-            strict=strict,
-            rules_path=rules_path,
-            patterns=_patterns(layer),
-            allow_unchecked=allow_unchecked,
-            timeout=timeout,
-            config_path=None if config is None else Path(config),
-            require_fresh=require == "fresh",
+        plan = api.plan_checks(tuple(only or ()), tuple(skip or ()), _rules_path(rules, stack))
+        options: dict[str, Any] = {
+            "plan": plan,
+            "patterns": _patterns(layer),
+            "alpha": alpha,
+            "strict": strict,
+            "allow_unchecked": allow_unchecked,
+            "require_fresh": require == "fresh",
+            "timeout": timeout,
+            "progress": progress,
+        }
+        references, replacements = stack.enter_context(_custom_references(custom_objects))
+        if not isinstance(source, (list, tuple)):
+            return _check_one(source, config, references, replacements, many=False, **options)
+        from initcli.reports import CheckManyReport
+
+        pending = iter(source)  # each_model runs once per source, in order
+        many = len(source) > 1
+        return CheckManyReport(
+            results=api.each_model(
+                [_name(s) for s in source],
+                lambda _: _check_one(next(pending), None, references, replacements, many=many, **options),
+            )
         )
-        return _relabeled(report, label, path)
+
+
+def _check_one(
+    source: Source,
+    config: str | os.PathLike[str] | None,
+    references: tuple[str, ...],
+    replacements: Mapping[str, str],
+    **options: Any,
+) -> CheckReport:
+    from initcli import api
+
+    with opened_model(source) as (path, live):
+        label, shown = None, dict(replacements)
+        if live is not None and isinstance(path, str):  # saved to a private file: named as the model
+            label, shown[path] = live, live
+        report = api.check_model(
+            Path(path) if isinstance(path, str) else path,
+            config_path=None if config is None else Path(config),
+            custom_objects=references,
+            **options,
+        )
+        return _relabeled(report, label, shown)
 
 
 def _spec(init: Initializer, parameters: Mapping[str, Any]) -> InitializerSpec:
@@ -331,7 +644,8 @@ def sample(
         seed: the Keras seed (None: a random one, as Keras picks; the report says which).
         dtype: `float16`, `bfloat16`, `float32` or `float64`.
         engine: `numpy` (initcli's bit-exact reproduction, no TensorFlow) or `keras` (Keras itself).
-        backend: the Keras 3 backend whose draws to reproduce: `tensorflow`, `jax` or `torch` (CPU).
+        backend: the Keras 3 backend whose draws to reproduce: `tensorflow`, `jax` or `torch` (CPU);
+            `jax:unpartitioned` is JAX with jax_threefry_partitionable=False.
         alpha: the false-alarm rate of the `inconsistent` verdict.
         values: keep the first 1000 values drawn in `report.values`.
         save: also write every value drawn to this `.npy` file as it streams by (`"-"`: standard output).
@@ -383,7 +697,7 @@ def explain(
     from initcli import api
 
     if seed is not None and shape is None:
-        raise BadInputError("explain: a seed needs a shape too (the values are drawn for a shape)")
+        raise BadInputError("explain: a seed (--seed) needs a shape too (--shape): the values are drawn for a shape")
     return api.explain(
         _spec(init, parameters),
         None if shape is None else tuple(int(size) for size in shape),
@@ -537,31 +851,32 @@ def diff(
     """How far each weight of `b` is from the same weight of `a`: relative change, max |b-a|, cosine.
 
     Weights are matched by path, then by position where the names differ; totals per layer and for
-    the model; weights only in one side are listed. Any mix of formats, or live Keras models (each
-    saved to a private temporary file for the comparison).
+    the model; weights only in one side are listed. Any mix of formats and live Keras models: a live
+    model's weights are read from memory, as `inspect` reads them (nothing is saved), and equal the
+    comparison of the file `model.save("x.keras")` writes.
 
     Args:
-        a, b: saved models' paths, or live Keras models.
+        a, b: saved models' paths, or live Keras models (Keras 3 or tf_keras).
         threshold: `report.exceeded` lists the weights that moved more than this relative change
             (||b-a||/||a||) or changed shape (the command exits 3 when any did).
         timeout: give up reading after this many seconds.
 
     Raises:
         BadInputError: a negative threshold.
-        InitcliError: an unreadable file.
+        InitcliError: an unreadable file, or a live model Keras cannot serialize.
     """
     from initcli import api
 
     if threshold is not None and not threshold >= 0:
         raise BadInputError(f"diff: threshold must be 0 or more; received {threshold}")
-    with saved_model(a) as (path_a, label_a), saved_model(b) as (path_b, label_b):
-        report = api.diff_models(path_a, path_b, threshold=threshold, timeout=timeout)
+    with opened_model(a) as (opened_a, label_a), opened_model(b) as (opened_b, label_b):
+        report = api.diff_models(opened_a, opened_b, threshold=threshold, timeout=timeout)
         changes: dict[str, Any] = {}
         notes = list(report.notes)
-        for label, path, field_name in ((label_a, path_a, "source_a"), (label_b, path_b, "source_b")):
-            if label is not None:
+        for label, opened, field_name in ((label_a, opened_a, "source_a"), (label_b, opened_b, "source_b")):
+            if label is not None and isinstance(opened, str):  # saved to a private file: named as the model
                 changes[field_name] = label
-                notes = [note.replace(path, label) for note in notes]
+                notes = [note.replace(opened, label) for note in notes]
         return dataclasses.replace(report, **changes, notes=tuple(notes)) if changes else report
 
 
@@ -634,11 +949,13 @@ def batchnorm(
     from initcli.initializers import resolve
 
     if (values is None) == (shape is None):
-        raise BadInputError("batchnorm: give values or a shape to draw from, exactly one")
+        raise BadInputError(
+            "batchnorm: give the batch as values (--values) or draw one for a shape (--shape), exactly one"
+        )
     if keras not in (2, 3):
         raise BadInputError(f"batchnorm: keras is 2 or 3; received {keras!r}")
     if keras == 3 and unfused:
-        raise BadInputError("batchnorm: unfused is Keras 2's fused=False; Keras 3 has no fused kernel")
+        raise BadInputError("batchnorm: unfused (--unfused) is Keras 2's fused=False; Keras 3 has no fused kernel")
     if not 0 <= momentum <= 1 or not epsilon > 0 or not 1 <= steps <= 10_000:
         raise BadInputError("batchnorm: momentum is in [0, 1], epsilon more than 0, steps 1 to 10000")
     if input_rank is not None and not 2 <= input_rank <= 5:
@@ -657,6 +974,8 @@ def batchnorm(
     else:
         dims = tuple(int(size) for size in shape or ())
         if input_rank is not None and input_rank != len(dims):
-            raise BadInputError(f"batchnorm: input_rank {input_rank} disagrees with the shape's rank {len(dims)}")
+            raise BadInputError(
+                f"batchnorm: input_rank (--input-rank) {input_rank} disagrees with the shape's rank {len(dims)}"
+            )
         batch = api.draw_batch(resolve(init), dims, seed)
     return api.batchnorm(batch, momentum, epsilon, steps, keras=keras, fused=False if unfused else None)

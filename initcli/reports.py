@@ -189,7 +189,7 @@ class InspectReport(ReportViews):
     fresh: dict[str, WeightRow] | None = None
     drift: dict[str, Drift] | None = None
 
-    columns = (
+    BASE_COLUMNS = (
         "path",
         "layer",
         "layer_class",
@@ -201,8 +201,31 @@ class InspectReport(ReportViews):
         "is_default",
         *FLAT_COLUMNS,
     )
-    markdown_columns = ("path", "shape", "initializer", "theory_std", "std", "verdict")
-    """Markdown's default, the compact table's columns (a PR comment's width); `--wide` for all."""
+    FRESH_COLUMNS = (
+        "fresh_std",
+        "std_ratio_fresh",
+        "init",
+        "relative_change",
+        "max_abs_diff",
+        "cosine",
+        "correlation",
+    )
+    """With --fresh: the re-drawn init's std, the weight's std over it, and the drift from it (JSON's
+    `fresh` and `drift`); `init` says what the re-drawn init is to the file (`exact`, `global-seed`,
+    `independent`: the change and correlation are then statistical)."""
+    BASE_MARKDOWN_COLUMNS = ("path", "shape", "initializer", "theory_std", "std", "verdict")
+    FRESH_MARKDOWN_COLUMNS = ("fresh_std", "init", "relative_change", "correlation")
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every CSV column (and `--columns` choice); the drift columns with --fresh."""
+        return self.BASE_COLUMNS + (self.FRESH_COLUMNS if self.fresh is not None else ())
+
+    @property
+    def markdown_columns(self) -> tuple[str, ...]:
+        """Markdown's default, the compact table's columns (a PR comment's width), with --fresh the
+        change and correlation; `--wide` for all."""
+        return self.BASE_MARKDOWN_COLUMNS + (self.FRESH_MARKDOWN_COLUMNS if self.fresh is not None else ())
 
     @property
     def totals(self) -> dict[str, Any]:
@@ -263,9 +286,25 @@ class InspectReport(ReportViews):
                     **flat_fields(row.assessment),
                     "fan_in": row.fan_in,
                     "fan_out": row.fan_out,
+                    **self._fresh_fields(row),
                 }
             )
         return out
+
+    def _fresh_fields(self, row: WeightRow) -> dict[str, Any]:
+        if self.fresh is None:
+            return {}
+        fresh_row = self.fresh.get(row.record.path)
+        fresh_std = None if fresh_row is None else fresh_row.assessment.sample.std
+        std = row.assessment.sample.std
+        drift = None if self.drift is None else self.drift.get(row.record.path)
+        measured = {} if drift is None or drift.fresh is None else drift.to_json()
+        return {
+            "fresh_std": fresh_std,
+            "std_ratio_fresh": std / fresh_std if fresh_std and std is not None else None,
+            "init": None if drift is None or drift.fresh is None else drift.init,
+            **{key: measured.get(key) for key in ("relative_change", "max_abs_diff", "cosine", "correlation")},
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -351,7 +390,7 @@ class _SeveralModels:
 
 
 @dataclass(frozen=True, kw_only=True)
-class InspectManyReport(_SeveralModels):
+class InspectManyReport(_SeveralModels, ReportViews):
     """`initcli inspect` of several models: each model's report or error, in the order given, and totals."""
 
     results: list[InspectReport | FileError]
@@ -360,8 +399,16 @@ class InspectManyReport(_SeveralModels):
     def reports(self) -> list[InspectReport]:
         return [result for result in self.results if isinstance(result, InspectReport)]
 
-    columns = ("source", *InspectReport.columns)
-    markdown_columns = ("source", *InspectReport.markdown_columns)
+    @property
+    def columns(self) -> tuple[str, ...]:
+        fresh = any(report.fresh is not None for report in self.reports)
+        return ("source", *InspectReport.BASE_COLUMNS, *(InspectReport.FRESH_COLUMNS if fresh else ()))
+
+    @property
+    def markdown_columns(self) -> tuple[str, ...]:
+        fresh = any(report.fresh is not None for report in self.reports)
+        extra = InspectReport.FRESH_MARKDOWN_COLUMNS if fresh else ()
+        return ("source", *InspectReport.BASE_MARKDOWN_COLUMNS, *extra)
 
     @property
     def totals(self) -> dict[str, Any]:
@@ -393,10 +440,16 @@ class InspectManyReport(_SeveralModels):
 
 
 @dataclass(frozen=True, kw_only=True)
-class CheckManyReport(_SeveralModels):
+class CheckManyReport(_SeveralModels, ReportViews):
     """`initcli check` of several models: the gate passes only if every model was read and passed."""
 
     results: list[CheckReport | FileError]
+
+    columns = ("source", *CheckReport.columns)
+
+    def flat_rows(self) -> list[dict[str, Any]]:
+        """One row per finding, with its model's source."""
+        return [{"source": report.source, **row} for report in self.reports for row in report.flat_rows()]
 
     @property
     def reports(self) -> list[CheckReport]:

@@ -10,7 +10,9 @@ from typing import Literal, get_args
 
 Distribution = Literal["normal", "truncated_normal", "uniform", "constant", "identity", "orthogonal", "stft"]
 # "trained": far from the initializer in a model that training moved (see stats/assessment.py).
-Verdict = Literal["consistent", "suspicious", "inconsistent", "trained", "n/a"]
+# "non-default": a weight inside a custom layer, judged against the Keras default of the class its
+# structure shows (no config says its initializer), whose values do not look like that default.
+Verdict = Literal["consistent", "suspicious", "inconsistent", "trained", "non-default", "n/a"]
 # The test that decided a weight's verdict: a moment, the whole distribution, or an exact comparison.
 DecisiveTest = Literal["mean", "std", "ks", "exact", "orthogonality", "nonfinite"]
 OutputFormat = Literal["table", "json", "csv", "markdown"]

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import importlib.util
 import os
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -45,3 +48,30 @@ def no_children_left() -> bool:
     except ChildProcessError:
         return True
     return False
+
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def golden_script(name: str) -> ModuleType:
+    """The script in tests/golden that made a golden-vector file (its case lists), imported by path."""
+    spec = importlib.util.spec_from_file_location(name, GOLDEN / f"{name}.py")
+    assert spec is not None and spec.loader is not None, name
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def keras_libraries() -> list:
+    """Keras 3 and, when installed, tf_keras, as pytest params `keras3` / `tf_keras`."""
+    import keras
+    import pytest
+
+    libraries = [pytest.param(keras, id="keras3")]
+    try:
+        import tf_keras
+
+        libraries.append(pytest.param(tf_keras, id="tf_keras"))
+    except ImportError:  # pragma: no cover - tf_keras is in the tensorflow extra
+        pass
+    return libraries

@@ -13,22 +13,11 @@ import warnings
 import numpy as np
 import pytest
 
+from tests.helpers import keras_libraries
+
 pytestmark = pytest.mark.tensorflow
 
 DEPTH, WIDTH = 10, 64
-
-
-def _libraries():
-    import keras
-
-    libraries = [pytest.param(keras, id="keras3")]
-    try:
-        import tf_keras
-
-        libraries.append(pytest.param(tf_keras, id="tf_keras"))
-    except ImportError:  # pragma: no cover - tf_keras is in the tensorflow extra
-        pass
-    return libraries
 
 
 def _deep(library, initializer):
@@ -59,7 +48,7 @@ def test_importing_initcli_keras_imports_no_keras():
     assert initcli.keras.InitCheckError is initcli.callback.InitCheckError
 
 
-@pytest.mark.parametrize("library", _libraries())
+@pytest.mark.parametrize("library", keras_libraries())
 def test_raises_on_an_exploding_initializer_and_training_does_not_start(library):
     import initcli.keras
 
@@ -76,7 +65,7 @@ def test_raises_on_an_exploding_initializer_and_training_does_not_start(library)
     assert all(np.array_equal(a, b.numpy()) for a, b in zip(before, model.weights))  # no step was taken
 
 
-@pytest.mark.parametrize("library", _libraries())
+@pytest.mark.parametrize("library", keras_libraries())
 @pytest.mark.parametrize(
     ("initializer", "only"),
     [("glorot_uniform", None), ("he_normal", ["distribution", "propagation"])],
@@ -122,7 +111,7 @@ def test_bad_on_fail_is_a_usage_error():
         initcli.keras.InitCheck(on_fail="explode")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("library", _libraries())
+@pytest.mark.parametrize("library", keras_libraries())
 def test_a_forward_pass_on_the_users_batch_stops_an_exploding_model(library):
     import initcli.keras
 

@@ -2,7 +2,8 @@
 
 Oracles: the documented exit codes (0 passed, 3 a check failed, 2 bad usage) on a model initcli must
 pass (`examples/models/mlp.keras`) and one whose kernel is planted all zero with h5py (a
-GlorotUniform kernel cannot be constant); pre-commit itself runs the hook (`pre-commit try-repo`).
+GlorotUniform kernel cannot be constant); pre-commit itself installs and runs the hook (`pre-commit
+run` with a config naming this repository, or `pre-commit try-repo` when the checkout has changes).
 """
 
 from __future__ import annotations
@@ -95,9 +96,27 @@ def test_pre_commit_runs_the_hook(bad_model, tmp_path):
     env = {**ENV, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
     env.pop("PYTHONPATH")  # the hook runs initcli as pre-commit installed it
 
+    # A clean checkout (CI): a .pre-commit-config.yaml naming this repository at HEAD, as a user writes it;
+    # pre-commit installs the hook once into PRE_COMMIT_HOME and both runs use it. Local changes: try-repo,
+    # which commits them to a shadow repository, but installs the hook again on every run (its own store).
+    tracked_changes = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+    ).stdout.strip()
+    if tracked_changes:
+        command = ["pre-commit", "try-repo", str(ROOT), "initcli-check"]
+    else:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        config = tmp_path / "pre-commit-config.yaml"
+        repos = [{"repo": str(ROOT), "rev": head, "hooks": [{"id": "initcli-check"}]}]
+        config.write_text(yaml.safe_dump({"repos": repos}))
+        command = ["pre-commit", "run", "--config", str(config)]
+
     def run(*files: str) -> subprocess.CompletedProcess[str]:
-        command = ["pre-commit", "try-repo", str(ROOT), "initcli-check", "--files", *files]
-        return subprocess.run(command, capture_output=True, text=True, env=env, cwd=project, timeout=900)
+        return subprocess.run(
+            [*command, "--files", *files], capture_output=True, text=True, env=env, cwd=project, timeout=900
+        )
 
     passed = run("mlp.keras")
     assert passed.returncode == 0, passed.stdout + passed.stderr

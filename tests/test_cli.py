@@ -265,6 +265,7 @@ _SAMPLE_MODULES = _VERSION_MODULES | {
     "initcli.initializers.seeding",
     "initcli.stats.significance",
     "initcli.stats.moments",
+    "initcli.stats.chunkmoments",  # the accumulator merges its blocks there (issue 25)
     "initcli.render.tables",
     "initcli.render.views",
     "initcli.report_views",

@@ -82,7 +82,7 @@ def test_without_the_code_standard_sublayers_are_named_as_keras_names_them(saved
 def test_inferred_rows_have_keras_classes_defaults_and_fans(saved, keras):
     path, owners, values, top = saved
     rows = {row["path"]: row for row in _run("inspect", str(path))["weights"]}
-    checked_fans = 0
+    checked_fans = non_default = 0
     for keras_path, layer in owners.items():
         if keras_path in _UNNAMEABLE:
             continue
@@ -101,6 +101,16 @@ def test_inferred_rows_have_keras_classes_defaults_and_fans(saved, keras):
         signature_class = type(layer)
         default = pyinspect.signature(signature_class.__init__).parameters[argument].default
         assert row["default_initializer"]["class_name"] == type(keras.initializers.get(default)).__name__
+        # Judged against that default: the values look like it where the layer holds it (the LSTM's
+        # bias with unit_forget_bias too), and `non-default` where it does not (RecurrentHead's he_normal Dense).
+        held = keras.saving.serialize_keras_object(getattr(layer, argument))
+        wanted = keras.saving.serialize_keras_object(keras.initializers.get(default))
+        same = held["class_name"] == wanted["class_name"] and {
+            k: v for k, v in held["config"].items() if k != "seed"
+        } == {k: v for k, v in wanted["config"].items() if k != "seed"}
+        assert row["judged_against"] == "inferred_default", keras_path
+        assert row["verdict"] in (("consistent", "suspicious") if same else ("non-default",)), keras_path
+        non_default += not same
         # The custom layer's own config from config.json.
         parent = _custom_parent(keras_path, top)
         own = {k: v for k, v in parent.get_config().items() if k not in _BASE_KEYS}
@@ -114,6 +124,7 @@ def test_inferred_rows_have_keras_classes_defaults_and_fans(saved, keras):
             assert 0.97 * limit < largest <= limit, (keras_path, row["fan_in"], row["fan_out"], largest, limit)
             checked_fans += 1
     assert checked_fans == 7  # four attention projections, two feed-forward Dense, the LSTM kernel
+    assert non_default == 1
     # The custom layers' own configs, one note each (the table prints them under the rows).
     notes = _run("inspect", str(path))["notes"]
     block = top["transformer_block"]

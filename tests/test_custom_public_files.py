@@ -171,3 +171,56 @@ def test_the_keras_3_14_file_has_shape_fans_and_consistent_kernels(keras):
     for location in attention:
         shape = datasets[location].shape
         assert len(shape) == 3 and (rows[location]["fan_in"], rows[location]["fan_out"]) == compute_fans(shape)
+
+
+def _check(*args: str) -> tuple[int, dict]:
+    result = CliRunner().invoke(cli, ["check", *args, "--format", "json"], catch_exceptions=False)
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_check_with_the_code_tests_every_weight_keras_loads(loaded):
+    """`check --custom-objects`: every variable of the model Keras loads with the code is tested
+    against its configured initializer (none inferred), the gate passes on the untrained file and on
+    the trained ones says trained; `--require fresh` fails those."""
+    public, path, by_location, model = loaded
+    code, report = _check(str(path), "--custom-objects", public.layers_module)
+    assert code == 0, report["findings"]
+    assert report["weights"] == len(model.weights)
+    coverage = {entry["check"]: entry for entry in report["coverage"]}
+    assert coverage["distribution"] == {
+        "check": "distribution",
+        "tested": len(model.weights),
+        "total": len(model.weights),
+        "untested": {},
+    }
+    assert report["state"]["state"] == ("trained" if public.trained else "fresh")
+    assert {finding["path"] for finding in report["findings"]} <= {v.path for v, _ in by_location.values()}
+    assert all(finding["severity"] == "warning" for finding in report["findings"])
+    if public.trained:
+        code, strict = _check(str(path), "--custom-objects", public.layers_module, "--require", "fresh")
+        assert code == 3 and not strict["passed"]
+
+
+def test_check_without_the_code_judges_inferred_rows_against_defaults_without_a_fault(loaded):
+    """Without the code, `check` on the same file fails no weight it can only judge against an inferred
+    default: those are `inferred default only` in its coverage, as many as the rows Keras's model has
+    inside the custom layers' standard sublayers (exactly the inferred rows of inspect)."""
+    public, path, by_location, model = loaded
+    custom = [layer for layer in model.layers if not type(layer).__module__.startswith("keras")]
+    inside = {id(variable) for layer in custom for variable in layer.weights}
+    standard_inside = [
+        variable
+        for variable, owner in by_location.values()
+        if id(variable) in inside and type(owner).__module__.startswith("keras")
+    ]
+    code, report = _check(str(path), "--allow-unchecked")
+    assert code == 0 and report["errors"] == 0, report["findings"]
+    assert report["weights"] == len(model.weights)
+    coverage = {entry["check"]: entry for entry in report["coverage"]}
+    assert coverage["distribution"]["untested"].get("inferred default only") == len(standard_inside) > 0
+    inferred = [row for row in _report("inspect", str(path))["weights"] if row.get("inferred")]
+    assert len(inferred) == len(standard_inside)
+    assert all(row["verdict"] not in ("inconsistent", "n/a") for row in inferred), [
+        (row["path"], row["verdict"]) for row in inferred if row["verdict"] in ("inconsistent", "n/a")
+    ]
+    assert report["state"]["state"] == ("trained" if public.trained else "fresh")

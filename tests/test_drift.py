@@ -29,7 +29,9 @@ def _keras_names_reset_afterwards():
     for name in ("keras", "tf_keras"):
         module = sys.modules.get(name)
         if module is not None and hasattr(module, "backend"):
-            module.backend.clear_session()
+            from initcli.keras.building import clear_session
+
+            clear_session(module)  # without Keras's gc.collect(), which costs ~1 s a test here
 
 
 def _inspect(*args: str) -> dict:
@@ -212,19 +214,102 @@ def test_fresh_runs_on_public_files_keras_can_load(name):
 @pytest.mark.parametrize(
     ("name", "reason"),
     [
-        ("keras1.2.2_tensorflow_sequential_conv2d_dense.h5", "it was written by Keras 1.2.2, whose initializers"),
-        ("keras2.0.6_tensorflow_sequential_lstm_dense.h5", "it was written by Keras 2.0.6, whose initializers"),
+        ("keras1.2.2_tensorflow_sequential_conv2d_dense.h5", "a Keras 1.2.2 config (Dense(output_dim, init=...)"),
+        ("keras2.0.0_tensorflow_save_weights_conv1d_dense.h5", "holds weights only"),
         ("keras3_save_weights_dense.weights.h5", "holds weights only"),
         ("tfkeras_save_weights_tf_checkpoint_dense", "holds weights only"),
-        ("tfkeras2.13.1_savedmodel_dense", "(savedmodel) has none initcli reads"),
     ],
 )
 def test_fresh_refuses_files_it_cannot_rebuild_in_one_line(name, reason):
-    """Keras 1 and multi-backend Keras 2 files are refused with the era; weights-only files as such."""
+    """Keras 1 configs (which neither Keras 3 nor tf_keras reads) and weights-only files, each said so."""
     result = CliRunner().invoke(cli, ["inspect", str(PUBLIC / name), "--fresh"])
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and result.output.startswith("Error: --fresh ")
     assert reason in result.output
+
+
+def _tf_keras_oracle(path: Path, config: dict, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """tf_keras's arrays: the file as tf_keras loads it, and the model rebuilt from `config` after
+    `tf_keras.utils.set_random_seed(seed)`."""
+    import tf_keras
+
+    tf_keras.backend.clear_session()
+    loaded = tf_keras.models.load_model(path, compile=False)
+    saved = [w.numpy() for w in loaded.weights]
+    if config is None:  # a SavedModel: the config tf_keras revives
+        config = {"class_name": type(loaded).__name__, "config": loaded.get_config()}
+    tf_keras.backend.clear_session()
+    tf_keras.utils.set_random_seed(seed)
+    rebuilt = tf_keras.models.model_from_config(config)
+    return saved, [w.numpy() for w in rebuilt.weights]
+
+
+@pytest.mark.tensorflow
+@pytest.mark.parametrize(
+    "path",
+    [
+        PUBLIC / "keras2.0.6_tensorflow_sequential_lstm_dense.h5",
+        PUBLIC / "keras2.3.1_tensorflow_sequential_conv1d_namescope.h5",
+        PUBLIC / "tfkeras2.13.1_savedmodel_dense",
+        PUBLIC.parent / "tfbundle" / "savedmodel",
+    ],
+    ids=lambda path: path.name if path.name != "savedmodel" else "tfbundle_savedmodel",
+)
+def test_fresh_rebuilds_keras2_h5_and_savedmodels_with_tf_keras(path):
+    """Multi-backend Keras 2 `.h5` (its own model_config) and tf_keras SavedModels (keras_metadata.pb):
+    rebuilt by tf_keras. The oracle: tf_keras's model from the same config after set_random_seed(5),
+    its loaded weights, and numpy. A Keras 2 init is never the file's own (no Keras re-draws its
+    random ops); a tf_keras one is, given the seed it was built with."""
+    import h5py
+
+    document = _inspect(str(path), "--fresh", "--seed", "5")
+    config = json.loads(h5py.File(path, "r").attrs["model_config"]) if path.is_file() else None
+    saved, fresh = _tf_keras_oracle(path, config, 5)
+    weights = document["weights"]
+    assert len(weights) == len(saved) == len(fresh)
+    keras2 = path.is_file()
+    for weight, w, w0 in zip(weights, saved, fresh):
+        assert weight["shape"] == list(w.shape)
+        assert weight["fresh"]["sample"]["std"] == pytest.approx(
+            float(w0.astype(np.float64).std()), rel=1e-6, abs=1e-12
+        )
+        change, correlation = _numpy_drift(w0, w)
+        if change is not None:
+            assert weight["drift"]["relative_change"] == pytest.approx(change, rel=1e-6)
+        if correlation is not None:
+            assert weight["drift"]["correlation"] == pytest.approx(correlation, rel=1e-6)
+        random = weight["initializer"]["class_name"] not in ("Zeros", "Ones", "Constant")
+        expected = ("independent" if keras2 else "global-seed") if random else "exact"
+        assert weight["drift"]["init"] == expected, weight["path"]
+
+
+@pytest.mark.tensorflow
+def test_fresh_redraws_what_keras_2_1_drew_otherwise():
+    """Keras 2.1.6's VarianceScaling 'normal' truncated N(0, sqrt(scale/n)) at ±2 sigma, uncorrected
+    (keras/initializers.py@2.1.6): values' std sqrt(scale/n) * 0.8796 (scipy's truncnorm). tf_keras, which
+    rebuilds the model, corrects it to sqrt(scale/n): the re-drawn init is the file's Keras's."""
+    from scipy.stats import truncnorm
+
+    path = Path(__file__).parent / "fixtures" / "made" / "keras2.1.6_tensorflow_sequential_normal.h5"
+    document = _inspect(str(path), "--fresh", "--seed", "3")
+    weights = {w["path"]: w for w in document["weights"]}
+    for name, variance in (("conv2d_1/kernel", 2 / 144), ("dense_1/kernel", 1 / 256)):
+        era_std = math.sqrt(variance) * truncnorm(-2, 2).std()
+        assert weights[name]["fresh"]["sample"]["std"] == pytest.approx(era_std, rel=0.04)
+        assert weights[name]["drift"]["init"] == "independent"
+    assert any("2 init(s) re-drawn as Keras 2.1.6 drew them" in note for note in document["notes"])
+
+
+@pytest.mark.tensorflow
+def test_fresh_refuses_a_keras3_export_savedmodel_in_one_line(keras, tmp_path):
+    """Keras 3's `model.export()` writes a SavedModel with no Keras model config to rebuild."""
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.export(tmp_path / "exported", verbose=False)
+    assert not (tmp_path / "exported" / "keras_metadata.pb").exists()
+    result = CliRunner().invoke(cli, ["inspect", str(tmp_path / "exported"), "--fresh"])
+    assert result.exit_code == 1, result.output
+    assert result.output.count("\n") == 1
+    assert "the SavedModel holds no Keras model config" in result.output
 
 
 @pytest.mark.tensorflow
@@ -244,3 +329,41 @@ def test_tf_keras_rebuild_refuses_a_config_over_budget(tmp_path):
     assert result.exit_code == 1
     assert result.output.count("\n") == 1
     assert "declares" in result.output and "parameters, more than the 150000000 initcli builds" in result.output
+
+
+@pytest.mark.tensorflow
+def test_fresh_drift_columns_in_csv_and_markdown():
+    """CSV and Markdown carry the change and correlation JSON has: checked against numpy on tf_keras's
+    arrays (the model from the file's config after set_random_seed(5), and the file's weights)."""
+    import csv
+    import io
+
+    import h5py
+
+    path = PUBLIC / "keras2.0.6_tensorflow_sequential_lstm_dense.h5"
+    saved, fresh = _tf_keras_oracle(path, json.loads(h5py.File(path, "r").attrs["model_config"]), 5)
+    expected = [_numpy_drift(w0, w) for w0, w in zip(fresh, saved)]
+    fresh_std = [float(w0.astype(np.float64).std()) for w0 in fresh]
+    run = ["inspect", str(path), "--fresh", "--seed", "5", "--format"]
+    rows = list(csv.DictReader(io.StringIO(CliRunner().invoke(cli, [*run, "csv"], catch_exceptions=False).stdout)))
+    assert len(rows) == len(expected)
+    for row, (change, correlation), std in zip(rows, expected, fresh_std):
+        assert float(row["fresh_std"]) == pytest.approx(std, rel=1e-6, abs=1e-12)
+        assert (
+            row["relative_change"] == "" if change is None else float(row["relative_change"]) == pytest.approx(change)
+        )
+        assert (
+            row["correlation"] == "" if correlation is None else float(row["correlation"]) == pytest.approx(correlation)
+        )
+        assert row["init"] in ("independent", "exact")
+    markdown = CliRunner().invoke(cli, [*run, "markdown"], catch_exceptions=False).stdout.splitlines()
+    header = [cell.strip() for cell in markdown[0].strip("|").split("|")]
+    assert header[-4:] == ["fresh_std", "init", "relative_change", "correlation"]
+    for line, (change, correlation) in zip(markdown[2:], expected):
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if change is not None:
+            assert float(cells[-2]) == pytest.approx(change, rel=1e-5)
+        if correlation is not None:
+            assert float(cells[-1]) == pytest.approx(correlation, rel=1e-5)
+    plain = CliRunner().invoke(cli, ["inspect", str(path), "--format", "csv"], catch_exceptions=False).stdout
+    assert "relative_change" not in plain.splitlines()[0]  # without --fresh: no drift columns

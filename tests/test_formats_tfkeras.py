@@ -22,22 +22,44 @@ from initcli.cli import cli
 pytestmark = pytest.mark.tensorflow
 ORACLE = Path(__file__).resolve().parent / "tfkeras_oracle.py"
 MODELS = ("layers", "mobilenet_v2")
+JOBS = (*MODELS, "layer_scale")
 
 
-def _oracle(what: str, directory: Path) -> dict:
-    subprocess.run([sys.executable, str(ORACLE), what, str(directory)], check=True, capture_output=True)
-    return json.loads((directory / "expected.json").read_text())
+def _oracle(jobs: dict[str, Path]) -> None:
+    """One child process builds and saves every model of `jobs` (TensorFlow imported once)."""
+    argv = [str(part) for name, directory in jobs.items() for part in (name, directory)]
+    subprocess.run([sys.executable, str(ORACLE), *argv], check=True, capture_output=True)
+
+
+def _needed(session: pytest.Session) -> list[str]:
+    """The oracle jobs the selected tests of this module use: MobileNetV2 only when a slow test asks."""
+    needed = set()
+    for item in session.items:
+        if item.path != Path(__file__) or not isinstance(item, pytest.Function):
+            continue
+        if "saved" in item.fixturenames:
+            needed.add(item.callspec.params["saved"])
+        if "layers_saved" in item.fixturenames:
+            needed.add("layers")
+        if "layer_scale_saved" in item.fixturenames:
+            needed.add("layer_scale")
+    return sorted(needed, key=JOBS.index)
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """Builds each model once, freshly initialized (seed 0), and saves it in every format."""
+def store(request, tmp_path_factory):
+    """Builds each model once, freshly initialized (seed 0), and saves it in every format: all the
+    models the selected tests need, in one child process (the first use), as each TensorFlow import
+    costs seconds."""
     cache: dict[str, tuple[dict, Path]] = {}
 
     def get(name: str) -> tuple[dict, Path]:
         if name not in cache:
-            directory = tmp_path_factory.mktemp(name)
-            cache[name] = (_oracle(name, directory), directory)
+            wanted = {*_needed(request.session), name} - set(cache)
+            jobs = {job: tmp_path_factory.mktemp(job) for job in JOBS if job in wanted}
+            _oracle(jobs)
+            for job, directory in jobs.items():
+                cache[job] = (json.loads((directory / "expected.json").read_text()), directory)
         return cache[name]
 
     return get
@@ -52,6 +74,11 @@ def saved(request, store):
 @pytest.fixture
 def layers_saved(store):
     return store("layers")
+
+
+@pytest.fixture
+def layer_scale_saved(store):
+    return store("layer_scale")
 
 
 def run(*args: str, expect: int = 0):
@@ -132,13 +159,13 @@ def _layer_scale_rows(path: Path) -> dict[str, dict]:
     return {row["path"]: row for row in json.loads(run("inspect", str(path), "--format", "json").stdout)["weights"]}
 
 
-def test_layer_scale_is_named_and_constant(tmp_path):
+def test_layer_scale_is_named_and_constant(layer_scale_saved):
     """keras.applications' ConvNeXt LayerScale: Keras's variable names, Constant(init_values)."""
-    expected = _oracle("layer_scale", tmp_path)
+    expected, directory = layer_scale_saved
     for filename, names in (("keras3.keras", "keras3"), ("keras3.h5", "keras3"), ("tfkeras.keras", "tfkeras")):
-        got = _layer_scale_rows(tmp_path / filename)
+        got = _layer_scale_rows(directory / filename)
         assert sorted(got) == sorted(expected[names]), filename
         for path, init_values in expected[names].items():
             assert got[path]["initializer"] == {"class_name": "Constant", "config": {"value": init_values}}
             assert got[path]["verdict"] == "consistent"
-        run("check", str(tmp_path / filename), "--allow-unchecked")
+        run("check", str(directory / filename), "--allow-unchecked")

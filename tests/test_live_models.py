@@ -10,21 +10,9 @@ import numpy as np
 import pytest
 
 import initcli
+from tests.helpers import keras_libraries
 
 pytestmark = pytest.mark.tensorflow
-
-
-def _libraries():
-    import keras
-
-    libraries = [pytest.param(keras, id="keras3")]
-    try:
-        import tf_keras
-
-        libraries.append(pytest.param(tf_keras, id="tf_keras"))
-    except ImportError:  # pragma: no cover - tf_keras is in the tensorflow extra
-        pass
-    return libraries
 
 
 def _models(library):
@@ -58,7 +46,7 @@ def _refuse_saving(model, monkeypatch):
     monkeypatch.setattr(model, "save", refuse, raising=False)
 
 
-@pytest.mark.parametrize("library", _libraries())
+@pytest.mark.parametrize("library", keras_libraries())
 def test_live_models_equal_their_saved_files_without_saving(library, tmp_path, monkeypatch):
     for model in _models(library):
         path = tmp_path / f"{model.name}.keras"
@@ -77,7 +65,7 @@ def test_live_models_equal_their_saved_files_without_saving(library, tmp_path, m
             assert shape == row_shape and row_mean == pytest.approx(mean, rel=1e-6, abs=1e-9)
 
 
-@pytest.mark.parametrize("library", _libraries())
+@pytest.mark.parametrize("library", keras_libraries())
 def test_a_live_model_is_read_as_it_is_now(library):
     library.utils.set_random_seed(0)
     model = library.Sequential([library.Input((3,)), library.layers.Dense(4, bias_initializer="zeros")])
@@ -111,7 +99,7 @@ def test_a_live_model_takes_no_config_file(keras, tmp_path):
         initcli.inspect(model, config=tmp_path / "model.json")
 
 
-@pytest.mark.parametrize("library", _libraries())
+@pytest.mark.parametrize("library", keras_libraries())
 def test_propagate_of_a_live_model_equals_its_file(library, tmp_path):
     library.utils.set_random_seed(0)
     model = library.Sequential(

@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 import initcli
 from initcli.cli import cli
+from tests.helpers import keras_libraries
 
 ROOT = Path(__file__).resolve().parent.parent
 MLP = str(ROOT / "examples" / "models" / "mlp.keras")
@@ -176,6 +177,7 @@ def _plain(text: str) -> list[str]:
                                                                       "3x3x8x16", "--seed", "0"]),
         (lambda: initcli.explain("lecun_uniform", (4, 4)), ["explain", "lecun_uniform", "--shape", "4x4"]),
         (lambda: initcli.diff(CNN, MLP), ["diff", CNN, MLP]),
+        (lambda: initcli.inspect([MLP, CNN]), ["inspect", MLP, CNN]),
     ],
 )  # fmt: skip
 def test_html_and_rich_show_the_terminal_table(call, args):
@@ -193,6 +195,22 @@ def test_html_and_rich_show_the_terminal_table(call, args):
     console = Console(record=True, width=120, file=__import__("io").StringIO())
     console.print(report)
     assert _plain(console.export_text()) == _plain(terminal.stdout)
+
+
+@pytest.mark.parametrize("models", [[MLP, CNN], [CNN, str(ROOT / "README.md")]])
+def test_several_models_check_html_shows_every_models_lines(models):
+    report = initcli.check(models, strict=True)
+    terminal = subprocess.run(
+        [sys.executable, "-m", "initcli", "check", *models, "--strict"],
+        capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert terminal.returncode == report.exit_code
+    shown = _plain(_html_text(report._repr_html_()))
+    # The terminal's lines: findings on stdout, each model's summary, unreadable models and the total
+    # on stderr; the HTML wraps them at 120 columns: the same words.
+    printed = _plain(terminal.stdout) + _plain(terminal.stderr)
+    assert sorted(" ".join(shown).split()) == sorted(" ".join(printed).split())
+    assert shown[-1] == printed[-1] and printed[-1].startswith("2 models: FAILED")
 
 
 def test_check_html_shows_the_check_lines(tmp_path):
@@ -252,17 +270,85 @@ def test_unbuilt_live_model_is_a_one_line_error(keras):
         initcli.inspect(model)
 
 
+def _refuse_saving(model, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the live model was saved to a file")
+
+    monkeypatch.setattr(model, "save", refuse, raising=False)
+
+
+def _shared(library):
+    """A functional model with an initializer object used by two layers and a layer called twice."""
+    library.utils.set_random_seed(1)
+    init = library.initializers.RandomNormal(stddev=0.3, seed=5)  # seeded: tf_keras warns of a shared unseeded one
+    inputs = library.Input((6,))
+    shared = library.layers.Dense(6, kernel_initializer=init, name="shared")
+    x = shared(library.layers.Dense(6, kernel_initializer=init, name="first")(inputs))
+    outputs = library.layers.Dense(2, name="head")(shared(x))
+    return library.Model(inputs, outputs, name="shared_objects")
+
+
 @pytest.mark.tensorflow
-@pytest.mark.slow
-def test_live_mobilenet_v2_equals_its_saved_file(keras, tmp_path):
-    model = keras.applications.MobileNetV2(weights=None)
+@pytest.mark.slow  # about 5 s a library (MobileNetV2's 3.5 M weights read twice; 2 cores)
+@pytest.mark.parametrize("library", keras_libraries())
+def test_live_mobilenet_v2_equals_its_saved_file(library, tmp_path, monkeypatch):
+    # The issue's done-when: initcli.inspect(MobileNetV2(weights=None)).to_pandas() equals inspecting
+    # m.save("x.keras"), read from memory (saving refused), with Keras 3 and tf_keras.
+    library.utils.set_random_seed(0)
+    for model in (library.applications.MobileNetV2(weights=None), _shared(library)):
+        model.save(tmp_path / "x.keras")
+        _refuse_saving(model, monkeypatch)
+        live = initcli.inspect(model)
+        saved = initcli.inspect(tmp_path / "x.keras")
+        assert _without_source(live.to_dict()) == _without_source(saved.to_dict())
+        frame = live.to_pandas()
+        # Oracle: the model's own weights (number, shapes, and each one's mean).
+        assert frame.shape[0] == len(model.weights)
+        assert sorted(tuple(shape) for shape in frame["shape"]) == sorted(tuple(w.shape) for w in model.weights)
+        means = sorted(float(np.mean(np.asarray(w), dtype=np.float64)) for w in model.weights)
+        assert sorted(frame["mean"]) == pytest.approx(means, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.tensorflow
+@pytest.mark.parametrize("library", keras_libraries())
+def test_shared_objects_live_equal_their_saved_file(library, tmp_path, monkeypatch):
+    model = _shared(library)
     model.save(tmp_path / "x.keras")
-    live = initcli.inspect(model)
-    saved = initcli.inspect(tmp_path / "x.keras")
-    assert _without_source(live.to_dict()) == _without_source(saved.to_dict())
-    frame = live.to_pandas()
-    assert frame.shape[0] == len(model.weights)
-    assert sorted(tuple(shape) for shape in frame["shape"]) == sorted(tuple(w.shape) for w in model.weights)
+    _refuse_saving(model, monkeypatch)
+    live = initcli.inspect(model).to_dict()
+    assert _without_source(live) == _without_source(initcli.inspect(tmp_path / "x.keras").to_dict())
+    # Oracle: the layers' own configs (the shared initializer object is serialized once per layer).
+    for row in live["weights"]:
+        if row["weight"] == "kernel":
+            expected = model.get_layer(row["layer"]).get_config()["kernel_initializer"]
+            assert row["initializer"]["class_name"] == expected["class_name"]
+            assert row["initializer"]["config"].get("stddev") == expected["config"].get("stddev")
+
+
+@pytest.mark.tensorflow
+def test_a_walk_that_misses_a_weight_is_caught_by_model_weights(keras, tmp_path):
+    # A Keras whose private saver walk found less than the public model.weights: initcli saves the
+    # model instead of reporting too few rows.
+    from keras.src.saving import saving_lib
+
+    model = _shared(keras)
+    model.save(tmp_path / "x.keras")
+    original = saving_lib._save_state
+
+    def lossy(saveable, weights_store, *args, **kwargs):
+        if type(weights_store).__name__ == "Store" and getattr(saveable, "name", "") == "head":
+            return None  # initcli's in-memory store only: a real save still writes every layer
+        return original(saveable, weights_store, *args, **kwargs)
+
+    import initcli.keras.live as live
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(saving_lib, "_save_state", lossy)
+        with pytest.raises(live.LiveModelUnsupported, match="head"):
+            live.capture(model)
+        report = initcli.inspect(model)
+    assert _without_source(report.to_dict()) == _without_source(initcli.inspect(tmp_path / "x.keras").to_dict())
+    assert {row.record.layer for row in report.weights} == {"first", "shared", "head"}
 
 
 # --- propagate and diff ---------------------------------------------------------------------------------
@@ -351,19 +437,28 @@ def test_diff_to_dict_is_the_cli_json(tmp_path):
 
 
 @pytest.mark.tensorflow
-def test_diff_of_live_models_is_numpy_on_their_weights(keras, tmp_path):
+def test_diff_of_live_models_is_numpy_on_their_weights(keras, tmp_path, monkeypatch):
     keras.utils.set_random_seed(0)
     a = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4), keras.layers.Dense(3)], name="a")
     b = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4), keras.layers.Dense(3)], name="b")
     b.set_weights([w * 1.5 if w.ndim == 2 else w for w in a.get_weights()])
-    report = initcli.diff(a, b, threshold=0.4)
-    assert (report.source_a, report.source_b) == ("<keras model 'a'>", "<keras model 'b'>")
     a.save(tmp_path / "a.keras")
     b.save(tmp_path / "b.keras")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a live model was saved to a file")
+
+    for model in (a, b):  # read in memory: nothing is saved
+        monkeypatch.setattr(model, "save", refuse, raising=False)
+    report = initcli.diff(a, b, threshold=0.4)
+    assert (report.source_a, report.source_b) == ("<keras model 'a'>", "<keras model 'b'>")
     from_files = initcli.diff(tmp_path / "a.keras", tmp_path / "b.keras", threshold=0.4).to_dict()
     live = report.to_dict()
     assert live["a"] == {"source": "<keras model 'a'>", "format": "keras"} and live["b"]["format"] == "keras"
     assert {k: v for k, v in live.items() if k not in "ab"} == {k: v for k, v in from_files.items() if k not in "ab"}
+    mixed = initcli.diff(a, tmp_path / "b.keras", threshold=0.4).to_dict()
+    assert mixed["b"]["source"] == str(tmp_path / "b.keras")
+    assert {k: v for k, v in mixed.items() if k not in "ab"} == {k: v for k, v in from_files.items() if k not in "ab"}
     # Oracle: numpy on the models' own arrays.
     for row, wa, wb in zip(report.rows, a.get_weights(), b.get_weights()):
         wa64, wb64 = wa.astype(np.float64), wb.astype(np.float64)
@@ -434,3 +529,194 @@ def test_the_commands_json_is_its_functions_to_dict(command):
     call, args = CASES[command]
     expect = 3 if command == "check" and not call().passed else 0
     assert call().to_dict() == cli_json(*args, expect=expect)
+
+
+# --- every option the commands take, through the public functions ---------------------------------------
+
+SPEC = str(ROOT / "examples" / "specs" / "mlp.yaml")
+TRANSFORMER = str(ROOT / "examples" / "models" / "custom" / "transformer.keras")
+CUSTOM_LAYERS = str(ROOT / "examples" / "custom_layers.py")
+
+
+def test_several_sources_are_the_cli_json_of_several_models():
+    many = initcli.inspect([MLP, CNN], layer="*kernel*")
+    assert many.to_dict() == cli_json("inspect", MLP, CNN, "--layer", "*kernel*")
+    # Oracle: the one-model reports, each the CLI's own JSON of that model.
+    assert [report.to_dict() for report in many.reports] == [
+        cli_json("inspect", MLP, "--layer", "*kernel*"),
+        cli_json("inspect", CNN, "--layer", "*kernel*"),
+    ]
+    frame = many.to_pandas()
+    assert sorted(set(frame["source"])) == sorted([MLP, CNN]) and len(frame) == sum(
+        len(r.weights) for r in many.reports
+    )
+    readme = str(ROOT / "README.md")
+    broken = initcli.inspect((MLP, readme))
+    assert broken.exit_code == 1 and [error.source for error in broken.errors] == [readme]
+    assert broken.to_dict() == cli_json("inspect", MLP, readme, expect=1)
+    checked = initcli.check([MLP, CNN], only=["distribution", "fans"], strict=True)
+    assert checked.to_dict() == cli_json(
+        "check", MLP, CNN, "--only", "distribution", "--only", "fans", "--strict", expect=checked.exit_code
+    )
+    assert [report.to_dict() for report in checked.reports] == [
+        initcli.check(MLP, only=["distribution", "fans"], strict=True).to_dict(),
+        initcli.check(CNN, only=["distribution", "fans"], strict=True).to_dict(),
+    ]
+    with pytest.raises(initcli.BadInputError, match="one model"):
+        initcli.inspect([MLP, CNN], config=MLP)  # type: ignore[call-overload]
+    with pytest.raises(initcli.BadInputError, match="one weights-only model"):
+        initcli.check([MLP, CNN], config=MLP)  # type: ignore[call-overload]
+
+
+def test_progress_is_told_of_every_weight():
+    class Recorder:
+        def __init__(self) -> None:
+            self.begun: list[tuple[str, int]] = []
+            self.advanced: list[str] = []
+
+        def begin(self, source: str, weights: int, nbytes: int) -> None:
+            self.begun.append((source, weights))
+
+        def advance(self, row) -> None:
+            self.advanced.append(row.record.path)
+
+    recorder = Recorder()
+    report = initcli.inspect(CNN, progress=recorder)
+    assert recorder.begun == [(CNN, len(report.weights))]
+    assert recorder.advanced == [row.record.path for row in report.weights]
+
+
+def test_a_weights_only_file_with_its_config_is_the_cli_json():
+    weights = str(ROOT / "tests" / "fixtures" / "public" / "keras1.2.2_theano_save_weights_lstm_dense.h5")
+    config = str(ROOT / "tests" / "fixtures" / "public" / "keras1.2.2_theano_to_json_lstm_dense.json")
+    report = initcli.inspect(weights, config=config)
+    assert report.to_dict() == cli_json("inspect", weights, "--config", config)
+    assert report.weights[0].record.layer_class == "LSTM"  # named by the config, as the CLI names it
+    assert initcli.check(weights, config=config, allow_unchecked=True).to_dict() == cli_json(
+        "check", weights, "--config", config, "--allow-unchecked"
+    )
+
+
+@pytest.mark.tensorflow
+def test_spec_path_dict_and_function_are_the_cli_json(keras):
+    import yaml
+
+    report = initcli.inspect(spec=SPEC, seed=0)
+    assert report.to_dict() == cli_json("inspect", "--spec", SPEC, "--seed", "0")
+    document = yaml.safe_load(Path(SPEC).read_text())
+    from_dict = initcli.inspect(spec=document, seed=0)
+    assert from_dict.source == "<spec>" and from_dict.built is not None and from_dict.built.source == "<spec>"
+    expected = report.to_dict()
+    assert _without_source(from_dict.to_dict()) == {
+        **_without_source(expected),
+        "built": {**expected["built"], "source": "<spec>"},
+        "notes": [note.replace(SPEC, "<spec>") for note in expected["notes"]],
+    }
+    with pytest.raises(initcli.BadInputError, match="exactly one"):
+        initcli.inspect(MLP, spec=SPEC)
+    with pytest.raises(initcli.BadInputError, match="exactly one"):
+        initcli.inspect()
+    with pytest.raises(initcli.BadInputError, match="already fresh"):
+        initcli.inspect(spec=document, fresh=True)
+
+
+@pytest.mark.tensorflow
+def test_fresh_with_a_seed_is_the_cli_json(keras):
+    report = initcli.inspect(MLP, fresh=True, seed=0, layer="*kernel*")
+    assert report.fresh is not None and set(report.fresh) == {row.record.path for row in report.weights}
+    assert report.to_dict() == cli_json("inspect", MLP, "--fresh", "--seed", "0", "--layer", "*kernel*")
+
+
+@pytest.mark.tensorflow
+def test_fresh_of_a_live_model_equals_fresh_of_its_file(keras, tmp_path, monkeypatch):
+    model = _shared(keras)
+    model.save(tmp_path / "x.keras")
+    _refuse_saving(model, monkeypatch)
+    live = initcli.inspect(model, fresh=True, seed=0)
+    assert live.fresh is not None and len(live.fresh) == len(model.weights)
+    assert _without_source(live.to_dict()) == _without_source(
+        initcli.inspect(tmp_path / "x.keras", fresh=True, seed=0).to_dict()
+    )
+
+
+def _load_file_module(path: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("my_custom_layers_not_in_sys_modules", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.tensorflow
+def test_custom_objects_as_modules_classes_and_dicts_are_the_cli_json(keras):
+    # About 1.5 s per run with custom objects (Keras rebuilds the model with the code): five runs.
+    cli_payload = cli_json("inspect", TRANSFORMER, "--custom-objects", CUSTOM_LAYERS)
+    # Oracle for what the code changes: without it the custom layers' rows have no real class.
+    assert cli_payload != initcli.inspect(TRANSFORMER).to_dict()
+    module = _load_file_module(CUSTOM_LAYERS)
+    classes = {
+        "TokenAndPositionEmbedding": module.TokenAndPositionEmbedding,
+        "TransformerBlock": module.TransformerBlock,
+    }
+    import sys
+
+    before = set(sys.modules)
+    for given in (module, [classes]):  # a module not in sys.modules; a dict of classes (in a list)
+        payload = initcli.inspect(TRANSFORMER, custom_objects=given).to_dict()
+        assert {k: v for k, v in payload.items() if k != "notes"} == {
+            k: v for k, v in cli_payload.items() if k != "notes"
+        }
+        note = [n for n in payload["notes"] if n.startswith("--custom-objects")]
+        assert note and "TransformerBlock" in note[0] and "initcli_given" not in note[0]
+    assert set(sys.modules) - before == set()  # the private module of each call is gone
+    checked = initcli.check(TRANSFORMER, custom_objects=[module.TokenAndPositionEmbedding, module.TransformerBlock])
+    by_name = [part for name in classes for part in ("--custom-objects", f"{CUSTOM_LAYERS}:{name}")]
+    expected = cli_json("check", TRANSFORMER, *by_name, expect=0 if checked.passed else 3)
+    assert checked.to_dict() == expected
+    # The CLI is built on initcli.check: the code's effect is checked apart. With it, Keras names every
+    # weight's initializer, so the distribution check tests them all; without it, most are unknown.
+    distribution = [entry for entry in expected["coverage"] if entry["check"] == "distribution"][0]
+    assert distribution["tested"] == distribution["total"] == len(cli_payload["weights"])
+    plain = [entry for entry in initcli.check(TRANSFORMER).to_dict()["coverage"] if entry["check"] == "distribution"]
+    assert plain[0]["tested"] < distribution["tested"]
+    with pytest.raises(initcli.BadInputError, match="custom_objects are"):
+        initcli.inspect(TRANSFORMER, custom_objects=[42])
+
+
+@pytest.mark.parametrize(
+    ("call", "args"),
+    [
+        (lambda: initcli.explain("he_normal", seed=0), ["explain", "he_normal", "--seed", "0"]),
+        (lambda: initcli.batchnorm(), ["batchnorm"]),
+        (lambda: initcli.batchnorm([1.0, 2.0], unfused=True), ["batchnorm", "--values", "1,2", "--unfused"]),
+        (lambda: initcli.batchnorm(shape=(4, 3), input_rank=3), ["batchnorm", "--shape", "4x3", "--input-rank", "3"]),
+        (lambda: initcli.inspect([MLP, CNN], spec=SPEC), ["inspect", MLP, CNN, "--spec", SPEC]),  # type: ignore[call-overload]
+        (lambda: initcli.check([MLP, CNN], config=MLP), ["check", MLP, CNN, "--config", MLP]),  # type: ignore[call-overload]
+    ],
+)  # fmt: skip
+def test_the_commands_usage_errors_are_the_functions(call, args):
+    # The command holds no checks of its own: its usage error is the function's BadInputError.
+    with pytest.raises(initcli.BadInputError) as raised:
+        call()
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1] == f"Error: {raised.value}"
+
+
+@pytest.mark.tensorflow
+def test_several_sources_may_mix_live_models_and_files(keras, tmp_path, monkeypatch):
+    model = _shared(keras)
+    model.save(tmp_path / "x.keras")
+    _refuse_saving(model, monkeypatch)
+    many = initcli.inspect([model, MLP])
+    assert [report.source for report in many.reports] == ["<keras model 'shared_objects'>", MLP]
+    assert _without_source(many.reports[0].to_dict()) == _without_source(
+        initcli.inspect(tmp_path / "x.keras").to_dict()
+    )
+    assert many.reports[1].to_dict() == cli_json("inspect", MLP)
+    checked = initcli.check((model, tmp_path / "x.keras"))
+    first, second = (report.to_dict() for report in checked.reports)
+    assert _without_source(first) == _without_source(second) and checked.passed == all(
+        r.passed for r in checked.reports
+    )

@@ -2,8 +2,8 @@
 
 Bit-exact over many seeds and sizes: every size 1..40 (the path below 16 values, 16-boundaries and
 recomputed tails), larger sizes, chunked streaming, float32 and float64 uniforms, float64 normals
-below 16 values. Those need torch (the `backends` extra); golden vectors made once by torch
-(tests/golden/make_torch_normals.py) keep the suite exact without it.
+below 16 values and from 16 on. Those need torch (the `backends` extra); golden vectors made once by
+torch (tests/golden/make_torch_normals.py, make_torch_keras_cases.py) keep the suite exact without it.
 """
 
 from __future__ import annotations
@@ -72,6 +72,29 @@ def test_normal_float64_below_16_and_uniforms():
 
 
 @needs_torch
+def test_float16_and_bfloat16_rand_and_normal():
+    """torch.rand rounds the float32 uniform (1 becomes 0); torch.normal is the float32 kernel rounded,
+    but for the tail, redrawn from the words right after the whole groups."""
+    sizes = (1, 5, 15, 16, 17, 31, 33, 1000, 4099)
+    for dtype in ("float16", "bfloat16"):
+        cases = [("normal", s, n, m, d, dtype) for s in SEEDS[:3] for n in sizes for m, d in NORMAL_PARAMETERS]
+        cases += [("rand", s, 100_000, 0.0, 1.0, dtype) for s in SEEDS[:3]]
+        for case, expected in zip(cases, _torch_bits(cases), strict=True):
+            kind, seed, size, mean, std, _ = case
+            got = rt.normal(seed, size, mean, std, dtype) if kind == "normal" else rt.rand(seed, size, dtype)
+            assert got.dtype.name == dtype and got.view(np.uint16).tobytes() == expected.tobytes(), case
+
+
+def _torch_bits(cases: list[tuple]) -> list[np.ndarray]:
+    """`_torch` for float16/bfloat16 draws: their uint16 bits."""
+    code = _TORCH.replace("t.numpy()", "t.view(torch.int16).numpy()")
+    done = subprocess.run(
+        [sys.executable, "-c", code], input=json.dumps(cases), capture_output=True, text=True, check=True
+    )
+    return [np.frombuffer(bytes.fromhex(h), np.uint16) for h in json.loads(done.stdout)]
+
+
+@needs_torch
 def test_chunks_equal_the_whole_draw():
     (expected,) = _torch([("normal", 3, 70001, 0.3, 0.05, "float32")])
     for chunk in (16, 1000, 4096, 69999):
@@ -79,9 +102,31 @@ def test_chunks_equal_the_whole_draw():
         assert _same(np.concatenate(parts), expected), chunk
 
 
-def test_float64_normals_of_16_or_more_are_refused():
-    with pytest.raises(ValueError, match="float64"):
-        rt.normal(0, 16, dtype="float64")
+@needs_torch
+def test_normal_float64_of_16_or_more():
+    """ATen's normal_fill<double>: glibc's log/sin/cos, the fused multiply-add, the recomputed tail."""
+    sizes = (16, 17, 31, 32, 33, 47, 64, 65, 1000, 4099, 70001)
+    cases = [("normal", s, n, m, d, "float64") for s in SEEDS[:4] for n in sizes for m, d in NORMAL_PARAMETERS]
+    wrong = [c for c, t in zip(cases, _torch(cases), strict=True) if not _same(rt.normal(*c[1:]), t)]
+    assert wrong == []
+    (expected,) = _torch([("normal", 3, 4099, 0.3, 0.05, "float64")])
+    for chunk in (16, 1000, 4083):
+        parts = list(rt.NormalDraw(3, 4099, 0.3, 0.05, "float64").chunks(chunk))
+        assert _same(np.concatenate(parts), expected), chunk
+
+
+def test_float64_golden_vectors_made_by_torch():
+    """Without torch: tests/golden/torch_keras_cases.npz (make_torch_keras_cases.py), float64 normals of 16+ values."""
+    from pathlib import Path
+
+    parameters = ((0.0, 1.0), (0.3, 0.05), (-1.7, 3.3))
+    with np.load(Path(__file__).parent / "golden" / "torch_keras_cases.npz") as golden:
+        names = [name for name in golden.files if name.startswith("normal_")]
+        assert len(names) == 81
+        for name in names:
+            _, seed, size, case = name.split("_")
+            mean, std = parameters[int(case)]
+            assert _same(rt.normal(int(seed), int(size), mean, std, "float64"), golden[name]), name
 
 
 def test_golden_vectors_made_by_torch():

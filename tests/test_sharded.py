@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +85,7 @@ def test_inspect_and_check_take_the_index(sharded) -> None:
     rows = {row["path"]: row for row in report["weights"]}
     assert list(rows) == [path for path, _ in variables]
     # The model's name depends on how many Keras models the process built before: find its first kernel.
-    kernel_path, kernel = next((path, values) for path, values in variables if path.endswith("dense/kernel"))
+    kernel_path, kernel = next((p, values) for p, values in variables if re.search(r"(^|/)dense(_\d+)?/kernel$", p))
     assert rows[kernel_path]["sample"]["std"] == pytest.approx(float(kernel.std(dtype=np.float64)))
     assert rows[kernel_path]["verdict"] == "consistent"
     result = CliRunner().invoke(cli, ["check", str(index), "--config", str(folder / "m.json")])
@@ -153,6 +154,27 @@ def test_hostile_indexes_are_one_line_errors(tmp_path: Path, index: str, fragmen
     (tmp_path / "fake.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
     path = tmp_path / "m.weights.json"
     path.write_text(index)
+    exit_code, output = _invoke(path)
+    assert exit_code == 1, output
+    assert output.startswith("Error: ") and output.count("\n") == 1 and fragment in output, output
+
+
+@pytest.mark.parametrize("target", ["outside", "fifo"])
+def test_a_shard_that_links_out_of_the_folder_or_is_no_file_is_refused(tmp_path: Path, target: str) -> None:
+    """Issue 24: a model's own files are regular files inside its folder, shards included."""
+    import os
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    if target == "outside":
+        _shard(tmp_path / "elsewhere.weights.h5", "d", {"0": np.ones(3, np.float32)})
+        (folder / "a.weights.h5").symlink_to(tmp_path / "elsewhere.weights.h5")
+        fragment = "outside"
+    else:
+        os.mkfifo(folder / "a.weights.h5")
+        fragment = "not a regular file"
+    path = folder / "m.weights.json"
+    path.write_text('{"weight_map": {"/layers/d/vars": ["a.weights.h5"]}}')
     exit_code, output = _invoke(path)
     assert exit_code == 1, output
     assert output.startswith("Error: ") and output.count("\n") == 1 and fragment in output, output

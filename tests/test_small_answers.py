@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -84,6 +85,28 @@ def test_check_summary_says_1_error(tmp_path):
     assert ", 1 error, 0 warnings;" in summary, summary
     data = json.loads(CliRunner().invoke(cli, ["check", str(bad), "--format", "json"]).stdout)
     assert data["errors"] == 1
+
+
+def test_the_check_views_show_the_lines_the_command_prints(tmp_path):
+    """The terminal/HTML view and InitCheck's message quote `check`'s lines, "1 error" too (one source)."""
+    from rich.console import Console
+
+    import initcli
+    from initcli.callback import failure_message
+
+    def double(weights):
+        data = _dataset(weights, "layers/dense")
+        data[...] = data[()] * 2
+
+    bad = _edited(tmp_path, MODELS / "mlp.keras", double)
+    printed = CliRunner().invoke(cli, ["check", str(bad)])
+    lines = printed.stdout.splitlines() + printed.stderr.splitlines()
+    assert len(lines) == 2 and ", 1 error, 0 warnings;" in lines[-1], lines
+    report = initcli.check(bad)
+    console = Console(width=10_000, file=io.StringIO())
+    console.print(report)
+    assert [line.rstrip() for line in console.file.getvalue().splitlines()] == lines
+    assert failure_message(report).splitlines()[1:] == lines
 
 
 def _title_lines(output: str) -> list[str]:

@@ -20,6 +20,7 @@ _modules_of = modules_after
 
 
 _NEVER_FOR_KERAS = {"ml_dtypes", "tensorflow", "keras", "tf_keras", "scipy", "jax", "torch", "safetensors"}
+_NEVER_FOR_KERAS |= {"dask", "distributed", "tornado", "cloudpickle"}  # only with --scheduler (tests/test_dask.py)
 _BUNDLE_READERS = {"initcli.readers.tfmodel", "initcli.readers.tfbundle", "initcli.readers.snappy"}
 
 

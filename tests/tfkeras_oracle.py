@@ -2,9 +2,11 @@
 
 Run in a child process by tests/test_formats_tfkeras.py so that TensorFlow never loads into the pytest
 process (tests/test_hostile.py measures its children's peak memory, which a fork inherits):
-`python tests/tfkeras_oracle.py MODEL DIRECTORY` writes the files and DIRECTORY/expected.json, mapping
-each variable's name (as Keras names it) to its shape, its short name, its layer's initializer
-config for that variable, and tf_keras's `_compute_fans` of its shape. Nothing here calls initcli.
+`python tests/tfkeras_oracle.py MODEL DIRECTORY [MODEL DIRECTORY ...]` writes the files and
+DIRECTORY/expected.json, mapping each variable's name (as Keras names it) to its shape, its short name,
+its layer's initializer config for that variable, and tf_keras's `_compute_fans` of its shape. Several
+models in one process import TensorFlow once; each starts from a cleared session and seed 0, so it is
+built with the names and values a process of its own gives it. Nothing here calls initcli.
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ def tf_keras_model(name: str, directory: Path) -> None:
     import tf_keras
     from tf_keras.src.initializers.initializers import _compute_fans
 
+    tf_keras.backend.clear_session()  # the layer names a fresh process gives (conv2d, not conv2d_1)
     tf_keras.utils.set_random_seed(0)
     model = {"layers": layers_model, "mobilenet_v2": mobilenet_model}[name](tf_keras)
     with warnings.catch_warnings():
@@ -126,6 +129,8 @@ def layer_scale(directory: Path) -> None:
     from keras.src.applications.convnext import LayerScale
     from tf_keras.src.applications.convnext import LayerScale as TfKerasLayerScale
 
+    keras.backend.clear_session()
+    tf_keras.backend.clear_session()
     inputs = keras.Input((4, 8))
     model = keras.Model(inputs, LayerScale(0.5, 8)(LayerScale(1e-6, 8)(inputs)))
     with warnings.catch_warnings():
@@ -141,8 +146,9 @@ def layer_scale(directory: Path) -> None:
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[2])
-    if sys.argv[1] == "layer_scale":
-        layer_scale(target)
-    else:
-        tf_keras_model(sys.argv[1], target)
+    jobs = sys.argv[1:]
+    for name, target in zip(jobs[::2], jobs[1::2], strict=True):
+        if name == "layer_scale":
+            layer_scale(Path(target))
+        else:
+            tf_keras_model(name, Path(target))

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from initcli.analysis.inspection import WeightRow
 
 CHECKS: dict[CheckName, str] = {
-    "distribution": "sample statistics inconsistent with the configured initializer",
+    "distribution": "sample statistics inconsistent with the configured initializer (unlike the inferred "
+    "class's default inside a custom layer: a warning unless --strict)",
     "nonfinite": "NaN or infinite values",
     "constant": "an all-zero or constant tensor where the initializer is random",
     "duplicate": "identical tensors in two layers (one unseeded initializer instance reused)",
@@ -156,7 +157,14 @@ def load_rules(path: Path) -> list[Rule]:
     return rules
 
 
+# Coverage reason of a row judged against an inferred class's default (docs/custom-layers.md): the
+# file configures no initializer for it, so no check counts it as tested.
+INFERRED_ONLY = "inferred default only"
+
+
 def _distribution_untested(row: WeightRow) -> str | None:
+    if row.against_inferred_default:
+        return INFERRED_ONLY
     if row.assessment.tested:
         return None
     return row.untested_reason or "no theory"
@@ -165,12 +173,16 @@ def _distribution_untested(row: WeightRow) -> str | None:
 def _random_untested(row: WeightRow) -> str | None:
     if row.random:
         return None
+    if row.against_inferred_default:
+        return INFERRED_ONLY
     if row.initializer is not None and not row.initializer.family.random:
         return "deterministic initializer"
     return row.untested_reason or "no theory"
 
 
 def _fans_untested(row: WeightRow) -> str | None:
+    if row.against_inferred_default:
+        return INFERRED_ONLY
     if row.initializer is None:
         return row.untested_reason or "no initializer information"
     return None if row.initializer.family.uses_fans else "initializer not fan-based"
@@ -262,6 +274,16 @@ def run_checks(
             findings.append(
                 Finding(check="distribution", severity="error", path=path, message=distribution_message(row))
             )
+        if "distribution" in selected and assessment.verdict == "non-default":
+            # The file does not configure this weight's initializer: a warning, an error with --strict.
+            findings.append(
+                Finding(
+                    check="distribution",
+                    severity="error" if strict else "warning",
+                    path=path,
+                    message=distribution_message(row),
+                )
+            )
         if (
             "fans" in selected
             and record.fan_caveat
@@ -334,9 +356,13 @@ def _unscoped_hint(rule: Rule, rows: Sequence[WeightRow]) -> str:
 
 
 def _same_values(first: WeightRow, second: WeightRow) -> bool:
+    import itertools
+
     import numpy as np
 
-    return bool(np.array_equal(first.record.read(), second.record.read()))
+    # Chunk against chunk (same shape, same chunk sizes): a weight over the per-weight budget is never held whole.
+    pairs = itertools.zip_longest(first.record.chunks(1 << 22), second.record.chunks(1 << 22))
+    return all(a is not None and b is not None and np.array_equal(a, b) for a, b in pairs)
 
 
 def coverage_findings(
@@ -381,6 +407,12 @@ def distribution_message(row: WeightRow) -> str:
         parts.append(f"KS p = {checks.ks_pvalue:.2g}")
     if checks.max_abs_error is not None:
         parts.append(f"max deviation {checks.max_abs_error:.3g} (tolerance {checks.tolerance:.3g})")
+    if row.against_inferred_default and row.default is not None:
+        return (
+            f"does not look like {row.default.class_name}, the Keras default of the {row.record.layer_class} "
+            "inferred from the file's structure (the custom layer may pass another initializer; "
+            "--custom-objects MODULE judges the configured one): " + ", ".join(parts)
+        )
     initializer = row.initializer.class_name if row.initializer else "its initializer"
     return f"inconsistent with {initializer}: " + ", ".join(parts)
 

@@ -42,7 +42,12 @@ class _Moments:
             return
         chunk_mean = float(values.mean())
         centred = values - chunk_mean
-        chunk_m2 = float(np.dot(centred, centred))
+        self.merge(size, chunk_mean, float(np.dot(centred, centred)))
+
+    def merge(self, size: int, chunk_mean: float, chunk_m2: float) -> None:
+        """Add a chunk of `size` values known by its mean and sum of squared deviations."""
+        if not size:
+            return
         total = self.count + size
         delta = chunk_mean - self.mean
         self.mean += delta * size / total
@@ -362,22 +367,28 @@ def compare(a: WeightRecord, b: WeightRecord, matched: str, elements: int = CHUN
         right = next(chunks_b, None)
         if right is None or right.size != left.size:
             raise ValueError(f"{b.path}: read {size} elements, then a chunk that does not match A's")
+        if not left.size:
+            continue
+        # Each pass is over the chunk in float64; the centred chunks serve the moments and the
+        # co-moment alike (no pass is made twice).
         difference = right - left
-        squared_a += float(np.dot(left, left))
-        squared_b += float(np.dot(right, right))
         squared_difference += float(np.dot(difference, difference))
         dot += float(np.dot(left, right))
-        if difference.size:
-            max_abs = max(max_abs, float(np.max(np.abs(difference))))
-        if left.size:
-            chunk_a, chunk_b = float(left.mean()), float(right.mean())
-            chunk_comoment = float(np.dot(left - chunk_a, right - chunk_b))
-            total = size + left.size
-            comoment += (
-                chunk_comoment + (chunk_a - moments_a.mean) * (chunk_b - moments_b.mean) * size * left.size / total
-            )
-        moments_a.add(left)
-        moments_b.add(right)
+        max_abs = max(max_abs, float(difference.max()), -float(difference.min()))
+        chunk_a, chunk_b = float(left.mean()), float(right.mean())
+        np.subtract(left, chunk_a, out=left)
+        np.subtract(right, chunk_b, out=right)
+        total = size + left.size
+        comoment += (
+            float(np.dot(left, right))
+            + (chunk_a - moments_a.mean) * (chunk_b - moments_b.mean) * size * left.size / total
+        )
+        m2_a, m2_b = float(np.dot(left, left)), float(np.dot(right, right))
+        # ||x||^2 = sum of squared deviations + n * mean^2: both terms non-negative, no cancellation.
+        squared_a += m2_a + left.size * chunk_a * chunk_a
+        squared_b += m2_b + right.size * chunk_b * chunk_b
+        moments_a.merge(left.size, chunk_a, m2_a)
+        moments_b.merge(right.size, chunk_b, m2_b)
         size += left.size
     sums = Sums(
         weights=1,
@@ -532,10 +543,18 @@ def std_ratio(row: WeightRow) -> float | None:
     return sample.std / theory.std
 
 
-def init_draw(row: WeightRow, seed: int | None) -> InitDraw:
-    """What the re-drawn init of `--fresh` is to this weight (see `InitDraw`)."""
+def init_draw(row: WeightRow, seed: int | None, same_draws: bool = True) -> InitDraw:
+    """What the re-drawn init of `--fresh` is to this weight (see `InitDraw`).
+
+    `same_draws`: the rebuilding Keras draws a seed as the file's did (not so for a multi-backend
+    Keras 2 file: `initcli.analysis.fresh.same_draws`); else only a constant is re-drawn exactly.
+    """
     spec = row.initializer
-    if spec is not None and (not spec.family.random or spec.config.get("seed") is not None):
+    if spec is not None and not spec.family.random:
+        return "exact"
+    if not same_draws:
+        return "independent"
+    if spec is not None and spec.config.get("seed") is not None:
         return "exact"
     return "global-seed" if seed is not None else "independent"
 
@@ -551,11 +570,15 @@ def drift_rows(
     fresh: Mapping[str, tuple[WeightRecord, str]] | None = None,
     seed: int | None = None,
     elements: int = CHUNK_ELEMENTS,
+    keras_version: str | None = None,
 ) -> dict[str, Drift]:
     """Each row's drift from its initializer; with `fresh` (`pair_fresh`), from the re-drawn init too.
 
     Reads each saved weight and its re-drawn init side by side (`compare`, A = the init).
     """
+    from initcli.analysis.fresh import same_draws
+
+    same = same_draws(keras_version)
     out: dict[str, Drift] = {}
     for row in rows:
         path = row.record.path
@@ -564,7 +587,7 @@ def drift_rows(
             continue
         pair = fresh.get(path)
         measured = None if pair is None else compare(pair[0], row.record, pair[1], elements)
-        out[path] = Drift(std_ratio=std_ratio(row), init=init_draw(row, seed), fresh=measured)
+        out[path] = Drift(std_ratio=std_ratio(row), init=init_draw(row, seed, same), fresh=measured)
     return out
 
 

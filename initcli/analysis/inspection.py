@@ -17,7 +17,7 @@ from initcli.initializers import InitializerSpec, resolve
 from initcli.initializers.fans import compute_fans
 from initcli.parallel.fanout import map_in_order, worker_count
 from initcli.readers import WeightRecord
-from initcli.stats.assessment import Assessment, assess, judge, mark_trained
+from initcli.stats.assessment import Assessment, assess, judge, mark_trained, moved_from_constant, trained_model
 from initcli.stats.comparisons import Comparator, Exact, rounding_tolerance
 from initcli.stats.theory import Theory, exact_theory
 from initcli.types import DEFAULT_ALPHA, FLOAT_DTYPES
@@ -68,6 +68,12 @@ class WeightRow:
         )
 
     @property
+    def against_inferred_default(self) -> bool:
+        """Judged against the Keras default of the class the file's structure shows (a standard
+        sublayer of a custom layer whose config the file does not hold), not a configured initializer."""
+        return self.record.inferred and self.initializer is None and self.default is not None
+
+    @property
     def random(self) -> bool:
         """Drawn at random by its initializer (so duplicates and constant values are findings)."""
         return self.initializer is not None and self.initializer.family.random and self.assessment.theory is not None
@@ -96,6 +102,8 @@ class WeightRow:
         # Only on rows inside custom layers (docs/custom-layers.md), so other reports stay as they were.
         if record.inferred:
             out["inferred"] = True
+            if self.against_inferred_default:
+                out["judged_against"] = "inferred_default"
         if record.custom_layer is not None:
             out["custom_layer"] = dict(record.custom_layer)
         return out
@@ -158,10 +166,20 @@ def _initializers(record: WeightRecord, notes: list[str]) -> tuple[InitializerSp
     return spec, default
 
 
+def _judged_against(record: WeightRecord, notes: list[str]) -> InitializerSpec | None:
+    """The initializer a weight's values are compared with: the configured one, or, for a standard
+    sublayer the file's structure shows inside a custom layer (`record.inferred`, no config), the
+    Keras default of the inferred class (its verdicts then say whether the values look like it)."""
+    spec, default = _initializers(record, notes)
+    if spec is None and record.inferred and record.initializer is None and default is not None:
+        return default.with_fan_axes(record.fan_axes)
+    return spec
+
+
 def measure_record(record: WeightRecord, interval_alpha: float = DEFAULT_ALPHA) -> Measurement:
     """Read one weight and compare it with its initializer (the verdict comes from `judge_rows`)."""
     notes = list(record.notes)
-    spec, _ = _initializers(record, notes)
+    spec = _judged_against(record, notes)
     dtype = _theory_dtype(record.dtype)
     theory: Theory | None = None
     comparator: Comparator | None = None
@@ -221,29 +239,59 @@ def inspect_record(record: WeightRecord, interval_alpha: float = DEFAULT_ALPHA) 
 
 
 def judge_rows(
-    rows: Sequence[WeightRow], alpha: float = DEFAULT_ALPHA, evidence: Sequence[Assessment] = ()
+    rows: Sequence[WeightRow],
+    alpha: float = DEFAULT_ALPHA,
+    evidence: Sequence[Assessment] = (),
+    inferred_evidence: Sequence[Assessment] = (),
 ) -> list[WeightRow]:
     """The rows with their verdicts, decided together for the whole model (Holm); in a trained
     model, the weights that training explains are `trained` (`mark_trained`, which also weighs the
-    `evidence` of `training_evidence`)."""
-    judged = mark_trained(judge([row.assessment for row in rows], alpha), evidence)
-    return [replace(row, assessment=assessment) for row, assessment in zip(rows, judged)]
+    `evidence` of `training_evidence`).
+
+    Rows judged against an inferred default (`WeightRow.against_inferred_default`) are a family of
+    their own (Holm over them alone: they leave the configured rows' verdicts as they were), and
+    where the values do not look like the default their verdict is `non-default`, not
+    `inconsistent`: the custom layer's code may pass another initializer. Whether the model is
+    trained is decided on the configured rows (and `evidence`); only when none of them was tested
+    do the inferred rows decide, by their constant defaults alone (`inferred_evidence`: the
+    unselected ones) — a bias, gamma or beta that is no longer one constant — since a kernel's
+    non-default initializer cannot be told from training.
+    """
+    inferred = [index for index, row in enumerate(rows) if row.against_inferred_default]
+    configured = sorted(set(range(len(rows))) - set(inferred))
+    judged_configured = judge([rows[index].assessment for index in configured], alpha)
+    judged_inferred = judge([rows[index].assessment for index in inferred], alpha)
+    basis = [*judged_configured, *evidence]
+    if any(assessment.verdict != "n/a" for assessment in basis):
+        trained = trained_model(basis)
+    else:
+        trained = any(moved_from_constant(assessment) for assessment in [*judged_inferred, *inferred_evidence])
+    judged: dict[int, Assessment] = dict(zip(configured, mark_trained(judged_configured, trained=trained)))
+    for index, assessment in zip(inferred, mark_trained(judged_inferred, trained=trained)):
+        if assessment.verdict == "inconsistent" and not assessment.sample.nonfinite:
+            assessment = replace(assessment, verdict="non-default")
+        judged[index] = assessment
+    return [replace(row, assessment=judged[index]) for index, row in enumerate(rows)]
 
 
 EVIDENCE_ELEMENTS = 1 << 20
 """The largest unselected weight `training_evidence` reads (biases and normalization are far smaller)."""
 
 
-def training_evidence(records: Sequence[WeightRecord]) -> list[Assessment]:
+def training_evidence(records: Sequence[WeightRecord], inferred: bool = False) -> list[Assessment]:
     """The judged assessments of the constant-initialized weights among `records` (biases, gammas,
     moving statistics): the weights `--layer` left out still show whether the model was trained.
 
     Only constant-initialized weights of at most EVIDENCE_ELEMENTS values are read: they are
     compared value by value, so no multiplicity correction links them to the selected weights.
+    `inferred`: the weights judged against an inferred class's default instead (see `judge_rows`).
     """
     assessments = []
     for record in records:
-        spec, _ = _initializers(record, [])
+        configured, _ = _initializers(record, [])
+        if inferred == (configured is not None):
+            continue
+        spec = _judged_against(record, [])
         if spec is None or spec.family.random or math.prod(record.shape) > EVIDENCE_ELEMENTS:
             continue
         assessments.append(measure_record(record).assessment)
@@ -259,6 +307,7 @@ def model_state(rows: Sequence[WeightRow]) -> dict[str, Any]:
     counts = Counter(row.assessment.verdict for row in rows)
     tested = sum(count for verdict, count in counts.items() if verdict != "n/a")
     trained, inconsistent = counts.get("trained", 0), counts.get("inconsistent", 0)
+    unlike = counts.get("non-default", 0)
     if trained:
         state, line = "trained", f"trained ({trained} of {tested} weights moved from their initializer)"
     elif not tested:
@@ -268,6 +317,8 @@ def model_state(rows: Sequence[WeightRow]) -> dict[str, Any]:
         line = "fresh at init" + (
             f"; {inconsistent} of {tested} weights inconsistent with their initializer" if inconsistent else ""
         )
+        if unlike:
+            line += f"; {unlike} of {tested} weights do not look like their inferred class's default"
     return {"state": state, "trained": trained, "tested": tested, "line": line}
 
 

@@ -1,4 +1,4 @@
-"""The command line: parse options, call the typed core (`initcli.api`), render the report."""
+"""The command line: parse options, call one public function (`initcli.public`), render its report."""
 
 from __future__ import annotations
 
@@ -30,12 +30,12 @@ from initcli.cli.params import (
 )
 from initcli.errors import ExitCode
 from initcli.safety.numbers import POSITIVE_FLOAT, UNIT_INTERVAL
-from initcli.types import CHECK_FORMATS, CHECK_NAMES, ENGINES, Engine, FloatDType
+from initcli.types import CHECK_FORMATS, CHECK_NAMES, ENGINES, CheckName, Engine, FloatDType
 
 if TYPE_CHECKING:
     import numpy as np
 
-# Each command imports the core (`initcli.api`) and the renderers when it runs: `--version` and
+# Each command imports the public API (`initcli.public`) and the renderers when it runs: `--version` and
 # `--help` load neither numpy nor the engine, and a small `sample` only what it uses (see
 # tests/test_cli.py's import guard).
 
@@ -57,13 +57,33 @@ def cli() -> None:
     """
 
 
-BACKEND_OPTION = click.option(
+_BACKEND = click.option(
     "--backend",
     type=click.Choice(("tensorflow", "jax", "torch")),
     default="tensorflow",
     show_default=True,
     help="The Keras 3 backend whose draws to reproduce (CPU); see docs/backends.md.",
 )
+_PARTITIONABLE = click.option(
+    "--jax-threefry-partitionable/--no-jax-threefry-partitionable",
+    default=True,
+    show_default=True,
+    help="With --backend jax: JAX's jax_threefry_partitionable (True since JAX 0.5; False before).",
+)
+
+
+def BACKEND_OPTION(command: Any) -> Any:  # noqa: N802 - used as the other option decorators
+    """--backend and --[no-]jax-threefry-partitionable, passed on as one `backend` (jax:unpartitioned)."""
+
+    @functools.wraps(command)
+    def run(*args: Any, backend: str, jax_threefry_partitionable: bool, **kwargs: Any) -> Any:
+        if not jax_threefry_partitionable:
+            if backend != "jax":
+                raise click.UsageError("--no-jax-threefry-partitionable is a JAX mode: give it with --backend jax")
+            backend = "jax:unpartitioned"
+        return command(*args, backend=backend, **kwargs)
+
+    return _BACKEND(_PARTITIONABLE(run))
 
 
 @cli.command()
@@ -183,8 +203,6 @@ def explain(
     from initcli import public
     from initcli.render import printing, tables
 
-    if seed is not None and shape is None:
-        raise click.UsageError("Invalid value for '--seed': the values need a shape too (--shape)")
     report = public.explain(name, shape, seed=seed, dtype=cast(FloatDType, dtype), backend=backend, **parameters)
     printing.print_report(report, output_format, columns, functools.partial(tables.explain_renderables, report), wide)
 
@@ -207,10 +225,19 @@ CONFIG_OPTION = click.option(
 @TIMEOUT_OPTION
 @CONFIG_OPTION
 @CUSTOM_OBJECTS_OPTION
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Measure the weights on a Dask cluster (tcp://HOST:8786, or local); its workers open MODEL "
+    "by the same path. Needs initcli[dask].",
+)
+@BACKEND_OPTION
 @output_options
 def inspect_command(
     models: tuple[str, ...],
     custom_objects: tuple[str, ...],
+    scheduler: str | None,
+    backend: str,
     spec_path: Path | None,
     config_path: Path | None,
     seed: int | None,
@@ -237,31 +264,36 @@ def inspect_command(
       initcli inspect --spec examples/specs/mlp.yaml --seed 0
       initcli inspect examples/model_code.py:build_model --seed 0
     """
-    from initcli import api
+    from initcli import public
     from initcli.render import printing, tables
+    from initcli.reports import InspectManyReport
 
     targets = expand_models(models)
-    options: dict[str, Any] = {"seed": seed, "fresh": fresh, "patterns": patterns, "alpha": alpha, "timeout": timeout}
-    if custom_objects:
-        options["custom_objects"] = custom_objects
-    if len(targets) > 1:
-        if spec_path is not None or config_path is not None:
-            raise click.UsageError("--spec and --config name one model: one MODEL with --config, none with --spec.")
-        with printing.weight_progress() as progress:
-            many = api.inspect_models(targets, progress=progress, **options)
-        printing.print_file_errors(many.errors)
-        printing.print_report(
-            many, output_format, columns, functools.partial(tables.inspect_many_renderables, many), wide
-        )
-        if many.exit_code:
-            raise click.exceptions.Exit(many.exit_code)
-        return
+    # Several models: a list, and an InspectManyReport back (one model: its path, an InspectReport).
+    source: Any = targets if len(targets) > 1 else (targets[0] if targets else None)
     with printing.weight_progress() as progress:
-        report = api.inspect_model(
-            targets[0] if targets else None, spec_path=spec_path, config_path=config_path, progress=progress, **options
+        report = public.inspect(
+            source,
+            spec=spec_path,
+            config=config_path,
+            seed=seed,
+            fresh=fresh,
+            layer=patterns,
+            alpha=alpha,
+            timeout=timeout,
+            custom_objects=custom_objects,
+            progress=progress,
+            scheduler=scheduler,
+            backend=backend,
         )
-    renderables = functools.partial(tables.inspect_renderables, report)
+    if isinstance(report, InspectManyReport):
+        printing.print_file_errors(report.errors)
+        renderables = functools.partial(tables.inspect_many_renderables, report)
+    else:
+        renderables = functools.partial(tables.inspect_renderables, report)
     printing.print_report(report, output_format, columns, renderables, wide)
+    if isinstance(report, InspectManyReport) and report.exit_code:
+        raise click.exceptions.Exit(report.exit_code)
 
 
 @cli.command()
@@ -269,7 +301,9 @@ def inspect_command(
 @click.option("--only", multiple=True, type=click.Choice(CHECK_NAMES), help="Run only these checks (repeatable).")
 @click.option("--skip", multiple=True, type=click.Choice(CHECK_NAMES), help="Skip these checks (repeatable).")
 @alpha_option("False-alarm rate of the distribution check for the whole model.")
-@click.option("--strict", is_flag=True, help="Treat warnings (fan caveats) as failures.")
+@click.option(
+    "--strict", is_flag=True, help="Treat warnings (fan caveats, weights unlike an inferred default) as failures."
+)
 @click.option(
     "--rules",
     "rules_path",
@@ -323,42 +357,36 @@ def check(
     Example: initcli check examples/models/cnn.keras --format github
              initcli check 'models/**/*.keras'
     """
-    from initcli import api
+    from initcli import public
     from initcli.render import printing
+    from initcli.reports import CheckManyReport
 
     targets = expand_models(models)
-    options: dict[str, Any] = {
-        "alpha": alpha,
-        "strict": strict,
-        "patterns": patterns,
-        "allow_unchecked": allow_unchecked,
-        "timeout": timeout,
-        "require_fresh": require == "fresh",
-    }
-    if custom_objects:
-        options["custom_objects"] = custom_objects
-    if len(targets) > 1:
-        if config_path is not None:
-            raise click.UsageError("--config names the weights of one weights-only MODEL.")
-        with printing.weight_progress() as progress:
-            many = api.check_models(targets, only=only, skip=skip, rules_path=rules_path, progress=progress, **options)
-        printing.print_check_many(many, output_format)
-        if many.exit_code:
-            raise click.exceptions.Exit(many.exit_code)
-        return
+    source: Any = targets if len(targets) > 1 else targets[0]  # several: a CheckManyReport back
     with printing.weight_progress() as progress:
-        report = api.check_model(
-            Path(targets[0]),
-            only=only,
-            skip=skip,
-            rules_path=rules_path,
-            config_path=config_path,
+        report = public.check(
+            source,
+            only=cast("tuple[CheckName, ...]", only),
+            skip=cast("tuple[CheckName, ...]", skip),
+            rules=rules_path,
+            layer=patterns,
+            alpha=alpha,
+            strict=strict,
+            allow_unchecked=allow_unchecked,
+            require="fresh" if require == "fresh" else None,
+            config=config_path,
+            custom_objects=custom_objects,
+            timeout=timeout,
             progress=progress,
-            **options,
         )
-    printing.print_check(report, output_format)
-    if not report.passed:
-        raise click.exceptions.Exit(ExitCode.CHECK_FAILED)
+    if isinstance(report, CheckManyReport):
+        printing.print_check_many(report, output_format)
+        exit_code = report.exit_code
+    else:
+        printing.print_check(report, output_format)
+        exit_code = 0 if report.passed else ExitCode.CHECK_FAILED
+    if exit_code:
+        raise click.exceptions.Exit(exit_code)
 
 
 @cli.command()
@@ -452,12 +480,6 @@ def batchnorm(
     from initcli import public
     from initcli.render import printing, tables
 
-    if (values is None) == (shape is None):
-        raise click.UsageError("Give the batch with --values or draw one with --shape (exactly one of them).")
-    if keras_version == "3" and unfused:
-        raise click.UsageError("--unfused is Keras 2's fused=False; Keras 3 has no fused kernel.")
-    if shape is not None and input_rank is not None and input_rank != len(shape):
-        raise click.UsageError(f"--input-rank {input_rank} disagrees with --shape's rank {len(shape)}.")
     report = public.batchnorm(
         values,
         shape=shape,

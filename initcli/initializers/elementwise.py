@@ -166,11 +166,17 @@ class ElementwiseFamily(Family):
     def exact_backend_snippet(
         self, spec: SpecLike, shape: tuple[int, ...], dtype: str, seed: int, backend: str
     ) -> str | None:
-        """Keras-on-torch's uniforms: mt19937 (numpy has it) and torch's float conversion."""
+        """Keras-on-torch's uniforms: mt19937 (numpy has it) and torch's float conversion; Keras-on-JAX's
+        float32 uniforms: threefry2x32 and XLA's fused multiply-add, in a few lines of numpy."""
+        from initcli.initializers.backends import jax_uniform_exact, keras_backend
         from initcli.initializers.snippets import torch_uniform_exact
 
         draw = self.affine_draw(spec, shape, dtype)
-        if backend != "torch" or draw.unit != "uniform" or dtype not in ("float32", "float64"):
+        if draw.unit != "uniform":
+            return None
+        if keras_backend(backend) == "jax" and dtype == "float32":
+            return jax_uniform_exact(*draw.parameters, shape, seed, backend)
+        if backend != "torch" or dtype not in ("float32", "float64"):
             return None
         return torch_uniform_exact(*draw.parameters, shape, dtype, seed)
 

@@ -40,7 +40,11 @@ def keras_call(
     if spec.family.random and seed is not None:
         arguments["seed"] = seed
     constructor = f"keras.initializers.{spec.class_name}({', '.join(f'{k}={v!r}' for k, v in arguments.items())})"
-    prefix = "" if backend == "tensorflow" else f"KERAS_BACKEND={backend}: "
+    prefix = ""
+    if backend != "tensorflow":  # initializers.backends loads the jax and torch generators
+        from initcli.initializers.backends import keras_prefix
+
+        prefix = keras_prefix(backend)
     if shape is None:
         return prefix + constructor
     return f"{prefix}{constructor}(shape={tuple(shape)!r}, dtype={dtype!r})"
@@ -85,7 +89,7 @@ def numpy_code(
     if seed is None:
         return codes, "pass --seed to see the exact values Keras draws"
     if backend != "tensorflow":
-        from initcli.initializers.backends import generator_line
+        from initcli.initializers.backends import backend_flags, generator_line, keras_backend
 
         backend_code = family.exact_backend_snippet(spec, shape, dtype, seed, backend)
         if backend_code is not None:
@@ -93,8 +97,8 @@ def numpy_code(
             return [*codes, Code(title=title, code=backend_code, exact=True)], None
         return codes, (
             f"{generator_line(backend, seed)} No short numpy program is printed for this backend: "
-            f"initcli sample --backend {backend} --seed {seed} --save FILE.npy writes the exact values "
-            f"(initcli.rng.{backend} is the numpy code)"
+            f"initcli sample {backend_flags(backend)} --seed {seed} --save FILE.npy writes the exact values "
+            f"(initcli.rng.{keras_backend(backend)} is the numpy code)"
         )
     exact = family.exact_numpy_snippet(spec, theory, shape, dtype, seed)
     if exact is None:

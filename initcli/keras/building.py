@@ -62,13 +62,25 @@ def is_function_reference(text: str) -> bool:
     return _FUNCTION_REFERENCE.match(text) is not None and not Path(text).exists()
 
 
+def clear_session(keras: Any) -> None:
+    """Keras's `clear_session` without the `gc.collect()` it makes by default.
+
+    With TensorFlow loaded a collection takes 0.3-0.8 s, most of a small model's `--fresh`, and
+    nothing here needs that memory back at once (the parameter-counting probe allocates no values).
+    """
+    try:
+        keras.backend.clear_session(free_memory=False)
+    except TypeError:  # a Keras 3 before `free_memory`
+        keras.backend.clear_session()
+
+
 def _keras(seed: int | None) -> Any:
     from initcli.keras.bridge import import_keras
 
     keras = import_keras()
     # Layer names (dense, dense_1, ...) come from process-wide counters: reset them so a build
     # names its layers as a fresh process would.
-    keras.backend.clear_session()
+    clear_session(keras)
     if seed is not None:
         keras.utils.set_random_seed(seed)
     return keras
@@ -256,9 +268,10 @@ def without_compile_config(config: Mapping[str, Any]) -> dict[str, Any]:
 def rebuild_fresh(config: Mapping[str, Any], seed: int | None, keras_version: str | None = None) -> Any:
     """Re-create a saved model from its config, freshly initialized (safe mode: no Lambda code).
 
-    A config written by tf.keras (`keras_version` 2.4+ or "-tf", `initcli.keras.eras`) is rebuilt by
-    tf_keras, which reads its arguments (`batch_input_shape`, ...) and draws as that Keras did;
-    any other by Keras 3.
+    A config written by tf.keras (`keras_version` 2.4+ or "-tf", `initcli.keras.eras`) or by
+    multi-backend Keras 2.0-2.3 is rebuilt by tf_keras, which reads its arguments
+    (`batch_input_shape`, ...) and draws as tf.keras does (where Keras 2 drew otherwise,
+    `initcli.analysis.fresh.era_redrawn` re-draws); any other by Keras 3.
 
     Raises:
         InitcliError: a config naming code, files or custom objects, declaring more than
@@ -268,7 +281,7 @@ def rebuild_fresh(config: Mapping[str, Any], seed: int | None, keras_version: st
     config = without_compile_config(config)
     from initcli.keras.eras import era_of
 
-    if era_of(keras_version).line == "tf.keras":
+    if era_of(keras_version).line in ("tf.keras", "keras2"):
         return _rebuild_with_tf_keras(config, seed, keras_version)
     keras = _keras(seed)
 
@@ -289,15 +302,8 @@ def rebuild_fresh(config: Mapping[str, Any], seed: int | None, keras_version: st
 
 
 def no_config_reason(source: str, file_format: str, keras_version: str | None) -> str:
-    """Why `--fresh` cannot rebuild a file without a usable model config, in one line."""
-    from initcli.keras.eras import era_of
-
-    era = era_of(keras_version)
-    if era.line in ("keras1", "keras2"):
-        return (
-            f"--fresh cannot rebuild {source}: it was written by {era.label}, whose initializers drew otherwise "
-            "(e.g. Keras 2.0's he_normal was truncated) and neither Keras 3 nor tf_keras rebuilds it as that Keras did"
-        )
+    """Why `--fresh` cannot rebuild a file without a model config, in one line (a Keras 1 config and a
+    SavedModel's: `initcli.analysis.fresh.rebuild_source`)."""
     if file_format in ("weights.h5", "tf-checkpoint", "sharded-weights") or "weights" in file_format:
         return f"--fresh needs a model config; {source} holds weights only (--fresh rebuilds a .keras or full .h5)"
     return (
@@ -315,7 +321,7 @@ def _rebuild_with_tf_keras(config: dict[str, Any], seed: int | None, keras_versi
         import tf_keras
     except ImportError:
         raise InitcliError(
-            f"--fresh rebuilds a file of tf.keras {keras_version} with tf_keras, which is not installed: "
+            f"--fresh rebuilds a file of Keras {keras_version} with tf_keras, which is not installed: "
             "pip install tf_keras"
         ) from None
 
@@ -390,7 +396,7 @@ def _within_budget(keras: Any, build: Callable[[], Any], seed: int | None, where
         probe = build()
         declared = sum(math.prod(variable.shape) for variable in getattr(probe, "weights", []))
     del probe
-    keras.backend.clear_session()
+    clear_session(keras)
     if declared > MAX_BUILT_PARAMETERS:
         raise InitcliError(
             f"{where}: the model declares {declared} parameters, more than the {MAX_BUILT_PARAMETERS} initcli builds"

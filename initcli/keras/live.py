@@ -1,14 +1,23 @@
 """A live Keras model's state as `model.save("x.keras")` would write it, taken from memory.
 
 `capture(model)` asks the model's own Keras (Keras 3, or tf_keras / Keras 2) for the two things a
-`.keras` archive holds: `config.json` (the library's own serialization of the model, as its saver
-makes it) and the `model.weights.h5` tree. For the tree it runs the library's own saver walk
-(`saving_lib._save_state`) with a store that keeps each variable instead of writing it, so the groups,
-their `vars` names and the variables' order are Keras's, by construction. Nothing is written; Keras 3
-variables are converted to numpy only when a record is read (tf_keras hands its saver numpy copies).
+`.keras` archive holds, through its public API where it has one:
 
-The walk is a private part of Keras's saver: when a version changes it, `capture` raises
-`LiveModelUnsupported` and the caller saves the model to a file instead.
+- `config.json`: `keras.saving.serialize_keras_object(model)` (public in Keras 3 and tf_keras; the
+  saver calls the same function; it adds `shared_object_id` keys for objects used twice, which
+  name no weight and which initcli does not read);
+- the `model.weights.h5` tree: each layer's public `save_own_variables(store)` fills its `vars`
+  group, and the saver's own walk (`saving_lib._save_state`, private) says where each group sits
+  (`layers/dense`, `layers/bidirectional/forward_layer/cell`...). No public API gives those names:
+  they are the attributes that hold each sublayer (not the variables' `v.path` scopes: a
+  Bidirectional LSTM's `forward_lstm/lstm_cell` is `forward_layer/cell` in the file), so the walk
+  is run into a store that keeps each variable instead of writing it.
+
+What the walk found is then checked against the model's public `model.weights`: every weight must
+be in the tree exactly once (Keras 3: the same variable objects; tf_keras, whose layers hand their
+saver numpy copies: the same shapes and dtypes). When a Keras version changes the walk, or the
+check fails, `capture` raises `LiveModelUnsupported` and the caller saves the model to a file
+instead. Nothing is written; Keras 3 variables are converted to numpy only when a record is read.
 
 Keras is never imported here: the library is the one the model's class comes from.
 """
@@ -18,6 +27,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,9 +105,8 @@ def capture(model: Any) -> Captured:
 
 def _capture_keras3(model: Any, library: Any, saving_lib: Any, version: str) -> Captured:
     store_class = getattr(saving_lib, "H5IOStore", None)
-    serialize = getattr(saving_lib, "_serialize_model_as_json", None)
     save_state = getattr(saving_lib, "_save_state", None)
-    if not (isinstance(store_class, type) and callable(serialize) and callable(save_state)):
+    if not (isinstance(store_class, type) and callable(save_state)):
         raise LiveModelUnsupported(f"keras {version}: its saver's walk is not the one initcli knows")
     groups: dict[str, Group] = {}
 
@@ -118,9 +127,10 @@ def _capture_keras3(model: Any, library: Any, saving_lib: Any, version: str) -> 
         def close(self) -> None:
             pass
 
-    config_json, _metadata = serialize(model)
+    config_json = json.dumps(library.saving.serialize_keras_object(model))
     save_state(model, weights_store=Store(), assets_store=None, inner_path="", visited_saveables=set())
     kept = {path: group for path, group in groups.items() if group.named or group.values}
+    _check_against_weights(model, [value for group in kept.values() for value in group.values.values()], version)
     backend = library.backend
 
     def dtype_of(value: Any) -> str:
@@ -134,12 +144,7 @@ def _capture_keras3(model: Any, library: Any, saving_lib: Any, version: str) -> 
 
 def _capture_keras2(model: Any, root: str, saving_lib: Any, version: str) -> Captured:
     save_state = getattr(saving_lib, "_save_state", None)
-    enabled = getattr(saving_lib, "_SAVING_V3_ENABLED", None)
-    try:
-        serialization_lib = importlib.import_module(f"{root}.src.saving.serialization_lib")
-    except ImportError:
-        serialization_lib = None
-    if not callable(save_state) or enabled is None or serialization_lib is None:
+    if not callable(save_state):
         raise LiveModelUnsupported(f"{root} {version}: its saver's walk is not the one initcli knows")
     groups: dict[str, Group] = {}
 
@@ -151,19 +156,47 @@ def _capture_keras2(model: Any, root: str, saving_lib: Any, version: str) -> Cap
             groups[path.strip("/")] = group
             return group
 
-    before = getattr(enabled, "value", False)
-    enabled.value = True  # as saving_lib.save_model does: the layers serialize themselves for .keras
-    try:
-        with serialization_lib.ObjectSharingScope():
-            config_json = json.dumps(serialization_lib.serialize_keras_object(model))
-        save_state(model, weights_store=Store(), assets_store=None, inner_path="", visited_trackables=set())
-    finally:
-        enabled.value = before
+    library = sys.modules[root]
+    # tf_keras serializes layers for the .keras format unless a legacy save is under way (its
+    # saving_lib._SAVING_V3_ENABLED, true by default): the public function, as model.save() calls it.
+    config_json = json.dumps(library.saving.serialize_keras_object(model))
+    save_state(model, weights_store=Store(), assets_store=None, inner_path="", visited_trackables=set())
+    captured = [np.asarray(value) for group in groups.values() for value in group.values.values()]
+    _check_against_weights(model, captured, f"{root} {version}", by_identity=False)
 
     def dtype_of(value: Any) -> str:
         return str(np.asarray(value).dtype) if not hasattr(value, "dtype") else str(np.dtype(value.dtype))
 
     return Captured(root, version, config_json, groups, np.asarray, dtype_of)
+
+
+def _check_against_weights(model: Any, captured: list[Any], version: str, *, by_identity: bool = True) -> None:
+    """Every variable of the public `model.weights` is in the walked tree once (by identity, or
+    for numpy copies by shape and dtype); otherwise the walk is not the one initcli knows.
+
+    Raises:
+        LiveModelUnsupported: a weight the walk missed, or found twice.
+    """
+    weights = list(model.weights)
+    if by_identity:
+        seen = Counter(id(value) for value in captured)
+        missed = [w for w in weights if seen[id(w)] != 1]
+    else:
+        left = Counter((tuple(int(d) for d in value.shape), str(value.dtype)) for value in captured)
+        missed = []
+        for weight in weights:
+            key = (
+                tuple(int(d) for d in weight.shape),
+                str(np.dtype(getattr(weight.dtype, "as_numpy_dtype", weight.dtype))),
+            )
+            if left[key] > 0:
+                left[key] -= 1
+            else:
+                missed.append(weight)
+    if missed:
+        raise LiveModelUnsupported(
+            f"{version}: the saver's walk did not find weight {getattr(missed[0], 'path', missed[0].name)} once"
+        )
 
 
 def copy_model(model: Any, label: str) -> Any:

@@ -4,25 +4,30 @@ The HDF5 structure is read once, in a worker process (`initcli.readers.worker`),
 follows only hard links, visits every object once (the same object reached twice, e.g. through
 hard-link cycles, is refused), caps depth and object count, refuses soft and external links and
 datasets stored outside the file, reads only the few attributes Keras writes, and checks every
-dataset's declared size against the storage the file holds for it and against a memory budget.
-The parent then reads contiguous data with plain file reads (interruptible) and everything else
-through HDF5 in a worker, and checks that the file did not change meanwhile.
+dataset's declared size against the storage the file holds for it. The parent then reads
+contiguous data with plain file reads (interruptible) and everything else through HDF5 in a
+worker, and checks that the file did not change meanwhile. A weight over the per-weight budget
+(`Limits.max_weight_bytes`) is only streamed in chunks (`H5Dataset.read_chunks`), never held whole.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import itertools
 import math
 import mmap
 import os
-from collections.abc import Callable, Iterator
+import select
+import time
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from initcli.errors import InitcliError
-from initcli.readers.worker import progress, run_isolated, stall_seconds_for
+from initcli.readers.worker import Isolated, progress, run_isolated, stall_seconds_for
 from initcli.safety.files import FileIdentity, pread_into, shown
 from initcli.safety.numbers import check_holdable_shape
 
@@ -124,6 +129,7 @@ class H5Dataset:
     offset: int | None
     via_hdf5: bool
     source: H5Source = field(repr=False)
+    chunk_shape: tuple[int, ...] | None = None
 
     def checked_dtype(self) -> str:
         """The dtype's name ("float32", "bfloat16"), or a refusal naming the weight and its dtype."""
@@ -135,8 +141,19 @@ class H5Dataset:
         return _numpy_dtype(self.dtype).name
 
     def read(self) -> np.ndarray:
-        """The values, checked against the declared shape and dtype; the file must not have changed."""
+        """The values, checked against the declared shape and dtype; the file must not have changed.
+
+        Raises:
+            InitcliError: a weight over the per-weight budget (`Limits.max_weight_bytes`), which is
+                only streamed (`read_chunks`), never held whole.
+        """
         self.checked_dtype()
+        budget = self.source.limits.max_weight_bytes
+        if self.nbytes > budget:
+            raise InitcliError(
+                f"{self.source.label}: weight {shown(self.name)} is {self.nbytes:,} bytes, over the "
+                f"{budget:,}-byte budget for one weight held whole (it is only read in chunks)"
+            )
         dtype = _numpy_dtype(str(self.dtype))
         buffer = np.empty(self.nbytes, dtype=np.uint8)
         if self.nbytes and not self.via_hdf5:
@@ -151,19 +168,29 @@ class H5Dataset:
         return values
 
     def read_chunks(self, elements: int) -> Iterator[np.ndarray]:
-        """The flattened values in chunks of `elements`, each valid only until the next is asked for.
+        """The flattened values in C order, `elements` at a time (the last chunk shorter), each valid
+        only until the next is asked for.
 
         Contiguous data is read piece by piece into one buffer (no memory the size of the weight,
-        no fresh pages to fault in); data stored otherwise is read whole and sliced. The file's
-        identity is checked after the last chunk, as `read` checks it.
+        no fresh pages to fault in). Data stored otherwise (chunked, compressed, compact) is read
+        whole through HDF5 in a worker when it fits the per-weight budget, and otherwise streamed:
+        hyperslabs of at most `elements` values (`_hyperslabs`) read by a worker into two shared
+        slots (`_stream_through_hdf5`), regrouped into chunks of exactly `elements` (`_exactly`).
+        The file's identity is checked after the last chunk, as `read` checks it.
         """
         self.checked_dtype()
         dtype = _numpy_dtype(str(self.dtype))
         count = math.prod(self.shape)
-        if self.via_hdf5 or count <= elements or count * dtype.itemsize != self.nbytes:
+        elements = max(1, min(elements, count))
+        held = self.nbytes <= self.source.limits.max_weight_bytes
+        if count * dtype.itemsize != self.nbytes or (self.via_hdf5 and held):
             flat = self.read().reshape(-1)
             for start in range(0, flat.size, elements):
                 yield flat[start : start + elements]
+            return
+        if self.via_hdf5:
+            slabs = _hyperslabs(self.shape, self.chunk_shape or (), elements)
+            yield from _exactly(_stream_through_hdf5(self, dtype, slabs), elements)
             return
         assert self.offset is not None
         buffer = np.empty(elements * dtype.itemsize, dtype=np.uint8)
@@ -179,6 +206,65 @@ class H5Dataset:
                 values = values.byteswap().view(native)
             yield values
         self.source.check_unchanged()
+
+
+def _exactly(pieces: Iterator[np.ndarray], elements: int) -> Iterator[np.ndarray]:
+    """The values of `pieces` (each at most `elements`) regrouped `elements` at a time, the last shorter.
+
+    Callers rely on that (`diff` reads two weights side by side, chunk against chunk). A piece of
+    exactly `elements` that starts a chunk is passed on as it is; others are gathered in one buffer.
+    """
+    buffer: np.ndarray | None = None
+    filled = 0
+    for piece in pieces:
+        if filled == 0 and piece.size == elements:
+            yield piece
+            continue
+        if buffer is None:
+            buffer = np.empty(elements, dtype=piece.dtype)
+        start = 0
+        while start < piece.size:
+            take = min(elements - filled, piece.size - start)
+            buffer[filled : filled + take] = piece[start : start + take]
+            filled += take
+            start += take
+            if filled == elements:
+                yield buffer
+                filled = 0
+    if filled and buffer is not None:
+        yield buffer[:filled]
+
+
+WORKER_LIFETIME = 0.5
+"""A streaming worker hands over to a fresh one after this fraction of the read timeout."""
+
+Selection = tuple[int | slice, ...]
+Slab = tuple[Selection, tuple[int, ...]]
+
+
+def _hyperslabs(shape: tuple[int, ...], chunk_shape: tuple[int, ...], elements: int) -> list[Slab]:
+    """Selections that tile an array of `shape` in C order, each of at most `elements` values (at least one row).
+
+    The outermost axis k whose trailing rows (the product of the axes after it) fit in `elements`
+    is cut into runs of that many rows, rounded down to whole HDF5 chunks along k where a chunk
+    fits (so no chunk is decompressed twice); the axes before k are taken one index at a time.
+    Each selection's values, flattened, are the next values of the array in C order.
+    """
+    if math.prod(shape) == 0:
+        return []
+    rank = len(shape)
+    axis = next(k for k in range(rank) if math.prod(shape[k + 1 :]) <= elements)
+    inner = math.prod(shape[axis + 1 :])
+    step = min(shape[axis], max(1, elements // inner))
+    along = chunk_shape[axis] if axis < len(chunk_shape) else 1
+    if along <= step:
+        step -= step % along
+    slabs: list[Slab] = []
+    for outer in itertools.product(*(range(d) for d in shape[:axis])):
+        for start in range(0, shape[axis], step):
+            stop = min(start + step, shape[axis])
+            slabs.append(((*outer, slice(start, stop)), (*([1] * axis), stop - start, *shape[axis + 1 :])))
+    return slabs
 
 
 @dataclass(kw_only=True)
@@ -217,17 +303,25 @@ def _numpy_dtype(name: str) -> np.dtype:
     return np.dtype(name)
 
 
+def _worker_dataset(dataset: H5Dataset) -> Any:
+    """In a worker: the h5py dataset the structure walk found (same object address, same shape)."""
+    import h5py
+
+    handle = dataset.source.open_h5()
+    item = handle.get(dataset.name)
+    if not isinstance(item, h5py.Dataset) or h5py.h5o.get_info(item.id).addr != dataset.address:
+        raise InitcliError(f"{shown(dataset.name)} is not the dataset the structure walk found")
+    if tuple(item.shape) != dataset.shape:
+        raise InitcliError(f"{shown(dataset.name)} changed its shape")
+    return item
+
+
 def _read_through_hdf5(dataset: H5Dataset, buffer: np.ndarray) -> None:
     shared = mmap.mmap(-1, dataset.nbytes)
     source = dataset.source
 
     def task() -> bool:
-        import h5py
-
-        handle = source.open_h5()
-        item = handle.get(dataset.name)
-        if not isinstance(item, h5py.Dataset) or h5py.h5o.get_info(item.id).addr != dataset.address:
-            raise InitcliError(f"{shown(dataset.name)} is not the dataset the structure walk found")
+        item = _worker_dataset(dataset)
         target = np.ndarray(dataset.shape, dtype=item.dtype, buffer=shared)
         if target.nbytes != dataset.nbytes:
             raise InitcliError(f"{shown(dataset.name)} changed its size")
@@ -246,6 +340,98 @@ def _read_through_hdf5(dataset: H5Dataset, buffer: np.ndarray) -> None:
         buffer[:] = np.frombuffer(shared, dtype=np.uint8, count=dataset.nbytes)
     finally:
         shared.close()
+
+
+def _stream_through_hdf5(dataset: H5Dataset, dtype: np.dtype, slabs: list[Slab]) -> Iterator[np.ndarray]:
+    """The hyperslabs' values in order, read through HDF5 by a worker into two shared slots.
+
+    The worker reads slab i into slot i % 2, tells the parent (a byte on `ready`), and before
+    reusing a slot waits until the parent has moved past the slab in it (a byte on `go`): it reads
+    one slab ahead while the caller works on the other, and memory is two slabs. A worker stops
+    after half the read timeout (`Limits.timeout`) and a fresh one goes on from where it stopped,
+    so no worker outlives its time and CPU limits however large the weight. A worker that fails,
+    crashes or makes no progress is reported as `run_isolated` reports it.
+    """
+    slot_bytes = max(1, max((math.prod(shape) for _, shape in slabs), default=0) * dtype.itemsize)
+    shared = mmap.mmap(-1, 2 * slot_bytes)
+    try:
+        done = 0
+        while done < len(slabs):
+            done = yield from _streaming_worker(dataset, dtype, slabs, done, shared, slot_bytes)
+        dataset.source.check_unchanged()
+    finally:
+        with contextlib.suppress(BufferError):  # a caller kept a chunk: the mapping goes with it
+            shared.close()
+
+
+def _streaming_worker(
+    dataset: H5Dataset, dtype: np.dtype, slabs: list[Slab], first: int, shared: mmap.mmap, slot_bytes: int
+) -> Generator[np.ndarray, None, int]:
+    source = dataset.source
+    limits = source.limits
+    ready_read, ready_write = os.pipe()
+    go_read, go_write = os.pipe()
+
+    def task() -> int:
+        os.close(ready_read)
+        os.close(go_write)
+        item = _worker_dataset(dataset)
+        started = time.monotonic()
+        index = first
+        while index < len(slabs):
+            if index - first >= 2 and os.read(go_read, 1) != b"g":
+                return index  # the parent stopped reading
+            selection, shape = slabs[index]
+            target = np.ndarray(shape, dtype=item.dtype, buffer=shared, offset=(index % 2) * slot_bytes)
+            item.read_direct(target, source_sel=selection)
+            progress()
+            os.write(ready_write, b"r")
+            index += 1
+            if time.monotonic() - started > limits.timeout * WORKER_LIFETIME:
+                break
+        return index
+
+    what = f"reading {shown(dataset.name)} from value {sum(math.prod(shape) for _, shape in slabs[:first])}"
+    try:
+        background = Isolated(task, timeout=limits.timeout, memory=limits.worker_memory, label=source.label, what=what)
+    except BaseException:
+        for fd in (ready_read, ready_write, go_read, go_write):
+            os.close(fd)
+        raise
+    os.close(ready_write)
+    os.close(go_read)
+    native = dtype.newbyteorder("=")
+    stall = stall_seconds_for(slot_bytes)
+    index = first
+    try:
+        while True:
+            remaining = background.deadline - time.monotonic()
+            ready, _, _ = select.select([ready_read], [], [], max(0.0, min(stall, remaining)))
+            if not ready:
+                background.cancel()
+                raise InitcliError(
+                    f"{source.label}: {what} made no progress for {min(stall, max(remaining, 0)):.0f} s: "
+                    "a corrupt file (it made HDF5 loop), or the read timeout"
+                )
+            if not os.read(ready_read, 1):
+                break  # the worker finished, stopped or failed: its answer says which
+            selection, shape = slabs[index]
+            values = np.frombuffer(shared, dtype=dtype, count=math.prod(shape), offset=(index % 2) * slot_bytes)
+            if dtype.byteorder == ">":
+                values = values.byteswap().view(native)
+            yield values
+            del values  # the mapping cannot close while a view of it lives
+            index += 1
+            with contextlib.suppress(OSError):  # a worker that has stopped reads no more
+                os.write(go_write, b"g")
+        answer = background.wait()
+    finally:
+        background.cancel()
+        os.close(ready_read)
+        os.close(go_write)
+    if answer != index or index == first:
+        raise InitcliError(f"{source.label}: {what} gave a broken answer")
+    return index
 
 
 def snapshot(source: H5Source, meanwhile: Callable[[], None] | None = None) -> H5Group:
@@ -290,6 +476,7 @@ def _from_plain(node: dict[str, Any], source: H5Source) -> H5Group | H5Dataset:
         offset=node["offset"],
         via_hdf5=node["via_hdf5"],
         source=source,
+        chunk_shape=None if node["chunk_shape"] is None else tuple(node["chunk_shape"]),
     )
 
 
@@ -392,27 +579,33 @@ class _Walk:
         check_holdable_shape(shape, f"dataset {shown(path)}")
         dtype, description, itemsize = _classify(h5py, dataset_id, attrs)
         nbytes = math.prod(shape) * itemsize
+        # Over the per-weight budget a dataset is streamed, never held whole, but only if the file's
+        # storage really holds its bytes: the checks below refuse every other declared size, and
+        # say so with the budget when it is exceeded.
+        declared = f"declares {nbytes} bytes"
         if nbytes > self.limits.max_weight_bytes:
-            raise InitcliError(
-                f"dataset {shown(path)} declares shape {shape} ({nbytes} bytes), more than the "
-                f"{self.limits.max_weight_bytes} bytes initcli reads per weight"
+            declared = (
+                f"declares shape {shape} ({nbytes} bytes, more than the {self.limits.max_weight_bytes}-byte "
+                "per-weight budget)"
             )
         offset = None
         via_hdf5 = True
+        chunk_shape = None
         if layout == h5d.CONTIGUOUS:
             stored = dataset_id.get_storage_size()
             offset = dataset_id.get_offset()
             if nbytes and (offset is None or stored < nbytes):
                 raise InitcliError(
-                    f"dataset {shown(path)} declares {nbytes} bytes but the file stores {stored} for it "
-                    "(never written or truncated)"
+                    f"dataset {shown(path)} {declared} but the file stores {stored} for it (never written or truncated)"
                 )
             if nbytes and offset is not None and offset + nbytes > self.source.size:
                 raise InitcliError(f"dataset {shown(path)} lies past the end of the file (truncated?)")
             via_hdf5 = False
-        elif layout == h5d.CHUNKED and nbytes:
-            self._check_chunks(dataset_id, path, shape, nbytes, plist)
-        elif layout not in (h5d.COMPACT, h5d.CHUNKED):
+        elif layout == h5d.CHUNKED:
+            chunk_shape = [int(c) for c in plist.get_chunk()]
+            if nbytes:
+                self._check_chunks(dataset_id, path, shape, nbytes, plist, declared)
+        elif layout != h5d.COMPACT:
             raise InitcliError(f"dataset {shown(path)} has an unknown storage layout")
         return {
             "kind": "dataset",
@@ -425,9 +618,12 @@ class _Walk:
             "nbytes": nbytes,
             "offset": offset,
             "via_hdf5": via_hdf5,
+            "chunk_shape": chunk_shape,
         }
 
-    def _check_chunks(self, dataset_id: Any, path: str, shape: tuple[int, ...], nbytes: int, plist: Any) -> None:
+    def _check_chunks(
+        self, dataset_id: Any, path: str, shape: tuple[int, ...], nbytes: int, plist: Any, declared: str
+    ) -> None:
         chunk_shape = plist.get_chunk()
         expected = math.prod(math.ceil(d / c) for d, c in zip(shape, chunk_shape))
         if expected > self.limits.max_chunks:
@@ -435,14 +631,14 @@ class _Walk:
         stored_chunks = dataset_id.get_num_chunks()
         if stored_chunks < expected:
             raise InitcliError(
-                f"dataset {shown(path)} declares {nbytes} bytes in {expected} chunks but the file stores "
+                f"dataset {shown(path)} {declared} in {expected} chunks but the file stores "
                 f"{stored_chunks} of them (never written)"
             )
         stored = dataset_id.get_storage_size()
         ratio = self.limits.max_compression_ratio if plist.get_nfilters() else 1
         if nbytes > max(stored, 1) * ratio:
             raise InitcliError(
-                f"dataset {shown(path)} declares {nbytes} bytes but the file stores {stored} for it "
+                f"dataset {shown(path)} {declared} but the file stores {stored} for it "
                 "(more than compression can explain)"
             )
         end = 0

@@ -391,8 +391,8 @@ class TreeWalker:
                 ]
             if inferred and slot is not None and entry is not None:
                 resolution.notes.append(
-                    f"{STRUCTURE_NOTE}: {class_name} ({entry.get('inferred_from')}); Keras's defaults, "
-                    "not the file's config (--custom-objects MODULE gives the real one)"
+                    f"{STRUCTURE_NOTE}: {class_name} ({entry.get('inferred_from')}); judged against Keras's "
+                    "defaults, not the file's config (--custom-objects MODULE gives the real one)"
                 )
             if guessed and slot is not None:
                 resolution.notes.append(

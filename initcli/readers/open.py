@@ -225,7 +225,7 @@ def _open_keras_archive(
             notes.append("model.weights.h5 is compressed inside the archive; inflated once to a private file")
             verify = None
         try:
-            root = _checked_snapshot(source, "model.weights.h5", verify)
+            root = _windows_paths(_checked_snapshot(source, "model.weights.h5", verify), label)
         except InitcliError:
             finish()  # a failed CRC check explains a broken structure best
             raise
@@ -292,6 +292,47 @@ def _checked_snapshot(source: H5Source, what: str, meanwhile: Callable[[], None]
         raise
 
 
+def _windows_paths(root: H5Group, label: str) -> H5Group:
+    """A weights tree saved on Windows by tf_keras, nested as it is everywhere else.
+
+    tf_keras joins a layer's group path with the platform's separator (`tf.io.gfile.join`), so on
+    Windows `layers/dense` is one root-level group named `layers\\dense`, which tf_keras itself cannot
+    load on another platform; Keras 3 replaces the backslashes before it writes. A root-level name
+    is never a layer's own name, so its backslashes are path separators: they are split here into
+    the groups a Linux tf_keras writes. Other trees are returned unchanged.
+
+    Raises:
+        InitcliError: a split name with an empty, `.` or `..` part, or one that lands on a name
+            another group already has.
+    """
+    if not any("\\" in key for key in root.children):
+        return root
+    nested = H5Group(name=root.name, address=root.address, attrs=root.attrs, children={})
+    # Shallow paths first, so that `layers\\functional` is in place before `layers\\functional\\layers\\dense`.
+    for key, child in sorted(root.children.items(), key=lambda item: item[0].count("\\")):
+        parts = key.split("\\")
+        if any(part in ("", ".", "..") for part in parts):
+            raise InitcliError(f"{label}: malformed weights file: group {shown(key)} names no path")
+        node = nested
+        for depth, part in enumerate(parts[:-1], 1):
+            inner = node.children.get(part)
+            if inner is None:
+                inner = node.children[part] = H5Group(
+                    name="/" + "/".join(parts[:depth]), address=0, attrs={}, children={}
+                )
+            if not isinstance(inner, H5Group):
+                raise InitcliError(f"{label}: malformed weights file: {shown(key)} runs through a dataset")
+            node = inner
+        if parts[-1] in node.children:
+            raise InitcliError(f"{label}: malformed weights file: {shown(key)} is there twice")
+        if isinstance(child, H5Group):
+            child = H5Group(
+                name="/" + "/".join(parts), address=child.address, attrs=child.attrs, children=child.children
+            )
+        node.children[parts[-1]] = child
+    return nested
+
+
 def _close_all(actions: list[Callable[[], None]]) -> None:
     for action in reversed(actions):
         with contextlib.suppress(OSError):
@@ -303,7 +344,7 @@ def _open_hdf5(
     label: str, fd: int, identity: FileIdentity, limits: Limits, config: Mapping[str, Any] | None = None
 ) -> ModelFile:
     source = H5Source(fd=fd, start=0, size=identity.size, label=label, identity=identity, limits=limits)
-    root = _checked_snapshot(source, "HDF5")
+    root = _windows_paths(_checked_snapshot(source, "HDF5"), label)
     close = lambda: None  # noqa: E731 - the descriptor is closed by open_model's caller-facing close
     if "model_config" in root.attrs or "model_weights" in root or "layer_names" in root.attrs:
         from initcli.readers.legacy import open_legacy_h5

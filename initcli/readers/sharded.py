@@ -25,7 +25,7 @@ from initcli.readers.h5snapshot import H5Dataset, H5Group, H5Source, Limits, sna
 from initcli.readers.h5tree import TreeWalker, tree_era
 from initcli.readers.records import ModelFile
 from initcli.safety.documents import MAX_DOCUMENT_BYTES, parse_json
-from initcli.safety.files import FileIdentity, open_regular, read_regular, shown
+from initcli.safety.files import FileIdentity, open_inside, read_regular, shown
 
 MAX_SHARDS = 10_000
 INDEX_SUFFIX = ".weights.json"
@@ -128,7 +128,7 @@ def open_sharded(path: Path, limits: Limits, config: Mapping[str, Any] | None = 
         for name in names:
             shard = path.with_name(name)
             try:
-                fd = open_regular(shard)
+                fd = open_inside(shard, path.parent)  # a symlink out of the index's folder is refused
             except InitcliError as error:
                 raise InitcliError(f"{label}: a shard it names: {error}") from None
             descriptors.append(fd)

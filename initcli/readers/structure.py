@@ -159,6 +159,8 @@ def _recurrent(cell: Sequence[tuple[int, ...]] | None, shapes: Sequence[tuple[in
     if gates not in names:
         return Inference(None, f"{gates} gates: not SimpleRNN, GRU or LSTM")
     config: dict[str, Any] = {"use_bias": len(variables) == 3}
+    if gates == 4 and len(variables) == 3:
+        config["unit_forget_bias"] = True  # LSTM's default: the forget gate's bias quarter starts at ones
     if len(variables) == 3:
         bias = variables[2]
         if gates == 3 and bias in ((2, columns), (columns,)):

@@ -113,4 +113,10 @@ def stderr_console() -> Console:
     return Console(file=sys.stderr, highlight=False, emoji=False)
 
 
-VERDICT_STYLES = {"consistent": "green", "suspicious": "yellow", "inconsistent": "bold red", "n/a": "dim"}
+VERDICT_STYLES = {
+    "consistent": "green",
+    "suspicious": "yellow",
+    "inconsistent": "bold red",
+    "non-default": "magenta",
+    "n/a": "dim",
+}

@@ -117,37 +117,29 @@ def print_check(report: CheckReport, output_format: str, prefix: str = "") -> No
 
     `prefix` starts each text finding (the model's name, when a run checks several).
     """
-    from initcli.analysis.checks import github_annotation
-    from initcli.safety.sanitize import one_line
-
-    coverage = "; ".join(entry.describe() for entry in report.coverage)
     if output_format == "json":
         print_json(report.to_json())
     elif output_format == "github":
-        for finding in report.findings:
-            click.echo(github_annotation(finding, report.source))
+        from initcli.analysis.checks import github_annotation
         from initcli.safety.sanitize import github_escape_data
 
+        for finding in report.findings:
+            click.echo(github_annotation(finding, report.source))
+        coverage = "; ".join(entry.describe() for entry in report.coverage)
         title = f"initcli coverage {report.source}" if prefix else "initcli coverage"
         click.echo(f"::notice title={github_escape_data(title)}::{github_escape_data(coverage)}")
     else:
-        for finding in report.findings:
-            click.echo(
-                one_line(
-                    f"{prefix}{finding.severity}: {finding.path}: [{finding.check}] {finding.message}", max_length=None
-                )
-            )
+        from initcli.render.views import check_lines
+
+        *findings, summary = check_lines(report, prefix)
+        for line in findings:
+            click.echo(line)
         if report.state is not None and report.state["state"] == "trained":
             click.echo(
                 f"{prefix}model: {report.state['line']}: the initialization checks do not apply to its moved weights",
                 err=True,
             )
-        verdict = "passed" if report.passed else "FAILED"
-        summary = (
-            f"{report.source}: {verdict}: {plural(report.weights, 'weight')}, {plural(report.errors, 'error')}, "
-            f"{plural(report.warnings, 'warning')}"
-        )
-        click.echo(one_line(f"{summary}; tested: {coverage}", max_length=None), err=True)
+        click.echo(summary, err=True)
 
 
 def print_check_many(many: CheckManyReport, output_format: str) -> None:

@@ -500,10 +500,10 @@ def inspect_renderables(report: InspectReport, view: View) -> list[RenderableTyp
 
 def inspect_many_renderables(many: InspectManyReport, view: View) -> list[RenderableType]:
     """Each model's table in turn (failures are reported on stderr), then the run's total."""
-    single = View(columns=InspectReport.columns if view.columns == many.columns else view.columns, width=view.width,
-                  wide=view.wide)  # fmt: skip
     out: list[RenderableType] = []
     for report in many.reports:
+        single = View(columns=report.columns if view.columns == many.columns else view.columns, width=view.width,
+                      wide=view.wide)  # fmt: skip
         out += inspect_renderables(report, single)
         out.append(text(""))
     totals = many.totals

@@ -72,14 +72,20 @@ def renderables(report: Any, view: View) -> list[Any]:
     from initcli.render import tables
     from initcli.reports import (
         BatchnormReport,
+        CheckManyReport,
         CheckReport,
         DefaultsReport,
         ExplainReport,
+        InspectManyReport,
         InspectReport,
         ListReport,
         SampleReport,
     )
 
+    if isinstance(report, InspectManyReport):
+        return tables.inspect_many_renderables(report, view)
+    if isinstance(report, CheckManyReport):
+        return [tables.text(line) for line in check_many_lines(report)]
     if isinstance(report, SampleReport):
         return tables.sample_renderables(report, view, hist=False)
     if isinstance(report, InspectReport):
@@ -126,19 +132,52 @@ class _Shown:
         yield from renderables(self.report, View(columns=columns, width=options.max_width))
 
 
-def check_lines(report: Any) -> list[str]:
-    """`initcli check`'s text output: one line per finding, then the summary with the coverage."""
+def check_lines(report: Any, prefix: str = "") -> list[str]:
+    """`initcli check`'s text output: one line per finding, then the summary with the coverage.
+
+    The one source of these lines: the command prints them (the summary on stderr), the terminal and
+    HTML views show them and `InitCheck`'s error quotes them. `prefix` starts each finding (the model's
+    name, when a run checks several).
+    """
+    from initcli.render.wording import plural
     from initcli.safety.sanitize import one_line
 
     lines = [
-        one_line(f"{finding.severity}: {finding.path}: [{finding.check}] {finding.message}", max_length=None)
+        one_line(f"{prefix}{finding.severity}: {finding.path}: [{finding.check}] {finding.message}", max_length=None)
         for finding in report.findings
     ]
     coverage = "; ".join(entry.describe() for entry in report.coverage)
     verdict = "passed" if report.passed else "FAILED"
-    counts = f"{report.weights} weights, {report.errors} errors, {report.warnings} warnings"
-    summary = f"{report.source}: {verdict}: {counts}"
-    lines.append(one_line(f"{summary}; tested: {coverage}", max_length=None))
+    counts = (
+        f"{plural(report.weights, 'weight')}, {plural(report.errors, 'error')}, {plural(report.warnings, 'warning')}"
+    )
+    lines.append(one_line(f"{report.source}: {verdict}: {counts}; tested: {coverage}", max_length=None))
+    return lines
+
+
+def check_many_lines(many: Any) -> list[str]:
+    """`initcli check` of several models: each model's lines (findings prefixed by the model), its
+    unreadable models, and the run's total (`printing.print_check_many` prints the same lines)."""
+    from initcli.reports import CheckReport
+    from initcli.safety.sanitize import one_line
+
+    lines: list[str] = []
+    for result in many.results:
+        if isinstance(result, CheckReport):
+            shown = check_lines(result)
+            lines += [f"{result.source}: {line}" for line in shown[:-1]] + shown[-1:]
+        else:
+            where = "" if result.message.startswith(result.source) else f"{result.source}: "
+            lines.append(one_line(f"Error: {where}{result.message}", max_length=None))
+    from initcli.render.wording import plural
+
+    totals = many.totals
+    verdict = "passed" if many.passed else "FAILED"
+    lines.append(  # as printing.print_check_many words it
+        f"{plural(totals['models'], 'model')}: {verdict}: {totals['passed']} passed, {totals['failed']} failed, "
+        f"{totals['unreadable']} unreadable; {plural(totals['weights'], 'weight')}, "
+        f"{plural(totals['errors'], 'error')}, {plural(totals['warnings'], 'warning')}"
+    )
     return lines
 
 

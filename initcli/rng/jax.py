@@ -12,8 +12,8 @@ hashed as pairs. Floats: the top mantissa bits under exponent 0, minus 1, then
 nextafter(upper, -inf))`, with XLA's CPU float32 erf/erf_inv (`initcli.rng.xla`).
 
 Every function returns the elements [start, stop) of the flat tensor of `size` elements, so a large
-tensor can be generated in chunks. float32 only: JAX's float64 needs `jax_enable_x64` and XLA's
-float64 erf_inv, float16/bfloat16 use 16/8-bit draws (not reproduced here).
+tensor can be generated in chunks. float32 here; float16/bfloat16 (16/8-bit draws) at the end of
+this module; not float64 (JAX's float64 needs `jax_enable_x64` and XLA's float64 erf_inv).
 """
 
 from __future__ import annotations
@@ -117,3 +117,99 @@ def truncated_normal(
     bits = random_bits32(key, size, start, stop, partitionable=partitionable)
     out = erfinv_f32(_scaled(_unit(bits), a, b)) * _SQRT2
     return np.minimum(np.maximum(out, np.nextafter(lo, _F32(np.inf))), np.nextafter(hi, _F32(-np.inf)))
+
+
+# ---- float16 / bfloat16 (measured against JAX 0.10 on CPU) ----
+# `_uniform` draws 16 random bits per float16 (10 mantissa bits kept) and 8 per bfloat16 (7 kept):
+# partitionable, the low bits of each element's `a ^ b`; otherwise each 32-bit word of the original
+# layout split into 32 / width pieces, lowest first. XLA computes float16's `u * (max - min) + min`
+# in float32 and rounds once; bfloat16 rounds every operation, as both do in normal's
+# `sqrt(2) * erf_inv(u)` (erf_inv in float32, rounded) and truncated normal.
+REDUCED_DTYPES = ("float16", "bfloat16")
+_MANTISSA = {"float16": (16, 10), "bfloat16": (8, 7)}
+
+
+def reduced_dtype(dtype: str) -> np.dtype:
+    if dtype == "bfloat16":
+        import ml_dtypes
+
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(np.float16)
+
+
+def random_bits_small(
+    key: tuple[int, int], size: int, start: int, stop: int, width: int, *, partitionable: bool = DEFAULT_PARTITIONABLE
+) -> np.ndarray:
+    """Elements [start, stop) of `jax.random.bits(key, (size,), uint<width>)` for width 8 or 16, as uint32."""
+    mask = np.uint32((1 << width) - 1)
+    if partitionable:
+        return random_bits32(key, size, start, stop, partitionable=True) & mask
+    pieces = 32 // width
+    words = -(-width * size // 32)
+    first, last = start // pieces, (stop - 1) // pieces + 1 if stop > start else start // pieces
+    block = random_bits32(key, words, first, last, partitionable=False)
+    split = (block[:, None] >> (np.arange(pieces, dtype=np.uint32) * np.uint32(width))[None, :]) & mask
+    offset = first * pieces
+    return split.reshape(-1)[start - offset : stop - offset]
+
+
+def _unit_reduced(bits: np.ndarray, dtype: str) -> np.ndarray:
+    width, mantissa = _MANTISSA[dtype]
+    target = reduced_dtype(dtype)
+    one = np.array(1.0, target).view(np.uint16)
+    floats = ((bits.astype(np.uint16) >> np.uint16(width - mantissa)) | one).view(target)
+    return (floats.astype(_F32) - _F32(1)).astype(target)
+
+
+def uniform_reduced(
+    key: tuple[int, int],
+    size: int,
+    start: int,
+    stop: int,
+    minval: float,
+    maxval: float,
+    dtype: str,
+    *,
+    partitionable: bool = DEFAULT_PARTITIONABLE,
+) -> np.ndarray:
+    """Elements [start, stop) of `jax.random.uniform(key, (size,), dtype, minval, maxval)`, float16/bfloat16."""
+    target = reduced_dtype(dtype)
+    bits = random_bits_small(key, size, start, stop, _MANTISSA[dtype][0], partitionable=partitionable)
+    unit = _unit_reduced(bits, dtype).astype(_F32)
+    low, high = _F32(target.type(minval)), _F32(target.type(maxval))
+    width = _F32((high - low).astype(target))
+    if dtype == "float16":  # one rounding
+        return np.maximum(low, fma32(unit, width, low)).astype(target)
+    product = (unit * width).astype(target).astype(_F32)
+    return np.maximum(low, (product + low).astype(target).astype(_F32)).astype(target)
+
+
+def _erfinv_scaled(u: np.ndarray, dtype: str) -> np.ndarray:
+    """`sqrt(2) * erf_inv(u)` in the dtype: erf_inv rounded, then the product rounded."""
+    target = reduced_dtype(dtype)
+    inverse = erfinv_f32(u.astype(_F32)).astype(target).astype(_F32)
+    return (inverse * _F32(target.type(np.sqrt(2)))).astype(target)
+
+
+def normal_reduced(
+    key: tuple[int, int], size: int, start: int, stop: int, dtype: str, *, partitionable: bool = DEFAULT_PARTITIONABLE
+) -> np.ndarray:
+    """Elements [start, stop) of `jax.random.normal(key, (size,), dtype)`, float16/bfloat16."""
+    target = reduced_dtype(dtype)
+    low = np.nextafter(np.array(-1.0, target), np.array(0.0, target))
+    u = uniform_reduced(key, size, start, stop, float(low), 1.0, dtype, partitionable=partitionable)
+    return _erfinv_scaled(u, dtype)
+
+
+def truncated_normal_reduced(
+    key: tuple[int, int], size: int, start: int, stop: int, dtype: str, *, partitionable: bool = DEFAULT_PARTITIONABLE
+) -> np.ndarray:
+    """Elements [start, stop) of `jax.random.truncated_normal(key, -2, 2, (size,), dtype)`, float16/bfloat16."""
+    target = reduced_dtype(dtype)
+    lo, hi = target.type(-2.0), target.type(2.0)
+    root2 = _F32(target.type(np.sqrt(2)))
+    a = erf_f32((_F32(lo) / root2).astype(target).astype(_F32)).astype(target)
+    b = erf_f32((_F32(hi) / root2).astype(target).astype(_F32)).astype(target)
+    u = uniform_reduced(key, size, start, stop, float(a), float(b), dtype, partitionable=partitionable)
+    out = _erfinv_scaled(u, dtype)
+    return np.minimum(np.maximum(out, np.nextafter(lo, target.type(np.inf))), np.nextafter(hi, target.type(-np.inf)))

@@ -19,7 +19,15 @@ every draw starts the mt19937 stream anew: the words are numpy's own MT19937 fro
     uniforms per pair, `r = sqrt(-2 log1p(-u2))`, `theta = 2 pi u1`, `r cos(theta)` then the cached
     `r sin(theta)`, then `z * std + mean` fused, cast to the dtype. These few values use the C
     library's log1p/sin/cos through Python's math module, as torch does.
-  * float64 with 16 or more values is not reproduced (ValueError).
+  * float16/bfloat16, 16 values or more: the float32 kernel's values (float32 mean and std) rounded
+    to the dtype, but the tail is redrawn from the 16 words right after the whole groups (no
+    uniforms are drawn for it first); below 16 values the double path, cast through float32.
+    `torch.rand` in these dtypes is the 24-bit float32 uniform rounded, where 1 becomes 0.
+  * float64, 16 values or more, contiguous: ATen's generic `normal_fill<double>`, the same layout
+    (all uniforms first, groups of 16, the recomputed tail) with 53-bit uniforms and the C
+    library's double `log`, `cos` and `sin` (glibc's, ported in `initcli.rng.glibc64`):
+    `radius = sqrt(-2 log(1 - u))`, `theta = 2 pi u'`, then `fma(radius * cos(theta), std, mean)`
+    (the multiply-add fused, as GCC compiles it; unfused, 80 of 120 test draws differ).
 
 Keras's torch `truncated_normal(shape)` draws `normal(shape + (4,))` and keeps, per element, the first
 of its 4 candidates inside (-2, 2) (the first candidate when none is), then `* stddev + mean`.
@@ -33,7 +41,8 @@ from fractions import Fraction
 
 import numpy as np
 
-SUPPORTED_DTYPES = ("float32", "float64")
+SUPPORTED_DTYPES = ("float32", "float64", "float16", "bfloat16")
+REDUCED_DTYPES = ("float16", "bfloat16")
 _MASK32 = 0xFFFFFFFF
 _F32 = np.float32
 
@@ -78,13 +87,36 @@ def unit_float64(words64: np.ndarray) -> np.ndarray:
     return (words64 & np.uint64((1 << 53) - 1)).astype(np.float64) * 2.0**-53
 
 
+def numpy_dtype(dtype: str) -> np.dtype:
+    """float16, bfloat16 (ml_dtypes), float32 or float64."""
+    if dtype == "bfloat16":
+        import ml_dtypes
+
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(dtype)
+
+
+def unit_reduced(words: np.ndarray, dtype: str) -> np.ndarray:
+    """float16/bfloat16 `torch.rand`: the 24-bit float32 uniform rounded to the dtype, where it
+    rounds to 1 made 0 (ATen's uniform keeps to [0, 1))."""
+    unit = unit_float32(words).astype(numpy_dtype(dtype))
+    unit[unit == 1] = 0
+    return unit
+
+
+def units(stream: WordStream, count: int, dtype: str) -> np.ndarray:
+    """`count` values of `torch.rand(..., dtype=dtype)` from the stream."""
+    if dtype == "float32":
+        return unit_float32(stream.take(count))
+    if dtype == "float64":
+        return unit_float64(stream.take64(count))
+    return unit_reduced(stream.take(count), dtype)
+
+
 def rand(seed: int, size: int, dtype: str) -> np.ndarray:
     """`torch.rand(size, generator=torch.Generator().manual_seed(seed), dtype=dtype)`."""
     check_dtype(dtype)
-    stream = WordStream(seed)
-    if dtype == "float32":
-        return unit_float32(stream.take(size))
-    return unit_float64(stream.take64(size))
+    return units(WordStream(seed), size, dtype)
 
 
 # ---- avx_mathfun.h (float32, 8 lanes; here any number), with GCC's fused multiply-adds ----
@@ -192,7 +224,19 @@ def _normal_small(stream: WordStream, size: int, mean: float, std: float, dtype:
         theta = 2.0 * math.pi * u1
         out.append(_fma64(radius * math.cos(theta), std, mean))
         out.append(_fma64(radius * math.sin(theta), std, mean))
-    return np.asarray(out[:size], dtype=np.float64).astype(dtype)
+    # static_cast<scalar_t>(double): float16/bfloat16 through float32, as their C++ types convert
+    values = np.asarray(out[:size], dtype=np.float64)
+    return values.astype(np.float32).astype(numpy_dtype(dtype)) if dtype in REDUCED_DTYPES else values.astype(dtype)
+
+
+def _box_muller_16_f64(uniforms: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """`normal_fill_16<double>` over rows of 16 float64 uniforms."""
+    from initcli.rng import glibc64
+    from initcli.rng.fma import fma
+
+    radius = np.sqrt(-2.0 * glibc64.log(1.0 - uniforms[:, :8]))
+    sine, cosine = glibc64.sincos((2.0 * math.pi) * uniforms[:, 8:])
+    return np.concatenate([fma(radius * cosine, std, mean), fma(radius * sine, std, mean)], axis=1)
 
 
 class NormalDraw:
@@ -200,8 +244,6 @@ class NormalDraw:
 
     def __init__(self, seed: int, size: int, mean: float = 0.0, std: float = 1.0, dtype: str = "float32") -> None:
         check_dtype(dtype)
-        if dtype == "float64" and size >= 16:
-            raise ValueError("torch's float64 normals of 16 values or more are not reproduced")
         self._stream = WordStream(seed)
         self._size, self._dtype = size, dtype
         self._mean, self._std = mean, std
@@ -213,7 +255,25 @@ class NormalDraw:
         if size < 16:
             yield _normal_small(self._stream, size, self._mean, self._std, self._dtype)
             return
-        mean, std = _F32(self._mean), _F32(self._std)
+        reduced = self._dtype in REDUCED_DTYPES
+        if self._dtype == "float32" or reduced:
+            mean, std = _F32(self._mean), _F32(self._std)
+            target = numpy_dtype(self._dtype)
+
+            def uniforms(count: int) -> np.ndarray:
+                return unit_float32(self._stream.take(count))
+
+            def transform(groups: np.ndarray) -> np.ndarray:
+                values = _box_muller_16(groups, mean, std)
+                return values.astype(target) if reduced else values
+        else:
+
+            def uniforms(count: int) -> np.ndarray:
+                return unit_float64(self._stream.take64(count))
+
+            def transform(groups: np.ndarray) -> np.ndarray:
+                return _box_muller_16_f64(groups, self._mean, self._std)
+
         whole = size // 16 * 16
         tail = size - whole
         # Values before size - 16 are final when made; the last 16 are redrawn at the end.
@@ -221,19 +281,18 @@ class NormalDraw:
         start = 0
         while start < whole:
             stop = min(whole, start + step)
-            groups = unit_float32(self._stream.take(stop - start)).reshape(-1, 16)
-            values = _box_muller_16(groups, mean, std).reshape(-1)
+            values = transform(uniforms(stop - start).reshape(-1, 16)).reshape(-1)
             final = values[: max(0, min(stop, kept_until) - start)]
             if final.size:
                 yield final
             start = stop
         if tail:
-            self._stream.take(tail)  # the tail's uniforms, overwritten by the redraw
-            redrawn = _box_muller_16(unit_float32(self._stream.take(16)).reshape(1, 16), mean, std)
-            yield redrawn.reshape(-1)
+            if not reduced:  # float16/bfloat16 draw no uniforms for the tail before its redraw
+                uniforms(tail)  # the tail's uniforms, overwritten by the redraw
+            yield transform(uniforms(16).reshape(1, 16)).reshape(-1)
 
 
 def normal(seed: int, size: int, mean: float = 0.0, std: float = 1.0, dtype: str = "float32") -> np.ndarray:
-    """The whole `torch.normal(mean, std, size=(size,), generator=...)` (CPU, AVX2 kernel)."""
+    """The whole `torch.normal(mean, std, size=(size,), generator=...)` (CPU; float32: the AVX2 kernel)."""
     parts = list(NormalDraw(seed, size, mean, std, dtype).chunks(size))
-    return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
+    return np.concatenate(parts) if parts else np.empty(0, dtype=numpy_dtype(dtype))

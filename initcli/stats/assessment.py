@@ -144,14 +144,19 @@ def _explained_by_training(assessment: Assessment) -> bool:
     return True
 
 
-def mark_trained(assessments: Sequence[Assessment], evidence: Sequence[Assessment] = ()) -> list[Assessment]:
+def mark_trained(
+    assessments: Sequence[Assessment], evidence: Sequence[Assessment] = (), *, trained: bool | None = None
+) -> list[Assessment]:
     """In a trained model (`trained_model`), the inconsistent weights training explains become `trained`.
 
     In a fresh model nothing changes: `inconsistent` stays for what training cannot explain.
     `evidence`: judged assessments of the model's other weights (those `--layer` left out), which
-    count towards deciding whether the model is trained but are not returned.
+    count towards deciding whether the model is trained but are not returned. `trained`: the
+    model's state when the caller decided it (then `evidence` is not looked at).
     """
-    if not trained_model([*assessments, *evidence]):
+    if trained is None:
+        trained = trained_model([*assessments, *evidence])
+    if not trained:
         return list(assessments)
     return [replace(a, verdict="trained") if _explained_by_training(a) else a for a in assessments]
 
