@@ -335,7 +335,7 @@ def open_source(
             else:
                 keras_model = building.build_from_function(str(model), seed)
                 built = Built(kind="function", source=str(model), seed=seed)
-            saved = open_model(building.save_temporary(keras_model, scratch.path()), timeout=timeout, as_built=True)
+            saved = open_model(building.save_temporary(keras_model, scratch.path()), timeout=timeout)
             saved.source = built.source
         else:
             saved = open_model(
@@ -854,7 +854,7 @@ def propagate_model(
                 built, source, kind = building.build_from_function(str(model), options.seed), str(model), "function"
             if not static:
                 return run.measured_report(built, source, kind, options)
-            saved = open_model(building.save_temporary(built, scratch), as_built=True)
+            saved = open_model(building.save_temporary(built, scratch))
             saved.source, saved.format = source, kind
         else:
             saved = open_model(Path(str(model)))
