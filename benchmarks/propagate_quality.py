@@ -7,6 +7,10 @@ model: the layers predicted, where the prediction stops, and |rms / predicted rm
 predicted layers (median, 90th percentile, worst) and at the last predicted layer.
 
     python benchmarks/propagate_quality.py [OUT_DIR]     # the README's table (about a minute on 2 cores)
+    python benchmarks/propagate_quality.py OUT_DIR LSTM GRU   # only the rows whose name has one of these
+
+The recurrent rows are the mean-field approximation of initcli/propagate/recurrent.py (gates,
+states and time steps independent); each model's layers are listed with --layers.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 
-def build(directory: Path) -> dict[str, Path]:
+def build(directory: Path, only: list[str]) -> dict[str, Path]:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import keras
     from keras import layers
@@ -45,7 +49,11 @@ def build(directory: Path) -> dict[str, Path]:
         "LSTM (2 layers)": lambda: keras.Sequential(
             [keras.Input((20, 8)), layers.LSTM(32, return_sequences=True), layers.LSTM(32), layers.Dense(10)]
         ),
+        "GRU (2 layers)": lambda: keras.Sequential(
+            [keras.Input((20, 8)), layers.GRU(32, return_sequences=True), layers.GRU(32), layers.Dense(10)]
+        ),
     }
+    makers = {name: make for name, make in makers.items() if not only or any(word in name for word in only)}
     paths = {}
     for index, (name, make) in enumerate(makers.items()):
         keras.utils.set_random_seed(0)
@@ -72,6 +80,7 @@ def quality(path: Path) -> dict[str, object]:
     def pick(q: float) -> float | None:
         return errors_sorted[min(int(q * len(errors_sorted)), len(errors_sorted) - 1)] if errors_sorted else None
 
+    per_layer = [(layer["layer"], abs(layer["rms_ratio"] - 1)) for layer in layers if layer["rms_ratio"] is not None]
     last = next((abs(layer["rms_ratio"] - 1) for layer in reversed(layers) if layer["rms_ratio"] is not None), None)
     return {
         "layers": len(layers),
@@ -81,19 +90,25 @@ def quality(path: Path) -> dict[str, object]:
         "worst": errors_sorted[-1] if errors_sorted else None,
         "last": last,
         "stops": stops[0].split("stops at ", 1)[1] if stops else "",
+        "per_layer": per_layer,
     }
+
+
+def pct(value: object) -> str:
+    return "" if value is None else f"{100 * float(value):.1f}%"  # type: ignore[arg-type]
 
 
 def main() -> None:
     directory = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="initcli-quality-"))
     directory.mkdir(parents=True, exist_ok=True)
+    layers = "--layers" in sys.argv
+    only = [word for word in sys.argv[2:] if word != "--layers"]
     print("| model | layers predicted | median | 90th pct. | worst | last layer | stops at |")
     print("|---|---|---|---|---|---|---|")
-    for name, path in build(directory).items():
+    for name, path in build(directory, only).items():
         q = quality(path)
-
-        def pct(value: object) -> str:
-            return "" if value is None else f"{100 * float(value):.1f}%"  # type: ignore[arg-type]
+        if layers:
+            print(f"{name}: " + ", ".join(f"{k} {pct(v)}" for k, v in q["per_layer"]))  # type: ignore[attr-defined]
 
         print(
             f"| {name} | {q['predicted']}/{q['layers']} | {pct(q['median'])} | {pct(q['p90'])} | "

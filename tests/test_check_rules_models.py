@@ -37,7 +37,7 @@ def test_ci_example_passes_on_every_shipped_model(tmp_path):
 
 def test_ci_example_fails_on_a_planted_bad_model(tmp_path):
     def double(weights):
-        data = _dataset(weights, "layers/dense")  # mlp/hidden1/kernel
+        data = _dataset(weights, "layers/dense")  # hidden1/kernel
         data[...] = data[()] * 2
 
     bad_dir = tmp_path / "bad"
@@ -69,7 +69,7 @@ def _rule_findings(data: dict) -> list[tuple[str, str]]:
     ]
 
 
-STALE = 'rules:\n  - layer: "mlp/hidden1/kernel"\n'
+STALE = 'rules:\n  - layer: "hidden1/kernel"\n'
 
 
 def test_unmatched_rule_fails_a_single_model_run(tmp_path):

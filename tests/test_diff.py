@@ -172,7 +172,7 @@ def test_zero_initialized_weight_that_moved_is_infinite_change(saved):
     """A bias initialized at zero has no relative change: `inf`, and any threshold counts it."""
     result = _run(str(saved / "a.keras"), str(saved / "b.keras"), "--threshold", "1e9", "--format", "csv")
     assert result.exit_code == 3
-    bias = next(line for line in result.stdout.splitlines() if line.startswith("sequential/dense/bias,"))
+    bias = next(line for line in result.stdout.splitlines() if line.startswith("dense/bias,"))
     assert bias.split(",")[5] == "inf"
 
 
@@ -189,13 +189,13 @@ def test_weights_only_in_one_side_and_position_matching(keras, saved, tmp_path):
     data = json.loads(result.stdout)
     matched = {row["path"]: (row["path_b"], row["matched"]) for row in data["weights"]}
     # plain_a's first kernel (8x16) pairs by position with renamed/kernel; the heads differ in shape.
-    assert matched == {"sequential/dense/kernel": ("sequential/renamed/kernel", "position")}
+    assert matched == {"dense/kernel": ("renamed/kernel", "position")}
     only = {(entry["side"], entry["path"]) for entry in data["only"]}
     assert only == {
-        ("a", "sequential/dense_1/kernel"),
-        ("b", "sequential/renamed/bias"),
-        ("b", "sequential/head/kernel"),
-        ("b", "sequential/head/bias"),
+        ("a", "dense_1/kernel"),
+        ("b", "renamed/bias"),
+        ("b", "head/kernel"),
+        ("b", "head/bias"),
     }
 
 

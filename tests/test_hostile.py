@@ -347,7 +347,9 @@ def test_keras_bfloat16_model_reads_as_bfloat16(tmp_path: Path, keras) -> None:
     model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, dtype="bfloat16")])
     path = tmp_path / "bf16.keras"
     model.save(path)
-    expected = {variable.path: np.asarray(variable.numpy()) for variable in model.weights}
+    # Named as Keras names them after loading the file (without the Sequential's scope).
+    loaded = keras.saving.load_model(path, compile=False).weights
+    expected = {v.path: np.asarray(w.numpy()) for v, w in zip(loaded, model.weights, strict=True)}
     saved = open_model(path)
     try:
         records = list(saved.records())

@@ -101,13 +101,13 @@ def test_rows_report_fan_caveats_and_settings():
 def test_layer_filter_and_flat_formats():
     data = inspect_json(MODELS / "mlp.keras", "--layer", "hidden*")
     assert [r["path"] for r in data["weights"]] == [
-        "mlp/hidden1/kernel",
-        "mlp/hidden1/bias",
-        "mlp/hidden2/kernel",
-        "mlp/hidden2/bias",
+        "hidden1/kernel",
+        "hidden1/bias",
+        "hidden2/kernel",
+        "hidden2/bias",
     ]
     rows = list(csv.DictReader(io.StringIO(run("inspect", str(MODELS / "mlp.keras"), "--format", "csv").stdout)))
-    assert rows[0]["path"] == "mlp/hidden1/kernel" and rows[0]["initializer"] == "HeNormal()"
+    assert rows[0]["path"] == "hidden1/kernel" and rows[0]["initializer"] == "HeNormal()"
     assert rows[0]["default_initializer"] == "GlorotUniform()" and rows[0]["is_default"] == "false"
     markdown = run("inspect", str(MODELS / "mlp.keras"), "--format", "markdown").stdout
     assert markdown.startswith("| path | shape | initializer | theory_std | std | verdict |\n")

@@ -147,17 +147,17 @@ def test_inspect_rows_equal_keras(keras, saved, filename):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     rows = {row["path"]: row for row in data["weights"]}
-    assert sorted((p, tuple(r["shape"])) for p, r in rows.items()) == sorted(
-        (w.path, tuple(w.shape)) for w in model.weights
-    )
-    assert [r["path"] for r in data["weights"]] == [w.path for w in model.weights] or filename == "model.h5"
-    # Reloading in the same process can rename auto-named sublayers: pair weights by position.
+    # Rows are named as Keras names the variables after loading the file (a Sequential's or wrapper's
+    # layers unscoped), which can differ from the saving process's scoped paths: pair by position.
     reloaded = keras.models.load_model(directory / filename, compile=False).weights
     assert len(reloaded) == len(model.weights)
-    loaded = {w.path: np.asarray(r.numpy(), dtype=np.float64) for w, r in zip(model.weights, reloaded)}
+    assert sorted((p, tuple(r["shape"])) for p, r in rows.items()) == sorted((w.path, tuple(w.shape)) for w in reloaded)
+    assert [r["path"] for r in data["weights"]] == [w.path for w in reloaded] or filename == "model.h5"
+    loaded = {r.path: np.asarray(r.numpy(), dtype=np.float64) for r in reloaded}
+    saving_path = {r.path: w.path for w, r in zip(model.weights, reloaded)}
     owners = _owners(model)
     for path, row in rows.items():
-        layer, variable = owners[path]
+        layer, variable = owners[saving_path[path]]
         assert row["weight"] == variable.name
         values = loaded[path]
         assert row["sample"]["count"] == values.size

@@ -54,6 +54,13 @@ def test_live_models_equal_their_saved_files_without_saving(library, tmp_path, m
         _refuse_saving(model, monkeypatch)
         live, saved = initcli.inspect(model), initcli.inspect(path)
         assert live.source == f"<keras model {model.name!r}>"
+        # Rows are named as Keras names the variables when it loads the saved file (a Sequential's
+        # layers unscoped), for the live model as for its file.
+        loaded = library.models.load_model(path, compile=False)
+        if library.__name__ == "keras":
+            assert [row.record.path for row in live.weights] == [w.path for w in loaded.weights]
+        else:  # tf_keras: variable names, the ":0" suffix dropped (docs/reference.md)
+            assert [row.record.path for row in live.weights] == [w.name.removesuffix(":0") for w in loaded.weights]
         assert _without_source(live.to_dict()) == _without_source(saved.to_dict())
         checked, checked_file = initcli.check(model), initcli.check(path)
         assert _without_source(checked.to_dict()) == _without_source(checked_file.to_dict())

@@ -44,14 +44,14 @@ def sharded(keras, tmp_path_factory):
     (folder / "m.json").write_text(model.to_json())
     # Keras reads the shards back into a model rebuilt from the config (zeroed first, so that only
     # load_weights can give the values); its variables are named without the Sequential's scope
-    # (model_from_json builds the layers outside it), so the names compared are the saving model's.
+    # (model_from_json builds the layers outside it), and so are the rows (docs/reference.md).
     loaded = keras.models.model_from_json(model.to_json())
     for variable in loaded.weights:
         variable.assign(np.zeros(variable.shape, variable.dtype))
     loaded.load_weights(str(index))
     values = [np.asarray(v.numpy()) for v in loaded.weights]
     assert [v.path.split("/", 1)[1] for v in model.weights] == [v.path for v in loaded.weights]
-    return folder, index, [(v.path, value) for v, value in zip(model.weights, values, strict=True)]
+    return folder, index, [(v.path, value) for v, value in zip(loaded.weights, values, strict=True)]
 
 
 @pytest.mark.tensorflow

@@ -332,10 +332,27 @@ def run_checks(
                             " (not required here; give the rule `model:` or `required: true`)"
                             if lenient
                             else ": a stale or misspelled pattern"
-                        ),
+                        )
+                        + _unscoped_hint(rule, rows),
                     )
                 )
     return findings
+
+
+def _unscoped_hint(rule: Rule, rows: Sequence[WeightRow]) -> str:
+    """For a rule written with the model's scope (`mlp/hidden1/kernel`), the path rows now have.
+
+    Earlier initcli put a Keras 3 Sequential's name (and a wrapper's) before its layers' paths in a
+    `.keras` file; Keras 3 loads those layers unscoped (`hidden1/kernel`), and so do the rows now.
+    The old form is not matched silently: the rule would mean something else in a model that has
+    such a scope.
+    """
+    parts = rule.pattern.split("/")
+    for start in range(1, len(parts) - 1):
+        shorter = "/".join(parts[start:])
+        if any(fnmatch.fnmatchcase(row.record.path, shorter) for row in rows):
+            return f"; Keras 3 names it {shorter!r} (without the model's or wrapper's name)"
+    return ""
 
 
 def _same_values(first: WeightRow, second: WeightRow) -> bool:

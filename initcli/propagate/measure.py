@@ -221,6 +221,10 @@ def model_weights(model: Any) -> dict[str, dict[str, np.ndarray]]:
         parts = str(variable.path).split("/")
         layer_name = parts[-2] if len(parts) > 1 else parts[0]
         weights.setdefault(layer_name, {})[parts[-1]] = np.asarray(variable.numpy())
+        if len(parts) > 2:  # `lstm/lstm_cell/kernel` is also the LSTM `lstm`'s
+            weights.setdefault(parts[0], {}).setdefault(parts[-1], weights[layer_name][parts[-1]])
+        if len(parts) > 3:  # tf_keras: `bidirectional/forward_lstm/lstm_cell/kernel`
+            weights.setdefault(f"{parts[0]}/{parts[1]}", {}).setdefault(parts[-1], weights[layer_name][parts[-1]])
     return weights
 
 

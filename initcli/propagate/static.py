@@ -16,8 +16,10 @@ variance of its elements within the channel, and pushed through the layers in gr
 - BatchNormalization (training mode: each channel's batch statistics; inference mode: the moving
   statistics), residual Add (branches uncorrelated), Concatenate (on the channels), Dropout,
   pooling (positions treated as independent; max pooling of φ(h), h Gaussian, exactly, and of any
-  other signal as if Gaussian per channel, said in a note), padding and shape-only layers. Other
-  layers end the prediction (a note says where).
+  other signal as if Gaussian per channel, said in a note), padding and shape-only layers; PReLU
+  (alpha per channel), Embedding (ids uniform over the vocabulary), and LSTM/GRU/SimpleRNN by
+  `initcli.propagate.recurrent` (a sampled forward pass, a mean-field gradient; said in a note).
+  Other layers end the prediction (a note says where).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import numpy as np
 from initcli.errors import InitcliError
 from initcli.propagate import gaussian
 from initcli.propagate.graph import LayerNode, layer_activation, output_names, read_graph
+from initcli.propagate.recurrent import RECURRENT, RecurrentUnsupported, predict_recurrent
 from initcli.propagate.report import Predicted
 
 KERNEL_WEIGHTS = ("kernel", "depthwise_kernel")
@@ -84,6 +87,8 @@ class _State:
     shape: tuple[int | None, ...]
     # When the elements are φ(h) with h ~ N(pre_means, pre_variances): lets max pooling be exact.
     source: tuple[gaussian.Activation, Vector, Vector] | None = None
+    # A recurrent layer's sampled output sequences (samples, steps, units), for the next recurrent layer.
+    sequence: np.ndarray | None = None
 
     @property
     def second(self) -> float:
@@ -456,7 +461,13 @@ def _reshape_layer(node: LayerNode, state: _State) -> _Step:
     return _Step(state=out, backward=lambda g: [np.full(state.shape[-1] or 1, float(np.mean(g)))])
 
 
-def _step(node: LayerNode, inputs: list[_State], weights: Mapping[str, np.ndarray], training: bool) -> _Step:
+def _step(
+    node: LayerNode,
+    inputs: list[_State],
+    weights: Mapping[str, np.ndarray],
+    training: bool,
+    all_weights: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+) -> _Step:
     name = node.class_name
     if node.config.get("_shared"):
         raise Unsupported("a layer called more than once")
@@ -504,7 +515,142 @@ def _step(node: LayerNode, inputs: list[_State], weights: Mapping[str, np.ndarra
         return _Step(state=out, backward=lambda g: [g])
     if "Pooling" in name:
         return _pool(node, state)
+    if name in RECURRENT:
+        return _recurrent(node, state, weights)
+    if name == "Bidirectional":
+        return _bidirectional(node, state, all_weights or {})
+    if name == "Embedding":
+        return _embedding(node, state, weights)
+    if name == "PReLU":
+        return _prelu(node, state, weights)
     raise Unsupported(f"{name} is not modelled")
+
+
+def _bidirectional(node: LayerNode, state: _State, weights: Mapping[str, Mapping[str, np.ndarray]]) -> _Step:
+    """A forward and a backward recurrent layer on the same input, their outputs concatenated (or summed)."""
+    forward_entry = node.config.get("layer")
+    backward_entry = node.config.get("backward_layer") or forward_entry
+    if not isinstance(forward_entry, Mapping) or not isinstance(backward_entry, Mapping):
+        raise Unsupported("no wrapped layer in the config")
+    merge = node.config.get("merge_mode", "concat")
+    if merge not in ("concat", "sum", "ave"):
+        raise Unsupported(f"merge_mode {merge!r}")
+    steps: list[_Step] = []
+    for entry, side in ((forward_entry, "forward"), (backward_entry, "backward")):
+        config = dict(entry.get("config") or {})
+        inner = str(config.get("name", ""))
+        scoped = inner if inner.startswith(f"{side}_") else f"{side}_{inner}"
+        found = weights.get(f"{node.name}/{scoped}") or weights.get(scoped) or {}
+        if side == "backward" and not node.config.get("backward_layer"):
+            # Made from the forward layer's config, reversed (a saved backward_layer is already).
+            config["go_backwards"] = not config.get("go_backwards", False)
+        layer = LayerNode(name=scoped, class_name=str(entry.get("class_name")), config=config)
+        if layer.class_name not in RECURRENT:
+            raise Unsupported(f"a wrapped {layer.class_name}")
+        step = _recurrent(layer, state, found)
+        if side == "backward" and step.state.sequence is not None:
+            # Keras reverses the backward layer's sequence back into time order.
+            step.state.sequence = step.state.sequence[:, ::-1, :]
+        steps.append(step)
+    first, second = steps[0].state, steps[1].state
+    units = first.means.size
+    if merge == "concat":
+        means = np.concatenate([first.means, second.means])
+        variances = np.concatenate([first.variances, second.variances])
+        shape = (*first.shape[:-1], 2 * units)
+        sequence = None
+        if first.sequence is not None and second.sequence is not None:
+            sequence = np.concatenate([first.sequence, second.sequence], axis=-1)
+
+        def backward(g: Vector) -> list[Vector]:
+            return [steps[0].backward(g[:units])[0] + steps[1].backward(g[units:])[0]]
+
+    else:
+        scale = 1.0 if merge == "sum" else 0.5
+        means = scale * (first.means + second.means)
+        sequence = None
+        if first.sequence is not None and second.sequence is not None:
+            sequence = scale * (first.sequence + second.sequence)
+        shape = first.shape
+        if sequence is not None:
+            flat = sequence.reshape(-1, units)
+            means, variances = flat.mean(axis=0), flat.var(axis=0)
+        else:
+            variances = scale * scale * (first.variances + second.variances)  # the two taken as independent
+
+        def backward(g: Vector) -> list[Vector]:
+            return [scale * scale * (steps[0].backward(g)[0] + steps[1].backward(g)[0])]
+
+    return _Step(
+        state=_State(means=means, variances=variances, shape=shape, sequence=sequence),
+        backward=backward,
+        approximation=steps[0].approximation,
+    )
+
+
+def _recurrent(node: LayerNode, state: _State, weights: Mapping[str, np.ndarray]) -> _Step:
+    """LSTM/GRU/SimpleRNN by `initcli.propagate.recurrent` (an approximation: said in a note)."""
+    try:
+        means, variances, shape, backward, sequence = predict_recurrent(
+            node.class_name, node.config, weights, state.shape, state.means, state.variances, state.sequence
+        )
+    except RecurrentUnsupported as reason:
+        raise Unsupported(str(reason)) from None
+    taken = "its input sequences sampled" if state.sequence is not None else "Gaussian inputs, independent over time"
+    return _Step(
+        state=_State(means=means, variances=variances, shape=shape, sequence=sequence),
+        backward=backward,
+        approximation=f"a sampled forward pass ({taken}); the gradient by mean field "
+        "(gates, states and time steps independent)",
+    )
+
+
+def _embedding(node: LayerNode, state: _State, weights: Mapping[str, np.ndarray]) -> _Step:
+    """Each id picks a row: with ids uniform over the vocabulary, a channel's statistics are its column's."""
+    table = weights.get("embeddings")
+    if table is None:
+        raise Unsupported("no embeddings among the saved weights")
+    table = np.asarray(table, dtype=np.float64)
+    out = _State(means=table.mean(axis=0), variances=table.var(axis=0), shape=(*state.shape, table.shape[-1]))
+    channels = state.means.size
+    return _Step(
+        state=out,
+        backward=lambda g: [np.zeros(channels)],  # ids have no gradient
+        approximation="ids taken uniform over the vocabulary (give --input ids.npy to measure yours)",
+    )
+
+
+def _prelu(node: LayerNode, state: _State, weights: Mapping[str, np.ndarray]) -> _Step:
+    """x for x > 0, alpha·x else, with alpha per channel (averaged over the other axes if it varies)."""
+    alpha = weights.get("alpha")
+    if alpha is None:
+        raise Unsupported("no alpha among the saved weights")
+    alpha = np.asarray(alpha, dtype=np.float64)
+    channels = state.shape[-1] or state.means.size
+    flat = alpha.reshape(-1, alpha.shape[-1]) if alpha.ndim else alpha.reshape(1, 1)
+    slopes = np.broadcast_to(flat.mean(axis=0), (channels,)).copy()
+    approximation = None
+    if flat.shape[0] > 1 and not np.all(flat == flat[:1]):
+        approximation = "alpha averaged over the positions of each channel"
+
+    def function(x: np.ndarray) -> np.ndarray:
+        return np.where(x > 0, x, slopes[:, None] * x)
+
+    def derivative(x: np.ndarray) -> np.ndarray:
+        return np.where(x > 0, 1.0, slopes[:, None] * np.ones_like(x))
+
+    phi = gaussian.Activation(
+        name="prelu", function=function, derivative=derivative, monotone=bool(np.all(slopes >= 0))
+    )
+    means, variances = _broadcast(state.means, channels), _broadcast(state.variances, channels)
+    mean, second, slope_second = gaussian.moments_per_channel(phi, means, variances)
+    out = _State(
+        means=mean,
+        variances=np.maximum(second - mean * mean, 0.0),
+        shape=state.shape,
+        source=(phi, means, variances) if phi.monotone else None,
+    )
+    return _Step(state=out, backward=lambda g: [slope_second * g], approximation=approximation)
 
 
 def _concatenate(node: LayerNode, inputs: list[_State]) -> _Step:
@@ -585,7 +731,7 @@ def predict(
             states[node.name] = steps[node.name] = None
             continue
         try:
-            step = _step(node, [s for s in inputs if s is not None], weights.get(node.name, {}), training)
+            step = _step(node, [s for s in inputs if s is not None], weights.get(node.name, {}), training, weights)
         except Unsupported as reason:
             states[node.name] = steps[node.name] = None
             if stopped_at is None:
@@ -663,4 +809,14 @@ def saved_weights(records: Iterable[Any], replacement: Any = None, seed: int = 0
         else:
             values = record.read()
         weights.setdefault(record.layer, {})[str(record.weight)] = np.asarray(values)
+        _by_scope(weights, str(record.path), str(record.weight), values)
     return weights
+
+
+def _by_scope(weights: dict[str, dict[str, np.ndarray]], path: str, weight: str, values: Any) -> None:
+    """A sublayer's weight also under the layer that holds it: `lstm/lstm_cell/kernel` is the LSTM `lstm`'s."""
+    parts = path.split("/")
+    if len(parts) > 2:
+        weights.setdefault(parts[0], {}).setdefault(weight, np.asarray(values))
+    if len(parts) > 3:  # tf_keras: `bidirectional/forward_lstm/lstm_cell/kernel`
+        weights.setdefault(f"{parts[0]}/{parts[1]}", {}).setdefault(weight, np.asarray(values))

@@ -211,7 +211,20 @@ class TreeWalker:
         for _, key, child, variables, child_entry in sorted(groups, key=lambda g: (g[0], g[1])):
             if child_entry is None and not self.has_config:
                 child_entry = self._guess_entry(key)
-            yield from self._layer(child, child_entry, prefix, variables=variables)
+            yield from self._layer(child, child_entry, self._scope(prefix, child_entry), variables=variables)
+
+    def _scope(self, prefix: str, entry: Mapping[str, Any] | None) -> str:
+        """The name scope a model's or wrapper's layer is built in when Keras 3 loads the file.
+
+        `deserialize_keras_object` builds each layer whose entry has a `build_config` as it
+        deserializes it (keras/src/saving/serialization_lib.py), outside every name scope: its
+        variables are `dense/kernel` however deep the Sequential, Functional, TimeDistributed or
+        Bidirectional that holds it. A layer without one (not built when saved) is built later, inside
+        its container's scope. Layers a custom layer builds keep the file's path (`_built_elsewhere`).
+        """
+        if self.keras2 or self.custom is not None or not isinstance(entry, Mapping):
+            return prefix
+        return "" if entry.get("build_config") else prefix
 
     @staticmethod
     def _guess_entry(group_key: str) -> Mapping[str, Any] | None:
@@ -287,7 +300,7 @@ class TreeWalker:
                 hint = f"forward_{inner_name}"
                 if key == "backward_layer":
                     hint = f"backward_{entry_name(backward) or inner_name}"
-                yield from self._layer(child, inner or None, path_prefix, name_hint=hint)
+                yield from self._layer(child, inner or None, self._scope(path_prefix, inner), name_hint=hint)
             elif _key(key) in ATTENTION_SUBLAYERS and class_name == "MultiHeadAttention":
                 sub_variables = _vars(child)
                 rank = len(sub_variables[1][0].shape) if sub_variables[1] else 3
@@ -308,8 +321,13 @@ class TreeWalker:
                 continue  # the template layer; its copies hold the weights
             elif key == "layer" and class_name is not None:
                 unscoped = name if self.keras2 and class_name == "TimeDistributed" else None
+                inner_entry = mapping(config.get("layer"))
                 yield from self._layer(
-                    child, config.get("layer"), path_prefix, name_hint=inner_name, unscoped_in=unscoped
+                    child,
+                    config.get("layer"),
+                    self._scope(path_prefix, inner_entry),
+                    name_hint=inner_name,
+                    unscoped_in=unscoped,
                 )
             else:
                 yield from self._layer(child, None, path_prefix)

@@ -192,6 +192,8 @@ def _record(
             read_chunks=dataset.read_chunks,
         )
     entry, below, components = _owner(layer_name, components, index)
+    if era.line == "keras3":
+        components = _as_keras3_loads(components, index)
     if entry is None:
         resolution = Resolution(notes=_no_config(has_config))
     else:
@@ -209,6 +211,29 @@ def _record(
         read=dataset.read,
         read_chunks=dataset.read_chunks,
     )
+
+
+_WRAPPERS = ("TimeDistributed", "Bidirectional")
+
+
+def _as_keras3_loads(components: list[str], index: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """A Keras 3 `weight_names` path (the saving process's) as Keras 3 names it after loading the file.
+
+    Loading deserializes each Sequential with a `build_input_shape` and builds its layers under its
+    own scope only (`unbuilt_inner/nb/kernel`, not `called_outer/unbuilt_inner/nb/kernel`); a
+    Functional's layers are built unscoped; a wrapper's layer, deserialized with its `build_config`,
+    unscoped too (`tdd/kernel`, not `s/time_distributed/tdd/kernel`).
+    """
+    names = components[:-1]
+    owners = [i for i, name in enumerate(names) if name in index and class_of(index[name]) not in CONTAINER_CLASSES]
+    if not owners:
+        return components
+    position = owners[0]
+    if class_of(index[names[position]]) in _WRAPPERS and position + 1 < len(names):
+        return components[position + 1 :]
+    if position >= 1 and class_of(index.get(names[position - 1])) == "Sequential":
+        return components[position - 1 :]
+    return components[position:]
 
 
 def _no_config(has_config: bool) -> list[str]:
