@@ -1,6 +1,8 @@
 """The typed core under the command line: each command's work, returning a report.
 
 The CLI parses options, calls one of these, and renders the report; tests call them directly.
+The checks (`initcli.analysis.checks`, with its rules files' parser) are imported by the functions
+that check: `sample` and `list` do not load them (4 ms CPU of their start-up, measured 2026-12-07).
 """
 
 from __future__ import annotations
