@@ -370,3 +370,22 @@ def test_columns_select_and_order_flat_output():
     assert row.split(",")[1] == "64" and float(row.split(",")[2]) == pytest.approx(math.sqrt(2 / 64))
     result = run("sample", "--init", "he_normal", "--shape", "4", "--format", "csv", "--columns", "nope", expect=2)
     assert "unknown column(s) nope" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "cell",
+    ["", "  ", "class_name", "two words", "a [bold]b[/bold] c", "日本語 x", "x\ny longer", "-0.7078647 · 3x3"],
+)
+def test_fit_columns_early_refusal_never_exceeds_rich(cell):
+    """The quick bound `fit_columns` refuses a table by is at most Rich's own minimum width (Rich the
+    oracle), and equal to it for Text cells: the fitted tables are those Rich's measurement gives."""
+    from rich.console import Console
+    from rich.measure import Measurement
+    from rich.text import Text
+
+    from initcli.render.tables import _least_width
+
+    console = Console(width=10_000, color_system=None, emoji=False)
+    text = Text(cell)
+    assert _least_width(text) == Measurement.get(console, console.options, text).minimum
+    assert _least_width(cell) <= Measurement.get(console, console.options, cell).minimum
