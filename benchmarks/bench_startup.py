@@ -13,7 +13,9 @@ a loaded machine moves least: both are timed in the same rounds). Issue #25 asks
 in a venv made fresh by `python -m venv DIR && DIR/bin/pip install .` (the newest dependencies);
 `--python DIR/bin/python` runs that interpreter on this checkout. The commands are run round-robin,
 `--repeat` rounds, so a burst of load on the machine hits every command alike; each row is the best
-wall time. It prints the seconds, the part above the numpy + Click floor (initcli's own share) and
+wall time, beside the median CPU time (user + sys) of its runs, which load moves less (the floors'
+CPU exceeds their wall time: numpy starts an OpenBLAS pool, which `initcli.cli.main` limits to one
+thread). It prints the seconds, the part above the numpy + Click floor (initcli's own share) and
 met / NOT MET against the target, then the load average: other processes on the machine slow every row.
 
 It runs this checkout's initcli (from its root, also set as PYTHONPATH: `python -m` puts the working
@@ -26,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -58,18 +62,33 @@ COMMANDS: list[tuple[str, list[str]]] = [
 PYTHON = [sys.executable]
 
 
+CPU: dict[str, list[float]] = {}  # label -> user + sys seconds of each timed run
+
+
 def run_process(arguments: list[str]) -> float:
-    """Wall seconds of one whole `python ARGUMENTS` process (its output discarded)."""
+    """Wall seconds of one whole `python ARGUMENTS` process (its output discarded); its CPU seconds
+    (user + sys, the part load moves least) are kept in CPU under the command's label."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100"}
     # As a user's runs after the first: the modules' bytecode is cached (the untimed warm-up writes it).
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     started = time.perf_counter()
-    completed = subprocess.run(
-        [*PYTHON, *arguments], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, check=False
+    process = subprocess.Popen(
+        [*PYTHON, *arguments], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
     )
+    _, stderr = process.communicate()
     elapsed = time.perf_counter() - started
-    if completed.returncode != 0:
-        raise SystemExit(f"python {' '.join(arguments)} failed: {completed.stderr.decode(errors='replace')}")
+    if process.returncode != 0:
+        raise SystemExit(f"python {' '.join(arguments)} failed: {stderr.decode(errors='replace')}")
+    return elapsed
+
+
+def timed(label: str, arguments: list[str]) -> float:
+    """`run_process`, with the CPU seconds of the run (from RUSAGE_CHILDREN) recorded under `label`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    elapsed = run_process(arguments)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    CPU.setdefault(label, []).append(cpu)
     return elapsed
 
 
@@ -85,10 +104,10 @@ def main() -> None:
     best = {label: float("inf") for label, _ in COMMANDS}
     for _ in range(repeat):
         for label, arguments in COMMANDS:
-            best[label] = min(best[label], run_process(arguments))
+            best[label] = min(best[label], timed(label, arguments))
     floor = best[f'python -c "{FLOOR}"']
     hdf5_floor = best[f'python -c "{HDF5_FLOOR}"']
-    print(f"{'command (best of ' + str(repeat) + ')':60} {'seconds':>8} {'above floor':>11}  target")
+    print(f"{'command (best of ' + str(repeat) + ')':60} {'seconds':>8} {'cpu med':>8} {'above floor':>11}  target")
     for label, _ in COMMANDS:
         seconds = best[label]
         target = INSPECT_TARGET_SECONDS if label == INSPECT else TARGET_SECONDS
@@ -104,7 +123,8 @@ def main() -> None:
                 f"numpy + click + h5py baseline (+{(seconds - hdf5_floor) * 1000:.0f} ms)"
             )
         above = "" if label.startswith("python") else f"{(seconds - floor) * 1000:+8.1f} ms"
-        print(f"{label:60} {seconds:8.3f} {above:>11}  {verdict}")
+        cpu = statistics.median(CPU[label])
+        print(f"{label:60} {seconds:8.3f} {cpu:8.3f} {above:>11}  {verdict}")
     one, five, fifteen = os.getloadavg()
     print(f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores ({PYTHON[0]})")
 

@@ -37,10 +37,12 @@ frame = report.to_pandas()
 frame[["path", "shape", "initializer", "std", "theory_std", "verdict"]]
 
 # %% [markdown]
-# The rows are the model's own weights, in the model's order.
+# The rows are the model's own weights, in the model's order, named as Keras names them when it
+# loads the model's saved file (a Sequential's layers without the model's scope: `dense/kernel`,
+# where this live model says `digits/dense/kernel`), so that a live model and its file agree.
 
 # %%
-assert list(frame["path"]) == [weight.path for weight in model.weights]
+assert list(frame["path"]) == [weight.path.removeprefix(f"{model.name}/") for weight in model.weights]
 assert set(frame["verdict"]) <= {"consistent", "constant-ok"}, frame["verdict"].tolist()
 print(f"{len(frame)} weights of {model.name}: {sorted(set(frame['verdict']))}")
 

@@ -1,6 +1,8 @@
 """The typed core under the command line: each command's work, returning a report.
 
 The CLI parses options, calls one of these, and renders the report; tests call them directly.
+The checks (`initcli.analysis.checks`, with its rules files' parser) are imported by the functions
+that check: `sample` and `list` do not load them (4 ms CPU of their start-up, measured 2026-12-07).
 """
 
 from __future__ import annotations
@@ -15,19 +17,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from initcli.analysis.checks import (
-    CHECKS,
-    DEFAULT_CHECKS,
-    NOTE_CHECKS,
-    Finding,
-    Rule,
-    coverage,
-    coverage_findings,
-    load_rules,
-    propagation_findings,
-    rules_for,
-    run_checks,
-)
 from initcli.errors import BadInputError, ExitCode, InitcliError, debugging, internal_error_message, out_of_memory
 from initcli.initializers import DEFAULT_CHUNK_ELEMENTS, KINDS, InitializerSpec
 from initcli.render.wording import counted, plural
@@ -48,6 +37,8 @@ from initcli.stats.assessment import assess, judge
 from initcli.types import DEFAULT_ALPHA, CheckName
 
 if TYPE_CHECKING:
+    from initcli.analysis.checks import Finding, Rule
+
     # Reading models needs h5py: commands that only draw or explain do not import it.
     from initcli.analysis.diff import DiffReport, Drift
     from initcli.analysis.inspection import ProgressSink, WeightRow
@@ -335,7 +326,7 @@ def open_source(
             else:
                 keras_model = building.build_from_function(str(model), seed)
                 built = Built(kind="function", source=str(model), seed=seed)
-            saved = open_model(building.save_temporary(keras_model, scratch.path()), timeout=timeout, as_built=True)
+            saved = open_model(building.save_temporary(keras_model, scratch.path()), timeout=timeout)
             saved.source = built.source
         else:
             saved = open_model(
@@ -520,6 +511,8 @@ def inspect_model(
                 config = _model_json(config_path)
                 remote = functools.partial(measure_on_cluster, cluster, saved, str(model), config)
             rows = _measured(saved, patterns, alpha, progress, remote)
+        from initcli.analysis.checks import NOTE_CHECKS, run_checks
+
         findings = _note_findings(rows, run_checks(rows, NOTE_CHECKS))
         from initcli.analysis.custom import custom_layer_notes
 
@@ -661,6 +654,8 @@ def plan_checks(only: Sequence[str] = (), skip: Sequence[str] = (), rules_path: 
     Raises:
         BadInputError: an unknown check, nothing left to run, or `--only rules` without rules.
     """
+    from initcli.analysis.checks import CHECKS, DEFAULT_CHECKS, load_rules
+
     unknown = [name for name in (*only, *skip) if name not in CHECKS]
     if unknown:
         raise BadInputError(f"Unknown check(s) {', '.join(unknown)}; the checks are {', '.join(CHECKS)}")
@@ -707,6 +702,14 @@ def check_model(
     `many`: one of several models in a run (a rule matching nothing here is then a warning unless it
     is `required`); rules with a `model` glob apply only to the models it takes in.
     """
+    from initcli.analysis.checks import (
+        Finding,
+        coverage,
+        coverage_findings,
+        propagation_findings,
+        rules_for,
+        run_checks,
+    )
     from initcli.readers.records import ModelFile
 
     plan = plan or plan_checks(only, skip, rules_path)
@@ -854,7 +857,7 @@ def propagate_model(
                 built, source, kind = building.build_from_function(str(model), options.seed), str(model), "function"
             if not static:
                 return run.measured_report(built, source, kind, options)
-            saved = open_model(building.save_temporary(built, scratch), as_built=True)
+            saved = open_model(building.save_temporary(built, scratch))
             saved.source, saved.format = source, kind
         else:
             saved = open_model(Path(str(model)))

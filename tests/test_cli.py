@@ -239,9 +239,7 @@ _SAMPLE_MODULES = _VERSION_MODULES | {
     "initcli.stats.assessment",
     "initcli.initializers.registry",
     "initcli.initializers.spec",
-    "initcli.analysis.checks",
     "initcli.stats.comparisons",
-    "initcli.safety.documents",
     "initcli.initializers",
     "initcli.initializers.base",
     "initcli.initializers.constant",
@@ -303,6 +301,35 @@ def test_start_up_imports_only_what_the_command_uses(argv, allowed, also_never):
     assert not {m.split(".")[0] for m in modules} & (_NEVER_AT_START | also_never)
 
 
+# Loaded by other commands, never by `sample` and `list` (issue 25: their 0.15 s start-up): the checks
+# and their rules files, numpy.ma (`np.unique` imports it on its first call), the readers, the
+# parallel draw, temporary files.
+_NOT_FOR_SAMPLE_OR_LIST = {
+    "numpy.ma",
+    "initcli.analysis.checks",
+    "initcli.safety.documents",
+    "initcli.readers",
+    "initcli.rng.parallel",
+    "initcli.keras",
+    "tempfile",
+}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sample", "--init", "glorot_uniform", "--shape", "3x3", "--seed", "0"],
+        ["sample", "--init", "orthogonal", "--shape", "8x8", "--seed", "0", "--format", "json"],
+        ["list"],
+    ],
+)
+def test_sample_and_list_skip_what_they_do_not_use(argv):
+    exit_code, modules = _run_in_fresh_process(argv)
+    assert exit_code == 0 and "initcli.initializers.registry" in modules  # the command did its work
+    assert not modules & _NOT_FOR_SAMPLE_OR_LIST, sorted(modules & _NOT_FOR_SAMPLE_OR_LIST)
+    assert not {m.split(".")[0] for m in modules} & (_NEVER_AT_START | {"yaml", "pandas"})
+
+
 def test_cli_choices_match_the_engine():
     """The options take their choices and defaults from initcli.types; the engine's own tables agree."""
     from initcli.analysis.checks import CHECKS
@@ -343,3 +370,22 @@ def test_columns_select_and_order_flat_output():
     assert row.split(",")[1] == "64" and float(row.split(",")[2]) == pytest.approx(math.sqrt(2 / 64))
     result = run("sample", "--init", "he_normal", "--shape", "4", "--format", "csv", "--columns", "nope", expect=2)
     assert "unknown column(s) nope" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "cell",
+    ["", "  ", "class_name", "two words", "a [bold]b[/bold] c", "日本語 x", "x\ny longer", "-0.7078647 · 3x3"],
+)
+def test_fit_columns_early_refusal_never_exceeds_rich(cell):
+    """The quick bound `fit_columns` refuses a table by is at most Rich's own minimum width (Rich the
+    oracle), and equal to it for Text cells: the fitted tables are those Rich's measurement gives."""
+    from rich.console import Console
+    from rich.measure import Measurement
+    from rich.text import Text
+
+    from initcli.render.tables import _least_width
+
+    console = Console(width=10_000, color_system=None, emoji=False)
+    text = Text(cell)
+    assert _least_width(text) == Measurement.get(console, console.options, text).minimum
+    assert _least_width(cell) <= Measurement.get(console, console.options, cell).minimum

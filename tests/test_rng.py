@@ -183,3 +183,12 @@ def test_float64_normals_equal_tensorflow_on_four_million_values(keras, function
     reference = getattr(tf.random, f"stateless_{function}")([size], seed=(2024, -3), dtype=tf.float64).numpy()
     ours = getattr(stateless, function)(PhiloxStream.from_seed(2024, -3), "float64", 1, size)
     assert_bit_equal(ours, reference[1:])
+
+
+@pytest.mark.parametrize("values", [[], [7], [5, 5, 5], [3, 1, 3, 2, 1 << 40, 0], list(range(9, -1, -1))])
+def test_distinct_counter_halves_are_numpy_unique(values):
+    """philox's own unique (np.unique imports numpy.ma on its first call): numpy's answer, in its order."""
+    from initcli.rng.philox import _distinct
+
+    array = np.array(values, dtype=np.uint64)
+    assert _distinct(array) == np.unique(array).tolist()

@@ -356,7 +356,8 @@ def open_predicted(path: Path, seed: int | None, backend: str) -> ModelFile:
     def records() -> Iterator[WeightRecord]:
         for weight in weights:
             yield WeightRecord(
-                path=f"{name}/{weight.layer}/{weight.weight}",
+                # named as Keras names it after loading the saved model: a Sequential's layers unscoped
+                path=f"{weight.layer}/{weight.weight}",
                 layer=weight.layer,
                 layer_class=weight.layer_class,
                 weight=weight.weight,

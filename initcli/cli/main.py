@@ -1,10 +1,19 @@
-"""The command line: parse options, call one public function (`initcli.public`), render its report."""
+"""The command line: parse options, call one public function (`initcli.public`), render its report.
+
+`sample`, `list` and `explain` run with Python's cyclic garbage collector off (`main`, issue 25): their
+start-up is almost all imports, objects that live to the end, which the collector walked ~60 times for
+nothing. Measured 2026-12-07 in a fresh venv (numpy 2.4.6, 2 cores, load ~1-6): 16 ms of wall time
+spent in collections during `sample` (gc.callbacks), 10-12 ms less CPU per run (median of 15); 370
+objects are left in cycles at exit, the same after a 3x3 and a 512x512 draw.
+"""
 
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -495,6 +504,11 @@ def batchnorm(
     printing.print_report(report, output_format, columns, functools.partial(tables.batchnorm_renderables, report), wide)
 
 
+# Short runs whose memory is bounded by what they draw: no cyclic GC (see the module docstring). The
+# commands that read models keep it.
+_NO_CYCLIC_GC = frozenset({"sample", "list", "explain"})
+
+
 def main() -> None:
     """Console-script entry point."""
     # A file-size limit (ulimit -f) then fails a write with "File too large" instead of killing the process.
@@ -502,5 +516,7 @@ def main() -> None:
     # One OpenBLAS thread unless the user asks for more: numpy starts its pool at import (issue #25:
     # ~20 ms of CPU a run, more beside busy processes), and initcli's statistics avoid BLAS.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    if sys.argv[1:2] and sys.argv[1] in _NO_CYCLIC_GC:
+        gc.disable()
     refuse_closed_stdout()
     cli(prog_name="initcli")

@@ -157,12 +157,9 @@ def tree_era(root: H5Group, config: Mapping[str, Any] | None) -> Era:
 class TreeWalker:
     """Yields the weight records of a `layers/...` tree, paired with the model config if any."""
 
-    def __init__(self, has_config: bool, era: Era = UNKNOWN, *, loaded: bool = True) -> None:
-        """`loaded`: name variables as Keras does after loading the file (False: a live model in
-        memory, whose variables keep the scopes they were built in, `mlp/hidden1/kernel`)."""
+    def __init__(self, has_config: bool, era: Era = UNKNOWN) -> None:
         self.has_config = has_config
         self.era = era
-        self.loaded = loaded
         self.unnamed = 0
         # The custom layer (class, config) whose sublayers are being walked, for each record.
         self.custom: Mapping[str, Any] | None = None
@@ -225,7 +222,7 @@ class TreeWalker:
         Bidirectional that holds it. A layer without one (not built when saved) is built later, inside
         its container's scope. Layers a custom layer builds keep the file's path (`_built_elsewhere`).
         """
-        if not self.loaded or self.keras2 or self.custom is not None or not isinstance(entry, Mapping):
+        if self.keras2 or self.custom is not None or not isinstance(entry, Mapping):
             return prefix
         return "" if entry.get("build_config") else prefix
 

@@ -32,7 +32,6 @@ class LiveDataset(H5Dataset):
 
     value: Callable[[], np.ndarray] = field(repr=False)
     label: str = ""
-    variable_path: str | None = None  # the live Keras 3 variable's own `path`
 
     def checked_dtype(self) -> str:
         if self.dtype is None:
@@ -88,7 +87,6 @@ def _dataset(name: str, value: Any, captured: Captured, label: str) -> LiveDatas
         source=cast(H5Source, None),  # no file: every method that reads one is replaced
         value=read,
         label=label,
-        variable_path=path if isinstance(path := getattr(value, "path", None), str) else None,
     )
 
 
@@ -116,14 +114,6 @@ def _tree(captured: Captured, label: str) -> H5Group:
     return build(plain, "/")
 
 
-def _datasets(group: H5Group) -> Iterator[LiveDataset]:
-    for child in group.children.values():
-        if isinstance(child, LiveDataset):
-            yield child
-        elif isinstance(child, H5Group):
-            yield from _datasets(child)
-
-
 def open_live(model: Any, label: str) -> ModelFile:
     """The `ModelFile` of `model.save("x.keras")`, taken from the live model.
 
@@ -137,16 +127,9 @@ def open_live(model: Any, label: str) -> ModelFile:
         raise InitcliError(f"{label}: the model's config does not describe a Keras model")
     check_model_config(config, f"{label}: config")
     root = _tree(captured, label)
-    walker = TreeWalker(has_config=True, era=era_of(captured.keras_version), loaded=False)
-    own_paths = {dataset.name: dataset.variable_path for dataset in _datasets(root) if dataset.variable_path}
+    walker = TreeWalker(has_config=True, era=era_of(captured.keras_version))
 
     def records() -> Iterator[WeightRecord]:
-        # A live model's rows are its variables' own paths: scoped as it was built (`mlp/hidden1/kernel`)
-        # or, loaded from a file, as loading named them (`hidden1/kernel`).
-        for record in walker.walk(root, config):
-            own = own_paths.get(record.location or "")
-            if own is not None:
-                record.path = own
-            yield record
+        return walker.walk(root, config)
 
     return ModelFile(label, "keras", captured.keras_version, records, lambda: None, [], config)

@@ -157,7 +157,6 @@ def _open_keras_archive(
     identity: FileIdentity,
     limits: Limits,
     background_checks: bool = False,
-    as_built: bool = False,
 ) -> ModelFile:
     _check_directory_size(fd, identity.size, label)
     handle = os.fdopen(os.dup(fd), "rb")
@@ -238,7 +237,7 @@ def _open_keras_archive(
         _close_all(owned)
         raise
     version = metadata.get("keras_version") if isinstance(metadata, Mapping) else None
-    walker = TreeWalker(has_config=True, era=era_of(version), loaded=not as_built)
+    walker = TreeWalker(has_config=True, era=era_of(version))
 
     def records() -> Iterator[WeightRecord]:
         return walker.walk(root, config)
@@ -421,7 +420,6 @@ def open_model(
     limits: Limits | None = None,
     config: Mapping[str, Any] | None = None,
     background_checks: bool = False,
-    as_built: bool = False,
 ) -> ModelFile:
     """Open a `.keras`, legacy `.h5` or `.weights.h5` file by what its bytes say it is, a SavedModel
     directory or a TF checkpoint.
@@ -438,9 +436,6 @@ def open_model(
             and giving their initializers; refused for files that carry their own.
         background_checks: check a `.keras` archive's CRC in a child process while the caller reads
             the weights; the caller must then call the model's `finish()` before trusting them.
-        as_built: name a `.keras` archive's variables as the model that saved it names them (a model
-            initcli built from a spec or function and saved itself), not as Keras names them after
-            loading the file (a Sequential's layers unscoped).
 
     Raises:
         BadInputError: a timeout that is not a number of seconds in (0, 86400].
@@ -448,10 +443,10 @@ def open_model(
     """
     timeout = default_timeout() if timeout is None else budget.parse_timeout(timeout, "timeout")
     if budget.is_active():
-        return _open_model(path, timeout, limits, config, background_checks, as_built)
+        return _open_model(path, timeout, limits, config, background_checks)
     # A library call: this open gets a budget of its own (a command sets one for all it does).
     with budget.scope(budget.Budget(timeout=timeout)):
-        return _open_model(path, timeout, limits, config, background_checks, as_built)
+        return _open_model(path, timeout, limits, config, background_checks)
 
 
 def _open_model(
@@ -460,7 +455,6 @@ def _open_model(
     limits: Limits | None,
     config: Mapping[str, Any] | None,
     background_checks: bool,
-    as_built: bool = False,
 ) -> ModelFile:
     limits = Limits(**{**(limits.__dict__ if limits else {}), "timeout": float(timeout)})
     label = str(Path(path))
@@ -497,7 +491,7 @@ def _open_model(
         elif head.startswith(_ZIP_SIGNATURE) or head.startswith(_END_OF_DIRECTORY):
             if config is not None:
                 raise BadInputError(f"--config is for weights-only files; {label} is a .keras archive with its own")
-            model = _open_keras_archive(label, fd, identity, limits, background_checks, as_built)
+            model = _open_keras_archive(label, fd, identity, limits, background_checks)
         elif head == _HDF5_SIGNATURE:
             model = _open_hdf5(label, fd, identity, limits, config)
         else:
