@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from initcli.cli.main import cli
-from tests.fetched import public
+from tests.fetched import folders, public
 
 MODELS = Path(__file__).parent.parent / "examples" / "models"
 
@@ -96,10 +95,7 @@ FETCHED_SIZES = {  # tests/public_trained/ORIGINS.md: fetched files, kept out of
 
 def _fetched(name: str) -> Path:
     """A fetched trained file from `$INITCLI_PUBLIC_TRAINED` or shared/public-trained/; skips when absent."""
-    root = Path(__file__).resolve().parents[1]
-    given = os.environ.get("INITCLI_PUBLIC_TRAINED")
-    folders = [Path(given)] if given else []
-    for folder in [*folders, root.parent / "shared" / "public-trained", root / "shared" / "public-trained"]:
+    for folder in folders("INITCLI_PUBLIC_TRAINED", "public-trained"):
         path = folder / name
         if path.is_file():
             assert path.stat().st_size == FETCHED_SIZES[name], f"{path}: not the file ORIGINS.md names"
