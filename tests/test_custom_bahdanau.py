@@ -191,8 +191,6 @@ def test_csv_and_markdown_mark_the_inferred_rows(saved, keras):
             held = type(getattr(layer, argument)).__name__
             assert row["initializer"].split("(")[0] == held and md["initializer"].split("(")[0] == held, keras_path
     assert sum(row["inferred"] == "true" for row in csv_rows.values()) == 6
-    # With the code nothing is inferred: the column says so, and Markdown keeps its usual columns.
+    # With the code nothing is inferred (Markdown then keeps its usual columns: test_inspect).
     with_code = _text("inspect", str(path), "--custom-objects", MODULE, "--format", "csv")
     assert {row["inferred"] for row in csv.DictReader(io.StringIO(with_code))} == {"false"}
-    with_code = _text("inspect", str(path), "--custom-objects", MODULE, "--format", "markdown")
-    assert with_code.splitlines()[0] == "| path | shape | initializer | theory_std | std | verdict |"
