@@ -199,8 +199,12 @@ class InspectReport(ReportViews):
         "initializer",
         "default_initializer",
         "is_default",
+        "inferred",
         *FLAT_COLUMNS,
     )
+    """`inferred`: true on a standard sublayer of a custom layer that the file's structure names
+    (docs/custom-layers.md): its `initializer` is empty and `default_initializer` is the inferred
+    class's Keras default, which its verdict judges against."""
     FRESH_COLUMNS = (
         "fresh_std",
         "std_ratio_fresh",
@@ -215,6 +219,13 @@ class InspectReport(ReportViews):
     `independent`: the change and correlation are then statistical)."""
     BASE_MARKDOWN_COLUMNS = ("path", "shape", "initializer", "theory_std", "std", "verdict")
     FRESH_MARKDOWN_COLUMNS = ("fresh_std", "init", "relative_change", "correlation")
+    INFERRED_MARKDOWN_COLUMN = "inferred"
+    """Markdown's default columns gain `inferred` after `path` when a row is inferred (a custom layer's
+    standard sublayer named from the file's structure)."""
+
+    @property
+    def any_inferred(self) -> bool:
+        return any(row.record.inferred for row in self.weights)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -224,8 +235,11 @@ class InspectReport(ReportViews):
     @property
     def markdown_columns(self) -> tuple[str, ...]:
         """Markdown's default, the compact table's columns (a PR comment's width), with --fresh the
-        change and correlation; `--wide` for all."""
-        return self.BASE_MARKDOWN_COLUMNS + (self.FRESH_MARKDOWN_COLUMNS if self.fresh is not None else ())
+        change and correlation, with an inferred row `inferred`; `--wide` for all."""
+        base: tuple[str, ...] = self.BASE_MARKDOWN_COLUMNS
+        if self.any_inferred:
+            base = (base[0], self.INFERRED_MARKDOWN_COLUMN, *base[1:])
+        return base + (self.FRESH_MARKDOWN_COLUMNS if self.fresh is not None else ())
 
     @property
     def totals(self) -> dict[str, Any]:
@@ -283,12 +297,22 @@ class InspectReport(ReportViews):
                     "initializer": initializer_label(configured),  # type: ignore[arg-type]
                     "default_initializer": initializer_label(row.default),
                     "is_default": row.is_default,
+                    "inferred": record.inferred,
                     **flat_fields(row.assessment),
                     "fan_in": row.fan_in,
                     "fan_out": row.fan_out,
                     **self._fresh_fields(row),
                 }
             )
+        return out
+
+    def markdown_rows(self) -> list[dict[str, Any]]:
+        """The CSV records, with an inferred row's `initializer` worded as the terminal's table words
+        it (`unknown (inferred class's default GlorotUniform)`): Markdown is read, not parsed."""
+        out = self.flat_rows()
+        for flat, row in zip(out, self.weights):
+            if row.against_inferred_default and row.default is not None:
+                flat["initializer"] = f"unknown (inferred class's default {row.default.class_name})"
         return out
 
     def _fresh_fields(self, row: WeightRow) -> dict[str, Any]:
@@ -408,7 +432,10 @@ class InspectManyReport(_SeveralModels, ReportViews):
     def markdown_columns(self) -> tuple[str, ...]:
         fresh = any(report.fresh is not None for report in self.reports)
         extra = InspectReport.FRESH_MARKDOWN_COLUMNS if fresh else ()
-        return ("source", *InspectReport.BASE_MARKDOWN_COLUMNS, *extra)
+        base: tuple[str, ...] = InspectReport.BASE_MARKDOWN_COLUMNS
+        if any(report.any_inferred for report in self.reports):
+            base = (base[0], InspectReport.INFERRED_MARKDOWN_COLUMN, *base[1:])
+        return ("source", *base, *extra)
 
     @property
     def totals(self) -> dict[str, Any]:
@@ -437,6 +464,9 @@ class InspectManyReport(_SeveralModels, ReportViews):
 
     def flat_rows(self) -> list[dict[str, Any]]:
         return [{"source": report.source, **row} for report in self.reports for row in report.flat_rows()]
+
+    def markdown_rows(self) -> list[dict[str, Any]]:
+        return [{"source": report.source, **row} for report in self.reports for row in report.markdown_rows()]
 
 
 @dataclass(frozen=True, kw_only=True)

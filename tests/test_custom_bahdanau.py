@@ -128,3 +128,69 @@ def test_check_with_and_without_the_code(saved):
     assert code == 0 and report["errors"] == 0
     distribution = next(entry for entry in report["coverage"] if entry["check"] == "distribution")
     assert distribution["untested"] == {"inferred default only": len(attention.weights)}
+
+
+def _loaded_with_the_code(keras, path):
+    """Keras loading the file with the code: {variable.path: (variable, owning layer, inside the custom layer)}."""
+    from tests import custom_bahdanau_example
+
+    keras.backend.clear_session()
+    objects = {"BahdanauAttention": custom_bahdanau_example.BahdanauAttention}
+    model = keras.saving.load_model(path, custom_objects=objects, compile=False, safe_mode=True)
+    custom = [layer for layer in model.layers if type(layer).__name__ == "BahdanauAttention"]
+    inside = {id(variable) for layer in custom for variable in layer.weights}
+    found = {}
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if not layer._layers:
+            for variable in layer.weights:
+                found[variable.path] = (variable, layer, id(variable) in inside)
+    assert sorted(found) == sorted(v.path for v in model.weights)
+    return found
+
+
+def _text(*args: str) -> str:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def _markdown(text: str) -> list[dict[str, str]]:
+    lines = text.splitlines()
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    assert set(lines[1]) <= {"|", "-"}
+    return [dict(zip(header, (cell.strip() for cell in line.strip("|").split(" | ")))) for line in lines[2:]]
+
+
+def test_csv_and_markdown_mark_the_inferred_rows(saved, keras):
+    """CSV has an `inferred` column (true on the attention's Dense variables, false elsewhere) with an
+    empty `initializer` and the inferred class's default; Markdown's default columns gain `inferred`
+    and word the initializer as the terminal does. Oracle: Keras loading the file with the code (its
+    paths, owning layers and their classes' signature defaults)."""
+    import csv
+    import io
+
+    path = saved[0]
+    keras_rows = _loaded_with_the_code(keras, path)
+    csv_rows = {row["path"]: row for row in csv.DictReader(io.StringIO(_text("inspect", str(path), "--format", "csv")))}
+    assert set(csv_rows) == set(keras_rows)
+    markdown = _text("inspect", str(path), "--format", "markdown")
+    assert markdown.splitlines()[0] == "| path | inferred | shape | initializer | theory_std | std | verdict |"
+    md_rows = {row["path"]: row for row in _markdown(markdown)}
+    assert set(md_rows) == set(keras_rows)
+    for keras_path, (variable, layer, inside) in keras_rows.items():
+        row, md = csv_rows[keras_path], md_rows[keras_path]
+        assert row["weight"] == variable.name and row["layer_class"] == type(layer).__name__, keras_path
+        assert row["inferred"] == md["inferred"] == ("true" if inside else "false"), keras_path
+        argument = INITIALIZER_ARGUMENTS[variable.name]
+        default = type(keras.initializers.get(pyinspect.signature(type(layer).__init__).parameters[argument].default))
+        assert row["default_initializer"].split("(")[0] == default.__name__, keras_path
+        if inside:
+            assert row["initializer"] == "" and row["is_default"] == ""
+            assert md["initializer"] == f"unknown (inferred class's default {default.__name__})", keras_path
+        else:
+            held = type(getattr(layer, argument)).__name__
+            assert row["initializer"].split("(")[0] == held and md["initializer"].split("(")[0] == held, keras_path
+    assert sum(row["inferred"] == "true" for row in csv_rows.values()) == 6
+    # With the code nothing is inferred (Markdown then keeps its usual columns: test_inspect).
+    with_code = _text("inspect", str(path), "--custom-objects", MODULE, "--format", "csv")
+    assert {row["inferred"] for row in csv.DictReader(io.StringIO(with_code))} == {"false"}

@@ -233,7 +233,12 @@ def test_ctrl_c_stops_an_hdf5_loop(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONPATH": str(ROOT), "INITCLI_TIMEOUT": "120"},
         text=True,
     )
-    time.sleep(2.0)  # start-up, then well inside the looping structure walk
+    # Interrupt once the structure walk runs, whatever the machine's load: its worker is a child process.
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    deadline = time.monotonic() + 60
+    while not children.read_text().split() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process.poll() is None, process.communicate()
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr

@@ -100,6 +100,33 @@ def test_a_keras_the_walk_does_not_know_falls_back_to_saving(keras, tmp_path, mo
     assert live_report.source == "<keras model 'fallback'>"
 
 
+@pytest.mark.parametrize("library", keras_libraries())
+def test_a_saver_walk_with_other_arguments_falls_back_to_saving(library, tmp_path, monkeypatch):
+    """The walk is Keras's private `saving_lib._save_state` (initcli/keras/live.py says why): a Keras
+    whose walk takes other arguments is read by saving the model, equal to the file Keras writes."""
+    import importlib
+
+    saving_lib = importlib.import_module(f"{library.__name__}.src.saving.saving_lib")
+
+    original = saving_lib._save_state
+    calls = []
+
+    def renamed(*args, **kwargs):
+        """Refuses initcli's call (the first) as a walk with other parameters would; then the saver's own."""
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise TypeError("_save_state() got an unexpected keyword argument 'weights_store'")
+        return original(*args, **kwargs)
+
+    library.utils.set_random_seed(0)
+    model = library.Sequential([library.Input((5,)), library.layers.Dense(3)], name="renamed")
+    model.save(tmp_path / "x.keras")
+    monkeypatch.setattr(saving_lib, "_save_state", renamed)
+    live_report = initcli.inspect(model)
+    assert len(calls) > 1  # refused, then the model was saved to a file
+    assert _without_source(live_report.to_dict()) == _without_source(initcli.inspect(tmp_path / "x.keras").to_dict())
+
+
 def test_a_live_model_takes_no_config_file(keras, tmp_path):
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     with pytest.raises(initcli.BadInputError, match="live model"):

@@ -13,6 +13,25 @@
   Bidirectional LSTM's `forward_lstm/lstm_cell` is `forward_layer/cell` in the file), so the walk
   is run into a store that keeps each variable instead of writing it.
 
+Why the saver's private walk stays (issue 28 asked for public API; each was tried on Keras 3.15.1
+and tf_keras 2.21, and none gives the file's group paths from memory):
+
+- `keras.saving.save_model(model, io.BytesIO())` (and tf_keras's): refused, "Invalid filepath
+  extension for saving"; only the private `saving_lib.save_model` takes a file object, and tf_keras's
+  none. Saving to a temporary file is public, but writes every weight a second time: that is the
+  fallback (`initcli.public.saved_model`), not the in-memory path;
+- `model.get_state_tree()` (Keras 3): keyed by the variables' `v.path` scopes
+  (`s/bidirectional/forward_lstm/lstm_cell/kernel` where the file has
+  `layers/bidirectional/forward_layer/cell/vars/0`), and it raises AttributeError on a model that
+  was never compiled;
+- `keras.saving.KerasFileEditor`: reads a saved `.keras` or `.weights.h5` file only;
+- walking `model.layers` / `layer.weights` / `variable.path`: gives the `v.path` scopes, not the
+  attributes that hold each sublayer. Rebuilding the saver's walk from public names (`dir(layer)`
+  minus `dir(keras.layers.Layer())`, private attributes last, list items named by their snake-cased
+  class with `_1`, `_2`...) would copy Keras's private algorithm into initcli, where a Keras release
+  that changes it would give wrong paths silently; Keras's own walk gives the paths of the file that
+  Keras version writes, and any change of its signature falls back to saving (below).
+
 What the walk found is then checked against the model's public `model.weights`: every weight must
 be in the tree exactly once (Keras 3: the same variable objects; tf_keras, whose layers hand their
 saver numpy copies: the same shapes and dtypes). When a Keras version changes the walk, or the
@@ -128,7 +147,7 @@ def _capture_keras3(model: Any, library: Any, saving_lib: Any, version: str) -> 
             pass
 
     config_json = json.dumps(library.saving.serialize_keras_object(model))
-    save_state(model, weights_store=Store(), assets_store=None, inner_path="", visited_saveables=set())
+    _walk(save_state, version, model, weights_store=Store(), assets_store=None, inner_path="", visited_saveables=set())
     kept = {path: group for path, group in groups.items() if group.named or group.values}
     _check_against_weights(model, [value for group in kept.values() for value in group.values.values()], version)
     backend = library.backend
@@ -160,7 +179,8 @@ def _capture_keras2(model: Any, root: str, saving_lib: Any, version: str) -> Cap
     # tf_keras serializes layers for the .keras format unless a legacy save is under way (its
     # saving_lib._SAVING_V3_ENABLED, true by default): the public function, as model.save() calls it.
     config_json = json.dumps(library.saving.serialize_keras_object(model))
-    save_state(model, weights_store=Store(), assets_store=None, inner_path="", visited_trackables=set())
+    walked = f"{root} {version}"
+    _walk(save_state, walked, model, weights_store=Store(), assets_store=None, inner_path="", visited_trackables=set())
     captured = [np.asarray(value) for group in groups.values() for value in group.values.values()]
     _check_against_weights(model, captured, f"{root} {version}", by_identity=False)
 
@@ -168,6 +188,19 @@ def _capture_keras2(model: Any, root: str, saving_lib: Any, version: str) -> Cap
         return str(np.asarray(value).dtype) if not hasattr(value, "dtype") else str(np.dtype(value.dtype))
 
     return Captured(root, version, config_json, groups, np.asarray, dtype_of)
+
+
+def _walk(save_state: Callable[..., Any], version: str, *args: Any, **kwargs: Any) -> None:
+    """Run the saver's walk; a signature it no longer has means a Keras initcli does not know.
+
+    Raises:
+        LiveModelUnsupported: the walk refused the arguments (the caller saves the model instead,
+            where a fault of the model itself shows as Keras's own error).
+    """
+    try:
+        save_state(*args, **kwargs)
+    except TypeError as error:
+        raise LiveModelUnsupported(f"{version}: its saver's walk takes other arguments ({error})") from None
 
 
 def _check_against_weights(model: Any, captured: list[Any], version: str, *, by_identity: bool = True) -> None:

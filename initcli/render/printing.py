@@ -70,7 +70,9 @@ def print_report(
     elif output_format == "markdown":
         if not requested and not wide:
             chosen = getattr(report, "markdown_columns", chosen)
-        click.echo(render_markdown(report.flat_rows(), chosen), nl=False, err=err)
+        # A report may word some cells for readers (InspectReport.markdown_rows); else the CSV records.
+        rows = getattr(report, "markdown_rows", report.flat_rows)()
+        click.echo(render_markdown(rows, chosen), nl=False, err=err)
     else:
         from initcli.render.formats import stderr_console
         from initcli.render.tables import View
