@@ -242,7 +242,7 @@ def test_tf_keras_custom_layer_sublayers_are_named_by_attribute(tmp_path):
 def test_custom_objects_need_a_keras_archive():
     from pathlib import Path
 
-    legacy = Path(__file__).parent / "fixtures" / "public" / "keras2.2.4_theano_sequential_dense.h5"
+    legacy = Path(__file__).parents[1] / "examples" / "models" / "cnn.h5"
     result = CliRunner().invoke(cli, ["inspect", str(legacy), "--custom-objects", "tests.custom_layers_example"])
     assert result.exit_code == 2, result.output
     assert "rebuilds a Keras 3 .keras archive" in result.output.splitlines()[-1] and "Traceback" not in result.output

@@ -16,8 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 from initcli.cli.main import cli
+from tests.fetched import public
 
-PUBLIC = Path(__file__).parent / "fixtures" / "public"
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture(autouse=True)
@@ -150,8 +151,8 @@ def test_std_ratio_without_fresh_on_a_real_trained_file():
     import h5py
 
     name = "keras3.5.0_sequential_dense_batchnorm.keras"
-    document = _inspect(str(PUBLIC / name))
-    with zipfile.ZipFile(PUBLIC / name) as archive, archive.open("model.weights.h5") as handle:
+    document = _inspect(str(public(name)))
+    with zipfile.ZipFile(public(name)) as archive, archive.open("model.weights.h5") as handle:
         with h5py.File(handle, "r") as weights_file:
             kernel = weights_file["layers/dense/vars/0"][()]
     fan_in, fan_out = kernel.shape
@@ -159,7 +160,7 @@ def test_std_ratio_without_fresh_on_a_real_trained_file():
     expected = float(kernel.astype(np.float64).std()) / math.sqrt(2.0 / (fan_in + fan_out))
     assert row["drift"]["std_ratio"] == pytest.approx(expected, rel=1e-6)
     assert row["drift"]["relative_change"] is None and row["drift"]["init"] is None
-    table = CliRunner().invoke(cli, ["inspect", str(PUBLIC / name)], env={"COLUMNS": "200"}, catch_exceptions=False)
+    table = CliRunner().invoke(cli, ["inspect", str(public(name))], env={"COLUMNS": "200"}, catch_exceptions=False)
     assert "theory" in table.stdout.splitlines()[2]
 
 
@@ -170,7 +171,7 @@ def test_fresh_on_a_tf_keras_215_file_rebuilds_with_tf_keras(tmp_path):
     config after `tf_keras.utils.set_random_seed(5)`, and the file's weights as tf_keras loads them."""
     import tf_keras
 
-    path = PUBLIC / "tfkeras2.15.0_sequential_dense_batchnorm.keras"
+    path = public("tfkeras2.15.0_sequential_dense_batchnorm.keras")
     document = _inspect(str(path), "--fresh", "--seed", "5")
     config = json.loads(zipfile.ZipFile(path).read("config.json"))
     config.pop("compile_config", None)
@@ -206,7 +207,7 @@ def test_fresh_on_a_tf_keras_215_file_rebuilds_with_tf_keras(tmp_path):
 def test_fresh_runs_on_public_files_keras_can_load(name):
     """Every saved weight finds its rebuilt counterpart (the Keras 3.5 file's paths lack the scope
     Keras 3.15 writes: paired by layer and weight name)."""
-    document = _inspect(str(PUBLIC / name), "--fresh", "--seed", "0")
+    document = _inspect(str(public(name)), "--fresh", "--seed", "0")
     assert all(weight["fresh"] is not None for weight in document["weights"])
     assert all(weight["drift"]["init"] in ("exact", "global-seed") for weight in document["weights"])
 
@@ -222,7 +223,7 @@ def test_fresh_runs_on_public_files_keras_can_load(name):
 )
 def test_fresh_refuses_files_it_cannot_rebuild_in_one_line(name, reason):
     """Keras 1 configs (which neither Keras 3 nor tf_keras reads) and weights-only files, each said so."""
-    result = CliRunner().invoke(cli, ["inspect", str(PUBLIC / name), "--fresh"])
+    result = CliRunner().invoke(cli, ["inspect", str(public(name)), "--fresh"])
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and result.output.startswith("Error: --fresh ")
     assert reason in result.output
@@ -246,22 +247,22 @@ def _tf_keras_oracle(path: Path, config: dict, seed: int) -> tuple[list[np.ndarr
 
 @pytest.mark.tensorflow
 @pytest.mark.parametrize(
-    "path",
+    "name",
     [
-        PUBLIC / "keras2.0.6_tensorflow_sequential_lstm_dense.h5",
-        PUBLIC / "keras2.3.1_tensorflow_sequential_conv1d_namescope.h5",
-        PUBLIC / "tfkeras2.13.1_savedmodel_dense",
-        PUBLIC.parent / "tfbundle" / "savedmodel",
+        "keras2.0.6_tensorflow_sequential_lstm_dense.h5",
+        "keras2.3.1_tensorflow_sequential_conv1d_namescope.h5",
+        "tfkeras2.13.1_savedmodel_dense",
+        "tfbundle/savedmodel",
     ],
-    ids=lambda path: path.name if path.name != "savedmodel" else "tfbundle_savedmodel",
 )
-def test_fresh_rebuilds_keras2_h5_and_savedmodels_with_tf_keras(path):
+def test_fresh_rebuilds_keras2_h5_and_savedmodels_with_tf_keras(name):
     """Multi-backend Keras 2 `.h5` (its own model_config) and tf_keras SavedModels (keras_metadata.pb):
     rebuilt by tf_keras. The oracle: tf_keras's model from the same config after set_random_seed(5),
     its loaded weights, and numpy. A Keras 2 init is never the file's own (no Keras re-draws its
     random ops); a tf_keras one is, given the seed it was built with."""
     import h5py
 
+    path = FIXTURES / name if name.startswith("tfbundle/") else public(name)
     document = _inspect(str(path), "--fresh", "--seed", "5")
     config = json.loads(h5py.File(path, "r").attrs["model_config"]) if path.is_file() else None
     saved, fresh = _tf_keras_oracle(path, config, 5)
@@ -315,7 +316,7 @@ def test_fresh_refuses_a_keras3_export_savedmodel_in_one_line(keras, tmp_path):
 @pytest.mark.tensorflow
 def test_tf_keras_rebuild_refuses_a_config_over_budget(tmp_path):
     """A tf.keras file whose config declares 5,000,000 units: counted in a graph (no values) and refused."""
-    source = PUBLIC / "tfkeras2.15.0_sequential_dense_batchnorm.keras"
+    source = public("tfkeras2.15.0_sequential_dense_batchnorm.keras")
     with zipfile.ZipFile(source) as original:
         members = {info.filename: original.read(info.filename) for info in original.infolist()}
     config = json.loads(members["config.json"])
@@ -340,7 +341,7 @@ def test_fresh_drift_columns_in_csv_and_markdown():
 
     import h5py
 
-    path = PUBLIC / "keras2.0.6_tensorflow_sequential_lstm_dense.h5"
+    path = public("keras2.0.6_tensorflow_sequential_lstm_dense.h5")
     saved, fresh = _tf_keras_oracle(path, json.loads(h5py.File(path, "r").attrs["model_config"]), 5)
     expected = [_numpy_drift(w0, w) for w0, w in zip(fresh, saved)]
     fresh_std = [float(w0.astype(np.float64).std()) for w0 in fresh]

@@ -19,11 +19,11 @@ import pytest
 from click.testing import CliRunner
 
 from initcli.cli import cli
+from tests.fetched import public
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MADE = FIXTURES / "made"
-PUBLIC = FIXTURES / "public"
-FACTS = json.loads((PUBLIC / "facts.json").read_text())
+FACTS = json.loads((FIXTURES / "public" / "facts.json").read_text())
 # Std of a normal truncated at ±2 sigma, per sigma: sqrt(1 - 2·2·φ(2) / (Φ(2) - Φ(-2))), in closed form.
 TRUNCATED = math.sqrt(1 - 4 * math.exp(-2) / math.sqrt(2 * math.pi) / math.erf(2 / math.sqrt(2)))
 
@@ -194,15 +194,13 @@ def _expected_path(fact: dict, version: str | None) -> str:
     return "/".join(parts)
 
 
-LEGACY_PUBLIC = sorted(
-    name for name, fact in FACTS.items() if fact["format"] == "legacy_h5_model" and (PUBLIC / name).is_file()
-)
+LEGACY_PUBLIC = sorted(name for name, fact in FACTS.items() if fact["format"] == "legacy_h5_model")
 
 
 @pytest.mark.parametrize("name", LEGACY_PUBLIC)
 def test_public_legacy_files_read_with_names_shapes_and_initializers(name):
     fact = FACTS[name]
-    got = list(rows(PUBLIC / name).values())
+    got = list(rows(public(name)).values())
     assert len(got) == fact["n_weights"] == len(fact["weights"])
     by_layer = {layer["name"]: layer for layer in fact["model"]["layers"]}
     for row, weight in zip(got, fact["weights"]):
@@ -215,7 +213,7 @@ def test_public_legacy_files_read_with_names_shapes_and_initializers(name):
 
 def test_public_keras1_tf_conv_fans():
     """keras1.2.2 TensorFlow Convolution2D, dim_ordering 'tf': rf = prod(shape[:2]) (initializations.py@1.2.2)."""
-    got = rows(PUBLIC / "keras1.2.2_tensorflow_sequential_conv2d_dense.h5")
+    got = rows(public("keras1.2.2_tensorflow_sequential_conv2d_dense.h5"))
     kernel = got["convolution2d_1_W"]
     assert kernel["shape"] == [3, 2, 5, 6]
     assert (kernel["fan_in"], kernel["fan_out"]) == (5 * 3 * 2, 6 * 3 * 2)
@@ -233,11 +231,11 @@ def test_theano_keras2_1_clipped_normal_is_not_tested_and_raises_no_alarm():
 
 
 def test_weights_only_legacy_file_is_read_and_config_names_it(tmp_path):
-    weights = PUBLIC / "keras1.2.2_theano_save_weights_lstm_dense.h5"
+    weights = public("keras1.2.2_theano_save_weights_lstm_dense.h5")
     bare = rows(weights)
     assert list(bare)[:3] == ["lstm_1_W_i", "lstm_1_U_i", "lstm_1_b_i"]
     assert all(row["initializer"] is None for row in bare.values())
-    named = rows(weights, "--config", str(PUBLIC / "keras1.2.2_theano_to_json_lstm_dense.json"))
+    named = rows(weights, "--config", str(public("keras1.2.2_theano_to_json_lstm_dense.json")))
     assert list(named) == list(bare)
     # keras/layers/recurrent.py@1.2.2 split gates: U_* drawn with `init` (glorot_uniform), b_f forget_bias_init.
     assert named["lstm_1_U_i"]["initializer"]["class_name"] == "GlorotUniform"
@@ -250,7 +248,7 @@ def test_config_is_refused_for_a_file_with_its_own(tmp_path):
         "inspect",
         str(MADE / "keras2.2.4_tensorflow_model_namescope.h5"),
         "--config",
-        str(PUBLIC / "keras1.2.2_theano_to_json_lstm_dense.json"),
+        str(public("keras1.2.2_theano_to_json_lstm_dense.json")),
         expect=2,
     )
     assert "Error: --config is for weights-only files" in out.output
@@ -259,16 +257,16 @@ def test_config_is_refused_for_a_file_with_its_own(tmp_path):
 def test_config_that_is_not_a_model_config(tmp_path):
     bad = tmp_path / "model.json"
     bad.write_text('{"not": "a model"}')
-    out = run("inspect", str(PUBLIC / "keras1.2.2_theano_save_weights_lstm_dense.h5"), "--config", str(bad), expect=1)
+    out = run("inspect", str(public("keras1.2.2_theano_save_weights_lstm_dense.h5")), "--config", str(bad), expect=1)
     assert "not a Keras model config" in out.output
 
 
 def test_keras2_0_0_weights_with_config_use_keras2_0_0_fans():
     """keras/initializers.py@2.0.0 `_compute_fans`: rank 3-5 receptive field prod(shape[:2]); rank 1 sqrt(prod)."""
     got = rows(
-        PUBLIC / "keras2.0.0_tensorflow_save_weights_conv1d_dense.h5",
+        public("keras2.0.0_tensorflow_save_weights_conv1d_dense.h5"),
         "--config",
-        str(PUBLIC / "keras2.0.0_tensorflow_to_json_conv1d_dense.json"),
+        str(public("keras2.0.0_tensorflow_to_json_conv1d_dense.json")),
     )
     kernel = got["conv1_relu/kernel"]  # (4, 4, 3), he_normal: VarianceScaling(2, fan_in, 'normal')
     assert kernel["shape"] == [4, 4, 3]
@@ -285,16 +283,14 @@ def _shapes(entries) -> list[list[int]]:
 
 def test_public_keras_archives_name_every_weight():
     for name in ("keras3.5.0_sequential_dense_batchnorm.keras", "tfkeras2.15.0_sequential_dense_batchnorm.keras"):
-        if not (PUBLIC / name).is_file():
-            continue
-        got = list(rows(PUBLIC / name).values())
+        got = list(rows(public(name)).values())
         assert _shapes(got) == _shapes(FACTS[name]["weights_h5"]["weights"]), name
         for row in got:
             assert not row["path"].split("/")[-1].isdigit() and row["initializer"] is not None, (name, row["path"])
 
 
 def test_public_savedmodel_and_checkpoint_read():
-    saved = PUBLIC / "tfkeras2.13.1_savedmodel_dense"
+    saved = public("tfkeras2.13.1_savedmodel_dense")
     variables = [
         v
         for v in FACTS[saved.name]["checkpoint"]["variables"]
@@ -303,7 +299,7 @@ def test_public_savedmodel_and_checkpoint_read():
     got = list(rows(saved).values())
     assert _shapes(got) == _shapes(variables)
     assert all(row["initializer"] is not None for row in got)
-    checkpoint = PUBLIC / "tfkeras_save_weights_tf_checkpoint_dense"
+    checkpoint = public("tfkeras_save_weights_tf_checkpoint_dense")
     model_variables = [v for v in FACTS[checkpoint.name]["variables"] if v["name"].startswith("layer_with_weights")]
     assert _shapes(rows(checkpoint).values()) == _shapes(v for v in model_variables if "OPTIMIZER" not in v["name"])
 
@@ -313,14 +309,14 @@ def test_public_savedmodel_and_checkpoint_read():
     [("not_keras_onnx_two_layer_dense.onnx", "an ONNX model"), ("not_keras_tflite_dense.tflite", "TensorFlow Lite")],
 )
 def test_public_non_keras_files_get_one_line(name, what):
-    out = run("inspect", str(PUBLIC / name), expect=1)
+    out = run("inspect", str(public(name)), expect=1)
     assert out.output.startswith("Error: ") and what in out.output and out.output.count("\n") == 1
 
 
 def test_keras2_default_glorot_uniform_is_recognized():
     """Keras 2.1.3 serialized its default glorot_uniform as VarianceScaling(1, fan_avg, uniform)
     (keras/initializers.py@2.1.6 `glorot_uniform`), so a kernel left at the default is `is_default`."""
-    got = rows(PUBLIC / "keras2.1.3_tensorflow_sequential_conv2d_batchnorm.h5")
+    got = rows(public("keras2.1.3_tensorflow_sequential_conv2d_batchnorm.h5"))
     assert got["conv2d_1/kernel"]["initializer"]["class_name"] == "VarianceScaling"
     assert all(row["is_default"] for row in got.values())
 

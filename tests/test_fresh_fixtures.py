@@ -15,13 +15,15 @@ import pytest
 from click.testing import CliRunner
 
 from initcli.cli.main import cli
+from tests.fetched import folders
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _fixtures() -> list[Path]:
     found = []
-    for folder in (ROOT / "tests" / "fixtures", ROOT / "examples" / "models"):
+    fetched = [folder for folder in folders("INITCLI_PUBLIC_FIXTURES", "public-fixtures") if folder.is_dir()][:1]
+    for folder in (ROOT / "tests" / "fixtures", ROOT / "examples" / "models", *fetched):
         for path in sorted(folder.rglob("*")):
             if path.is_file() and path.suffix in (".h5", ".keras", ".hdf5"):
                 found.append(path)

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from initcli.cli import cli
+from tests.fetched import public
 
 pytestmark = pytest.mark.tensorflow
 
@@ -50,7 +51,7 @@ def test_a_keras2_h5_keeps_the_names_the_keras_that_wrote_it_gave():
     `lstm_cell/`): the file's own `weight_names`, read with h5py, are the oracle."""
     import h5py
 
-    path = "tests/fixtures/public/keras2.0.6_tensorflow_sequential_lstm_dense.h5"
+    path = str(public("keras2.0.6_tensorflow_sequential_lstm_dense.h5"))
     with h5py.File(path, "r") as handle:
         weights = handle["model_weights"]
         expected = [

@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from initcli.cli import cli
+from tests.fetched import public
 
 pytestmark = pytest.mark.tensorflow
 
@@ -27,8 +28,8 @@ WRITTEN = [
     ROOT / "tests/fixtures/made/keras3.10.0_sequential_in_sequential.keras",
     ROOT / "tests/fixtures/made/keras3.10.0_sequential_wrappers.keras",
     ROOT / "tests/fixtures/made/keras3.10.0_functional_nested_sequential.keras",
-    ROOT / "tests/fixtures/public/keras3.5.0_sequential_dense_batchnorm.keras",
-    ROOT / "tests/fixtures/public/keras3.13.2_sequential_dense_legacy.h5",
+    "public:keras3.5.0_sequential_dense_batchnorm.keras",
+    "public:keras3.13.2_sequential_dense_legacy.h5",
     *sorted((ROOT / "examples/models").glob("*.keras")),
     ROOT / "examples/models/cnn.h5",
 ]
@@ -103,8 +104,10 @@ def test_a_keras3_legacy_h5_has_the_paths_keras_gives_after_loading(keras, made,
     assert _paths(made[f"{case}.h5"]) == _loaded_paths(keras, made[f"{case}.h5"])
 
 
-@pytest.mark.parametrize("path", WRITTEN, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", WRITTEN, ids=lambda p: Path(p).name)
 def test_files_older_keras_wrote_have_the_paths_current_keras_gives(keras, path):
+    if isinstance(path, str):  # a fetched file (tests/fetched.py)
+        path = public(path.removeprefix("public:"))
     expected = _loaded_paths(keras, path)
     assert expected  # each file has weights
     assert _paths(path) == expected

@@ -20,6 +20,8 @@ import zipfile
 import numpy as np
 import pytest
 
+from tests.fetched import public
+
 BATCH = 512
 
 
@@ -119,9 +121,6 @@ def test_max_pooling_of_a_sum_is_said_to_be_an_approximation(keras, tmp_path):
     assert prediction.notes == ["static prediction of op (MaxPooling2D): its input taken as Gaussian per channel"]
 
 
-PUBLIC = "tests/fixtures/public/"
-
-
 @pytest.mark.tensorflow
 @pytest.mark.parametrize(
     "name", ["keras2.1.3_tensorflow_sequential_conv2d_batchnorm.h5", "keras2.2.4_theano_sequential_dense.h5"]
@@ -136,7 +135,7 @@ def test_keras2_h5_configs_are_read_and_predicted_within_10_percent_of_tf_keras(
     from initcli.propagate import run, static
     from initcli.readers.open import open_model
 
-    saved = open_model(PUBLIC + name)
+    saved = open_model(public(name))
     prediction = static.predict(
         config=run.static_config(saved),
         weights=static.saved_weights(saved.records()),
@@ -144,7 +143,7 @@ def test_keras2_h5_configs_are_read_and_predicted_within_10_percent_of_tf_keras(
         training=True,
     )
     assert not prediction.notes, prediction.notes
-    model = tf_keras.models.load_model(PUBLIC + name, compile=False)
+    model = tf_keras.models.load_model(public(name), compile=False)
     x = np.random.default_rng(0).standard_normal((2048, *model.input_shape[1:])).astype("float32")
     outputs = tf_keras.Model(model.inputs, [layer.output for layer in model.layers])(x, training=True)
     for layer, output in zip(model.layers, outputs):
@@ -166,7 +165,7 @@ def test_propagate_says_what_it_does_not_read(name, said):
 
     from initcli.cli import cli
 
-    result = CliRunner().invoke(cli, ["propagate", PUBLIC + name, "--static"])
+    result = CliRunner().invoke(cli, ["propagate", str(public(name)), "--static"])
     assert result.exit_code == 1, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and said in lines[0] and "Traceback" not in result.output, result.output

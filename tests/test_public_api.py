@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 import initcli
 from initcli.cli import cli
+from tests.fetched import public
 from tests.helpers import keras_libraries
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,7 +77,7 @@ def test_inspect_and_check_to_dict_are_the_cli_json():
 
 
 def test_check_require_fresh_is_the_cli_json():
-    trained = str(ROOT / "tests" / "fixtures" / "public" / "tfkeras2.15.0_sequential_dense_batchnorm.keras")
+    trained = str(public("tfkeras2.15.0_sequential_dense_batchnorm.keras"))
     report = initcli.check(trained, require="fresh")
     assert not report.passed and initcli.check(trained).passed
     assert report.to_dict() == cli_json("check", trained, "--require", "fresh", expect=3)
@@ -587,8 +588,8 @@ def test_progress_is_told_of_every_weight():
 
 
 def test_a_weights_only_file_with_its_config_is_the_cli_json():
-    weights = str(ROOT / "tests" / "fixtures" / "public" / "keras1.2.2_theano_save_weights_lstm_dense.h5")
-    config = str(ROOT / "tests" / "fixtures" / "public" / "keras1.2.2_theano_to_json_lstm_dense.json")
+    weights = str(public("keras1.2.2_theano_save_weights_lstm_dense.h5"))
+    config = str(public("keras1.2.2_theano_to_json_lstm_dense.json"))
     report = initcli.inspect(weights, config=config)
     assert report.to_dict() == cli_json("inspect", weights, "--config", config)
     assert report.weights[0].record.layer_class == "LSTM"  # named by the config, as the CLI names it

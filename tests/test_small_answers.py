@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from initcli.cli import cli
 from initcli.render.wording import plural
+from tests.fetched import public
 from tests.test_check import MODELS, _dataset, _edited
 
 
@@ -109,6 +110,19 @@ def test_the_check_views_show_the_lines_the_command_prints(tmp_path):
     assert failure_message(report).splitlines()[1:] == lines
 
 
+def _as_in_tree(name: str, tmp_path: Path, monkeypatch) -> str:
+    """The fetched file `name` copied to `tests/fixtures/public/<name>` under `tmp_path`, the working
+    folder: the relative path the title tests print, whatever folder holds the fetched files."""
+    import shutil
+
+    source = public(name)
+    target = tmp_path / "tests" / "fixtures" / "public" / name
+    target.parent.mkdir(parents=True)
+    (shutil.copytree if source.is_dir() else shutil.copy)(source, target)
+    monkeypatch.chdir(tmp_path)
+    return f"tests/fixtures/public/{name}"
+
+
 def _title_lines(output: str) -> list[str]:
     """The lines before the table's top border or the first stacked block."""
     lines = output.splitlines()
@@ -124,13 +138,12 @@ def _title_lines(output: str) -> list[str]:
         ("tfkeras2.4.0_save_weights_dense.h5", "weights.h5", 150, ("--columns", "path,shape")),
     ],
 )
-def test_the_title_fits_the_terminal_never_breaking_a_part(monkeypatch, name, label, columns, extra):
+def test_the_title_fits_the_terminal_never_breaking_a_part(monkeypatch, tmp_path, name, label, columns, extra):
     """The title's parts (file, format, the Keras version of the file's root attribute, read with h5py)
     stay whole: lines of at most COLUMNS, broken only between parts, never at a table's narrower width."""
     import h5py
 
-    monkeypatch.chdir(Path(__file__).parent.parent)
-    path = f"tests/fixtures/public/{name}"
+    path = _as_in_tree(name, tmp_path, monkeypatch)
     with h5py.File(path, "r") as handle:
         version = handle.attrs["keras_version"]
     expected = [path, label, f"Keras {version.decode() if isinstance(version, bytes) else version}"]
@@ -146,10 +159,9 @@ def test_the_title_fits_the_terminal_never_breaking_a_part(monkeypatch, name, la
         assert len(title) == 2 and len(title[0] + " · " + title[1].removeprefix("· ").split(" · ")[0]) > columns
 
 
-def test_savedmodel_title_is_one_line_at_150_columns(monkeypatch):
+def test_savedmodel_title_is_one_line_at_150_columns(monkeypatch, tmp_path):
     """The issue's "Keras\\nunknown": a narrow table's title was wrapped to the table's width."""
-    monkeypatch.chdir(Path(__file__).parent.parent)
-    path = "tests/fixtures/public/tfkeras_save_weights_tf_checkpoint_dense"
+    path = _as_in_tree("tfkeras_save_weights_tf_checkpoint_dense", tmp_path, monkeypatch)
     result = _run("inspect", path, "--columns", "path,shape", env={"COLUMNS": "150"})
     assert result.exit_code == 0, result.output
     first = result.stdout.splitlines()[0]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -12,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from initcli.cli.main import cli
+from tests.fetched import folders, public
 
-PUBLIC = Path(__file__).parent / "fixtures" / "public"
 MODELS = Path(__file__).parent.parent / "examples" / "models"
 
 
@@ -79,7 +78,7 @@ def _raw_values(path: Path) -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize(("name", "moved"), TRAINED.items())
 def test_real_trained_files_say_trained(name, moved):
-    document = _inspect(str(PUBLIC / name))
+    document = _inspect(str(public(name)))
     state = document["state"]
     assert state["state"] == "trained" and state["trained"] == moved
     assert state["line"] == f"trained ({moved} of {state['tested']} weights moved from their initializer)"
@@ -96,10 +95,7 @@ FETCHED_SIZES = {  # tests/public_trained/ORIGINS.md: fetched files, kept out of
 
 def _fetched(name: str) -> Path:
     """A fetched trained file from `$INITCLI_PUBLIC_TRAINED` or shared/public-trained/; skips when absent."""
-    root = Path(__file__).resolve().parents[1]
-    given = os.environ.get("INITCLI_PUBLIC_TRAINED")
-    folders = [Path(given)] if given else []
-    for folder in [*folders, root.parent / "shared" / "public-trained", root / "shared" / "public-trained"]:
+    for folder in folders("INITCLI_PUBLIC_TRAINED", "public-trained"):
         path = folder / name
         if path.is_file():
             assert path.stat().st_size == FETCHED_SIZES[name], f"{path}: not the file ORIGINS.md names"
@@ -152,7 +148,7 @@ def test_windows_saved_keras_file_is_read():
 
 @pytest.mark.parametrize("name", AT_INIT)
 def test_public_files_saved_at_init_say_fresh(name):
-    document = _inspect(str(PUBLIC / name))
+    document = _inspect(str(public(name)))
     assert document["state"]["state"] == "fresh"
     assert "trained" not in _verdicts(document).values()
     constant = [
@@ -161,7 +157,7 @@ def test_public_files_saved_at_init_say_fresh(name):
         if (w["theory"] or {}).get("distribution") == "constant" and "lstm" not in w["path"].lower()
     ]
     # h5py's oracle: every bias holds one value (an LSTM's has its forget-gate quarter at 1).
-    raw = _raw_values(PUBLIC / name)
+    raw = _raw_values(public(name))
     biases = [key for key in raw if key.rsplit("/", 1)[-1].startswith(("bias", "beta")) and "lstm" not in key]
     assert all(np.ptp(raw[key]) == 0 for key in biases)
     assert all(weight["sample"]["min"] == weight["sample"]["max"] for weight in constant)
@@ -172,11 +168,11 @@ def test_one_moved_scalar_bias_is_not_evidence_of_training():
     except the output's one element (-0.127). A one-element weight at another value is what a
     different constant initializer gives as much as training: it stays inconsistent, and the model
     is not called trained."""
-    document = _inspect(str(PUBLIC / "keras2.2.4_theano_sequential_dense.h5"))
+    document = _inspect(str(public("keras2.2.4_theano_sequential_dense.h5")))
     assert document["state"]["state"] == "fresh"
     verdicts = _verdicts(document)
     assert [path for path, verdict in verdicts.items() if verdict == "inconsistent"] == ["dense_4/bias"]
-    raw = _raw_values(PUBLIC / "keras2.2.4_theano_sequential_dense.h5")
+    raw = _raw_values(public("keras2.2.4_theano_sequential_dense.h5"))
     output_bias = next(value for key, value in raw.items() if "dense_4" in key and "bias" in key)
     assert output_bias.shape == (1,) and output_bias[0] != 0
 
@@ -348,7 +344,7 @@ def _check(*args: str):
 
 
 def test_check_on_a_trained_model_says_so_and_passes():
-    model = str(PUBLIC / "keras3.5.0_sequential_dense_batchnorm.keras")
+    model = str(public("keras3.5.0_sequential_dense_batchnorm.keras"))
     result = _check(model)
     assert result.exit_code == 0
     assert (
@@ -360,7 +356,7 @@ def test_check_on_a_trained_model_says_so_and_passes():
 
 
 def test_require_fresh_fails_a_trained_model_only():
-    trained = _check(str(PUBLIC / "tfkeras2.15.0_sequential_dense_batchnorm.keras"), "--require", "fresh")
+    trained = _check(str(public("tfkeras2.15.0_sequential_dense_batchnorm.keras")), "--require", "fresh")
     assert trained.exit_code == 3
     assert "error: (model): [distribution] trained (30 of 32 weights moved from their initializer)" in trained.stdout
     fresh = _check(str(MODELS / "mlp.keras"), "--require", "fresh")
@@ -387,7 +383,7 @@ def test_require_fresh_fails_a_trained_model_only():
     ],
 )
 def test_layer_filter_keeps_the_whole_models_state(name, layer, line):
-    document = _inspect(str(PUBLIC / name), "--layer", layer)
+    document = _inspect(str(public(name)), "--layer", layer)
     assert document["state"]["line"] == line
     assert "inconsistent" not in _verdicts(document).values()
 

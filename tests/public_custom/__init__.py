@@ -11,13 +11,13 @@ file's config and weight groups (class, arguments, attribute names), not copied 
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-_ROOT = Path(__file__).resolve().parents[2]
+from tests import fetched
+
 FOLDER_NAME = "public-custom-layers"
 
 
@@ -81,9 +81,7 @@ FILES = {
 
 
 def folders() -> list[Path]:
-    given = os.environ.get("INITCLI_PUBLIC_CUSTOM_LAYERS")
-    candidates = [Path(given)] if given else []
-    return [*candidates, _ROOT.parent / "shared" / FOLDER_NAME, _ROOT / "shared" / FOLDER_NAME]
+    return fetched.folders("INITCLI_PUBLIC_CUSTOM_LAYERS", FOLDER_NAME)
 
 
 def locate(name: str) -> Path:
