@@ -11,6 +11,7 @@ import contextlib
 import importlib.util
 import io
 import json
+import math
 import os
 import subprocess
 import sys
@@ -46,6 +47,37 @@ OTHER_MODE = [
     ("RandomUniform", {}, (1,), 8),
 ]
 ORTHOGONAL = ("Orthogonal", {}, (6, 4), 3)
+# The normal families' programs (float32): every class, odd and even sizes, extreme seeds.
+NORMALS = [
+    (name, config, shape, seed)
+    for (name, config), shapes, seed in zip(
+        (
+            ("RandomNormal", {}),
+            ("RandomNormal", {"mean": 0.3, "stddev": 0.05}),
+            ("TruncatedNormal", {}),
+            ("TruncatedNormal", {"mean": -1.0, "stddev": 0.3}),
+            ("GlorotNormal", {}),
+            ("HeNormal", {}),
+            ("LecunNormal", {}),
+            ("VarianceScaling", {"scale": 0.7, "mode": "fan_out", "distribution": "untruncated_normal"}),
+            ("VarianceScaling", {"scale": 2.5, "mode": "fan_avg", "distribution": "truncated_normal"}),
+        ),
+        (
+            ((1,), (1000,)),
+            ((17,), (3, 11)),
+            ((2, 2), (64, 33)),
+            ((15,), (5, 7)),
+            ((64, 33), (3, 3, 4, 8)),
+            ((3,), (1001,)),
+            ((17, 1), (16,)),
+            ((4, 4), (7,)),
+            ((3, 3, 4, 8), (1,)),
+        ),
+        (0, 2**32 - 1, 7, 42, 2**31, 1, 123456789, 9, 5),
+        strict=True,
+    )
+    for shape in shapes
+]
 # float16/bfloat16 in both modes: 16/8-bit draws, XLA's roundings.
 REDUCED = [
     (name, config, shape, seed, dtype)
@@ -85,6 +117,8 @@ def keras_jax() -> dict[str, list[np.ndarray]]:
         "uniform-other": [_case(*case, False) for case in UNIFORMS],
         "other": [_case(*case, False) for case in [*OTHER_MODE, ORTHOGONAL]],
         "default": [_case(*case, True) for case in OTHER_MODE],
+        "normal": [_case(*case, True) for case in NORMALS],
+        "normal-other": [_case(*case, False) for case in NORMALS],
         "reduced": [_case(n, c, shape, seed, True, dtype) for n, c, shape, seed, dtype in REDUCED],
         "reduced-other": [_case(n, c, shape, seed, False, dtype) for n, c, shape, seed, dtype in REDUCED],
     }
@@ -127,6 +161,18 @@ def test_explains_numpy_program_prints_keras_on_jax_values(keras_jax, group, bac
         if printed.reshape(shape).tobytes() != expected.tobytes():
             wrong.append((name, shape, seed))
     assert wrong == []
+
+
+@pytest.mark.parametrize(("group", "backend"), [("normal", "jax"), ("normal-other", UNPARTITIONED)])
+def test_explains_normal_program_prints_keras_on_jax_values(keras_jax, group, backend):
+    """The normal families' programs: XLA's float32 erf_inv and erf with its FMAs, the clip, * stddev + mean."""
+    wrong = []
+    for (name, config, shape, seed), expected in zip(NORMALS, keras_jax[group], strict=True):
+        printed = _printed(_exact_code(name, config, shape, seed, "float32", backend), "float32")
+        if printed.reshape(shape).tobytes() != expected.tobytes():
+            wrong.append((name, shape, seed))
+    assert wrong == []
+    assert keras_jax["normal"][1].tobytes() != keras_jax["normal-other"][1].tobytes()
 
 
 @pytest.mark.parametrize(("group", "backend"), [("reduced", "jax"), ("reduced-other", UNPARTITIONED)])
@@ -198,3 +244,35 @@ def test_explains_numpy_program_prints_keras_on_torch_values():
             if printed.reshape(shape).tobytes() != golden[f"uniform_{i}"].tobytes():
                 wrong.append((name, shape, dtype))
     assert wrong == []
+
+
+def test_explains_normal_program_prints_keras_on_torch_values():
+    """Without torch: the normal families on Keras-on-torch (tests/golden/torch_normal_programs.npz, made by
+    make_torch_normal_programs.py), float32 and float64, below 16 values drawn, multiples of 16 and tails,
+    truncated normal's shape + (4,). Exact, except float64 from 16 values drawn: the program says it is not,
+    and is within the ulps it states."""
+    from initcli.initializers.backend_programs import TORCH_FLOAT64_MAX_ULP
+
+    cases = golden_script("make_torch_normal_programs").CASES
+    wrong, approximate, worst = [], 0, 0
+    with np.load(GOLDEN / "torch_normal_programs.npz") as golden:
+        for i, (name, config, shape, dtype) in enumerate(cases):
+            config = dict(config)
+            seed = config.pop("seed")
+            report = initcli.explain(name, tuple(shape), seed=seed, dtype=dtype, backend="torch", **config)
+            (program,) = [c for c in report.code if c.title.startswith("numpy alone")]
+            printed = _printed(program.code, dtype).reshape(shape)
+            expected = golden[f"case_{i}"]
+            assert report.theory is not None
+            drawn = math.prod(shape) * (4 if report.theory.distribution == "truncated_normal" else 1)
+            if dtype == "float32" or drawn < 16:
+                if not program.exact or printed.tobytes() != expected.tobytes():
+                    wrong.append((name, shape, dtype))
+                continue
+            approximate += 1
+            assert not program.exact and "NOT bit-exact" in program.code and report.not_exact
+            integer = np.int64
+            ulps = np.abs(printed.view(integer) - expected.view(integer)).max()
+            worst = max(worst, int(ulps))
+    assert wrong == []
+    assert approximate >= 20 and 0 < worst <= TORCH_FLOAT64_MAX_ULP

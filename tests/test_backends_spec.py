@@ -80,7 +80,7 @@ def _wrong(index: int, ours: dict[str, np.ndarray], keras: dict[str, np.ndarray]
         got = ours[path]
         if got.dtype != expected.dtype or got.shape != expected.shape:
             wrong.append(f"{path}: {got.dtype}{got.shape} != {expected.dtype}{expected.shape}")
-        elif (index, path) in NOT_BIT_EXACT:
+        elif (index, path) in NOT_BIT_EXACT or path.endswith("/recurrent_kernel"):  # Orthogonal: numpy's QR
             if np.abs(got - expected).max() > 1e-6:
                 wrong.append(path)
         elif got.tobytes() != expected.tobytes():

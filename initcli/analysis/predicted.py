@@ -30,7 +30,7 @@ import numpy as np
 from initcli.analysis.sampling import draw_whole
 from initcli.errors import BadInputError, InitcliError
 from initcli.initializers import InitializerSpec, resolve
-from initcli.keras.layers import DEFAULTS, LAYER_SLOTS, SETTINGS
+from initcli.keras.layers import DEFAULTS, LAYER_SLOTS, RNN_CELLS, SETTINGS
 from initcli.readers.records import ModelFile, WeightRecord
 
 Shape = tuple[int | None, ...]
@@ -138,6 +138,29 @@ def _global_pool(a: Mapping[str, Any], shape: Shape, where: str) -> tuple[Shape,
     return (shape[-1],), {}
 
 
+_GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}
+
+
+def _recurrent(class_name: str) -> Callable[[Mapping[str, Any], Shape, str], tuple[Shape, dict[str, tuple[int, ...]]]]:
+    gates = _GATES[class_name]
+
+    def recurrent(a: Mapping[str, Any], shape: Shape, where: str) -> tuple[Shape, dict[str, tuple[int, ...]]]:
+        units = a.get("units")
+        if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
+            raise BadInputError(f"{where}: {class_name} needs a positive integer `units`")
+        if len(shape) != 2:
+            raise BadInputError(f"{where}: {class_name} needs a (time, features) input, got {shape}")
+        features = _known(shape[-1], where)
+        bias: tuple[int, ...] = (gates * units,)
+        if class_name == "GRU" and a.get("reset_after", True):
+            bias = (2, gates * units)
+        sizes = {"kernel": (features, gates * units), "recurrent_kernel": (units, gates * units), "bias": bias}
+        out: Shape = (shape[0], units) if a.get("return_sequences") else (units,)
+        return out, sizes
+
+    return recurrent
+
+
 SHAPES: dict[str, Callable[[Mapping[str, Any], Shape, str], tuple[Shape, dict[str, tuple[int, ...]]]]] = {
     "Dense": _dense,
     "Conv1D": _conv(1),
@@ -163,6 +186,9 @@ SHAPES: dict[str, Callable[[Mapping[str, Any], Shape, str], tuple[Shape, dict[st
     "GlobalAveragePooling2D": _global_pool,
     "GlobalMaxPooling1D": _global_pool,
     "GlobalMaxPooling2D": _global_pool,
+    "SimpleRNN": _recurrent("SimpleRNN"),
+    "LSTM": _recurrent("LSTM"),
+    "GRU": _recurrent("GRU"),
 }
 # The initializer arguments in the order each layer's __init__ resolves them (keras/src/layers/...).
 CONSTRUCTION_ORDER = {
@@ -178,7 +204,13 @@ CONSTRUCTION_ORDER = {
         "moving_variance_initializer",
     ),
     "LayerNormalization": ("beta_initializer", "gamma_initializer"),
+    "SimpleRNN": ("kernel_initializer", "recurrent_initializer", "bias_initializer"),
+    "LSTM": ("kernel_initializer", "recurrent_initializer", "bias_initializer"),
+    "GRU": ("kernel_initializer", "recurrent_initializer", "bias_initializer"),
 }
+# Recurrent cells make a SeedGenerator(seed) in __init__ whatever their dropout: SimpleRNNCell before
+# resolving its initializers, LSTMCell and GRUCell after (keras/src/layers/rnn/*.py).
+CELL_SEED_GENERATOR = {"SimpleRNN": "before", "LSTM": "after", "GRU": "after"}
 for _name in ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"):
     CONSTRUCTION_ORDER[_name] = ("kernel_initializer", "bias_initializer")
 for _name in ("DepthwiseConv1D", "DepthwiseConv2D"):
@@ -237,6 +269,8 @@ class PredictedWeight:
     seed: int
     argument: str
     settings: dict[str, Any]
+    #: LSTM's unit_forget_bias: [init(units), ones(units), init(2 units)] (a constant init only).
+    forget_bias: bool = False
 
 
 def _initializer(value: Any, where: str) -> InitializerSpec:
@@ -297,22 +331,39 @@ def plan(document: Any, source: str, seed: int | None) -> tuple[str, list[Predic
             layer_name = f"{prefix}_{counters[prefix]}" if prefix in counters else prefix
             counters[prefix] = counters.get(prefix, 0) + 1
         specs: dict[str, tuple[InitializerSpec, int]] = {}
+        cell_seed = CELL_SEED_GENERATOR.get(class_name) if arguments.get("seed") is None else None
+        if cell_seed == "before":
+            python_random.randint(1, 10**9)
         for argument in CONSTRUCTION_ORDER.get(class_name, ()):
             spec = _initializer(arguments.get(argument, DEFAULTS[class_name][argument]), f"{where}: {argument}")
             drawn = spec.seed
             if spec.family.random and drawn is None:
                 drawn = python_random.randint(1, 10**9)
             specs[argument] = (spec, drawn if drawn is not None else 0)
+        if cell_seed == "after":
+            python_random.randint(1, 10**9)
+        forget_bias = class_name == "LSTM" and arguments.get("unit_forget_bias", True)
+        if forget_bias and specs["bias_initializer"][0].family.random:
+            raise BadInputError(f"{where}: LSTM unit_forget_bias with a random bias initializer is not predicted")
         trigger = SEED_GENERATORS.get(class_name)
         if trigger is not None and arguments.get(trigger, 0) > 0 and arguments.get("seed") is None:
             python_random.randint(1, 10**9)
         shape, sizes = SHAPES[class_name](arguments, shape, where)
         settings = {key: arguments.get(key, _KERAS_SETTINGS.get(key)) for key in SETTINGS.get(class_name, ())}
-        for slot in LAYER_SLOTS[class_name](arguments) if class_name in LAYER_SLOTS else []:
+        slots = LAYER_SLOTS.get(RNN_CELLS.get(class_name, class_name))
+        for slot in slots(arguments) if slots is not None else []:
             spec, drawn = specs[str(slot.argument)]
             weights.append(
                 PredictedWeight(
-                    layer_name, class_name, slot.name, sizes[slot.name], spec, drawn, str(slot.argument), settings
+                    layer_name,
+                    class_name,
+                    slot.name,
+                    sizes[slot.name],
+                    spec,
+                    drawn,
+                    str(slot.argument),
+                    settings,
+                    forget_bias=bool(forget_bias) and slot.name == "bias",
                 )
             )
     total = sum(math.prod(w.shape) for w in weights)
@@ -325,6 +376,11 @@ def plan(document: Any, source: str, seed: int | None) -> tuple[str, list[Predic
 
 def draw(weight: PredictedWeight, backend: str) -> np.ndarray:
     """The weight's initial values on `backend`."""
+    if weight.forget_bias:
+        units = weight.shape[0] // 4
+        part = draw_whole(weight.spec, (units,), "float32", weight.seed, backend)
+        rest = draw_whole(weight.spec, (2 * units,), "float32", weight.seed, backend)
+        return np.concatenate([part, np.ones(units, np.float32), rest])
     return draw_whole(weight.spec, weight.shape, "float32", weight.seed, backend)
 
 
@@ -407,7 +463,8 @@ def fresh_records(saved: ModelFile, seed: int | None, backend: str) -> list[Weig
         arguments = layer.get("config") if isinstance(layer, Mapping) else None
         if not isinstance(class_name, str) or not isinstance(arguments, Mapping):
             raise BadInputError(f"--fresh --backend {backend}: layers[{index}] of {saved.source} is not a layer config")
-        if class_name not in CONSTRUCTION_ORDER and class_name not in SEED_GENERATORS and class_name not in NO_DRAWS:
+        followed = class_name in CONSTRUCTION_ORDER or class_name in SEED_GENERATORS or class_name in NO_DRAWS
+        if not followed or class_name in CELL_SEED_GENERATOR:  # recurrent: predicted in specs only
             raise BadInputError(
                 f"--fresh --backend {backend}: {saved.source}'s layers[{index}] is {class_name}, whose construction "
                 "is not followed without Keras (--backend tensorflow rebuilds it with Keras)"

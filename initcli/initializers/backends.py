@@ -202,43 +202,52 @@ def _regrouped(chunks: Iterator[np.ndarray], width: int) -> Iterator[np.ndarray]
         carry = joined[whole:]
 
 
-def jax_uniform_exact(minval: float, maxval: float, shape: tuple[int, ...], seed: int, backend: str) -> str:
-    """numpy code printing what Keras 3's JAX backend draws for `uniform(shape, minval, maxval, float32, seed)`:
-    threefry2x32 (`initcli.rng.threefry`), the bits' layout of `initcli.rng.jax.random_bits32`, and XLA's
-    fused `u * (maxval - minval) + minval` rounded once (`initcli.rng.xla.fma32`)."""
+THREEFRY_PROGRAM = (
+    "def threefry2x32(k0, k1, x0, x1):  # 20 rounds, JAX's rotations; uint32 arithmetic wraps\n"
+    "    ks = (k0, k1, k0 ^ k1 ^ 0x1BD11BDA)\n"
+    "    x0, x1 = x0 + np.uint32(ks[0]), x1 + np.uint32(ks[1])\n"
+    "    for i in range(1, 6):\n"
+    "        for r in ((13, 15, 26, 6), (17, 29, 16, 24))[(i - 1) % 2]:\n"
+    "            x0 = x0 + x1\n"
+    "            x1 = ((x1 << np.uint32(r)) | (x1 >> np.uint32(32 - r))) ^ x0\n"
+    "        x0 = x0 + np.uint32(ks[i % 3])\n"
+    "        x1 = x1 + np.uint32((ks[(i + 1) % 3] + i) & 0xFFFFFFFF)\n"
+    "    return x0, x1\n"
+)
+
+
+def threefry_counters(backend: str) -> str:
+    """numpy code making `bits`, `jax.random.bits(key, (n,), uint32)` in the backend's threefry mode."""
     if partitionable(backend):
-        counters = (
+        return (
             "# jax_threefry_partitionable=True: value i hashes the counter pair (i >> 32, i & 0xFFFFFFFF)\n"
             "i = np.arange(n, dtype=np.uint64)\n"
             "a, b = threefry2x32(seed, 0, (i >> np.uint64(32)).astype(np.uint32), i.astype(np.uint32))\n"
             "bits = a ^ b\n"
         )
-    else:
-        counters = (
-            "# jax_threefry_partitionable=False: the counters 0..n-1 (and a 0 if n is odd) hashed as\n"
-            "# pairs (j, half + j); all first words, then all second words\n"
-            "half = (n + 1) // 2\n"
-            "count = np.zeros(2 * half, np.uint32)\n"
-            "count[:n] = np.arange(n, dtype=np.uint32)\n"
-            "a, b = threefry2x32(seed, 0, count[:half], count[half:])\n"
-            "bits = np.concatenate([a, b])[:n]\n"
-        )
+    return (
+        "# jax_threefry_partitionable=False: the counters 0..n-1 (and a 0 if n is odd) hashed as\n"
+        "# pairs (j, half + j); all first words, then all second words\n"
+        "half = (n + 1) // 2\n"
+        "count = np.zeros(2 * half, np.uint32)\n"
+        "count[:n] = np.arange(n, dtype=np.uint32)\n"
+        "a, b = threefry2x32(seed, 0, count[:half], count[half:])\n"
+        "bits = np.concatenate([a, b])[:n]\n"
+    )
+
+
+def jax_uniform_exact(minval: float, maxval: float, shape: tuple[int, ...], seed: int, backend: str) -> str:
+    """numpy code printing what Keras 3's JAX backend draws for `uniform(shape, minval, maxval, float32, seed)`:
+    threefry2x32 (`initcli.rng.threefry`), the bits' layout of `initcli.rng.jax.random_bits32`, and XLA's
+    fused `u * (maxval - minval) + minval` rounded once (`initcli.rng.xla.fma32`)."""
     return (
         "import numpy as np\n\n"
         f"seed, shape = {seed!r}, {tuple(shape)!r}\n"
         f"minval, maxval = np.float32({minval!r}), np.float32({maxval!r})\n"
         f"n = {math.prod(shape)}\n\n\n"
-        "def threefry2x32(k0, k1, x0, x1):  # 20 rounds, JAX's rotations; uint32 arithmetic wraps\n"
-        "    ks = (k0, k1, k0 ^ k1 ^ 0x1BD11BDA)\n"
-        "    x0, x1 = x0 + np.uint32(ks[0]), x1 + np.uint32(ks[1])\n"
-        "    for i in range(1, 6):\n"
-        "        for r in ((13, 15, 26, 6), (17, 29, 16, 24))[(i - 1) % 2]:\n"
-        "            x0 = x0 + x1\n"
-        "            x1 = ((x1 << np.uint32(r)) | (x1 >> np.uint32(32 - r))) ^ x0\n"
-        "        x0 = x0 + np.uint32(ks[i % 3])\n"
-        "        x1 = x1 + np.uint32((ks[(i + 1) % 3] + i) & 0xFFFFFFFF)\n"
-        "    return x0, x1\n\n\n"
-        + counters
+        + THREEFRY_PROGRAM
+        + "\n\n"
+        + threefry_counters(backend)
         + "u = ((bits >> np.uint32(9)) | np.uint32(0x3F800000)).view(np.float32) - np.float32(1)  # [0, 1)\n"
         "# XLA fuses u * (maxval - minval) + minval into one multiply-add, rounded once to float32:\n"
         "# the product is exact in float64, the sum is rounded to odd there, then to float32\n"

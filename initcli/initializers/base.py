@@ -168,6 +168,15 @@ class Family(ABC):
         """numpy-only code printing the values Keras 3 draws on a backend other than TensorFlow, where short."""
         return None
 
+    def backend_program(
+        self, spec: SpecLike, shape: tuple[int, ...], dtype: str, seed: int, backend: str
+    ) -> tuple[str, bool] | None:
+        """numpy-only code printing the values Keras 3 draws on `backend`, and whether it is bit-exact
+        (a program that is not says so in its comments, with the difference measured); default:
+        `exact_backend_snippet`."""
+        code = self.exact_backend_snippet(spec, shape, dtype, seed, backend)
+        return None if code is None else (code, True)
+
     def why_not_exact(self, spec: SpecLike, theory: Theory, dtype: str) -> str:
         """Why `exact_numpy_snippet` gives no code for this initializer and dtype."""
         return "no short numpy code reproduces these values exactly"

@@ -180,6 +180,24 @@ class ElementwiseFamily(Family):
             return None
         return torch_uniform_exact(*draw.parameters, shape, dtype, seed)
 
+    def backend_program(
+        self, spec: SpecLike, shape: tuple[int, ...], dtype: str, seed: int, backend: str
+    ) -> tuple[str, bool] | None:
+        """The uniforms' exact programs, and the normal families': JAX float32 (exact), torch float32
+        (exact) and float64 (exact below 16 values drawn, else within `TORCH_FLOAT64_MAX_ULP`)."""
+        from initcli.initializers import backend_programs as programs
+        from initcli.initializers.backends import keras_backend
+
+        draw = self.affine_draw(spec, shape, dtype)
+        if draw.unit == "uniform":
+            return super().backend_program(spec, shape, dtype, seed, backend)
+        mean, stddev = draw.parameters
+        if keras_backend(backend) == "jax" and dtype == "float32":
+            return programs.jax_normal_program(draw.unit, mean, stddev, shape, seed, backend), True
+        if backend == "torch" and dtype in ("float32", "float64"):
+            return programs.torch_normal_program(draw.unit, mean, stddev, shape, dtype, seed)
+        return None
+
     def why_not_exact(self, spec: SpecLike, theory: Theory, dtype: str) -> str:
         if theory.distribution == "uniform":
             return (

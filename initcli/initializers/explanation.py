@@ -91,10 +91,20 @@ def numpy_code(
     if backend != "tensorflow":
         from initcli.initializers.backends import backend_flags, generator_line, keras_backend
 
-        backend_code = family.exact_backend_snippet(spec, shape, dtype, seed, backend)
-        if backend_code is not None:
-            title = f"numpy alone, the exact values Keras draws with seed {seed} ({generator_line(backend, seed)})"
-            return [*codes, Code(title=title, code=backend_code, exact=True)], None
+        program = family.backend_program(spec, shape, dtype, seed, backend)
+        if program is not None:
+            backend_code, bit_exact = program
+            if bit_exact:
+                title = f"numpy alone, the exact values Keras draws with seed {seed} ({generator_line(backend, seed)})"
+                return [*codes, Code(title=title, code=backend_code, exact=True)], None
+            title = (
+                f"numpy alone, NOT bit-exact: Keras's values with seed {seed} to within the ulps the program "
+                f"states ({generator_line(backend, seed)})"
+            )
+            return [*codes, Code(title=title, code=backend_code, exact=False)], (
+                f"the printed program is not bit-exact (see its comments): initcli sample {backend_flags(backend)} "
+                f"--seed {seed} --save FILE.npy writes the exact values"
+            )
         return codes, (
             f"{generator_line(backend, seed)} No short numpy program is printed for this backend: "
             f"initcli sample {backend_flags(backend)} --seed {seed} --save FILE.npy writes the exact values "
