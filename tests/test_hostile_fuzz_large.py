@@ -636,3 +636,19 @@ def _fuzz_preset(root: Path, count: int, seed: int) -> None:
 
 def test_preset_fuzz_short(tmp_path: Path, traced: None) -> None:
     _fuzz_preset(tmp_path, 120 * SCALE, 24 + SCALE - 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile arguments of the newer options.
+
+
+@pytest.mark.parametrize("address", ["tls://a:1", "inproc://x"])
+def test_a_scheduler_dask_cannot_connect_to_is_one_line_at_once(address: str) -> None:
+    """tls:// without a TLS configuration and inproc:// fail inside Client(): once left a half-made client
+    whose __del__ printed a traceback at exit after a 10 s wait."""
+    pytest.importorskip("distributed")
+    from tests.test_hostile_budget import assert_one_line_error, run_cli
+
+    mlp = Path(__file__).resolve().parent.parent / "examples" / "models" / "mlp.keras"
+    run = run_cli("inspect", str(mlp), "--scheduler", address)
+    assert_one_line_error(run, f"cannot reach the Dask scheduler at {address}")
