@@ -130,6 +130,24 @@ def _local_cluster(distributed: Any) -> Any:
     )
 
 
+def _client(distributed: Any, address: str, seconds: float) -> Any:
+    """`distributed.Client(address)`; if its constructor fails, the half-made client is closed here.
+
+    Left to the garbage collector, its `__del__` closes it at exit: a 10 s wait and an "Exception
+    ignored in Client.__del__" traceback on stderr (seen for tls:// without a TLS configuration,
+    inproc:// and ucx://, whose addresses the TCP probe does not try).
+    """
+    client = distributed.Client.__new__(distributed.Client)
+    try:
+        client.__init__(address, timeout=seconds, set_as_default=False)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.close(timeout=0.5)
+        client.status = "closed"  # what __del__ looks at: nothing left to close
+        raise
+    return client
+
+
 @contextlib.contextmanager
 def connected(address: str, *, remaining: float | None = None) -> Iterator[Cluster]:
     """A client of the scheduler at `address` (or of a LocalCluster for `local`), closed afterwards.
@@ -161,7 +179,7 @@ def connected(address: str, *, remaining: float | None = None) -> Iterator[Clust
             started = time.monotonic()
             _probe(address, seconds)
             left = max(0.1, seconds - (time.monotonic() - started))  # the probe and the connection: `seconds` in all
-            client = distributed.Client(address, timeout=left, set_as_default=False)
+            client = _client(distributed, address, left)
     except InitcliError:
         raise
     except Exception as error:  # noqa: BLE001 - Dask raises OSError, TimeoutError, ValueError, MemoryError...

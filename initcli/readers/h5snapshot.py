@@ -18,7 +18,6 @@ import itertools
 import math
 import mmap
 import os
-import select
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from initcli.errors import InitcliError
-from initcli.readers.worker import Isolated, progress, run_isolated, stall_seconds_for
+from initcli.readers.worker import Isolated, progress, readable, run_isolated, stall_seconds_for
 from initcli.safety.files import FileIdentity, pread_into, shown
 from initcli.safety.numbers import check_holdable_shape
 
@@ -406,8 +405,7 @@ def _streaming_worker(
     try:
         while True:
             remaining = background.deadline - time.monotonic()
-            ready, _, _ = select.select([ready_read], [], [], max(0.0, min(stall, remaining)))
-            if not ready:
+            if not readable(ready_read, min(stall, remaining)):
                 background.cancel()
                 raise InitcliError(
                     f"{source.label}: {what} made no progress for {min(stall, max(remaining, 0)):.0f} s: "
@@ -455,6 +453,44 @@ def snapshot(source: H5Source, meanwhile: Callable[[], None] | None = None) -> H
     if not isinstance(root, H5Group):
         raise InitcliError(f"{source.label}: the HDF5 root is not a group")
     return root
+
+
+def snapshot_all(sources: list[H5Source], label: str) -> list[H5Group]:
+    """The HDF5 structures of several files (a sharded model's shards), walked by one worker.
+
+    One worker for all, not one each: forking a worker per file costs some 9 ms of CPU (measured
+    on 300 one-layer shards: 2.6 s of CPU with a worker each, 0.5 s with one for all), so an index of
+    MAX_SHARDS shards still answers within seconds.
+
+    Raises:
+        InitcliError: as `snapshot`, the message naming the shard.
+    """
+    import h5py  # noqa: F401 - imported once here rather than in the worker
+
+    def walk_all() -> list[dict[str, Any]]:
+        trees = []
+        for source in sources:
+            try:
+                trees.append(_Walk(source).run())
+            except InitcliError as error:
+                raise InitcliError(f"{source.label}: {error}") from None
+        return trees
+
+    trees = run_isolated(
+        walk_all,
+        timeout=sources[0].limits.timeout,
+        memory=sources[0].limits.worker_memory,
+        label=label,
+        what="reading the HDF5 structure of its shards",
+        stall=stall_seconds_for(sum(source.size for source in sources)),
+    )
+    roots = []
+    for tree, source in zip(trees, sources, strict=True):
+        root = _from_plain(tree, source)
+        if not isinstance(root, H5Group):
+            raise InitcliError(f"{source.label}: the HDF5 root is not a group")
+        roots.append(root)
+    return roots
 
 
 def _from_plain(node: dict[str, Any], source: H5Source) -> H5Group | H5Dataset:

@@ -7,9 +7,11 @@ shard is an ordinary Keras weights tree (`layers/<path>/vars/0, 1, ...`) holding
 a layer whose variables straddle a shard boundary has its `vars` group in both, with variables
 `0..k` in one and `k+1..` in the next (and its `name` attribute only in the first).
 
-Each shard is opened as a regular file and its structure walked by the same isolated HDF5 walk as a
-single `.weights.h5` (`h5snapshot.snapshot`); the trees are merged, and each weight is read from its
-own shard only when its record is read. Shard names must be plain file names beside the index.
+Each shard is opened as a regular file inside the index's folder and the structures of all of them
+walked by one isolated HDF5 worker (`h5snapshot.snapshot_all`, the walk of a single `.weights.h5`);
+the trees are merged, and each weight is read from its own shard only when its record is read.
+Shard names must be plain file names beside the index (no `/`, `\\`, NUL, leading dot, or lone
+surrogate), at most MAX_SHARDS of them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from initcli.errors import InitcliError
-from initcli.readers.h5snapshot import H5Dataset, H5Group, H5Source, Limits, snapshot
+from initcli.readers.h5snapshot import H5Dataset, H5Group, H5Source, Limits, snapshot_all
 from initcli.readers.h5tree import TreeWalker, tree_era
 from initcli.readers.records import ModelFile
 from initcli.safety.documents import MAX_DOCUMENT_BYTES, parse_json
@@ -71,7 +73,17 @@ def _plain_shard_name(name: str) -> bool:
         and "\\" not in name
         and "\x00" not in name
         and not name.startswith(".")
+        and _encodable(name)
     )
+
+
+def _encodable(name: str) -> bool:
+    """Whether the OS can be asked for a file of this name (JSON's `"\\ud800"` is a lone surrogate: no)."""
+    try:
+        os.fsencode(name)
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def merge_trees(roots: list[H5Group], label: str) -> H5Group:
@@ -123,7 +135,7 @@ def open_sharded(path: Path, limits: Limits, config: Mapping[str, Any] | None = 
     index = parse_json(read_regular(path, MAX_DOCUMENT_BYTES, "sharded-weights index"), label)
     names = shard_names(index, label)
     descriptors: list[int] = []
-    roots: list[H5Group] = []
+    sources: list[H5Source] = []
     try:
         for name in names:
             shard = path.with_name(name)
@@ -133,9 +145,10 @@ def open_sharded(path: Path, limits: Limits, config: Mapping[str, Any] | None = 
                 raise InitcliError(f"{label}: a shard it names: {error}") from None
             descriptors.append(fd)
             identity = FileIdentity.of(fd)
-            source = H5Source(fd=fd, start=0, size=identity.size, label=str(shard), identity=identity, limits=limits)
-            roots.append(snapshot(source))
-        root = merge_trees(roots, label)
+            sources.append(
+                H5Source(fd=fd, start=0, size=identity.size, label=str(shard), identity=identity, limits=limits)
+            )
+        root = merge_trees(snapshot_all(sources, label), label)
     except BaseException:
         _close(descriptors)
         raise

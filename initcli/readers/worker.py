@@ -46,6 +46,20 @@ def stall_seconds_for(size: int) -> float:
     return STALL_SECONDS + size / _STALL_BYTES_PER_SECOND
 
 
+def readable(fd: int, seconds: float) -> bool:
+    """Whether `fd` has something to read (or its writer closed it) within `seconds`.
+
+    poll, not select: select cannot wait on a descriptor numbered 1024 or more (a sharded model
+    keeps a descriptor per shard open), and fails with ValueError there.
+    """
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        return bool(poller.poll(max(0.0, seconds) * 1000))
+    ready, _, _ = select.select([fd], [], [], max(0.0, seconds))
+    return bool(ready)
+
+
 def progress() -> None:
     """In a worker child: tell the parent the task is moving (cheap; rate-limited). Elsewhere: nothing."""
     global _last_progress
@@ -225,8 +239,7 @@ class Isolated:
                 if self.stall is not None and now - last_progress > self.stall:
                     stalled = True
                     break
-                ready, _, _ = select.select([self.read_end], [], [], min(remaining, 0.25))
-                if not ready:
+                if not readable(self.read_end, min(remaining, 0.25)):
                     continue
                 chunk = os.read(self.read_end, 1 << 20)
                 if not chunk:
