@@ -45,6 +45,9 @@ def cluster():
         protocol="tcp",
         host="127.0.0.1",
         dashboard_address=None,
+        # The scheduler's HTTP server (no dashboard) on a free port, not 8787: another cluster on the
+        # machine (another test worker's, a user's) may hold 8787, and the scheduler's warning is an error here.
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         silence_logs=50,
     )
     try:
