@@ -48,12 +48,13 @@ def test_fresh_runs_on_every_fixture_keras_or_tf_keras_loads(keras):
     import tf_keras
 
     fixtures = _fixtures()
-    assert len(fixtures) >= 30
+    fetched = sum(not path.is_relative_to(ROOT) for path in fixtures)
+    assert len(fixtures) - fetched >= 15 and (fetched == 0 or fetched >= 13)  # the folders were walked
     loadable = []
     for path in fixtures:
         can = _loads(keras, path) or _loads(tf_keras, path)
         result = CliRunner().invoke(cli, ["inspect", str(path), "--fresh", "--format", "json"])
-        shown = path.relative_to(ROOT)
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else Path("<fetched>", path.name)
         if can:
             loadable.append(shown)
             assert result.exit_code == 0, (shown, result.output[-300:])
@@ -61,7 +62,7 @@ def test_fresh_runs_on_every_fixture_keras_or_tf_keras_loads(keras):
             assert result.exit_code == 1, (shown, result.output[-300:])
             assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: "), (shown, result.stderr)
     # Keras 2.0-2.3 .h5, tf.keras .h5/.keras, both SavedModels, Keras 3 files.
-    assert len(loadable) >= 20
+    assert len(loadable) >= (20 if fetched else 12)
     from initcli.keras.building import clear_session
 
     for module in (keras, tf_keras):  # names as a fresh process gives them, for the tests after this one
