@@ -274,3 +274,34 @@ def test_diff_of_savedmodel_and_checkpoint_equals_numpy(tf_written, kind_a, kind
         _close(row["mean_a"], float(left64.mean()))
         norm_b = np.linalg.norm(right64)
         _close(row["cosine"], float(np.dot(left64, right64) / (norm_a * norm_b)) if norm_a and norm_b else None)
+
+
+def test_no_weight_in_common_is_not_a_pass():
+    """cnn.keras and rnn.keras share no weight (every dataset h5py finds is listed as on one side only):
+    --threshold must not pass a diff that compared nothing (it said "no weight moved", exit 0)."""
+    import zipfile
+    from pathlib import Path
+
+    import h5py
+
+    models = Path(__file__).parent.parent / "examples" / "models"
+
+    def paths(name: str) -> set[str]:
+        with zipfile.ZipFile(models / name) as archive, archive.open("model.weights.h5") as handle:
+            found: set[str] = set()
+            h5py.File(handle, "r").visititems(
+                lambda path, item: found.add(path) if isinstance(item, h5py.Dataset) else None
+            )
+            return found
+
+    a, b = str(models / "cnn.keras"), str(models / "rnn.keras")
+    document = json.loads(_run(a, b, "--format", "json").stdout)
+    # the oracle (h5py's count of each file's datasets): every weight of both is on one side only
+    assert document["weights"] == [] and len(document["only"]) == len(paths("cnn.keras")) + len(paths("rnn.keras"))
+    gated = _run(a, b, "--threshold", "0.1")
+    assert gated.exit_code == 3
+    assert "no weight in common: nothing compared (--threshold fails)" in gated.output
+    csv = _run(a, b, "--threshold", "0.1", "--format", "csv")
+    assert csv.exit_code == 3 and "no weight in common" in csv.stderr
+    plain = _run(a, b)
+    assert plain.exit_code == 0 and "no weight in common: nothing compared\n" in plain.output

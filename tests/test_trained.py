@@ -395,3 +395,61 @@ def test_layer_filter_on_a_fresh_model_stays_fresh(name):
     document = _inspect(str(MODELS / name), "--layer", first_layer)
     assert document["state"]["state"] == "fresh"
     assert "trained" not in _verdicts(document).values()
+
+
+@pytest.fixture(scope="module")
+def wrongly_initialized(tmp_path_factory):
+    """Fresh Keras 3 models whose config says glorot_uniform but whose kernels numpy drew as
+    torch.nn.Linear does, U(+-1/sqrt(fan_in)) (a model ported from PyTorch): the oracle that they
+    were never trained is that Keras's own biases are still exactly its zeros."""
+    import keras
+
+    folder = tmp_path_factory.mktemp("wrong_init")
+    rng = np.random.default_rng(0)
+    paths = {}
+    for use_bias in (True, False):
+        model = keras.Sequential(
+            [keras.Input((64,)), *[keras.layers.Dense(64, use_bias=use_bias, name=f"d{i}") for i in range(4)]]
+        )
+        for layer in model.layers:
+            kernel = layer.kernel.numpy()
+            bound = 1 / np.sqrt(kernel.shape[0])
+            layer.kernel.assign(rng.uniform(-bound, bound, kernel.shape).astype("float32"))
+            if use_bias:
+                assert not np.any(layer.bias.numpy())  # Keras's zeros: no optimizer step leaves 64 of them
+        paths[use_bias] = str(folder / f"bias_{use_bias}.keras")
+        model.save(paths[use_bias])
+    return paths
+
+
+def test_wrong_initializer_in_every_layer_is_not_called_trained(wrongly_initialized):
+    """Every kernel inconsistent, every bias at its exact constant: a wrong initializer, not training
+    (it used to say trained, 4 of 8, and pass with exit 0)."""
+    result = _check(wrongly_initialized[True])
+    assert result.exit_code == 3
+    assert "model: trained" not in result.stderr
+    document = _inspect(wrongly_initialized[True])
+    assert document["state"]["state"] == "fresh"
+    verdicts = _verdicts(document)
+    assert sorted(verdicts.values()) == ["consistent"] * 4 + ["inconsistent"] * 4
+    assert all(verdict == "inconsistent" for path, verdict in verdicts.items() if path.endswith("kernel"))
+
+
+def test_wrong_initializer_without_biases_fails_and_says_it_cannot_tell(wrongly_initialized):
+    """No constant weight to tell training from a wrong draw: the checks fail and the line says why,
+    in text and in the Action's format."""
+    result = _check(wrongly_initialized[False])
+    assert result.exit_code == 3
+    note = (
+        "model: fresh at init; 4 of 4 weights inconsistent with their initializer "
+        "(trained, or a wrong initializer: no constant-initialized weight shows which)\n"
+    )
+    assert note in result.stderr
+    github = _check(wrongly_initialized[False], "--format", "github")
+    assert github.exit_code == 3 and f"::notice title=initcli model::{note}" in github.stdout
+
+
+def test_check_says_trained_in_the_github_format():
+    result = _check(str(MODELS / "trained" / "mlp_trained.keras"), "--format", "github")
+    assert result.exit_code == 0
+    assert "::notice title=initcli model::model: trained (" in result.stdout

@@ -17,7 +17,15 @@ from initcli.initializers import InitializerSpec, resolve
 from initcli.initializers.fans import compute_fans
 from initcli.parallel.fanout import map_in_order, worker_count
 from initcli.readers import WeightRecord
-from initcli.stats.assessment import Assessment, assess, judge, mark_trained, moved_from_constant, trained_model
+from initcli.stats.assessment import (
+    Assessment,
+    ambiguous_model,
+    assess,
+    judge,
+    mark_trained,
+    moved_from_constant,
+    trained_model,
+)
 from initcli.stats.comparisons import Comparator, Exact, rounding_tolerance
 from initcli.stats.theory import Theory, exact_theory
 from initcli.types import DEFAULT_ALPHA, FLOAT_DTYPES
@@ -298,6 +306,22 @@ def training_evidence(records: Sequence[WeightRecord], inferred: bool = False) -
     return judge(assessments)
 
 
+AMBIGUOUS_NOTE = " (trained, or a wrong initializer: no constant-initialized weight shows which)"
+"""Ends the fresh model line when `ambiguous_model`: the values cannot tell training from a wrong draw."""
+
+
+def model_state_note(state: dict[str, Any] | None) -> str | None:
+    """The model line `check` prints in every format, or None: trained (its moved weights pass),
+    or ambiguous (`AMBIGUOUS_NOTE`)."""
+    if state is None:
+        return None
+    if state["state"] == "trained":
+        return f"model: {state['line']}: the initialization checks do not apply to its moved weights"
+    if state["line"].endswith(AMBIGUOUS_NOTE):
+        return f"model: {state['line']}"
+    return None
+
+
 def model_state(rows: Sequence[WeightRow]) -> dict[str, Any]:
     """Trained or fresh, from judged rows (`judge_rows`): the state, the counts and one line.
 
@@ -319,6 +343,8 @@ def model_state(rows: Sequence[WeightRow]) -> dict[str, Any]:
         )
         if unlike:
             line += f"; {unlike} of {tested} weights do not look like their inferred class's default"
+        if ambiguous_model([row.assessment for row in rows]):
+            line += AMBIGUOUS_NOTE
     return {"state": state, "trained": trained, "tested": tested, "line": line}
 
 

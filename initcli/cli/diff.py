@@ -56,5 +56,5 @@ def diff_command(
         line = exceeded_line(report)
         if line:
             click.echo(line, err=True)
-    if report.exceeded:
+    if report.exceeded or (threshold is not None and not report.rows):
         raise click.exceptions.Exit(ExitCode.CHECK_FAILED)

@@ -33,7 +33,9 @@ def summary_line(report: DiffReport) -> str:
 
 
 def exceeded_line(report: DiffReport) -> str | None:
-    """What `--threshold` found, or None without one."""
+    """What `--threshold` found, or None without one; "no weight in common" when nothing was compared."""
+    if not report.rows:
+        return "no weight in common: nothing compared" + ("" if report.threshold is None else " (--threshold fails)")
     if report.threshold is None:
         return None
     moved = report.exceeded

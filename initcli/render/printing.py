@@ -119,6 +119,8 @@ def print_check(report: CheckReport, output_format: str, prefix: str = "") -> No
 
     `prefix` starts each text finding (the model's name, when a run checks several).
     """
+    from initcli.analysis.inspection import model_state_note
+
     if output_format == "json":
         print_json(report.to_json())
     elif output_format == "github":
@@ -127,6 +129,10 @@ def print_check(report: CheckReport, output_format: str, prefix: str = "") -> No
 
         for finding in report.findings:
             click.echo(github_annotation(finding, report.source))
+        note = model_state_note(report.state)
+        if note is not None:
+            title = f"initcli model {report.source}" if prefix else "initcli model"
+            click.echo(f"::notice title={github_escape_data(title)}::{github_escape_data(note)}")
         coverage = "; ".join(entry.describe() for entry in report.coverage)
         title = f"initcli coverage {report.source}" if prefix else "initcli coverage"
         click.echo(f"::notice title={github_escape_data(title)}::{github_escape_data(coverage)}")
@@ -136,11 +142,9 @@ def print_check(report: CheckReport, output_format: str, prefix: str = "") -> No
         *findings, summary = check_lines(report, prefix)
         for line in findings:
             click.echo(line)
-        if report.state is not None and report.state["state"] == "trained":
-            click.echo(
-                f"{prefix}model: {report.state['line']}: the initialization checks do not apply to its moved weights",
-                err=True,
-            )
+        note = model_state_note(report.state)
+        if note is not None:
+            click.echo(f"{prefix}{note}", err=True)
         click.echo(summary, err=True)
 
 

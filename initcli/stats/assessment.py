@@ -112,21 +112,43 @@ def moved_from_constant(assessment: Assessment) -> bool:
     )
 
 
-# A model is trained on the evidence of its constant-initialized weights (one that is no longer
-# constant suffices), or, where it has none, when at least this many random weights, and at least
-# half of them, are inconsistent with their initializer.
+# A model is trained on the evidence of its constant-initialized weights: one that is no longer
+# constant suffices. Random weights inconsistent with their initializer are not evidence of
+# training by themselves: a wrong initializer (PyTorch's default where the config says
+# glorot_uniform, fan_in where it says fan_avg) makes every kernel inconsistent while every bias
+# stays at its exact constant, which no optimizer step leaves. Where a model has no multi-element
+# constant weight to tell, this many random weights, and at least half of them, inconsistent make
+# the model `ambiguous` (see `ambiguous_model`): trained or wrongly initialized, the checks still fail.
 TRAINED_RANDOM_WEIGHTS = 3
 
 
 def trained_model(assessments: Sequence[Assessment]) -> bool:
-    """Whether judged assessments (see `judge`) are those of a trained model rather than a fresh one.
+    """Whether judged assessments (see `judge`) are those of a trained model rather than a fresh one:
+    some constant-initialized weight of more than one element no longer holds one value.
 
-    A fresh model's constant weights are exactly constant, so the first rule never fires on one;
-    the second needs three weights inconsistent at the run's false-alarm rate (`alpha`, for all of
-    them together), so it fires on a fresh model less often than alpha cubed.
+    A fresh model's constant weights are exactly constant, and so are a wrongly initialized
+    model's, so this never fires on a model Keras (or any initializer) just drew.
     """
-    if any(moved_from_constant(assessment) for assessment in assessments):
-        return True
+    return any(moved_from_constant(assessment) for assessment in assessments)
+
+
+def _untouched_constant(assessment: Assessment) -> bool:
+    """A constant-initialized weight of more than one element that still holds exactly its constant."""
+    theory = assessment.theory
+    return (
+        theory is not None
+        and theory.distribution == "constant"
+        and assessment.checks.exact_passed is True
+        and assessment.sample.count > 1
+    )
+
+
+def ambiguous_model(assessments: Sequence[Assessment]) -> bool:
+    """Not trained (`trained_model`), with no untouched multi-element constant weight to show it
+    fresh, and at least TRAINED_RANDOM_WEIGHTS, and half, of the statistically tested random weights
+    inconsistent: trained, or every kernel drawn by a wrong initializer; the values cannot tell."""
+    if trained_model(assessments) or any(_untouched_constant(a) for a in assessments):
+        return False
     statistical = [a for a in assessments if a.checks.exact_passed is None and a.checks.pvalue is not None]
     off = sum(1 for a in statistical if a.verdict == "inconsistent" and not a.sample.nonfinite)
     return off >= TRAINED_RANDOM_WEIGHTS and 2 * off >= len(statistical)
