@@ -7,7 +7,8 @@ list of cases from standard input, each {"class_name", "config", "shape", "dtype
 the seed; an optional "jax_threefry_partitionable" sets JAX's mode), builds
 `keras.initializers.<class_name>(**config)`, calls it on the shape and dtype, and prints one JSON
 list: per case the values' bytes in hex (or the error's type).
-Run in a subprocess by the tests, so that JAX's and torch's threads never enter the test process.
+Run in a subprocess by the tests, so that JAX's and torch's threads never enter the test process:
+`run` starts it and `array` decodes what it prints (for the tests and the golden-vector scripts).
 """
 
 from __future__ import annotations
@@ -15,8 +16,36 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+def run(backend: str, payload: list[dict], *, spec: bool = False) -> dict:
+    """This oracle's report on `payload`, from Keras 3 on `backend` (CPU) in a subprocess."""
+    import subprocess
+
+    environment = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(
+        [sys.executable, __file__, *(["--spec"] if spec else [])],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        env=environment,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["backend"] == backend, report["backend"]
+    return report
+
+
+def array(entry: dict, dtype: Any = None, *, reduced_as_bits: bool = False) -> Any:
+    """The values of a reported case or weight ({"hex", "dtype", "shape"}), as `dtype` if given;
+    `reduced_as_bits`: float16/bfloat16 as their uint16 bits."""
+    import numpy as np
+
+    if dtype is None:
+        bits = reduced_as_bits and entry["dtype"] in ("float16", "bfloat16")
+        dtype = "uint16" if bits else entry["dtype"]
+    return np.frombuffer(bytes.fromhex(entry["hex"]), dtype).reshape(tuple(entry["shape"]))
 
 
 def spec_weights(request: dict) -> dict:
@@ -64,6 +93,7 @@ def fresh_weights(request: dict) -> dict:
 
 
 def main() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
     import numpy as np
 

@@ -10,12 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
-import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,9 +18,9 @@ from click.testing import CliRunner
 
 import initcli
 from initcli.cli.main import cli
+from tests.backend_oracle import array, run
 from tests.helpers import GOLDEN, golden_script
 
-ORACLE = Path(__file__).with_name("backend_oracle.py")
 UNPARTITIONED = "jax:unpartitioned"
 
 # (class, config, shape, seed): the uniform family, odd sizes and extreme bounds.
@@ -123,17 +118,7 @@ def keras_jax() -> dict[str, list[np.ndarray]]:
         "reduced-other": [_case(n, c, shape, seed, False, dtype) for n, c, shape, seed, dtype in REDUCED],
     }
     cases = [case for group in groups.values() for case in group]
-    environment = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run(
-        [sys.executable, str(ORACLE)], input=json.dumps(cases), capture_output=True, text=True, env=environment
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    results = [  # float16/bfloat16 as their uint16 bits
-        np.frombuffer(
-            bytes.fromhex(r["hex"]), "uint16" if r["dtype"] in ("float16", "bfloat16") else r["dtype"]
-        ).reshape(r["shape"])
-        for r in json.loads(done.stdout)["results"]
-    ]
+    results = [array(r, reduced_as_bits=True) for r in run("jax", cases)["results"]]
     out, start = {}, 0
     for name, group in groups.items():
         out[name], start = results[start : start + len(group)], start + len(group)

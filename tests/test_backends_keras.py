@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,9 +21,9 @@ from initcli.cli.main import cli
 from initcli.errors import BadInputError
 from initcli.initializers import resolve
 from initcli.rng.stateless import numpy_dtype
+from tests.backend_oracle import array, run
 from tests.helpers import GOLDEN, golden_script
 
-ORACLE = Path(__file__).with_name("backend_oracle.py")
 SHAPES = ((1,), (3,), (2, 2), (3, 4), (5, 3), (2, 8), (17,), (4, 5), (3, 3, 4, 8), (64, 33), (1000,))
 SEEDS = (0, 1, 7, 42, 1337, 2**31 - 1, 2**32 - 1, 123456789)
 DTYPES = {"jax": ("float32", "float16", "bfloat16"), "torch": ("float32", "float64", "float16", "bfloat16")}
@@ -71,17 +69,7 @@ def _cases(backend: str, count: int = 100) -> list[dict]:
 def _run_oracle(backend: str, cases: list[dict]) -> list[np.ndarray]:
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"{backend} not installed (pip install -e '.[backends]')")
-    environment = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run(
-        [sys.executable, str(ORACLE)], input=json.dumps(cases), capture_output=True, text=True, env=environment
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads(done.stdout)
-    assert report["backend"] == backend
-    return [
-        np.frombuffer(bytes.fromhex(r["hex"]), numpy_dtype(r["dtype"])).reshape(tuple(r["shape"]))
-        for r in report["results"]
-    ]
+    return [array(r, numpy_dtype(r["dtype"])) for r in run(backend, cases)["results"]]
 
 
 def _key(case: dict) -> str:

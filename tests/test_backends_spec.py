@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,9 +20,9 @@ from fresh_process import modules_after
 from initcli import api
 from initcli.analysis.predicted import predict
 from initcli.cli.main import cli
+from tests.backend_oracle import array, run
 from tests.helpers import GOLDEN, golden_script
 
-ORACLE = Path(__file__).with_name("backend_oracle.py")
 REQUESTS = json.loads((GOLDEN / "backend_specs.json").read_text())
 NOT_BIT_EXACT = {(1, "conv1d/kernel")}  # Orthogonal: the backend's normals, numpy's QR
 FRESH_MODELS = ("examples/models/mlp.keras", "examples/models/cnn.keras")  # torch's golden: cnn only
@@ -41,21 +37,8 @@ def _keras_jax() -> list[dict[str, np.ndarray]]:
     """The specs' models, then FRESH_MODELS' configs rebuilt, all by Keras on JAX in one subprocess."""
     if importlib.util.find_spec("jax") is None:
         pytest.skip("jax not installed (pip install -e '.[backends]')")
-    environment = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run(
-        [sys.executable, str(ORACLE), "--spec"],
-        input=json.dumps(REQUESTS + _fresh_requests()),
-        capture_output=True,
-        text=True,
-        env=environment,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads(done.stdout)
-    assert report["backend"] == "jax"
-    return [
-        {path: np.frombuffer(bytes.fromhex(w["hex"]), w["dtype"]).reshape(w["shape"]) for path, w in weights.items()}
-        for weights in report["models"]
-    ]
+    report = run("jax", REQUESTS + _fresh_requests(), spec=True)
+    return [{path: array(w) for path, w in weights.items()} for weights in report["models"]]
 
 
 def _torch_golden() -> list[dict[str, np.ndarray]]:

@@ -12,9 +12,6 @@ tests/test_rng_torch.py, test_backends_keras.py and test_backends_explain.py com
 them, without torch.
 """
 
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -63,6 +60,9 @@ UNIFORM_CASES = [
 if __name__ == "__main__":
     import torch
 
+    sys.path.insert(0, str(HERE.parent))
+    from backend_oracle import array, run  # tests/backend_oracle.py
+
     arrays = {}
     for seed in SEEDS:
         for size in SIZES:
@@ -73,20 +73,10 @@ if __name__ == "__main__":
     cases = [{"class_name": n, "config": c, "shape": s, "dtype": "float64"} for n, c, s in KERAS_CASES]
     cases += [{"class_name": n, "config": c, "shape": s, "dtype": d} for n, c, s, d in UNIFORM_CASES]
     cases += [{"class_name": n, "config": c, "shape": s, "dtype": d} for n, c, s, d in REDUCED_CASES]
-    environment = {**os.environ, "KERAS_BACKEND": "torch", "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run(
-        [sys.executable, str(HERE.parent / "backend_oracle.py")],
-        input=json.dumps(cases),
-        capture_output=True,
-        text=True,
-        env=environment,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    results = json.loads(done.stdout)["results"]
+    results = run("torch", cases)["results"]
     names = [f"keras_{i}" for i in range(len(KERAS_CASES))] + [f"uniform_{i}" for i in range(len(UNIFORM_CASES))]
     names += [f"reduced_{i}" for i in range(len(REDUCED_CASES))]
     for name, r in zip(names, results, strict=True):
-        dtype = "uint16" if r["dtype"] in ("float16", "bfloat16") else r["dtype"]
-        arrays[name] = np.frombuffer(bytes.fromhex(r["hex"]), dtype).reshape(r["shape"])
+        arrays[name] = array(r, reduced_as_bits=True)
     np.savez_compressed(HERE / "torch_keras_cases.npz", **arrays)
     print(f"{len(arrays)} arrays, torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}")

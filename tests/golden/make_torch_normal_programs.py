@@ -8,9 +8,6 @@ truncated normal's shape + (4,) draw. tests/test_backends_explain.py runs `expla
 printed programs against them, without torch.
 """
 
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -43,18 +40,11 @@ CASES = [
 if __name__ == "__main__":
     import torch
 
+    sys.path.insert(0, str(HERE.parent))
+    from backend_oracle import array, run  # tests/backend_oracle.py
+
     cases = [{"class_name": n, "config": c, "shape": s, "dtype": d} for n, c, s, d in CASES]
-    environment = {**os.environ, "KERAS_BACKEND": "torch", "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run(
-        [sys.executable, str(HERE.parent / "backend_oracle.py")],
-        input=json.dumps(cases),
-        capture_output=True,
-        text=True,
-        env=environment,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    arrays = {}
-    for i, r in enumerate(json.loads(done.stdout)["results"]):
-        arrays[f"case_{i}"] = np.frombuffer(bytes.fromhex(r["hex"]), r["dtype"]).reshape(r["shape"])
+    results = run("torch", cases)["results"]
+    arrays = {f"case_{i}": array(r) for i, r in enumerate(results)}
     np.savez_compressed(HERE / "torch_normal_programs.npz", **arrays)
     print(f"{len(arrays)} arrays, torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}")

@@ -11,8 +11,6 @@ compares `inspect --spec --backend torch`'s prediction with them, so the suite s
 """
 
 import json
-import os
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -35,32 +33,17 @@ def fresh_requests(models: tuple[str, ...] = FRESH_MODELS) -> list[dict]:
 if __name__ == "__main__":
     import torch
 
+    sys.path.insert(0, str(HERE.parent))
+    from backend_oracle import array, run  # tests/backend_oracle.py
+
     assert torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"), "the AVX2 kernel is the one reproduced"
-    environment = {**os.environ, "KERAS_BACKEND": "torch", "CUDA_VISIBLE_DEVICES": ""}
-    oracle = HERE.parent / "backend_oracle.py"
-    requests = (HERE / "backend_specs.json").read_text()
-    done = subprocess.run(
-        [sys.executable, str(oracle), "--spec"], input=requests, capture_output=True, text=True, env=environment
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads(done.stdout)
-    assert report["backend"] == "torch"
+    report = run("torch", json.loads((HERE / "backend_specs.json").read_text()), spec=True)
     arrays = {
-        f"{index}:{path}": np.frombuffer(bytes.fromhex(w["hex"]), w["dtype"]).reshape(w["shape"])
-        for index, weights in enumerate(report["models"])
-        for path, w in weights.items()
+        f"{index}:{path}": array(w) for index, weights in enumerate(report["models"]) for path, w in weights.items()
     }
     # --fresh: the example models' configs rebuilt after set_random_seed (FRESH_MODELS, FRESH_SEED)
-    done = subprocess.run(
-        [sys.executable, str(oracle), "--spec"],
-        input=json.dumps(fresh_requests()),
-        capture_output=True,
-        text=True,
-        env=environment,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    for index, weights in enumerate(json.loads(done.stdout)["models"]):
+    for index, weights in enumerate(run("torch", fresh_requests(), spec=True)["models"]):
         for path, w in weights.items():
-            arrays[f"fresh{index}:{path}"] = np.frombuffer(bytes.fromhex(w["hex"]), w["dtype"]).reshape(w["shape"])
+            arrays[f"fresh{index}:{path}"] = array(w)
     np.savez_compressed(HERE / "torch_specs.npz", **arrays)
     print(f"{len(arrays)} weights, torch {torch.__version__}")
