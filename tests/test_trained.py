@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from initcli.cli.main import cli
-from tests.fetched import folders, public
+from tests.fetched import find, public
 
 MODELS = Path(__file__).parent.parent / "examples" / "models"
 
@@ -95,12 +95,11 @@ FETCHED_SIZES = {  # tests/public_trained/ORIGINS.md: fetched files, kept out of
 
 def _fetched(name: str) -> Path:
     """A fetched trained file from `$INITCLI_PUBLIC_TRAINED` or shared/public-trained/; skips when absent."""
-    for folder in folders("INITCLI_PUBLIC_TRAINED", "public-trained"):
-        path = folder / name
-        if path.is_file():
-            assert path.stat().st_size == FETCHED_SIZES[name], f"{path}: not the file ORIGINS.md names"
-            return path
-    pytest.skip(f"fetched file {name} not in shared/public-trained/ (tests/public_trained/ORIGINS.md)")
+    path = find("INITCLI_PUBLIC_TRAINED", "public-trained", name)
+    if path is None:
+        pytest.skip(f"fetched file {name} not in shared/public-trained/ (tests/public_trained/ORIGINS.md)")
+    assert path.stat().st_size == FETCHED_SIZES[name], f"{path}: not the file ORIGINS.md names"
+    return path
 
 
 FETCHED_TRAINED = {

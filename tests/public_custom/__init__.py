@@ -80,17 +80,12 @@ FILES = {
 }
 
 
-def folders() -> list[Path]:
-    return fetched.folders("INITCLI_PUBLIC_CUSTOM_LAYERS", FOLDER_NAME)
-
-
 def locate(name: str) -> Path:
     """The public file `name`, checked against its sha256; skips when no folder holds it."""
     expected = FILES[name]
-    for folder in folders():
-        path = folder / name
-        if path.is_file():
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            assert digest == expected.sha256, f"{path}: sha256 {digest}, expected {expected.sha256}"
-            return path
+    path = fetched.find("INITCLI_PUBLIC_CUSTOM_LAYERS", FOLDER_NAME, name)
+    if path is not None:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert digest == expected.sha256, f"{path}: sha256 {digest}, expected {expected.sha256}"
+        return path
     pytest.skip(f"public file {name} ({expected.repository}) not in {FOLDER_NAME}/ (tests/public_custom/ORIGINS.md)")
