@@ -40,7 +40,7 @@ from initcli.errors import InitcliError
 from initcli.readers import open_model
 from initcli.safety.budget import Budget, scope
 from tests.test_hostile_budget import _RAW_CONTROLS, ATTACK_SECONDS
-from tests.test_hostile_fuzz import PEAK_BYTES, mutate
+from tests.test_hostile_fuzz import PEAK_BYTES, _one_line, _read_whole, mutate
 
 # CI runs every test, slow ones too: the short runs are the test; INITCLI_FUZZ_SCALE=20 runs 20x the
 # cases of another seed (as for this file's measurements).
@@ -92,19 +92,6 @@ def _cpu() -> float:
     return own + children.ru_utime + children.ru_stime
 
 
-def _read_whole(path: Path) -> None:
-    model = open_model(path)
-    try:
-        for record in model.records():
-            record.read()
-    finally:
-        model.close()
-
-
-def _one_line(text: str) -> None:
-    assert text and "\n" not in text and "\r" not in text, repr(text)
-
-
 def _opened_outside(root: Path, folder: Path, opened: list[str]) -> list[str]:
     """Files opened under `root` (the test's directory) but not inside the model's `folder`."""
     inside, under = os.path.realpath(folder), os.path.realpath(root)
@@ -129,7 +116,7 @@ def attack(root: Path, folder: Path, path: Path, case: str) -> None:
         with scope(Budget(timeout=10)):
             _read_whole(path)
     except InitcliError as error:
-        _one_line(str(error))
+        _one_line(error)
     except _Hung:  # pragma: no cover - the failure being looked for
         pytest.fail(f"{case}: hung for {HANG_SECONDS} s")
     except Exception as error:  # pragma: no cover - the failure being looked for
@@ -144,6 +131,18 @@ def attack(root: Path, folder: Path, path: Path, case: str) -> None:
     assert peak < PEAK_BYTES, f"{case}: {peak:,} bytes traced"
     outside = _opened_outside(root, folder, opened)
     assert not outside, f"{case}: opened {outside}"
+
+
+def _random_cases(
+    root: Path, folder: Path, path: Path, mutate_case: Callable[[Any], str], count: int, seed: int, rng: Any
+) -> None:
+    """`count` random cases: each mutates the model (`mutate_case(rng)` says how) and is attacked;
+    every tenth also goes through the CLI."""
+    for index in range(count):
+        case = f"case {index} (seed {seed}, {mutate_case(rng)})"
+        attack(root, folder, path, case)
+        if index % 10 == 0:
+            cli_output_is_safe(path, rng.choice(["table", "json"]), case)
 
 
 def cli_output_is_safe(path: Path, output_format: str, case: str) -> None:
@@ -461,12 +460,7 @@ def _fuzz_sharded(root: Path, count: int, seed: int) -> None:
         folder.restore()
         folder.index.write_text(json.dumps({"weight_map": {key: SHARDS}}))
         attack(root, folder.folder, folder.index, f"weight_map key {key[:20]!r}")
-    for index in range(count):
-        what = folder.case(rng)
-        case = f"case {index} (seed {seed}, {what})"
-        attack(root, folder.folder, folder.index, case)
-        if index % 10 == 0:
-            cli_output_is_safe(folder.index, rng.choice(["table", "json"]), case)
+    _random_cases(root, folder.folder, folder.index, folder.case, count, seed, rng)
 
 
 def test_sharded_index_fuzz_short(tmp_path: Path, traced: None) -> None:
@@ -626,12 +620,7 @@ def _fuzz_preset(root: Path, count: int, seed: int) -> None:
         for how in ODD_FILES:
             preset.restore(sharded=name == "model.weights.json")
             attack(root, preset.folder, preset.folder, preset.odd(name, how))
-    for index in range(count):
-        what = preset.case(rng)
-        case = f"case {index} (seed {seed}, {what})"
-        attack(root, preset.folder, preset.folder, case)
-        if index % 10 == 0:
-            cli_output_is_safe(preset.folder, rng.choice(["table", "json"]), case)
+    _random_cases(root, preset.folder, preset.folder, preset.case, count, seed, rng)
 
 
 def test_preset_fuzz_short(tmp_path: Path, traced: None) -> None:
