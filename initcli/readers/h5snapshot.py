@@ -449,6 +449,10 @@ def snapshot(source: H5Source, meanwhile: Callable[[], None] | None = None) -> H
         meanwhile=meanwhile,
         stall=stall_seconds_for(source.size),
     )
+    return _root(tree, source)
+
+
+def _root(tree: dict[str, Any], source: H5Source) -> H5Group:
     root = _from_plain(tree, source)
     if not isinstance(root, H5Group):
         raise InitcliError(f"{source.label}: the HDF5 root is not a group")
@@ -484,13 +488,7 @@ def snapshot_all(sources: list[H5Source], label: str) -> list[H5Group]:
         what="reading the HDF5 structure of its shards",
         stall=stall_seconds_for(sum(source.size for source in sources)),
     )
-    roots = []
-    for tree, source in zip(trees, sources, strict=True):
-        root = _from_plain(tree, source)
-        if not isinstance(root, H5Group):
-            raise InitcliError(f"{source.label}: the HDF5 root is not a group")
-        roots.append(root)
-    return roots
+    return [_root(tree, source) for tree, source in zip(trees, sources, strict=True)]
 
 
 def _from_plain(node: dict[str, Any], source: H5Source) -> H5Group | H5Dataset:

@@ -152,11 +152,7 @@ def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: str, limits
 
 
 def _open_keras_archive(
-    label: str,
-    fd: int,
-    identity: FileIdentity,
-    limits: Limits,
-    background_checks: bool = False,
+    label: str, fd: int, identity: FileIdentity, limits: Limits, background_checks: bool = False
 ) -> ModelFile:
     _check_directory_size(fd, identity.size, label)
     handle = os.fdopen(os.dup(fd), "rb")
