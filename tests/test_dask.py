@@ -14,6 +14,7 @@ import io
 import json
 import os
 import threading
+import warnings
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -38,15 +39,17 @@ CUTS = (6, 10)  # cnn.keras's datasets 0-5, 6-9, 10-12: conv2d_1's and dense's v
 def cluster():
     # In-process workers, but over TCP: tasks and results are pickled, and --scheduler's probe meets
     # a real scheduler's handshake.
-    local = distributed.LocalCluster(
-        n_workers=2,
-        processes=False,
-        threads_per_worker=1,
-        protocol="tcp",
-        host="127.0.0.1",
-        dashboard_address=None,
-        silence_logs=50,
-    )
+    with warnings.catch_warnings():  # "Port 8787 is already in use" when another cluster runs on the machine
+        warnings.simplefilter("ignore")
+        local = distributed.LocalCluster(
+            n_workers=2,
+            processes=False,
+            threads_per_worker=1,
+            protocol="tcp",
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=50,
+        )
     try:
         yield local
     finally:
