@@ -694,8 +694,12 @@ def check_model(
     custom_objects: Sequence[str] = (),
     require_fresh: bool = False,
     many: bool = False,
+    scheduler: str | Cluster | None = None,
 ) -> CheckReport:
     """Run the checks; the report passes only when they found no error and tested something.
+
+    `scheduler`: the weights are measured on Dask workers, as `inspect_model`'s (the checks run here
+    on the rows, which equal this process's).
 
     A trained model's moved weights are `trained`, which no check counts as an error, unless
     `require_fresh` (`check --require fresh`): then a trained model is one error.
@@ -717,16 +721,28 @@ def check_model(
     model_rules = rules_for(plan.rules, model.source if isinstance(model, ModelFile) else str(model))
     from initcli.readers import open_model
 
+    if scheduler is not None and (isinstance(model, ModelFile) or _is_function_reference(str(model))):
+        raise BadInputError("--scheduler measures a saved MODEL file on Dask workers; a live model is in this process.")
+    if scheduler is not None and custom_objects:
+        raise BadInputError("--scheduler does not take --custom-objects (not yet: the workers read the file as it is).")
+    config = None
     if isinstance(model, ModelFile):
         saved = model  # a live model, opened from memory (`initcli.readers.live`)
     else:
-        saved = open_model(model, timeout=timeout, config=_model_json(config_path), background_checks=True)
+        config = _model_json(config_path)
+        saved = open_model(model, timeout=timeout, config=config, background_checks=True)
     try:
         if custom_objects and not isinstance(model, ModelFile):
             from initcli.analysis.custom import use_custom_objects
 
             use_custom_objects(saved, model, custom_objects)
-        rows = _measured(saved, patterns, alpha, progress)
+        with dask_cluster(scheduler) as cluster:
+            remote = None
+            if cluster is not None:
+                from initcli.analysis.remote import measure_on_cluster
+
+                remote = functools.partial(measure_on_cluster, cluster, saved, str(model), config)
+            rows = _measured(saved, patterns, alpha, progress, remote)
         findings = run_checks(rows, selected, strict, model_rules, many=many)
         covered = coverage(rows, selected, model_rules)
         if "propagation" in selected:
@@ -797,18 +813,26 @@ def _refused(model: str, error: OSError | MemoryError) -> str:
 
 
 def diff_models(
-    path_a: str | ModelFile, path_b: str | ModelFile, *, threshold: float | None = None, timeout: float | None = None
+    path_a: str | ModelFile,
+    path_b: str | ModelFile,
+    *,
+    threshold: float | None = None,
+    timeout: float | None = None,
+    scheduler: str | Cluster | None = None,
 ) -> DiffReport:
     """`initcli diff`: compare every weight of two model files (see `initcli.analysis.diff`).
 
     Either side may be a model already opened (a live one, `initcli.readers.live`): it is read as it
-    is, and closed after.
+    is, and closed after. `scheduler`: the pairs are compared on Dask workers, which open both files
+    by the same paths (`initcli.analysis.remote.diff_on_cluster`); the report is this process's.
     """
     from initcli.analysis.diff import diff_files
     from initcli.analysis.diff import diff_models as compute
     from initcli.readers.records import ModelFile
 
-    if not isinstance(path_a, ModelFile) and not isinstance(path_b, ModelFile):
+    if scheduler is not None and (isinstance(path_a, ModelFile) or isinstance(path_b, ModelFile)):
+        raise BadInputError("--scheduler compares saved MODEL files on Dask workers; a live model is in this process.")
+    if scheduler is None and not isinstance(path_a, ModelFile) and not isinstance(path_b, ModelFile):
         return compute(path_a, path_b, threshold=threshold, timeout=timeout)
     from initcli.readers import open_model
 
@@ -818,7 +842,14 @@ def diff_models(
             saved = model if isinstance(model, ModelFile) else open_model(model, timeout=timeout)
             stack.callback(saved.close)
             opened.append(saved)
-        report = diff_files(opened[0], opened[1], threshold)
+        cluster = stack.enter_context(dask_cluster(scheduler))
+        compare_pairs = None
+        if cluster is not None:
+            from initcli.analysis.remote import diff_on_cluster
+
+            sides = ((opened[0], str(path_a)), (opened[1], str(path_b)))
+            compare_pairs = functools.partial(diff_on_cluster, cluster, sides)
+        report = diff_files(opened[0], opened[1], threshold, compare_pairs=compare_pairs)
         for saved in opened:
             saved.finish()
         return report

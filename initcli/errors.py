@@ -32,6 +32,15 @@ class MissingDependencyError(InitcliError):
     """An optional dependency (TensorFlow/Keras) is needed for this request but absent."""
 
 
+class WeightTooLargeError(InitcliError):
+    """A weight asked for whole that is over the per-weight budget (readers stream it in chunks
+    instead): `weight` names it, `nbytes` its size, `budget` the limit (exit 1)."""
+
+    def __init__(self, message: str, *, weight: str, nbytes: int, budget: int) -> None:
+        super().__init__(message)
+        self.weight, self.nbytes, self.budget = weight, nbytes, budget
+
+
 def debugging() -> bool:
     """INITCLI_DEBUG is set: an internal error is raised with its traceback instead of summarized."""
     return bool(os.environ.get("INITCLI_DEBUG"))

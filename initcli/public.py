@@ -486,6 +486,7 @@ def check(
     custom_objects: CustomObjects = (),
     timeout: float | None = None,
     progress: ProgressSink | None = None,
+    scheduler: str | Cluster | None = None,
 ) -> CheckReport: ...
 
 
@@ -505,6 +506,7 @@ def check(
     custom_objects: CustomObjects = (),
     timeout: float | None = None,
     progress: ProgressSink | None = None,
+    scheduler: str | Cluster | None = None,
 ) -> CheckManyReport: ...
 
 
@@ -523,6 +525,7 @@ def check(
     custom_objects: CustomObjects = (),
     timeout: float | None = None,
     progress: ProgressSink | None = None,
+    scheduler: str | Cluster | None = None,
 ) -> CheckReport | CheckManyReport:
     """Gate a freshly initialized model: the findings of the checks, and whether it passed.
 
@@ -548,13 +551,18 @@ def check(
         custom_objects: the user's own layer classes, as `inspect` takes them (`--custom-objects`).
         timeout: give up reading after this many seconds.
         progress: told as each weight is measured, as `inspect`'s.
+        scheduler: a Dask scheduler's address (`"tcp://host:8786"`, or `"local"`), or a connected
+            `initcli.parallel.dask.Cluster`: the weights are measured on its workers as `inspect`'s
+            are (saved files only); several sources share one connection. The report is the one
+            this process gives.
 
     Returns:
         The report; `report.passed` is False when a check found an error (the command exits 3).
 
     Raises:
         BadInputError: an unknown check, nothing left to run, or malformed arguments.
-        InitcliError: an unreadable file or rule file, or a live model Keras cannot serialize.
+        InitcliError: an unreadable file or rule file, a live model Keras cannot serialize, or a
+            scheduler that cannot be reached.
     """
     from initcli import api
 
@@ -574,6 +582,7 @@ def check(
             "require_fresh": require == "fresh",
             "timeout": timeout,
             "progress": progress,
+            "scheduler": scheduler,
         }
         references, replacements = stack.enter_context(_custom_references(custom_objects))
         if not isinstance(source, (list, tuple)):
@@ -582,6 +591,8 @@ def check(
 
         pending = iter(source)  # each_model runs once per source, in order
         many = len(source) > 1
+        # One connection (or LocalCluster) for all the sources.
+        options["scheduler"] = stack.enter_context(api.dask_cluster(scheduler))
         return CheckManyReport(
             results=api.each_model(
                 [_name(s) for s in source],
@@ -847,6 +858,7 @@ def diff(
     *,
     threshold: float | None = None,
     timeout: float | None = None,
+    scheduler: str | Cluster | None = None,
 ) -> DiffReport:
     """How far each weight of `b` is from the same weight of `a`: relative change, max |b-a|, cosine.
 
@@ -860,17 +872,22 @@ def diff(
         threshold: `report.exceeded` lists the weights that moved more than this relative change
             (||b-a||/||a||) or changed shape (the command exits 3 when any did).
         timeout: give up reading after this many seconds.
+        scheduler: a Dask scheduler's address (`"tcp://host:8786"`, or `"local"`), or a connected
+            `initcli.parallel.dask.Cluster`: the pairs of weights are compared on its workers, which
+            open both files by the same paths (saved files only; one connection for both). The
+            report is the one this process gives, bit for bit.
 
     Raises:
-        BadInputError: a negative threshold.
-        InitcliError: an unreadable file, or a live model Keras cannot serialize.
+        BadInputError: a negative threshold; a scheduler with a live model.
+        InitcliError: an unreadable file, a live model Keras cannot serialize, or a scheduler that
+            cannot be reached.
     """
     from initcli import api
 
     if threshold is not None and not threshold >= 0:
         raise BadInputError(f"diff: threshold must be 0 or more; received {threshold}")
     with opened_model(a) as (opened_a, label_a), opened_model(b) as (opened_b, label_b):
-        report = api.diff_models(opened_a, opened_b, threshold=threshold, timeout=timeout)
+        report = api.diff_models(opened_a, opened_b, threshold=threshold, timeout=timeout, scheduler=scheduler)
         changes: dict[str, Any] = {}
         notes = list(report.notes)
         for label, opened, field_name in ((label_a, opened_a, "source_a"), (label_b, opened_b, "source_b")):

@@ -201,6 +201,93 @@ def test_several_models_share_one_connection(cluster, client, inputs, monkeypatc
     assert json.loads(remote[1]) == json.loads(local[1]) and len(json.loads(local[1])["models"]) == 2
 
 
+def _run(command: str, arguments: list[str]) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, [command, *arguments, "--format", "json"])
+    return result.exit_code, result.output
+
+
+def _counting_connections(monkeypatch) -> list[str]:
+    from initcli.parallel import dask as initcli_dask
+
+    connections: list[str] = []
+    real_connected = initcli_dask.connected
+
+    def counted(address, **options):
+        connections.append(address)
+        return real_connected(address, **options)
+
+    monkeypatch.setattr(initcli_dask, "connected", counted)
+    return connections
+
+
+def _datasets(opened: h5py.File) -> list[h5py.Dataset]:
+    found: list[h5py.Dataset] = []
+    opened.visititems(lambda _, item: found.append(item) if isinstance(item, h5py.Dataset) else None)
+    return found
+
+
+@pytest.fixture(scope="module")
+def moved_shards(inputs, tmp_path_factory) -> str:
+    """cnn.keras's weights split into shards as `inputs["sharded"]`, each value moved (x1.1 + noise)."""
+    folder = tmp_path_factory.mktemp("moved")
+    index, _ = split_into_shards(MODELS / "cnn.keras", folder)
+    rng = np.random.default_rng(7)
+    for shard in sorted(folder.glob("*.weights.h5")):
+        with h5py.File(shard, "r+") as opened:
+            for dataset in _datasets(opened):
+                values = dataset[()]
+                dataset[...] = values * 1.1 + rng.normal(0, 0.01, values.shape).astype(values.dtype)
+    return str(index)
+
+
+def test_check_on_dask_equals_one_process(cluster, client, inputs, monkeypatch) -> None:
+    connections = _counting_connections(monkeypatch)
+    # One model (the sharded index with its config: a task per shard), then two in one command.
+    for models in (inputs["sharded+config"], [*inputs["safetensors"], *inputs["keras"]]):
+        local = _run("check", models)
+        with distributed.get_task_stream(client) as stream:
+            remote = _run("check", [*models, "--scheduler", cluster.scheduler_address])
+        assert remote == local  # exit code and the JSON report, byte for byte
+        assert json.loads(local[1])  # a report, not an error line
+        assert len([task for task in stream.data if "measure_task" in str(task["key"])]) >= 2
+    assert connections == [cluster.scheduler_address] * 2  # one connection per command, not per model
+
+
+def test_diff_on_dask_equals_one_process(cluster, client, inputs, moved_shards, monkeypatch) -> None:
+    """A .keras archive (found by position) against moved sharded weights (found by dataset)."""
+    connections = _counting_connections(monkeypatch)
+    models = [*inputs["keras"], moved_shards]
+    local = _run("diff", models)
+    with distributed.get_task_stream(client) as stream:
+        remote = _run("diff", [*models, "--scheduler", cluster.scheduler_address])
+    assert local[0] == 0, local[1]
+    expected, got = json.loads(local[1]), json.loads(remote[1])
+    moved = [row for row in expected["weights"] if row["relative_change"] is not None]
+    assert len(moved) > 1 and all(row["relative_change"] > 0.05 for row in moved)
+    for ours, theirs in zip(got["weights"], expected["weights"], strict=True):
+        assert ours == theirs  # every statistic of every pair, bit for bit (JSON's repr of the float64)
+    assert remote == local
+    assert len([task for task in stream.data if "compare_task" in str(task["key"])]) >= SHARDS
+    assert connections == [cluster.scheduler_address]
+
+
+def test_check_and_diff_refuse_what_dask_cannot_read(cluster) -> None:
+    code, output = _run("check", [str(MODELS / "mlp.keras"), "--custom-objects", "x", "--scheduler", "local"])
+    assert code == 2 and "--scheduler does not take --custom-objects" in output
+    from initcli import api
+    from initcli.errors import BadInputError
+    from initcli.readers import open_model
+
+    opened = open_model(str(MODELS / "mlp.keras"))  # as a live model is given: opened in this process
+    try:
+        with pytest.raises(BadInputError, match="a live model is in this process"):
+            api.diff_models(opened, str(MODELS / "mlp.keras"), scheduler=cluster.scheduler_address)
+        with pytest.raises(BadInputError, match="a live model is in this process"):
+            api.check_model(opened, scheduler=cluster.scheduler_address)
+    finally:
+        opened.close()
+
+
 def test_the_public_api_takes_a_scheduler(cluster, client, inputs) -> None:
     import initcli
 

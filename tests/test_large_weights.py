@@ -407,3 +407,28 @@ def test_diff_reads_a_streamed_chunked_weight_against_a_contiguous_one(tmp_path:
     assert result.sums is not None
     assert result.correlation == pytest.approx(np.corrcoef(a, b)[0, 1], rel=1e-12)
     assert result.std_b == pytest.approx(b.std(), rel=1e-12)
+
+
+def test_propagate_refuses_a_weight_over_the_budget_in_one_line() -> None:
+    """The static prediction multiplies each kernel whole in float64: over the per-weight budget it is
+    refused with the reason and what to do, not streamed (inspect and check stream the same file)."""
+    from initcli.errors import InitcliError
+    from initcli.propagate.run import Options, static_report
+
+    held = open_model(MLP)
+    try:  # the oracle that the model itself is fine: the path that holds weights whole predicts
+        assert static_report(held, Options()).runs
+    finally:
+        held.close()
+    low = open_model(MLP, limits=LOW)
+    try:
+        with pytest.raises(InitcliError) as refused:
+            static_report(low, Options())
+    finally:
+        low.close()
+    message = str(refused.value)
+    assert "\n" not in message and message.startswith("propagate: weight ")
+    assert "over the 1,000-byte budget for one weight held whole" in message
+    assert "use inspect or check (they stream it)" in message
+    # inspect of the same file streams the weights instead
+    assert len(inspect_model(open_model(MLP, limits=LOW)).weights) > 1

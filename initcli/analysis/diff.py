@@ -28,6 +28,12 @@ CHUNK_ELEMENTS = 1 << 20
 """Elements read from each side at a time: 8 MB of float64 per side while reducing."""
 
 
+def _dot(left: np.ndarray, right: np.ndarray) -> float:
+    """sum(left * right) in float64, not by BLAS (as `stats.chunkmoments`): a threaded Dask worker that
+    forks (the HDF5 walk's child) while another thread is in OpenBLAS's pool hung there for good."""
+    return float(np.einsum("i,i->", left, right))
+
+
 @dataclass
 class _Moments:
     """Chunked count, mean and sum of squared deviations (Chan et al.'s merge), in float64."""
@@ -42,7 +48,7 @@ class _Moments:
             return
         chunk_mean = float(values.mean())
         centred = values - chunk_mean
-        self.merge(size, chunk_mean, float(np.dot(centred, centred)))
+        self.merge(size, chunk_mean, _dot(centred, centred))
 
     def merge(self, size: int, chunk_mean: float, chunk_m2: float) -> None:
         """Add a chunk of `size` values known by its mean and sum of squared deviations."""
@@ -372,18 +378,17 @@ def compare(a: WeightRecord, b: WeightRecord, matched: str, elements: int = CHUN
         # Each pass is over the chunk in float64; the centred chunks serve the moments and the
         # co-moment alike (no pass is made twice).
         difference = right - left
-        squared_difference += float(np.dot(difference, difference))
-        dot += float(np.dot(left, right))
+        squared_difference += _dot(difference, difference)
+        dot += _dot(left, right)
         max_abs = max(max_abs, float(difference.max()), -float(difference.min()))
         chunk_a, chunk_b = float(left.mean()), float(right.mean())
         np.subtract(left, chunk_a, out=left)
         np.subtract(right, chunk_b, out=right)
         total = size + left.size
         comoment += (
-            float(np.dot(left, right))
-            + (chunk_a - moments_a.mean) * (chunk_b - moments_b.mean) * size * left.size / total
+            _dot(left, right) + (chunk_a - moments_a.mean) * (chunk_b - moments_b.mean) * size * left.size / total
         )
-        m2_a, m2_b = float(np.dot(left, left)), float(np.dot(right, right))
+        m2_a, m2_b = _dot(left, left), _dot(right, right)
         # ||x||^2 = sum of squared deviations + n * mean^2: both terms non-negative, no cancellation.
         squared_a += m2_a + left.size * chunk_a * chunk_a
         squared_b += m2_b + right.size * chunk_b * chunk_b
@@ -411,14 +416,28 @@ def compare(a: WeightRecord, b: WeightRecord, matched: str, elements: int = CHUN
     )
 
 
+Pairs = Sequence[tuple[WeightRecord, WeightRecord, str]]
+
+
 def diff_files(
-    saved_a: ModelFile, saved_b: ModelFile, threshold: float | None = None, elements: int = CHUNK_ELEMENTS
+    saved_a: ModelFile,
+    saved_b: ModelFile,
+    threshold: float | None = None,
+    elements: int = CHUNK_ELEMENTS,
+    compare_pairs: Callable[[Pairs, int], Sequence[WeightDiff]] | None = None,
 ) -> DiffReport:
-    """Compare every weight of two opened model files (see the module docstring)."""
+    """Compare every weight of two opened model files (see the module docstring).
+
+    `compare_pairs(pairs, elements)`: what `compare` gives for each pair, computed elsewhere (on Dask
+    workers: `initcli.analysis.remote.diff_on_cluster`); by default `compare` in this process.
+    """
     records_a = list(saved_a.records())
     records_b = list(saved_b.records())
     pairs, only_a, only_b = match(records_a, records_b)
-    rows = tuple(compare(left, right, how, elements) for left, right, how in pairs)
+    if compare_pairs is None:
+        rows = tuple(compare(left, right, how, elements) for left, right, how in pairs)
+    else:
+        rows = tuple(compare_pairs(pairs, elements))
     notes = []
     by_name = sum(1 for row in rows if row.matched == "name")
     if by_name:

@@ -31,15 +31,20 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from initcli.analysis.inspection import Measurement, WeightRow, measure_record, weight_bytes, weight_row
 from initcli.errors import InitcliError
 from initcli.parallel.dask import Cluster, map_in_order
 from initcli.readers import ModelFile, WeightRecord
 from initcli.safety import budget
+
+if TYPE_CHECKING:
+    from initcli.analysis.diff import WeightDiff
+
+Result = TypeVar("Result")
 
 MIN_TASK_BYTES = 256 << 20
 """A task reads at least this much (or one weight): a task costs some 40 ms (its file opened and
@@ -93,64 +98,66 @@ def measure_task(task: Task) -> list[Outcome]:
         raise InitcliError(f"a Dask worker runs initcli {_version()}, the client {task.version}: install the same")
     # The command's budget again, with the time it has left: every parser, walk and read here spends from it.
     with budget.scope(budget.Budget(timeout=task.timeout, deadline=time.monotonic() + task.remaining)):
-        return _measure_shard(task) if task.shard else _measure_model(task)
+        return _outcomes(_located(task), lambda record: measure_record(record, task.interval_alpha))
 
 
-def _measured(record: WeightRecord, reader: WeightRecord | Any, task: Task, outcomes: list[Outcome]) -> bool:
+def _located(task: Task) -> Generator[WeightRecord, None, None]:
+    """Each of `task`'s records with the worker's own reader, in order (its file opened, and closed
+    when the generator is); raises where a weight is not found as the client read it."""
+    if task.shard:
+        yield from _in_shard(task)
+    else:
+        yield from _in_model(task)
+
+
+def _outcomes(located: Iterator[Any], measure: Callable[[Any], Result]) -> list[Result | Exception]:
+    """`measure` of each located record (or pair), up to the first failure (its exception, the last outcome)."""
+    outcomes: list[Result | Exception] = []
     try:
-        outcomes.append(
-            measure_record(replace(record, read=reader.read, read_chunks=reader.read_chunks), task.interval_alpha)
-        )
-    except Exception as error:  # noqa: BLE001 - the client raises it at this weight's turn
+        for record in located:
+            try:
+                outcomes.append(measure(record))
+            except Exception as error:  # noqa: BLE001 - the client raises it at this weight's turn
+                outcomes.append(error)
+                break
+    except Exception as error:  # noqa: BLE001 - a file not opened, a weight not found: said at its turn
         outcomes.append(error)
-        return False
-    return True
+    finally:
+        close = getattr(located, "close", None)
+        if close is not None:
+            close()
+    return outcomes
 
 
-def _measure_model(task: Task) -> list[Outcome]:
+def _in_model(task: Task) -> Iterator[WeightRecord]:
     from initcli.readers import open_model
 
-    outcomes: list[Outcome] = []
-    try:
-        model = open_model(task.path, timeout=task.timeout, config=task.config)  # the budget caps it
-    except Exception as error:  # noqa: BLE001 - said at the task's first weight
-        return [error]
+    model = open_model(task.path, timeout=task.timeout, config=task.config)  # the budget caps it
     try:
         records = list(model.records())
         for position, record in zip(task.locators, task.records):
             assert isinstance(position, int)
             found = records[position] if position < len(records) else None
             if found is None or found.identity() != record.identity() or found.location != record.location:
-                outcomes.append(_differs(task.path, record))
-                break
-            if not _measured(record, found, task, outcomes):
-                break
-    except Exception as error:  # noqa: BLE001
-        outcomes.append(error)
+                raise _differs(task.path, record)
+            yield replace(record, read=found.read, read_chunks=found.read_chunks)
     finally:
         model.close()
-    return outcomes
 
 
-def _measure_shard(task: Task) -> list[Outcome]:
+def _in_shard(task: Task) -> Iterator[WeightRecord]:
     from initcli.readers.h5snapshot import H5Dataset, H5Source, Limits, snapshot
     from initcli.safety.files import FileIdentity, open_inside
 
-    outcomes: list[Outcome] = []
-    try:
-        assert task.directory is not None
-        fd = open_inside(task.path, task.directory)
-    except Exception as error:  # noqa: BLE001
-        return [error]
+    assert task.directory is not None
+    fd = open_inside(task.path, task.directory)
     try:
         identity = FileIdentity.of(fd)
         if task.size is not None and identity.size != task.size:
-            return [
-                InitcliError(
-                    f"{task.path}: a Dask worker sees {identity.size} bytes where the client read {task.size}: "
-                    "the workers must see the same files at the same path"
-                )
-            ]
+            raise InitcliError(
+                f"{task.path}: a Dask worker sees {identity.size} bytes where the client read {task.size}: "
+                "the workers must see the same files at the same path"
+            )
         limits = Limits(timeout=task.timeout)  # the HDF5 walk's worker is capped by the budget, as locally
         source = H5Source(fd=fd, start=0, size=identity.size, label=task.path, identity=identity, limits=limits)
         root = snapshot(source)
@@ -158,15 +165,10 @@ def _measure_shard(task: Task) -> list[Outcome]:
             assert isinstance(name, str)
             dataset = root.resolve(name.strip("/"))
             if not isinstance(dataset, H5Dataset) or dataset.shape != record.shape:
-                outcomes.append(_differs(task.path, record))
-                break
-            if not _measured(record, dataset, task, outcomes):
-                break
-    except Exception as error:  # noqa: BLE001
-        outcomes.append(error)
+                raise _differs(task.path, record)
+            yield replace(record, read=dataset.read, read_chunks=dataset.read_chunks)
     finally:
         os.close(fd)
-    return outcomes
 
 
 def _differs(path: str, record: WeightRecord) -> InitcliError:
@@ -188,6 +190,48 @@ def _shard_of(record: WeightRecord) -> tuple[str, str, int] | None:
     return os.path.abspath(dataset.source.label), dataset.name, dataset.source.identity.size
 
 
+Group = tuple[str, bool, int | None]
+"""Where a worker finds a weight: (file, is it one shard, the shard's size)."""
+
+
+def _locate(saved: ModelFile, path: str, selected: Sequence[WeightRecord]) -> list[tuple[Group, str | int]]:
+    """For each selected record of `saved` (opened from `path`): its group and its locator there
+    (its dataset in its shard, for sharded weights; else its position among the model's records)."""
+    shards = [_shard_of(record) for record in selected] if saved.format in _SHARDED_FORMATS else []
+    if shards and all(shard is not None for shard in shards):
+        return [((found[0], True, found[2]), found[1]) for found in shards if found is not None]
+    whole: Group = (os.path.abspath(path), False, None)
+    return [(whole, position) for position in _positions(saved, selected)]
+
+
+def _task(
+    group: Group,
+    config: Mapping[str, Any] | None,
+    locators: Sequence[str | int],
+    records: Sequence[WeightRecord],
+    interval_alpha: float,
+    command: budget.Budget,
+) -> Task:
+    file, shard, size = group
+    return Task(
+        version=_version(),
+        path=file,
+        shard=shard,
+        directory=os.path.dirname(file) if shard else None,
+        size=size,
+        config=None if shard else config,
+        locators=tuple(locators),
+        records=tuple(replace(record, read=_no_reader, read_chunks=None) for record in records),
+        interval_alpha=interval_alpha,
+        timeout=command.timeout,
+        remaining=command.remaining(),
+    )
+
+
+def _target(sizes: Sequence[int], workers: int) -> int:
+    return max(MIN_TASK_BYTES, math.ceil(sum(sizes) / max(1, workers * TASKS_PER_WORKER)))
+
+
 def plan(
     saved: ModelFile,
     path: str,
@@ -199,37 +243,16 @@ def plan(
 ) -> tuple[list[Task], list[list[int]]]:
     """The tasks for the `selected` records of `saved` (opened from `path` with `config`), and for each
     task the indices in `selected` of its weights."""
-    metadata = [replace(record, read=_no_reader, read_chunks=None) for record in selected]
     sizes = [weight_bytes(record.shape, record.dtype) for record in selected]
-    target = max(MIN_TASK_BYTES, math.ceil(sum(sizes) / max(1, workers * TASKS_PER_WORKER)))
-    groups: dict[tuple[str, bool, int | None], list[tuple[int, str | int]]] = {}
-    shards = [_shard_of(record) for record in selected] if saved.format in _SHARDED_FORMATS else []
-    if shards and all(shard is not None for shard in shards):
-        for index, found in enumerate(shards):
-            assert found is not None
-            groups.setdefault((found[0], True, found[2]), []).append((index, found[1]))
-    else:
-        positions = _positions(saved, selected)
-        groups[(os.path.abspath(path), False, None)] = list(zip(range(len(selected)), positions))
+    groups: dict[Group, list[tuple[int, str | int]]] = {}
+    for index, (group, locator) in enumerate(_locate(saved, path, selected)):
+        groups.setdefault(group, []).append((index, locator))
     tasks: list[Task] = []
     members: list[list[int]] = []
-    for (file, shard, size), entries in groups.items():
-        for piece in _pieces(entries, sizes, target):
-            tasks.append(
-                Task(
-                    version=_version(),
-                    path=file,
-                    shard=shard,
-                    directory=os.path.dirname(file) if shard else None,
-                    size=size,
-                    config=None if shard else config,
-                    locators=tuple(locator for _, locator in piece),
-                    records=tuple(metadata[index] for index, _ in piece),
-                    interval_alpha=interval_alpha,
-                    timeout=command.timeout,
-                    remaining=command.remaining(),
-                )
-            )
+    for group, entries in groups.items():
+        for piece in _pieces(entries, sizes, _target(sizes, workers)):
+            records = [selected[index] for index, _ in piece]
+            tasks.append(_task(group, config, [locator for _, locator in piece], records, interval_alpha, command))
             members.append([index for index, _ in piece])
     return tasks, members
 
@@ -251,16 +274,21 @@ def _pieces(entries: list[tuple[int, Any]], sizes: Sequence[int], target: int) -
 
 
 def _positions(saved: ModelFile, selected: Sequence[WeightRecord]) -> list[int]:
-    """Where each selected record is among all of `saved`'s records (they are a subsequence of them)."""
+    """Where each selected record is among all of `saved`'s records (in any order; a weight that
+    appears twice, the same, is taken in file order)."""
+
+    def key(record: WeightRecord) -> tuple[str, str | None]:
+        return repr(sorted(record.identity().items())), record.location
+
+    found: dict[tuple[str, str | None], list[int]] = {}
+    for position, candidate in enumerate(saved.records()):
+        found.setdefault(key(candidate), []).append(position)
     positions = []
-    records = iter(enumerate(saved.records()))
     for record in selected:
-        for position, candidate in records:
-            if candidate.identity() == record.identity() and candidate.location == record.location:
-                positions.append(position)
-                break
-        else:
+        left = found.get(key(record))
+        if not left:
             raise InitcliError(f"{saved.source}: its weights changed while it was being read")
+        positions.append(left.pop(0))
     return positions
 
 
@@ -306,4 +334,92 @@ def measure_on_cluster(
         if outcome is None:  # cannot happen: a task stops only after a failed weight, raised above
             raise InitcliError(f"{saved.source}: the Dask cluster returned no result for {record.path}")
         rows.append(weight_row(record, outcome))
+    return rows
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiffTask:
+    """Pairs of weights one worker compares (`diff --scheduler`): A's found as `a` says, B's as `b`
+    says (each as an inspect task finds its weights), paired in order, each pair `matched` so."""
+
+    a: Task
+    b: Task
+    matched: tuple[str, ...]
+    elements: int
+
+
+def compare_task(task: DiffTask) -> list[WeightDiff | Exception]:
+    """On a worker: `diff.compare` of each pair of `task`, in order, up to the first that fails."""
+    from initcli.analysis.diff import compare
+
+    if task.a.version != _version():
+        raise InitcliError(f"a Dask worker runs initcli {_version()}, the client {task.a.version}: install the same")
+    with budget.scope(budget.Budget(timeout=task.a.timeout, deadline=time.monotonic() + task.a.remaining)):
+        return _outcomes(_paired(task), lambda pair: compare(pair[0], pair[1], pair[2], task.elements))
+
+
+def _paired(task: DiffTask) -> Iterator[tuple[WeightRecord, WeightRecord, str]]:
+    right = _located(task.b)
+    try:
+        for left, matched in zip(_located(task.a), task.matched):
+            yield left, next(right), matched
+    finally:
+        right.close()
+
+
+def diff_on_cluster(
+    cluster: Cluster,
+    sides: tuple[tuple[ModelFile, str], tuple[ModelFile, str]],
+    pairs: Sequence[tuple[WeightRecord, WeightRecord, str]],
+    elements: int,
+) -> list[WeightDiff]:
+    """`[diff.compare(a, b, matched, elements) for a, b, matched in pairs]`, computed on `cluster`:
+    `sides` are A and B opened here, with the paths the workers open them by.
+
+    Raises:
+        InitcliError: what the local path raises for the first pair that fails; the deadline spent;
+            a worker that sees another file.
+    """
+    command = budget.active()
+    (saved_a, path_a), (saved_b, path_b) = sides
+    sizes = [weight_bytes(a.shape, a.dtype) + weight_bytes(b.shape, b.dtype) for a, b, _ in pairs]
+    located_a = _locate(saved_a, path_a, [a for a, _, _ in pairs])
+    located_b = _locate(saved_b, path_b, [b for _, b, _ in pairs])
+    groups: dict[tuple[Group, Group], list[tuple[int, tuple[str | int, str | int]]]] = {}
+    for index, ((group_a, locator_a), (group_b, locator_b)) in enumerate(zip(located_a, located_b)):
+        groups.setdefault((group_a, group_b), []).append((index, (locator_a, locator_b)))
+    tasks: list[DiffTask] = []
+    members: list[list[int]] = []
+    for (group_a, group_b), entries in groups.items():
+        for piece in _pieces(entries, sizes, _target(sizes, cluster.workers())):
+            chosen = [pairs[index] for index, _ in piece]
+            tasks.append(
+                DiffTask(
+                    a=_task(group_a, None, [ab[0] for _, ab in piece], [a for a, _, _ in chosen], 0.0, command),
+                    b=_task(group_b, None, [ab[1] for _, ab in piece], [b for _, b, _ in chosen], 0.0, command),
+                    matched=tuple(matched for _, _, matched in chosen),
+                    elements=elements,
+                )
+            )
+            members.append([index for index, _ in piece])
+    outcomes: dict[int, WeightDiff | Exception] = {}
+    for index, result in enumerate(
+        map_in_order(
+            cluster,
+            compare_task,
+            tasks,
+            remaining=command.remaining(),
+            timeout=command.timeout,
+            what=f"comparing {saved_a.source} with {saved_b.source} on the Dask cluster",
+        )
+    ):
+        outcomes.update(zip(members[index], result))
+    rows = []
+    for index, (a, _, _) in enumerate(pairs):
+        outcome = outcomes.get(index)
+        if isinstance(outcome, Exception):
+            raise outcome
+        if outcome is None:  # cannot happen: a task stops only after a failed pair, raised above
+            raise InitcliError(f"{saved_a.source}: the Dask cluster returned no result for {a.path}")
+        rows.append(outcome)
     return rows

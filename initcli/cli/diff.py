@@ -6,7 +6,7 @@ import functools
 
 import click
 
-from initcli.cli.params import TIMEOUT_OPTION, output_options
+from initcli.cli.params import SCHEDULER_OPTION, TIMEOUT_OPTION, output_options
 from initcli.errors import ExitCode
 from initcli.safety.numbers import FloatType
 
@@ -23,12 +23,14 @@ NON_NEGATIVE_FLOAT = FloatType(0)
     help="Exit 3 when any weight moved more than T (relative change ||B-A||/||A||) or changed shape.",
 )
 @TIMEOUT_OPTION
+@SCHEDULER_OPTION
 @output_options
 def diff_command(
     model_a: str,
     model_b: str,
     threshold: float | None,
     timeout: float | None,
+    scheduler: str | None,
     output_format: str,
     columns: str | None,
     wide: bool,
@@ -50,7 +52,7 @@ def diff_command(
     from initcli.render import printing
     from initcli.render.diff import diff_renderables, exceeded_line
 
-    report = public.diff(model_a, model_b, threshold=threshold, timeout=timeout)
+    report = public.diff(model_a, model_b, threshold=threshold, timeout=timeout, scheduler=scheduler)
     printing.print_report(report, output_format, columns, functools.partial(diff_renderables, report), wide)
     if output_format != "table":
         line = exceeded_line(report)

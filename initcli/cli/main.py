@@ -27,6 +27,7 @@ from initcli.cli.params import (
     CUSTOM_OBJECTS_OPTION,
     DTYPE_OPTION,
     LAYER_OPTION,
+    SCHEDULER_OPTION,
     SHAPE,
     SPEC_OPTION,
     TIMEOUT_OPTION,
@@ -234,12 +235,7 @@ CONFIG_OPTION = click.option(
 @TIMEOUT_OPTION
 @CONFIG_OPTION
 @CUSTOM_OBJECTS_OPTION
-@click.option(
-    "--scheduler",
-    metavar="ADDRESS",
-    help="Measure the weights on a Dask cluster (tcp://HOST:8786, or local); its workers open MODEL "
-    "by the same path. Needs initcli[dask].",
-)
+@SCHEDULER_OPTION
 @BACKEND_OPTION
 @output_options
 def inspect_command(
@@ -329,6 +325,7 @@ def inspect_command(
     help="Pass even when the distribution check (or a check named with --only) tested no weight.",
 )
 @click.option("--require", "require", type=click.Choice(("fresh",)), help="fresh: a trained model fails (exit 3).")
+@SCHEDULER_OPTION
 @click.option(
     "--format",
     "output_format",
@@ -350,6 +347,7 @@ def check(
     custom_objects: tuple[str, ...],
     allow_unchecked: bool,
     require: str | None,
+    scheduler: str | None,
     output_format: str,
 ) -> None:
     """Gate a build on freshly initialized models: exit 0 if every check passes, 3 if any fails.
@@ -387,6 +385,7 @@ def check(
             custom_objects=custom_objects,
             timeout=timeout,
             progress=progress,
+            scheduler=scheduler,
         )
     if isinstance(report, CheckManyReport):
         printing.print_check_many(report, output_format)

@@ -159,6 +159,13 @@ TIMEOUT_OPTION = click.option(
     "(at most 86400; default 60, or INITCLI_TIMEOUT).",
 )
 
+SCHEDULER_OPTION = click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Read the weights on a Dask cluster (tcp://HOST:8786, or local); its workers open the files "
+    "by the same paths. Needs initcli[dask].",
+)
+
 SPEC_OPTION = click.option(
     "--spec",
     "spec_path",

@@ -5,7 +5,7 @@ and configs translated to Keras 3 (`keras1`, `eras`), `initcli defaults` (`defau
 BatchNormalization's moving statistics (`batchnorm`), importing Keras when a request needs it
 (`bridge`), building a model from a spec or a `module:function` (`building`), and loading a saved
 model with the user's `--custom-objects` code (`custom_objects`), and a live model's config and weights
-tree as its own Keras would save them (`live`).
+tree as its own Keras would save them (`live`), and the initializers KerasHub's backbones pass (`kerashub`).
 
 May import: `initcli.initializers`, `initcli.safety.documents`, `initcli.safety`, `initcli.errors`; and, for
 the name `initcli.keras.InitCheck` only, `initcli.callback` (lazily).

@@ -31,11 +31,12 @@ from typing import Any
 
 import numpy as np
 
-from initcli.errors import InitcliError
+from initcli.errors import InitcliError, WeightTooLargeError
 from initcli.propagate import gaussian
 from initcli.propagate.graph import LayerNode, layer_activation, output_names, read_graph
 from initcli.propagate.recurrent import RECURRENT, RecurrentUnsupported, predict_recurrent
 from initcli.propagate.report import Predicted
+from initcli.safety.files import shown
 
 KERNEL_WEIGHTS = ("kernel", "depthwise_kernel")
 _SHAPE_ONLY = {"Flatten", "Reshape", "Permute"}
@@ -801,13 +802,27 @@ def _backward(
 
 
 def saved_weights(records: Iterable[Any], replacement: Any = None, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
-    """Each layer's weights by name from WeightRecords; `replacement(record, index)` may redraw kernels."""
+    """Each layer's weights by name from WeightRecords; `replacement(record, index)` may redraw kernels.
+
+    Raises:
+        InitcliError: a weight over the per-weight budget. The prediction is refused, not streamed:
+            it multiplies each kernel whole in float64 (8 bytes an element, several copies), so a
+            weight over the 1 GiB budget would need many GB; the statistics that do stream are
+            `inspect`'s and `check`'s.
+    """
     weights: dict[str, dict[str, np.ndarray]] = {}
     for index, record in enumerate(records):
         if replacement is not None and record.weight in KERNEL_WEIGHTS:
             values = replacement(record, seed + index)
         else:
-            values = record.read()
+            try:
+                values = record.read()
+            except WeightTooLargeError as error:
+                raise InitcliError(
+                    f"propagate: weight {shown(record.path)} is {error.nbytes:,} bytes, over the {error.budget:,}-byte "
+                    "budget for one weight held whole, and the prediction multiplies each weight whole in float64; "
+                    "use inspect or check (they stream it), or propagate a smaller model of the same architecture"
+                ) from None
         weights.setdefault(record.layer, {})[str(record.weight)] = np.asarray(values)
         _by_scope(weights, str(record.path), str(record.weight), values)
     return weights

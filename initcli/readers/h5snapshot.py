@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from initcli.errors import InitcliError
+from initcli.errors import InitcliError, WeightTooLargeError
 from initcli.readers.worker import Isolated, progress, readable, run_isolated, stall_seconds_for
 from initcli.safety.files import FileIdentity, pread_into, shown
 from initcli.safety.numbers import check_holdable_shape
@@ -149,9 +149,12 @@ class H5Dataset:
         self.checked_dtype()
         budget = self.source.limits.max_weight_bytes
         if self.nbytes > budget:
-            raise InitcliError(
+            raise WeightTooLargeError(
                 f"{self.source.label}: weight {shown(self.name)} is {self.nbytes:,} bytes, over the "
-                f"{budget:,}-byte budget for one weight held whole (it is only read in chunks)"
+                f"{budget:,}-byte budget for one weight held whole (it is only read in chunks)",
+                weight=self.name,
+                nbytes=self.nbytes,
+                budget=budget,
             )
         dtype = _numpy_dtype(str(self.dtype))
         buffer = np.empty(self.nbytes, dtype=np.uint8)

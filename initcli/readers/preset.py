@@ -10,9 +10,12 @@ and preprocessor files and `assets/` are not weights and are not read.
 
 The weights are read by the `.weights.h5` and sharded readers, the rows named as Keras names the
 backbone's variables (KerasHub's top-level embedding layers by `KERAS_HUB_VARIABLES`; the sublayers
-of its transformer layers by their index in the file). `config.json` holds the backbone's
+of its transformer layers by their slot for a backbone `initcli.keras.kerashub` lists, else by
+their index in the file). `config.json` holds the backbone's
 constructor arguments, not the layer graph a Keras model config has, so the rows have no initializer
-information from it (a note says so); the backbone class and the versions from `metadata.json` are
+information from it: for the backbones `initcli.keras.kerashub` lists (BertBackbone, GPT2Backbone,
+GemmaBackbone) they are the ones KerasHub's code passes, cited there; for others a note says so;
+the backbone class and the versions from `metadata.json` are
 given as notes. The preset's own files are read only from inside its directory (a symlink out of it
 is refused, `safety.files.open_inside`).
 """
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from initcli.errors import InitcliError
+from initcli.keras import kerashub
 from initcli.readers.records import ModelFile, WeightRecord
 from initcli.safety.documents import MAX_DOCUMENT_BYTES, parse_json
 from initcli.safety.files import open_inside, read_regular
@@ -91,11 +95,14 @@ def open_preset(path: Path, open_weights: Callable[[Path], ModelFile]) -> ModelF
         for key in ("keras_hub_version", "keras_version")
         if isinstance(value := metadata.get(key), str) and len(value) <= 40
     )
+    known = kerashub.BACKBONES.get(class_name)
     notes = [
         f"KerasHub preset: {_short(class_name)} backbone ({weights_path.name}"
         + (f"; saved by {versions}" if versions else "")
         + ")",
-        f"{CONFIG_FILE} gives the backbone's constructor arguments, not its layers' initializers: "
+        f"initializers as KerasHub's code passes them: {known.source}"
+        if known is not None
+        else f"{CONFIG_FILE} gives the backbone's constructor arguments, not its layers' initializers: "
         "fans and statistics only",
         *(note for note in model.notes if not note.startswith("weights-only file")),
     ]
@@ -104,15 +111,24 @@ def open_preset(path: Path, open_weights: Callable[[Path], ModelFile]) -> ModelF
         label,
         "kerashub-preset",
         keras_version if isinstance(keras_version, str) and len(keras_version) <= 40 else model.keras_version,
-        lambda: _named(model.records()),
+        lambda: _named(model.records(), class_name, _einsum_fans(metadata.get("keras_version"))),
         model.close,
         notes,
         None,
     )
 
 
-def _named(records: Iterator[WeightRecord]) -> Iterator[WeightRecord]:
-    """Records of KerasHub's own top-level layers named as Keras names their variables (not `token_embedding/0`)."""
+def _einsum_fans(version: object) -> bool:
+    """Did the Keras that saved the preset draw EinsumDense kernels with the equation's fan axes
+    (3.15+, `readers.resolution`), or with the kernel shape's `compute_fans`? Unknown: 3.15+."""
+    found = re.match(r"(\d+)\.(\d+)", version) if isinstance(version, str) else None
+    return found is None or (int(found[1]), int(found[2])) >= (3, 15)
+
+
+def _named(records: Iterator[WeightRecord], backbone: str = "", einsum_fans: bool = True) -> Iterator[WeightRecord]:
+    """Records of KerasHub's own top-level layers named as Keras names their variables (not
+    `token_embedding/0`); for a backbone `initcli.keras.kerashub` knows, every weight it places
+    given its initializer, and named by it where the file gave only an index."""
     for record in records:
         found = _TOP_LEVEL.match(record.location or "")
         names = KERAS_HUB_VARIABLES.get(found["group"], ()) if found else ()
@@ -120,6 +136,17 @@ def _named(records: Iterator[WeightRecord]) -> Iterator[WeightRecord]:
             index = int(found["index"])
             if index < len(names):
                 record = replace(record, path=f"{record.layer}/{names[index]}", weight=names[index])
+        known = kerashub.slot(backbone, record.location, len(record.shape)) if record.initializer is None else None
+        if known is not None:
+            changes: dict[str, Any] = {"initializer": dict(known.initializer), "argument": known.argument}
+            if known.fan_axes is not None and einsum_fans:
+                changes["fan_axes"] = known.fan_axes
+            suffix = f"/{record.weight}"
+            if record.weight.isdigit() and record.path.endswith(suffix):
+                changes.update(path=record.path[: -len(suffix)] + f"/{known.weight}", weight=known.weight)
+            if record.layer_class is None:
+                changes["layer_class"] = known.layer_class
+            record = replace(record, **changes)
         yield record
 
 

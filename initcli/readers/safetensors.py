@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from initcli.errors import InitcliError
+from initcli.errors import InitcliError, WeightTooLargeError
 from initcli.readers.h5snapshot import Limits
 from initcli.readers.records import ModelFile, WeightRecord
 from initcli.safety.documents import MAX_DOCUMENT_BYTES, parse_json
@@ -158,9 +158,12 @@ class _Reader:
     def read(self, tensor: _Tensor) -> np.ndarray:
         nbytes = math.prod(tensor.shape) * tensor.itemsize
         if nbytes > self.limits.max_weight_bytes:
-            raise InitcliError(
+            raise WeightTooLargeError(
                 f"{self.label}: tensor {shown(tensor.name)} is {nbytes:,} bytes, over the "
-                f"{self.limits.max_weight_bytes:,}-byte budget for one weight held whole"
+                f"{self.limits.max_weight_bytes:,}-byte budget for one weight held whole",
+                weight=tensor.name,
+                nbytes=nbytes,
+                budget=self.limits.max_weight_bytes,
             )
         dtype = numpy_dtype(tensor.dtype)
         buffer = np.empty(nbytes, dtype=np.uint8)
