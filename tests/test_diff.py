@@ -197,6 +197,10 @@ def test_weights_only_in_one_side_and_position_matching(keras, saved, tmp_path):
         ("b", "head/kernel"),
         ("b", "head/bias"),
     }
+    # --threshold: the matched kernel is unchanged (0 <= 1e9), but four weights are on one side only
+    gated = _run(str(saved / "plain_a.keras"), str(tmp_path / "other.keras"), "--threshold", "1e9")
+    assert gated.exit_code == 3
+    assert "no weight moved more than 1e+09 (relative); 4 weights on one side only (--threshold fails)" in gated.output
 
 
 def test_unreadable_input_is_one_line_exit_1(saved, tmp_path):
@@ -305,3 +309,5 @@ def test_no_weight_in_common_is_not_a_pass():
     assert csv.exit_code == 3 and "no weight in common" in csv.stderr
     plain = _run(a, b)
     assert plain.exit_code == 0 and "no weight in common: nothing compared\n" in plain.output
+    # over 0 compared values there is no change, maximum or cosine to show
+    assert "0 weights (0 values): relative change n/a\n" in plain.output

@@ -580,7 +580,7 @@ def test_static_prediction_of_the_first_layer_from_the_kernel(tmp_path: Path) ->
         ([str(MLP), "--static", "--input", "pixels.txt"], 2, "normal, uniform or a .npy"),
         ([str(MLP), "--static", "--batch", "0"], 2, "Error:"),
         ([str(MLP), "--static", "--factor", "1"], 2, "Error:"),
-        ([str(MLP), "--static", "--plot", "out.jpg"], 1, ".png or .svg"),
+        ([str(MLP), "--static", "--plot", "out.jpg"], 2, ".png or .svg"),
         ([str(MLP), "--static", "--force"], 2, "--force"),
     ],
 )

@@ -135,6 +135,10 @@ def propagate_command(
         raise click.UsageError("--static runs no Keras, so it takes no --custom-objects (the measured pass does).")
     if force and plot_path is None:
         raise click.UsageError("--force only applies to --plot.")
+    if plot_path is not None and plot_path.suffix.lower() not in (".png", ".svg"):
+        from initcli.safety.files import shown
+
+        raise click.BadParameter(f"writes .png or .svg files; received {shown(str(plot_path))}", param_hint="--plot")
     if plot_path is not None and plot_path.exists() and not force:
         raise InitcliError(f"{plot_path} already exists; pass --force to overwrite it.")
     names = None

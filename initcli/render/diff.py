@@ -25,6 +25,8 @@ def _totals_row(name: str, sums: Sums) -> dict[str, Any]:
 def summary_line(report: DiffReport) -> str:
     """The model total in one line: "12 weights (5,130 values): relative change 0.0213, ..."."""
     total = report.total
+    if not total.elements:  # over no values a change, a maximum and a cosine are not measurements
+        return f"{report.source_a} -> {report.source_b}: {total.weights} weights (0 values): relative change n/a"
     return (
         f"{report.source_a} -> {report.source_b}: {total.weights} weights ({total.elements:,} values): "
         f"relative change {format_value(total.relative_change)}, max |B-A| {format_value(total.max_abs_difference)}, "
@@ -39,10 +41,15 @@ def exceeded_line(report: DiffReport) -> str | None:
     if report.threshold is None:
         return None
     moved = report.exceeded
+    # A weight on one side only is not "unchanged": a gate that the architectures differ passes is no gate.
+    unmatched = f"; {len(report.only)} weights on one side only (--threshold fails)" if report.only else ""
     if not moved:
-        return f"no weight moved more than {format_value(report.threshold)} (relative)"
+        return f"no weight moved more than {format_value(report.threshold)} (relative){unmatched}"
     names = ", ".join(row.path for row in moved[:5]) + (", ..." if len(moved) > 5 else "")
-    return f"{len(moved)} of {len(report.rows)} weights moved more than {format_value(report.threshold)}: {names}"
+    return (
+        f"{len(moved)} of {len(report.rows)} weights moved more than {format_value(report.threshold)}: {names}"
+        f"{unmatched}"
+    )
 
 
 def diff_renderables(report: DiffReport, view: View) -> list[RenderableType]:
