@@ -75,7 +75,7 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
         "columns",
         metavar="NAME,...",
         callback=_table_only,
-        help="Only these columns, in this order (tables, csv and markdown; see the README for the names).",
+        help="Only these columns, in this order (tables, csv and markdown; names in docs/reference.md, Commands).",
     )(command)
     return click.option(
         "--format",
@@ -84,7 +84,7 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
         default="table",
         show_default=True,
         is_eager=True,
-        help="table for people; json, csv or markdown for scripts (see the README's contract).",
+        help="table for people; json, csv or markdown for scripts (contract in docs/reference.md, Output contract).",
     )(command)
 
 
