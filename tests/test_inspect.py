@@ -170,6 +170,19 @@ def test_missing_empty_and_directory(tmp_path):
     _expect_error(tmp_path / "text.keras", "not a Keras model file")
 
 
+def test_git_lfs_pointer_is_named(tmp_path):
+    """A clone without `git lfs pull` holds pointer files (git-lfs docs/spec.md: the version line, oid, size)."""
+    pointer = tmp_path / "model.keras"
+    pointer.write_text(
+        "version https://git-lfs.github.com/spec/v1\n"
+        "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"
+        "size 12345\n"
+    )
+    _expect_error(pointer, "a Git LFS pointer, not the model (the 12,345-byte object was not fetched): run git lfs")
+    pointer.write_text("version https://git-lfs.github.com/spec/v1\nsize \x1b[31m\n")  # no usable size
+    _expect_error(pointer, "a Git LFS pointer, not the model (the object was not fetched)")
+
+
 def test_truncated_archives(tmp_path):
     data = (MODELS / "cnn.keras").read_bytes()
     for cut in (10, len(data) // 3, len(data) - 100):

@@ -490,6 +490,8 @@ def _open_model(
             model = _open_keras_archive(label, fd, identity, limits, background_checks)
         elif head == _HDF5_SIGNATURE:
             model = _open_hdf5(label, fd, identity, limits, config)
+        elif (pointer := _git_lfs_pointer(fd, identity.size)) is not None:
+            raise InitcliError(f"{label}: {pointer}")
         else:
             raise InitcliError(f"{label}: not a Keras model file (expected a .keras archive or an HDF5 file)")
     except OSError as error:
@@ -512,3 +514,22 @@ def _open_model(
 
     model.close = close
     return model
+
+
+_LFS_VERSION = b"version https://git-lfs.github.com/spec/v1\n"
+
+
+def _git_lfs_pointer(fd: int, size: int) -> str | None:
+    """What a Git LFS pointer file (a clone without `git lfs pull`) stands for, or None if `fd` is not one.
+
+    A pointer is a short text file (the spec caps it at 1024 bytes): the version line, then `oid sha256:...`
+    and `size N`, the byte count of the object that was not fetched.
+    """
+    if size > 1024:
+        return None
+    text = os.pread(fd, 1024, 0)
+    if not text.startswith(_LFS_VERSION):
+        return None
+    sizes = [line[5:] for line in text.split(b"\n") if line.startswith(b"size ")]
+    fetched = f"{int(sizes[0]):,}-byte object" if sizes and sizes[0].isdigit() and len(sizes[0]) < 20 else "object"
+    return f"a Git LFS pointer, not the model (the {fetched} was not fetched): run git lfs pull"
