@@ -59,6 +59,25 @@ def hook() -> dict:
     return hooks[0]
 
 
+def test_the_documented_hook_arguments_pass_default_models_and_fail_a_bad_one(bad_model):
+    """The args of docs/api.md's snippet (and the hook file's comment): a default LSTM/GRU, CNN and MLP
+    pass; the planted zero kernel fails; plain --strict fails the default RNN (why the snippet skips fans)."""
+    documented = re.search(r"args: \[(.*)\]   # any", (ROOT / "docs" / "api.md").read_text())
+    commented = re.search(r"args: \[(.*)\]   # any", (ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert documented and commented and documented.group(1) == commented.group(1)
+    args = [part.strip() for part in documented.group(1).split(",")]
+    models = ROOT / "examples" / "models"
+
+    def check(path: Path, *options: str) -> int:
+        command = [sys.executable, "-m", "initcli", "check", str(path), *options]
+        return subprocess.run(command, capture_output=True, env=ENV, check=False).returncode
+
+    for name in ("mlp.keras", "cnn.keras", "rnn.keras", "cnn.h5"):
+        assert check(models / name, *args) == 0, name
+    assert check(bad_model, *args) == 3
+    assert check(models / "rnn.keras", "--strict") == 3
+
+
 def test_the_hook_takes_keras_and_h5_models_only():
     entry = hook()
     assert entry["language"] == "python" and entry["entry"].split()[:2] == ["initcli", "check"]
