@@ -100,6 +100,10 @@ class InitCheck:
     ) -> None:
         if on_fail not in ("raise", "warn"):
             raise BadInputError(f"InitCheck: on_fail is 'raise' or 'warn'; received {on_fail!r}")
+        if "alpha" in options:  # refused here, as `check` would, not when training begins
+            from initcli.safety.numbers import parse_alpha
+
+            options["alpha"] = parse_alpha(options["alpha"])
         self.on_fail = on_fail
         self.only = None if only is None else list(only)
         self.skip = None if skip is None else list(skip)

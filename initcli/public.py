@@ -310,6 +310,20 @@ def _relabeled(report: _Report, label: str | None, replacements: Mapping[str, st
     return dataclasses.replace(report, **changes) if changes else report
 
 
+def _checked_alpha(alpha: Any) -> float:
+    """The CLI's `--alpha` rule (a finite number in (0, 1)), so that the API refuses what the CLI refuses."""
+    from initcli.safety.numbers import parse_alpha
+
+    return parse_alpha(alpha)
+
+
+def _checked_seed(seed: Any) -> int | None:
+    """None or an integer (not a bool, not a float that would be truncated), as `--seed` takes."""
+    if seed is None or (isinstance(seed, int) and not isinstance(seed, bool)):
+        return seed
+    raise BadInputError(f"seed must be an integer or None; received {seed!r}"[:200])
+
+
 def _name(source: Source) -> str:
     """How a run over several models names one: its path, or a live model's label."""
     return model_label(source) if is_keras_model(source) else os.fspath(cast("os.PathLike[str]", source))
@@ -416,6 +430,7 @@ def inspect(
     """
     from initcli import api
 
+    alpha, seed = _checked_alpha(alpha), _checked_seed(seed)
     options: dict[str, Any] = {
         "layer": layer,
         "fresh": fresh,
@@ -568,6 +583,7 @@ def check(
 
     if require not in (None, "fresh"):
         raise BadInputError(f"check: require is 'fresh' or None; received {require!r}")
+    alpha = _checked_alpha(alpha)
     several = isinstance(source, (list, tuple))
     if several and config is not None:
         raise BadInputError("check: config names the weights of one weights-only model (one source with config)")
@@ -635,7 +651,7 @@ def _spec(init: Initializer, parameters: Mapping[str, Any]) -> InitializerSpec:
 
 def sample(
     init: Initializer,
-    shape: Sequence[int],
+    shape: Sequence[int] | str,
     *,
     seed: int | None = 0,
     dtype: FloatDType = "float32",
@@ -651,7 +667,7 @@ def sample(
 
     Args:
         init: the initializer's name (`"he_normal"`), Keras config dict, or `InitializerSpec`.
-        shape: the tensor's shape, e.g. `(3, 3, 64, 128)`.
+        shape: the tensor's shape, e.g. `(3, 3, 64, 128)` or `"3x3x64x128"` (as `--shape` takes it).
         seed: the Keras seed (None: a random one, as Keras picks; the report says which).
         dtype: `float16`, `bfloat16`, `float32` or `float64`.
         engine: `numpy` (initcli's bit-exact reproduction, no TensorFlow) or `keras` (Keras itself).
@@ -667,15 +683,16 @@ def sample(
         BadInputError: an unknown initializer or parameter, or a shape it cannot fill.
     """
     from initcli import api
+    from initcli.safety.numbers import parse_shape
 
     return api.sample(
         _spec(init, parameters),
-        tuple(int(size) for size in shape),
+        parse_shape(shape),
         dtype,
-        seed=seed,
+        seed=_checked_seed(seed),
         engine=engine,
         backend=backend,
-        alpha=alpha,
+        alpha=_checked_alpha(alpha),
         save_path=None if save is None else Path(save),
         force=force,
         show_values=values,

@@ -133,6 +133,54 @@ def test_errors_are_the_documented_exceptions():
     assert issubclass(initcli.MissingDependencyError, initcli.InitcliError)
 
 
+def _cli_refusal(*args: str) -> str:
+    """The CLI's usage error for the same value (exit 2): the oracle of what the API must refuse."""
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code == 2, result.output
+    return result.output.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("alpha", [2, 0, 1, float("nan"), "x", True])
+def test_the_api_refuses_the_alphas_the_cli_refuses(alpha):
+    import initcli.keras
+
+    refused = _cli_refusal("check", MLP, "--alpha", str(alpha))
+    assert "alpha must be a finite number in (0, 1)" in refused
+    for call in (
+        lambda: initcli.check(MLP, alpha=alpha),
+        lambda: initcli.inspect(MLP, alpha=alpha),
+        lambda: initcli.sample("glorot_uniform", (3, 3), alpha=alpha),
+        lambda: initcli.keras.InitCheck(alpha=alpha),
+    ):
+        with pytest.raises(initcli.BadInputError, match=re.escape("alpha must be a finite number in (0, 1)")):
+            call()
+
+
+@pytest.mark.parametrize(
+    ("shape", "typed", "message"),
+    [
+        ((-1, 3), "-1x3", "dimension -1 must be positive"),
+        ((0, 3), "0x3", "dimension 0 must be positive"),
+        ((3.7, 3), "3.7x3", "is not an integer"),
+        ((True, 3), "Truex3", "is not an integer"),
+        ("3xq", "3xq", "is not an integer"),
+    ],
+)
+def test_the_api_refuses_the_shapes_the_cli_refuses(shape, typed, message):
+    assert message in _cli_refusal("sample", "glorot_uniform", "--shape", typed)
+    with pytest.raises(initcli.BadInputError, match=re.escape(message)):
+        initcli.sample("glorot_uniform", shape, seed=0)
+
+
+def test_the_api_takes_a_typed_shape_and_refuses_a_bool_seed():
+    typed = initcli.sample("glorot_uniform", "3x4", seed=0, values=True)
+    assert typed.to_dict() == initcli.sample("glorot_uniform", (3, 4), seed=0, values=True).to_dict()
+    with pytest.raises(initcli.BadInputError, match="seed must be an integer"):
+        initcli.sample("glorot_uniform", (3, 3), seed=True)
+    with pytest.raises(initcli.BadInputError, match="seed must be an integer"):
+        initcli.sample("glorot_uniform", (3, 3), seed=1.5)  # type: ignore[arg-type]
+
+
 # --- views: pandas, Rich, HTML ----------------------------------------------------------------------------
 
 

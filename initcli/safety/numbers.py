@@ -192,6 +192,11 @@ UNIT_INTERVAL = FloatType(0, 1)
 """A number in [0, 1] (momentum)."""
 
 
+def parse_alpha(value: Any) -> float:
+    """A false-alarm rate, as `--alpha` takes it: a finite number in (0, 1) (the API's rule too)."""
+    return parse_float(value, minimum=0, maximum=1, min_open=True, max_open=True, name="alpha")
+
+
 def parse_shape(
     value: Any, *, max_elements: int = DEFAULT_MAX_ELEMENTS, max_ndim: int = DEFAULT_MAX_NDIM
 ) -> tuple[int, ...]:
