@@ -307,6 +307,12 @@ def test_no_weight_in_common_is_not_a_pass():
     assert "no weight in common: nothing compared (--threshold fails)" in gated.output
     csv = _run(a, b, "--threshold", "0.1", "--format", "csv")
     assert csv.exit_code == 3 and "no weight in common" in csv.stderr
+    # CSV gives every one-sided weight a row (it printed the header alone): h5py's datasets, side by side
+    records = list(__import__("csv").DictReader(csv.stdout.splitlines()))
+    assert sorted(r["matched"] for r in records) == ["only_a"] * len(paths("cnn.keras")) + ["only_b"] * len(
+        paths("rnn.keras")
+    )
+    assert all(r["relative_change"] == "" and (r["path"] == "") != (r["path_b"] == "") for r in records)
     plain = _run(a, b)
     assert plain.exit_code == 0 and "no weight in common: nothing compared\n" in plain.output
     # over 0 compared values there is no change, maximum or cosine to show

@@ -262,6 +262,8 @@ class DiffReport(ReportViews):
         return tuple(row for row in self.rows if row.moved_more_than(threshold))
 
     def flat_rows(self) -> list[dict[str, Any]]:
+        """CSV/Markdown records: the matched weights, then each weight on one side only (`matched`
+        `only_a` or `only_b`, its path and shape on its side, the compared columns empty)."""
         rows = []
         for row in self.rows:
             record = row.to_json()
@@ -270,6 +272,13 @@ class DiffReport(ReportViews):
             if record["relative_change"] == math.inf:
                 record["relative_change"] = "inf"  # A is all zeros and B is not
             rows.append(record)
+        for entry in self.only:
+            shape = "x".join(map(str, entry.shape)) or "scalar"
+            rows.append(
+                {"path": entry.path, "shape_a": shape, "matched": "only_a"}
+                if entry.side == "a"
+                else {"path_b": entry.path, "shape_b": shape, "matched": "only_b"}
+            )
         return rows
 
     def to_json(self) -> dict[str, Any]:

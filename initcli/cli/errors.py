@@ -54,7 +54,7 @@ def _bounded(error: click.ClickException, ctx: click.Context | None) -> click.Cl
     """`error` with its message on one line, cleaned, its echoed arguments cut (`bound_echoes`)."""
     from initcli.safety.sanitize import one_line
 
-    error.message = one_line(bound_echoes(error.message, ctx))  # type: ignore[misc]  # Final in the stubs only
+    error.message = one_line(bound_echoes(error.message, ctx))  # type: ignore[misc, unused-ignore]  # Final in some Click stubs
     return error
 
 

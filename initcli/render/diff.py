@@ -59,7 +59,9 @@ def diff_renderables(report: DiffReport, view: View) -> list[RenderableType]:
     if view.columns == report.columns and not view.wide:
         moved = ("matched",) if any(row.matched != "path" for row in report.rows) else ()
         view = replace(view, columns=("path", *moved, "shape_a", *COMPACT))
-    parts: list[RenderableType] = [fitted_rows(report.flat_rows(), view, "Weights")]
+    # The table lists one-sided weights as "only in A/B:" lines below it, not as rows.
+    matched = [row for row in report.flat_rows() if row["matched"] not in ("only_a", "only_b")]
+    parts: list[RenderableType] = [fitted_rows(matched, view, "Weights")]
     layer_rows = [_totals_row(name, sums) for name, sums in report.layers.items()]
     if layer_rows:
         columns = ("layer", "weights", "elements", "relative_change", "max_abs_diff", "cosine")
