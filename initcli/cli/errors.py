@@ -16,56 +16,14 @@ _FAILURES: dict[int, type[click.ClickException]] = {
 }
 
 
-ECHO_LIMIT = 48
-"""An argument longer than this is echoed in an error cut to its first ECHO_LIMIT characters, with a marker."""
-_ARGV_KEY = "initcli.argv"
-
-
-def _shortened(text: str) -> str:
-    return f"{text[:ECHO_LIMIT]}…(+{len(text) - ECHO_LIMIT} characters)"
-
-
-def bound_echoes(message: str, ctx: click.Context | None) -> str:
-    """`message` with every over-long command-line argument it echoes cut to ECHO_LIMIT characters and a marker.
-
-    A 1 MB `--scheduler`, `--layer`, `--columns`, `--only`, glob or number value is echoed by the check
-    that refuses it (Click's own types, initcli's, Dask's address check): the error line stays short
-    whatever the value. Each argument is looked for as given, as Python's repr (Click's `'value'`), as
-    cleaned for printing, and in its `--option=value` and comma-separated parts.
-    """
-    from initcli.safety.sanitize import clean_text, one_line
-
-    argv: list[str] = ctx.find_root().meta.get(_ARGV_KEY, []) if ctx is not None else []
-    pieces: set[str] = set()
-    for argument in argv:
-        if len(argument) <= ECHO_LIMIT:
-            continue
-        parts = {argument, argument.strip(), argument.partition("=")[2], *argument.split(",")}
-        for part in parts:
-            if len(part) > ECHO_LIMIT:
-                pieces |= {repr(part), part, clean_text(part), one_line(part, max_length=None), repr(part.strip())}
-    for piece in sorted(pieces, key=len, reverse=True):
-        if len(piece) > ECHO_LIMIT and piece in message:
-            message = message.replace(piece, _shortened(piece))
-    return message
-
-
-def _bounded(error: click.ClickException, ctx: click.Context | None) -> click.ClickException:
-    """`error` with its message on one line, cleaned, its echoed arguments cut (`bound_echoes`)."""
-    from initcli.safety.sanitize import one_line
-
-    error.message = one_line(bound_echoes(error.message, ctx))  # type: ignore[misc, unused-ignore]  # Final in some Click stubs
-    return error
-
-
 def _translated(error: BaseException, ctx: click.Context) -> BaseException:
     """The Click exception (or exit) that reports a domain error from within `ctx`, on one line."""
     from initcli.safety.sanitize import one_line
 
     if isinstance(error, BadInputError):
-        return click.UsageError(one_line(bound_echoes(str(error), ctx)), ctx)
+        return click.UsageError(one_line(str(error)), ctx)
     if isinstance(error, InitcliError):
-        return _FAILURES[int(error.exit_code)](one_line(bound_echoes(str(error), ctx)))
+        return _FAILURES[int(error.exit_code)](one_line(str(error)))
     if isinstance(error, KeyboardInterrupt):
         click.echo("Interrupted.", err=True)
         return click.exceptions.Exit(ExitCode.INTERRUPTED)
@@ -78,8 +36,8 @@ def _translated(error: BaseException, ctx: click.Context) -> BaseException:
         return click.ClickException("not enough memory")
     if isinstance(error, OSError) and error.strerror:  # a read or write the system refused (EIO, ENOSPC, ...)
         where = f"{error.filename}: " if error.filename else ""
-        return click.ClickException(one_line(bound_echoes(f"{where}{error.strerror}", ctx)))
-    return click.ClickException(one_line(bound_echoes(internal_error_message(error), ctx)))
+        return click.ClickException(one_line(f"{where}{error.strerror}"))
+    return click.ClickException(one_line(internal_error_message(error)))
 
 
 def refuse_closed_stdout() -> None:
@@ -136,19 +94,10 @@ class InitcliGroup(click.Group):
             self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
         return super().get_command(ctx, cmd_name)
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        ctx.meta[_ARGV_KEY] = list(args)  # what bound_echoes looks for in error messages
-        try:
-            return super().parse_args(ctx, args)
-        except click.ClickException as error:  # the group's own options (`initcli --AAAA...`)
-            raise _bounded(error, ctx) from None
-
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except click.ClickException as error:  # a subcommand's usage error: Click's types echo the value whole
-            raise _bounded(error, ctx) from None
-        except (click.exceptions.Exit, click.exceptions.Abort):
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - errors outside any subcommand
             if debugging() and not isinstance(error, (InitcliError, KeyboardInterrupt)):
