@@ -310,13 +310,6 @@ def _relabeled(report: _Report, label: str | None, replacements: Mapping[str, st
     return dataclasses.replace(report, **changes) if changes else report
 
 
-def _checked_alpha(alpha: Any) -> float:
-    """The CLI's `--alpha` rule (a finite number in (0, 1)), so that the API refuses what the CLI refuses."""
-    from initcli.safety.numbers import parse_alpha
-
-    return parse_alpha(alpha)
-
-
 def _checked_seed(seed: Any) -> int | None:
     """None or an integer (not a bool, not a float that would be truncated), as `--seed` takes."""
     if seed is None or (isinstance(seed, int) and not isinstance(seed, bool)):
@@ -429,8 +422,9 @@ def inspect(
         MissingDependencyError: TensorFlow is needed (a spec, a function, `fresh`) and absent.
     """
     from initcli import api
+    from initcli.safety.numbers import parse_alpha
 
-    alpha, seed = _checked_alpha(alpha), _checked_seed(seed)
+    alpha, seed = parse_alpha(alpha), _checked_seed(seed)
     options: dict[str, Any] = {
         "layer": layer,
         "fresh": fresh,
@@ -580,10 +574,11 @@ def check(
             scheduler that cannot be reached.
     """
     from initcli import api
+    from initcli.safety.numbers import parse_alpha
 
     if require not in (None, "fresh"):
         raise BadInputError(f"check: require is 'fresh' or None; received {require!r}")
-    alpha = _checked_alpha(alpha)
+    alpha = parse_alpha(alpha)
     several = isinstance(source, (list, tuple))
     if several and config is not None:
         raise BadInputError("check: config names the weights of one weights-only model (one source with config)")
@@ -683,7 +678,7 @@ def sample(
         BadInputError: an unknown initializer or parameter, or a shape it cannot fill.
     """
     from initcli import api
-    from initcli.safety.numbers import parse_shape
+    from initcli.safety.numbers import parse_alpha, parse_shape
 
     return api.sample(
         _spec(init, parameters),
@@ -692,7 +687,7 @@ def sample(
         seed=_checked_seed(seed),
         engine=engine,
         backend=backend,
-        alpha=_checked_alpha(alpha),
+        alpha=parse_alpha(alpha),
         save_path=None if save is None else Path(save),
         force=force,
         show_values=values,
@@ -887,7 +882,8 @@ def diff(
     Args:
         a, b: saved models' paths, or live Keras models (Keras 3 or tf_keras).
         threshold: `report.exceeded` lists the weights that moved more than this relative change
-            (||b-a||/||a||) or changed shape (the command exits 3 when any did).
+            (||b-a||/||a||) or changed shape; `report.failed` is the gate (the command exits 3): a weight
+            moved more, nothing was compared, or a weight is on one side only.
         timeout: give up reading after this many seconds.
         scheduler: a Dask scheduler's address (`"tcp://host:8786"`, or `"local"`), or a connected
             `initcli.parallel.dask.Cluster`: the pairs of weights are compared on its workers, which

@@ -261,9 +261,14 @@ class DiffReport(ReportViews):
         threshold = self.threshold
         return tuple(row for row in self.rows if row.moved_more_than(threshold))
 
-    def flat_rows(self) -> list[dict[str, Any]]:
-        """CSV/Markdown records: the matched weights, then each weight on one side only (`matched`
-        `only_a` or `only_b`, its path and shape on its side, the compared columns empty)."""
+    @property
+    def failed(self) -> bool:
+        """The `--threshold` gate fails (exit 3): a weight moved more, nothing was compared, or a weight is
+        on one side only (the architectures differ: nothing says it is unchanged). False without one."""
+        return self.threshold is not None and (bool(self.exceeded) or not self.rows or bool(self.only))
+
+    def matched_rows(self) -> list[dict[str, Any]]:
+        """The matched weights' records, as the table shows them (shapes as `3x3`, `inf` spelled)."""
         rows = []
         for row in self.rows:
             record = row.to_json()
@@ -272,6 +277,12 @@ class DiffReport(ReportViews):
             if record["relative_change"] == math.inf:
                 record["relative_change"] = "inf"  # A is all zeros and B is not
             rows.append(record)
+        return rows
+
+    def flat_rows(self) -> list[dict[str, Any]]:
+        """CSV/Markdown records: the matched weights, then each weight on one side only (`matched`
+        `only_a` or `only_b`, its path and shape on its side, the compared columns empty)."""
+        rows = self.matched_rows()
         for entry in self.only:
             shape = "x".join(map(str, entry.shape)) or "scalar"
             rows.append(

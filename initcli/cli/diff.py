@@ -58,5 +58,5 @@ def diff_command(
         line = exceeded_line(report)
         if line:
             click.echo(line, err=True)
-    if report.exceeded or (threshold is not None and (not report.rows or report.only)):
+    if report.failed:
         raise click.exceptions.Exit(ExitCode.CHECK_FAILED)

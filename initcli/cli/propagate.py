@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import click
 
 from initcli.cli.params import CUSTOM_OBJECTS_OPTION, SPEC_OPTION
-from initcli.errors import BadInputError, ExitCode, InitcliError
+from initcli.errors import BadInputError, ExitCode
 from initcli.types import FloatDType
 
 if TYPE_CHECKING:
@@ -135,12 +135,10 @@ def propagate_command(
         raise click.UsageError("--static runs no Keras, so it takes no --custom-objects (the measured pass does).")
     if force and plot_path is None:
         raise click.UsageError("--force only applies to --plot.")
-    if plot_path is not None and plot_path.suffix.lower() not in (".png", ".svg"):
-        from initcli.safety.files import shown
+    if plot_path is not None:  # refused before the model is read or run
+        from initcli.render.propagate import check_plot_path
 
-        raise click.BadParameter(f"writes .png or .svg files; received {shown(str(plot_path))}", param_hint="--plot")
-    if plot_path is not None and plot_path.exists() and not force:
-        raise InitcliError(f"{plot_path} already exists; pass --force to overwrite it.")
+        check_plot_path(plot_path, force=force)
     names = None
     if compare_text:
         names = [part for part in compare_text.split(",") if part.strip()]

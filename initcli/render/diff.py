@@ -60,8 +60,7 @@ def diff_renderables(report: DiffReport, view: View) -> list[RenderableType]:
         moved = ("matched",) if any(row.matched != "path" for row in report.rows) else ()
         view = replace(view, columns=("path", *moved, "shape_a", *COMPACT))
     # The table lists one-sided weights as "only in A/B:" lines below it, not as rows.
-    matched = [row for row in report.flat_rows() if row["matched"] not in ("only_a", "only_b")]
-    parts: list[RenderableType] = [fitted_rows(matched, view, "Weights")]
+    parts: list[RenderableType] = [fitted_rows(report.matched_rows(), view, "Weights")]
     layer_rows = [_totals_row(name, sums) for name, sums in report.layers.items()]
     if layer_rows:
         columns = ("layer", "weights", "elements", "relative_change", "max_abs_diff", "cosine")

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from initcli.errors import InitcliError
+from initcli.errors import BadInputError, InitcliError
 from initcli.propagate.report import COMPARE_COLUMNS, LAYER_COLUMNS, PropagateReport, PropagationRun
 from initcli.render.tables import text, title_text
 
@@ -232,15 +232,21 @@ def renderables(report: PropagateReport, width: int = 80, wide: bool = False) ->
     return out
 
 
-def save_plot(report: PropagateReport, path: Path, *, force: bool) -> None:
-    """Scale against depth as a PNG or SVG image (matplotlib, the `plot` extra)."""
-    suffix = path.suffix.lower()
-    if suffix not in (".png", ".svg"):
-        raise InitcliError(f"--plot writes .png or .svg files; received {path}")
+def check_plot_path(path: Path, *, force: bool) -> None:
+    """Refuse a plot path before any work: a suffix other than .png/.svg is a usage error (exit 2); an
+    existing file without `force`, or a directory, an error (exit 1)."""
+    if path.suffix.lower() not in (".png", ".svg"):
+        raise BadInputError(f"--plot writes .png or .svg files; received {path}")
     if path.exists() and not force:
         raise InitcliError(f"{path} already exists; pass --force to overwrite it.")
     if path.is_dir():
         raise InitcliError(f"{path} is a directory.")
+
+
+def save_plot(report: PropagateReport, path: Path, *, force: bool) -> None:
+    """Scale against depth as a PNG or SVG image (matplotlib, the `plot` extra)."""
+    check_plot_path(path, force=force)
+    suffix = path.suffix.lower()
     try:
         import matplotlib
 

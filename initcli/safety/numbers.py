@@ -159,22 +159,21 @@ class FloatType(click.ParamType):
         self.max_open = max_open
         self.nonzero_in = nonzero_in
 
+    def parse(self, value: Any, name: str = "value") -> float:
+        """`value` as this type takes it (the API's rule as the option's); BadInputError if refused."""
+        number = parse_float(
+            value, minimum=self.minimum, maximum=self.maximum, min_open=self.min_open, max_open=self.max_open, name=name
+        )
+        if self.nonzero_in is not None:
+            check_in_dtype(number, self.nonzero_in, name=name, nonzero=True)
+        return number
+
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
         name = (param.name if param is not None and param.name else None) or "value"
         try:
-            number = parse_float(
-                value,
-                minimum=self.minimum,
-                maximum=self.maximum,
-                min_open=self.min_open,
-                max_open=self.max_open,
-                name=name,
-            )
-            if self.nonzero_in is not None:
-                check_in_dtype(number, self.nonzero_in, name=name, nonzero=True)
+            return self.parse(value, name)
         except BadInputError as error:
             self.fail(str(error), param, ctx)
-        return number
 
     def __repr__(self) -> str:
         return f"FloatType({_describe_range(self.minimum, self.maximum, self.min_open, self.max_open)})"
@@ -193,8 +192,8 @@ UNIT_INTERVAL = FloatType(0, 1)
 
 
 def parse_alpha(value: Any) -> float:
-    """A false-alarm rate, as `--alpha` takes it: a finite number in (0, 1) (the API's rule too)."""
-    return parse_float(value, minimum=0, maximum=1, min_open=True, max_open=True, name="alpha")
+    """A false-alarm rate, as `--alpha` (a PROBABILITY) takes it: the API's rule too."""
+    return PROBABILITY.parse(value, name="alpha")
 
 
 def parse_shape(
